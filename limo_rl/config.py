@@ -1,0 +1,490 @@
+"""The recipe schema: one typed, validated description of a whole run.
+
+A recipe is YAML. It may name a ``base:`` recipe (a path relative to the file) that it
+deep-merges over, so an ablation is a few lines. Command-line overrides come in both
+forms a W&B sweep agent produces (``select.budget=817`` from ``${args_no_hyphens}`` and
+``--select.budget=817`` from ``${args}``); values parse as YAML scalars.
+
+Validation runs before any compute and reports every problem at once, each naming the
+file, the dotted key, the bad value and what is allowed; an unknown key suggests the
+closest valid one. Checks that depend on the machine (is vLLM installed, is an API key
+set) live in :func:`preflight`, so a Qwen-scale recipe still validates on a laptop.
+
+Pure core: imports pydantic and yaml only.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib.util
+import os
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from limo_rl.types import LIMO_SYSTEM_PROMPT
+
+BENCHMARK_NAMES = (
+    "aime24", "aime25", "amc23", "math500", "minerva_math", "olympiadbench", "gpqa_diamond",
+    "cn_math_2024", "gaokao", "kaoyan", "grade_school_math", "toy_eval",
+)
+
+
+class RecipeError(ValueError):
+    """A recipe that cannot run. The message is meant for the user, one problem per line."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+# ---------------------------------------------------------------------------------------- run, tracking
+class RunConfig(_Section):
+    name: str = "quickstart"
+    output_dir: str = "runs"
+    seed: int = Field(0, ge=0)
+    seeds: list[int] | None = Field(None, description="several seeds: the loop runs once per seed")
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, v: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", v):
+            raise ValueError("must be a folder name: letters, digits, '.', '_' or '-', starting with a letter or digit")
+        return v
+
+    def all_seeds(self) -> list[int]:
+        return list(self.seeds) if self.seeds else [self.seed]
+
+
+class TrackingConfig(_Section):
+    backend: Literal["wandb", "none"] = "none"
+    mode: Literal["offline", "online"] = "offline"
+    project: str = "limo_rl"
+    entity: str | None = None
+    group: str | None = None
+    tags: list[str] = Field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------------------- pool
+class FieldMap(_Section):
+    id: str | None = None
+    question: str = "question"
+    answer: str | None = "answer"
+    solution: str | None = "solution"
+    subject: str | None = None
+
+
+class DedupConfig(_Section):
+    exact: bool = True
+    near_threshold: float | None = Field(0.8, gt=0.0, le=1.0, description="Jaccard threshold; null disables")
+    shingle: int = Field(5, ge=1, le=20)
+
+
+class DecontaminateConfig(_Section):
+    enabled: bool = True
+    benchmarks: list[str] | None = Field(None, description="null: the benchmarks this run evaluates on")
+    ngram: int = Field(13, ge=3, le=64)
+
+    @field_validator("benchmarks")
+    @classmethod
+    def _known(cls, v: list[str] | None) -> list[str] | None:
+        return _check_benchmarks(v) if v is not None else v
+
+
+class ToyPoolConfig(_Section):
+    n: int = Field(200, ge=1)
+    seed: int = Field(0, ge=0)
+    difficulty: int = Field(2, ge=1, le=6)
+
+
+class PoolConfig(_Section):
+    source: str = "toy"
+    format: Literal["auto", "jsonl", "parquet", "hf", "toy"] = "auto"
+    split: str = "train"
+    revision: str | None = None
+    fields: FieldMap = Field(default_factory=FieldMap)
+    answer_from_solution: bool = False
+    limit: int | None = Field(None, ge=1)
+    on_bad_row: Literal["stop", "skip"] = "stop"
+    dedup: DedupConfig = Field(default_factory=DedupConfig)
+    decontaminate: DecontaminateConfig = Field(default_factory=DecontaminateConfig)
+    toy: ToyPoolConfig = Field(default_factory=ToyPoolConfig)
+
+
+# ---------------------------------------------------------------------------------------- generate
+class VLLMConfig(_Section):
+    tensor_parallel_size: int = Field(1, ge=1)
+    gpu_memory_utilization: float = Field(0.9, gt=0.0, le=1.0)
+    max_model_len: int | None = Field(None, ge=16)
+    enforce_eager: bool = False
+
+
+class OpenAIConfig(_Section):
+    base_url: str = "http://127.0.0.1:8000/v1"
+    model: str | None = Field(None, description="served model name; default generate.model")
+    api_key_env: str = "OPENAI_API_KEY"
+    concurrency: int = Field(8, ge=1)
+    timeout_s: float = Field(600.0, gt=0)
+    max_retries: int = Field(5, ge=0)
+    backoff_s: float = Field(1.0, ge=0)
+
+
+class GenerateConfig(_Section):
+    engine: Literal["hf", "vllm", "openai"] = "hf"
+    model: str = "toy://teacher"
+    n: int = Field(4, ge=1, description="samples per problem (k)")
+    temperature: float = Field(0.7, ge=0.0)
+    top_p: float = Field(0.95, gt=0.0, le=1.0)
+    top_k: int = Field(-1, ge=-1)
+    max_new_tokens: int = Field(1024, ge=1)
+    stop: list[str] = Field(default_factory=list)
+    system_prompt: str | None = LIMO_SYSTEM_PROMPT
+    batch_size: int = Field(16, ge=1, description="prompts per engine call (hf)")
+    num_actors: int = Field(1, ge=1)
+    cpus_per_actor: float = Field(1.0, gt=0)
+    shard_size: int = Field(32, ge=1, description="problems per shard")
+    max_shard_retries: int = Field(2, ge=0)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    vllm: VLLMConfig = Field(default_factory=VLLMConfig)
+    openai: OpenAIConfig = Field(default_factory=OpenAIConfig)
+
+
+# ---------------------------------------------------------------------------------------- verify
+class QualityWeights(_Section):
+    """LIMO (paper v3) rule-based chain quality: weights of the four features."""
+
+    elaboration: float = Field(0.30, ge=0)
+    self_verification: float = Field(0.20, ge=0)
+    exploration: float = Field(0.25, ge=0)
+    granularity: float = Field(0.25, ge=0)
+
+
+class VerifyConfig(_Section):
+    workers: int = Field(2, ge=1)
+    timeout_s: float = Field(5.0, gt=0)
+    memory_mb: int = Field(1024, ge=128)
+    answer_type: Literal["auto", "number", "expression", "choice"] = "auto"
+    fallbacks: list[Literal["boxed", "final_answer", "choice", "last_number"]] = Field(
+        default_factory=lambda: ["boxed", "final_answer"]
+    )
+    quality_weights: QualityWeights = Field(default_factory=QualityWeights)
+
+
+# ---------------------------------------------------------------------------------------- select
+SELECT_STRATEGIES = ("limo_rules", "verification_density", "correct_random", "shortest_correct", "longest_correct")
+
+
+class DifficultyConfig(_Section):
+    min_pass_rate: float = Field(0.0, ge=0.0, le=1.0)
+    max_pass_rate: float = Field(1.0, ge=0.0, le=1.0)
+    min_correct: int | None = Field(None, ge=0, description="LIMO: solved at least 1 time in 32")
+    max_correct: int | None = Field(None, ge=0, description="LIMO: solved at most 3 times in 32")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DifficultyConfig:
+        if self.min_pass_rate > self.max_pass_rate:
+            raise ValueError(f"min_pass_rate {self.min_pass_rate} exceeds max_pass_rate {self.max_pass_rate}")
+        if self.min_correct is not None and self.max_correct is not None and self.min_correct > self.max_correct:
+            raise ValueError(f"min_correct {self.min_correct} exceeds max_correct {self.max_correct}")
+        return self
+
+
+class WeakFilterConfig(_Section):
+    enabled: bool = False
+    model: str | None = None
+    n: int = Field(4, ge=1)
+    max_pass_rate: float = Field(0.0, ge=0.0, le=1.0, description="drop problems the weak model solves above this")
+
+
+class SelectConfig(_Section):
+    strategy: Literal[SELECT_STRATEGIES] = "limo_rules"  # type: ignore[valid-type]
+    difficulty: DifficultyConfig = Field(default_factory=DifficultyConfig)
+    weak_filter: WeakFilterConfig = Field(default_factory=WeakFilterConfig)
+    per_problem: int = Field(1, ge=1, description="top m chains kept per problem")
+    budget: int = Field(817, ge=1, description="total SFT examples")
+    weights: dict[str, float] = Field(default_factory=dict, description="extra feature weights for the score")
+    tie_break: Literal["chain_hash", "sample_index"] = "chain_hash"
+    balance_by: Literal["source", "subject"] | None = None
+    seed: int | None = None
+
+
+# ---------------------------------------------------------------------------------------- train
+class TrainConfig(_Section):
+    model: str = Field("toy://base", description="the base student (path, HF id or toy://base)")
+    epochs: int = Field(3, ge=1)
+    learning_rate: float = Field(1e-5, gt=0)
+    lr_scheduler: Literal["cosine", "linear", "constant", "constant_with_warmup"] = "cosine"
+    warmup_ratio: float = Field(0.0, ge=0.0, lt=1.0)
+    weight_decay: float = Field(0.0, ge=0.0)
+    max_grad_norm: float = Field(1.0, gt=0)
+    per_device_batch_size: int = Field(1, ge=1)
+    gradient_accumulation_steps: int = Field(1, ge=1)
+    max_length: int = Field(16384, ge=16)
+    num_workers: int = Field(1, ge=1)
+    cpus_per_worker: float = Field(1.0, gt=0)
+    use_gpu: bool = False
+    strategy: Literal["ddp", "deepspeed_zero3", "fsdp"] = "ddp"
+    bf16: bool = False
+    gradient_checkpointing: bool = False
+    batching: Literal["auto", "padded", "padding_free", "packing"] = "auto"
+    save_strategy: Literal["epoch", "steps"] = "epoch"
+    save_steps: int = Field(100, ge=1)
+    save_total_limit: int | None = Field(None, ge=1)
+    validation_split: float = Field(0.05, ge=0.0, lt=1.0)
+    validation_file: str | None = None
+    select_checkpoint: Literal["last", "best_val"] = "last"
+    logging_steps: int = Field(10, ge=1)
+    seed: int | None = None
+
+
+# ---------------------------------------------------------------------------------------- evaluate
+class EvaluateConfig(_Section):
+    benchmarks: list[str] = Field(default_factory=lambda: ["aime24", "math500"])
+    preset: Literal["limo", "custom"] = "custom"
+    n: int = Field(1, ge=1, description="samples per problem")
+    temperature: float = Field(0.0, ge=0.0)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    max_new_tokens: int = Field(1024, ge=1)
+    system_prompt: str | None = LIMO_SYSTEM_PROMPT
+    k: list[int] = Field(default_factory=lambda: [1], description="k values for pass@k and maj@k")
+    bootstrap_samples: int = Field(1000, ge=0)
+    ci_level: float = Field(0.95, gt=0.0, lt=1.0)
+    limit: int | None = Field(None, ge=1, description="first N problems of each benchmark")
+    paths: dict[str, str] = Field(default_factory=dict, description="benchmark -> local file override")
+    seed: int | None = None
+
+    @field_validator("benchmarks")
+    @classmethod
+    def _known(cls, v: list[str]) -> list[str]:
+        return _check_benchmarks(v)
+
+    @field_validator("k")
+    @classmethod
+    def _positive(cls, v: list[int]) -> list[int]:
+        if any(k < 1 for k in v):
+            raise ValueError("every k must be >= 1")
+        return v
+
+
+# ---------------------------------------------------------------------------------------- loop
+class StaticArmConfig(_Section):
+    enabled: bool = True
+    source: str = "GAIR/LIMO"
+    format: Literal["auto", "jsonl", "parquet", "hf", "toy"] = "auto"
+    split: str = "train"
+    revision: str | None = None
+    limit: int | None = Field(None, ge=1)
+
+
+class ToyConfig(_Section):
+    """The CPU-scale world (limo_rl.toy): how to build toy://teacher and toy://base."""
+
+    seed: int = Field(0, ge=0)
+    bootstrap_steps: int = Field(600, ge=1)
+    corpus_size: int = Field(3000, ge=1)
+    difficulty: int = Field(2, ge=1, le=6)
+
+
+class LoopConfig(_Section):
+    rounds: int = Field(1, ge=1)
+    next_teacher: Literal["student", "fixed"] = "student"
+    student_init: Literal["base", "previous"] = "base"
+    data: Literal["fresh", "accumulate"] = "fresh"
+    static: StaticArmConfig = Field(default_factory=StaticArmConfig)
+    baselines: bool = True
+
+
+# ---------------------------------------------------------------------------------------- recipe
+class Recipe(_Section):
+    run: RunConfig = Field(default_factory=RunConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    toy: ToyConfig = Field(default_factory=ToyConfig)
+    pool: PoolConfig = Field(default_factory=PoolConfig)
+    generate: GenerateConfig = Field(default_factory=GenerateConfig)
+    verify: VerifyConfig = Field(default_factory=VerifyConfig)
+    select: SelectConfig = Field(default_factory=SelectConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
+    loop: LoopConfig = Field(default_factory=LoopConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+
+
+def _check_benchmarks(names: Sequence[str]) -> list[str]:
+    bad = [n for n in names if n not in BENCHMARK_NAMES]
+    if bad:
+        raise ValueError(f"unknown benchmark(s) {bad}; known: {', '.join(BENCHMARK_NAMES)}")
+    return list(names)
+
+
+# ---------------------------------------------------------------------------------------- loading
+def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``over`` wins; nested mappings merge key by key; lists and scalars are replaced whole."""
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def load_yaml_tree(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """Read a recipe file and its ``base:`` chain into one merged mapping."""
+    path = Path(path).resolve()
+    if path in _seen:
+        chain = " -> ".join(str(p) for p in (*_seen, path))
+        raise RecipeError(f"{path}: 'base' inheritance forms a cycle: {chain}")
+    if not path.is_file():
+        raise RecipeError(f"{path}: recipe file not found")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise RecipeError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise RecipeError(f"{path}: a recipe must be a mapping of sections, got {type(data).__name__}")
+    base = data.pop("base", None)
+    if base is None:
+        return data
+    if not isinstance(base, str):
+        raise RecipeError(f"{path}: 'base' must be a path to another recipe, got {base!r}")
+    parent = load_yaml_tree(path.parent / base, (*_seen, path))
+    return deep_merge(parent, data)
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``select.budget=817`` or ``--select.budget=817`` -> ("select.budget", 817)."""
+    item = text[2:] if text.startswith("--") else text
+    if "=" not in item:
+        raise RecipeError(f"override {text!r}: expected KEY=VALUE, e.g. select.budget=400")
+    key, raw = item.split("=", 1)
+    key = key.strip()
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*", key):
+        raise RecipeError(f"override {text!r}: {key!r} is not a dotted key like select.budget")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key, value
+
+
+def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
+    out = dict(data)
+    for text in overrides:
+        key, value = parse_override(text)
+        parts = key.split(".")
+        node = out
+        for i, part in enumerate(parts[:-1]):
+            child = node.get(part)
+            if child is None:
+                child = {}
+            elif not isinstance(child, dict):
+                raise RecipeError(f"override {text!r}: {'.'.join(parts[: i + 1])} is a value, not a section")
+            node[part] = dict(child)
+            node = node[part]
+        node[parts[-1]] = value
+    return out
+
+
+def _allowed_keys(model: type[BaseModel], loc: Sequence[Any]) -> list[str]:
+    """The field names valid at the parent of ``loc`` (for 'did you mean')."""
+    current: Any = model
+    for part in loc[:-1]:
+        field = getattr(current, "model_fields", {}).get(part)
+        if field is None:
+            return []
+        current = field.annotation
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return []
+    return list(getattr(current, "model_fields", {}))
+
+
+def _format_errors(exc: ValidationError, source: str) -> str:
+    lines = [f"{source}: invalid recipe ({exc.error_count()} problem(s)):"]
+    for err in exc.errors():
+        loc = list(err["loc"])
+        dotted = ".".join(str(p) for p in loc) or "(top level)"
+        if err["type"] == "extra_forbidden":
+            allowed = _allowed_keys(Recipe, loc)
+            close = difflib.get_close_matches(str(loc[-1]), allowed, n=1, cutoff=0.5)
+            hint = f"; did you mean '{'.'.join([*map(str, loc[:-1]), close[0]])}'?" if close else ""
+            lines.append(f"  - {dotted}: unknown key{hint} (allowed here: {', '.join(allowed)})")
+            continue
+        value = err.get("input")
+        shown = repr(value) if not isinstance(value, dict) else "{...}"
+        if len(shown) > 80:
+            shown = shown[:77] + "..."
+        msg = err["msg"].removeprefix("Value error, ")
+        lines.append(f"  - {dotted} = {shown}: {msg}")
+    return "\n".join(lines)
+
+
+def validate_recipe(data: dict[str, Any], source: str = "<recipe>") -> Recipe:
+    if "base" in data:
+        raise RecipeError(f"{source}: 'base' is only allowed at the top of a recipe file")
+    try:
+        return Recipe.model_validate(data)
+    except ValidationError as exc:
+        raise RecipeError(_format_errors(exc, source)) from None
+
+
+def load_recipe(path: str | Path | None = None, overrides: Sequence[str] = ()) -> Recipe:
+    """Load, merge its ``base:`` chain, apply overrides, validate. ``path=None``: the built-in defaults."""
+    data = load_yaml_tree(path) if path is not None else {}
+    data = apply_overrides(data, overrides)
+    source = str(path) if path is not None else "<defaults>"
+    if overrides:
+        source += f" (with overrides {' '.join(overrides)})"
+    return validate_recipe(data, source)
+
+
+def iter_recipe_files(paths: Iterable[str | Path]) -> list[Path]:
+    """Expand files and folders (recursively) into recipe files; sweep files are not recipes."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            out.extend(sorted(q for q in p.rglob("*.y*ml") if q.suffix in (".yaml", ".yml") and not _is_sweep(q)))
+        else:
+            out.append(p)
+    return out
+
+
+def _is_sweep(path: Path) -> bool:
+    return "sweeps" in path.parts
+
+
+def preflight(recipe: Recipe, stages: Iterable[str] = ("generate", "train", "evaluate")) -> None:
+    """Checks that depend on this machine, run before any compute. Raises RecipeError."""
+    problems = []
+    stages = set(stages)
+    if {"generate", "evaluate"} & stages and recipe.generate.engine == "vllm":
+        if importlib.util.find_spec("vllm") is None:
+            problems.append(
+                "generate.engine = 'vllm' but vLLM is not installed: pip install -e '.[vllm]' "
+                "(with a CUDA build of torch), or use generate.engine=hf"
+            )
+    if {"generate", "evaluate"} & stages and recipe.generate.engine == "openai":
+        env = recipe.generate.openai.api_key_env
+        if env and env not in os.environ and not recipe.generate.openai.base_url.startswith(("http://127.", "http://localhost")):
+            problems.append(f"generate.openai.api_key_env = {env!r}: the environment variable {env} is not set")
+    if "train" in stages and (recipe.train.use_gpu or recipe.train.strategy != "ddp"):
+        try:
+            import torch
+
+            if recipe.train.use_gpu and not torch.cuda.is_available():
+                problems.append("train.use_gpu = true but no CUDA device is visible")
+        except ImportError:  # pragma: no cover - torch is a hard dependency
+            pass
+        if recipe.train.strategy == "deepspeed_zero3" and importlib.util.find_spec("deepspeed") is None:
+            problems.append("train.strategy = 'deepspeed_zero3' needs DeepSpeed: pip install -e '.[deepspeed]'")
+    if problems:
+        raise RecipeError("this machine cannot run the recipe:\n" + "\n".join(f"  - {p}" for p in problems))

@@ -1,0 +1,1 @@
+"""limo_rl.verify"""
