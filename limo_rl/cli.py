@@ -22,7 +22,16 @@ from limo_rl.progress import set_quiet, setup_logging
 DEFAULT_RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "quickstart.yaml"
 
 # Modules that add commands: each has register(subparsers). Order is the order in --help.
-COMMAND_MODULES: list[str] = []
+COMMAND_MODULES: list[str] = [
+    "limo_rl.loop.cli",  # run, report, plan
+    "limo_rl.generate.cli",  # generate
+    "limo_rl.verify.cli",  # grade
+    "limo_rl.data.cli",  # decontaminate
+    "limo_rl.select.cli",  # select
+    "limo_rl.train.cli",  # train
+    "limo_rl.evaluate.cli",  # evaluate
+    "limo_rl.toy.cli",  # toy make-model | bootstrap | problems
+]
 
 
 class UsageError(Exception):
@@ -172,7 +181,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
-        importlib.import_module(name).register(sub)
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:  # a stage package without commands in this checkout
+            if exc.name != name:
+                raise
+            continue
+        module.register(sub)
     _register_builtin(sub)
     return parser
 
