@@ -204,6 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0 if args.command is None else 2
+    args.argv = ["limo-rl", *argv]  # recorded in run manifests
     set_quiet(args.quiet)
     setup_logging(args.verbose, args.quiet)
     try:

@@ -1,0 +1,138 @@
+"""Stage caching for the loop: run a stage only when its inputs changed or its outputs are gone.
+
+A stage is identified by its folder. Before it runs, ``_STAGE_INPUT.json`` records the hash
+of its config and inputs; a rerun with the same hash keeps whatever partial work the stage
+left (generation shards, training checkpoints) so it resumes, while a rerun with another
+hash starts the folder afresh (old shards would belong to other inputs). When the stage
+finishes, :func:`limo_rl.artifacts.mark_stage_done` seals it with the hashes of its outputs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from limo_rl.artifacts import (
+    STAGE_MARKER,
+    Manifest,
+    atomic_write_json,
+    clear_stage_marker,
+    hash_obj,
+    mark_stage_done,
+    read_stage_marker,
+    stage_decision,
+)
+
+log = logging.getLogger(__name__)
+STAGE_INPUT = "_STAGE_INPUT.json"
+STAGE_ORDER = ("pool", "generate", "verify", "select", "train", "evaluate")
+
+
+class StopAfter(Exception):
+    """Raised after the stage named by ``stop_after`` (a stage command run from a recipe)."""
+
+
+@dataclass
+class StageRunner:
+    """Runs stages of one run directory with caching, manifest records and a work counter."""
+
+    run_dir: Path
+    manifest: Manifest
+    from_stage: str | None = None
+    stop_after: str | None = None
+    ran: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+    def key(self, stage_dir: Path) -> str:
+        return str(stage_dir.relative_to(self.run_dir))
+
+    def forced(self, kind: str) -> bool:
+        if self.from_stage is None:
+            return False
+        return STAGE_ORDER.index(kind) >= STAGE_ORDER.index(self.from_stage)
+
+    def run(
+        self,
+        kind: str,
+        stage_dir: Path,
+        inputs: Mapping[str, Any],
+        fn: Callable[[Path], Mapping[str, Any] | None],
+        outputs: Sequence[str],
+    ) -> dict[str, Any]:
+        """Run ``fn(stage_dir)`` unless the stage is done with the same ``inputs``.
+
+        ``fn`` returns the stage's figures (recorded in the manifest); ``outputs`` are the paths
+        (relative to ``stage_dir``) that make the stage complete. Returns the stage's marker.
+        """
+        stage_dir.mkdir(parents=True, exist_ok=True)
+        input_hash = hash_obj({"kind": kind, **inputs})
+        key = self.key(stage_dir)
+        decision = stage_decision(stage_dir, input_hash)
+        if self.forced(kind) and key not in self.ran:
+            decision_reason = f"forced by --from-stage {self.from_stage}"
+            self._reset(stage_dir)
+            self._prepare(stage_dir, input_hash)
+        elif not decision.run:
+            self.skipped.append(key)
+            log.info("skip %s: %s", key, decision.reason)
+            marker = read_stage_marker(stage_dir) or {}
+            self.manifest.record_stage(key, status="done", input_hash=input_hash, outputs=marker.get("outputs", {}))
+            self._maybe_stop(kind)
+            return marker
+        else:
+            decision_reason = decision.reason
+            self._prepare(stage_dir, input_hash)
+        log.info("run %s (%s)", key, decision_reason)
+        self.manifest.record_stage(key, status="running", input_hash=input_hash, started_at=time.time())
+        t0 = time.perf_counter()
+        try:
+            figures = dict(fn(stage_dir) or {})
+        except BaseException as exc:
+            self.manifest.record_stage(key, status="failed", error=f"{type(exc).__name__}: {exc}"[:2000])
+            raise
+        seconds = time.perf_counter() - t0
+        marker = mark_stage_done(stage_dir, input_hash, outputs, extra={"metrics": _jsonable(figures)})
+        self.manifest.record_stage(
+            key, status="done", outputs=marker["outputs"], seconds=round(seconds, 3), metrics=_jsonable(figures)
+        )
+        self.ran.append(key)
+        self._maybe_stop(kind)
+        return marker
+
+    def _prepare(self, stage_dir: Path, input_hash: str) -> None:
+        """Keep partial work of the same inputs (resume); start afresh when the inputs changed."""
+        started = stage_dir / STAGE_INPUT
+        previous = None
+        if started.is_file():
+            try:
+                previous = json.loads(started.read_text()).get("input_hash")
+            except (OSError, json.JSONDecodeError):
+                previous = None
+        if previous is not None and previous != input_hash:
+            self._reset(stage_dir)
+        clear_stage_marker(stage_dir)
+        atomic_write_json(started, {"input_hash": input_hash, "started_at": time.time()})
+
+    @staticmethod
+    def _reset(stage_dir: Path) -> None:
+        for child in stage_dir.iterdir():
+            if child.name in (STAGE_MARKER,):
+                child.unlink()
+            elif child.is_dir():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
+
+    def _maybe_stop(self, kind: str) -> None:
+        if self.stop_after == kind:
+            raise StopAfter(kind)
+
+
+def _jsonable(obj: Any) -> Any:
+    return json.loads(json.dumps(obj, default=str))

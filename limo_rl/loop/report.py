@@ -1,0 +1,289 @@
+"""The comparison report of a run: ``report.md``, ``report.png`` and the headline figures.
+
+Everything is read back from the run directory (metrics.json of each evaluation, the
+verdicts and SFT sets of each round), so ``limo-rl report RUN_DIR`` rebuilds the report of
+any finished or interrupted run, and several runs can be compared side by side.
+Accuracy is the evaluation's primary metric, ``pass@1[avg of n]``, with its bootstrap CI;
+with several seeds the table shows the mean and the spread across seeds.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import statistics
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from limo_rl.artifacts import atomic_write_text, read_jsonl
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Score:
+    seed: int
+    arm: str  # loop | static | base | teacher
+    round: int | None
+    benchmark: str
+    metric: str
+    value: float
+    ci_low: float | None
+    ci_high: float | None
+
+
+@dataclass(frozen=True)
+class DataStats:
+    seed: int
+    arm: str
+    round: int | None
+    sft_size: int
+    density_selected: float | None
+    density_all: float | None
+    tokens_selected: float | None
+    tokens_all: float | None
+
+
+def _seed_dirs(run_dir: Path) -> list[tuple[int, Path]]:
+    out = []
+    for d in run_dir.glob("seed*"):
+        m = re.fullmatch(r"seed(\d+)", d.name)
+        if m and d.is_dir():
+            out.append((int(m.group(1)), d))
+    return sorted(out)
+
+
+def _eval_dirs(seed_dir: Path) -> list[tuple[str, int | None, Path]]:
+    out: list[tuple[str, int | None, Path]] = []
+    for d in sorted(seed_dir.glob("loop/round*/evaluate"), key=lambda p: int(p.parent.name[5:])):
+        out.append(("loop", int(d.parent.name[5:]), d))
+    for arm, rel in (("static", "static/evaluate"), ("base", "baselines/base/evaluate"),
+                     ("teacher", "baselines/teacher/evaluate")):
+        if (seed_dir / rel).is_dir():
+            out.append((arm, None, seed_dir / rel))
+    return out
+
+
+def collect_scores(run_dir: Path) -> list[Score]:
+    scores = []
+    for seed, sd in _seed_dirs(run_dir):
+        for arm, rnd, d in _eval_dirs(sd):
+            path = d / "metrics.json"
+            if not path.is_file():
+                continue
+            metrics = json.loads(path.read_text())
+            for bench, entry in (metrics.get("benchmarks") or {}).items():
+                primary = entry.get("primary")
+                m = (entry.get("metrics") or {}).get(primary)
+                if not m:
+                    continue
+                scores.append(Score(seed, arm, rnd, bench, primary, float(m["value"]),
+                                    m.get("ci_low"), m.get("ci_high")))
+    return scores
+
+
+def _chain_tokens(chains_dir: Path) -> dict[tuple[str, int], int]:
+    import pyarrow.parquet as pq
+
+    out: dict[tuple[str, int], int] = {}
+    for shard in sorted(chains_dir.glob("*.parquet")):
+        t = pq.read_table(shard, columns=["problem_id", "sample_index", "n_tokens"]).to_pydict()
+        out.update({(p, int(i)): int(n) for p, i, n in zip(t["problem_id"], t["sample_index"], t["n_tokens"], strict=True)})
+    return out
+
+
+def _parse_ref(ref: str) -> tuple[str, int] | None:
+    """``<round>/<problem_id>/<sample_index>`` (problem ids may hold '/')."""
+    try:
+        _, rest = ref.split("/", 1)
+        pid, idx = rest.rsplit("/", 1)
+        return pid, int(idx)
+    except ValueError:
+        return None
+
+
+def _mean(xs: Sequence[float]) -> float | None:
+    return sum(xs) / len(xs) if xs else None
+
+
+def collect_data_stats(run_dir: Path) -> list[DataStats]:
+    out = []
+    for seed, sd in _seed_dirs(run_dir):
+        for rd in sorted(sd.glob("loop/round*"), key=lambda p: int(p.name[5:])):
+            sft_path, ver_path = rd / "select" / "sft.jsonl", rd / "verify" / "verdicts.jsonl"
+            if not sft_path.is_file() or not ver_path.is_file():
+                continue
+            verdicts = {(r["problem_id"], int(r["sample_index"])): r for r in read_jsonl(ver_path)}
+            tokens = _chain_tokens(rd / "generate" / "chains")
+            refs = [_parse_ref(r.get("chain_ref", "")) for r in read_jsonl(sft_path)]
+            refs = [r for r in refs if r is not None]
+            out.append(DataStats(
+                seed, "loop", int(rd.name[5:]), len(refs),
+                _mean([verdicts[r]["verification_density"] for r in refs if r in verdicts]),
+                _mean([v["verification_density"] for v in verdicts.values()]),
+                _mean([tokens[r] for r in refs if r in tokens]),
+                _mean(list(tokens.values())),
+            ))
+        static = sd / "static" / "data" / "sft.jsonl"
+        if static.is_file():
+            out.append(DataStats(seed, "static", None, len(read_jsonl(static)), None, None, None, None))
+    return out
+
+
+def _fmt(x: float | None, digits: int = 3) -> str:
+    return "-" if x is None else f"{x:.{digits}f}"
+
+
+def _cell(group: list[Score]) -> str:
+    if len(group) == 1:
+        s = group[0]
+        ci = f" [{_fmt(s.ci_low)}, {_fmt(s.ci_high)}]" if s.ci_low is not None else ""
+        return f"{_fmt(s.value)}{ci}"
+    vals = [s.value for s in group]
+    return f"{_fmt(statistics.mean(vals))} ± {_fmt(statistics.stdev(vals))} (min {_fmt(min(vals))}, max {_fmt(max(vals))})"
+
+
+ARM_ORDER = {"base": 0, "teacher": 1, "loop": 2, "static": 3}
+
+
+def _groups(scores: list[Score]) -> dict[tuple[str, int | None, str, str], list[Score]]:
+    groups: dict[tuple[str, int | None, str, str], list[Score]] = defaultdict(list)
+    for s in scores:
+        groups[(s.arm, s.round, s.benchmark, s.metric)].append(s)
+    return dict(sorted(groups.items(), key=lambda kv: (ARM_ORDER.get(kv[0][0], 9), kv[0][1] or 0, kv[0][2])))
+
+
+def headline(scores: list[Score]) -> dict[str, float]:
+    """Names a sweep can optimize: ``<arm>/<benchmark>/pass@1`` (loop: its last round), mean over seeds."""
+    out: dict[str, float] = {}
+    last = max((s.round for s in scores if s.arm == "loop"), default=None)
+    for (arm, rnd, bench, _), group in _groups(scores).items():
+        if arm == "loop" and rnd != last:
+            continue
+        out[f"{arm}/{bench}/pass@1"] = statistics.mean(s.value for s in group)
+    return out
+
+
+def render_markdown(run_dir: Path, scores: list[Score], data: list[DataStats], recipe: dict[str, Any] | None) -> str:
+    seeds = sorted({s.seed for s in scores}) or sorted({d.seed for d in data})
+    lines = [f"# limo_rl report: {run_dir.name}", ""]
+    if recipe:
+        sel, lp = recipe.get("select", {}), recipe.get("loop", {})
+        diff = sel.get("difficulty", {})
+        lines += [
+            f"- seeds: {seeds}; rounds: {lp.get('rounds')}; next teacher: {lp.get('next_teacher')}; "
+            f"student from: {lp.get('student_init')}; data: {lp.get('data')}",
+            f"- selection: `{sel.get('strategy')}`, budget {sel.get('budget')}, {sel.get('per_problem')} per problem, "
+            f"pass-rate window [{diff.get('min_pass_rate')}, {diff.get('max_pass_rate')}]"
+            + (f", solved {diff.get('min_correct')}-{diff.get('max_correct')} times" if diff.get("min_correct") is not None
+               or diff.get("max_correct") is not None else ""),
+            f"- static arm: `{lp.get('static', {}).get('source')}`", "",
+        ]
+    lines += ["## Accuracy", "",
+              "Primary metric per benchmark (pass@1 averaged over n samples per problem) with its 95% bootstrap CI"
+              + ("; across seeds: mean ± sd (min, max)." if len(seeds) > 1 else "."), "",
+              "| arm | round | benchmark | metric | value |", "|---|---|---|---|---|"]
+    for (arm, rnd, bench, metric), group in _groups(scores).items():
+        lines.append(f"| {arm} | {rnd if rnd is not None else '-'} | {bench} | `{metric}` | {_cell(group)} |")
+    lines += ["", "## Data each student saw", "",
+              "| arm | round | seed | SFT size | verification density (selected / all) | tokens (selected / all) |",
+              "|---|---|---|---|---|---|"]
+    for d in sorted(data, key=lambda d: (ARM_ORDER.get(d.arm, 9), d.round or 0, d.seed)):
+        lines.append(
+            f"| {d.arm} | {d.round if d.round is not None else '-'} | {d.seed} | {d.sft_size} | "
+            f"{_fmt(d.density_selected, 2)} / {_fmt(d.density_all, 2)} | {_fmt(d.tokens_selected, 1)} / "
+            f"{_fmt(d.tokens_all, 1)} |"
+        )
+    lines += ["", "Verification density: verification steps per 1,000 tokens (limo_rl.verify).", "",
+              "![report](report.png)", ""]
+    return "\n".join(lines)
+
+
+def plot(run_dir: Path, scores: list[Score], data: list[DataStats]) -> Path | None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    benches = sorted({s.benchmark for s in scores})
+    if not benches:
+        return None
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    ax = axes[0]
+    for i, bench in enumerate(benches):
+        color = f"C{i}"
+        by_round: dict[int, list[float]] = defaultdict(list)
+        for s in scores:
+            if s.arm == "loop" and s.benchmark == bench:
+                by_round[s.round or 0].append(s.value)
+        if by_round:
+            rounds = sorted(by_round)
+            means = [statistics.mean(by_round[r]) for r in rounds]
+            errs = [statistics.stdev(by_round[r]) if len(by_round[r]) > 1 else 0.0 for r in rounds]
+            ax.errorbar(rounds, means, yerr=errs, marker="o", color=color, label=f"loop: {bench}", capsize=3)
+        for arm, style in (("static", "--"), ("base", ":"), ("teacher", "-.")):
+            vals = [s.value for s in scores if s.arm == arm and s.benchmark == bench]
+            if vals:
+                ax.axhline(statistics.mean(vals), linestyle=style, color=color, alpha=0.8, label=f"{arm}: {bench}")
+    ax.set_xlabel("round")
+    ax.set_ylabel("pass@1 (avg of n)")
+    ax.set_title("Accuracy by round (static arm and baselines as lines)")
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=7)
+    ax = axes[1]
+    loop = [d for d in data if d.arm == "loop"]
+    if loop:
+        for key, label, style in (("density_selected", "selected chains", "o-"), ("density_all", "all chains", "s--")):
+            by_round = defaultdict(list)
+            for d in loop:
+                if getattr(d, key) is not None:
+                    by_round[d.round].append(getattr(d, key))
+            rounds = sorted(by_round)
+            ax.plot(rounds, [statistics.mean(by_round[r]) for r in rounds], style, label=label)
+        ax.legend(fontsize=8)
+    ax.set_xlabel("round")
+    ax.set_ylabel("verification steps / 1k tokens")
+    ax.set_title("Verification density of the SFT data")
+    fig.tight_layout()
+    out = run_dir / "report.png"
+    tmp = run_dir / ".report.png.tmp.png"
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(out)
+    return out
+
+
+def write_report(run_dir: str | Path, tracker: Any = None) -> dict[str, float]:
+    """(Re)build ``report.md`` and ``report.png`` of a run; returns (and logs) the headline figures."""
+    import yaml
+
+    run_dir = Path(run_dir)
+    scores, data = collect_scores(run_dir), collect_data_stats(run_dir)
+    cfg_path = run_dir / "config.yaml"
+    recipe = yaml.safe_load(cfg_path.read_text()) if cfg_path.is_file() else None
+    atomic_write_text(run_dir / "report.md", render_markdown(run_dir, scores, data, recipe))
+    png = plot(run_dir, scores, data)
+    summary = headline(scores)
+    if tracker is not None:
+        tracker.log(summary)
+        tracker.summary(summary)
+        if png is not None:
+            tracker.log_image("report", png)
+    return summary
+
+
+def compare_runs(run_dirs: Sequence[str | Path]) -> str:
+    """A side-by-side table of several runs' primary metrics (mean over seeds)."""
+    per_run = {Path(d).name: {k: statistics.mean(s.value for s in g) for k, g in _groups(collect_scores(Path(d))).items()}
+               for d in run_dirs}
+    keys = sorted({k for v in per_run.values() for k in v}, key=lambda k: (ARM_ORDER.get(k[0], 9), k[1] or 0, k[2]))
+    names = list(per_run)
+    lines = ["| arm | round | benchmark | " + " | ".join(names) + " |", "|---|---|---|" + "---|" * len(names)]
+    for k in keys:
+        cells = " | ".join(_fmt(per_run[n].get(k)) for n in names)
+        lines.append(f"| {k[0]} | {k[1] if k[1] is not None else '-'} | {k[2]} | {cells} |")
+    return "\n".join(lines) + "\n"
