@@ -1,0 +1,174 @@
+"""``limo-rl evaluate``: evaluate a model ad hoc (``--model``), or as the evaluate stage of a recipe.
+
+Ad hoc mode takes the generate and verify settings from RECIPE when one is given (else the
+built-in defaults) and the evaluation settings from the flags; a flag given explicitly
+overrides a preset (``--preset limo --max-new-tokens 256`` is a CPU smoke run of the LIMO
+protocol). Without ``--model`` the command runs the recipe's first round up to evaluation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+def _csv(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _ints(text: str) -> list[int]:
+    try:
+        return [int(t) for t in _csv(text)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from limo_rl.cli import add_recipe_args
+
+    p = subparsers.add_parser(
+        "evaluate", help="evaluate a model on benchmarks: pass@1[avg of n], pass@k, maj@k with CIs",
+        description="Generate n samples per benchmark problem, grade them and report pass@1 averaged over the "
+        "samples, unbiased pass@k (Chen et al. 2021), maj@k, missing-answer and truncation rates and mean "
+        "tokens, each with a bootstrap CI over problems. With --model: ad hoc, else the recipe's evaluate stage.",
+        epilog="examples:\n  limo-rl evaluate --model runs/x/model --benchmarks aime24,math500 --preset limo\n"
+        "  limo-rl evaluate --model ./m --benchmarks toy_eval --benchmark-file toy_eval=eval.jsonl --n 4 "
+        "--temperature 0.7 --k 1,2,4\n  limo-rl evaluate recipes/quickstart.yaml evaluate.n=4",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_recipe_args(p)
+    p.add_argument("--model", help="model folder, HF id or toy://teacher|toy://base (ad hoc mode)")
+    p.add_argument("--benchmarks", type=_csv, help="comma-separated benchmark names, e.g. aime24,math500")
+    p.add_argument("--benchmark-file", action="append", default=[], metavar="NAME=PATH",
+                   help="a local JSONL/parquet file for benchmark NAME (repeatable)")
+    p.add_argument("--preset", choices=["limo", "custom"], help="sampling protocol (default: custom)")
+    p.add_argument("--n", type=int, help="samples per problem")
+    p.add_argument("--temperature", type=float)
+    p.add_argument("--top-p", type=float)
+    p.add_argument("--max-new-tokens", type=int)
+    p.add_argument("--k", type=_ints, help="k values for pass@k and maj@k, e.g. 1,4,16")
+    p.add_argument("--limit", type=int, help="first N problems of each benchmark")
+    p.add_argument("--bootstrap-samples", type=int)
+    p.add_argument("--seed", type=int, help="base seed of sampling and bootstrap (default: run.seed)")
+    p.add_argument("--engine", choices=["hf", "vllm", "openai"], help="generation engine (default: the recipe's)")
+    p.add_argument("--num-actors", type=int, help="generation actors")
+    p.add_argument("--batch-size", type=int, help="prompts per engine call (hf)")
+    p.add_argument("--label", default="", help="a name for this model in tables and the tracker")
+    p.add_argument("--out", help="output folder (default: <run.output_dir>/eval/<model name>)")
+    p.set_defaults(func=_cmd_evaluate)
+
+
+_EVAL_FLAGS = {"preset": "preset", "n": "n", "temperature": "temperature", "top_p": "top_p",
+               "max_new_tokens": "max_new_tokens", "k": "k", "limit": "limit",
+               "bootstrap_samples": "bootstrap_samples", "seed": "seed", "benchmarks": "benchmarks"}
+_GEN_FLAGS = {"engine": "engine", "num_actors": "num_actors", "batch_size": "batch_size"}
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from limo_rl.cli import UsageError, recipe_from_args
+
+    if not args.model:
+        ad_hoc = [f for f in ("benchmarks", "n", "preset", "out") if getattr(args, f) not in (None, [])]
+        if ad_hoc or args.benchmark_file:
+            raise UsageError("--model is required for an ad hoc evaluation (or give a RECIPE without flags)")
+        from limo_rl.loop.driver import run_recipe
+
+        return run_recipe(recipe_from_args(args), sys.argv, stop_after="evaluate")
+    recipe = _base_recipe(args)
+    cfg, gen_cfg = _configs(args, recipe)
+    model = _resolve_model(args.model, recipe, gen_cfg.engine)
+    out = Path(args.out) if args.out else Path(recipe.run.output_dir) / "eval" / _safe_name(args.label or args.model)
+    from limo_rl.data.io import DataError
+    from limo_rl.evaluate.harness import run_evaluation
+    from limo_rl.tracking import make_tracker
+
+    tracker = make_tracker(recipe.tracking, out, recipe.to_dict(), name=f"eval-{_safe_name(args.label or args.model)}")
+    try:
+        res = run_evaluation(model, cfg, gen_cfg, recipe.verify, out, seed=recipe.run.seed, tracker=tracker,
+                             label=args.label)
+    except DataError as exc:
+        raise UsageError(str(exc)) from None
+    finally:
+        tracker.finish()
+    sys.stdout.write(res.table_path.read_text())
+    print(f"\nwritten: {res.metrics_path}, {res.table_path}, {res.samples_path}")
+    return 0
+
+
+def _base_recipe(args: argparse.Namespace):
+    from limo_rl.cli import recipe_from_args
+    from limo_rl.config import load_recipe
+
+    if args.recipe is None and not args.overrides:
+        return load_recipe(None)
+    return recipe_from_args(args)
+
+
+def _configs(args: argparse.Namespace, recipe: Any):
+    """EvaluateConfig and GenerateConfig from the recipe plus flags; explicitly set fields stay marked as set."""
+    from pydantic import ValidationError
+
+    from limo_rl.cli import UsageError
+    from limo_rl.config import EvaluateConfig, GenerateConfig
+
+    ev: dict[str, Any] = recipe.evaluate.model_dump(exclude_unset=True)
+    for flag, key in _EVAL_FLAGS.items():
+        value = getattr(args, flag)
+        if value is not None:
+            ev[key] = value
+    paths = dict(ev.get("paths") or {})
+    for item in args.benchmark_file:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise UsageError(f"--benchmark-file {item!r}: expected NAME=PATH, e.g. toy_eval=eval.jsonl")
+        if not Path(path).is_file():
+            raise UsageError(f"--benchmark-file {name}={path}: file not found")
+        paths[name.strip()] = path
+    if paths:
+        ev["paths"] = paths
+    if args.benchmarks is None and args.benchmark_file:
+        ev["benchmarks"] = list(paths)
+    gen = recipe.generate.model_dump(exclude_unset=True)
+    for flag, key in _GEN_FLAGS.items():
+        if getattr(args, flag) is not None:
+            gen[key] = getattr(args, flag)
+    try:
+        cfg = EvaluateConfig(**ev)
+        gen_cfg = GenerateConfig(**gen)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg'].removeprefix('Value error, ')}"
+                             for e in exc.errors())
+        raise UsageError(f"invalid evaluation settings: {problems}") from None
+    unknown = sorted(set(cfg.paths) - set(cfg.benchmarks))
+    if unknown:
+        raise UsageError(f"--benchmark-file names {unknown} not among --benchmarks {cfg.benchmarks}")
+    return cfg, gen_cfg
+
+
+def _resolve_model(uri: str, recipe: Any, engine: str) -> str:
+    from limo_rl.cli import UsageError
+
+    if engine == "openai":  # a served model name, resolved by the server
+        return uri
+    if uri.startswith("toy://"):
+        from limo_rl.toy import resolve_toy_model
+
+        return str(resolve_toy_model(uri, Path(recipe.run.output_dir) / ".cache" / "toy", recipe.toy))
+    path = Path(uri)
+    if path.exists():
+        if not (path / "config.json").is_file():
+            raise UsageError(f"--model {uri}: no config.json there (not a Hugging Face model folder)")
+        return str(path.resolve())
+    if uri.startswith((".", "/", "~")) or uri.count("/") != 1:
+        raise UsageError(f"--model {uri}: no such folder (and not an org/name Hugging Face id)")
+    return uri
+
+
+def _safe_name(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text.strip("/")).strip("_")[-80:] or "model"

@@ -1,0 +1,274 @@
+"""The evaluation harness: generate n samples per benchmark problem, grade them, score them.
+
+For each benchmark of ``evaluate.benchmarks`` it resolves the sampling protocol (the
+``limo`` preset or the section's own fields, :mod:`limo_rl.evaluate.presets`), reuses the
+generate stage (``run_generation``: Ray actors, parquet shards, resumable per problem) and
+the verifier (``grade_chains``: answers graded in killable worker processes), then computes
+the metrics of :mod:`limo_rl.evaluate.metrics` with answers grouped for maj@k by the
+verifier's own equivalence judge.
+
+Layout under ``out_dir``::
+
+    <benchmark>/generate/...        the generate stage's shards (resume point)
+    <benchmark>/verify/verdicts.jsonl  grades, cached by the hash of the chains and verify config
+    samples.parquet                 one row per sample, every benchmark
+    metrics.json                    {"model", "benchmarks": {name: {n_problems, n_samples, primary, metrics}}}
+    metrics.md                      the markdown table
+    metrics.png                     primary metric per benchmark with its CI (logged to the tracker)
+
+A rerun skips finished generation shards and cached grades and rewrites the outputs.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from limo_rl.artifacts import (
+    atomic_output,
+    atomic_write_json,
+    atomic_write_text,
+    derive_seed,
+    hash_obj,
+    hash_path,
+    mark_stage_done,
+    stage_decision,
+)
+from limo_rl.config import EvaluateConfig, GenerateConfig, VerifyConfig
+from limo_rl.evaluate.metrics import ProblemSamples, benchmark_metrics, group_answers
+from limo_rl.evaluate.presets import BenchmarkProtocol, resolve_protocol
+from limo_rl.evaluate.table import render_metrics_table
+from limo_rl.types import Chain, Problem, Verdict
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EvalResult:
+    metrics: dict[str, Any]
+    metrics_path: Path
+    table_path: Path
+    samples_path: Path
+    figure_path: Path | None = None
+
+
+def protocol_generate_config(gen_cfg: GenerateConfig, proto: BenchmarkProtocol, model: str) -> GenerateConfig:
+    """The generate config of one benchmark: the recipe's engine settings, the protocol's sampling."""
+    return gen_cfg.model_copy(update={
+        "model": model, "n": proto.n, "temperature": proto.temperature, "top_p": proto.top_p,
+        "max_new_tokens": proto.max_new_tokens, "system_prompt": proto.system_prompt,
+    })
+
+
+def problem_samples(
+    problems: Sequence[Problem], chains: Sequence[Chain], verdicts: Mapping[tuple[str, int], Verdict], n: int
+) -> list[ProblemSamples]:
+    """Assemble each problem's n graded samples; a missing chain or verdict is an error naming it."""
+    by_problem: dict[str, list[Chain]] = {}
+    for c in chains:
+        by_problem.setdefault(c.problem_id, []).append(c)
+    out = []
+    for p in problems:
+        got = sorted(by_problem.get(p.id, []), key=lambda c: c.sample_index)
+        if [c.sample_index for c in got] != list(range(n)):
+            raise RuntimeError(f"problem {p.id!r}: expected samples 0..{n - 1}, found "
+                               f"{[c.sample_index for c in got]}")
+        vs = []
+        for c in got:
+            v = verdicts.get((p.id, c.sample_index))
+            if v is None:
+                raise RuntimeError(f"problem {p.id!r} sample {c.sample_index}: no verdict")
+            vs.append(v)
+        out.append(ProblemSamples(
+            problem_id=p.id,
+            correct=tuple(bool(v.correct) for v in vs),
+            extracted=tuple(v.extracted for v in vs),
+            n_tokens=tuple(int(c.n_tokens) for c in got),
+            truncated=tuple(c.finish_reason == "length" for c in got),
+        ))
+    return out
+
+
+def _grade_cached(
+    chains: Sequence[Chain], problems: Sequence[Problem], verify_cfg: VerifyConfig, answer_type: str,
+    chains_dir: Path, verify_dir: Path,
+) -> dict[tuple[str, int], Verdict]:
+    from limo_rl.verify import grade_chains, read_verdicts
+
+    key = hash_obj({
+        "chains": hash_path(chains_dir), "verify": verify_cfg.model_dump(), "answer_type": answer_type,
+        "gold": {p.id: p.answer for p in problems},
+    })
+    path = verify_dir / "verdicts.jsonl"
+    if stage_decision(verify_dir, key).run:
+        grade_chains(chains, {p.id: p for p in problems}, verify_cfg, path,
+                     answer_types={p.id: answer_type for p in problems})
+        mark_stage_done(verify_dir, key, ["verdicts.jsonl"])
+    else:
+        log.info("grades of %s are cached", verify_dir)
+    return read_verdicts(path)
+
+
+def run_evaluation(
+    model: str,
+    cfg: EvaluateConfig,
+    gen_cfg: GenerateConfig,
+    verify_cfg: VerifyConfig,
+    out_dir: Path,
+    *,
+    seed: int = 0,
+    tracker: Any = None,
+    label: str = "",
+) -> EvalResult:
+    """Evaluate ``model`` on ``cfg.benchmarks``; writes samples.parquet, metrics.json and metrics.md."""
+    from limo_rl.data.benchmarks import benchmark_answer_type, load_benchmark
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    base_seed = cfg.seed if cfg.seed is not None else seed
+    doc: dict[str, Any] = {
+        "model": str(model), "label": label, "preset": cfg.preset, "seed": base_seed,
+        "ci_level": cfg.ci_level, "bootstrap_samples": cfg.bootstrap_samples, "benchmarks": {},
+    }
+    # Load and check every benchmark before any compute: a bad file fails in seconds, not after generation.
+    plan = []
+    for bench in cfg.benchmarks:
+        problems = load_benchmark(bench, cfg.paths.get(bench), cfg.limit)
+        if not problems:
+            raise ValueError(f"benchmark {bench!r} has no problems ({cfg.paths.get(bench) or 'built-in'})")
+        plan.append((bench, resolve_protocol(cfg, bench), problems, benchmark_answer_type(bench)))
+    from limo_rl.generate import read_chains, run_generation
+    from limo_rl.verify import Grader
+
+    rows: list[dict[str, Any]] = []
+    t0 = time.perf_counter()
+    with Grader(verify_cfg) as grader:
+        for bench, proto, problems, answer_type in plan:
+            bdir = out_dir / bench
+            gcfg = protocol_generate_config(gen_cfg, proto, str(model))
+            log.info("evaluate %s on %s: %d problems x %d samples (T=%s, max_new_tokens=%d)", model, bench,
+                     len(problems), proto.n, proto.temperature, proto.max_new_tokens)
+            gen = run_generation(problems, gcfg, str(model), bdir / "generate", round=0, base_seed=base_seed,
+                                 teacher_name=label or str(model))
+            wanted = {p.id for p in problems}
+            chains = [c for c in read_chains(gen.chains_dir) if c.problem_id in wanted]
+            verdicts = _grade_cached(chains, problems, verify_cfg, answer_type, Path(gen.chains_dir),
+                                     bdir / "verify")
+            samples = problem_samples(problems, chains, verdicts, proto.n)
+            equal = _memo_equal(grader, answer_type)
+            bm = benchmark_metrics(samples, proto.ks, equal, bootstrap_samples=cfg.bootstrap_samples,
+                                   ci_level=cfg.ci_level, seed=derive_seed(base_seed, 0, bench))
+            entry = bm.to_dict()
+            entry["protocol"] = {"n": proto.n, "temperature": proto.temperature, "top_p": proto.top_p,
+                                 "max_new_tokens": proto.max_new_tokens, "system_prompt": proto.system_prompt,
+                                 "ks": list(proto.ks), "answer_type": answer_type}
+            doc["benchmarks"][bench] = entry
+            rows.extend(_sample_rows(bench, problems, chains, verdicts, samples, equal))
+            _log_benchmark(tracker, label, bench, entry)
+    doc["wall_s"] = round(time.perf_counter() - t0, 3)
+    return _write_outputs(out_dir, doc, rows, tracker, label)
+
+
+def _memo_equal(grader: Any, answer_type: str):
+    """The verifier's equivalence judge, memoized (grouping asks the same pairs for every k)."""
+    cache: dict[tuple[str, str], bool | None] = {}
+
+    def equal(a: str, b: str) -> bool | None:
+        if (a, b) not in cache:
+            cache[(a, b)] = grader.equal(a, b, answer_type=answer_type)
+        return cache[(a, b)]
+
+    return equal
+
+
+def _sample_rows(bench, problems, chains, verdicts, samples, equal) -> list[dict[str, Any]]:
+    gold = {p.id: p.answer for p in problems}
+    classes = {s.problem_id: group_answers(s.extracted, equal) for s in samples}
+    rows = []
+    for c in sorted(chains, key=lambda c: (c.problem_id, c.sample_index)):
+        v = verdicts[(c.problem_id, c.sample_index)]
+        rows.append({
+            "benchmark": bench, "problem_id": c.problem_id, "sample_index": c.sample_index, "gold": gold[c.problem_id],
+            "extracted": v.extracted, "correct": bool(v.correct), "status": v.status,
+            "answer_class": classes[c.problem_id][c.sample_index], "n_tokens": c.n_tokens,
+            "finish_reason": c.finish_reason, "seed": c.seed, "engine": c.engine, "text": c.text,
+        })
+    return rows
+
+
+def _log_benchmark(tracker: Any, label: str, bench: str, entry: Mapping[str, Any]) -> None:
+    if tracker is None:
+        return
+    prefix = f"eval/{label}/{bench}" if label else f"eval/{bench}"
+    figures = {}
+    for name, m in entry["metrics"].items():
+        figures[f"{prefix}/{name}"] = m["value"]
+        figures[f"{prefix}/{name}/ci_low"] = m["ci_low"]
+        figures[f"{prefix}/{name}/ci_high"] = m["ci_high"]
+    tracker.log(figures)
+
+
+def _write_outputs(out_dir: Path, doc: dict[str, Any], rows: list[dict[str, Any]], tracker: Any,
+                   label: str) -> EvalResult:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    samples_path = out_dir / "samples.parquet"
+    schema = pa.schema([
+        ("benchmark", pa.string()), ("problem_id", pa.string()), ("sample_index", pa.int64()),
+        ("gold", pa.string()), ("extracted", pa.string()), ("correct", pa.bool_()), ("status", pa.string()),
+        ("answer_class", pa.int64()), ("n_tokens", pa.int64()), ("finish_reason", pa.string()),
+        ("seed", pa.int64()), ("engine", pa.string()), ("text", pa.string()),
+    ])
+    with atomic_output(samples_path) as tmp:
+        pq.write_table(pa.Table.from_pylist(rows, schema=schema), tmp)
+    metrics_path = atomic_write_json(out_dir / "metrics.json", doc)
+    table_path = atomic_write_text(out_dir / "metrics.md", render_metrics_table(doc, doc["ci_level"]))
+    figure_path = plot_metrics(doc, out_dir / "metrics.png")
+    if tracker is not None and figure_path is not None:
+        tracker.log_image(f"eval/{label}/metrics" if label else "eval/metrics", figure_path)
+    log.info("evaluation written to %s", out_dir)
+    return EvalResult(doc, metrics_path, table_path, samples_path, figure_path)
+
+
+def plot_metrics(doc: Mapping[str, Any], path: Path) -> Path | None:
+    """Primary metric per benchmark with its CI, and pass@k / maj@k curves where n > 1."""
+    benches = doc.get("benchmarks") or {}
+    if not benches:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(benches)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    vals = [benches[b]["metrics"][benches[b]["primary"]] for b in names]
+    ax1.bar(range(len(names)), [100 * m["value"] for m in vals],
+            yerr=[[100 * (m["value"] - m["ci_low"]) for m in vals], [100 * (m["ci_high"] - m["value"]) for m in vals]],
+            capsize=4)
+    ax1.set_xticks(range(len(names)), [f"{b}\n{benches[b]['primary']}" for b in names], fontsize=8)
+    ax1.set_ylabel("%")
+    ax1.set_title(f"{doc.get('label') or doc.get('model')}")
+    for b in names:
+        for family in ("pass", "maj"):
+            pts = sorted((int(k.split("@")[1]), m["value"]) for k, m in benches[b]["metrics"].items()
+                         if k.startswith(f"{family}@") and "[" not in k)
+            if pts and family == "pass":
+                pts.insert(0, (1, benches[b]["metrics"][benches[b]["primary"]]["value"]))
+            if len(pts) > 1:
+                ax2.plot([k for k, _ in pts], [100 * v for _, v in pts], marker="o", label=f"{b} {family}@k")
+    ax2.set_xlabel("k")
+    ax2.set_xscale("log", base=2)
+    ax2.set_title("pass@k (unbiased) and maj@k")
+    if ax2.lines:
+        ax2.legend(fontsize=7)
+    fig.tight_layout()
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+    return path
