@@ -16,7 +16,9 @@ Pure core: imports pydantic and yaml only.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import importlib.util
+import json
 import os
 import re
 from collections.abc import Iterable, Sequence
@@ -52,8 +54,9 @@ class RunConfig(_Section):
     @field_validator("name")
     @classmethod
     def _safe_name(cls, v: str) -> str:
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", v):
-            raise ValueError("must be a folder name: letters, digits, '.', '_' or '-', starting with a letter or digit")
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", v.replace("{hash}", "h")):
+            raise ValueError("must be a folder name: letters, digits, '.', '_' or '-', starting with a letter or digit "
+                             "(a '{hash}' placeholder becomes the recipe's hash, for sweeps)")
         return v
 
     def all_seeds(self) -> list[int]:
@@ -88,6 +91,9 @@ class DecontaminateConfig(_Section):
     enabled: bool = True
     benchmarks: list[str] | None = Field(None, description="null: the benchmarks this run evaluates on")
     ngram: int = Field(13, ge=3, le=64)
+    ignore_common: int | None = Field(
+        5, ge=1, description="n-grams in more than this many items of one benchmark are boilerplate; null: keep all"
+    )
 
     @field_validator("benchmarks")
     @classmethod
@@ -291,7 +297,7 @@ class ToyConfig(_Section):
 
 
 class LoopConfig(_Section):
-    rounds: int = Field(1, ge=1)
+    rounds: int = Field(1, ge=0, description="rounds of the loop arm; 0: only the static arm and baselines")
     next_teacher: Literal["student", "fixed"] = "student"
     student_init: Literal["base", "previous"] = "base"
     data: Literal["fresh", "accumulate"] = "fresh"
@@ -444,7 +450,12 @@ def load_recipe(path: str | Path | None = None, overrides: Sequence[str] = ()) -
     source = str(path) if path is not None else "<defaults>"
     if overrides:
         source += f" (with overrides {' '.join(overrides)})"
-    return validate_recipe(data, source)
+    recipe = validate_recipe(data, source)
+    if "{hash}" in recipe.run.name:
+        # one run directory per distinct recipe, e.g. for the runs of a W&B sweep
+        digest = hashlib.sha256(json.dumps(recipe.to_dict(), sort_keys=True).encode()).hexdigest()[:8]
+        recipe.run.name = recipe.run.name.replace("{hash}", digest)
+    return recipe
 
 
 def iter_recipe_files(paths: Iterable[str | Path]) -> list[Path]:
