@@ -1,0 +1,110 @@
+"""``limo-rl grade``: grade a JSONL file of (output, gold) pairs, or run a recipe up to the verify stage.
+
+Ad hoc mode reads every input line first and stops with exit code 2, naming the line and
+field, if any line is malformed, so nothing is graded from a half-valid file. Each output
+line is the input row (all fields kept) plus the verdict fields; a summary (accuracy,
+counts by status, throughput) goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from limo_rl.config import RecipeError
+
+ANSWER_TYPES = ("auto", "number", "expression", "choice")
+
+
+class GradeInputError(RecipeError):
+    """A bad input file or option: exit code 2 with the message. A RecipeError subclass because
+    ``limo_rl.cli`` catches that class under any invocation (``python -m limo_rl.cli`` loads the CLI
+    module twice, so its ``UsageError`` raised from here would not be the class it catches)."""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "grade", help="grade model outputs against gold answers (JSONL), or run a recipe up to verify",
+        description="Grade INPUT.jsonl (fields: output, gold; optional id, answer_type, n_tokens; others kept) "
+        "into OUT.jsonl. With a recipe YAML instead, run the recipe up to the verify stage.",
+        epilog="example: limo-rl grade outputs.jsonl --out graded.jsonl --workers 2 --timeout 5",
+    )
+    p.add_argument("input", help="INPUT.jsonl, or a recipe .yaml")
+    p.add_argument("overrides", nargs="*", default=[], metavar="KEY=VALUE", help="recipe overrides (recipe mode)")
+    p.add_argument("--out", help="output JSONL (ad hoc mode)")
+    p.add_argument("--workers", type=int, default=None, help="symbolic worker processes (default 2)")
+    p.add_argument("--timeout", type=float, default=None, help="seconds per symbolic check (default 5)")
+    p.add_argument("--memory-mb", type=int, default=None, help="address-space cap per worker (default 1024)")
+    p.add_argument("--answer-type", choices=ANSWER_TYPES, default=None, help="default answer type")
+    p.set_defaults(func=_cmd_grade)
+
+
+def _load_rows(path: Path) -> list[dict]:
+    if not path.is_file():
+        raise GradeInputError(f"{path}: input file not found")
+    rows = []
+    with open(path, encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise GradeInputError(f"{path}:{n}: not valid JSON ({exc.msg})") from None
+            if not isinstance(row, dict):
+                raise GradeInputError(f"{path}:{n}: expected a JSON object, got {type(row).__name__}")
+            for key in ("output", "gold"):
+                if key not in row:
+                    raise GradeInputError(f"{path}:{n}: missing field {key!r}")
+                if not isinstance(row[key], (str, int, float)) or isinstance(row[key], bool):
+                    raise GradeInputError(f"{path}:{n}: field {key!r} must be a string, got {type(row[key]).__name__}")
+            if row.get("answer_type") not in (None, *ANSWER_TYPES):
+                raise GradeInputError(f"{path}:{n}: field 'answer_type' must be one of {ANSWER_TYPES}")
+            if row.get("n_tokens") is not None and not isinstance(row["n_tokens"], int):
+                raise GradeInputError(f"{path}:{n}: field 'n_tokens' must be an integer")
+            rows.append(row)
+    return rows
+
+
+def _cmd_grade(args: argparse.Namespace) -> int:
+    from limo_rl.cli import recipe_from_args
+
+    if args.input.endswith((".yaml", ".yml")):
+        from limo_rl.loop.driver import run_recipe
+
+        args.recipe = args.input
+        return run_recipe(recipe_from_args(args), sys.argv, stop_after="verify")
+    if args.overrides:
+        raise GradeInputError(f"KEY=VALUE overrides need a recipe; got {' '.join(args.overrides)}")
+    if not args.out:
+        raise GradeInputError("--out OUT.jsonl is required when grading a JSONL file")
+    from limo_rl.artifacts import atomic_write_jsonl
+    from limo_rl.config import VerifyConfig
+    from limo_rl.verify.grade import Grader
+
+    rows = _load_rows(Path(args.input))
+    kw = {k: v for k, v in (("workers", args.workers), ("timeout_s", args.timeout), ("memory_mb", args.memory_mb),
+                            ("answer_type", args.answer_type)) if v is not None}
+    try:
+        cfg = VerifyConfig(**kw)
+    except ValueError as exc:
+        raise GradeInputError(f"bad grading option: {exc}") from None
+    t0 = time.perf_counter()
+    with Grader(cfg) as grader:
+        verdicts = grader.grade_many(
+            [(str(r["output"]), str(r["gold"]), r.get("answer_type") or cfg.answer_type, r.get("n_tokens"))
+             for r in rows])
+    wall = time.perf_counter() - t0
+    atomic_write_jsonl(args.out, [{**r, **v.to_dict()} for r, v in zip(rows, verdicts, strict=True)])
+    counts = Counter(v.status for v in verdicts)
+    n_ok = sum(v.correct for v in verdicts)
+    acc = n_ok / len(verdicts) if verdicts else 0.0
+    print(f"graded {len(verdicts)} in {wall:.2f}s ({len(verdicts) / wall if wall > 0 else 0:.1f}/s): "
+          f"accuracy {acc:.4f} ({n_ok}/{len(verdicts)}); status "
+          + ", ".join(f"{k}={counts.get(k, 0)}" for k in ("ok", "no_answer", "timeout", "error")),
+          file=sys.stderr)
+    return 0

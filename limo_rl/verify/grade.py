@@ -1,0 +1,180 @@
+"""Grading: one chain against its gold answer -> :class:`~limo_rl.types.Verdict`.
+
+A verdict combines extraction (:mod:`.answers`), equivalence (:mod:`.equivalence`: a fast
+exact tier in-process, math-verify in killable workers from :mod:`.sandbox`), verification
+density and arithmetic consistency (:mod:`.density`) and LIMO's quality features
+(:mod:`.quality`). Status is ``ok`` (compared), ``no_answer`` (nothing extracted; not
+correct), ``timeout`` (the symbolic check ran out of time or memory; not correct) or
+``error`` (the symbolic tier failed on this item; not correct). The chain features are
+computed in every case, so a timed-out item still carries them.
+
+:class:`Grader` owns the worker pool (start it once, grade many); :func:`grade` uses a
+process-wide default grader whose workers start only when an item needs the symbolic tier.
+Both are safe to call from any thread (the pool serializes its own use), from Ray actors
+and from async code (call through ``asyncio.to_thread`` to keep the loop responsive).
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from limo_rl.config import VerifyConfig
+from limo_rl.progress import bar
+from limo_rl.types import Verdict
+from limo_rl.verify.answers import extract_answer
+from limo_rl.verify.density import analyze
+from limo_rl.verify.equivalence import fast_equal
+from limo_rl.verify.quality import quality_features
+from limo_rl.verify.sandbox import ERROR, TIMEOUT, WorkerPool
+
+log = logging.getLogger(__name__)
+
+GRADER_VERSION = "limo_rl-verify-1"
+ANSWER_TYPES = ("auto", "number", "expression", "choice")
+
+
+def _item(raw: Any, default_type: str) -> tuple[str, str, str, int | None]:
+    if not isinstance(raw, (tuple, list)) or not 2 <= len(raw) <= 4:
+        raise ValueError(f"a grading item is (output, gold[, answer_type[, n_tokens]]), got {type(raw).__name__}")
+    output, gold = raw[0], raw[1]
+    atype = raw[2] if len(raw) > 2 and raw[2] else default_type
+    n_tokens = raw[3] if len(raw) > 3 else None
+    if atype not in ANSWER_TYPES:
+        raise ValueError(f"answer_type {atype!r} is not one of {ANSWER_TYPES}")
+    return str(output or ""), str(gold), atype, n_tokens
+
+
+def chain_features(text: str, n_tokens: int | None, cfg: VerifyConfig) -> dict[str, Any]:
+    """The Verdict fields that depend only on the chain: steps, density, consistency, quality, score."""
+    rep = analyze(text, n_tokens)
+    feats, score = quality_features(text, rep.n_tokens, cfg.quality_weights.model_dump())
+    feats["verification_per_paragraph"] = rep.per_paragraph
+    feats["n_tokens"] = float(rep.n_tokens)
+    return {
+        "verification_steps": rep.steps,
+        "verification_density": rep.density,
+        "arithmetic_consistency": rep.arithmetic_consistency,
+        "quality": feats,
+        "score": score,
+    }
+
+
+class Grader:
+    """Grades many (output, gold) items with a persistent pool of symbolic workers. Use as a context manager."""
+
+    def __init__(self, cfg: VerifyConfig | None = None):
+        self.cfg = cfg or VerifyConfig()
+        self.pool = WorkerPool(self.cfg.workers, self.cfg.timeout_s, self.cfg.memory_mb)
+        self.stats = {"fast": 0, "symbolic": 0, "timeouts": 0, "errors": 0, "no_answer": 0}
+
+    def __enter__(self) -> Grader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.pool.close()
+
+    def equal(self, a: str, b: str, answer_type: str = "auto") -> bool | None:
+        """Is answer ``b`` equivalent to gold ``a``? None when the symbolic check timed out."""
+        fast = fast_equal(a, b, answer_type)
+        if fast is not None:
+            return fast
+        out = self.pool.run([(a, b)])[0]
+        if out == TIMEOUT:
+            return None
+        return out is True
+
+    def grade_many(self, items: Iterable[Sequence[Any]], progress: bool = True, *,
+                   cfg: VerifyConfig | None = None) -> list[Verdict]:
+        """Verdicts for ``items`` (output, gold[, answer_type[, n_tokens]]), in input order.
+
+        ``cfg`` overrides this grader's extraction and scoring settings for this call (not its pool).
+        """
+        cfg = cfg or self.cfg
+        parsed = [_item(raw, cfg.answer_type) for raw in items]
+        extracted: list[str | None] = []
+        decided: list[bool | None] = []
+        pending: dict[tuple[str, str], list[int]] = {}
+        pbar = bar(total=len(parsed), desc="grade", unit="chain") if parsed and progress else None
+        try:
+            for i, (output, gold, atype, _) in enumerate(parsed):
+                ans = extract_answer(output, cfg.fallbacks, atype)
+                extracted.append(ans)
+                verdict = fast_equal(gold, ans, atype) if ans is not None else False
+                decided.append(verdict)
+                if ans is not None and verdict is None:
+                    pending.setdefault((gold, ans), []).append(i)
+                elif pbar is not None:
+                    pbar.update(1)
+            keys = list(pending)
+            symbolic: dict[tuple[str, str], object] = {}
+            if keys:
+                def _done(k: int, _outcome: object) -> None:
+                    if pbar is not None:
+                        pbar.update(len(pending[keys[k]]))
+
+                for key, outcome in zip(keys, self.pool.run(keys, on_done=_done), strict=True):
+                    symbolic[key] = outcome
+        finally:
+            if pbar is not None:
+                pbar.close()
+        verdicts = []
+        for i, (output, gold, _atype, n_tokens) in enumerate(parsed):
+            ans = extracted[i]
+            if ans is None:
+                status, correct = "no_answer", False
+                self.stats["no_answer"] += 1
+            elif decided[i] is not None:
+                status, correct = "ok", bool(decided[i])
+                self.stats["fast"] += 1
+            else:
+                outcome = symbolic[(gold, ans)]
+                self.stats["symbolic"] += 1
+                if outcome == TIMEOUT:
+                    status, correct = "timeout", False
+                    self.stats["timeouts"] += 1
+                elif outcome == ERROR:
+                    status, correct = "error", False
+                    self.stats["errors"] += 1
+                else:
+                    status, correct = "ok", outcome is True
+            verdicts.append(Verdict(correct=correct, status=status, extracted=ans, grader_version=GRADER_VERSION,
+                                    **chain_features(output, n_tokens, cfg)))
+        return verdicts
+
+
+_default: dict[str, Grader] = {}
+_default_lock = threading.Lock()
+
+
+def _default_grader(cfg: VerifyConfig) -> Grader:
+    key = f"{cfg.workers}/{cfg.timeout_s}/{cfg.memory_mb}"
+    with _default_lock:
+        g = _default.get(key)
+        if g is None:
+            g = _default[key] = Grader(VerifyConfig(workers=cfg.workers, timeout_s=cfg.timeout_s,
+                                                    memory_mb=cfg.memory_mb))
+        return g
+
+
+@atexit.register
+def _close_defaults() -> None:
+    for g in list(_default.values()):
+        try:
+            g.close()
+        except Exception:  # noqa: BLE001 - best effort at exit
+            pass
+
+
+def grade(output: str, gold: str, *, answer_type: str = "auto", cfg: VerifyConfig | None = None,
+          n_tokens: int | None = None) -> Verdict:
+    """Grade one chain. The symbolic tier (when needed) runs in the shared default worker pool."""
+    cfg = cfg or VerifyConfig()
+    atype = answer_type if answer_type != "auto" else cfg.answer_type
+    return _default_grader(cfg).grade_many([(output, gold, atype, n_tokens)], progress=False, cfg=cfg)[0]

@@ -1,0 +1,198 @@
+"""Answer normalization and bounded numeric parsing: the in-process fast path's vocabulary.
+
+Benchmark answers are LaTeX of every kind; most of them (AIME/AMC integers, MATH fractions,
+GSM-style decimals) need no computer algebra at all. This module turns the common spellings
+into one canonical string, and numbers into exact ``Fraction`` values, with regular
+expressions and integer arithmetic only. Following the normalization steps of the MATH
+grader (Hendrycks et al. 2021, ``is_equiv``) and of math-verify's ``NormalizationConfig``,
+but written for speed and with hard bounds: a digit run longer than :data:`MAX_DIGITS` or an
+exponent beyond :data:`MAX_EXP` is refused here (returns ``None``), so untrusted text can
+never make the caller compute a huge power; such items go to the killable worker instead.
+
+Pure core: standard library only. Nothing here evaluates text as code.
+"""
+
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+
+MAX_DIGITS = 50
+MAX_EXP = 300
+MAX_LEN = 2000  # longer answers skip the fast path
+
+UNIT_WORDS = (
+    "cm", "mm", "km", "m", "meter", "meters", "metre", "metres", "centimeters", "kilometers", "inch", "inches",
+    "in", "ft", "feet", "foot", "yard", "yards", "mile", "miles", "mph", "sq", "square", "units", "unit",
+    "degree", "degrees", "deg", "dollars", "dollar", "cents", "cent", "seconds", "second", "sec", "s", "minutes",
+    "minute", "min", "hours", "hour", "hr", "days", "day", "weeks", "years", "grams", "gram", "g", "kg", "pounds",
+    "lb", "lbs", "ounces", "oz", "liters", "liter", "l", "ml", "people", "students", "ways", "times", "points",
+    "percent", "cubic", "rad", "radians", "j", "kj", "ev", "n", "pa", "k", "hz", "w", "v", "a", "mol",
+)
+_UNIT_RE = "|".join(sorted((re.escape(u) for u in UNIT_WORDS), key=len, reverse=True))
+NUMBER_WORDS = {
+    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
+    "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20,
+}
+
+_TEXT_CMD = re.compile(r"\\(?:text|textbf|textit|textrm|mathrm|mathbf|mbox|operatorname)\s*\{([^{}]*)\}")
+_SPACING = re.compile(r"\\(?:;|:|quad|qquad|enspace|thinspace|medspace|thickspace| )")
+_DEGREES = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|°|\\degree|\^\s*\{\s*\\text\{\s*o\s*\}\s*\}")
+_ASSIGN = re.compile(r"^[A-Za-z](?:_\{?[A-Za-z0-9]+\}?)?\s*(?:=|\\in)\s*(?=\S)")
+_TRAILING_UNIT = re.compile(rf"(?<=[0-9}}])\s*(?:\\?\s)*(?:{_UNIT_RE})(?:\^\{{?[23]\}}?|\^[23])?\.?$", re.I)
+
+
+def strip_math_delims(s: str) -> str:
+    s = s.strip()
+    for left, right in (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")):
+        if s.startswith(left) and s.endswith(right) and len(s) >= len(left) + len(right):
+            s = s[len(left): len(s) - len(right)].strip()
+    return s
+
+
+def _unwrap_text(match: re.Match) -> str:
+    inner = match.group(1).strip()
+    if re.fullmatch(rf"~?\s*(?:{_UNIT_RE})(?:\^[23])?", inner, re.I) or not inner:
+        return " " + inner if inner else ""  # a unit word; dropped by the trailing-unit rule
+    return inner
+
+
+def normalize(answer: str) -> str:
+    """A canonical spelling of a short answer (no evaluation): delimiters, spacing, units, degrees, ``x =``."""
+    s = strip_math_delims(answer)
+    if len(s) > MAX_LEN:
+        return s
+    s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac").replace("\\displaystyle", "")
+    s = s.replace("\\left", "").replace("\\right", "").replace("\\!", "")
+    s = re.sub(r"(?<=\d)\\,(?=\d{3}\b)", "", s)  # 25\,000
+    s = s.replace("{,}", ",") if re.search(r"\d\{,\}\d{3}", s) else s
+    s = re.sub(r"(?<=\d)\{,\}(?=\d{3})", "", s)
+    s = s.replace("\\,", " ").replace("~", " ")
+    s = _SPACING.sub(" ", s)
+    s = _DEGREES.sub("", s)
+    for _ in range(3):
+        s2 = _TEXT_CMD.sub(_unwrap_text, s)
+        if s2 == s:
+            break
+        s = s2
+    s = s.replace("\\$", "").replace("\\%", "%").strip()
+    s = re.sub(r"[.;,]+$", "", s).strip()
+    if s.endswith("%") is False:
+        s = _TRAILING_UNIT.sub("", s).strip()
+    m = _ASSIGN.match(s)
+    if m and "=" not in s[m.end():] and "," not in s[m.end():]:
+        s = s[m.end():]
+    s = re.sub(r"\s+", " ", s).strip()
+    low = s.lower()
+    if low in NUMBER_WORDS:
+        s = str(NUMBER_WORDS[low])
+    return s
+
+
+def squash(s: str) -> str:
+    """``normalize`` without any whitespace and with ``\\frac12``-style shortcuts braced: for string equality."""
+    s = re.sub(r"\s+", "", s)
+    s = re.sub(r"\\frac(\d)(\d)", r"\\frac{\1}{\2}", s)
+    s = re.sub(r"\\sqrt(\d+)", r"\\sqrt{\1}", s)
+    return s
+
+
+# ---------------------------------------------------------------------------------------- numbers
+_NUM = r"(?:\d+\.?\d*|\.\d+)"
+_INT_SEP = re.compile(r"^[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
+_PLAIN = re.compile(rf"^([+-]?){_NUM}$")
+_SCI_E = re.compile(rf"^([+-]?{_NUM})[eE]([+-]?\d+)$")
+_SCI_T = re.compile(rf"^([+-]?{_NUM})(?:\\times|\\cdot|\*|×)10\^(?:\{{([+-]?\d+)\}}|([+-]?\d))$")
+_POW10 = re.compile(r"^([+-]?)10\^(?:\{([+-]?\d+)\}|([+-]?\d))$")
+_FRAC = re.compile(r"^([+-]?)\\frac\{([+-]?\d+)\}\{([+-]?\d+)\}$")
+_SLASH = re.compile(r"^([+-]?)\(?([+-]?\d+)\)?/\(?([+-]?\d+)\)?$")
+_MIXED = re.compile(r"^(\d+)\\frac\{(\d+)\}\{(\d+)\}$")
+
+
+class Num:
+    """An exact value with how it was written: ``decimals`` is set for decimal literals (rounding context)."""
+
+    __slots__ = ("value", "decimals", "percent")
+
+    def __init__(self, value: Fraction, decimals: int | None = None, percent: bool = False):
+        self.value, self.decimals, self.percent = value, decimals, percent
+
+    def __repr__(self) -> str:  # pragma: no cover - debugging aid
+        return f"Num({self.value}, decimals={self.decimals}, percent={self.percent})"
+
+
+def _digits_ok(s: str) -> bool:
+    return all(len(run) <= MAX_DIGITS for run in re.findall(r"\d+", s))
+
+
+def _decimal(text: str) -> Num:
+    text = text.lstrip("+")
+    decimals = len(text.split(".", 1)[1]) if "." in text else None
+    return Num(Fraction(text if not text.endswith(".") else text[:-1]), decimals or None)
+
+
+def parse_number(s: str) -> Num | None:
+    """An exact number from a normalized answer, or ``None`` if it is not a plain number (or out of bounds)."""
+    s = squash(s)
+    if not s or len(s) > 120 or not _digits_ok(s):
+        return None
+    percent = False
+    if s.endswith("%"):
+        percent, s = True, s[:-1]
+    if s.startswith("{") and s.endswith("}") and s.count("{") == 1:
+        s = s[1:-1]
+    if _INT_SEP.match(s):
+        s = s.replace(",", "")
+    num: Num | None = None
+    if _PLAIN.match(s):
+        num = _decimal(s)
+    elif m := _SCI_E.match(s) or _SCI_T.match(s):
+        exp = int(m.group(2) if m.group(2) is not None else m.group(3))
+        if abs(exp) > MAX_EXP:
+            return None
+        base = _decimal(m.group(1))
+        num = Num(base.value * Fraction(10) ** exp, None)
+    elif m := _POW10.match(s):
+        exp = int(m.group(2) if m.group(2) is not None else m.group(3))
+        if abs(exp) > MAX_EXP:
+            return None
+        num = Num((-1 if m.group(1) == "-" else 1) * Fraction(10) ** exp)
+    elif m := _FRAC.match(s) or _SLASH.match(s):
+        den = int(m.group(3))
+        if den == 0:
+            return None
+        num = Num((-1 if m.group(1) == "-" else 1) * Fraction(int(m.group(2)), den))
+    elif m := _MIXED.match(s):
+        den = int(m.group(3))
+        if den == 0:
+            return None
+        num = Num(int(m.group(1)) + Fraction(int(m.group(2)), den))
+    if num is None:
+        return None
+    if percent:
+        num.percent = True
+    return num
+
+
+def _rounds_to(exact: Fraction, decimals: int, written: Fraction) -> bool:
+    """Does ``exact`` round (half either way) or truncate to ``written`` at ``decimals`` places?"""
+    step = Fraction(1, 10**decimals)
+    return abs(exact - written) <= step / 2 or (abs(exact - written) < step and abs(written) <= abs(exact))
+
+
+def numbers_equal(gold: Num, pred: Num) -> bool:
+    """Exact equality, with rounding allowed only where a decimal literal carries rounding (see module doc)."""
+    candidates = [(gold.value, pred.value)]
+    if pred.percent and not gold.percent:
+        candidates.append((gold.value, pred.value / 100))
+    if gold.percent and not pred.percent:
+        candidates.append((gold.value / 100, pred.value))
+    for g, p in candidates:
+        if g == p:
+            return True
+        if gold.decimals and not pred.decimals and _rounds_to(p, gold.decimals, g):
+            return True  # gold 0.33 (rounded) vs pred 1/3
+        if pred.decimals and not gold.decimals and pred.decimals >= 2 and _rounds_to(g, pred.decimals, p):
+            return True  # gold 1/3 vs pred 0.333
+    return False
