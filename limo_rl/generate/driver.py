@@ -1,0 +1,288 @@
+"""The generate stage on Ray: shards of problems, one engine per actor, resumable, nothing lost.
+
+Why an actor pool of our own on Ray core rather than Ray Data ``map_batches``: the unit of
+work and of durability is the *shard* (written atomically as one parquet file by this
+driver, skipped on rerun), a failed shard must be retried a bounded number of times and then
+reported by name with its error, and one progress bar must count chains and tokens. A small
+pool of long-lived actors (each loads its engine once) fed from a queue of shards does all of
+that in ~100 lines; Ray Data would hide the per-shard outcome behind its own retry and block
+layout. The driver writes the files, so actors on other nodes need no shared filesystem.
+
+Locally, ``ray.init()`` starts a private cluster; under ``ray job submit`` (``RAY_ADDRESS``
+set) it joins that cluster. A cluster the driver did not start is never shut down. Each
+actor reserves ``cpus_per_actor`` CPUs (and ``tensor_parallel_size`` GPUs for vLLM, one for
+HF on CUDA) and runs with that many OMP threads; the pool never asks for more CPUs than the
+cluster has, since a 1-CPU actor more than the cluster holds would wait forever.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from limo_rl.artifacts import atomic_write_json
+from limo_rl.generate.prompts import build_request, prompt_hash, sample_seeds, spec_hash
+from limo_rl.generate.shards import (
+    ShardPlan,
+    plan_shards,
+    read_chains,
+    set_aside_stale,
+    shard_is_complete,
+    write_shard,
+)
+from limo_rl.progress import QUIET_ENV, bar, is_quiet
+from limo_rl.types import Chain, Completion, GenerationRequest, Problem
+
+log = logging.getLogger(__name__)
+
+
+class GenerationError(RuntimeError):
+    """Shards that kept failing (``failed``: shard name -> last error). Finished shards are kept."""
+
+    def __init__(self, message: str, failed: dict[str, str] | None = None):
+        super().__init__(message)
+        self.failed = dict(failed or {})
+
+
+@dataclass
+class GenerationResult:
+    chains_dir: Path
+    n_chains: int
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+class ShardWorker:
+    """One engine in one Ray actor; ``run`` samples a shard's requests and returns the completions."""
+
+    def __init__(self, cfg_dict: dict[str, Any], model: str, threads: int):
+        from limo_rl.config import GenerateConfig
+        from limo_rl.generate.engines import make_engine
+
+        try:
+            import torch
+
+            torch.set_num_threads(threads)
+        except ImportError:  # pragma: no cover - torch is a hard dependency
+            pass
+        self.engine = make_engine(GenerateConfig.model_validate(cfg_dict), model)
+
+    def ready(self) -> str:
+        return f"{self.engine.name} {self.engine.version}"
+
+    def run(self, requests: list[GenerationRequest], seeds: list[tuple[int, ...]]) -> list[list[Completion]]:
+        return self.engine.generate(requests, seeds)
+
+
+def chains_for_shard(
+    plan: ShardPlan, requests: dict[str, GenerationRequest], seeds: dict[str, tuple[int, ...]],
+    completions: Sequence[Sequence[Completion]], *, round: int, teacher: str,
+) -> list[Chain]:
+    """Shard completions -> Chain rows; a wrong number of samples is an error, never a silent gap."""
+    if len(completions) != len(plan.problem_ids):
+        raise RuntimeError(f"{plan.name}: engine returned {len(completions)} results for "
+                           f"{len(plan.problem_ids)} problems")
+    rows = []
+    for pid, comps in zip(plan.problem_ids, completions, strict=True):
+        req = requests[pid]
+        if len(comps) != req.sampling.n:
+            raise RuntimeError(f"{plan.name}: problem {pid}: {len(comps)} samples, expected {req.sampling.n}")
+        ph = prompt_hash(req.messages)
+        for j, c in enumerate(comps):
+            rows.append(Chain(problem_id=pid, sample_index=j, round=round, teacher=teacher, engine=c.engine,
+                              seed=seeds[pid][j], prompt_hash=ph, text=c.text, n_tokens=int(c.n_tokens),
+                              finish_reason=c.finish_reason))
+    return rows
+
+
+def chain_stats(chains: Sequence[Chain]) -> dict[str, Any]:
+    n = len(chains)
+    tokens = sum(c.n_tokens for c in chains)
+    return {
+        "chains": n,
+        "tokens": tokens,
+        "mean_tokens": tokens / n if n else 0.0,
+        "truncation_rate": sum(c.finish_reason == "length" for c in chains) / n if n else 0.0,
+    }
+
+
+def run_generation(
+    problems: Sequence[Problem], cfg: Any, model: str, out_dir: Path, *, round: int = 1, base_seed: int = 0,
+    teacher_name: str | None = None, tracker: Any = None,
+) -> GenerationResult:
+    """Sample ``cfg.n`` chains per problem with ``cfg.engine`` on Ray; shards under ``out_dir/chains``.
+
+    Resumable: complete shards of the same spec are skipped; shards of another spec are set
+    aside. Raises GenerationError (after every other shard is written) for shards that kept failing.
+    """
+    t_start = time.perf_counter()
+    model = str(model)
+    if model.startswith("toy://"):
+        raise ValueError(f"model {model!r}: resolve toy:// URIs with limo_rl.toy.resolve_toy_model first")
+    out_dir = Path(out_dir)
+    chains_dir = out_dir / "chains"
+    chains_dir.mkdir(parents=True, exist_ok=True)
+    teacher = teacher_name or model
+    requests: dict[str, GenerationRequest] = {}
+    for p in problems:
+        if p.id in requests:
+            raise ValueError(f"problem id {p.id!r} appears twice; ids key shards and must be unique")
+        requests[p.id] = build_request(p, cfg, base_seed=base_seed, round=round)
+    seeds = {pid: sample_seeds(base_seed, round, pid, cfg.n) for pid in requests}
+    spec = spec_hash(cfg, model, round=round, base_seed=base_seed, teacher=teacher)
+    plans = plan_shards({pid: prompt_hash(r.messages) for pid, r in requests.items()}, cfg.shard_size, spec)
+    set_aside_stale(chains_dir, keep={p.name for p in plans})
+    todo = [p for p in plans if not shard_is_complete(chains_dir / p.name, p, cfg.n)]
+    log.info("generate: %d problems x %d samples in %d shard(s); %d done, %d to run (engine %s, model %s)",
+             len(requests), cfg.n, len(plans), len(plans) - len(todo), len(todo), cfg.engine, model)
+
+    new_tokens, gen_wall, engine_version = 0, 0.0, ""
+    if todo:
+        new_tokens, gen_wall, engine_version = _run_pool(
+            todo, requests, seeds, cfg, model, chains_dir, round=round, teacher=teacher, spec=spec)
+
+    chains = read_chains(chains_dir)
+    stats = chain_stats(chains)
+    stats.update({
+        "shards": len(plans), "shards_skipped": len(plans) - len(todo), "shards_generated": len(todo),
+        "new_tokens": new_tokens, "tokens_per_s": new_tokens / gen_wall if gen_wall > 0 else 0.0,
+        "wall_s": time.perf_counter() - t_start, "engine": cfg.engine, "engine_version": engine_version,
+        "model": model, "teacher": teacher, "round": round, "base_seed": base_seed, "spec_hash": spec,
+    })
+    atomic_write_json(out_dir / "stats.json", stats)
+    if tracker is not None:
+        tracker.log({f"generate/{k}": v for k, v in stats.items() if isinstance(v, (int, float))})
+    return GenerationResult(chains_dir=chains_dir, n_chains=len(chains), stats=stats)
+
+
+def _actor_resources(cfg: Any, ray: Any) -> tuple[float, float]:
+    cluster_gpus = ray.cluster_resources().get("GPU", 0)
+    if cfg.engine == "vllm":
+        return cfg.cpus_per_actor, float(cfg.vllm.tensor_parallel_size)
+    if cfg.engine == "hf" and (cfg.device == "cuda" or (cfg.device == "auto" and cluster_gpus > 0)):
+        return cfg.cpus_per_actor, 1.0
+    return cfg.cpus_per_actor, 0.0
+
+
+def _fit_actors(cfg: Any, n_shards: int, cpus: float, gpus: float, ray: Any) -> int:
+    res = ray.cluster_resources()
+    fits = math.floor(res.get("CPU", 0) / cpus + 1e-9) if cpus > 0 else cfg.num_actors
+    if gpus > 0:
+        fits = min(fits, math.floor(res.get("GPU", 0) / gpus + 1e-9))
+    if fits < 1:
+        raise GenerationError(f"one generate actor needs {cpus:g} CPU and {gpus:g} GPU but the Ray cluster has "
+                              f"{res.get('CPU', 0):g} CPU and {res.get('GPU', 0):g} GPU "
+                              "(lower generate.cpus_per_actor, or use a bigger cluster)")
+    n = min(cfg.num_actors, n_shards, fits)
+    if n < min(cfg.num_actors, n_shards):
+        log.warning("generate.num_actors = %d but the cluster fits %d actor(s); using %d", cfg.num_actors, fits, n)
+    return n
+
+
+def _run_pool(
+    todo: list[ShardPlan], requests: dict[str, GenerationRequest], seeds: dict[str, tuple[int, ...]],
+    cfg: Any, model: str, chains_dir: Path, *, round: int, teacher: str, spec: str,
+) -> tuple[int, float, str]:
+    import ray
+
+    started = False
+    if not ray.is_initialized():
+        ray.init(include_dashboard=False, log_to_driver=not is_quiet())  # joins RAY_ADDRESS when set
+        started = True
+    actors: list[Any] = []
+    bar_ = None
+    try:
+        cpus, gpus = _actor_resources(cfg, ray)
+        n_actors = _fit_actors(cfg, len(todo), cpus, gpus, ray)
+        threads = max(1, int(cpus))
+        env = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "TOKENIZERS_PARALLELISM": "false"}
+        if cfg.engine == "openai" and cfg.openai.api_key_env in os.environ:
+            env[cfg.openai.api_key_env] = os.environ[cfg.openai.api_key_env]
+        if is_quiet():
+            env[QUIET_ENV] = "1"
+        actor_cls = ray.remote(ShardWorker).options(num_cpus=cpus, num_gpus=gpus, runtime_env={"env_vars": env})
+        cfg_dict = cfg.model_dump(mode="json")
+
+        def spawn() -> Any:
+            return actor_cls.remote(cfg_dict, model, threads)
+
+        actors = [spawn() for _ in range(n_actors)]
+        try:
+            versions = ray.get([a.ready.remote() for a in actors])
+        except ray.exceptions.RayError as exc:
+            raise GenerationError(f"could not start the {cfg.engine} engine for {model}: {_short(exc)}") from None
+        engine_version = versions[0]
+        log.info("generate: %d actor(s) ready (%s)", n_actors, engine_version)
+
+        total = sum(len(p.problem_ids) for p in todo) * cfg.n
+        bar_ = bar(total=total, desc="generate", unit="chain")
+        queue, idle = deque(todo), list(range(n_actors))
+        inflight: dict[Any, tuple[int, ShardPlan]] = {}
+        attempts: dict[int, int] = {}
+        failed: dict[str, str] = {}
+        tokens, done, t0 = 0, 0, time.perf_counter()
+        while queue or inflight:
+            while queue and idle:
+                a, plan = idle.pop(), queue.popleft()
+                ref = actors[a].run.remote([requests[pid] for pid in plan.problem_ids],
+                                           [seeds[pid] for pid in plan.problem_ids])
+                inflight[ref] = (a, plan)
+            ready, _ = ray.wait(list(inflight), num_returns=1)
+            a, plan = inflight.pop(ready[0])
+            try:
+                completions = ray.get(ready[0])
+                rows = chains_for_shard(plan, requests, seeds, completions, round=round, teacher=teacher)
+                meta = {"shard_key": plan.key, "spec_hash": spec, "engine_version": engine_version}
+                write_shard(chains_dir / plan.name, rows, meta)
+            except ray.exceptions.RayActorError as exc:  # the actor died: replace it, retry the shard
+                error = f"actor died: {_short(exc)}"
+                actors[a] = spawn()
+            except (ray.exceptions.RayTaskError, RuntimeError, ValueError) as exc:
+                error = _short(exc)
+            else:
+                idle.append(a)
+                done += 1
+                tokens += sum(c.n_tokens for c in rows)
+                bar_.update(len(rows))
+                bar_.set_postfix(shards=f"{done}/{len(todo)}", tok_s=f"{tokens / (time.perf_counter() - t0):.0f}")
+                continue
+            idle.append(a)
+            attempts[plan.index] = attempts.get(plan.index, 0) + 1
+            if attempts[plan.index] > cfg.max_shard_retries:
+                failed[plan.name] = error
+                log.error("generate: %s failed %d time(s), giving up: %s", plan.name, attempts[plan.index], error)
+            else:
+                log.warning("generate: %s failed (%s); retry %d/%d", plan.name, error, attempts[plan.index],
+                            cfg.max_shard_retries)
+                queue.append(plan)
+        wall = time.perf_counter() - t0
+        if failed:
+            lines = "\n".join(f"  - {name}: {err}" for name, err in sorted(failed.items()))
+            raise GenerationError(
+                f"{len(failed)} of {len(todo)} shard(s) kept failing (finished shards are kept under "
+                f"{chains_dir}; a rerun retries only the missing ones):\n{lines}", failed)
+        return tokens, wall, engine_version
+    finally:
+        if bar_ is not None:
+            bar_.close()
+        for actor in actors:
+            try:
+                ray.kill(actor)
+            except Exception:  # already dead
+                pass
+        if started:
+            ray.shutdown()
+
+
+def _short(exc: BaseException, limit: int = 600) -> str:
+    """The useful last lines of a (possibly remote) exception."""
+    text = str(exc).strip()
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    tail = " | ".join(lines[-3:]) if lines else type(exc).__name__
+    return tail[-limit:]

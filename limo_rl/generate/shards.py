@@ -1,0 +1,180 @@
+"""Chain shards: how the problems are cut, and the parquet files each cut becomes.
+
+Problems are sorted by id and cut into shards of ``generate.shard_size``. A shard's file
+name carries a key hashed from the generation spec and the (problem id, prompt hash) pairs
+it covers, so a rerun can tell a finished shard of *this* spec (skip it) from a shard of an
+earlier spec or pool (set aside under ``chains/.stale/``, never deleted, never read).
+Every shard is written atomically (temp file + rename, :func:`limo_rl.artifacts.atomic_output`),
+so a shard file on disk is always complete; its row count and key are checked again on
+resume (NeMo-Skills' ``skip_filled`` and Ray Data's checkpointing follow the same idea).
+
+Columns: problem_id, sample_index, round, teacher, engine, seed, prompt_hash, text,
+n_tokens, finish_reason (the :class:`~limo_rl.types.Chain` fields); the engine version and
+shard key travel in the parquet schema metadata.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from limo_rl.artifacts import atomic_output, hash_obj
+from limo_rl.types import Chain
+
+log = logging.getLogger(__name__)
+
+SHARD_GLOB = "shard-*.parquet"
+COLUMNS = ("problem_id", "sample_index", "round", "teacher", "engine", "seed", "prompt_hash", "text",
+           "n_tokens", "finish_reason")
+
+
+class ShardError(ValueError):
+    """A chains file that cannot be read as shard rows; names the file (and row and field)."""
+
+
+@dataclass(frozen=True)
+class ShardPlan:
+    index: int
+    problem_ids: tuple[str, ...]
+    key: str
+
+    @property
+    def name(self) -> str:
+        return f"shard-{self.index:05d}-{self.key[:12]}.parquet"
+
+
+def plan_shards(prompt_hashes: Mapping[str, str], shard_size: int, spec_hash: str) -> list[ShardPlan]:
+    """Cut problem ids (sorted) into shards; ``prompt_hashes`` maps problem id -> prompt hash."""
+    if shard_size < 1:
+        raise ValueError(f"shard_size must be >= 1, got {shard_size}")
+    ids = sorted(prompt_hashes)
+    plans = []
+    for index, start in enumerate(range(0, len(ids), shard_size)):
+        chunk = tuple(ids[start:start + shard_size])
+        key = hash_obj({"spec": spec_hash, "problems": [[pid, prompt_hashes[pid]] for pid in chunk]})
+        plans.append(ShardPlan(index=index, problem_ids=chunk, key=key))
+    return plans
+
+
+def _schema(metadata: Mapping[str, str] | None = None):
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            ("problem_id", pa.string()), ("sample_index", pa.int32()), ("round", pa.int32()),
+            ("teacher", pa.string()), ("engine", pa.string()), ("seed", pa.int64()),
+            ("prompt_hash", pa.string()), ("text", pa.large_string()), ("n_tokens", pa.int32()),
+            ("finish_reason", pa.string()),
+        ],
+        metadata={k.encode(): v.encode() for k, v in (metadata or {}).items()},
+    )
+
+
+def write_shard(path: str | Path, chains: Sequence[Chain], metadata: Mapping[str, str] | None = None) -> Path:
+    """Write one shard atomically: readers see the whole file or none of it."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    cols = {c: [getattr(ch, c) for ch in chains] for c in COLUMNS}
+    table = pa.Table.from_pydict(cols, schema=_schema(metadata))
+    with atomic_output(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+    return path
+
+
+def shard_metadata(path: str | Path) -> tuple[int, dict[str, str]]:
+    """(row count, schema metadata) of a shard without reading its rows; ShardError if unreadable."""
+    import pyarrow.parquet as pq
+
+    try:
+        md = pq.read_metadata(path)
+        meta = pq.read_schema(path).metadata or {}
+    except Exception as exc:  # pyarrow raises several types for a damaged file
+        raise ShardError(f"{path}: not a readable parquet shard ({exc})") from None
+    return md.num_rows, {k.decode(): v.decode() for k, v in meta.items() if not k.startswith(b"ARROW")}
+
+
+def shard_is_complete(path: str | Path, plan: ShardPlan, n: int) -> bool:
+    """True when the shard file exists, is readable, carries ``plan.key`` and has every sample."""
+    path = Path(path)
+    if not path.is_file():
+        return False
+    try:
+        rows, meta = shard_metadata(path)
+    except ShardError as exc:
+        log.warning("%s; it will be regenerated", exc)
+        return False
+    return meta.get("shard_key") == plan.key and rows == len(plan.problem_ids) * n
+
+
+def read_shard(path: str | Path) -> list[Chain]:
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+    except Exception as exc:
+        raise ShardError(f"{path}: not a readable parquet shard ({exc})") from None
+    missing = [c for c in COLUMNS if c not in table.column_names]
+    if missing:
+        raise ShardError(f"{path}: missing column(s) {', '.join(missing)}")
+    chains = []
+    for i, row in enumerate(table.select(list(COLUMNS)).to_pylist(), start=1):
+        for c in COLUMNS:
+            if row[c] is None:
+                raise ShardError(f"{path}: row {i}: field '{c}' is null")
+        if row["finish_reason"] not in ("stop", "length"):
+            raise ShardError(f"{path}: row {i}: field 'finish_reason' is {row['finish_reason']!r}, "
+                             "expected 'stop' or 'length'")
+        chains.append(Chain(**row))
+    return chains
+
+
+def shard_files(chains_dir: str | Path) -> list[Path]:
+    return sorted(Path(chains_dir).glob(SHARD_GLOB))
+
+
+def read_chains(chains_dir: str | Path) -> list[Chain]:
+    """Every chain of a ``chains/`` folder, sorted by (problem_id, sample_index); duplicates are an error."""
+    chains_dir = Path(chains_dir)
+    if not chains_dir.is_dir():
+        raise ShardError(f"{chains_dir}: chains folder not found")
+    seen: dict[tuple[str, int], Path] = {}
+    out: list[Chain] = []
+    for path in shard_files(chains_dir):
+        for ch in read_shard(path):
+            key = (ch.problem_id, ch.sample_index)
+            if key in seen:
+                raise ShardError(f"{path}: chain {key} also in {seen[key]} (mixed runs in one folder?)")
+            seen[key] = path
+            out.append(ch)
+    out.sort(key=lambda c: (c.problem_id, c.sample_index))
+    return out
+
+
+def set_aside_stale(chains_dir: str | Path, keep: set[str]) -> list[Path]:
+    """Move shard files not in ``keep`` (another spec or pool) to ``chains/.stale/<time>/``; drop temp files."""
+    chains_dir = Path(chains_dir)
+    for tmp in chains_dir.glob(".shard-*.tmp-*"):  # leftovers of a writer killed mid-rename
+        shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() else tmp.unlink(missing_ok=True)
+    stale = [p for p in shard_files(chains_dir) if p.name not in keep]
+    if not stale:
+        return []
+    dest = chains_dir / ".stale" / time.strftime("%Y%m%d-%H%M%S")
+    dest.mkdir(parents=True, exist_ok=True)
+    moved = []
+    for p in stale:
+        target = dest / p.name
+        os.replace(p, target)
+        moved.append(target)
+    (dest / "README.json").write_text(json.dumps({"why": "shards of another generation spec or pool"}) + "\n")
+    log.warning("set aside %d shard(s) of another spec under %s", len(moved), dest)
+    return moved
