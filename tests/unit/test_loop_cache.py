@@ -1,0 +1,95 @@
+"""Stage caching: skip when done with the same inputs, resume partial work, restart on changed inputs,
+--from-stage forcing, stop_after."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from limo_rl.artifacts import Manifest
+from limo_rl.loop.cache import StageRunner, StopAfter
+
+
+def make_runner(tmp_path, **kw):
+    return StageRunner(tmp_path, Manifest(tmp_path / "manifest.json"), **kw)
+
+
+def writer(calls, text="x"):
+    def fn(d):
+        calls.append(d)
+        (d / "partial").mkdir(exist_ok=True)
+        (d / "out.txt").write_text(text)
+        return {"rows": 1}
+    return fn
+
+
+def test_skip_when_done_and_rerun_when_inputs_change(tmp_path):
+    calls = []
+    r = make_runner(tmp_path)
+    d = tmp_path / "s1"
+    r.run("select", d, {"a": 1}, writer(calls), ["out.txt"])
+    r.run("select", d, {"a": 1}, writer(calls), ["out.txt"])
+    assert len(calls) == 1 and r.skipped == ["s1"]
+    r.run("select", d, {"a": 2}, writer(calls), ["out.txt"])
+    assert len(calls) == 2
+    m = json.loads((tmp_path / "manifest.json").read_text())
+    assert m["stages"]["s1"]["status"] == "done" and m["stages"]["s1"]["metrics"] == {"rows": 1}
+    assert m["stages"]["s1"]["outputs"]["out.txt"]
+
+
+def test_partial_work_kept_for_same_inputs_and_wiped_for_new(tmp_path):
+    d = tmp_path / "gen"
+    r = make_runner(tmp_path)
+
+    def crash(out):
+        (out / "shard-0.parquet").write_text("done shard")
+        raise RuntimeError("killed")
+
+    with pytest.raises(RuntimeError):
+        r.run("generate", d, {"k": 1}, crash, ["chains"])
+    assert json.loads((tmp_path / "manifest.json").read_text())["stages"]["gen"]["status"] == "failed"
+
+    seen = {}
+
+    def resume(out):
+        seen["kept"] = (out / "shard-0.parquet").exists()
+        (out / "chains").mkdir()
+        return {}
+
+    make_runner(tmp_path).run("generate", d, {"k": 1}, resume, ["chains"])
+    assert seen["kept"] is True
+    # the same folder with other inputs starts afresh
+    make_runner(tmp_path).run("generate", d, {"k": 2}, resume, ["chains"])
+    assert seen["kept"] is False
+
+
+def test_deleted_output_reruns(tmp_path):
+    calls = []
+    d = tmp_path / "s"
+    make_runner(tmp_path).run("train", d, {}, writer(calls), ["out.txt"])
+    (d / "out.txt").unlink()
+    make_runner(tmp_path).run("train", d, {}, writer(calls), ["out.txt"])
+    assert len(calls) == 2
+
+
+def test_from_stage_forces_that_stage_and_later_only(tmp_path):
+    calls = []
+    r = make_runner(tmp_path)
+    for kind in ("generate", "select", "train"):
+        r.run(kind, tmp_path / kind, {}, writer(calls), ["out.txt"])
+    assert len(calls) == 3
+    r2 = make_runner(tmp_path, from_stage="select")
+    for kind in ("generate", "select", "train"):
+        r2.run(kind, tmp_path / kind, {}, writer(calls), ["out.txt"])
+    assert [c.name for c in calls[3:]] == ["select", "train"]
+    assert r2.skipped == ["generate"]
+
+
+def test_stop_after(tmp_path):
+    calls = []
+    r = make_runner(tmp_path, stop_after="generate")
+    r.run("pool", tmp_path / "pool", {}, writer(calls), ["out.txt"])
+    with pytest.raises(StopAfter):
+        r.run("generate", tmp_path / "gen", {}, writer(calls), ["out.txt"])
+    assert len(calls) == 2

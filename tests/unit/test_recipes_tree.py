@@ -1,0 +1,141 @@
+"""Every recipe in the tree validates and says its purpose; sweeps use valid dotted keys and values;
+the Ray manifests parse and agree with the runtime env."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from limo_rl.config import iter_recipe_files, load_recipe, load_yaml_tree
+from limo_rl.loop.report import Score, headline
+
+REPO = Path(__file__).resolve().parents[2]
+RECIPES = iter_recipe_files([REPO / "recipes"])
+SWEEPS = sorted((REPO / "recipes" / "sweeps").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", RECIPES, ids=lambda p: str(p.relative_to(REPO)))
+def test_recipe_validates_and_states_purpose(path):
+    load_recipe(path)
+    first = path.read_text().splitlines()[0]
+    assert first.startswith("# Purpose:"), f"{path} must open with '# Purpose: ...'"
+
+
+def test_tree_has_required_recipes():
+    names = {str(p.relative_to(REPO / "recipes")) for p in RECIPES}
+    assert "quickstart.yaml" in names
+    assert len([n for n in names if n.startswith("limo/")]) >= 4
+    ablations = [n for n in names if n.startswith("ablations/")]
+    for needle in ("select_", "density_weight", "budget_400", "budget_817", "budget_1600", "samples_",
+                   "teacher_fixed", "teacher_self", "data_fresh", "data_accumulate", "student_from_base",
+                   "student_from_previous"):
+        assert any(needle in n for n in ablations), needle
+
+
+@pytest.mark.parametrize("path", [p for p in RECIPES if "ablations" in p.parts and p.name != "base.yaml"],
+                         ids=lambda p: p.name)
+def test_ablations_are_small_diffs(path):
+    data = yaml.safe_load(path.read_text())
+    assert data.get("base") == "base.yaml"
+    body = [ln for ln in path.read_text().splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    assert len(body) <= 8, f"{path.name}: an ablation should be a few lines on base.yaml"
+
+
+def test_limo_reproduction_matches_paper_protocol():
+    r = load_recipe(REPO / "recipes" / "limo" / "static_817.yaml")
+    t = r.train
+    assert (t.model, t.learning_rate, t.lr_scheduler, t.warmup_ratio, t.epochs) == (
+        "Qwen/Qwen2.5-32B-Instruct", 5e-6, "cosine", 0.0, 15)
+    assert t.per_device_batch_size * t.gradient_accumulation_steps * t.num_workers == 32
+    assert (t.max_length, t.bf16, t.strategy) == (16384, True, "deepspeed_zero3")
+    assert r.evaluate.preset == "limo" and r.loop.static.source == "GAIR/LIMO" and r.select.budget == 817
+    loop = load_recipe(REPO / "recipes" / "limo" / "loop_r1_distill_teacher.yaml")
+    assert loop.generate.n == 32 and loop.generate.engine == "vllm"
+    assert (loop.select.difficulty.min_correct, loop.select.difficulty.max_correct) == (1, 3)
+
+
+def _sweep_values(spec: dict) -> list:
+    if "values" in spec:
+        return list(spec["values"])
+    if "value" in spec:
+        return [spec["value"]]
+    if "min" in spec and "max" in spec:
+        return [spec["min"], spec["max"], (spec["min"] + spec["max"]) / 2]
+    raise AssertionError(f"cannot enumerate sweep parameter {spec}")
+
+
+@pytest.mark.parametrize("path", SWEEPS, ids=lambda p: p.name)
+def test_sweep_parameters_are_valid_keys_and_values(path):
+    sweep = yaml.safe_load(path.read_text())
+    cmd = sweep["command"]
+    assert cmd[:2] == ["limo-rl", "run"]
+    assert "${args_no_hyphens}" in cmd or "${args}" in cmd
+    recipe = REPO / cmd[2]
+    fixed = [c for c in cmd[3:] if not c.startswith("${")]
+    hyphens = "${args}" in cmd
+    for key, spec in sweep["parameters"].items():
+        for value in _sweep_values(spec):
+            arg = f"--{key}={value}" if hyphens else f"{key}={value}"
+            r = load_recipe(recipe, [*fixed, arg])  # unknown key or bad value raises RecipeError
+            node = r.to_dict()
+            for part in key.split("."):
+                node = node[part]
+            assert node == value or float(node) == float(value)
+
+
+@pytest.mark.parametrize("path", SWEEPS, ids=lambda p: p.name)
+def test_sweep_metric_is_a_name_the_report_logs(path):
+    sweep = yaml.safe_load(path.read_text())
+    arm, bench, metric = sweep["metric"]["name"].split("/")
+    names = headline([Score(0, arm, 1 if arm == "loop" else None, bench, "pass@1[avg of 1]", 0.5, 0.4, 0.6)])
+    assert sweep["metric"]["name"] in names
+    assert bench in load_recipe(REPO / sweep["command"][2]).evaluate.benchmarks
+
+
+def test_cli_parses_sweep_command_line():
+    from limo_rl.cli import split_overrides
+
+    rest, dashed = split_overrides(["run", "r.yaml", "--select.budget=400", "--quiet"])
+    assert rest == ["run", "r.yaml", "--quiet"] and dashed == ["select.budget=400"]
+
+
+def test_ray_manifests_parse_and_agree_with_runtime_env():
+    rt = yaml.safe_load((REPO / "ray_cluster" / "runtime_env.yaml").read_text())
+    assert rt["env_vars"]["OMP_NUM_THREADS"] == "1"
+    assert ".venv" in rt["excludes"] and "runs" in rt["excludes"]
+    job = yaml.safe_load((REPO / "ray_cluster" / "kuberay" / "rayjob.yaml").read_text())
+    assert job["kind"] == "RayJob"
+    job_env = yaml.safe_load(job["spec"]["runtimeEnvYAML"])
+    assert job_env["env_vars"] == rt["env_vars"]
+    entry = job["spec"]["entrypoint"].split()
+    assert entry[:2] == ["limo-rl", "run"]
+    load_recipe(REPO / entry[2], entry[3:])
+    cluster = yaml.safe_load((REPO / "ray_cluster" / "kuberay" / "raycluster.yaml").read_text())
+    assert cluster["kind"] == "RayCluster"
+    import ray
+
+    major_minor = ".".join(ray.__version__.split(".")[:2])
+    for doc in (cluster["spec"], job["spec"]["rayClusterSpec"]):
+        assert doc["rayVersion"].startswith(major_minor)
+        containers = [doc["headGroupSpec"]["template"]["spec"]["containers"][0]] + [
+            g["template"]["spec"]["containers"][0] for g in doc["workerGroupSpecs"]]
+        for c in containers:
+            env = {e["name"]: e for e in c["env"]}
+            assert env["RAY_AUTH_MODE"]["value"] == "token" and "secretKeyRef" in env["RAY_AUTH_TOKEN"]["valueFrom"]
+    up = yaml.safe_load((REPO / "ray_cluster" / "cluster.yaml").read_text())
+    assert up["head_node_type"] in up["available_node_types"]
+    assert any(t["resources"].get("GPU", 0) > 0 for t in up["available_node_types"].values())
+    readme = (REPO / "ray_cluster" / "README.md").read_text()
+    assert "RAY_AUTH_MODE" in readme and "--runtime-env ray_cluster/runtime_env.yaml" in readme
+
+
+def test_base_chain_resolves_for_ablations():
+    merged = load_yaml_tree(REPO / "recipes" / "ablations" / "budget_400.yaml")
+    assert merged["select"]["budget"] == 400 and merged["generate"]["engine"] == "hf"
+    r = load_recipe(REPO / "recipes" / "ablations" / "budget_400.yaml")
+    assert re.fullmatch(r"ablation-[0-9a-f]{8}", r.run.name)
+    other = load_recipe(REPO / "recipes" / "ablations" / "budget_1600.yaml")
+    assert other.run.name != r.run.name
