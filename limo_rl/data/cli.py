@@ -1,0 +1,92 @@
+"""``limo-rl pool`` and ``limo-rl decontaminate``: build a problem pool, or decontaminate one alone.
+
+``limo-rl pool RECIPE [overrides]`` runs the recipe up to its pool stage (the loop driver);
+``limo-rl decontaminate --pool FILE --benchmarks aime24,math500 --out DIR`` removes from a
+problems file every problem sharing an n-gram with those benchmarks and writes the clean
+pool, the report of what matched what, and the counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from limo_rl.cli import add_recipe_args
+
+    p = subparsers.add_parser(
+        "pool", help="build a recipe's problem pool (load, dedup, decontaminate)",
+        description="Run RECIPE up to its pool stage: RUN/pool/problems.jsonl plus pool_stats.json, "
+        "dedup.jsonl, decontamination.jsonl and bad_rows.jsonl.",
+        epilog="example: limo-rl pool recipes/quickstart.yaml pool.toy.n=500",
+    )
+    add_recipe_args(p)
+    p.set_defaults(func=_cmd_pool)
+
+    d = subparsers.add_parser(
+        "decontaminate", help="remove benchmark problems (n-gram overlap) from a problems file",
+        description="Drop every pool problem sharing a normalized word n-gram with an item of the given "
+        "benchmarks. Writes OUT/problems.jsonl, OUT/decontamination.jsonl (each removed problem with the "
+        "benchmark item it matched) and OUT/stats.json.",
+        epilog="example: limo-rl decontaminate --pool pool.jsonl --benchmarks aime24,math500 "
+        "--path aime24=data/aime24.jsonl --path math500=data/math500.jsonl --out clean/",
+    )
+    d.add_argument("--pool", required=True, help="problems file (JSONL or parquet: id, question, answer)")
+    d.add_argument("--benchmarks", required=True, help="comma-separated benchmark names")
+    d.add_argument("--out", required=True, help="output folder")
+    d.add_argument("--path", action="append", default=[], metavar="NAME=FILE",
+                   help="local file for a benchmark (repeatable); otherwise its Hugging Face copy is loaded")
+    d.add_argument("--ngram", type=int, default=13, help="n-gram size (13 as s1, 8 as open-r1; default 13)")
+    d.add_argument("--ignore-common", dest="ignore_common", type=int, default=5,
+                   help="n-grams in more than this many items of one benchmark are boilerplate (0: keep all)")
+    d.set_defaults(func=_cmd_decontaminate)
+
+
+def _cmd_pool(args: argparse.Namespace) -> int:
+    from limo_rl.cli import recipe_from_args
+    from limo_rl.loop.driver import run_recipe
+
+    return run_recipe(recipe_from_args(args), sys.argv, stop_after="pool")
+
+
+def _cmd_decontaminate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from pydantic import ValidationError
+
+    from limo_rl.artifacts import atomic_write_json, atomic_write_jsonl
+    from limo_rl.cli import UsageError
+    from limo_rl.config import DecontaminateConfig
+    from limo_rl.data.io import DataError, read_problems, write_problems
+    from limo_rl.data.pool import decontaminate, load_benchmarks
+
+    names = [n.strip() for n in args.benchmarks.split(",") if n.strip()]
+    paths = {}
+    for item in args.path:
+        name, sep, file = item.partition("=")
+        if not sep or not name.strip() or not file.strip():
+            raise UsageError(f"--path {item!r}: expected NAME=FILE")
+        paths[name.strip()] = file.strip()
+    stray = sorted(set(paths) - set(names))
+    if stray:
+        raise UsageError(f"--path given for {stray} which --benchmarks does not name")
+    try:
+        cfg = DecontaminateConfig(benchmarks=names, ngram=args.ngram, ignore_common=args.ignore_common or None)
+    except ValidationError as exc:
+        raise UsageError("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from None
+    out = Path(args.out)
+    try:
+        problems = read_problems(args.pool)
+        benchmarks = load_benchmarks(names, paths)
+    except DataError as exc:
+        raise UsageError(str(exc)) from None
+    kept, report, stats = decontaminate(problems, benchmarks, cfg)
+    write_problems(out / "problems.jsonl", kept)
+    atomic_write_jsonl(out / "decontamination.jsonl", report)
+    stats = {"pool": str(args.pool), "read": len(problems), **stats, "kept": len(kept)}
+    atomic_write_json(out / "stats.json", stats)
+    print(json.dumps({"read": len(problems), "removed": stats["removed"], "kept": len(kept),
+                      "by_benchmark": stats["by_benchmark"], "out": str(out)}, indent=2))
+    return 0

@@ -1,0 +1,127 @@
+"""``limo-rl select``: the select stage of a recipe, or ad hoc on explicit files.
+
+``limo-rl select RECIPE [overrides]`` runs the recipe up to its select stage (the loop
+driver); ``limo-rl select --problems FILE --chains DIR --verdicts FILE --out DIR`` selects
+from files alone, with the selection knobs as flags (unset flags keep the recipe defaults).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+_FLAGS = ("strategy", "budget", "per_problem", "tie_break", "balance_by", "seed")
+_WINDOW = ("min_pass_rate", "max_pass_rate", "min_correct", "max_correct")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from limo_rl.cli import add_recipe_args
+    from limo_rl.config import SELECT_STRATEGIES
+
+    p = subparsers.add_parser(
+        "select", help="choose the SFT set from verified chains (a recipe's stage, or ad hoc)",
+        description="Difficulty window on pass rates, correct finished chains only, rank by a strategy, "
+        "top m per problem, cut to the budget. Writes OUT/sft.jsonl, OUT/stats.json, OUT/difficulty.jsonl.",
+        epilog="examples:\n  limo-rl select recipes/quickstart.yaml select.strategy=shortest_correct\n"
+        "  limo-rl select --problems pool/problems.jsonl --chains gen/chains --verdicts v/verdicts.jsonl "
+        "--out sel/ --strategy limo_rules --budget 800 --max-correct 3 --min-correct 1",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_recipe_args(p)
+    a = p.add_argument_group("ad hoc mode (no recipe)")
+    a.add_argument("--problems", help="problems file (JSONL or parquet)")
+    a.add_argument("--chains", help="chains folder (parquet shards of Chain rows)")
+    a.add_argument("--verdicts", help="verdicts JSONL ({problem_id, sample_index, **Verdict})")
+    a.add_argument("--weak-verdicts", dest="weak_verdicts", help="weak model's verdicts: enables the pre-filter")
+    a.add_argument("--weak-max-pass-rate", dest="weak_max_pass_rate", type=float,
+                   help="drop problems the weak model solves above this rate (default 0.0)")
+    a.add_argument("--out", help="output folder")
+    a.add_argument("--strategy", choices=SELECT_STRATEGIES)
+    a.add_argument("--budget", type=int, help="total SFT examples (default 817)")
+    a.add_argument("--per-problem", dest="per_problem", type=int, help="top m chains per problem (default 1)")
+    a.add_argument("--min-pass-rate", dest="min_pass_rate", type=float)
+    a.add_argument("--max-pass-rate", dest="max_pass_rate", type=float)
+    a.add_argument("--min-correct", dest="min_correct", type=int)
+    a.add_argument("--max-correct", dest="max_correct", type=int)
+    a.add_argument("--tie-break", dest="tie_break", choices=("chain_hash", "sample_index"))
+    a.add_argument("--balance-by", dest="balance_by", choices=("source", "subject"))
+    a.add_argument("--weight", action="append", default=[], metavar="FEATURE=W",
+                   help="add W * FEATURE to the score (repeatable), e.g. verification_density=2")
+    a.add_argument("--system-prompt", dest="system_prompt", help="'' for none (default: the LIMO prompt)")
+    a.add_argument("--seed", type=int)
+    p.set_defaults(func=_cmd_select)
+
+
+def _cmd_select(args: argparse.Namespace) -> int:
+    from limo_rl.cli import UsageError, recipe_from_args
+
+    adhoc = [args.problems, args.chains, args.verdicts, args.out]
+    if not any(adhoc):
+        from limo_rl.loop.driver import run_recipe
+
+        return run_recipe(recipe_from_args(args), sys.argv, stop_after="select")
+    if args.recipe or args.overrides:
+        raise UsageError("give either a RECIPE (with KEY=VALUE overrides) or --problems/--chains/--verdicts/--out")
+    if not all(adhoc):
+        raise UsageError("ad hoc mode needs all of --problems FILE --chains DIR --verdicts FILE --out DIR")
+    return _adhoc(args)
+
+
+def build_adhoc_config(args: argparse.Namespace):
+    """A SelectConfig from the flags given (unset flags keep the schema defaults)."""
+    from pydantic import ValidationError
+
+    from limo_rl.cli import UsageError
+    from limo_rl.config import SelectConfig
+
+    data: dict = {k: getattr(args, k) for k in _FLAGS if getattr(args, k) is not None}
+    window = {k: getattr(args, k) for k in _WINDOW if getattr(args, k) is not None}
+    if window:
+        data["difficulty"] = window
+    weights = {}
+    for item in args.weight:
+        name, sep, value = item.partition("=")
+        try:
+            weights[name.strip()] = float(value)
+        except ValueError:
+            raise UsageError(f"--weight {item!r}: expected FEATURE=NUMBER") from None
+        if not sep or not name.strip():
+            raise UsageError(f"--weight {item!r}: expected FEATURE=NUMBER")
+    if weights:
+        data["weights"] = weights
+    if args.weak_verdicts:
+        data["weak_filter"] = {"enabled": True, **({"max_pass_rate": args.weak_max_pass_rate}
+                                                   if args.weak_max_pass_rate is not None else {})}
+    try:
+        return SelectConfig.model_validate(data)
+    except ValidationError as exc:
+        raise UsageError("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from None
+
+
+def _adhoc(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from limo_rl.cli import UsageError
+    from limo_rl.data.io import read_problems
+    from limo_rl.generate import read_chains
+    from limo_rl.select.select import run_selection
+    from limo_rl.types import LIMO_SYSTEM_PROMPT
+    from limo_rl.verify import read_verdicts
+
+    cfg = build_adhoc_config(args)
+    system_prompt = LIMO_SYSTEM_PROMPT if args.system_prompt is None else (args.system_prompt or None)
+    try:
+        problems = read_problems(args.problems)
+        chains = read_chains(args.chains)
+        verdicts = read_verdicts(args.verdicts)
+        weak = read_verdicts(args.weak_verdicts) if args.weak_verdicts else None
+        res = run_selection(problems, chains, verdicts, cfg, system_prompt, Path(args.out),
+                            seed=cfg.seed or 0, weak_verdicts=weak)
+    except (ValueError, OSError) as exc:  # DataError, ShardError and bad verdict rows are ValueErrors
+        raise UsageError(str(exc)) from None
+    steps = {s["step"]: s for s in res.stats["steps"]}
+    print(json.dumps({"selected": res.n_selected, "sft": str(res.sft_path), "stats": str(res.stats_path),
+                      "candidates": steps["chains"]["candidates"],
+                      "problems_in_window": steps["difficulty"]["kept"]}, indent=2))
+    return 0
