@@ -94,9 +94,6 @@ class DecontaminateConfig(_Section):
     ignore_common: int | None = Field(
         5, ge=1, description="n-grams in more than this many items of one benchmark are boilerplate; null: keep all"
     )
-    ignore_common: int | None = Field(
-        5, ge=1, description="n-grams in more than this many items of one benchmark are boilerplate; null: keep all"
-    )
 
     @field_validator("benchmarks")
     @classmethod
