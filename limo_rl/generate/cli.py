@@ -116,7 +116,7 @@ def _adhoc(args: argparse.Namespace) -> int:
     model = args.model
     if model.startswith("toy://"):
         model = _resolve_toy(model, Path(args.out))
-    elif cfg.engine in ("hf", "vllm") and not Path(model).exists() and "/" not in model:
+    elif cfg.engine in ("hf", "vllm") and not Path(model).exists() and not _looks_like_hub_id(model):
         raise UsageError(f"--model {model}: no such folder (and not a hub id like org/name)")
     try:
         result = run_generation(problems, cfg, model, Path(args.out), round=args.round, base_seed=args.seed,
@@ -139,3 +139,8 @@ def _resolve_toy(uri: str, out: Path) -> str:
     except ImportError:
         raise UsageError(f"--model {uri}: the toy world (limo_rl.toy) is not available in this checkout") from None
     return str(resolve_toy_model(uri, out / ".toy-cache", ToyConfig()))
+
+
+def _looks_like_hub_id(name: str) -> bool:
+    """``org/name`` (one slash, not a filesystem-looking path)."""
+    return name.count("/") == 1 and not name.startswith(("/", ".", "~")) and all(name.split("/"))
