@@ -33,7 +33,7 @@ _CHOICE_RE = re.compile(
     r"|^\s*[(\[]?([A-J])[)\]]?\s*(?:[.:)]|$)",
     re.I | re.M,
 )
-_LETTER_RE = re.compile(r"^\s*(?:\\text\{\s*)?[(\[]?\s*([A-J])\s*[)\]]?\s*\}?\s*(?:[.:)．]|\s|$)")
+_LETTER_RE = re.compile(r"^\s*(?:\\text\{\s*)?[(\[]?\s*([A-J])\s*[)\]]?\s*\}?\s*(?:[.:)．]|\s|$)", re.I)
 _NUMBER_RE = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:/\d+)?")
 
 

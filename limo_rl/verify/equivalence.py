@@ -97,9 +97,37 @@ def _atom_equal(gold: str, pred: str, answer_type: str) -> bool | None:
         return numbers_equal(gn, pn)
     if answer_type == "number" and gn is not None and pn is None and re.fullmatch(r"[\d\s.,+-]*", p):
         return False
+    if gn is not None and re.fullmatch(r"[+-]?\d+(?:\.\d+)?[A-Za-z]", squash(p)):
+        return False  # 3m is 3 times m (math-verify strips a trailing m as metres)
     if gn is not None and re.fullmatch(r"[A-Za-z]+", p) and p.lower() not in ("pi", "e", "i"):
         return False  # a bare word against a number
     return None
+
+
+def _terms(s: str) -> list[str] | None:
+    """Signed top-level summands of an expression (``a-b+c`` -> +a, -b, +c), or None if there is one."""
+    s = squash(s)
+    out, depth, cur, sign = [], 0, [], "+"
+    for i, ch in enumerate(s):
+        if ch in "({[":
+            depth += 1
+        elif ch in ")}]":
+            depth -= 1
+        if ch in "+-" and depth == 0 and i > 0 and s[i - 1] not in "^_{(,=eE":
+            out.append(sign + "".join(cur))
+            cur, sign = [], ch
+        elif ch in "+-" and i == 0:
+            sign = ch
+        else:
+            cur.append(ch)
+    out.append(sign + "".join(cur))
+    return out if len(out) >= 2 and "=" not in s and "," not in s and "\\" not in s else None
+
+
+def _same_terms(g: str, p: str) -> bool:
+    """``3n+1`` vs ``1+3n``: the same summands in another order (never used to say unequal)."""
+    gt, pt = _terms(g), _terms(p)
+    return gt is not None and pt is not None and sorted(gt) == sorted(pt)
 
 
 def _unordered(gold: list[str], pred: list[str], answer_type: str) -> bool | None:
@@ -136,8 +164,13 @@ def fast_equal(gold: str, pred: str, answer_type: str = "auto", _depth: int = 0)
     g, p = normalize(gold), normalize(pred)
     if squash(g) == squash(p):
         return True
+    gn, pn = parse_number(g), parse_number(p)
+    if gn is not None and pn is not None:  # before splitting at commas: 1,000 is a number
+        return numbers_equal(gn, pn)
     if _depth > 3:
         return None
+    if _same_terms(g, p):
+        return True
     gk, gi, gb = structure(g)
     pk, pi_, pb = structure(p)
     if len(gi) > MAX_ITEMS or len(pi_) > MAX_ITEMS:

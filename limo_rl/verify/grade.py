@@ -90,6 +90,14 @@ class Grader:
             return None
         return out is True
 
+    def equal_many(self, pairs: Sequence[tuple[str, ...]]) -> list[bool | None]:
+        """:meth:`equal` over (gold, pred[, answer_type]) pairs, the symbolic ones in parallel; input order."""
+        out: list[bool | None] = [fast_equal(p[0], p[1], p[2] if len(p) > 2 else "auto") for p in pairs]
+        todo = [i for i, r in enumerate(out) if r is None]
+        for i, res in zip(todo, self.pool.run([(pairs[i][0], pairs[i][1]) for i in todo]), strict=True):
+            out[i] = None if res == TIMEOUT else res is True
+        return out
+
     def grade_many(self, items: Iterable[Sequence[Any]], progress: bool = True, *,
                    cfg: VerifyConfig | None = None) -> list[Verdict]:
         """Verdicts for ``items`` (output, gold[, answer_type[, n_tokens]]), in input order.

@@ -40,7 +40,9 @@ _TEXT_CMD = re.compile(r"\\(?:text|textbf|textit|textrm|mathrm|mathbf|mbox|opera
 _SPACING = re.compile(r"\\(?:;|:|quad|qquad|enspace|thinspace|medspace|thickspace| )")
 _DEGREES = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|°|\\degree|\^\s*\{\s*\\text\{\s*o\s*\}\s*\}")
 _ASSIGN = re.compile(r"^[A-Za-z](?:_\{?[A-Za-z0-9]+\}?)?\s*(?:=|\\in)\s*(?=\S)")
-_TRAILING_UNIT = re.compile(rf"(?<=[0-9}}])\s*(?:\\?\s)*(?:{_UNIT_RE})(?:\^\{{?[23]\}}?|\^[23])?\.?$", re.I)
+_TRAILING_UNIT = re.compile(rf"(?<=[0-9}}])(?:\s|\\\s|~)+(?:{_UNIT_RE})(?:\^\{{?[23]\}}?|\^[23])?\.?$", re.I)
+_TRIG = re.compile(r"\\(?:sin|cos|tan|cot|sec|csc)")
+_DEG_VALUE = re.compile(r"(\d+(?:\.\d+)?)\s*(?:\^\s*\{?\s*\\circ\s*\}?|°|\\degree)")
 
 
 def strip_math_delims(s: str) -> str:
@@ -70,6 +72,8 @@ def normalize(answer: str) -> str:
     s = re.sub(r"(?<=\d)\{,\}(?=\d{3})", "", s)
     s = s.replace("\\,", " ").replace("~", " ")
     s = _SPACING.sub(" ", s)
+    if _TRIG.search(s):  # sin 60^\circ: degrees are a unit inside trig, so convert rather than drop
+        s = _DEG_VALUE.sub(lambda m: "\\frac{" + m.group(1) + "\\pi}{180}", s)
     s = _DEGREES.sub("", s)
     for _ in range(3):
         s2 = _TEXT_CMD.sub(_unwrap_text, s)
@@ -193,6 +197,6 @@ def numbers_equal(gold: Num, pred: Num) -> bool:
             return True
         if gold.decimals and not pred.decimals and _rounds_to(p, gold.decimals, g):
             return True  # gold 0.33 (rounded) vs pred 1/3
-        if pred.decimals and not gold.decimals and pred.decimals >= 2 and _rounds_to(g, pred.decimals, p):
-            return True  # gold 1/3 vs pred 0.333
+        if pred.decimals and not gold.decimals and pred.decimals >= 3 and _rounds_to(g, pred.decimals, p):
+            return True  # gold 1/3 vs pred 0.333 (3+ places: 3.14 is not 22/7)
     return False

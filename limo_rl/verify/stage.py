@@ -34,10 +34,16 @@ def read_verdicts(path: str | Path) -> dict[tuple[str, int], Verdict]:
                 row = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise ValueError(f"{path}:{n}: not valid JSON ({exc.msg})") from None
+            if not isinstance(row, dict):
+                raise ValueError(f"{path}:{n}: expected a JSON object")
             for key in ("problem_id", "sample_index", "correct", "status"):
                 if key not in row:
                     raise ValueError(f"{path}:{n}: missing field {key!r}")
-            out[(str(row["problem_id"]), int(row["sample_index"]))] = Verdict.from_dict(row)
+            row.setdefault("extracted", None)
+            try:
+                out[(str(row["problem_id"]), int(row["sample_index"]))] = Verdict.from_dict(row)
+            except (TypeError, ValueError, KeyError) as exc:
+                raise ValueError(f"{path}:{n}: not a verdict row ({exc})") from None
     return out
 
 

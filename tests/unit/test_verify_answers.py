@@ -1,0 +1,51 @@
+"""Final-answer extraction: last box with nested braces, text endings, choice letters, fallbacks."""
+
+from __future__ import annotations
+
+import pytest
+
+from limo_rl.verify.answers import choice_letter, extract_answer, last_boxed
+
+
+def test_last_boxed_wins_and_nested_braces_survive():
+    text = "First \\boxed{1}. Then we fix it: \\boxed{\\frac{\\sqrt{3}}{2}} is final."
+    assert last_boxed(text) == "\\frac{\\sqrt{3}}{2}"
+
+
+def test_fbox_and_unbraced_box():
+    assert extract_answer("so \\fbox{12} done") == "12"
+    assert extract_answer("thus $\\boxed 5$.") == "5"
+
+
+def test_unclosed_box_falls_back_to_earlier_complete_box():
+    assert last_boxed("\\boxed{7} and then \\boxed{8") == "7"
+
+
+def test_final_answer_phrase_when_no_box():
+    assert extract_answer("Work...\nThe final answer is $\\frac{1}{2}$.") == "$\\frac{1}{2}$"
+    assert extract_answer("Work...\nFinal Answer: 42. I hope it is correct.") == "42"
+    assert extract_answer("Work...\n**Answer:** 3.5") == "3.5"
+
+
+@pytest.mark.parametrize("text", ["", "I could not solve it.", "\\boxed{}", "answer is"])
+def test_no_answer_is_none_not_a_crash(text):
+    assert extract_answer(text) is None
+
+
+def test_fallback_order_is_configurable():
+    text = "The answer is 7. Actually \\boxed{8}"
+    assert extract_answer(text) == "8"
+    assert extract_answer(text, fallbacks=["final_answer", "boxed"]) == "7"
+    assert extract_answer("we get 3 then 19 apples", fallbacks=["boxed"]) is None
+    assert extract_answer("we get 3 then 19 apples", fallbacks=["boxed", "last_number"]) == "19"
+    with pytest.raises(ValueError, match="unknown answer fallback"):
+        extract_answer("x", fallbacks=["nope"])
+
+
+def test_choice_letters():
+    assert extract_answer("so the answer is \\boxed{C}", answer_type="choice") == "C"
+    assert extract_answer("so \\boxed{(B) 12 ev}", answer_type="choice") == "B"
+    assert extract_answer("Therefore, the answer is (D).", answer_type="choice") == "D"
+    assert extract_answer("nothing to pick", answer_type="choice") is None
+    assert choice_letter("C. {x \\mid -3<x<4}") == "C"
+    assert choice_letter("Cats") is None

@@ -1,0 +1,54 @@
+"""Equivalence: the fast exact tier decides common cases in-process and refuses what it cannot bound."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from limo_rl.verify.equivalence import fast_equal, structure
+from limo_rl.verify.normalize import normalize, parse_number
+
+
+@pytest.mark.parametrize("gold,pred", [
+    ("1000", "1,000"), ("25000", "25\\,000"), ("0.5", "\\frac{1}{2}"), ("\\frac{1}{3}", "0.333"), ("50", "50\\%"),
+    ("4200000", "4.2e6"), ("30", "30^\\circ"), ("5", "5 \\text{ cm}"), ("3", "x = 3"), ("\\{1,2\\}", "\\{2,1\\}"),
+    ("2,-3", "-3, 2"), ("(1,2)", "(1,2)"), ("7\\frac{3}{11}", "\\frac{80}{11}"), ("3n+1", "1+3n"),
+])
+def test_fast_tier_accepts_equivalent_spellings(gold, pred):
+    assert fast_equal(gold, pred) is True
+
+
+@pytest.mark.parametrize("gold,pred", [
+    ("\\frac{1}{2}", "\\frac{1}{3}"), ("2", "x=-2"), ("[1,2)", "[1,2]"), ("(1,2)", "(2,1)"), ("\\{3,8\\}", "(3,8)"),
+    ("\\frac{22}{7}", "3.14"), ("3", "3m"), ("2", "2,-2"), ("1000", "100,0"), ("A", "B"),
+])
+def test_fast_tier_rejects_near_misses(gold, pred):
+    assert fast_equal(gold, pred) is False
+
+
+def test_fast_tier_defers_symbolic_cases():
+    assert fast_equal("2\\sqrt{2}", "\\sqrt{8}") is None
+    assert fast_equal("\\frac{\\pi}{2}", "\\pi/2") is None
+
+
+def test_huge_numbers_are_refused_not_computed():
+    t0 = time.perf_counter()
+    assert parse_number("1e999999999") is None
+    assert parse_number("9" * 5000) is None
+    assert fast_equal("1", "9^{9^{9}}") is None
+    assert fast_equal("1", "1" + "0" * 10_000) is None
+    assert time.perf_counter() - t0 < 0.5
+
+
+def test_structure_classifies_brackets():
+    assert structure("\\{1,2\\}")[0] == "set"
+    assert structure("[1,2)") == ("seq", ["1", "2"], "[)")
+    assert structure("1, 2, 3")[0] == "list"
+    assert structure("\\frac{1}{2}")[0] == "atom"
+
+
+def test_normalize_keeps_payload_as_text():
+    payload = "__import__('os').system('echo pwned')"
+    assert normalize(payload) == payload
+    assert fast_equal("0", payload) is None or fast_equal("0", payload) is False
