@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -52,8 +53,11 @@ Hmm, wait, that is wrong. Let me redo it. Sanity check passed. Good, this confir
 """
 
 
-def build_tokenizer(vocab_size: int = 512):
-    """A fast BPE tokenizer with single-token digits and the chat template above."""
+def build_tokenizer(vocab_size: int = 512, corpus: Sequence[str] = ()):
+    """A fast BPE tokenizer with single-token digits and the chat template above.
+
+    ``corpus``: extra text to learn merges from (the toy world passes its chains, so a
+    chain line costs a few tokens instead of one per byte)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -68,7 +72,7 @@ def build_tokenizer(vocab_size: int = 512):
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    tok.train_from_iterator([_SEED_TEXT] * 4, trainer=trainer)
+    tok.train_from_iterator([_SEED_TEXT] * 4 + list(corpus), trainer=trainer)
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tok, bos_token=BOS, eos_token=EOT, pad_token=PAD, unk_token=None,
     )
@@ -87,6 +91,7 @@ def make_tiny_model(
     max_position_embeddings: int = 2048,
     seed: int = 0,
     vocab_size: int = 512,
+    tokenizer_corpus: Sequence[str] = (),
 ) -> Path:
     """Write a random-init tiny Qwen2 + tokenizer to ``out_dir`` (HF format) and return the path."""
     import torch
@@ -94,7 +99,7 @@ def make_tiny_model(
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    tok = build_tokenizer(vocab_size)
+    tok = build_tokenizer(vocab_size, tokenizer_corpus)
     config = Qwen2Config(
         vocab_size=len(tok),
         hidden_size=hidden_size,
