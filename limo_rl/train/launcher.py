@@ -1,0 +1,210 @@
+"""``run_training``: SFT examples in, a Hugging Face student out, on Ray Train.
+
+The driver side of training. It checks the examples, carves the validation split (or reads
+a named validation set; never a test benchmark, unlike LIMO's epoch-9-of-15 pick), picks the
+batching mode for the device, and launches :func:`limo_rl.train.runner.train_worker` on
+``num_workers`` Ray Train workers (``TorchTrainer``: gloo on CPU, NCCL on GPUs; DDP, DeepSpeed
+ZeRO-3 or FSDP from the recipe). Rerunning with the same inputs resumes from the newest
+complete checkpoint; a finished run with the same inputs is returned as is; with changed
+inputs old checkpoints are moved aside (kept, never deleted) and training starts fresh.
+
+``out_dir`` must be visible to every worker (one node, or a shared filesystem): workers write
+checkpoints and the model there, as with Ray Train's own ``storage_path``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from limo_rl.artifacts import atomic_write_jsonl, hash_obj, read_jsonl
+from limo_rl.config import TrainConfig
+from limo_rl.train.batching import resolve_batching
+from limo_rl.train.checkpoints import complete_checkpoints
+from limo_rl.train.rows import check_example, read_sft_jsonl, split_validation, to_rows
+from limo_rl.train.runner import LOG_FILE, METRICS_FILE, train_worker
+from limo_rl.types import SFTExample
+
+log = logging.getLogger(__name__)
+
+INPUTS_FILE = "train_inputs.json"
+
+
+class TrainError(RuntimeError):
+    """Training could not run or failed; the message says where and why."""
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    model_dir: Path
+    metrics: dict[str, Any]
+    checkpoints_dir: Path
+    log_path: Path
+
+
+def _resolve_model(base_model: str | Path, out_dir: Path) -> str:
+    text = str(base_model)
+    if text.startswith("toy://"):
+        from limo_rl.config import ToyConfig
+        from limo_rl.toy import resolve_toy_model  # built by the toy stage
+
+        return str(resolve_toy_model(text, out_dir.parent / "toy_models", ToyConfig()))
+    path = Path(text).expanduser()
+    if path.exists():
+        if not (path / "config.json").is_file():
+            raise TrainError(f"base model {path}: not a Hugging Face model folder (no config.json)")
+        return str(path.resolve())
+    if text.startswith((".", "/", "~")):
+        raise TrainError(f"base model {text}: folder not found")
+    return text  # a hub id; loads when the hub is reachable
+
+
+def _validation_set(
+    examples: Sequence[SFTExample], cfg: TrainConfig, seed: int, validation: Sequence[SFTExample] | None
+) -> tuple[list[SFTExample], list[SFTExample]]:
+    if validation is not None:
+        return list(examples), list(validation)
+    if cfg.validation_file:
+        return list(examples), read_sft_jsonl(cfg.validation_file)
+    return split_validation(examples, cfg.validation_split, seed)
+
+
+def _set_aside_stale(out_dir: Path, input_hash: str) -> None:
+    """Inputs changed: move old checkpoints and outputs aside (nothing deleted)."""
+    inputs = out_dir / INPUTS_FILE
+    if not inputs.is_file():
+        return
+    old = json.loads(inputs.read_text()).get("input_hash")
+    if old == input_hash:
+        return
+    stale = out_dir / f"stale-{old[:10] if old else 'unknown'}-{int(time.time())}"
+    moved = []
+    for name in ("checkpoints", "model", METRICS_FILE, LOG_FILE, "data"):
+        if (out_dir / name).exists():
+            stale.mkdir(parents=True, exist_ok=True)
+            os.replace(out_dir / name, stale / name)
+            moved.append(name)
+    if moved:
+        log.warning("training inputs changed: moved %s to %s; training starts fresh", ", ".join(moved), stale)
+
+
+def _finished(out_dir: Path, input_hash: str) -> dict[str, Any] | None:
+    metrics_path = out_dir / METRICS_FILE
+    if not metrics_path.is_file() or not (out_dir / "model" / "config.json").is_file():
+        return None
+    metrics = json.loads(metrics_path.read_text())
+    return metrics if metrics.get("input_hash") == input_hash else None
+
+
+def _replay_log(tracker: Any, log_path: Path, metrics: dict[str, Any]) -> None:
+    if tracker is None:
+        return
+    if log_path.is_file():
+        for row in read_jsonl(log_path):
+            figures = {f"train/{k}": v for k, v in row.items() if isinstance(v, (int, float)) and k != "step"}
+            tracker.log(figures, step=int(row.get("step", 0)))
+    tracker.summary({f"train/{k}": v for k, v in metrics.items() if isinstance(v, (int, float, str))})
+
+
+def _launch(config: dict[str, Any], cfg: TrainConfig, out_dir: Path) -> None:
+    import ray
+    from ray.train import FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchConfig, TorchTrainer
+
+    started = False
+    if not ray.is_initialized():
+        ray.init(
+            include_dashboard=False, log_to_driver=False,
+            runtime_env={"env_vars": {"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
+                                      "TOKENIZERS_PARALLELISM": "false"}},
+        )
+        started = True
+    try:
+        resources = {"CPU": cfg.cpus_per_worker, **({"GPU": 1} if cfg.use_gpu else {})}
+        trainer = TorchTrainer(
+            train_worker,
+            train_loop_config=config,
+            torch_config=TorchConfig(backend="nccl" if cfg.use_gpu else "gloo"),
+            scaling_config=ScalingConfig(num_workers=cfg.num_workers, use_gpu=cfg.use_gpu,
+                                         resources_per_worker=resources),
+            run_config=RunConfig(name=f"train-{int(time.time() * 1000)}", storage_path=str(out_dir / "ray"),
+                                 failure_config=FailureConfig(max_failures=0)),
+        )
+        try:
+            trainer.fit()
+        except Exception as exc:  # Ray wraps the worker's exception; keep its message
+            raise TrainError(f"training in {out_dir} failed: {exc}") from exc
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def run_training(
+    examples: Sequence[SFTExample],
+    base_model: str | Path,
+    cfg: TrainConfig,
+    out_dir: Path,
+    *,
+    seed: int = 0,
+    tracker: Any = None,
+    validation: Sequence[SFTExample] | None = None,
+) -> TrainResult:
+    """Fine-tune ``base_model`` on ``examples``; the student lands in ``out_dir/"model"`` (HF format).
+
+    ``metrics``: train_loss, first_loss, eval_loss, tokens_per_s, global_step, epoch, world_size,
+    trainer, strategy, batching, final_checkpoint, best_checkpoint, resumed_from, resumed_step, ...
+    """
+    out_dir = Path(out_dir).resolve()
+    if not examples:
+        raise TrainError("no SFT examples to train on")
+    for i, ex in enumerate(examples):
+        check_example(ex, f"example #{i}")
+    seed = cfg.seed if cfg.seed is not None else seed
+    model_path = _resolve_model(base_model, out_dir)
+    train_set, val_set = _validation_set(examples, cfg, seed, validation)
+    for i, ex in enumerate(val_set):
+        check_example(ex, f"validation example #{i}")
+    import importlib.util
+
+    batching = resolve_batching(cfg.batching, use_gpu=cfg.use_gpu,
+                                flash_attention=importlib.util.find_spec("flash_attn") is not None)
+    train_rows, val_rows = to_rows(train_set), to_rows(val_set)
+    cfg_dict = cfg.model_dump(mode="json")
+    input_hash = hash_obj({"train": train_rows, "val": val_rows, "model": model_path, "cfg": cfg_dict,
+                           "seed": seed, "batching": batching})
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _set_aside_stale(out_dir, input_hash)
+    log_path = out_dir / LOG_FILE
+    done = _finished(out_dir, input_hash)
+    if done is not None:
+        log.info("training in %s already finished with these inputs", out_dir)
+        _replay_log(tracker, log_path, done)
+        return TrainResult(out_dir / "model", done, out_dir / "checkpoints", log_path)
+    from limo_rl.artifacts import atomic_write_json
+
+    atomic_write_json(out_dir / INPUTS_FILE, {"input_hash": input_hash, "base_model": model_path, "seed": seed,
+                                              "batching": batching, "n_train": len(train_rows),
+                                              "n_validation": len(val_rows)})
+    atomic_write_jsonl(out_dir / "data" / "train.jsonl", [e.to_dict() for e in train_set])
+    atomic_write_jsonl(out_dir / "data" / "validation.jsonl", [e.to_dict() for e in val_set])
+    n_ckpt = len(complete_checkpoints(out_dir / "checkpoints"))
+    log.info("training %s on %d examples (%d validation), %d worker(s), %s, %s batching%s", model_path,
+             len(train_rows), len(val_rows), cfg.num_workers, cfg.strategy, batching,
+             f"; resuming ({n_ckpt} complete checkpoint(s))" if n_ckpt else "")
+    config = {"train_rows": train_rows, "val_rows": val_rows, "base_model": model_path, "cfg": cfg_dict,
+              "out_dir": str(out_dir), "seed": seed, "batching": batching, "input_hash": input_hash,
+              "launcher": f"ray.train.torch.TorchTrainer, {cfg.num_workers} worker(s)"}
+    _launch(config, cfg, out_dir)
+    metrics_path = out_dir / METRICS_FILE
+    if not metrics_path.is_file():
+        raise TrainError(f"training in {out_dir} ended without writing {METRICS_FILE}")
+    metrics = json.loads(metrics_path.read_text())
+    _replay_log(tracker, log_path, metrics)
+    return TrainResult(out_dir / "model", metrics, out_dir / "checkpoints", log_path)
+

@@ -1,0 +1,316 @@
+"""One training worker: TRL ``SFTTrainer`` on conversational rows, assistant-only loss.
+
+This is the function every Ray Train worker runs (and what a test may call in-process). It
+follows LIMO's recipe shape (full fine-tune, cosine schedule, loss on the assistant turn)
+with TRL 1.16's API: ``assistant_only_loss=True`` over ``{"messages": [...]}`` rows, a chat
+template with ``{% generation %}`` markers that enclose the end-of-turn token (checked here by
+rendering a probe chat, not assumed), checkpoints the HF Trainer can resume from (global step,
+optimizer, scheduler and data order), and evaluation on a validation split, never a test set.
+
+The heavy imports (torch, transformers, trl, ray) happen inside functions.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from limo_rl.artifacts import atomic_write_json, atomic_write_jsonl
+from limo_rl.progress import is_quiet
+from limo_rl.train.batching import Batching, batching_kwargs
+from limo_rl.train.checkpoints import mark_complete, newest_complete, read_marker
+from limo_rl.train.rows import has_generation_markers, mask_problems
+
+log = logging.getLogger(__name__)
+
+METRICS_FILE = "train_metrics.json"
+LOG_FILE = "train_log.jsonl"
+_PROBE = [
+    {"role": "user", "content": "What is 2 + 3?"},
+    {"role": "assistant", "content": "2 + 3 = 5. The answer is \\boxed{5}."},
+    {"role": "user", "content": "And 4 + 4?"},
+]
+
+
+class TemplateError(ValueError):
+    """The model's chat template cannot give an assistant-only loss that ends on the end-of-turn token."""
+
+
+def shipped_template(name: str = "chatml_train.jinja") -> str:
+    return resources.files("limo_rl.train").joinpath("templates", name).read_text()
+
+
+def shipped_config(name: str) -> Path:
+    """Path of a DeepSpeed/FSDP config shipped as package data (``zero3.json``, ``fsdp.json``)."""
+    return Path(str(resources.files("limo_rl.train").joinpath("configs", name)))
+
+
+def _probe_mask(tok: Any, template: str) -> list[str]:
+    out = tok.apply_chat_template(
+        _PROBE, chat_template=template, tokenize=True, return_dict=True, return_assistant_tokens_mask=True
+    )
+    return mask_problems(list(out["input_ids"]), list(out["assistant_masks"]), tok.eos_token_id)
+
+
+def resolve_chat_template(tok: Any, model_name: str = "") -> tuple[str, str]:
+    """The training template for ``tok`` and where it came from: "model", "trl" or "limo_rl:chatml".
+
+    Order: the model's own template if it has generation markers; TRL's patched version of a
+    known family (Qwen2.5, Qwen3, Llama 3, ...); our ChatML training template when the
+    tokenizer speaks ChatML. Each candidate must pass the probe (assistant mask non-empty,
+    ending on ``eos_token``). Otherwise a TemplateError says how to fix it.
+    """
+    current = tok.chat_template if isinstance(tok.chat_template, str) else (tok.chat_template or {}).get("default")
+    candidates: list[tuple[str, str]] = []
+    if has_generation_markers(current):
+        candidates.append(("model", current))
+    elif current:
+        try:
+            from trl.chat_template_utils import get_training_chat_template
+
+            patched = get_training_chat_template(tok)
+            if patched:
+                candidates.append(("trl", patched))
+        except ValueError:
+            pass
+    vocab = tok.get_vocab()
+    if "<|im_start|>" in vocab and "<|im_end|>" in vocab and tok.eos_token == "<|im_end|>":
+        candidates.append(("limo_rl:chatml", shipped_template()))
+    reasons = []
+    for source, template in candidates:
+        problems = _probe_mask(tok, template)
+        if not problems:
+            return template, source
+        reasons.append(f"{source} template: {'; '.join(problems)}")
+    detail = ("\n  - " + "\n  - ".join(reasons)) if reasons else ""
+    raise TemplateError(
+        f"model {model_name or tok.name_or_path}: no chat template gives an assistant-only loss ending on the "
+        f"end-of-turn token {tok.eos_token!r}.{detail}\n"
+        "Fix: wrap each assistant message *and its end-of-turn token* in {% generation %}...{% endgeneration %} "
+        "in the tokenizer's chat_template (tokenizer_config.json / chat_template.jinja), e.g. "
+        "\"{% generation %}{{ message['content'] }}<|im_end|>{% endgeneration %}\", and make eos_token that "
+        "end-of-turn token."
+    )
+
+
+def load_tokenizer_for_training(model_path: str) -> tuple[Any, str, str]:
+    """Tokenizer with a verified training template installed (so it is also what gets saved)."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(model_path)
+    template, source = resolve_chat_template(tok, model_path)
+    tok.chat_template = template
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token  # labels are padded with -100, so EOS still carries loss
+    return tok, template, source
+
+
+def _attn_implementation(use_gpu: bool) -> str:
+    import importlib.util
+
+    if use_gpu and importlib.util.find_spec("flash_attn") is not None:
+        return "flash_attention_2"
+    return "sdpa"
+
+
+def build_sft_config(cfg: dict[str, Any], out_dir: Path, *, seed: int, batching: Batching, has_val: bool,
+                     world_rank: int = 0) -> Any:
+    """An SFTConfig from the recipe's train section (a plain dict: it crosses the Ray boundary)."""
+    from trl import SFTConfig
+
+    strategy = cfg["strategy"]
+    save = cfg["save_strategy"]
+    extra: dict[str, Any] = {}
+    if strategy == "deepspeed_zero3":
+        extra["deepspeed"] = str(shipped_config("zero3.json"))
+    elif strategy == "fsdp":
+        extra["fsdp"] = True
+        extra["fsdp_config"] = str(shipped_config("fsdp.json"))
+    best = cfg["select_checkpoint"] == "best_val" and has_val
+    return SFTConfig(
+        output_dir=str(out_dir / "checkpoints"),
+        num_train_epochs=cfg["epochs"],
+        learning_rate=cfg["learning_rate"],
+        lr_scheduler_type=cfg["lr_scheduler"],
+        warmup_steps=cfg["warmup_ratio"],  # transformers 5: a float < 1 is a ratio of total steps
+        weight_decay=cfg["weight_decay"],
+        max_grad_norm=cfg["max_grad_norm"],
+        per_device_train_batch_size=cfg["per_device_batch_size"],
+        per_device_eval_batch_size=cfg["per_device_batch_size"],
+        gradient_accumulation_steps=cfg["gradient_accumulation_steps"],
+        bf16=cfg["bf16"],
+        fp16=False,
+        activation_checkpointing=cfg["gradient_checkpointing"],
+        logging_steps=cfg["logging_steps"],
+        logging_first_step=True,
+        save_strategy=save,
+        save_steps=cfg["save_steps"],
+        save_total_limit=cfg["save_total_limit"],
+        eval_strategy=save if has_val else "no",
+        eval_steps=cfg["save_steps"] if has_val else None,
+        load_best_model_at_end=best,
+        metric_for_best_model="eval_loss" if best else None,
+        greater_is_better=False if best else None,
+        assistant_only_loss=True,
+        include_num_input_tokens_seen="non_padding",
+        use_cpu=not cfg["use_gpu"],
+        ddp_backend=("nccl" if cfg["use_gpu"] else "gloo") if _world()[1] > 1 else None,
+        ddp_find_unused_parameters=False,
+        dataloader_pin_memory=cfg["use_gpu"],
+        report_to="none",
+        disable_tqdm=is_quiet() or world_rank != 0,
+        seed=seed,
+        data_seed=seed,
+        **batching_kwargs(batching, cfg["max_length"]),
+        **extra,
+    )
+
+
+def truncate_rows(dataset: Any, max_length: int) -> Any:
+    """Cut tokenized rows to ``max_length`` (padding-free mode, where TRL does not) and drop unlabelled ones."""
+    def cut(ex: dict[str, Any]) -> dict[str, Any]:
+        return {"input_ids": ex["input_ids"][:max_length], "labels": ex["labels"][:max_length]}
+
+    dataset = dataset.map(cut)
+    return dataset.filter(lambda ex: any(v != -100 for v in ex["labels"]))
+
+
+def _previous_history(out_dir: Path, until_step: int) -> list[dict[str, Any]]:
+    from limo_rl.artifacts import read_jsonl
+
+    path = out_dir / LOG_FILE
+    if until_step <= 0 or not path.is_file():
+        return []
+    return [r for r in read_jsonl(path) if int(r.get("step", 0)) <= until_step]
+
+
+def _make_callbacks(out_dir: Path, world_rank: int, resumed_step: int) -> list[Any]:
+    from transformers import TrainerCallback
+
+    class Progress(TrainerCallback):
+        """Marks finished checkpoints complete and keeps the log history on disk (rank 0)."""
+
+        def __init__(self) -> None:
+            self.history: list[dict[str, Any]] = _previous_history(out_dir, resumed_step)
+            self.t0 = time.perf_counter()
+            self.tok0 = 0
+            self.last = (self.t0, 0)
+
+        def on_train_begin(self, args, state, control, **kw):
+            self.t0 = time.perf_counter()
+            self.tok0 = int(state.num_input_tokens_seen or 0)
+            self.last = (self.t0, self.tok0)
+
+        def on_save(self, args, state, control, **kw):
+            if world_rank == 0:
+                ckpt = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+                if ckpt.is_dir():
+                    mark_complete(ckpt, state.global_step, state.epoch)
+
+        def on_log(self, args, state, control, logs=None, **kw):
+            if world_rank != 0 or not logs:
+                return
+            now, toks = time.perf_counter(), int(state.num_input_tokens_seen or 0)
+            row = {"step": state.global_step, "epoch": state.epoch, **logs}
+            if "loss" in logs and now > self.last[0] and toks > self.last[1]:
+                row["tokens_per_s"] = (toks - self.last[1]) / (now - self.last[0])
+                self.last = (now, toks)
+            self.history.append(row)
+            atomic_write_jsonl(out_dir / LOG_FILE, self.history)
+
+    return [Progress()]
+
+
+def _world() -> tuple[int, int]:
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def _barrier() -> None:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+
+
+def train_worker(config: dict[str, Any]) -> None:
+    """Train on ``config["train_rows"]``, checkpointing under ``out_dir/checkpoints``; rank 0 saves the model.
+
+    Keys: train_rows, val_rows, base_model, cfg (TrainConfig as a dict), out_dir, seed, batching, input_hash.
+    """
+    import torch
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM
+    from trl import SFTTrainer
+
+    cfg, out_dir, batching = config["cfg"], Path(config["out_dir"]), config["batching"]
+    rank, world = _world()
+    torch.set_num_threads(max(1, int(cfg["cpus_per_worker"])))
+    tok, _, template_source = load_tokenizer_for_training(config["base_model"])
+    dtype = torch.bfloat16 if cfg["bf16"] else torch.float32
+    model = AutoModelForCausalLM.from_pretrained(
+        config["base_model"], dtype=dtype, attn_implementation=_attn_implementation(cfg["use_gpu"])
+    )
+    train_ds = Dataset.from_list(config["train_rows"])
+    val_ds = Dataset.from_list(config["val_rows"]) if config["val_rows"] else None
+    args = build_sft_config(cfg, out_dir, seed=config["seed"], batching=batching, has_val=val_ds is not None,
+                            world_rank=rank)
+    resume = newest_complete(out_dir / "checkpoints")
+    resumed_step = read_marker(resume)["global_step"] if resume else 0
+    callbacks = _make_callbacks(out_dir, rank, resumed_step)
+    trainer = SFTTrainer(model=model, args=args, train_dataset=train_ds, eval_dataset=val_ds,
+                         processing_class=tok, callbacks=callbacks)
+    if batching == "padding_free":
+        trainer.train_dataset = truncate_rows(trainer.train_dataset, cfg["max_length"])
+        if trainer.eval_dataset is not None:
+            trainer.eval_dataset = truncate_rows(trainer.eval_dataset, cfg["max_length"])
+    if resume:
+        log.info("resuming from %s (global step %d)", resume, resumed_step)
+    output = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    eval_loss = trainer.evaluate()["eval_loss"] if val_ds is not None else None
+    state = trainer.state
+    tmp = out_dir / ".model.tmp"
+    if rank == 0 and tmp.exists():
+        shutil.rmtree(tmp)
+    _barrier()
+    trainer.save_model(str(tmp))
+    _barrier()
+    if rank != 0:
+        return
+    tok.save_pretrained(str(tmp))
+    final_dir = out_dir / "model"
+    if final_dir.exists():
+        shutil.rmtree(final_dir)
+    os.replace(tmp, final_dir)
+    progress = callbacks[0]
+    runtime = output.metrics.get("train_runtime") or (time.perf_counter() - progress.t0)
+    tokens = int(state.num_input_tokens_seen or 0) - progress.tok0
+    last_ckpt = newest_complete(out_dir / "checkpoints")
+    atomic_write_json(out_dir / METRICS_FILE, {
+        "input_hash": config["input_hash"],
+        "trainer": f"trl.SFTTrainer ({config.get('launcher', 'in-process')})",
+        "strategy": cfg["strategy"],
+        "batching": batching,
+        "world_size": world,
+        "train_loss": output.training_loss,
+        "first_loss": next((r["loss"] for r in progress.history if "loss" in r), None),
+        "eval_loss": eval_loss,
+        "global_step": state.global_step,
+        "epoch": state.epoch,
+        "max_steps": state.max_steps,
+        "train_tokens": tokens,
+        "train_runtime_s": runtime,
+        "tokens_per_s": tokens / runtime if runtime else None,
+        "resumed_from": str(resume) if resume else None,
+        "resumed_step": resumed_step,
+        "final_checkpoint": str(last_ckpt) if last_ckpt else None,
+        "best_checkpoint": state.best_model_checkpoint,
+        "select_checkpoint": cfg["select_checkpoint"] if val_ds is not None else "last",
+        "chat_template_source": template_source,
+        "n_train": len(config["train_rows"]),
+        "n_validation": len(config["val_rows"]),
+    })
