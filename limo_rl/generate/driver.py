@@ -152,6 +152,7 @@ def run_generation(
     stats.update({
         "shards": len(plans), "shards_skipped": len(plans) - len(todo), "shards_generated": len(todo),
         "new_tokens": new_tokens, "tokens_per_s": new_tokens / gen_wall if gen_wall > 0 else 0.0,
+        "generate_wall_s": gen_wall,
         "wall_s": time.perf_counter() - t_start, "engine": cfg.engine, "engine_version": engine_version,
         "model": model, "teacher": teacher, "round": round, "base_seed": base_seed, "spec_hash": spec,
     })
