@@ -237,10 +237,10 @@ def _barrier() -> None:
         dist.barrier()
 
 
-def train_worker(config: dict[str, Any]) -> None:
-    """Train on ``config["train_rows"]``, checkpointing under ``out_dir/checkpoints``; rank 0 saves the model.
+def build_trainer(config: dict[str, Any], resumed_step: int = 0) -> tuple[Any, str]:
+    """The SFTTrainer for a worker config (datasets tokenized, labels built) and the template's source.
 
-    Keys: train_rows, val_rows, base_model, cfg (TrainConfig as a dict), out_dir, seed, batching, input_hash.
+    Keys: train_rows, val_rows, base_model, cfg (TrainConfig as a dict), out_dir, seed, batching.
     """
     import torch
     from datasets import Dataset
@@ -248,7 +248,7 @@ def train_worker(config: dict[str, Any]) -> None:
     from trl import SFTTrainer
 
     cfg, out_dir, batching = config["cfg"], Path(config["out_dir"]), config["batching"]
-    rank, world = _world()
+    rank, _ = _world()
     torch.set_num_threads(max(1, int(cfg["cpus_per_worker"])))
     tok, _, template_source = load_tokenizer_for_training(config["base_model"])
     dtype = torch.bfloat16 if cfg["bf16"] else torch.float32
@@ -256,22 +256,34 @@ def train_worker(config: dict[str, Any]) -> None:
         config["base_model"], dtype=dtype, attn_implementation=_attn_implementation(cfg["use_gpu"])
     )
     train_ds = Dataset.from_list(config["train_rows"])
-    val_ds = Dataset.from_list(config["val_rows"]) if config["val_rows"] else None
+    val_ds = Dataset.from_list(config["val_rows"]) if config.get("val_rows") else None
     args = build_sft_config(cfg, out_dir, seed=config["seed"], batching=batching, has_val=val_ds is not None,
                             world_rank=rank)
-    resume = newest_complete(out_dir / "checkpoints")
-    resumed_step = read_marker(resume)["global_step"] if resume else 0
-    callbacks = _make_callbacks(out_dir, rank, resumed_step)
     trainer = SFTTrainer(model=model, args=args, train_dataset=train_ds, eval_dataset=val_ds,
-                         processing_class=tok, callbacks=callbacks)
+                         processing_class=tok, callbacks=_make_callbacks(out_dir, rank, resumed_step))
     if batching == "padding_free":
         trainer.train_dataset = truncate_rows(trainer.train_dataset, cfg["max_length"])
         if trainer.eval_dataset is not None:
             trainer.eval_dataset = truncate_rows(trainer.eval_dataset, cfg["max_length"])
+    return trainer, template_source
+
+
+def train_worker(config: dict[str, Any]) -> None:
+    """Train on ``config["train_rows"]``, checkpointing under ``out_dir/checkpoints``; rank 0 saves the model.
+
+    Keys: those of :func:`build_trainer` plus input_hash (and launcher, for the record).
+    """
+    cfg, out_dir, batching = config["cfg"], Path(config["out_dir"]), config["batching"]
+    rank, world = _world()
+    resume = newest_complete(out_dir / "checkpoints")
+    resumed_step = read_marker(resume)["global_step"] if resume else 0
+    trainer, template_source = build_trainer(config, resumed_step)
+    tok = trainer.processing_class
+    has_val = trainer.eval_dataset is not None
     if resume:
         log.info("resuming from %s (global step %d)", resume, resumed_step)
     output = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
-    eval_loss = trainer.evaluate()["eval_loss"] if val_ds is not None else None
+    eval_loss = trainer.evaluate()["eval_loss"] if has_val else None
     state = trainer.state
     tmp = out_dir / ".model.tmp"
     if rank == 0 and tmp.exists():
@@ -286,7 +298,7 @@ def train_worker(config: dict[str, Any]) -> None:
     if final_dir.exists():
         shutil.rmtree(final_dir)
     os.replace(tmp, final_dir)
-    progress = callbacks[0]
+    progress = next(c for c in trainer.callback_handler.callbacks if hasattr(c, "history"))
     runtime = output.metrics.get("train_runtime") or (time.perf_counter() - progress.t0)
     tokens = int(state.num_input_tokens_seen or 0) - progress.tok0
     last_ckpt = newest_complete(out_dir / "checkpoints")
@@ -309,8 +321,8 @@ def train_worker(config: dict[str, Any]) -> None:
         "resumed_step": resumed_step,
         "final_checkpoint": str(last_ckpt) if last_ckpt else None,
         "best_checkpoint": state.best_model_checkpoint,
-        "select_checkpoint": cfg["select_checkpoint"] if val_ds is not None else "last",
+        "select_checkpoint": cfg["select_checkpoint"] if has_val else "last",
         "chat_template_source": template_source,
         "n_train": len(config["train_rows"]),
-        "n_validation": len(config["val_rows"]),
+        "n_validation": len(config.get("val_rows") or []),
     })
