@@ -7,6 +7,11 @@ tokenizer and generation config and at the recipe's stop strings (cut from the t
 vLLM and OpenAI servers do). A sample that used its whole ``max_new_tokens`` without
 stopping reports ``finish_reason="length"``.
 
+Known quirk: transformers' stop-string criterion also looks at the prompt's last tokens, so a stop
+string that spans the prompt's tail (e.g. "\n\n" after "assistant\n") can end a sample early;
+such a sample reports ``stop`` (it used less than its budget). Prefer stop strings that cannot
+start in the chat template.
+
 Determinism: the torch generator is reseeded per batch from the batch's sample seeds
 (:func:`limo_rl.generate.prompts.batch_seed`); batches are cut from a shard in a fixed
 order, so a recipe gives the same chains on one actor or many.
