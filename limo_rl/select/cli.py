@@ -107,7 +107,7 @@ def _adhoc(args: argparse.Namespace) -> int:
     from limo_rl.generate import read_chains
     from limo_rl.select.select import run_selection
     from limo_rl.types import LIMO_SYSTEM_PROMPT
-    from limo_rl.verify import read_verdicts
+    from limo_rl.verify.stage import read_verdicts
 
     cfg = build_adhoc_config(args)
     system_prompt = LIMO_SYSTEM_PROMPT if args.system_prompt is None else (args.system_prompt or None)

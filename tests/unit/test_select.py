@@ -137,3 +137,20 @@ def test_weak_filter_and_difficulty_report(tmp_path):
     rows = {r["problem_id"]: r for r in map(json.loads, (tmp_path / "w" / "difficulty.jsonl").read_text().splitlines())}
     assert rows["p2"]["kept"] is False and "weak model" in rows["p2"]["reason"]
     assert rows["p0"]["kept"] is True and rows["p0"]["pass_rate"] == 0.0
+
+
+def test_curation_modules_import_without_heavy_packages():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('torch', 'ray', 'vllm', 'trl', 'transformers', 'datasets'):\n"
+        "            raise ImportError('blocked ' + name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "import limo_rl.data.pool, limo_rl.data.static, limo_rl.data.cli, limo_rl.select, limo_rl.select.cli\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
