@@ -218,4 +218,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    # Under `python -m limo_rl.cli` this module is __main__; stage modules raise limo_rl.cli.UsageError,
+    # so run the imported module's main for its exception classes to match.
+    from limo_rl.cli import main as _main
+
+    sys.exit(_main())
