@@ -75,9 +75,9 @@ class NgramIndex:
                 self.index.setdefault(g, []).extend(where)
             self.ignored[name] = dropped
 
-    def match(self, text: str) -> tuple[int, int, int, str] | None:
+    def match(self, text: str, toks: list[str] | None = None) -> tuple[int, int, int, str] | None:
         """(item position, shared n-grams, pool n-grams, an example) of the best-matching item, or None."""
-        grams = ngrams(tokens(text), self.n)
+        grams = ngrams(tokens(text) if toks is None else toks, self.n)
         hits: Counter[int] = Counter()
         example: dict[int, tuple[str, ...]] = {}
         for g in grams:
@@ -93,13 +93,13 @@ class NgramIndex:
 
 def find_contaminated(
     pool: Sequence[Problem], benchmarks: Mapping[str, Sequence[Problem]], *, n: int = 13,
-    ignore_common: int | None = 5,
+    ignore_common: int | None = 5, pool_tokens: Sequence[list[str]] | None = None,
 ) -> tuple[list[Contamination], NgramIndex]:
     """Every pool problem that overlaps a benchmark item, with the item it matched best."""
     idx = NgramIndex(benchmarks, n, ignore_common)
     found = []
     for i, p in enumerate(pool):
-        m = idx.match(p.question)
+        m = idx.match(p.question, None if pool_tokens is None else pool_tokens[i])
         if m is None:
             continue
         pos, count, total, example = m

@@ -86,10 +86,13 @@ def minhash_signatures(shingle_sets: Sequence[set[str]], num_perm: int = 64, see
 
 def find_duplicates(
     texts: Sequence[str], *, exact: bool = True, near_threshold: float | None = 0.8, shingle: int = 5,
-    num_perm: int = 64,
+    num_perm: int = 64, toks: Sequence[list[str]] | None = None,
 ) -> list[Duplicate]:
-    """Duplicates among ``texts`` in input order; the first of each group is kept."""
-    toks = [tokens(t) for t in texts]
+    """Duplicates among ``texts`` in input order; the first of each group is kept.
+
+    ``toks``: the texts' :func:`~limo_rl.data.text.tokens`, when the caller already has them.
+    """
+    toks = [tokens(t) for t in texts] if toks is None else toks
     dups: dict[int, Duplicate] = {}
     if exact:
         first: dict[str, int] = {}

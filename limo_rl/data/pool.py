@@ -32,6 +32,7 @@ from limo_rl.data.decontam import find_contaminated
 from limo_rl.data.dedup import find_duplicates
 from limo_rl.data.io import DataError, write_problems
 from limo_rl.data.sources import FieldSpec, RowSource, iter_source, row_to_problem
+from limo_rl.data.text import tokens
 from limo_rl.types import Problem
 
 log = logging.getLogger(__name__)
@@ -75,9 +76,11 @@ def load_pool_rows(cfg: PoolConfig) -> tuple[list[Problem], list[dict[str, str]]
 
 def decontaminate(
     problems: Sequence[Problem], benchmarks: Mapping[str, Sequence[Problem]], cfg: DecontaminateConfig,
+    toks: Sequence[list[str]] | None = None,
 ) -> tuple[list[Problem], list[dict[str, Any]], dict[str, Any]]:
     """(kept problems, report rows, stats) for ``problems`` against loaded ``benchmarks``."""
-    found, idx = find_contaminated(problems, benchmarks, n=cfg.ngram, ignore_common=cfg.ignore_common)
+    found, idx = find_contaminated(problems, benchmarks, n=cfg.ngram, ignore_common=cfg.ignore_common,
+                                   pool_tokens=toks)
     items = {(name, p.id): p for name, p in idx.items}
     report = [c.to_report(problems[c.index], items[(c.benchmark, c.benchmark_id)]) for c in found]
     drop = {c.index for c in found}
@@ -113,8 +116,9 @@ def build_pool(
     reports = {"bad_rows": atomic_write_jsonl(out_dir / "bad_rows.jsonl", bad)}
 
     dd = cfg.dedup
+    toks = [tokens(p.question) for p in problems]  # tokenized once for dedup and decontamination
     dups = find_duplicates([p.question for p in problems], exact=dd.exact, near_threshold=dd.near_threshold,
-                           shingle=dd.shingle)
+                           shingle=dd.shingle, toks=toks)
     for kind in ("exact", "near"):
         steps.append({"step": f"{kind}_dedup", "removed": sum(d.kind == kind for d in dups)})
     reports["dedup"] = atomic_write_jsonl(out_dir / "dedup.jsonl", (
@@ -122,6 +126,7 @@ def build_pool(
          "similarity": round(d.similarity, 4)} for d in dups))
     drop = {d.index for d in dups}
     problems = [p for i, p in enumerate(problems) if i not in drop]
+    toks = [t for i, t in enumerate(toks) if i not in drop]
     if dd.near_threshold is not None:
         steps[-1].update(threshold=dd.near_threshold, shingle=dd.shingle)
 
@@ -129,7 +134,7 @@ def build_pool(
     report: list[dict[str, Any]] = []
     if dc.enabled:
         names = list(dc.benchmarks) if dc.benchmarks is not None else list(eval_benchmarks)
-        problems, report, dstats = decontaminate(problems, load_benchmarks(names, eval_paths), dc)
+        problems, report, dstats = decontaminate(problems, load_benchmarks(names, eval_paths), dc, toks)
         steps.append(dstats)
     else:
         steps.append({"step": "decontaminate", "removed": 0, "disabled": True})
