@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from limo_rl.config import RecipeError, iter_recipe_files, load_recipe
+from limo_rl.data.io import DataError
 from limo_rl.progress import set_quiet, setup_logging
 
 DEFAULT_RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "quickstart.yaml"
@@ -209,7 +210,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(args.verbose, args.quiet)
     try:
         return int(args.func(args) or 0)
-    except (RecipeError, UsageError) as exc:
+    except (RecipeError, UsageError, DataError) as exc:
         print(f"limo-rl: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
