@@ -21,6 +21,7 @@ A rerun skips finished generation shards and cached grades and rewrites the outp
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -105,6 +106,11 @@ def _grade_cached(
     })
     path = verify_dir / "verdicts.jsonl"
     if stage_decision(verify_dir, key).run:
+        # grade_chains resumes from rows already in the file; rows graded for other chains or gold are stale.
+        inputs = verify_dir / "inputs.json"
+        if path.exists() and (not inputs.is_file() or json.loads(inputs.read_text()).get("input_hash") != key):
+            path.unlink()
+        atomic_write_json(inputs, {"input_hash": key})
         grade_chains(chains, {p.id: p for p in problems}, verify_cfg, path,
                      answer_types={p.id: answer_type for p in problems})
         mark_stage_done(verify_dir, key, ["verdicts.jsonl"])
