@@ -84,16 +84,13 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     cfg, gen_cfg = _configs(args, recipe)
     model = _resolve_model(args.model, recipe, gen_cfg.engine)
     out = Path(args.out) if args.out else Path(recipe.run.output_dir) / "eval" / _safe_name(args.label or args.model)
-    from limo_rl.data.io import DataError
     from limo_rl.evaluate.harness import run_evaluation
     from limo_rl.tracking import make_tracker
 
     tracker = make_tracker(recipe.tracking, out, recipe.to_dict(), name=f"eval-{_safe_name(args.label or args.model)}")
-    try:
+    try:  # a bad benchmark row raises DataError, which the CLI reports with its file and row (exit 2)
         res = run_evaluation(model, cfg, gen_cfg, recipe.verify, out, seed=recipe.run.seed, tracker=tracker,
                              label=args.label)
-    except DataError as exc:
-        raise UsageError(str(exc)) from None
     finally:
         tracker.finish()
     sys.stdout.write(res.table_path.read_text())

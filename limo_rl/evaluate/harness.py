@@ -21,10 +21,11 @@ A rerun skips finished generation shards and cached grades and rewrites the outp
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -152,7 +153,7 @@ def run_evaluation(
 
     rows: list[dict[str, Any]] = []
     t0 = time.perf_counter()
-    with Grader(verify_cfg) as grader:
+    with _ray_session(len(plan) > 1), Grader(verify_cfg) as grader:
         for bench, proto, problems, answer_type in plan:
             bdir = out_dir / bench
             gcfg = protocol_generate_config(gen_cfg, proto, str(model))
@@ -177,6 +178,30 @@ def run_evaluation(
             _log_benchmark(tracker, label, bench, entry)
     doc["wall_s"] = round(time.perf_counter() - t0, 3)
     return _write_outputs(out_dir, doc, rows, tracker, label)
+
+
+@contextlib.contextmanager
+def _ray_session(wanted: bool) -> Iterator[None]:
+    """One local Ray session for several benchmarks (the generate stage would start and stop one per call).
+
+    A cluster that is already up (a test's, ``ray job submit``'s) is used as is and never shut down here.
+    """
+    if not wanted:
+        yield
+        return
+    import ray
+
+    from limo_rl.progress import is_quiet
+
+    started = False
+    if not ray.is_initialized():
+        ray.init(include_dashboard=False, log_to_driver=not is_quiet())  # joins RAY_ADDRESS when set
+        started = True
+    try:
+        yield
+    finally:
+        if started:
+            ray.shutdown()
 
 
 def _memo_equal(grader: Any, answer_type: str):

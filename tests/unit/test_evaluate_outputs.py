@@ -1,0 +1,64 @@
+"""The evaluate package stays pure at import; figures and tracker logging of the harness."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+from limo_rl.evaluate.harness import _log_benchmark, plot_metrics
+from limo_rl.evaluate.metrics import ProblemSamples, benchmark_metrics, exact_equal
+
+
+def test_import_needs_no_heavy_packages():
+    code = textwrap.dedent("""
+        import importlib.abc, sys
+        BLOCKED = {"torch", "ray", "vllm", "trl", "transformers", "matplotlib", "pyarrow"}
+        class Block(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in BLOCKED:
+                    raise ImportError("blocked " + name)
+        sys.meta_path.insert(0, Block())
+        import limo_rl.evaluate as ev
+        import limo_rl.evaluate.cli
+        assert ev.pass_at_k(4, 1, 2) == 0.5
+        print("ok")
+    """)
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0 and res.stdout.strip() == "ok", res.stderr
+
+
+class Recorder:
+    def __init__(self):
+        self.logged, self.images = [], []
+
+    def log(self, metrics, step=None):
+        self.logged.append(dict(metrics))
+
+    def log_image(self, name, path):
+        self.images.append((name, path))
+
+
+def _entry(correct):
+    probs = [ProblemSamples(str(i), tuple(c), ("1",) * len(c), (5,) * len(c), (False,) * len(c))
+             for i, c in enumerate(correct)]
+    return benchmark_metrics(probs, [1, 2, 4], exact_equal, bootstrap_samples=50).to_dict()
+
+
+def test_tracker_gets_every_metric_with_its_interval():
+    rec = Recorder()
+    entry = _entry([[True, False, True, True], [False] * 4])
+    _log_benchmark(rec, "loop/round1", "aime24", entry)
+    (figs,) = rec.logged
+    assert figs["eval/loop/round1/aime24/pass@1[avg of 4]"] == entry["metrics"]["pass@1[avg of 4]"]["value"]
+    assert {"eval/loop/round1/aime24/maj@4", "eval/loop/round1/aime24/pass@2/ci_low",
+            "eval/loop/round1/aime24/mean_tokens/ci_high"} <= set(figs)
+    _log_benchmark(None, "x", "aime24", entry)  # no tracker: nothing to do, no error
+
+
+def test_plot_metrics_writes_a_png(tmp_path):
+    doc = {"model": "m", "label": "", "benchmarks": {"aime24": _entry([[True, False, True, True]] * 3),
+                                                     "math500": _entry([[True], [False]])}}
+    path = plot_metrics(doc, tmp_path / "metrics.png")
+    assert path is not None and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert plot_metrics({"benchmarks": {}}, tmp_path / "none.png") is None
