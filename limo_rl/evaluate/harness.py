@@ -160,7 +160,7 @@ def run_evaluation(
             log.info("evaluate %s on %s: %d problems x %d samples (T=%s, max_new_tokens=%d)", model, bench,
                      len(problems), proto.n, proto.temperature, proto.max_new_tokens)
             gen = run_generation(problems, gcfg, str(model), bdir / "generate", round=0, base_seed=base_seed,
-                                 teacher_name=label or str(model))
+                                 teacher_name=str(model))  # not the label: renaming must not regenerate
             wanted = {p.id for p in problems}
             chains = [c for c in read_chains(gen.chains_dir) if c.problem_id in wanted]
             verdicts = _grade_cached(chains, problems, verify_cfg, answer_type, Path(gen.chains_dir),
@@ -170,9 +170,7 @@ def run_evaluation(
             bm = benchmark_metrics(samples, proto.ks, equal, bootstrap_samples=cfg.bootstrap_samples,
                                    ci_level=cfg.ci_level, seed=derive_seed(base_seed, 0, bench))
             entry = bm.to_dict()
-            entry["protocol"] = {"n": proto.n, "temperature": proto.temperature, "top_p": proto.top_p,
-                                 "max_new_tokens": proto.max_new_tokens, "system_prompt": proto.system_prompt,
-                                 "ks": list(proto.ks), "answer_type": answer_type}
+            entry["protocol"] = {**proto.to_dict(), "answer_type": answer_type}
             doc["benchmarks"][bench] = entry
             rows.extend(_sample_rows(bench, problems, chains, verdicts, samples, equal))
             _log_benchmark(tracker, label, bench, entry)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from limo_rl.config import EvaluateConfig
 from limo_rl.types import LIMO_SYSTEM_PROMPT
@@ -41,6 +42,10 @@ class BenchmarkProtocol:
     @property
     def greedy(self) -> bool:
         return self.temperature == 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"n": self.n, "temperature": self.temperature, "top_p": self.top_p,
+                "max_new_tokens": self.max_new_tokens, "system_prompt": self.system_prompt, "ks": list(self.ks)}
 
 
 LIMO_SAMPLED = ("aime24", "amc23")
@@ -85,3 +90,12 @@ def resolve_protocol(cfg: EvaluateConfig, benchmark: str) -> BenchmarkProtocol:
     except KeyError:
         raise ValueError(f"evaluate.preset = {cfg.preset!r}: unknown; known: {', '.join(PRESETS)}") from None
     return make(cfg, benchmark)
+
+
+def protocol_summary(cfg: EvaluateConfig) -> dict[str, dict[str, Any]]:
+    """Benchmark -> its resolved protocol: what a cache key of the evaluate stage should hash.
+
+    ``cfg.model_dump()`` alone misses which fields were set explicitly, and under a preset that
+    decides the sampling (an explicit ``n: 1`` is not the preset's 16).
+    """
+    return {b: resolve_protocol(cfg, b).to_dict() for b in cfg.benchmarks}

@@ -73,3 +73,12 @@ def test_comparison_table_orders_models():
 @pytest.mark.parametrize(("name", "expected"), [("pass@4", "50.0 [25.0, 75.0]"), ("mean_tokens", "0.5 [0.2, 0.8]")])
 def test_format_value(name, expected):
     assert format_value(name, {"value": 0.5, "ci_low": 0.25, "ci_high": 0.75}) == expected
+
+
+def test_protocol_summary_tells_explicit_from_default():
+    from limo_rl.evaluate.presets import protocol_summary
+
+    default = protocol_summary(EvaluateConfig(preset="limo", benchmarks=["aime24"]))
+    explicit = protocol_summary(EvaluateConfig(preset="limo", benchmarks=["aime24"], n=1))
+    assert default["aime24"]["n"] == 16 and explicit["aime24"]["n"] == 1
+    assert EvaluateConfig(preset="limo", n=1).model_dump() == EvaluateConfig(preset="limo").model_dump()
