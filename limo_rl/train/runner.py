@@ -315,6 +315,7 @@ def train_worker(config: dict[str, Any]) -> None:
         "epoch": state.epoch,
         "max_steps": state.max_steps,
         "train_tokens": tokens,
+        "tokens_seen_total": int(state.num_input_tokens_seen or 0),
         "train_runtime_s": runtime,
         "tokens_per_s": tokens / runtime if runtime else None,
         "resumed_from": str(resume) if resume else None,
