@@ -17,6 +17,7 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import lru_cache
 
 MAX_TOKENS = 80
 MAX_DIGITS = 30
@@ -49,6 +50,15 @@ def to_plain(expr: str) -> str:
         s = pat.sub(rep, s)
     s = s.replace("{", "(").replace("}", ")")
     return s
+
+
+@lru_cache(maxsize=16384)
+def _plain_tokens(expr: str) -> tuple[str, ...] | None:
+    """Tokens of an expression after LaTeX rewriting, or None outside the grammar (cached: sides repeat)."""
+    try:
+        return tuple(tokenize(to_plain(expr)))
+    except NotEvaluable:
+        return None
 
 
 def tokenize(s: str) -> list[str]:
@@ -99,7 +109,8 @@ class _Parser:
                 if tok == "/":
                     if rhs == 0:
                         raise NotEvaluable("division by zero")
-                    value = value / rhs
+                    value = value // rhs if isinstance(value, int) and isinstance(rhs, int) and value % rhs == 0 \
+                        else Fraction(value) / rhs
                 else:
                     value = value * rhs
             elif tok is not None and (tok == "(" or tok[0].isalnum()):
@@ -123,7 +134,9 @@ class _Parser:
                 raise NotEvaluable("exponent")
             if base == 0 and exp < 0:
                 raise NotEvaluable("0 to a negative power")
-            base = base ** int(exp)
+            if isinstance(base, int) and abs(base) > 1 and int(exp) * base.bit_length() > MAX_RESULT_BITS:
+                raise NotEvaluable("result too large")
+            base = (Fraction(base) if exp < 0 else base) ** int(exp)
             _check(base)
         return base
 
@@ -137,7 +150,7 @@ class _Parser:
         if tok[0].isdigit():
             if len(tok) > MAX_DIGITS:
                 raise NotEvaluable("too many digits")
-            return Fraction(tok)
+            return int(tok) if tok.isdigit() else Fraction(tok)  # ints stay ints until a division
         if tok.isalpha():
             self.vars.add(tok)
             if tok in self.env:
@@ -146,31 +159,35 @@ class _Parser:
         raise NotEvaluable(tok)
 
 
-def _check(value: Fraction) -> None:
-    if value.numerator.bit_length() > MAX_RESULT_BITS or value.denominator.bit_length() > MAX_RESULT_BITS:
+def _check(value: Fraction | int) -> None:
+    if isinstance(value, int):
+        if value.bit_length() > MAX_RESULT_BITS:
+            raise NotEvaluable("result too large")
+    elif value.numerator.bit_length() > MAX_RESULT_BITS or value.denominator.bit_length() > MAX_RESULT_BITS:
         raise NotEvaluable("result too large")
 
 
 def evaluate(expr: str, env: Mapping[str, Fraction] | None = None) -> Fraction:
     """The exact value of a plain-text arithmetic expression; raises :class:`NotEvaluable`."""
-    p = _Parser(tokenize(to_plain(expr)), env or {})
+    tokens = _plain_tokens(expr)
+    if tokens is None:
+        raise NotEvaluable(expr[:20])
+    p = _Parser(list(tokens), env or {})
     value = p.expr()
     if p.peek() is not None:
         raise NotEvaluable("trailing tokens")
-    return value
+    return Fraction(value) if isinstance(value, int) else value
 
 
 def variables(expr: str) -> set[str]:
     """One-letter variables of an expression (empty if it is outside the grammar)."""
-    try:
-        toks = tokenize(to_plain(expr))
-    except NotEvaluable:
-        return set()
-    return {t for t in toks if t.isalpha()}
+    toks = _plain_tokens(expr)
+    return {t for t in toks if t.isalpha()} if toks else set()
 
 
 def numbers(expr: str) -> list[str]:
-    return re.findall(r"\d+(?:\.\d+)?", to_plain(expr))
+    toks = _plain_tokens(expr)
+    return [t for t in toks if t[0].isdigit()] if toks else re.findall(r"\d+(?:\.\d+)?", expr)
 
 
 @dataclass(frozen=True)
@@ -182,30 +199,83 @@ class Equation:
     sides: tuple[str, ...]
 
 
-_SEPARATOR = re.compile(r"(?<!\\)\b[A-Za-z]{2,}\b|[$,;:?!\n]|\.(?=\s|$)|\\[()\[\]]|\\(?:le|ge|ne|neq|approx|quad)\b")
 _EQ_SPLIT = re.compile(r"(?<![<>!\\])=(?!=)")
+_STOP = frozenset("$\n,;:?!")
+_MATHY = frozenset("0123456789+-*/^(){}[]. \t\\=_'")
+
+
+def _word_run(text: str, i: int, step: int) -> int:
+    """Length of the run of letters at ``i`` going in direction ``step``."""
+    n = 0
+    while 0 <= i < len(text) and text[i].isalpha() and text[i].isascii():
+        i += step
+        n += 1
+    return n
+
+
+def _left_edge(text: str, i: int, floor: int) -> int:
+    j = i - 1
+    while j >= floor:
+        ch = text[j]
+        if ch in _STOP or (ch == "." and j + 1 < len(text) and text[j + 1] in " \n"):
+            return j + 1
+        if ch.isalpha() and ch.isascii():
+            run = _word_run(text, j, -1)
+            start = j - run + 1
+            if run >= 2 and not (start > 0 and text[start - 1] == "\\"):
+                return j + 1
+            j = start - 1
+            continue
+        if ch not in _MATHY:
+            return j + 1
+        j -= 1
+    return floor
+
+
+def _right_edge(text: str, i: int, ceil: int) -> int:
+    j = i + 1
+    while j < ceil:
+        ch = text[j]
+        if ch in _STOP or (ch == "." and (j + 1 >= len(text) or text[j + 1] in " \n")):
+            return j
+        if ch.isalpha() and ch.isascii():
+            run = _word_run(text, j, 1)
+            if run >= 2 and not (j > 0 and text[j - 1] == "\\"):
+                return j
+            j += run
+            continue
+        if ch not in _MATHY:
+            return j
+        j += 1
+    return ceil
 
 
 def find_equations(text: str, max_equations: int = 400, max_segment: int = 400) -> Iterator[Equation]:
-    """Equation-like segments (prose words and delimiters cut them) split at ``=``; bounded work."""
-    count, pos = 0, 0
-    bounds = [(m.start(), m.end()) for m in _SEPARATOR.finditer(text)] + [(len(text), len(text))]
-    for sep_start, sep_end in bounds:
-        seg_start, seg_end = pos, sep_start
-        pos = sep_end
-        if seg_end - seg_start < 3 or seg_end - seg_start > max_segment:
+    """Equation-like segments around each ``=`` (prose words and delimiters end them), split at ``=``.
+
+    Work is proportional to the equations' own length, not the chain's: only the text around
+    each ``=`` is scanned, at most ``max_segment`` characters either way.
+    """
+    count, covered = 0, 0
+    i = text.find("=")
+    while i != -1 and count < max_equations:
+        if i < covered or (i > 0 and text[i - 1] in "<>!\\=") or text[i + 1: i + 2] == "=":
+            i = text.find("=", i + 1)
             continue
-        seg = text[seg_start:seg_end]
-        if "=" not in seg:
-            continue
-        sides = tuple(s.strip() for s in _EQ_SPLIT.split(seg))
-        if len(sides) < 2 or not all(sides):
-            continue
-        lead = len(seg) - len(seg.lstrip())
-        yield Equation(seg_start + lead, seg_start + len(seg.rstrip()), sides)
-        count += 1
-        if count >= max_equations:
-            return
+        left = _left_edge(text, i, max(covered, i - max_segment))
+        right = _right_edge(text, i, min(len(text), i + max_segment))
+        k = text.find("=", i + 1, right)
+        while k != -1:  # a chain a = b = c: extend over the following sides
+            right = max(right, _right_edge(text, k, min(len(text), k + max_segment)))
+            k = text.find("=", k + 1, right)
+        covered = right
+        seg = text[left:right]
+        sides = tuple(x.strip() for x in _EQ_SPLIT.split(seg))
+        if len(sides) >= 2 and all(sides):
+            lead = len(seg) - len(seg.lstrip())
+            yield Equation(left + lead, left + len(seg.rstrip()), sides)
+            count += 1
+        i = text.find("=", right)
 
 
 def close_enough(a: Fraction, b: Fraction, written_b: str) -> bool:

@@ -60,9 +60,11 @@ _KEYWORDS = re.compile(
     r"calculation|computation|arithmetic|math|condition|original))\b"
     r"|\b(?:to|can|we'll|I'll)\s+confirm\b|\bconfirm(?:s|ed)?\s+(?:that|the|our|my)\b"
     r"|\bre-?(?:calculate|compute|examine|evaluate)\b"
-    r"|\bchecks\s+out\b|\bcheck:",
-    re.I,
+    r"|\bchecks\s+out\b|\bcheck:"
 )
+_KEYWORDS_PATTERN = _KEYWORDS.pattern.replace("I'll", "i'll")
+_KEYWORDS = re.compile(_KEYWORDS_PATTERN)  # matched against lower-cased text (faster than re.I)
+_KEYWORDS_I = re.compile(_KEYWORDS_PATTERN, re.I)
 _PARAGRAPH = re.compile(r"\n\s*\n")
 
 
@@ -81,7 +83,10 @@ def approx_tokens(text: str) -> int:
 
 
 def keyword_steps(text: str) -> list[VerificationStep]:
-    return [VerificationStep(m.start(), m.end(), "keyword", m.group(0)) for m in _KEYWORDS.finditer(text)]
+    low = text.lower()
+    if len(low) != len(text):  # a few non-ASCII letters change length when lowered: keep spans exact
+        return [VerificationStep(m.start(), m.end(), "keyword", m.group(0)) for m in _KEYWORDS_I.finditer(text)]
+    return [VerificationStep(m.start(), m.end(), "keyword", text[m.start():m.end()]) for m in _KEYWORDS.finditer(low)]
 
 
 def _value(side: str, env: dict[str, Fraction] | None = None) -> Fraction | None:
@@ -102,6 +107,7 @@ def equation_steps(equations: list[Equation]) -> tuple[list[VerificationStep], i
     symbolic: list[tuple[Equation, set[str]]] = []  # earlier equations with variables
     results: dict[Fraction, list[Counter]] = {}  # value -> number multisets of expressions that gave it
     n_true = n_eval = 0
+    cache: dict = {}  # (equation, assigned values) -> (common value of its sides or None, numbers it needs)
     for eq in equations:
         vars_ = set().union(*(variables(s) for s in eq.sides))
         values = [_value(s) for s in eq.sides] if not vars_ else [None] * len(eq.sides)
@@ -115,7 +121,7 @@ def equation_steps(equations: list[Equation]) -> tuple[list[VerificationStep], i
                          for i, j in pairs)
                 n_true += ok
                 if ok:
-                    _numeric_step(eq, values, assigned, symbolic, results, steps)
+                    _numeric_step(eq, values, assigned, symbolic, results, steps, cache)
             continue
         lhs, rhs = eq.sides[0], eq.sides[-1]
         if re.fullmatch(r"[A-Za-z]", lhs) and (v := _value(rhs)) is not None and len(eq.sides) == 2:
@@ -128,19 +134,24 @@ def equation_steps(equations: list[Equation]) -> tuple[list[VerificationStep], i
 
 
 def _numeric_step(eq: Equation, values: list, assigned: dict, symbolic: list, results: dict,
-                  steps: list[VerificationStep]) -> None:
+                  steps: list[VerificationStep], cache: dict) -> None:
     lhs = eq.sides[0]
     lhs_nums = Counter(numbers(lhs))
     # substitution: lhs is an earlier variable equation with assigned values plugged in
-    for earlier, vars_ in symbolic:
+    for earlier, vars_ in symbolic if values[0] is not None else ():
         if earlier.start >= eq.start or not vars_ <= assigned.keys():
             continue
-        env = {v: assigned[v][0] for v in vars_}
-        e_l, e_r = _value(earlier.sides[0], env), _value(earlier.sides[-1], env)
-        if e_l is None or e_r is None or e_l != e_r:
-            continue
-        needed = Counter(numbers(earlier.sides[0])) + Counter(_fmt(env[v]) for v in variables(earlier.sides[0]))
-        if values[0] == e_l and not (needed - lhs_nums):
+        if any(_fmt(assigned[v][0]) not in lhs_nums for v in vars_):
+            continue  # the found values must appear in the plugged-in expression
+        env_key = (earlier.start, tuple((v, assigned[v][0]) for v in sorted(vars_)))
+        hit = cache.get(env_key)
+        if hit is None:
+            env = {v: assigned[v][0] for v in vars_}
+            e_l, e_r = _value(earlier.sides[0], env), _value(earlier.sides[-1], env)
+            needed = Counter(numbers(earlier.sides[0])) + Counter(_fmt(env[v]) for v in variables(earlier.sides[0]))
+            hit = cache[env_key] = (e_l if e_l is not None and e_l == e_r else None, needed)
+        value, needed = hit
+        if value is not None and values[0] == value and not (needed - lhs_nums):
             steps.append(VerificationStep(eq.start, eq.end, "substitution", f"{lhs} = {eq.sides[-1]}"))
             return
     # recompute: the same non-trivial value from a different expression

@@ -25,6 +25,7 @@ from functools import lru_cache
 
 from limo_rl.verify.answers import choice_letter
 from limo_rl.verify.normalize import MAX_LEN, normalize, numbers_equal, parse_number, squash
+from limo_rl.verify.numeric import numeric_equal
 
 _SET_OPEN, _SET_CLOSE = "\\{", "\\}"
 MAX_ITEMS = 64
@@ -101,6 +102,19 @@ def _atom_equal(gold: str, pred: str, answer_type: str) -> bool | None:
         return False  # 3m is 3 times m (math-verify strips a trailing m as metres)
     if gn is not None and re.fullmatch(r"[A-Za-z]+", p) and p.lower() not in ("pi", "e", "i"):
         return False  # a bare word against a number
+    if g.count("=") == 1 and p.count("=") == 1:
+        return _equations(g, p)
+    return numeric_equal(g, p)
+
+
+def _equations(g: str, p: str) -> bool | None:
+    """``L = R1`` vs ``L = R2`` with the same side ``L``: the equations agree iff the other sides do."""
+    gl, gr = (x.strip() for x in g.split("="))
+    pl, pr = (x.strip() for x in p.split("="))
+    if squash(gl) == squash(pl):
+        return numeric_equal(gr, pr)
+    if squash(gr) == squash(pr):
+        return numeric_equal(gl, pl)
     return None
 
 
@@ -164,6 +178,13 @@ def fast_equal(gold: str, pred: str, answer_type: str = "auto", _depth: int = 0)
     g, p = normalize(gold), normalize(pred)
     if squash(g) == squash(p):
         return True
+    if ("$" in g or "$" in p) and _depth < 2:  # prose with inline math: compare piece by piece
+        gs, ps = g.split("$"), p.split("$")
+        if len(gs) != len(ps):
+            return False
+        parts = [fast_equal(a, b, answer_type, _depth + 1) if a.strip() or b.strip() else True
+                 for a, b in zip(gs, ps, strict=True)]
+        return False if False in parts else (True if all(parts) else None)
     gn, pn = parse_number(g), parse_number(p)
     if gn is not None and pn is not None:  # before splitting at commas: 1,000 is a number
         return numbers_equal(gn, pn)
@@ -220,7 +241,22 @@ def _parse_gold(gold: str):
 
 
 def symbolic_equal(gold: str, pred: str) -> bool:
-    """math-verify's ``parse`` + ``verify`` on LaTeX only, its signal timeouts off. Run in a worker process."""
+    """math-verify's ``parse`` + ``verify`` on LaTeX only, its signal timeouts off. Run in a worker process.
+
+    Answers with inline ``$...$`` math among prose are compared piece by piece (math-verify
+    would otherwise pick one formula out of each and ignore the rest).
+    """
+    g_norm, p_norm = normalize(gold), normalize(pred)
+    if "$" in g_norm or "$" in p_norm:
+        gs, ps = g_norm.split("$"), p_norm.split("$")
+        if len(gs) != len(ps):
+            return False
+        return all(squash(a) == squash(b) or (i % 2 == 1 and _symbolic_one(a, b))
+                   for i, (a, b) in enumerate(zip(gs, ps, strict=True)))
+    return _symbolic_one(gold, pred)
+
+
+def _symbolic_one(gold: str, pred: str) -> bool:
     from math_verify import LatexExtractionConfig, parse, verify
 
     g = _parse_gold(gold)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import atexit
 import logging
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 
 GRADER_VERSION = "limo_rl-verify-1"
 ANSWER_TYPES = ("auto", "number", "expression", "choice")
+FEATURES_IN_WORKERS_MIN = 32  # batches at least this big compute chain features in the worker processes
 
 
 def _item(raw: Any, default_type: str) -> tuple[str, str, str, int | None]:
@@ -70,6 +72,7 @@ class Grader:
         self.cfg = cfg or VerifyConfig()
         self.pool = WorkerPool(self.cfg.workers, self.cfg.timeout_s, self.cfg.memory_mb)
         self.stats = {"fast": 0, "symbolic": 0, "timeouts": 0, "errors": 0, "no_answer": 0}
+        self.max_inprocess_s = 0.0  # longest in-process work on one item (extraction, fast tier, features)
 
     def __enter__(self) -> Grader:
         return self
@@ -99,10 +102,12 @@ class Grader:
         return out
 
     def grade_many(self, items: Iterable[Sequence[Any]], progress: bool = True, *,
-                   cfg: VerifyConfig | None = None) -> list[Verdict]:
+                   cfg: VerifyConfig | None = None, features: bool = True) -> list[Verdict]:
         """Verdicts for ``items`` (output, gold[, answer_type[, n_tokens]]), in input order.
 
         ``cfg`` overrides this grader's extraction and scoring settings for this call (not its pool).
+        ``features=False`` judges correctness only (evaluation needs no density or quality): the
+        verdicts then carry empty chain features.
         """
         cfg = cfg or self.cfg
         parsed = [_item(raw, cfg.answer_type) for raw in items]
@@ -112,28 +117,41 @@ class Grader:
         pbar = bar(total=len(parsed), desc="grade", unit="chain") if parsed and progress else None
         try:
             for i, (output, gold, atype, _) in enumerate(parsed):
+                t_item = time.perf_counter()
                 ans = extract_answer(output, cfg.fallbacks, atype)
                 extracted.append(ans)
                 verdict = fast_equal(gold, ans, atype) if ans is not None else False
                 decided.append(verdict)
+                self.max_inprocess_s = max(self.max_inprocess_s, time.perf_counter() - t_item)
                 if ans is not None and verdict is None:
                     pending.setdefault((gold, ans), []).append(i)
-                elif pbar is not None:
+                elif pbar is not None and not (features and len(parsed) >= FEATURES_IN_WORKERS_MIN):
                     pbar.update(1)
             keys = list(pending)
-            symbolic: dict[tuple[str, str], object] = {}
-            if keys:
+            jobs: list[tuple[str, tuple]] = [("eq", key) for key in keys]
+            in_workers = features and len(parsed) >= FEATURES_IN_WORKERS_MIN
+            if in_workers:  # chain features are the bulk of the work: spread them over the workers too
+                cfg_json = cfg.model_dump_json()
+                jobs += [("features", (output, n_tokens, cfg_json)) for output, _, _, n_tokens in parsed]
+            outcomes: list[object] = []
+            if jobs:
                 def _done(k: int, _outcome: object) -> None:
-                    if pbar is not None:
+                    if pbar is None:
+                        return
+                    if in_workers:  # one features job per item: the bar counts those
+                        pbar.update(1 if k >= len(keys) else 0)
+                    else:
                         pbar.update(len(pending[keys[k]]))
 
-                for key, outcome in zip(keys, self.pool.run(keys, on_done=_done), strict=True):
-                    symbolic[key] = outcome
+                outcomes = self.pool.run_jobs(jobs, on_done=_done)
+            symbolic = dict(zip(keys, outcomes[: len(keys)], strict=True))
+            feature_rows: list[object] = list(outcomes[len(keys):]) if in_workers else [None] * len(parsed)
         finally:
             if pbar is not None:
                 pbar.close()
         verdicts = []
         for i, (output, gold, _atype, n_tokens) in enumerate(parsed):
+            t_item = time.perf_counter()
             ans = extracted[i]
             if ans is None:
                 status, correct = "no_answer", False
@@ -152,8 +170,16 @@ class Grader:
                     self.stats["errors"] += 1
                 else:
                     status, correct = "ok", outcome is True
+            feats = feature_rows[i]
+            if not features:
+                feats = {}
+            elif not isinstance(feats, dict):
+                if feats is not None:  # a features job failed in a worker: compute it here (it is bounded)
+                    log.warning("chain features failed in a worker (%s); computing in-process", feats)
+                feats = chain_features(output, n_tokens, cfg)
             verdicts.append(Verdict(correct=correct, status=status, extracted=ans, grader_version=GRADER_VERSION,
-                                    **chain_features(output, n_tokens, cfg)))
+                                    **feats))
+            self.max_inprocess_s = max(self.max_inprocess_s, time.perf_counter() - t_item)
         return verdicts
 
 

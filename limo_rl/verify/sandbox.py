@@ -35,7 +35,7 @@ ERROR = "error"
 
 
 def _worker_main(reader: Connection, writer: Connection, memory_mb: int) -> None:
-    """Serve (job_id, gold, pred) -> (job_id, True|False|"timeout"|"error") until the pipe closes."""
+    """Serve (job_id, kind, args) -> (job_id, result | "timeout" | "error") until the pipe closes."""
     import resource
 
     limit = memory_mb * 1024 * 1024
@@ -46,6 +46,7 @@ def _worker_main(reader: Connection, writer: Connection, memory_mb: int) -> None
     from limo_rl.verify.equivalence import quiet_math_verify, symbolic_equal
 
     quiet_math_verify()
+    handlers: dict[str, Callable[..., object]] = {"eq": symbolic_equal, "features": _features_job}
     writer.send(("ready", None))
     while True:
         try:
@@ -54,9 +55,9 @@ def _worker_main(reader: Connection, writer: Connection, memory_mb: int) -> None
             return
         if job is None:
             return
-        job_id, gold, pred = job
+        job_id, kind, args = job
         try:
-            result: object = symbolic_equal(gold, pred)
+            result: object = handlers[kind](*args)
         except MemoryError:
             result = TIMEOUT  # out of memory counts as running out of budget
         except Exception:  # noqa: BLE001 - any failure of the symbolic tier is "error" for this item
@@ -67,6 +68,13 @@ def _worker_main(reader: Connection, writer: Connection, memory_mb: int) -> None
             return
         if result == TIMEOUT:
             return  # a worker that hit its memory cap is not reused
+
+
+def _features_job(text: str, n_tokens: int | None, cfg_json: str) -> dict:
+    from limo_rl.config import VerifyConfig
+    from limo_rl.verify.grade import chain_features
+
+    return chain_features(text, n_tokens, VerifyConfig.model_validate_json(cfg_json))
 
 
 class _Worker:
@@ -109,6 +117,7 @@ class WorkerPool:
         self._workers: list[_Worker] = []
         self._lock = threading.Lock()
         self.replaced = 0
+        self.max_job_s = 0.0  # longest job seen, from send to answer or kill
         self._closed = False
 
     def _spawn(self) -> _Worker:
@@ -144,7 +153,15 @@ class WorkerPool:
     def run(
         self, pairs: Sequence[tuple[str, str]], on_done: Callable[[int, object], None] | None = None
     ) -> list[object]:
-        """Results for ``pairs`` in input order; each job gets ``timeout_s`` from when a ready worker takes it."""
+        """Symbolic equivalence of (gold, pred) pairs: True/False/"timeout"/"error", in input order."""
+        return self.run_jobs([("eq", (g, p)) for g, p in pairs], on_done)
+
+    def run_jobs(
+        self, jobs: Sequence[tuple[str, tuple]], on_done: Callable[[int, object], None] | None = None
+    ) -> list[object]:
+        """Results of (kind, args) jobs in input order; each job gets ``timeout_s`` from when a ready worker
+        takes it. Kinds: "eq" (gold, pred) -> bool; "features" (text, n_tokens, VerifyConfig JSON) -> dict."""
+        pairs = jobs
         if self._closed:
             raise RuntimeError("WorkerPool is closed")
         results: list[object] = [None] * len(pairs)
@@ -161,7 +178,7 @@ class WorkerPool:
                     if w.ready and w.job is None and todo:
                         k = todo.popleft()
                         try:
-                            w.send((k, pairs[k][0], pairs[k][1]))
+                            w.send((k, pairs[k][0], pairs[k][1]))  # (job id, kind, args)
                         except (OSError, ValueError):
                             self._replace(i)
                             todo.appendleft(k)
@@ -206,6 +223,7 @@ class WorkerPool:
                         self._replace(i)
                     else:
                         continue
+                    self.max_job_s = max(self.max_job_s, now - (deadline - self.timeout_s))
                     self._workers[i].job = None
                     results[k] = outcome
                     done += 1
