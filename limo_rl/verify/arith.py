@@ -75,88 +75,104 @@ def tokenize(s: str) -> list[str]:
     return out
 
 
-class _Parser:
-    def __init__(self, tokens: list[str], env: Mapping[str, Fraction]):
-        self.t, self.i, self.env = tokens, 0, env
-        self.vars: set[str] = set()
+_PREC = {"+": 1, "-": 1, "*": 2, "/": 2, "neg": 3, "^": 4}
 
-    def peek(self) -> str | None:
-        return self.t[self.i] if self.i < len(self.t) else None
 
-    def take(self) -> str:
-        tok = self.peek()
-        if tok is None:
-            raise NotEvaluable("unexpected end")
-        self.i += 1
-        return tok
+def _apply(op: str, vals: list) -> None:
+    if op == "neg":
+        if not vals:
+            raise NotEvaluable("dangling minus")
+        vals[-1] = -vals[-1]
+        return
+    if len(vals) < 2:
+        raise NotEvaluable("missing operand")
+    b = vals.pop()
+    a = vals.pop()
+    if op == "+":
+        r = a + b
+    elif op == "-":
+        r = a - b
+    elif op == "*":
+        r = a * b
+    elif op == "/":
+        if b == 0:
+            raise NotEvaluable("division by zero")
+        r = a // b if type(a) is int and type(b) is int and a % b == 0 else Fraction(a) / b
+    else:  # "^"
+        if getattr(b, "denominator", 1) != 1 or abs(b) > MAX_EXP:
+            raise NotEvaluable("exponent")
+        e = int(b)
+        if a == 0 and e < 0:
+            raise NotEvaluable("0 to a negative power")
+        if abs(a) > 1 and abs(e) * max(a.bit_length() if type(a) is int else a.numerator.bit_length(), 1) \
+                > MAX_RESULT_BITS:
+            raise NotEvaluable("result too large")
+        r = (Fraction(a) if e < 0 else a) ** e
+    _check(r)
+    vals.append(r)
 
-    def expr(self) -> Fraction:
-        value = self.term()
-        while self.peek() in ("+", "-"):
-            op = self.take()
-            rhs = self.term()
-            value = value + rhs if op == "+" else value - rhs
-            _check(value)
-        return value
 
-    def term(self) -> Fraction:
-        value = self.unary()
-        while True:
-            tok = self.peek()
-            if tok in ("*", "/"):
-                self.take()
-                rhs = self.unary()
-                if tok == "/":
-                    if rhs == 0:
-                        raise NotEvaluable("division by zero")
-                    value = value // rhs if isinstance(value, int) and isinstance(rhs, int) and value % rhs == 0 \
-                        else Fraction(value) / rhs
-                else:
-                    value = value * rhs
-            elif tok is not None and (tok == "(" or tok[0].isalnum()):
-                value = value * self.power()  # implicit multiplication: 2x, 3(4)
+def _evaluate_tokens(tokens: tuple[str, ...], env: Mapping[str, Fraction]) -> Fraction | int:
+    """Shunting-yard over tokens with exact int/Fraction values; implicit products; bounded."""
+    vals: list = []
+    ops: list[str] = []
+    prev = None  # kind of the previous token: "val", "op", "(" or None
+    for tok in tokens:
+        c = tok[0]
+        if c.isdigit() or c.isalpha():
+            if prev in ("val", ")"):
+                _push_op("*", ops, vals)
+            if c.isdigit():
+                if len(tok) > MAX_DIGITS:
+                    raise NotEvaluable("too many digits")
+                vals.append(int(tok) if tok.isdigit() else Fraction(tok))
+            elif tok in env:
+                vals.append(env[tok])
             else:
-                return value
-            _check(value)
-
-    def unary(self) -> Fraction:
-        if self.peek() in ("-", "+"):
-            sign = -1 if self.take() == "-" else 1
-            return sign * self.unary()
-        return self.power()
-
-    def power(self) -> Fraction:
-        base = self.atom()
-        if self.peek() == "^":
-            self.take()
-            exp = self.unary()
-            if exp.denominator != 1 or abs(exp) > MAX_EXP:
-                raise NotEvaluable("exponent")
-            if base == 0 and exp < 0:
-                raise NotEvaluable("0 to a negative power")
-            if isinstance(base, int) and abs(base) > 1 and int(exp) * base.bit_length() > MAX_RESULT_BITS:
-                raise NotEvaluable("result too large")
-            base = (Fraction(base) if exp < 0 else base) ** int(exp)
-            _check(base)
-        return base
-
-    def atom(self) -> Fraction:
-        tok = self.take()
-        if tok == "(":
-            value = self.expr()
-            if self.take() != ")":
+                raise NotEvaluable(f"free variable {tok}")
+            prev = "val"
+        elif tok == "(":
+            if prev in ("val", ")"):
+                _push_op("*", ops, vals)
+            ops.append("(")
+            prev = "("
+        elif tok == ")":
+            while ops and ops[-1] != "(":
+                _apply(ops.pop(), vals)
+            if not ops:
                 raise NotEvaluable("unbalanced")
-            return value
-        if tok[0].isdigit():
-            if len(tok) > MAX_DIGITS:
-                raise NotEvaluable("too many digits")
-            return int(tok) if tok.isdigit() else Fraction(tok)  # ints stay ints until a division
-        if tok.isalpha():
-            self.vars.add(tok)
-            if tok in self.env:
-                return self.env[tok]
-            raise NotEvaluable(f"free variable {tok}")
-        raise NotEvaluable(tok)
+            ops.pop()
+            prev = ")"
+        elif tok in "+-" and prev in (None, "op", "("):
+            if tok == "-":
+                ops.append("neg")
+            prev = "op"
+        elif tok in _PREC:
+            if prev not in ("val", ")"):
+                raise NotEvaluable("operator without operand")
+            _push_op(tok, ops, vals)
+            prev = "op"
+        else:
+            raise NotEvaluable(tok)
+    while ops:
+        op = ops.pop()
+        if op == "(":
+            raise NotEvaluable("unbalanced")
+        _apply(op, vals)
+    if len(vals) != 1:
+        raise NotEvaluable("malformed")
+    return vals[0]
+
+
+def _push_op(op: str, ops: list[str], vals: list) -> None:
+    prec = _PREC[op]
+    while ops and ops[-1] != "(":
+        top = ops[-1]
+        if _PREC[top] > prec or (_PREC[top] == prec and op != "^"):
+            _apply(ops.pop(), vals)
+        else:
+            break
+    ops.append(op)
 
 
 def _check(value: Fraction | int) -> None:
@@ -172,10 +188,7 @@ def evaluate(expr: str, env: Mapping[str, Fraction] | None = None) -> Fraction:
     tokens = _plain_tokens(expr)
     if tokens is None:
         raise NotEvaluable(expr[:20])
-    p = _Parser(list(tokens), env or {})
-    value = p.expr()
-    if p.peek() is not None:
-        raise NotEvaluable("trailing tokens")
+    value = _evaluate_tokens(tokens, env or {})
     return Fraction(value) if isinstance(value, int) else value
 
 

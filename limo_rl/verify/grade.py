@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 GRADER_VERSION = "limo_rl-verify-1"
 ANSWER_TYPES = ("auto", "number", "expression", "choice")
 FEATURES_IN_WORKERS_MIN = 32  # batches at least this big compute chain features in the worker processes
+FEATURE_BATCH = 16  # chains per features job
 
 
 def _item(raw: Any, default_type: str) -> tuple[str, str, str, int | None]:
@@ -132,20 +133,29 @@ class Grader:
             in_workers = features and len(parsed) >= FEATURES_IN_WORKERS_MIN
             if in_workers:  # chain features are the bulk of the work: spread them over the workers too
                 cfg_json = cfg.model_dump_json()
-                jobs += [("features", (output, n_tokens, cfg_json)) for output, _, _, n_tokens in parsed]
+                for b in range(0, len(parsed), FEATURE_BATCH):
+                    chunk = parsed[b: b + FEATURE_BATCH]
+                    jobs.append(("features", ([c[0] for c in chunk], [c[3] for c in chunk], cfg_json)))
             outcomes: list[object] = []
             if jobs:
                 def _done(k: int, _outcome: object) -> None:
                     if pbar is None:
                         return
-                    if in_workers:  # one features job per item: the bar counts those
-                        pbar.update(1 if k >= len(keys) else 0)
+                    if in_workers:  # features jobs carry every item: the bar counts those
+                        if k >= len(keys):
+                            pbar.update(len(jobs[k][1][0]))
                     else:
                         pbar.update(len(pending[keys[k]]))
 
                 outcomes = self.pool.run_jobs(jobs, on_done=_done)
             symbolic = dict(zip(keys, outcomes[: len(keys)], strict=True))
-            feature_rows: list[object] = list(outcomes[len(keys):]) if in_workers else [None] * len(parsed)
+            feature_rows: list[object] = [None] * len(parsed)
+            if in_workers:
+                for j, batch in enumerate(outcomes[len(keys):]):
+                    start = j * FEATURE_BATCH
+                    n_batch = min(FEATURE_BATCH, len(parsed) - start)
+                    rows = batch if isinstance(batch, list) else [batch] * n_batch  # a failed batch: its status
+                    feature_rows[start: start + n_batch] = rows
         finally:
             if pbar is not None:
                 pbar.close()

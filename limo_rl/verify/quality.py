@@ -26,10 +26,10 @@ ELABORATION_REF = 4096  # tokens at which "elaborated reasoning" saturates
 SATURATION_PER_1K = {"self_verification": 4.0, "exploration": 4.0, "granularity": 8.0}
 DEFAULT_WEIGHTS = {"elaboration": 0.30, "self_verification": 0.20, "exploration": 0.25, "granularity": 0.25}
 
-_KEYWORDS = {
-    "self_verification": re.compile(r"\b(?:check(?:s|ed|ing)?|verif(?:y|ies|ied|ying|ication))\b(?!erboard)", re.I),
-    "exploration": re.compile(r"\b(?:perhaps|might|maybe|alternatively)\b", re.I),
-    "granularity": re.compile(r"\b(?:therefore|since|thus|hence)\b", re.I),
+_KEYWORDS = {  # matched against lower-cased text
+    "self_verification": re.compile(r"\b(?:check(?:s|ed|ing)?|verif(?:y|ies|ied|ying|ication))\b"),
+    "exploration": re.compile(r"\b(?:perhaps|might|maybe|alternatively)\b"),
+    "granularity": re.compile(r"\b(?:therefore|since|thus|hence)\b"),
 }
 
 
@@ -40,8 +40,9 @@ def quality_features(text: str, n_tokens: int, weights: Mapping[str, float] | No
         w.update({k: float(v) for k, v in weights.items() if k in DEFAULT_WEIGHTS})
     tokens = max(1, int(n_tokens))
     feats: dict[str, float] = {"elaboration": min(1.0, tokens / ELABORATION_REF)}
+    low = text.lower()
     for name, pattern in _KEYWORDS.items():
-        rate = 1000.0 * len(pattern.findall(text)) / tokens
+        rate = 1000.0 * len(pattern.findall(low)) / tokens
         feats[f"{name}_per_1k"] = rate
         feats[name] = min(1.0, rate / SATURATION_PER_1K[name])
     total = sum(w.values())

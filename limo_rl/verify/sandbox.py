@@ -70,11 +70,13 @@ def _worker_main(reader: Connection, writer: Connection, memory_mb: int) -> None
             return  # a worker that hit its memory cap is not reused
 
 
-def _features_job(text: str, n_tokens: int | None, cfg_json: str) -> dict:
+def _features_job(texts: list[str], n_tokens: list[int | None], cfg_json: str) -> list[dict]:
+    """Chain features of a batch of chains (batched: one pipe round trip per batch, not per chain)."""
     from limo_rl.config import VerifyConfig
     from limo_rl.verify.grade import chain_features
 
-    return chain_features(text, n_tokens, VerifyConfig.model_validate_json(cfg_json))
+    cfg = VerifyConfig.model_validate_json(cfg_json)
+    return [chain_features(t, n, cfg) for t, n in zip(texts, n_tokens, strict=True)]
 
 
 class _Worker:
@@ -160,7 +162,7 @@ class WorkerPool:
         self, jobs: Sequence[tuple[str, tuple]], on_done: Callable[[int, object], None] | None = None
     ) -> list[object]:
         """Results of (kind, args) jobs in input order; each job gets ``timeout_s`` from when a ready worker
-        takes it. Kinds: "eq" (gold, pred) -> bool; "features" (text, n_tokens, VerifyConfig JSON) -> dict."""
+        takes it. Kinds: "eq" (gold, pred) -> bool; "features" (texts, n_tokens, VerifyConfig JSON) -> list of dicts."""
         pairs = jobs
         if self._closed:
             raise RuntimeError("WorkerPool is closed")

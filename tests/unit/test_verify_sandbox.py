@@ -94,3 +94,17 @@ def test_thread_pool_use_from_many_threads_with_default_grader():
     with ThreadPoolExecutor(4) as ex:
         got = list(ex.map(lambda i: grade(f"\\boxed{{{i}/2}}", f"\\frac{{{i}}}{{2}}").correct, range(8)))
     assert got == [True] * 8
+
+
+def test_big_batches_compute_features_in_workers_identically(grader):
+    from limo_rl.verify.grade import FEATURES_IN_WORKERS_MIN, chain_features
+
+    texts = [f"Let me verify: {i} + {i} = {2 * i}.\n\nSo 3x = {3 * i}, x = {i}. \\boxed{{{i}}}"
+             for i in range(FEATURES_IN_WORKERS_MIN + 5)]
+    verdicts = grader.grade_many([(t, str(i)) for i, t in enumerate(texts)], progress=False)
+    assert all(v.correct for v in verdicts)
+    for t, v in zip(texts, verdicts, strict=True):
+        want = chain_features(t, None, grader.cfg)
+        assert v.verification_steps == want["verification_steps"] and v.score == want["score"]
+    bare = grader.grade_many([(t, str(i)) for i, t in enumerate(texts)], progress=False, features=False)
+    assert [v.correct for v in bare] == [v.correct for v in verdicts] and bare[0].quality == {}
