@@ -36,7 +36,7 @@ NUMBER_WORDS = {
     "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20,
 }
 
-_TEXT_CMD = re.compile(r"\\(?:text|textbf|textit|textrm|mathrm|mathbf|mbox|operatorname)\s*\{([^{}]*)\}")
+_TEXT_CMD = re.compile(r"\\(?:text|textbf|textit|textrm|mathrm|mathbf|mbox|operatorname)\s*\{([^{}]*)\}(\^\{?[23]\}?)?")
 _SPACING = re.compile(r"\\(?:;|:|quad|qquad|enspace|thinspace|medspace|thickspace| )")
 _DEGREES = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|°|\\degree|\^\s*\{\s*\\text\{\s*o\s*\}\s*\}")
 _ASSIGN = re.compile(r"^[A-Za-z](?:_\{?[A-Za-z0-9]+\}?)?\s*(?:=|\\in)\s*(?=\S)")
@@ -55,9 +55,9 @@ def strip_math_delims(s: str) -> str:
 
 def _unwrap_text(match: re.Match) -> str:
     inner = match.group(1).strip()
-    if re.fullmatch(rf"~?\s*(?:{_UNIT_RE})(?:\^[23])?", inner, re.I) or not inner:
-        return " " + inner if inner else ""  # a unit word; dropped by the trailing-unit rule
-    return inner
+    if re.fullmatch(rf"~?\s*(?:{_UNIT_RE})(?:\s+(?:{_UNIT_RE}))*(?:\^[23])?", inner, re.I) or not inner:
+        return ""  # unit words in \text{} (with their ^2): decoration, dropped
+    return inner + (match.group(2) or "")
 
 
 def normalize(answer: str) -> str:
