@@ -7,7 +7,7 @@ timeout can stop it. The only hard bound is a separate process that is killed.
 
 Why persistent: a fresh process per comparison costs ~200 ms (fork) to ~1.5 s (a new
 interpreter importing sympy). Workers are fresh interpreters (``python -m
-limo_rl.verify.sandbox``), started once and reused: unlike fork they carry none of the
+limo_rl.verify._worker``), started once and reused: unlike fork they carry none of the
 caller's threads or Ray state, and unlike spawn/forkserver they never re-import the caller's
 ``__main__``. A replacement boots in the background while the other workers carry on, and a
 job's clock starts only when a ready worker takes it. Each worker caps its address space with ``RLIMIT_AS``; a job that overruns its deadline or
@@ -27,6 +27,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection, wait
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -80,13 +81,15 @@ def _features_job(texts: list[str], n_tokens: list[int | None], cfg_json: str) -
 
 
 class _Worker:
-    """One ``python -m limo_rl.verify.sandbox`` child: a fresh interpreter, so it never re-runs the
+    """One ``python -m limo_rl.verify._worker`` child: a fresh interpreter, so it never re-runs the
     caller's ``__main__`` (as spawn/forkserver would) nor inherits its threads or Ray state (as fork would)."""
 
     def __init__(self, memory_mb: int):
-        env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+        root = str(Path(__file__).resolve().parents[2])  # so the child imports this very limo_rl
+        path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
+        env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1", PYTHONPATH=path)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "limo_rl.verify.sandbox", str(memory_mb)],
+            [sys.executable, "-m", "limo_rl.verify._worker", str(memory_mb)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, close_fds=True,
         )
         self.writer = Connection(os.dup(self.proc.stdin.fileno()), readable=False)
@@ -246,9 +249,3 @@ class WorkerPool:
             except Exception:  # noqa: BLE001
                 pass
 
-
-if __name__ == "__main__":
-    _in = Connection(os.dup(0), writable=False)
-    _out = Connection(os.dup(1), readable=False)
-    os.dup2(2, 1)  # stray prints go to stderr, never into the protocol pipe
-    _worker_main(_in, _out, int(sys.argv[1]) if len(sys.argv) > 1 else 1024)
