@@ -1,10 +1,10 @@
 """The toy finding: does one round of generate -> verify -> select -> train work in the toy world?
 
-Run on demand (minutes per seed on 2 CPU cores):
+Run on demand (tens of minutes on 2 shared CPU cores):
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/toy_finding.py --seeds 0 1 2 --out /tmp/toy-finding
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/toy_finding.py --teacher-seeds 0 --sft-seeds 0 1 2
 
-Per seed: bootstrap the teacher (toy://teacher, cached), sample ``k`` chains per pool problem at
+Per teacher seed: bootstrap the teacher (toy://teacher, cached), sample ``k`` chains per pool problem at
 temperature ``T``, grade them with the toy grader (exact canonical answer), then train three
 students from toy://base (= the teacher, ReST-EM style) under one protocol:
 
@@ -62,7 +62,8 @@ def _example(problem, text: str, tag: str) -> SFTExample:
                       messages=(*chat_messages(problem.question), {"role": "assistant", "content": text}))
 
 
-def run_seed(seed: int, args: argparse.Namespace, out: Path) -> dict:
+def run_teacher_seed(seed: int, args: argparse.Namespace, out: Path) -> list[dict]:
+    """One teacher (bootstrap seed ``seed``), one generation round, then each SFT seed's three students."""
     import torch
 
     from limo_rl.toy import lm
@@ -73,74 +74,88 @@ def run_seed(seed: int, args: argparse.Namespace, out: Path) -> dict:
     t0 = time.perf_counter()
     teacher_dir = resolve_toy_model("toy://teacher", out / "cache", toy)
     base_dir = resolve_toy_model("toy://base", out / "cache", toy)
-    t_boot = time.perf_counter() - t0
     evals = eval_problems(args.eval_n, difficulty=args.difficulty)
     teacher, tok = lm.load(teacher_dir)
-    row: dict = {"seed": seed, "bootstrap_s": round(t_boot, 1), "teacher": _score(teacher, tok, evals, args.max_new)}
-
+    common: dict = {"teacher_seed": seed, "bootstrap_s": round(time.perf_counter() - t0, 1),
+                    "teacher": _score(teacher, tok, evals, args.max_new)}
+    log.info("teacher %d: %s", seed, common["teacher"])
     # generate
     pool = make_problems(args.pool, seed=seed, difficulty=args.difficulty)
     t0 = time.perf_counter()
     samples = lm.sample(teacher, tok, [p.question for p in pool], n=args.k, temperature=args.temperature,
                         max_new_tokens=args.max_new, seed=seed)
-    row["generate_s"] = round(time.perf_counter() - t0, 1)
+    common["generate_s"] = round(time.perf_counter() - t0, 1)
     # verify
     graded = [[(t, toy_correct(t, p.answer), verification_steps(t)["real"], len(tok(t)["input_ids"]))
                for t in s] for p, s in zip(pool, samples, strict=True)]
     flat = [g for gs in graded for g in gs]
-    row["teacher_sample_accuracy"] = sum(g[1] for g in flat) / len(flat)
-    # select: one correct chain per problem, by density or at random
-    rng = random.Random(seed)
-    dens, rand = [], []
-    for p, gs in zip(pool, graded, strict=True):
-        ok = [g for g in gs if g[1]]
-        if not ok:
-            continue
-        best = max(ok, key=lambda g: (g[2] / max(1, g[3]), -gs.index(g)))
-        dens.append(_example(p, best[0], "density"))
-        rand.append(_example(p, rng.choice(ok)[0], "random"))
-    row["n_selected"] = len(dens)
-    row["selected_real_checks"] = {
-        "density": sum(verification_steps(e.messages[-1]["content"])["real"] for e in dens) / max(1, len(dens)),
-        "random": sum(verification_steps(e.messages[-1]["content"])["real"] for e in rand) / max(1, len(rand)),
-    }
-    arms = {"density": dens, "random": rand, "gold817": gold_examples(817, seed=seed, difficulty=args.difficulty)}
-    for name, exs in arms.items():
-        t0 = time.perf_counter()
-        model, stok, st = lm.sft(base_dir, exs, out / f"seed{seed}" / name, epochs=args.epochs,
-                                 learning_rate=args.lr, batch_size=args.batch_size, seed=seed,
-                                 warmup_steps=5, save=False)
-        row[name] = {**_score(model, stok, evals, args.max_new),
-                     "n_train": len(exs), "train_steps": st.steps, "train_s": round(time.perf_counter() - t0, 1)}
-        log.info("seed %d %s: %s", seed, name, row[name])
-    return row
+    common["teacher_sample_accuracy"] = sum(g[1] for g in flat) / len(flat)
+    common["problems_with_a_correct_chain"] = sum(any(g[1] for g in gs) for gs in graded)
+    log.info("generated %d chains in %.0f s: %.3f correct", len(flat), common["generate_s"],
+             common["teacher_sample_accuracy"])
+    rows = []
+    for sft_seed in args.sft_seeds:
+        # select: one correct chain per problem, by verification density or at random (same problems, same count)
+        rng = random.Random(sft_seed)
+        dens, rand = [], []
+        for p, gs in zip(pool, graded, strict=True):
+            ok = [g for g in gs if g[1]]
+            if not ok:
+                continue
+            top = max(g[2] / max(1, g[3]) for g in ok)
+            dens.append(_example(p, rng.choice([g for g in ok if g[2] / max(1, g[3]) == top])[0], "density"))
+            rand.append(_example(p, rng.choice(ok)[0], "random"))
+        row = {**common, "sft_seed": sft_seed, "n_selected": len(dens), "selected_real_checks": {
+            name: sum(verification_steps(e.messages[-1]["content"])["real"] for e in exs) / max(1, len(exs))
+            for name, exs in (("density", dens), ("random", rand))}}
+        gold = gold_examples(817, seed=seed, difficulty=args.difficulty)
+        for name, exs in (("density", dens), ("random", rand), ("gold817", gold)):
+            if not exs:
+                log.warning("teacher %d: no correct chain to train the %s arm on", seed, name)
+                row[name] = None
+                continue
+            t0 = time.perf_counter()
+            model, stok, st = lm.sft(base_dir, exs, out, epochs=args.epochs, learning_rate=args.lr,
+                                     batch_size=args.batch_size, seed=sft_seed, warmup_steps=5, save=False)
+            row[name] = {**_score(model, stok, evals, args.max_new), "n_train": len(exs), "train_steps": st.steps,
+                         "train_s": round(time.perf_counter() - t0, 1)}
+            log.info("teacher %d sft seed %d %s: %s", seed, sft_seed, name, row[name])
+        rows.append(row)
+        (out / f"rows-{seed}-{sft_seed}.json").write_text(json.dumps(row, indent=2))
+    return rows
 
 
 def _summary(rows: list[dict]) -> dict:
+    """Mean / population std / min / max over rows (one row per teacher seed x SFT seed)."""
     out = {}
     for arm in ("teacher", "density", "random", "gold817"):
         for metric in ("pass@1", "real_checks_per_chain", "hollow_per_chain"):
-            vals = [r[arm][metric] for r in rows]
+            vals = [r[arm][metric] for r in rows if r[arm] is not None]
+            if not vals:
+                continue
             out[f"{arm}.{metric}"] = {
                 "mean": statistics.fmean(vals), "std": statistics.pstdev(vals) if len(vals) > 1 else 0.0,
                 "min": min(vals), "max": max(vals), "values": vals,
             }
     out["claims"] = {
-        "density_pass@1_above_teacher": [r["density"]["pass@1"] > r["teacher"]["pass@1"] for r in rows],
+        "density_pass@1_above_teacher": [
+            r["density"] is not None and r["density"]["pass@1"] > r["teacher"]["pass@1"] for r in rows],
         "density_more_real_checks_than_random": [
-            r["density"]["real_checks_per_chain"] > r["random"]["real_checks_per_chain"] for r in rows],
-        "gold817_student_scored": [r["gold817"]["pass@1"] is not None for r in rows],
+            r["density"] is not None
+            and r["density"]["real_checks_per_chain"] > r["random"]["real_checks_per_chain"] for r in rows],
+        "gold817_pass@1": [r["gold817"]["pass@1"] for r in rows],
     }
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--teacher-seeds", type=int, nargs="+", default=[0], help="bootstrap seeds (ToyConfig.seed)")
+    ap.add_argument("--sft-seeds", type=int, nargs="+", default=[0, 1, 2], help="selection + SFT seeds")
     ap.add_argument("--out", default="/tmp/limo-toy-finding")
     ap.add_argument("--pool", type=int, default=400, help="pool problems per seed")
-    ap.add_argument("--k", type=int, default=4, help="samples per pool problem")
-    ap.add_argument("--temperature", type=float, default=0.8)
+    ap.add_argument("--k", type=int, default=6, help="samples per pool problem")
+    ap.add_argument("--temperature", type=float, default=0.6)
     ap.add_argument("--eval-n", type=int, default=100)
     ap.add_argument("--max-new", type=int, default=256)
     ap.add_argument("--epochs", type=float, default=2.0)
@@ -154,16 +169,18 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     rows = []
-    for seed in args.seeds:
-        rows.append(run_seed(seed, args, out))
-        (out / "rows.json").write_text(json.dumps(rows, indent=2))
+    for seed in args.teacher_seeds:
+        rows.extend(run_teacher_seed(seed, args, out))
     summary = _summary(rows)
     (out / "finding.json").write_text(json.dumps({"args": vars(args), "rows": rows, "summary": summary}, indent=2))
-    print(f"{'seed':>4} {'arm':>8} {'pass@1':>7} {'real/chain':>10} {'hollow/chain':>12}")
+    print(f"{'teacher':>7} {'sft':>4} {'arm':>8} {'pass@1':>7} {'real/chain':>10} {'hollow/chain':>12} {'n_train':>7}")
     for r in rows:
         for arm in ("teacher", "density", "random", "gold817"):
-            print(f"{r['seed']:>4} {arm:>8} {r[arm]['pass@1']:7.3f} {r[arm]['real_checks_per_chain']:10.3f} "
-                  f"{r[arm]['hollow_per_chain']:12.3f}")
+            if r[arm] is None:
+                continue
+            print(f"{r['teacher_seed']:>7} {r['sft_seed']:>4} {arm:>8} {r[arm]['pass@1']:7.3f} "
+                  f"{r[arm]['real_checks_per_chain']:10.3f} {r[arm]['hollow_per_chain']:12.3f} "
+                  f"{r[arm].get('n_train', '-'):>7}")
     for key, s in summary.items():
         if key != "claims":
             print(f"{key:32s} mean {s['mean']:.3f} std {s['std']:.3f} [{s['min']:.3f}, {s['max']:.3f}]")

@@ -33,7 +33,7 @@ from limo_rl.types import LIMO_SYSTEM_PROMPT, Problem, SFTExample, chat_messages
 STYLES = ("terse", "steps", "verified", "hollow", "slip", "caught")
 # The bootstrap corpus: mixed quality, so the teacher lands at a middling accuracy.
 CORPUS_MIX: Mapping[str, float] = {
-    "terse": 0.25, "steps": 0.2, "verified": 0.12, "hollow": 0.15, "slip": 0.18, "caught": 0.10,
+    "terse": 0.10, "steps": 0.30, "verified": 0.15, "hollow": 0.15, "slip": 0.15, "caught": 0.15,
 }
 GOLD_MIX: Mapping[str, float] = {"verified": 0.75, "caught": 0.25}
 HOLLOW_LINES = ("Let me verify. The answer looks right.", "Let me check. Yes, this is correct.")

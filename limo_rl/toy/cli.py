@@ -121,7 +121,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     mm.add_argument("--hidden-size", type=int, default=128)
     mm.add_argument("--layers", type=int, default=2)
     mm.add_argument("--heads", type=int, default=4)
-    mm.add_argument("--cache-dir", default=".cache/toy", help="where toy://base is cached (default .cache/toy)")
+    mm.add_argument("--cache-dir", default=".limo-cache/toy", help="where toy://base is cached (default .limo-cache/toy)")
     mm.add_argument("--force", action="store_true", help="replace a non-empty --out")
     world(mm)
     mm.set_defaults(func=_cmd_make_model)

@@ -71,8 +71,9 @@ def test_toy_models_resolve_once_and_are_deterministic(tmp_path):
     again = tmp_path / "again"
     bootstrap_teacher(again, TINY, eval_n=0)
     assert hash_file(again / "model.safetensors") == hash_file(weights)
-    other = resolve_toy_model("toy://teacher", cache, TINY.model_copy(update={"seed": 4}))
-    assert other != teacher and hash_file(other / "model.safetensors") != hash_file(weights)
+    assert toy_model_key("teacher", TINY.model_copy(update={"seed": 4})) != teacher.name
+    bootstrap_teacher(tmp_path / "other", TINY.model_copy(update={"seed": 4}), eval_n=0)
+    assert hash_file(tmp_path / "other" / "model.safetensors") != hash_file(weights)
     assert not [p for p in os.listdir(cache) if ".tmp-" in p]
 
     # the teacher is an ordinary HF model that answers through the chat template
