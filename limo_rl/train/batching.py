@@ -1,17 +1,22 @@
 """How a batch is laid out: padded, padding-free, or packed, and which one ``auto`` picks.
 
 Reasoning chains are long-tailed (most short, a few ten times longer), so padding a batch to
-its longest member wastes compute on pad tokens, while packing (TRL's best-fit-decreasing
-``packing``) and ``padding_free`` flatten the batch. Which wins depends on the attention kernel:
+its longest member wastes compute on pad tokens, while padding-free (the batch flattened into
+one sequence, positions restarting per example) and packing (TRL's best-fit-decreasing blocks of
+``max_length`` tokens) spend it only on real tokens. transformers 5 rebuilds a block-diagonal
+mask from the restarting ``position_ids`` on the sdpa/eager path, and FlashAttention's varlen
+kernels use them directly, so no example attends to another.
 
-* GPU with FlashAttention 2/3: varlen kernels make a flattened batch cost only its real tokens,
-  so packing is the norm (TRL docs; open-instruct and LIMO-style SFT recipes pack).
-* CPU (or GPU without FlashAttention): the sdpa/eager path rebuilds a block-diagonal mask from
-  ``position_ids`` at full flattened length, which costs more than the padding it saves.
-  ``benchmarks/bench_train.py`` measured on this 2-core CPU (tiny Qwen2, long-tailed lengths):
-  padded is fastest, padding-free and packing slower (figures in the train notes of the report).
+``benchmarks/bench_train.py`` (tiny Qwen2, one epoch over 160 long-tailed chains, 2-core CPU,
+8 examples per step) measured padded 1.4k tok/s, padding-free 2.8k (1.96x, the *same* loss:
+the same optimization at half the cost), packing into one 2048-token block per step 4.1k
+(2.9x, but a step is then a fixed number of tokens, not of examples, so the recipe's batch
+size changes meaning). Hence ``auto``:
 
-So ``auto`` means padded on CPU and on GPUs without FlashAttention, packing on GPUs with it.
+* one example per device: padded (nothing to flatten; TRL warns that padding-free is moot);
+* GPU with FlashAttention: packing, the norm there (TRL docs, open-instruct);
+* otherwise (CPU, GPU without FlashAttention): padding-free: faster than padded with an
+  identical loss curve, and batch sizes keep meaning examples.
 
 Pure core: standard library only.
 """
@@ -23,10 +28,12 @@ from typing import Any, Literal
 Batching = Literal["padded", "padding_free", "packing"]
 
 
-def resolve_batching(requested: str, *, use_gpu: bool, flash_attention: bool) -> Batching:
+def resolve_batching(requested: str, *, use_gpu: bool, flash_attention: bool, per_device_batch_size: int = 2) -> Batching:
     """``auto`` -> the measured default for the device; anything else is returned as given."""
     if requested == "auto":
-        return "packing" if (use_gpu and flash_attention) else "padded"
+        if use_gpu and flash_attention:
+            return "packing"
+        return "padded" if per_device_batch_size <= 1 else "padding_free"
     if requested not in ("padded", "padding_free", "packing"):
         raise ValueError(f"train.batching = {requested!r}; allowed: auto, padded, padding_free, packing")
     return requested  # type: ignore[return-value]

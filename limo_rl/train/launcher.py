@@ -173,7 +173,8 @@ def run_training(
     import importlib.util
 
     batching = resolve_batching(cfg.batching, use_gpu=cfg.use_gpu,
-                                flash_attention=importlib.util.find_spec("flash_attn") is not None)
+                                flash_attention=importlib.util.find_spec("flash_attn") is not None,
+                                per_device_batch_size=cfg.per_device_batch_size)
     train_rows, val_rows = to_rows(train_set), to_rows(val_set)
     cfg_dict = cfg.model_dump(mode="json")
     input_hash = hash_obj({"train": train_rows, "val": val_rows, "model": model_path, "cfg": cfg_dict,

@@ -141,3 +141,19 @@ def test_markers_that_leave_out_the_eot_token_are_rejected(tiny_model_dir):
     tok.eos_token = "<|endoftext|>"  # not ChatML-shaped any more, so no fallback template applies
     with pytest.raises(TemplateError, match="end-of-turn"):
         resolve_chat_template(tok)
+
+
+def test_padding_free_rows_are_truncated_to_max_length(tiny_model_dir, tmp_path):
+    ex = example()
+    full, _ = build_trainer(worker_config(tiny_model_dir, tmp_path / "a", [ex], batching="padded"))
+    expected = expected_positions(full.processing_class, ex.messages)
+    cut = expected[0] + 5
+    config = worker_config(tiny_model_dir, tmp_path / "b", [ex], batching="padding_free", per_device_batch_size=2)
+    config["cfg"]["max_length"] = cut
+    trainer, _ = build_trainer(config)
+    row = trainer.train_dataset[0]
+    assert len(row["input_ids"]) == cut and row["input_ids"] == full.train_dataset[0]["input_ids"][:cut]
+    assert loss_positions(row["labels"]) == expected[:5]
+    batch = trainer.data_collator([row, row])
+    assert "attention_mask" not in batch and batch["input_ids"].shape == (1, 2 * cut)
+    assert batch["position_ids"][0, cut].item() == 0  # the second example restarts its positions

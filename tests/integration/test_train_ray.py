@@ -107,7 +107,7 @@ def _train_cmd(data: Path, model: Path, out: Path) -> list[str]:
 
 def test_sigkill_then_rerun_resumes_from_the_newest_complete_checkpoint(tiny_model_dir, tmp_path):
     data = tmp_path / "sft.jsonl"
-    n = 240
+    n = 160
     data.write_text("".join(json.dumps(e.to_dict()) + "\n" for e in sum_examples(n)))
     out = tmp_path / "out"
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}

@@ -107,11 +107,12 @@ def test_mask_problems():
 
 
 def test_batching_auto_per_device():
-    assert resolve_batching("auto", use_gpu=False, flash_attention=False) == "padded"
-    assert resolve_batching("auto", use_gpu=False, flash_attention=True) == "padded"
-    assert resolve_batching("auto", use_gpu=True, flash_attention=False) == "padded"
+    assert resolve_batching("auto", use_gpu=False, flash_attention=False) == "padding_free"
+    assert resolve_batching("auto", use_gpu=False, flash_attention=True) == "padding_free"
+    assert resolve_batching("auto", use_gpu=True, flash_attention=False) == "padding_free"
     assert resolve_batching("auto", use_gpu=True, flash_attention=True) == "packing"
-    assert resolve_batching("padding_free", use_gpu=False, flash_attention=False) == "padding_free"
+    assert resolve_batching("auto", use_gpu=False, flash_attention=False, per_device_batch_size=1) == "padded"
+    assert resolve_batching("padded", use_gpu=True, flash_attention=True) == "padded"
     with pytest.raises(ValueError, match="allowed"):
         resolve_batching("ragged", use_gpu=False, flash_attention=False)
     assert batching_kwargs("padding_free", 512)["max_length"] is None
