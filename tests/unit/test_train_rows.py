@@ -151,3 +151,35 @@ def test_pure_modules_import_nothing_heavy():
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stderr
+
+
+def test_changed_inputs_move_old_checkpoints_aside_and_same_inputs_keep_them(tmp_path):
+    from limo_rl.train.launcher import INPUTS_FILE, _finished, _set_aside_stale
+
+    out = tmp_path / "train"
+    _ckpt(out / "checkpoints", 5)
+    (out / INPUTS_FILE).write_text(json.dumps({"input_hash": "aaaa"}))
+    _set_aside_stale(out, "aaaa")
+    assert newest_complete(out / "checkpoints") is not None
+    _set_aside_stale(out, "bbbb")
+    assert not (out / "checkpoints").exists()
+    stale = [p for p in out.iterdir() if p.name.startswith("stale-aaaa")]
+    assert len(stale) == 1 and newest_complete(stale[0] / "checkpoints").name == "checkpoint-5"
+    # a finished run is reused only with the same inputs and an intact model folder
+    (out / "train_metrics.json").write_text(json.dumps({"input_hash": "bbbb", "global_step": 3}))
+    assert _finished(out, "bbbb") is None
+    (out / "model").mkdir()
+    (out / "model" / "config.json").write_text("{}")
+    assert _finished(out, "bbbb")["global_step"] == 3 and _finished(out, "cccc") is None
+
+
+def test_shipped_distributed_configs():
+    from limo_rl.train.runner import shipped_config, shipped_template
+
+    zero3 = json.loads(shipped_config("zero3.json").read_text())
+    assert zero3["zero_optimization"]["stage"] == 3
+    assert zero3["train_micro_batch_size_per_gpu"] == "auto"  # filled from the recipe by the HF integration
+    assert zero3["zero_optimization"]["stage3_gather_16bit_weights_on_model_save"] is True  # HF-format student
+    fsdp = json.loads(shipped_config("fsdp.json").read_text())
+    assert fsdp["version"] == 2 and fsdp["state_dict_type"] == "FULL_STATE_DICT"
+    assert has_generation_markers(shipped_template())
