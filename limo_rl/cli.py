@@ -124,8 +124,11 @@ def _cmd_runs_show(args: argparse.Namespace) -> int:
         print(f"\n{'stage'.ljust(width)}  status    seconds  figures")
         for key, st in stages.items():
             secs = st.get("seconds")
-            figs = st.get("metrics") or {}
+            figs = {k: v for k, v in (st.get("metrics") or {}).items()
+                    if isinstance(v, (int, float)) and not isinstance(v, bool)}
             shown = ", ".join(f"{k}={_fmt(v)}" for k, v in list(figs.items())[:6])
+            if st.get("status") == "skipped" and st.get("reason"):
+                shown = st["reason"]
             print(f"{key.ljust(width)}  {str(st.get('status', '?')).ljust(8)}  "
                   f"{(f'{secs:7.1f}' if isinstance(secs, (int, float)) else '      -')}  {shown}")
     headline = m.get("headline") or {}

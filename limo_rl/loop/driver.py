@@ -20,6 +20,7 @@ follows but not generation, and a killed run resumes at the stage (and shard) it
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -71,9 +72,9 @@ class SeedRun:
         if self.r.loop.static.enabled:
             self.static_arm(base)
         if self.r.loop.baselines:
-            self.evaluate(base, self.root / "baselines" / "base", "baseline/base")
+            self.evaluate(base, self.root / "baselines" / "base" / "evaluate", "baseline/base")
             if teacher0.fingerprint != base.fingerprint:
-                self.evaluate(teacher0, self.root / "baselines" / "teacher", "baseline/teacher")
+                self.evaluate(teacher0, self.root / "baselines" / "teacher" / "evaluate", "baseline/teacher")
 
     def loop_arm(self, problems_path: Path, teacher0: ModelRef, base: ModelRef) -> None:
         teacher, student, sft_files = teacher0, None, []
@@ -113,8 +114,9 @@ class SeedRun:
         from limo_rl.generate import run_generation
 
         def fn(out: Path) -> dict[str, Any]:
+            ensure_ray()
             res = run_generation(
-                read_problems(problems_path), self.r.generate, teacher.path, out / "chains",
+                read_problems(problems_path), self.r.generate, teacher.path, out,
                 round=rnd, base_seed=self.seed, teacher_name=teacher.name, tracker=self.tracker,
             )
             return res.stats
@@ -177,8 +179,16 @@ class SeedRun:
     def train(self, sft_files: Sequence[Path], init: ModelRef, d: Path, label: str) -> ModelRef:
         from limo_rl.train import run_training
 
+        examples = [SFTExample.from_dict(row) for f in sft_files for row in read_jsonl(f)]
+        if not examples:
+            # Nothing passed verification and selection: the student is its initial model, unchanged.
+            log.warning("%s: the SFT set is empty (no correct, finished chain was selected); the student "
+                        "stays %s untrained. Widen select.difficulty or sample more (generate.n).", label, init.name)
+            self.runner.manifest.record_stage(self.runner.key(d), status="skipped", reason="empty SFT set")
+            return init
+
         def fn(out: Path) -> dict[str, Any]:
-            examples = [SFTExample.from_dict(row) for f in sft_files for row in read_jsonl(f)]
+            ensure_ray()
             res = run_training(examples, init.path, self.r.train, out, seed=self.seed, tracker=self.tracker)
             return res.metrics
 
@@ -191,6 +201,7 @@ class SeedRun:
         from limo_rl.evaluate import run_evaluation
 
         def fn(out: Path) -> dict[str, Any]:
+            ensure_ray()
             res = run_evaluation(model.path, self.r.evaluate, self.r.generate, self.r.verify, out,
                                  seed=self.seed, tracker=self.tracker, label=label)
             figures = headline_metrics(res.metrics)
@@ -262,6 +273,20 @@ def run_recipe(
         print(f"{run_dir.path}: nothing to do, every stage is done with the same inputs "
               f"({len(runner.skipped)} reused)", file=sys.stderr)
     return 0
+
+
+def ensure_ray() -> None:
+    """One Ray session for the whole run, started when a stage first needs it (a stage that found no
+    session would start and stop its own, ~12 s each). Joins RAY_ADDRESS under ``ray job submit``."""
+    import ray
+
+    from limo_rl.progress import is_quiet
+
+    if not ray.is_initialized():
+        env = {k: os.environ[k] for k in ("OMP_NUM_THREADS", "TOKENIZERS_PARALLELISM", "LIMO_RL_QUIET",
+                                          "HF_HUB_OFFLINE", "WANDB_MODE") if k in os.environ}
+        env.setdefault("OMP_NUM_THREADS", "1")
+        ray.init(include_dashboard=False, log_to_driver=not is_quiet(), runtime_env={"env_vars": env})
 
 
 def _ray_initialized() -> bool:

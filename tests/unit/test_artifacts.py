@@ -151,3 +151,16 @@ def test_manifest_never_contains_api_key(tmp_path, monkeypatch):
     rd, _ = A.RunDir.create(recipe, ["limo-rl"])
     assert "sk-secret-123" not in rd.manifest_path.read_text()
     assert "sk-secret-123" not in rd.config_path.read_text()
+
+
+def test_large_files_hash_by_samples(tmp_path, monkeypatch):
+    monkeypatch.setattr(A, "SAMPLED_HASH_BYTES", 1024)
+    big = tmp_path / "w.bin"
+    big.write_bytes(b"a" * 5000)
+    h = A.hash_file(big)
+    data = bytearray(big.read_bytes())
+    data[0] = ord("b")
+    big.write_bytes(bytes(data))
+    assert A.hash_file(big) != h  # a change at the start is seen
+    big.write_bytes(b"a" * 5001)
+    assert A.hash_file(big) != h  # so is a change of size
