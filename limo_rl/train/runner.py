@@ -251,14 +251,16 @@ def build_trainer(config: dict[str, Any], resumed_step: int = 0) -> tuple[Any, s
     rank, _ = _world()
     torch.set_num_threads(max(1, int(cfg["cpus_per_worker"])))
     tok, _, template_source = load_tokenizer_for_training(config["base_model"])
+    train_ds = Dataset.from_list(config["train_rows"])
+    val_ds = Dataset.from_list(config["val_rows"]) if config.get("val_rows") else None
+    # The config comes first: with ZeRO-3 (zero.Init) and FSDP (cpu_ram_efficient_loading) it decides how
+    # from_pretrained places the weights, so a 32B model is never materialized whole on every worker.
+    args = build_sft_config(cfg, out_dir, seed=config["seed"], batching=batching, has_val=val_ds is not None,
+                            world_rank=rank)
     dtype = torch.bfloat16 if cfg["bf16"] else torch.float32
     model = AutoModelForCausalLM.from_pretrained(
         config["base_model"], dtype=dtype, attn_implementation=_attn_implementation(cfg["use_gpu"])
     )
-    train_ds = Dataset.from_list(config["train_rows"])
-    val_ds = Dataset.from_list(config["val_rows"]) if config.get("val_rows") else None
-    args = build_sft_config(cfg, out_dir, seed=config["seed"], batching=batching, has_val=val_ds is not None,
-                            world_rank=rank)
     trainer = SFTTrainer(model=model, args=args, train_dataset=train_ds, eval_dataset=val_ds,
                          processing_class=tok, callbacks=_make_callbacks(out_dir, rank, resumed_step))
     if batching == "padding_free":
