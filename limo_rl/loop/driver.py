@@ -51,8 +51,9 @@ def resolve_model(uri: str, recipe: Recipe) -> ModelRef:
         from limo_rl.toy import resolve_toy_model
 
         cache = Path(recipe.run.output_dir) / ".cache" / "toy"
-        path = resolve_toy_model(uri, cache, recipe.toy)
-        return ModelRef(str(path), f"{uri}@{hash_obj(recipe.toy.model_dump())[:16]}", uri)
+        path = Path(resolve_toy_model(uri, cache, recipe.toy))
+        # identity by weights: toy://base is a copy of toy://teacher, and a copy is evaluated once
+        return ModelRef(str(path), f"toy-weights:{hash_file(path / 'model.safetensors')}", uri)
     return ModelRef(uri, uri, uri)
 
 
