@@ -210,7 +210,10 @@ class SeedRun:
             return figures
 
         gen = self.r.generate.model_dump(exclude={"model", "n", "temperature", "top_p", "max_new_tokens"})
-        inputs = {"evaluate": self.r.evaluate.model_dump(), "generate": gen, "verify": self.r.verify.model_dump(),
+        from limo_rl.evaluate import protocol_summary
+
+        inputs = {"evaluate": self.r.evaluate.model_dump(), "protocol": protocol_summary(self.r.evaluate),
+                  "generate": gen, "verify": self.r.verify.model_dump(),
                   "model": model.fingerprint, "seed": self.seed}
         return self.runner.run("evaluate", d, inputs, fn, ["metrics.json"])
 
