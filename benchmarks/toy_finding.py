@@ -34,6 +34,7 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from limo_rl.artifacts import atomic_write_json  # noqa: E402
 from limo_rl.config import ToyConfig  # noqa: E402
 from limo_rl.toy import eval_problems, gold_examples, make_problems, resolve_toy_model  # noqa: E402
 from limo_rl.toy.chains import toy_correct, verification_steps  # noqa: E402
@@ -82,8 +83,13 @@ def run_teacher_seed(seed: int, args: argparse.Namespace, out: Path) -> list[dic
     # generate
     pool = make_problems(args.pool, seed=seed, difficulty=args.difficulty)
     t0 = time.perf_counter()
-    samples = lm.sample(teacher, tok, [p.question for p in pool], n=args.k, temperature=args.temperature,
-                        max_new_tokens=args.max_new, seed=seed)
+    cached = out / f"samples-teacher{seed}-pool{args.pool}-k{args.k}-T{args.temperature}.json"
+    if cached.is_file():  # generation is the slow step: a rerun with other SFT settings reuses it
+        samples = json.loads(cached.read_text())
+    else:
+        samples = lm.sample(teacher, tok, [p.question for p in pool], n=args.k, temperature=args.temperature,
+                            max_new_tokens=args.max_new, seed=seed)
+        atomic_write_json(cached, samples)
     common["generate_s"] = round(time.perf_counter() - t0, 1)
     # verify
     graded = [[(t, toy_correct(t, p.answer), verification_steps(t)["real"], len(tok(t)["input_ids"]))
@@ -94,7 +100,7 @@ def run_teacher_seed(seed: int, args: argparse.Namespace, out: Path) -> list[dic
     log.info("generated %d chains in %.0f s: %.3f correct", len(flat), common["generate_s"],
              common["teacher_sample_accuracy"])
     rows = []
-    for sft_seed in args.sft_seeds:
+    for sft_seed, lr in [(s, lr) for lr in args.lr for s in args.sft_seeds]:
         # select: one correct chain per problem, by verification density or at random (same problems, same count)
         rng = random.Random(sft_seed)
         dens, rand = [], []
@@ -105,7 +111,7 @@ def run_teacher_seed(seed: int, args: argparse.Namespace, out: Path) -> list[dic
             top = max(g[2] / max(1, g[3]) for g in ok)
             dens.append(_example(p, rng.choice([g for g in ok if g[2] / max(1, g[3]) == top])[0], "density"))
             rand.append(_example(p, rng.choice(ok)[0], "random"))
-        row = {**common, "sft_seed": sft_seed, "n_selected": len(dens), "selected_real_checks": {
+        row = {**common, "sft_seed": sft_seed, "lr": lr, "n_selected": len(dens), "selected_real_checks": {
             name: sum(verification_steps(e.messages[-1]["content"])["real"] for e in exs) / max(1, len(exs))
             for name, exs in (("density", dens), ("random", rand))}}
         gold = gold_examples(817, seed=seed, difficulty=args.difficulty)
@@ -115,18 +121,23 @@ def run_teacher_seed(seed: int, args: argparse.Namespace, out: Path) -> list[dic
                 row[name] = None
                 continue
             t0 = time.perf_counter()
-            model, stok, st = lm.sft(base_dir, exs, out, epochs=args.epochs, learning_rate=args.lr,
+            model, stok, st = lm.sft(base_dir, exs, out, epochs=args.epochs, learning_rate=lr,
                                      batch_size=args.batch_size, seed=sft_seed, warmup_steps=5, save=False)
             row[name] = {**_score(model, stok, evals, args.max_new), "n_train": len(exs), "train_steps": st.steps,
                          "train_s": round(time.perf_counter() - t0, 1)}
-            log.info("teacher %d sft seed %d %s: %s", seed, sft_seed, name, row[name])
+            log.info("teacher %d sft seed %d lr %g %s: %s", seed, sft_seed, lr, name, row[name])
         rows.append(row)
-        (out / f"rows-{seed}-{sft_seed}.json").write_text(json.dumps(row, indent=2))
+        (out / f"rows-{seed}-{sft_seed}-{lr:g}.json").write_text(json.dumps(row, indent=2))
     return rows
 
 
-def _summary(rows: list[dict]) -> dict:
-    """Mean / population std / min / max over rows (one row per teacher seed x SFT seed)."""
+def _summary(all_rows: list[dict]) -> dict:
+    """Per learning rate: mean / population std / min / max over rows (teacher seed x SFT seed)."""
+    return {f"lr={lr:g}": _summary_one([r for r in all_rows if r["lr"] == lr])
+            for lr in sorted({r["lr"] for r in all_rows}, reverse=True)}
+
+
+def _summary_one(rows: list[dict]) -> dict:
     out = {}
     for arm in ("teacher", "density", "random", "gold817"):
         for metric in ("pass@1", "real_checks_per_chain", "hollow_per_chain"):
@@ -159,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--eval-n", type=int, default=100)
     ap.add_argument("--max-new", type=int, default=256)
     ap.add_argument("--epochs", type=float, default=2.0)
-    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--lr", type=float, nargs="+", default=[1e-3, 2e-4], help="student learning rate(s)")
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--bootstrap-steps", type=int, default=ToyConfig().bootstrap_steps)
     ap.add_argument("--corpus-size", type=int, default=ToyConfig().corpus_size)
@@ -173,18 +184,19 @@ def main(argv: list[str] | None = None) -> int:
         rows.extend(run_teacher_seed(seed, args, out))
     summary = _summary(rows)
     (out / "finding.json").write_text(json.dumps({"args": vars(args), "rows": rows, "summary": summary}, indent=2))
-    print(f"{'teacher':>7} {'sft':>4} {'arm':>8} {'pass@1':>7} {'real/chain':>10} {'hollow/chain':>12} {'n_train':>7}")
+    print(f"{'teacher':>7} {'sft':>4} {'lr':>7} {'arm':>8} {'pass@1':>7} {'real/chain':>10} {'hollow/chain':>12} {'n_train':>7}")
     for r in rows:
         for arm in ("teacher", "density", "random", "gold817"):
             if r[arm] is None:
                 continue
-            print(f"{r['teacher_seed']:>7} {r['sft_seed']:>4} {arm:>8} {r[arm]['pass@1']:7.3f} "
+            print(f"{r['teacher_seed']:>7} {r['sft_seed']:>4} {r['lr']:7.0e} {arm:>8} {r[arm]['pass@1']:7.3f} "
                   f"{r[arm]['real_checks_per_chain']:10.3f} {r[arm]['hollow_per_chain']:12.3f} "
                   f"{r[arm].get('n_train', '-'):>7}")
-    for key, s in summary.items():
-        if key != "claims":
-            print(f"{key:32s} mean {s['mean']:.3f} std {s['std']:.3f} [{s['min']:.3f}, {s['max']:.3f}]")
-    print("claims per seed:", json.dumps(summary["claims"]))
+    for lr_key, block in summary.items():
+        for key, s in block.items():
+            if key != "claims":
+                print(f"{lr_key:9s} {key:32s} mean {s['mean']:.3f} std {s['std']:.3f} [{s['min']:.3f}, {s['max']:.3f}]")
+        print(lr_key, "claims per seed:", json.dumps(block["claims"]))
     return 0
 
 

@@ -126,10 +126,11 @@ def _complete(path: Path) -> bool:
     return (path / INFO_FILE).is_file() and (path / "config.json").is_file()
 
 
-def resolve_toy_model(uri: str, cache_dir: str | Path, toy: ToyConfig | None = None) -> Path:
+def resolve_toy_model(uri: str, cache_dir: str | Path, toy: ToyConfig | None = None, *, eval_n: int = 100) -> Path:
     """``toy://teacher`` | ``toy://base`` | ``toy://random`` -> a model folder under ``cache_dir``, built once.
 
     A path that is not a ``toy://`` URI is returned unchanged, so callers may pass any model name through.
+    ``eval_n``: toy_eval problems the new teacher is scored on (recorded in its ``limo_toy.json``).
     """
     if not uri.startswith(TOY_SCHEME):
         return Path(uri)
@@ -145,9 +146,9 @@ def resolve_toy_model(uri: str, cache_dir: str | Path, toy: ToyConfig | None = N
         if _complete(path):  # another process built it while we waited
             return path
         if name == "teacher":
-            bootstrap_teacher(path, toy)
+            bootstrap_teacher(path, toy, eval_n=eval_n)
         elif name == "base":
-            teacher = resolve_toy_model("toy://teacher", cache, toy)
+            teacher = resolve_toy_model("toy://teacher", cache, toy, eval_n=eval_n)
             with atomic_output(path) as tmp:
                 shutil.copytree(teacher, tmp, ignore=shutil.ignore_patterns(".*"))
                 info = json.loads((tmp / INFO_FILE).read_text())

@@ -53,11 +53,11 @@ def test_sft_lowers_the_loss_deterministically(tiny_model_dir, tmp_path):
 
 def test_toy_models_resolve_once_and_are_deterministic(tmp_path):
     cache = tmp_path / "cache"
-    teacher = resolve_toy_model("toy://teacher", cache, TINY)
+    teacher = resolve_toy_model("toy://teacher", cache, TINY, eval_n=8)
     assert teacher.name == toy_model_key("teacher", TINY)
     info = json.loads((teacher / INFO_FILE).read_text())
     assert info["kind"] == "toy-teacher" and info["steps"] == TINY.bootstrap_steps
-    assert 0.0 <= info["toy_eval_pass@1"] <= 1.0
+    assert 0.0 <= info["toy_eval_pass@1"] <= 1.0 and info["toy_eval_n"] == 8
     weights = teacher / "model.safetensors"
     stamp = weights.stat().st_mtime_ns
     assert resolve_toy_model("toy://teacher", cache, TINY) == teacher
