@@ -57,7 +57,7 @@ REGISTRY: dict[str, BenchmarkSpec] = {
         BenchmarkSpec("gaokao", "expression", None),
         BenchmarkSpec("kaoyan", "expression", None),
         BenchmarkSpec("grade_school_math", "expression", None),
-        BenchmarkSpec("toy_eval", "number", None),
+        BenchmarkSpec("toy_eval", "expression", None),  # integers, fractions and x = n answers
     )
 }
 assert set(REGISTRY) == set(BENCHMARK_NAMES), "registry and config.BENCHMARK_NAMES must agree"
