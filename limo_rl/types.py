@@ -126,7 +126,7 @@ class VerificationStep(_Record):
 
     start: int
     end: int
-    kind: str  # e.g. "keyword", "substitution", "recompute"
+    kind: str  # "keyword", "substitution", "recompute"; "hollow" = a check phrase with no work (not counted)
     text: str
 
 

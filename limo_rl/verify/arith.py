@@ -300,3 +300,10 @@ def close_enough(a: Fraction, b: Fraction, written_b: str) -> bool:
         decimals = max(1, min(decimals, 12))
         return abs(a - b) <= Fraction(1, 10**decimals)
     return False
+
+
+def shape(expr: str) -> tuple[str, ...]:
+    """The written order of an expression's numbers, variables and operators, ignoring brackets and
+    explicit ``*`` (``6 \\times 7``, ``6 \\cdot 7`` and ``(6)(7)`` have one shape; ``7 \\times 6`` another)."""
+    toks = _plain_tokens(expr)
+    return tuple(t for t in toks if t not in "()*") if toks else (expr,)

@@ -2,24 +2,43 @@
 
 LIMO (Ye et al. 2025, v3) scores chains partly by self-verification ("check", "verify");
 s1 and "cognitive behaviours" analyses (Gandhi et al. 2025) single out verification as the
-behaviour that makes a chain teachable. Counting keywords alone over-counts false friends
-("checkerboard", "a check for $50") and misses silent checks, so a step here is one of:
+behaviour that makes a chain teachable. Density here is meant to measure *real*
+self-checking, so a phrase alone is not enough: "Let me verify. The answer looks right."
+does no checking. A step is one of:
 
 * ``keyword``: an explicit check phrase used as a verb or a check ("let me verify",
-  "double-check", "substituting back", "sanity check", "checking that ...");
+  "double-check", "substituting back", "sanity check", "checking that ...", not the false
+  friends "checkerboard" or "a check for $50") that is *backed by work*: an evaluable
+  computation (``109 - 60 = 49``, or ``2x + 1 = 11`` once ``x = 5`` is known) in the same
+  sentence, or in the following sentences of the next :data:`WINDOW_LINES` lines before a
+  blank line or a verdict without work ("yes, that seems correct"). Past-tense phrases
+  ("... = 7, verified", "checks out") are also backed by work earlier in their sentence.
+  The computation need not be true: a check that catches a slip (``108 - 60 = 48``, "that
+  does not match") is real self-checking; false equalities are what arithmetic
+  consistency penalizes. The step spans the phrase and its work; when that work is a
+  substitution or recompute (below) the step takes that kind;
 * ``substitution``: a numeric equation that plugs a found value (``x = 5``) back into an
   earlier equation in that variable and comes out as that equation's other side
-  (``2x + 1 = 11`` ... ``2(5) + 1 = 11``);
-* ``recompute``: a result obtained earlier recomputed another way (a different expression
-  with the same non-trivial value).
+  (``2x + 1 = 11`` ... ``2(5) + 1 = 11``), with or without a check phrase;
+* ``recompute``: a result obtained earlier recomputed another way: a different expression
+  with the same notable value (different numbers, or the same three or more numbers in
+  another order, e.g. a sum added up backwards; a two-term swap is a restatement). Values
+  that coincide by chance are not recomputes: whole numbers below 10, and values reached
+  twice from single-digit operands only (two columns of an addition that both make 12);
+* ``hollow``: a check phrase with no work behind it. Reported so a user sees it, but not
+  counted in the density.
 
 Equations are found and evaluated by :mod:`limo_rl.verify.arith` (its own exact, bounded
-parser; no sympify on model text). Each step carries its character span so a user can see
-why a chain scored as it did.
+parser; no sympify on model text). Substitutions and recomputes are searched among the first
+:data:`MAX_EQUATIONS` equations (the search compares equations pairwise); the work behind
+check phrases among :data:`MAX_WORK_EQUATIONS` more, so checks late in a long chain are not
+mistaken for hollow ones. Each step carries its character span and text so a user
+can see why a chain scored as it did.
 
-Density is steps per 1,000 tokens. With the chain's real ``n_tokens`` that is exact;
-without it, tokens are approximated as ``len(text) / CHARS_PER_TOKEN`` (about 4 characters
-per token for English and LaTeX under byte-level BPE vocabularies such as Qwen2's).
+Density is counted steps (all but ``hollow``) per 1,000 tokens. With the chain's real
+``n_tokens`` that is exact; without it, tokens are approximated as ``len(text) /
+CHARS_PER_TOKEN`` (about 4 characters per token for English and LaTeX under byte-level BPE
+vocabularies such as Qwen2's). ``per_paragraph`` is counted steps per non-empty paragraph.
 
 Arithmetic consistency is the share of the chain's evaluable numeric equalities that are
 true (a decimal on one side is read to the precision it was written with); ``None`` when
@@ -31,8 +50,9 @@ Pure core: standard library only.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 
 from limo_rl.types import VerificationStep
@@ -43,11 +63,17 @@ from limo_rl.verify.arith import (
     evaluate,
     find_equations,
     numbers,
+    shape,
     variables,
 )
 
 CHARS_PER_TOKEN = 4.0
 MAX_TEXT = 200_000  # longer chains are analysed on their first MAX_TEXT characters
+WINDOW_LINES = 2  # a check phrase's work may follow on this many further lines
+MAX_WINDOW = 600  # characters after a check phrase searched for its work (and before it, for past tense)
+MAX_EQUATIONS = 400  # equations searched for substitutions and recomputes (pairwise work)
+MAX_WORK_EQUATIONS = 5000  # further equations searched only as the work behind check phrases (linear)
+HOLLOW = "hollow"
 
 _KEYWORDS = re.compile(
     r"\blet(?:'s|\s+me|\s+us)\s+(?:(?:double|quickly|now|also)[- ]?)?(?:check|verify|confirm|re-?check)\b"
@@ -65,28 +91,53 @@ _KEYWORDS = re.compile(
 _KEYWORDS_PATTERN = _KEYWORDS.pattern.replace("I'll", "i'll")
 _KEYWORDS = re.compile(_KEYWORDS_PATTERN)  # matched against lower-cased text (faster than re.I)
 _KEYWORDS_I = re.compile(_KEYWORDS_PATTERN, re.I)
+# past-tense / result phrases: their work may come before them in the sentence ("2(3)+1 = 7, verified")
+_RETRO = re.compile(r"(?:checks\s+out|verified|verifies|checked|confirm(?:s|ed)\s+\w+)$", re.I)
+# a verdict that closes a check: reached before any work, the check was hollow
+_VERDICT = re.compile(
+    r"\b(?:looks?|seems?|appears?|sounds?)\s+(?:to\s+be\s+)?(?:right|correct|good|fine|ok(?:ay)?|consistent"
+    r"|reasonable|plausible)\b"
+    r"|\b(?:is|are|was|were)\s+(?:indeed\s+|all\s+)?(?:correct|right|consistent|fine)\b"
+    r"|\b(?:yes|yep|confirmed)\b|\bthat's\s+(?:right|correct)\b|\bchecks\s+out\b|\bmakes\s+sense\b",
+    re.I,
+)
+_SENT_END = re.compile(r"[.!?](?=\s|$)|\n")
 _PARAGRAPH = re.compile(r"\n\s*\n")
 
 
 @dataclass(frozen=True)
 class DensityReport:
-    steps: tuple[VerificationStep, ...]
-    density: float  # steps per 1,000 tokens
-    per_paragraph: float
+    steps: tuple[VerificationStep, ...]  # every step found, ``hollow`` ones included, in text order
+    density: float  # counted (non-hollow) steps per 1,000 tokens
+    per_paragraph: float  # counted steps per non-empty paragraph
     n_tokens: int
     arithmetic_consistency: float | None
     n_equalities: int
+    n_hollow: int = 0
+
+
+@dataclass
+class EquationScan:
+    """What the chain's equations show: substitution/recompute steps, the spans of every
+    evaluable computation (true or not, with the step kind it carries, if any), and the
+    (true, evaluable) counts of numeric equalities."""
+
+    steps: list[VerificationStep] = field(default_factory=list)
+    work: list[tuple[int, int, str | None]] = field(default_factory=list)
+    n_true: int = 0
+    n_eval: int = 0
 
 
 def approx_tokens(text: str) -> int:
     return max(1, round(len(text) / CHARS_PER_TOKEN))
 
 
-def keyword_steps(text: str) -> list[VerificationStep]:
+def keyword_spans(text: str) -> list[tuple[int, int]]:
+    """Spans of explicit check phrases (false friends excluded), whether or not backed by work."""
     low = text.lower()
     if len(low) != len(text):  # a few non-ASCII letters change length when lowered: keep spans exact
-        return [VerificationStep(m.start(), m.end(), "keyword", m.group(0)) for m in _KEYWORDS_I.finditer(text)]
-    return [VerificationStep(m.start(), m.end(), "keyword", text[m.start():m.end()]) for m in _KEYWORDS.finditer(low)]
+        return [m.span() for m in _KEYWORDS_I.finditer(text)]
+    return [m.span() for m in _KEYWORDS.finditer(low)]
 
 
 def _value(side: str, env: dict[str, Fraction] | None = None) -> Fraction | None:
@@ -100,37 +151,43 @@ def _has_op(side: str) -> bool:
     return bool(re.search(r"[-+*/^]|\\times|\\cdot|\\frac|\d\s*\(|\)\s*\(", side.lstrip("-")))
 
 
-def equation_steps(equations: list[Equation]) -> tuple[list[VerificationStep], int, int]:
-    """Substitution and recompute steps, plus (true, evaluable) counts of numeric equalities."""
-    steps: list[VerificationStep] = []
+def equation_steps(equations: list[Equation]) -> EquationScan:
+    """Substitution and recompute steps, evaluable computations, and counts of numeric equalities."""
+    scan = EquationScan()
     assigned: dict[str, tuple[Fraction, int]] = {}  # var -> (value, position)
     symbolic: list[tuple[Equation, set[str]]] = []  # earlier equations with variables
-    results: dict[Fraction, list[Counter]] = {}  # value -> number multisets of expressions that gave it
-    n_true = n_eval = 0
+    results: dict[Fraction, list[tuple[Counter, tuple]]] = {}  # value -> (numbers, shape) of ways that gave it
     cache: dict = {}  # (equation, assigned values) -> (common value of its sides or None, numbers it needs)
     for eq in equations:
         vars_ = set().union(*(variables(s) for s in eq.sides))
-        values = [_value(s) for s in eq.sides] if not vars_ else [None] * len(eq.sides)
         if not vars_:
+            values = [_value(s) for s in eq.sides]
             pairs = [(i, j) for i in range(len(eq.sides) - 1) for j in (i + 1,) if values[i] is not None
                      and values[j] is not None]
             if pairs and any(_has_op(s) for s in eq.sides):
-                n_eval += 1
+                scan.n_eval += 1
                 ok = all(close_enough(values[i], values[j], eq.sides[j]) or close_enough(values[j], values[i],
                                                                                           eq.sides[i])
                          for i, j in pairs)
-                n_true += ok
+                scan.n_true += ok
+                n_before = len(scan.steps)
                 if ok:
-                    _numeric_step(eq, values, assigned, symbolic, results, steps, cache)
+                    _numeric_step(eq, values, assigned, symbolic, results, scan.steps, cache)
+                scan.work.append((eq.start, eq.end, scan.steps[-1].kind if len(scan.steps) > n_before else None))
             continue
         lhs, rhs = eq.sides[0], eq.sides[-1]
-        if re.fullmatch(r"[A-Za-z]", lhs) and (v := _value(rhs)) is not None and len(eq.sides) == 2:
+        single = [re.fullmatch(r"[A-Za-z]", s) is not None for s in eq.sides]
+        if not any(single) and vars_ <= assigned.keys():  # a known value put into an equation: work
+            env = {v: assigned[v][0] for v in vars_}
+            if all(_value(s, env) is not None for s in eq.sides):
+                scan.work.append((eq.start, eq.end, None))
+        if single[0] and (v := _value(rhs)) is not None and len(eq.sides) == 2:
             assigned[lhs] = (v, eq.start)
-        elif re.fullmatch(r"[A-Za-z]", rhs) and (v := _value(lhs)) is not None and len(eq.sides) == 2:
+        elif single[-1] and (v := _value(lhs)) is not None and len(eq.sides) == 2:
             assigned[rhs] = (v, eq.start)
         else:
             symbolic.append((eq, vars_))
-    return steps, n_true, n_eval
+    return scan
 
 
 def _numeric_step(eq: Equation, values: list, assigned: dict, symbolic: list, results: dict,
@@ -154,38 +211,113 @@ def _numeric_step(eq: Equation, values: list, assigned: dict, symbolic: list, re
         if value is not None and values[0] == value and not (needed - lhs_nums):
             steps.append(VerificationStep(eq.start, eq.end, "substitution", f"{lhs} = {eq.sides[-1]}"))
             return
-    # recompute: the same non-trivial value from a different expression
+    # recompute: the same notable value from a different expression. Small whole values (single
+    # digits, or single-digit operands on both sides, as in column arithmetic) coincide by chance.
     result = values[-1]
-    if result is None or not _has_op(lhs) or abs(result) <= 1:
+    if result is None or not _has_op(lhs) or (result.denominator == 1 and abs(result) < 10):
         return
+    sig = shape(lhs)
+    digits_only = all(n.isdigit() and len(n) == 1 for n in lhs_nums)
     earlier_ways = results.setdefault(result, [])
-    if earlier_ways and all(w != lhs_nums for w in earlier_ways):
+    if (earlier_ways and not (digits_only and all(d for _, _, d in earlier_ways))
+            and all(nums != lhs_nums or (lhs_nums.total() >= 3 and s != sig) for nums, s, _ in earlier_ways)):
         steps.append(VerificationStep(eq.start, eq.end, "recompute", f"{lhs} = {eq.sides[-1]}"))
-    earlier_ways.append(lhs_nums)
+    earlier_ways.append((lhs_nums, sig, digits_only))
 
 
 def _fmt(v: Fraction) -> str:
     return str(v.numerator) if v.denominator == 1 else str(float(v))
 
 
+def _sentence_end(text: str, i: int, limit: int) -> int:
+    m = _SENT_END.search(text, i, limit)
+    return m.start() if m else limit
+
+
+def _work_in(work: list, starts: list[int], lo: int, hi: int) -> list:
+    i = bisect_left(starts, lo)
+    out = []
+    while i < len(work) and work[i][0] < hi:
+        out.append(work[i])
+        i += 1
+    return out
+
+
+def _backing(text: str, ks: int, ke: int, work: list, starts: list[int]) -> tuple[int, int, str] | None:
+    """(start, end, kind) of the check at ``text[ks:ke]`` with the work that backs it, or None (hollow)."""
+    s_end = _sentence_end(text, ke, min(len(text), ke + MAX_WINDOW))
+    lo = ks
+    if _RETRO.search(text[ks:ke]):  # past tense: the work may precede the phrase in its sentence
+        lo = max(0, ks - MAX_WINDOW)
+        for m in _SENT_END.finditer(text, lo, ks):
+            lo = m.end()
+    found = _work_in(work, starts, lo, s_end)
+    if not found:
+        limit = ke
+        for _ in range(WINDOW_LINES + 1):  # the rest of the phrase's line and WINDOW_LINES more
+            nl = text.find("\n", limit, ke + MAX_WINDOW)
+            if nl == -1:
+                limit = min(len(text), ke + MAX_WINDOW)
+                break
+            limit = nl + 1
+        if blank := _PARAGRAPH.search(text, ke, limit):
+            limit = blank.start()
+        pos = s_end + 1
+        while pos < limit and not found:
+            end = _sentence_end(text, pos, limit)
+            found = _work_in(work, starts, pos, end)
+            if not found and _VERDICT.search(text, pos, end):
+                return None  # closed with a verdict before any work
+            pos = end + 1
+    if not found:
+        return None
+    kind = next((k for _, _, k in found if k), "keyword")
+    return min(ks, found[0][0]), max(ke, max(e for _, e, _ in found)), kind
+
+
+def _plain_work(text: str, offset: int) -> list[tuple[int, int, str | None]]:
+    """Spans of evaluable numeric computations (true or not) in ``text``, shifted by ``offset``."""
+    out: list[tuple[int, int, str | None]] = []
+    for eq in find_equations(text, max_equations=MAX_WORK_EQUATIONS):
+        if any(_has_op(s) for s in eq.sides) and all(not variables(s) for s in eq.sides):
+            values = [_value(s) for s in eq.sides]
+            if any(a is not None and b is not None for a, b in zip(values, values[1:], strict=False)):
+                out.append((eq.start + offset, eq.end + offset, None))
+    return out
+
+
 def analyze(text: str, n_tokens: int | None = None) -> DensityReport:
-    """Steps (keyword, substitution, recompute), density and arithmetic consistency of one chain."""
+    """Steps (keyword, substitution, recompute; hollow reported, not counted), density and consistency."""
     text = text[:MAX_TEXT]
-    kw = keyword_steps(text)
-    eq_steps, n_true, n_eval = equation_steps(list(find_equations(text)))
-    steps = sorted(kw + eq_steps, key=lambda s: (s.start, s.end))
+    equations = list(find_equations(text, max_equations=MAX_EQUATIONS))
+    scan = equation_steps(equations)
+    work = sorted(scan.work)
+    if len(equations) >= MAX_EQUATIONS:  # a long chain: later checks are still backed by their computations
+        work += _plain_work(text[equations[-1].end:], equations[-1].end)
+    starts = [w[0] for w in work]
+    steps = list(scan.steps)
+    for ks, ke in keyword_spans(text):
+        backed = _backing(text, ks, ke, work, starts)
+        if backed is None:
+            steps.append(VerificationStep(ks, ke, HOLLOW, text[ks:ke]))
+        else:
+            start, end, kind = backed
+            steps.append(VerificationStep(start, end, kind, text[start:end]))
+    steps.sort(key=lambda s: (s.start, -s.end, s.kind == HOLLOW))
     merged: list[VerificationStep] = []
-    for s in steps:  # overlapping matches are one step
+    for s in steps:  # overlapping steps are one check: the widest, earliest one stands for it
         if merged and s.start < merged[-1].end:
             continue
         merged.append(s)
+    counted = sum(s.kind != HOLLOW for s in merged)
     tokens = n_tokens if n_tokens and n_tokens > 0 else approx_tokens(text)
     paragraphs = max(1, sum(1 for p in _PARAGRAPH.split(text) if p.strip()))
     return DensityReport(
         steps=tuple(merged),
-        density=1000.0 * len(merged) / tokens,
-        per_paragraph=len(merged) / paragraphs,
+        density=1000.0 * counted / tokens,
+        per_paragraph=counted / paragraphs,
         n_tokens=tokens,
-        arithmetic_consistency=(n_true / n_eval) if n_eval else None,
-        n_equalities=n_eval,
+        arithmetic_consistency=(scan.n_true / scan.n_eval) if scan.n_eval else None,
+        n_equalities=scan.n_eval,
+        n_hollow=len(merged) - counted,
     )

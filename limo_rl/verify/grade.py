@@ -34,7 +34,7 @@ from limo_rl.verify.sandbox import ERROR, TIMEOUT, WorkerPool
 
 log = logging.getLogger(__name__)
 
-GRADER_VERSION = "limo_rl-verify-1"
+GRADER_VERSION = "limo_rl-verify-2"
 ANSWER_TYPES = ("auto", "number", "expression", "choice")
 FEATURES_IN_WORKERS_MIN = 32  # batches at least this big compute chain features in the worker processes
 FEATURE_BATCH = 16  # chains per features job
