@@ -48,6 +48,8 @@ INFO_FILE = "limo_toy.json"
 TEACHER_ARCH = {"hidden_size": 128, "num_layers": 2, "num_heads": 4, "vocab_size": 768}
 BOOTSTRAP_BATCH = 32
 BOOTSTRAP_LR = 3e-3
+# Teachers bootstrapped ahead of time, one folder per cache key (see _copy_pretrained).
+PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
 
 
 def _corpus_seed(toy: ToyConfig) -> int:
@@ -145,7 +147,9 @@ def resolve_toy_model(uri: str, cache_dir: str | Path, toy: ToyConfig | None = N
     with _locked(cache / f".{path.name}.lock"):
         if _complete(path):  # another process built it while we waited
             return path
-        if name == "teacher":
+        if name == "teacher" and (PRETRAINED_DIR / path.name / INFO_FILE).is_file():
+            _copy_pretrained(PRETRAINED_DIR / path.name, path)
+        elif name == "teacher":
             bootstrap_teacher(path, toy, eval_n=eval_n)
         elif name == "base":
             teacher = resolve_toy_model("toy://teacher", cache, toy, eval_n=eval_n)
@@ -156,6 +160,17 @@ def resolve_toy_model(uri: str, cache_dir: str | Path, toy: ToyConfig | None = N
         else:
             _random_model(path, toy)
     return path
+
+
+def _copy_pretrained(src: Path, path: Path) -> None:
+    """The default teacher ships with the package (2.4 MB), bootstrapped by :func:`bootstrap_teacher` under
+    its recorded config; ``limo-rl toy bootstrap --out DIR`` rebuilds it (deterministic under the seed).
+    It spares every quickstart and CI run the ~8 CPU-minutes of pretraining."""
+    with atomic_output(path) as tmp:
+        shutil.copytree(src, tmp)
+        info = json.loads((tmp / INFO_FILE).read_text())
+        atomic_write_json(tmp / INFO_FILE, {**info, "source": f"shipped with limo_rl ({src.name})"})
+    log.info("toy teacher %s: the pretrained copy shipped with limo_rl", path.name)
 
 
 def _random_model(path: Path, toy: ToyConfig) -> None:
