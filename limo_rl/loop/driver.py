@@ -286,11 +286,16 @@ def ensure_ray() -> None:
 
     from limo_rl.progress import is_quiet
 
-    if not ray.is_initialized():
-        env = {k: os.environ[k] for k in ("OMP_NUM_THREADS", "TOKENIZERS_PARALLELISM", "LIMO_RL_QUIET",
-                                          "HF_HUB_OFFLINE", "WANDB_MODE") if k in os.environ}
-        env.setdefault("OMP_NUM_THREADS", "1")
-        ray.init(include_dashboard=False, log_to_driver=not is_quiet(), runtime_env={"env_vars": env})
+    if ray.is_initialized():
+        return
+    if os.environ.get("RAY_ADDRESS"):
+        # under `ray job submit`: the job's runtime env applies (a second one would conflict with it)
+        ray.init(log_to_driver=not is_quiet())
+        return
+    env = {k: os.environ[k] for k in ("OMP_NUM_THREADS", "TOKENIZERS_PARALLELISM", "LIMO_RL_QUIET",
+                                      "HF_HUB_OFFLINE", "WANDB_MODE") if k in os.environ}
+    env.setdefault("OMP_NUM_THREADS", "1")
+    ray.init(include_dashboard=False, log_to_driver=not is_quiet(), runtime_env={"env_vars": env})
 
 
 def _ray_initialized() -> bool:

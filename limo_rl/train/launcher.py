@@ -119,11 +119,10 @@ def _launch(config: dict[str, Any], cfg: TrainConfig, out_dir: Path) -> None:
 
     started = False
     if not ray.is_initialized():
-        ray.init(
-            include_dashboard=False, log_to_driver=False,
-            runtime_env={"env_vars": {"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
-                                      "TOKENIZERS_PARALLELISM": "false"}},
-        )
+        # joining a job's cluster (RAY_ADDRESS): its runtime env applies, and a second one would conflict
+        runtime_env = None if os.environ.get("RAY_ADDRESS") else {"env_vars": {
+            "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"), "TOKENIZERS_PARALLELISM": "false"}}
+        ray.init(include_dashboard=False, log_to_driver=False, runtime_env=runtime_env)
         started = True
     try:
         resources = {"CPU": cfg.cpus_per_worker, **({"GPU": 1} if cfg.use_gpu else {})}

@@ -1,0 +1,129 @@
+"""The quickstart recipe end to end through `limo-rl run` (issue 9).
+
+One run is checked for consistency (every stage done, SFT size within budget, metrics in
+[0, 1], both arms in the report, manifest hashes matching the files); a second invocation
+must do no work; a run killed with SIGKILL during generation must resume and end with the
+same SFT set as the uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from limo_rl.artifacts import STAGE_MARKER, hash_path, read_jsonl
+from tests.integration.ray_head import kill_session
+from tests.integration.tiny_recipe import TINY_OVERRIDES
+
+REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+
+def cli_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    env["RAY_TMPDIR"] = tempfile.mkdtemp(prefix="lrl-", dir="/tmp")  # a private cluster per invocation
+    env["OMP_NUM_THREADS"] = "1"
+    return env
+
+
+def limo(*args: str, timeout: float = 1200) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "limo_rl.cli", "-q", *args], cwd=REPO, env=cli_env(),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("loop-runs")
+
+
+def recipe_args(root: Path, name: str) -> list[str]:
+    return ["recipes/quickstart.yaml", f"run.output_dir={root}", f"run.name={name}", *TINY_OVERRIDES]
+
+
+@pytest.fixture(scope="module")
+def finished_run(root) -> Path:
+    res = limo("run", *recipe_args(root, "a"))
+    assert res.returncode == 0, res.stderr[-5000:]
+    return root / "a"
+
+
+def test_artifacts_are_consistent(finished_run):
+    run = finished_run
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["status"] == "finished"
+    stages = manifest["stages"]
+    for key in ("pool", "seed0/loop/round1/generate", "seed0/loop/round1/verify", "seed0/loop/round1/select",
+                "seed0/loop/round1/train", "seed0/loop/round1/evaluate", "seed0/static/data", "seed0/static/train",
+                "seed0/static/evaluate", "seed0/baselines/base/evaluate"):
+        assert stages[key]["status"] == "done", key
+        marker = json.loads((run / key / STAGE_MARKER).read_text())
+        assert marker["input_hash"] == stages[key]["input_hash"]
+        for name, digest in stages[key]["outputs"].items():
+            assert hash_path(run / key / name) == digest, f"{key}/{name}"
+    sft = read_jsonl(run / "seed0/loop/round1/select/sft.jsonl")
+    assert 0 < len(sft) <= 817
+    assert all(m["role"] for e in sft for m in e["messages"]) and all(e["chain_ref"] for e in sft)
+    for metrics_file in run.rglob("metrics.json"):
+        doc = json.loads(metrics_file.read_text())
+        for bench in doc["benchmarks"].values():
+            for name, m in bench["metrics"].items():
+                if name != "mean_tokens":
+                    assert 0.0 <= m["value"] <= 1.0, (metrics_file, name)
+    report = (run / "report.md").read_text()
+    assert "| loop | 1 | toy_eval |" in report and "| static | - | toy_eval |" in report
+    assert (run / "report.png").stat().st_size > 1000
+    assert {"loop/toy_eval/pass@1", "static/toy_eval/pass@1"} <= set(manifest["headline"])
+    for pkg in ("torch", "transformers", "trl", "ray"):
+        assert manifest["packages"][pkg]
+    assert (run / "config.yaml").is_file()
+
+
+def test_second_invocation_does_no_work(finished_run, root):
+    before = {p: p.stat().st_mtime_ns for p in finished_run.rglob(STAGE_MARKER)}
+    t0 = time.monotonic()
+    res = limo("run", *recipe_args(root, "a"))
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "nothing to do" in res.stderr
+    assert {p: p.stat().st_mtime_ns for p in finished_run.rglob(STAGE_MARKER)} == before
+    assert time.monotonic() - t0 < 60
+    manifest = json.loads((finished_run / "manifest.json").read_text())
+    assert len(manifest["invocations"]) == 2 and manifest["status"] == "finished"
+
+
+def test_killed_during_generation_resumes_to_same_sft_set(finished_run, root):
+    args = recipe_args(root, "b")
+    chains = root / "b" / "seed0/loop/round1/generate/chains"
+    proc = subprocess.Popen([sys.executable, "-m", "limo_rl.cli", "-q", "run", *args], cwd=REPO, env=cli_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 900
+        while not list(chains.glob("*.parquet")):
+            assert proc.poll() is None, "the run ended before generation wrote a shard"
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        kill_session(proc.pid)  # the Ray cluster it started, too
+    done_before = {p.name: p.stat().st_mtime_ns for p in chains.glob("*.parquet")}
+    assert not (root / "b" / "seed0/loop/round1/generate" / STAGE_MARKER).exists() or len(done_before) == 4
+    res = limo("select", *args)  # the recipe up to selection: resumes generation, then verify and select
+    assert res.returncode == 0, res.stderr[-5000:]
+    for name, mtime in done_before.items():
+        assert (chains / name).stat().st_mtime_ns == mtime, f"{name} was regenerated"
+    a = (finished_run / "seed0/loop/round1/select/sft.jsonl").read_text()
+    b = (root / "b" / "seed0/loop/round1/select/sft.jsonl").read_text()
+    assert a == b
+    from limo_rl.generate import read_chains
+
+    rows = read_chains(chains)
+    keys = [(c.problem_id, c.sample_index) for c in rows]
+    assert len(keys) == len(set(keys)) == 24 * 2

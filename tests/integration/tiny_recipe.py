@@ -1,0 +1,13 @@
+"""Overrides that shrink the quickstart recipe to a test-sized run (same code paths, less work)."""
+
+TINY_OVERRIDES = [
+    "tracking.backend=none",
+    "pool.toy.n=24",
+    "generate.n=2",
+    "generate.shard_size=6",
+    "generate.max_new_tokens=160",
+    "train.epochs=1",
+    "evaluate.limit=16",
+    "evaluate.max_new_tokens=160",
+    "loop.static.limit=64",
+]
