@@ -134,6 +134,39 @@ def collect_data_stats(run_dir: Path) -> list[DataStats]:
     return out
 
 
+@dataclass(frozen=True)
+class OutputStats:
+    """How the evaluated model reasons: verification in its benchmark outputs (limo_rl.verify's verdicts)."""
+
+    seed: int
+    arm: str
+    round: int | None
+    benchmark: str
+    chains: int
+    density: float | None  # counted (real) verification steps per 1k tokens
+    real_check_rate: float | None  # share of chains with at least one counted check
+    hollow_rate: float | None  # share of chains with a check phrase and no work behind it
+    consistency: float | None  # mean share of true numeric equalities
+
+
+def collect_output_stats(run_dir: Path) -> list[OutputStats]:
+    out = []
+    for seed, sd in _seed_dirs(run_dir):
+        for arm, rnd, d in _eval_dirs(sd):
+            for ver in sorted(d.glob("*/verify/verdicts.jsonl")):
+                rows = read_jsonl(ver)
+                kinds = [[s.get("kind") for s in r.get("verification_steps") or []] for r in rows]
+                cons = [r["arithmetic_consistency"] for r in rows if r.get("arithmetic_consistency") is not None]
+                out.append(OutputStats(
+                    seed, arm, rnd, ver.parent.parent.name, len(rows),
+                    _mean([r.get("verification_density", 0.0) for r in rows]),
+                    _mean([float(any(k != "hollow" for k in ks)) for ks in kinds]),
+                    _mean([float("hollow" in ks) for ks in kinds]),
+                    _mean(cons),
+                ))
+    return out
+
+
 def _fmt(x: float | None, digits: int = 3) -> str:
     return "-" if x is None else f"{x:.{digits}f}"
 
@@ -168,7 +201,8 @@ def headline(scores: list[Score]) -> dict[str, float]:
     return out
 
 
-def render_markdown(run_dir: Path, scores: list[Score], data: list[DataStats], recipe: dict[str, Any] | None) -> str:
+def render_markdown(run_dir: Path, scores: list[Score], data: list[DataStats], recipe: dict[str, Any] | None,
+                    outputs: Sequence[OutputStats] = ()) -> str:
     seeds = sorted({s.seed for s in scores}) or sorted({d.seed for d in data})
     lines = [f"# limo_rl report: {run_dir.name}", ""]
     if recipe:
@@ -198,8 +232,24 @@ def render_markdown(run_dir: Path, scores: list[Score], data: list[DataStats], r
             f"{_fmt(d.density_selected, 2)} / {_fmt(d.density_all, 2)} | {_fmt(d.tokens_selected, 1)} / "
             f"{_fmt(d.tokens_all, 1)} |"
         )
-    lines += ["", "Verification density: verification steps per 1,000 tokens (limo_rl.verify).", "",
-              "![report](report.png)", ""]
+    lines += ["", "Verification density: counted verification steps (backed by work) per 1,000 tokens "
+              "(limo_rl.verify).", ""]
+    if outputs:
+        lines += ["## How each model reasons on the benchmarks", "",
+                  "| arm | round | benchmark | verification density | chains with a real check | "
+                  "chains with a hollow check | arithmetic consistency |", "|---|---|---|---|---|---|---|"]
+        groups: dict[tuple[str, int | None, str], list[OutputStats]] = defaultdict(list)
+        for o in outputs:
+            groups[(o.arm, o.round, o.benchmark)].append(o)
+        for (arm, rnd, bench), g in sorted(groups.items(), key=lambda kv: (ARM_ORDER.get(kv[0][0], 9),
+                                                                              kv[0][1] or 0, kv[0][2])):
+            def avg(field: str, g=g) -> float | None:
+                vals = [getattr(o, field) for o in g if getattr(o, field) is not None]
+                return _mean(vals)
+            lines.append(f"| {arm} | {rnd if rnd is not None else '-'} | {bench} | {_fmt(avg('density'), 2)} | "
+                         f"{_fmt(avg('real_check_rate'))} | {_fmt(avg('hollow_rate'))} | {_fmt(avg('consistency'))} |")
+        lines += ["", "Means over the evaluated chains (and over seeds).", ""]
+    lines += ["![report](report.png)", ""]
     return "\n".join(lines)
 
 
@@ -265,7 +315,8 @@ def write_report(run_dir: str | Path, tracker: Any = None) -> dict[str, float]:
     scores, data = collect_scores(run_dir), collect_data_stats(run_dir)
     cfg_path = run_dir / "config.yaml"
     recipe = yaml.safe_load(cfg_path.read_text()) if cfg_path.is_file() else None
-    atomic_write_text(run_dir / "report.md", render_markdown(run_dir, scores, data, recipe))
+    outputs = collect_output_stats(run_dir)
+    atomic_write_text(run_dir / "report.md", render_markdown(run_dir, scores, data, recipe, outputs))
     png = plot(run_dir, scores, data)
     summary = headline(scores)
     if tracker is not None:
