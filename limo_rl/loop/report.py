@@ -253,7 +253,7 @@ def render_markdown(run_dir: Path, scores: list[Score], data: list[DataStats], r
     return "\n".join(lines)
 
 
-def plot(run_dir: Path, scores: list[Score], data: list[DataStats]) -> Path | None:
+def plot(run_dir: Path, scores: list[Score], data: list[DataStats], outputs: Sequence[OutputStats] = ()) -> Path | None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -262,7 +262,12 @@ def plot(run_dir: Path, scores: list[Score], data: list[DataStats]) -> Path | No
     benches = sorted({s.benchmark for s in scores})
     if not benches:
         return None
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.2))
+    rounds_all = sorted({s.round for s in scores if s.round is not None} | {d.round for d in data if d.round})
+    for a in axes[:2]:
+        if rounds_all:
+            a.set_xticks(rounds_all)
+            a.set_xlim(min(rounds_all) - 0.5, max(rounds_all) + 0.5)
     ax = axes[0]
     for i, bench in enumerate(benches):
         color = f"C{i}"
@@ -298,6 +303,18 @@ def plot(run_dir: Path, scores: list[Score], data: list[DataStats]) -> Path | No
     ax.set_xlabel("round")
     ax.set_ylabel("verification steps / 1k tokens")
     ax.set_title("Verification density of the SFT data")
+    ax = axes[2]
+    groups: dict[str, list[float]] = defaultdict(list)
+    for o in outputs:
+        if o.real_check_rate is not None:
+            groups[o.arm if o.round is None else f"{o.arm} r{o.round}"].append(o.real_check_rate)
+    if groups:
+        names = sorted(groups, key=lambda n: (ARM_ORDER.get(n.split()[0], 9), n))
+        ax.bar(names, [statistics.mean(groups[n]) for n in names],
+               yerr=[statistics.stdev(groups[n]) if len(groups[n]) > 1 else 0.0 for n in names], capsize=3)
+        ax.set_ylim(0, 1)
+    ax.set_ylabel("share of outputs")
+    ax.set_title("Benchmark outputs with a real self-check")
     fig.tight_layout()
     out = run_dir / "report.png"
     tmp = run_dir / ".report.png.tmp.png"
@@ -317,7 +334,7 @@ def write_report(run_dir: str | Path, tracker: Any = None) -> dict[str, float]:
     recipe = yaml.safe_load(cfg_path.read_text()) if cfg_path.is_file() else None
     outputs = collect_output_stats(run_dir)
     atomic_write_text(run_dir / "report.md", render_markdown(run_dir, scores, data, recipe, outputs))
-    png = plot(run_dir, scores, data)
+    png = plot(run_dir, scores, data, outputs)
     summary = headline(scores)
     if tracker is not None:
         tracker.log(summary)
