@@ -207,6 +207,14 @@ class WeakFilterConfig(_Section):
     max_pass_rate: float = Field(0.0, ge=0.0, le=1.0, description="drop problems the weak model solves above this")
 
 
+# Chain features a selection weight may name: the verdict's own figures and its LIMO quality entries.
+SELECT_FEATURES = (
+    "score", "verification_density", "arithmetic_consistency", "n_tokens", "length_chars",
+    "elaboration", "self_verification", "exploration", "granularity", "self_verification_per_1k",
+    "exploration_per_1k", "granularity_per_1k", "verification_per_paragraph",
+)
+
+
 class SelectConfig(_Section):
     strategy: Literal[SELECT_STRATEGIES] = "limo_rules"  # type: ignore[valid-type]
     difficulty: DifficultyConfig = Field(default_factory=DifficultyConfig)
@@ -217,6 +225,16 @@ class SelectConfig(_Section):
     tie_break: Literal["chain_hash", "sample_index"] = "chain_hash"
     balance_by: Literal["source", "subject"] | None = None
     seed: int | None = None
+
+    @field_validator("weights")
+    @classmethod
+    def _known_features(cls, v: dict[str, float]) -> dict[str, float]:
+        bad = sorted(set(v) - set(SELECT_FEATURES))
+        if bad:
+            hints = [f"{b} (did you mean {m[0]}?)" if (m := difflib.get_close_matches(b, SELECT_FEATURES, n=1))
+                     else b for b in bad]
+            raise ValueError(f"unknown feature(s) {', '.join(hints)}; known: {', '.join(SELECT_FEATURES)}")
+        return v
 
 
 # ---------------------------------------------------------------------------------------- train

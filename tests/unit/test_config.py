@@ -182,3 +182,10 @@ def test_preflight_vllm_missing_says_how_to_install(monkeypatch):
 def test_cross_field_check_names_section():
     with pytest.raises(RecipeError, match=r"select\.difficulty.*exceeds max_pass_rate"):
         load_recipe(None, ["select.difficulty.min_pass_rate=0.9", "select.difficulty.max_pass_rate=0.5"])
+
+
+def test_selection_weight_must_name_a_known_feature():
+    assert load_recipe(None, ["select.weights={verification_density: 1.5}"]).select.weights == {
+        "verification_density": 1.5}
+    with pytest.raises(RecipeError, match=r"select\.weights.*verification_densty \(did you mean verification_density\?\)"):
+        load_recipe(None, ["select.weights={verification_densty: 1.0}"])
