@@ -127,3 +127,16 @@ def test_killed_during_generation_resumes_to_same_sft_set(finished_run, root):
     rows = read_chains(chains)
     keys = [(c.problem_id, c.sample_index) for c in rows]
     assert len(keys) == len(set(keys)) == 24 * 2
+
+
+def test_changed_selection_reruns_selection_not_generation(finished_run, root):
+    """Runs last in this module: it changes run a's selection."""
+    rd = finished_run / "seed0/loop/round1"
+    before = {s: (rd / s / STAGE_MARKER).stat().st_mtime_ns for s in ("generate", "verify", "select")}
+    res = limo("select", *recipe_args(root, "a"), "select.strategy=correct_random")
+    assert res.returncode == 0, res.stderr[-3000:]
+    after = {s: (rd / s / STAGE_MARKER).stat().st_mtime_ns for s in ("generate", "verify", "select")}
+    assert after["generate"] == before["generate"] and after["verify"] == before["verify"]
+    assert after["select"] != before["select"]
+    stats = json.loads((rd / "select" / "stats.json").read_text())
+    assert stats["strategy"] == "correct_random"
