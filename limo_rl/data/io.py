@@ -70,6 +70,14 @@ def iter_rows(path: str | Path) -> Iterable[tuple[int, Any]]:
                 raise DataError(f"{path}:{i}: not valid JSON ({exc.msg})") from None
 
 
+def iter_objects(path: str | Path) -> Iterable[tuple[int, dict[str, Any]]]:
+    """(1-based row number, JSON object) for each non-blank row; anything else raises DataError naming file:row."""
+    for i, row in iter_rows(path):
+        if not isinstance(row, dict):
+            raise DataError(f"{path}:{i}: expected a JSON object, got {type(row).__name__}")
+        yield i, row
+
+
 def read_problems(path: str | Path) -> list[Problem]:
     """Read a problems file; duplicate ids are an error (ids key shards and resumes)."""
     problems: list[Problem] = []

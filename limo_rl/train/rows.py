@@ -15,12 +15,12 @@ Pure core: standard library only.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from limo_rl.data.io import DataError, iter_objects
 from limo_rl.types import SFTExample
 
 ROLES = ("system", "user", "assistant")
@@ -58,33 +58,28 @@ def read_sft_jsonl(path: str | Path) -> list[SFTExample]:
         raise SFTDataError(f"{path}: SFT file not found")
     out: list[SFTExample] = []
     seen: dict[str, int] = {}
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{lineno}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise SFTDataError(f"{where}: not valid JSON ({exc.msg})") from None
-            if not isinstance(row, dict):
-                raise SFTDataError(f"{where}: expected a JSON object, got {type(row).__name__}")
-            for key in ("id", "messages"):
-                if key not in row:
-                    raise SFTDataError(f"{where}: missing field '{key}'")
-            if not isinstance(row["messages"], list):
-                raise SFTDataError(f"{where}: field 'messages' must be a list of {{role, content}} objects")
-            if not all(isinstance(m, dict) for m in row["messages"]):
-                raise SFTDataError(f"{where}: every item of 'messages' must be an object with 'role' and 'content'")
-            try:
-                ex = SFTExample.from_dict(row)
-            except TypeError as exc:
-                raise SFTDataError(f"{where}: {exc}") from None
-            check_example(ex, where)
-            if ex.id in seen:
-                raise SFTDataError(f"{where}: duplicate id {ex.id!r} (first on line {seen[ex.id]})")
-            seen[ex.id] = lineno
-            out.append(ex)
+    try:
+        rows = list(iter_objects(path))
+    except DataError as exc:
+        raise SFTDataError(str(exc)) from None
+    for lineno, row in rows:
+        where = f"{path}:{lineno}"
+        for key in ("id", "messages"):
+            if key not in row:
+                raise SFTDataError(f"{where}: missing field '{key}'")
+        if not isinstance(row["messages"], list):
+            raise SFTDataError(f"{where}: field 'messages' must be a list of {{role, content}} objects")
+        if not all(isinstance(m, dict) for m in row["messages"]):
+            raise SFTDataError(f"{where}: every item of 'messages' must be an object with 'role' and 'content'")
+        try:
+            ex = SFTExample.from_dict(row)
+        except TypeError as exc:
+            raise SFTDataError(f"{where}: {exc}") from None
+        check_example(ex, where)
+        if ex.id in seen:
+            raise SFTDataError(f"{where}: duplicate id {ex.id!r} (first on line {seen[ex.id]})")
+        seen[ex.id] = lineno
+        out.append(ex)
     if not out:
         raise SFTDataError(f"{path}: no SFT examples")
     return out

@@ -9,13 +9,13 @@ counts by status, throughput) goes to stderr.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 from limo_rl.config import RecipeError
+from limo_rl.data.io import DataError, iter_objects
 
 ANSWER_TYPES = ("auto", "number", "expression", "choice")
 
@@ -47,16 +47,8 @@ def _load_rows(path: Path) -> list[dict]:
     if not path.is_file():
         raise GradeInputError(f"{path}: input file not found")
     rows = []
-    with open(path, encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise GradeInputError(f"{path}:{n}: not valid JSON ({exc.msg})") from None
-            if not isinstance(row, dict):
-                raise GradeInputError(f"{path}:{n}: expected a JSON object, got {type(row).__name__}")
+    try:
+        for n, row in iter_objects(path):
             for key in ("output", "gold"):
                 if key not in row:
                     raise GradeInputError(f"{path}:{n}: missing field {key!r}")
@@ -67,6 +59,8 @@ def _load_rows(path: Path) -> list[dict]:
             if row.get("n_tokens") is not None and not isinstance(row["n_tokens"], int):
                 raise GradeInputError(f"{path}:{n}: field 'n_tokens' must be an integer")
             rows.append(row)
+    except DataError as exc:
+        raise GradeInputError(str(exc)) from None
     return rows
 
 

@@ -8,13 +8,13 @@ stage resumes without duplicates; the file is rewritten after every chunk.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from limo_rl.artifacts import atomic_write_jsonl
 from limo_rl.config import VerifyConfig
+from limo_rl.data.io import iter_objects
 from limo_rl.types import Chain, Problem, Verdict
 from limo_rl.verify.grade import GRADER_VERSION, Grader
 
@@ -26,24 +26,15 @@ def read_verdicts(path: str | Path) -> dict[tuple[str, int], Verdict]:
     """Verdict rows keyed by (problem_id, sample_index); a bad row raises naming the file, line and field."""
     out: dict[tuple[str, int], Verdict] = {}
     path = Path(path)
-    with open(path, encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{n}: not valid JSON ({exc.msg})") from None
-            if not isinstance(row, dict):
-                raise ValueError(f"{path}:{n}: expected a JSON object")
-            for key in ("problem_id", "sample_index", "correct", "status"):
-                if key not in row:
-                    raise ValueError(f"{path}:{n}: missing field {key!r}")
-            row.setdefault("extracted", None)
-            try:
-                out[(str(row["problem_id"]), int(row["sample_index"]))] = Verdict.from_dict(row)
-            except (TypeError, ValueError, KeyError) as exc:
-                raise ValueError(f"{path}:{n}: not a verdict row ({exc})") from None
+    for n, row in iter_objects(path):  # DataError (a ValueError) names file:line for bad JSON
+        for key in ("problem_id", "sample_index", "correct", "status"):
+            if key not in row:
+                raise ValueError(f"{path}:{n}: missing field {key!r}")
+        row.setdefault("extracted", None)
+        try:
+            out[(str(row["problem_id"]), int(row["sample_index"]))] = Verdict.from_dict(row)
+        except (TypeError, ValueError, KeyError) as exc:
+            raise ValueError(f"{path}:{n}: not a verdict row ({exc})") from None
     return out
 
 
