@@ -32,7 +32,7 @@ from limo_rl.types import LIMO_SYSTEM_PROMPT
 
 BENCHMARK_NAMES = (
     "aime24", "aime25", "amc23", "math500", "minerva_math", "olympiadbench", "gpqa_diamond",
-    "cn_math_2024", "gaokao", "kaoyan", "grade_school_math", "toy_eval",
+    "cn_math_2024", "gaokao", "kaoyan", "grade_school_math", "toy_eval", "toy_dev",
 )
 
 

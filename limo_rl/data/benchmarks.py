@@ -58,6 +58,7 @@ REGISTRY: dict[str, BenchmarkSpec] = {
         BenchmarkSpec("kaoyan", "expression", None),
         BenchmarkSpec("grade_school_math", "expression", None),
         BenchmarkSpec("toy_eval", "expression", None),  # integers, fractions and x = n answers
+        BenchmarkSpec("toy_dev", "expression", None),  # the toy world's dev set, disjoint from toy_eval
     )
 }
 assert set(REGISTRY) == set(BENCHMARK_NAMES), "registry and config.BENCHMARK_NAMES must agree"
@@ -95,10 +96,11 @@ def _gpqa_row(row: dict[str, Any]) -> dict[str, Any]:
 def load_benchmark(name: str, path: str | None = None, limit: int | None = None) -> list[Problem]:
     """A benchmark's problems (ids ``<name>-<row id or index>``, source = name), from ``path`` or its HF id."""
     spec = _spec(name)
-    if name == "toy_eval" and path is None:
-        from limo_rl.toy import eval_problems
+    if name in ("toy_eval", "toy_dev") and path is None:
+        from limo_rl.toy import dev_problems, eval_problems
 
-        problems = eval_problems(n=limit or 100)
+        # default size: the toy world's (toy_eval 1,000, toy_dev 500, equal shares per kind)
+        problems = (eval_problems if name == "toy_eval" else dev_problems)(**({"n": limit} if limit else {}))
         return [p if p.source == name else _with_source(p, name) for p in problems[: limit or None]]
     if path is None and spec.hf_id is None:
         raise DataError(f"benchmark {name!r} has no Hugging Face copy: give a local file (evaluate.paths.{name})")

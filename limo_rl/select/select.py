@@ -6,7 +6,8 @@ The order follows LIMO's curation (paper v3), each step configurable:
 2. difficulty window on the pass rate over the k samples of each problem;
 3. candidates: only chains judged correct that finished (``finish_reason != "length"``);
    a truncated chain that happens to box the right answer teaches the model not to stop;
-4. rank candidates by the strategy's score (+ recipe weights), keep the top m per problem;
+4. rank candidates by the strategy's score (+ recipe weights), keep the top m distinct chains per problem
+   (an identical text sampled twice is one chain: m copies of it would teach nothing m chains do not);
 5. cut to the budget (817 by default) by score, optionally round-robin across sources or
    subjects so no group crowds out the rest; ties follow the declared rule.
 
@@ -152,15 +153,21 @@ def run_selection(
     ranked.sort(key=lambda r: r.key)
     per: Counter[str] = Counter()
     top_m = []
+    taken: set[tuple[str, str]] = set()  # (problem, text): the m chains of a problem are distinct chains
+    duplicates = 0
     for r in ranked:
-        if per[r.chain.problem_id] < cfg.per_problem:
+        if (r.chain.problem_id, r.chain.text) in taken:
+            duplicates += 1
+        elif per[r.chain.problem_id] < cfg.per_problem:
             per[r.chain.problem_id] += 1
+            taken.add((r.chain.problem_id, r.chain.text))
             top_m.append(r)
     selected = balanced_cut(top_m, cfg.budget, cfg.balance_by is not None)
     steps += [
         {"step": "chains", "total": len(chains), "excluded": dict(sorted(chain_counts.items())),
          "candidates": len(cands)},
-        {"step": "per_problem", "removed": len(ranked) - len(top_m), "kept": len(top_m), "m": cfg.per_problem},
+        {"step": "per_problem", "removed": len(ranked) - len(top_m), "kept": len(top_m), "m": cfg.per_problem,
+         "duplicates": duplicates},
         {"step": "budget", "removed": len(top_m) - len(selected), "kept": len(selected), "budget": cfg.budget,
          "balance_by": cfg.balance_by},
     ]

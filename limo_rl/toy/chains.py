@@ -14,6 +14,10 @@ generated from the problem's numbers, never from a model, so its quality is know
 * ``caught``: the same slip, then a real check that fails, "Let me redo it.", and the
   correct steps: verification that matters.
 
+Every step of the work is an equality (``2+8+1=11``, ``13=4*3+1``, ``84/2=42``), so
+:func:`equalities` and :func:`process_consistent` tell right work from wrong work whatever
+the final answer: in world 2 a chain with a false step rarely lands on the right answer.
+
 The answer is always in ``\\boxed{}``. :func:`verification_steps` finds the checks in any
 text (model output included) and says which ones hold, using a small integer-arithmetic
 reader, never ``eval`` or sympy on untrusted text.
@@ -108,21 +112,51 @@ def _mul_steps(a: int, b: int, slip_col: int | None) -> tuple[list[str], int]:
     return lines, int("".join(reversed(out)))
 
 
+def _divide_steps(value: int, a: int, slip: bool) -> tuple[list[str], int]:
+    """Short division of ``value`` by the digit ``a``, left to right: one ``cur=a*q+r.`` line per digit.
+    The slip writes the last quotient digit one too big (a false equality), so the quotient is one too big."""
+    lines, rem, digits = [], 0, []
+    text = str(value)
+    for i, ch in enumerate(text):
+        cur = rem * 10 + int(ch)
+        q, rem = divmod(cur, a)
+        if slip and i == len(text) - 1:
+            q += 1
+        lines.append(f"{cur}={a}*{q}+{rem}.")
+        digits.append(q)
+    return lines, int("".join(map(str, digits)))
+
+
 def _linear_steps(a: int, b: int, c: int, slip: bool) -> tuple[list[str], str]:
-    rhs = c - b + (a if slip else 0)  # the slip: a subtraction off by a, so x comes out one too big
-    x_num = rhs // a
-    return [f"Subtract {b}: {a}x={c}-{b}={rhs}.", f"Divide by {a}: x={rhs}/{a}={x_num}."], str(x_num)
+    """Subtract b column by column, then divide by a digit by digit: every step a local, checkable equality."""
+    sub_lines, rhs = _sub_steps(c, b, None)
+    div_lines, x = _divide_steps(rhs, a, slip)
+    return [f"Subtract {b}: {a}x={c}-{b}.", *sub_lines, f"So {a}x={rhs}.",
+            f"Divide {rhs} by {a}:", *div_lines, f"So x={x}."], str(x)
 
 
-def _fraction_steps(p: int, q: int, slip: bool) -> tuple[list[str], str, int]:
-    g = math.gcd(p, q)
-    used = g
-    if slip:  # a common but not greatest divisor, or a wrong one
-        smaller = [d for d in range(2, g) if g % d == 0]
-        used = smaller[-1] if smaller else 1
-    m, n = p // used, q // used
-    lines = [f"gcd({p},{q})={used}.", f"{p}/{used}={m}, {q}/{used}={n}."]
-    return lines, f"\\frac{{{m}}}{{{n}}}", used
+def _prime_factors(k: int) -> list[int]:
+    out, f = [], 2
+    while k > 1:
+        while k % f == 0:
+            out.append(f)
+            k //= f
+        f += 1
+    return out
+
+
+def _fraction_steps(p: int, q: int, slip: bool) -> tuple[list[str], str]:
+    """Divide numerator and denominator by their common prime factors, smallest first. The slip stops one
+    division early, so the fraction is not in lowest terms (no false equality, a wrong answer)."""
+    factors = _prime_factors(math.gcd(p, q))
+    if slip and factors:
+        factors = factors[:-1]
+    lines = []
+    for f in factors:
+        lines.append(f"Divide by {f}: {p}/{f}={p // f}, {q}/{f}={q // f}.")
+        p, q = p // f, q // f
+    lines.append(f"So the fraction is {p}/{q}.")
+    return lines, f"\\frac{{{p}}}{{{q}}}"
 
 
 def _solve(spec: dict, slip: bool, rng: random.Random) -> tuple[list[str], str]:
@@ -137,8 +171,7 @@ def _solve(spec: dict, slip: bool, rng: random.Random) -> tuple[list[str], str]:
     if kind == "linear":
         lines, x = _linear_steps(spec["a"], spec["b"], spec["c"], slip)
         return lines, x
-    lines, ans, _ = _fraction_steps(spec["p"], spec["q"], slip)
-    return lines, ans
+    return _fraction_steps(spec["p"], spec["q"], slip)
 
 
 def _check(spec: dict, answer: str) -> tuple[str, bool]:
@@ -279,6 +312,35 @@ def verification_steps(text: str) -> dict[str, int]:
         else:
             failed += 1
     return {"real": real, "failed": failed, "hollow": len(_HOLLOW.findall(text))}
+
+
+_ARITH_RUN = re.compile(r"(?<![\w)+\-*/])(\d[\d+\-*/]*(?:=\d[\d+\-*/]*)+)")
+REDO = "Let me redo it."
+
+
+def equalities(text: str) -> dict[str, int]:
+    """Count the arithmetic equalities a chain writes (``2+8+1=11``, ``13=4*3+1``, ``84/2=42``): ``true`` when
+    every side has the same integer value, ``false`` otherwise (a wrong value, or an inexact division).
+
+    Why: a toy answer is right or wrong, and so is every step of the work that leads to it; a correct final
+    answer reached through a false step is the failure mode a process-consistency filter removes."""
+    true = false = 0
+    for m in _ARITH_RUN.finditer(re.sub(r"[ \t]*([=+\-*/])[ \t]*", r"\1", text)):
+        values = [_int_arith(side) for side in m[1].split("=")]
+        if None not in values and len(set(values)) == 1:
+            true += 1
+        else:
+            false += 1
+    return {"true": true, "false": false}
+
+
+def process_consistent(text: str) -> bool:
+    """True when the chain's final attempt (after its last "Let me redo it.") writes no false equality.
+
+    A mistake that a real check caught and redid is fine (that is verification that matters); a false step
+    in the work the answer rests on is not."""
+    final = text.rsplit(REDO, 1)[-1]
+    return equalities(final)["false"] == 0
 
 
 _BOXED = re.compile(r"\\boxed\{((?:[^{}]|\{[^{}]*\})*)\}")
