@@ -65,15 +65,18 @@ def _cmd_bootstrap(args: argparse.Namespace) -> int:
 
 
 def _cmd_problems(args: argparse.Namespace) -> int:
+    from limo_rl.cli import UsageError
     from limo_rl.data.io import write_problems
-    from limo_rl.toy.problems import eval_problems, make_problems
+    from limo_rl.toy.problems import dev_problems, eval_problems, make_problems
 
     if args.n < 1:
-        from limo_rl.cli import UsageError
-
         raise UsageError(f"--n must be >= 1, got {args.n}")
-    make = eval_problems if args.eval else make_problems
-    problems = make(args.n, seed=args.seed, difficulty=args.difficulty)
+    make = eval_problems if args.eval else dev_problems if args.dev else make_problems
+    seed = {} if (args.eval or args.dev) else {"seed": args.seed}  # the test and dev sets have fixed seeds
+    try:
+        problems = make(args.n, difficulty=args.difficulty, **seed)
+    except ValueError as exc:  # a question space too small for n at this difficulty
+        raise UsageError(f"--n {args.n}: {exc}") from None
     write_problems(args.out, problems)
     print(f"{len(problems)} problems -> {args.out}", file=sys.stderr)
     return 0
@@ -144,7 +147,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     pr.add_argument("--n", type=int, required=True, help="how many problems")
     pr.add_argument("--out", required=True, help="output JSONL file")
-    pr.add_argument("--eval", action="store_true", help="draw from the toy_eval side (disjoint from training)")
+    side = pr.add_mutually_exclusive_group()
+    side.add_argument("--eval", action="store_true", help="the toy_eval test set (stratified by kind, fixed seed)")
+    side.add_argument("--dev", action="store_true", help="the toy_dev set, for choices (disjoint from toy_eval)")
     world(pr, steps=False)
     pr.set_defaults(func=_cmd_problems)
 
