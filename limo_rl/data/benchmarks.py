@@ -2,7 +2,7 @@
 
 The sets are those of LIMO's evaluation (AIME24/25, AMC23, MATH500, Minerva math,
 OlympiadBench, GPQA-Diamond, plus the Chinese sets LIMO published as files) and the toy
-world's ``toy_eval``. Each has a Hugging Face id (loaded with ``datasets.load_dataset``)
+world's ``toy_eval`` (test) and ``toy_dev`` (dev, for choices). Each has a Hugging Face id (loaded with ``datasets.load_dataset``)
 and accepts a local JSONL/parquet override, since these machines reach no hub. The field
 names were read from the copies of LIMO's ``eval/data`` files (``problem``/``question``,
 ``answer``, ``subject``, ``choice_answer``) and from the HF dataset cards.
@@ -99,8 +99,7 @@ def load_benchmark(name: str, path: str | None = None, limit: int | None = None)
     if name in ("toy_eval", "toy_dev") and path is None:
         from limo_rl.toy import dev_problems, eval_problems
 
-        # default size: the toy world's (toy_eval 1,000, toy_dev 500, equal shares per kind)
-        problems = (eval_problems if name == "toy_eval" else dev_problems)(**({"n": limit} if limit else {}))
+        problems = (eval_problems if name == "toy_eval" else dev_problems)(n=limit or 100)
         return [p if p.source == name else _with_source(p, name) for p in problems[: limit or None]]
     if path is None and spec.hf_id is None:
         raise DataError(f"benchmark {name!r} has no Hugging Face copy: give a local file (evaluate.paths.{name})")
