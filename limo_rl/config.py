@@ -28,16 +28,13 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from limo_rl.errors import RecipeError
 from limo_rl.types import LIMO_SYSTEM_PROMPT
 
 BENCHMARK_NAMES = (
     "aime24", "aime25", "amc23", "math500", "minerva_math", "olympiadbench", "gpqa_diamond",
     "cn_math_2024", "gaokao", "kaoyan", "grade_school_math", "toy_eval",
 )
-
-
-class RecipeError(ValueError):
-    """A recipe that cannot run. The message is meant for the user, one problem per line."""
 
 
 class _Section(BaseModel):

@@ -38,6 +38,7 @@ from limo_rl.generate.shards import (
     write_shard,
 )
 from limo_rl.progress import QUIET_ENV, bar, is_quiet
+from limo_rl.raysession import start_ray
 from limo_rl.types import Chain, Completion, GenerationRequest, Problem
 
 log = logging.getLogger(__name__)
@@ -192,10 +193,7 @@ def _run_pool(
 ) -> tuple[int, float, str]:
     import ray
 
-    started = False
-    if not ray.is_initialized():
-        ray.init(include_dashboard=False, log_to_driver=not is_quiet())  # joins RAY_ADDRESS when set
-        started = True
+    started = start_ray()  # shut down below only if started here
     actors: list[Any] = []
     bar_ = None
     try:

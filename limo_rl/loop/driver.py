@@ -20,41 +20,36 @@ follows but not generation, and a killed run resumes at the stage (and shard) it
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from limo_rl.artifacts import RunDir, atomic_write_jsonl, hash_file, hash_obj, read_jsonl
+from limo_rl.artifacts import RunDir, atomic_write_jsonl, hash_file, hash_obj, read_jsonl, read_stage_marker
 from limo_rl.config import Recipe, preflight
+from limo_rl.data.benchmarks import is_generated_benchmark
+from limo_rl.data.io import read_problems
+from limo_rl.data.pool import build_pool
+from limo_rl.data.static import load_static_set
+from limo_rl.evaluate import protocol_summary, run_evaluation
+from limo_rl.generate import read_chains, run_generation
 from limo_rl.loop.cache import STAGE_ORDER, StageRunner, StopAfter
+from limo_rl.loop.report import write_report
+from limo_rl.raysession import ray_initialized, start_ray
+from limo_rl.resolve import ModelRef
+from limo_rl.resolve import resolve_model as _resolve
+from limo_rl.select import run_selection
 from limo_rl.tracking import Tracker, make_tracker
+from limo_rl.train import run_training
 from limo_rl.types import SFTExample
+from limo_rl.verify import grade_chains, read_verdicts
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class ModelRef:
-    """A model to load (``path``: local folder or HF id) and a cheap identity for cache keys."""
-
-    path: str
-    fingerprint: str
-    name: str
-
-
-def resolve_model(uri: str, recipe: Recipe) -> ModelRef:
-    """``toy://...`` models are built once (cached by the toy config); anything else is passed through."""
-    if uri.startswith("toy://"):
-        from limo_rl.toy import resolve_toy_model
-
-        cache = Path(recipe.run.output_dir) / ".cache" / "toy"
-        path = Path(resolve_toy_model(uri, cache, recipe.toy))
-        # identity by weights: toy://base is a copy of toy://teacher, and a copy is evaluated once
-        return ModelRef(str(path), f"toy-weights:{hash_file(path / 'model.safetensors')}", uri)
-    return ModelRef(uri, uri, uri)
+def resolve_model(uri: str, recipe: Recipe, engine: str = "hf", label: str = "model") -> ModelRef:
+    """A recipe's model name through the one resolver (:mod:`limo_rl.resolve`), under its world settings."""
+    return _resolve(uri, toy_cfg=recipe.toy, output_dir=recipe.run.output_dir, engine=engine, label=label)
 
 
 class SeedRun:
@@ -67,8 +62,8 @@ class SeedRun:
     # ------------------------------------------------------------------ arms
     def run(self) -> None:
         problems_path = self.pool()
-        teacher0 = resolve_model(self.r.generate.model, self.r)
-        base = resolve_model(self.r.train.model, self.r)
+        teacher0 = resolve_model(self.r.generate.model, self.r, self.r.generate.engine, "generate.model")
+        base = resolve_model(self.r.train.model, self.r, label="train.model")
         self.loop_arm(problems_path, teacher0, base)
         if self.r.loop.static.enabled:
             self.static_arm(base)
@@ -98,22 +93,19 @@ class SeedRun:
 
     # ------------------------------------------------------------------ stages
     def pool(self) -> Path:
-        from limo_rl.data.pool import build_pool
-
         d = self.run_dir / "pool"
         cfg = self.r
-        inputs = {"pool": cfg.pool.model_dump(), "benchmarks": cfg.evaluate.benchmarks, "paths": cfg.evaluate.paths}
+        inputs = {"pool": cfg.pool.model_dump(), "benchmarks": cfg.evaluate.benchmarks, "paths": cfg.evaluate.paths,
+                  **self._world_inputs()}
         self.runner.run(
             "pool", d, inputs,
-            lambda out: build_pool(cfg.pool, list(cfg.evaluate.benchmarks), dict(cfg.evaluate.paths), out).stats,
+            lambda out: build_pool(cfg.pool, list(cfg.evaluate.benchmarks), dict(cfg.evaluate.paths), out,
+                                   toy=cfg.toy).stats,
             ["problems.jsonl"],
         )
         return d / "problems.jsonl"
 
     def generate(self, problems_path: Path, teacher: ModelRef, d: Path, rnd: int) -> Path:
-        from limo_rl.data.io import read_problems
-        from limo_rl.generate import run_generation
-
         def fn(out: Path) -> dict[str, Any]:
             ensure_ray()
             res = run_generation(
@@ -128,10 +120,6 @@ class SeedRun:
         return d / "chains"
 
     def verify(self, problems_path: Path, chains_dir: Path, d: Path) -> Path:
-        from limo_rl.data.io import read_problems
-        from limo_rl.generate import read_chains
-        from limo_rl.verify import grade_chains
-
         def fn(out: Path) -> dict[str, Any]:
             chains = read_chains(chains_dir)
             problems = {p.id: p for p in read_problems(problems_path)}
@@ -146,11 +134,6 @@ class SeedRun:
         return d / "verdicts.jsonl"
 
     def select(self, problems_path: Path, chains_dir: Path, verdicts_path: Path, d: Path) -> Path:
-        from limo_rl.data.io import read_problems
-        from limo_rl.generate import read_chains
-        from limo_rl.select import run_selection
-        from limo_rl.verify import read_verdicts
-
         def fn(out: Path) -> dict[str, Any]:
             res = run_selection(
                 read_problems(problems_path), read_chains(chains_dir), read_verdicts(verdicts_path),
@@ -165,8 +148,6 @@ class SeedRun:
         return d / "sft.jsonl"
 
     def static_data(self, d: Path) -> Path:
-        from limo_rl.data.static import load_static_set
-
         def fn(out: Path) -> dict[str, Any]:
             examples = load_static_set(self.r.loop.static, self.r.generate.system_prompt, self.r.toy)
             atomic_write_jsonl(out / "sft.jsonl", (e.to_dict() for e in examples))
@@ -178,8 +159,6 @@ class SeedRun:
         return d / "sft.jsonl"
 
     def train(self, sft_files: Sequence[Path], init: ModelRef, d: Path, label: str) -> ModelRef:
-        from limo_rl.train import run_training
-
         examples = [SFTExample.from_dict(row) for f in sft_files for row in read_jsonl(f)]
         if not examples:
             # Nothing passed verification and selection: the student is its initial model, unchanged.
@@ -199,28 +178,31 @@ class SeedRun:
         return ModelRef(str(d / "model"), f"train:{marker['input_hash']}", f"{label}/student")
 
     def evaluate(self, model: ModelRef, d: Path, label: str) -> dict[str, Any]:
-        from limo_rl.evaluate import run_evaluation
-
         def fn(out: Path) -> dict[str, Any]:
             ensure_ray()
             res = run_evaluation(model.path, self.r.evaluate, self.r.generate, self.r.verify, out,
-                                 seed=self.seed, tracker=self.tracker, label=label)
+                                 seed=self.seed, tracker=self.tracker, label=label, toy=self.r.toy)
             figures = headline_metrics(res.metrics)
             self.tracker.log({f"{label}/{k}": v for k, v in figures.items()})
             return figures
 
         gen = self.r.generate.model_dump(exclude={"model", "n", "temperature", "top_p", "max_new_tokens"})
-        from limo_rl.evaluate import protocol_summary
-
         inputs = {"evaluate": self.r.evaluate.model_dump(), "protocol": protocol_summary(self.r.evaluate),
                   "generate": gen, "verify": self.r.verify.model_dump(),
-                  "model": model.fingerprint, "seed": self.seed}
+                  "model": model.fingerprint, "seed": self.seed, **self._world_inputs()}
         return self.runner.run("evaluate", d, inputs, fn, ["metrics.json"])
+
+    def _world_inputs(self) -> dict[str, Any]:
+        """The world settings generated benchmarks (toy_eval without a file) are made under: part of the
+        inputs of the stages that load them, so changing ``toy.difficulty`` re-evaluates. Absent when no
+        benchmark is generated, so the cache keys of file-based runs are what they were."""
+        ev = self.r.evaluate
+        if any(is_generated_benchmark(b) and b not in ev.paths for b in ev.benchmarks):
+            return {"world": self.r.toy.model_dump()}
+        return {}
 
     @staticmethod
     def _marker_hash(stage_dir: Path) -> str:
-        from limo_rl.artifacts import read_stage_marker
-
         marker = read_stage_marker(stage_dir) or {}
         return hash_obj(marker.get("outputs") or {})
 
@@ -249,7 +231,7 @@ def run_recipe(
     run_dir, manifest = RunDir.create(recipe, list(argv) if argv is not None else sys.argv)
     tracker = make_tracker(recipe.tracking, run_dir.path, recipe.to_dict(), name=recipe.run.name)
     runner = StageRunner(run_dir.path, manifest, from_stage=from_stage, stop_after=stop_after)
-    ray_was_up = _ray_initialized()
+    ray_was_up = ray_initialized()
     status = "failed"
     try:
         for seed in recipe.run.all_seeds():
@@ -259,13 +241,11 @@ def run_recipe(
         status = f"stopped after {stop}"
     finally:
         manifest.finish(status)
-        if not ray_was_up and _ray_initialized():
-            import ray
+        if not ray_was_up and ray_initialized():
+            import ray  # lazily: only a run that started Ray gets here
 
             ray.shutdown()
     if status == "finished" and (runner.ran or not (run_dir.path / "report.md").exists()):
-        from limo_rl.loop.report import write_report
-
         summary = write_report(run_dir.path, tracker=tracker)
         manifest.data["headline"] = summary
         manifest.save()
@@ -281,26 +261,5 @@ def run_recipe(
 
 def ensure_ray() -> None:
     """One Ray session for the whole run, started when a stage first needs it (a stage that found no
-    session would start and stop its own, ~12 s each). Joins RAY_ADDRESS under ``ray job submit``."""
-    import ray
-
-    from limo_rl.progress import is_quiet
-
-    if ray.is_initialized():
-        return
-    if os.environ.get("RAY_ADDRESS"):
-        # under `ray job submit`: the job's runtime env applies (a second one would conflict with it)
-        ray.init(log_to_driver=not is_quiet())
-        return
-    env = {k: os.environ[k] for k in ("OMP_NUM_THREADS", "TOKENIZERS_PARALLELISM", "LIMO_RL_QUIET",
-                                      "HF_HUB_OFFLINE", "WANDB_MODE") if k in os.environ}
-    env.setdefault("OMP_NUM_THREADS", "1")
-    ray.init(include_dashboard=False, log_to_driver=not is_quiet(), runtime_env={"env_vars": env})
-
-
-def _ray_initialized() -> bool:
-    if "ray" not in sys.modules:
-        return False
-    import ray
-
-    return ray.is_initialized()
+    session would start and stop its own, ~12 s each); :func:`run_recipe` shuts it down at the end."""
+    start_ray()

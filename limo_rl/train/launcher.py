@@ -25,6 +25,8 @@ from typing import Any
 
 from limo_rl.artifacts import atomic_write_jsonl, hash_obj, read_jsonl
 from limo_rl.config import TrainConfig
+from limo_rl.raysession import start_ray
+from limo_rl.resolve import resolve_model_path
 from limo_rl.train.batching import resolve_batching
 from limo_rl.train.checkpoints import complete_checkpoints
 from limo_rl.train.rows import check_example, read_sft_jsonl, split_validation, to_rows
@@ -46,23 +48,6 @@ class TrainResult:
     metrics: dict[str, Any]
     checkpoints_dir: Path
     log_path: Path
-
-
-def _resolve_model(base_model: str | Path, out_dir: Path) -> str:
-    text = str(base_model)
-    if text.startswith("toy://"):
-        from limo_rl.config import ToyConfig
-        from limo_rl.toy import resolve_toy_model  # built by the toy stage
-
-        return str(resolve_toy_model(text, out_dir.parent / "toy_models", ToyConfig()))
-    path = Path(text).expanduser()
-    if path.exists():
-        if not (path / "config.json").is_file():
-            raise TrainError(f"base model {path}: not a Hugging Face model folder (no config.json)")
-        return str(path.resolve())
-    if text.startswith((".", "/", "~")):
-        raise TrainError(f"base model {text}: folder not found")
-    return text  # a hub id; loads when the hub is reachable
 
 
 def _validation_set(
@@ -117,13 +102,7 @@ def _launch(config: dict[str, Any], cfg: TrainConfig, out_dir: Path) -> None:
     from ray.train import FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
-    started = False
-    if not ray.is_initialized():
-        # joining a job's cluster (RAY_ADDRESS): its runtime env applies, and a second one would conflict
-        runtime_env = None if os.environ.get("RAY_ADDRESS") else {"env_vars": {
-            "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"), "TOKENIZERS_PARALLELISM": "false"}}
-        ray.init(include_dashboard=False, log_to_driver=False, runtime_env=runtime_env)
-        started = True
+    started = start_ray(log_to_driver=False)  # shut down below only if started here
     try:
         resources = {"CPU": cfg.cpus_per_worker, **({"GPU": 1} if cfg.use_gpu else {})}
         trainer = TorchTrainer(
@@ -165,7 +144,7 @@ def run_training(
     for i, ex in enumerate(examples):
         check_example(ex, f"example #{i}")
     seed = cfg.seed if cfg.seed is not None else seed
-    model_path = _resolve_model(base_model, out_dir)
+    model_path = resolve_model_path(str(base_model), label="base model")  # toy:// built in the default cache
     train_set, val_set = _validation_set(examples, cfg, seed, validation)
     for i, ex in enumerate(val_set):
         check_example(ex, f"validation example #{i}")
