@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from limo_rl.artifacts import atomic_write_json
+from limo_rl.config import GenerateConfig
+from limo_rl.generate.engines import make_engine
 from limo_rl.generate.prompts import build_request, prompt_hash, sample_seeds, spec_hash
 from limo_rl.generate.shards import (
     ShardPlan,
@@ -63,9 +65,6 @@ class ShardWorker:
     """One engine in one Ray actor; ``run`` samples a shard's requests and returns the completions."""
 
     def __init__(self, cfg_dict: dict[str, Any], model: str, threads: int):
-        from limo_rl.config import GenerateConfig
-        from limo_rl.generate.engines import make_engine
-
         try:
             import torch
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from limo_rl.artifacts import atomic_write_jsonl, hash_obj, read_jsonl
+from limo_rl.artifacts import atomic_write_json, atomic_write_jsonl, hash_obj, read_jsonl
 from limo_rl.config import TrainConfig
 from limo_rl.raysession import start_ray
 from limo_rl.resolve import resolve_model_path
@@ -165,8 +165,6 @@ def run_training(
         log.info("training in %s already finished with these inputs", out_dir)
         _replay_log(tracker, log_path, done)
         return TrainResult(out_dir / "model", done, out_dir / "checkpoints", log_path)
-    from limo_rl.artifacts import atomic_write_json
-
     atomic_write_json(out_dir / INPUTS_FILE, {"input_hash": input_hash, "base_model": model_path, "seed": seed,
                                               "batching": batching, "n_train": len(train_rows),
                                               "n_validation": len(val_rows)})
