@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from limo_rl.artifacts import atomic_write_json, atomic_write_jsonl, hash_obj, r
 from limo_rl.config import TrainConfig
 from limo_rl.raysession import start_ray
 from limo_rl.resolve import resolve_model_path
+from limo_rl.stagecache import previous_input_hash, set_aside
 from limo_rl.train.batching import resolve_batching
 from limo_rl.train.checkpoints import complete_checkpoints
 from limo_rl.train.rows import check_example, read_sft_jsonl, split_validation, to_rows
@@ -61,22 +61,11 @@ def _validation_set(
 
 
 def _set_aside_stale(out_dir: Path, input_hash: str) -> None:
-    """Inputs changed: move old checkpoints and outputs aside (nothing deleted)."""
-    inputs = out_dir / INPUTS_FILE
-    if not inputs.is_file():
-        return
-    old = json.loads(inputs.read_text()).get("input_hash")
-    if old == input_hash:
-        return
-    stale = out_dir / f"stale-{old[:10] if old else 'unknown'}-{int(time.time())}"
-    moved = []
-    for name in ("checkpoints", "model", METRICS_FILE, LOG_FILE, "data"):
-        if (out_dir / name).exists():
-            stale.mkdir(parents=True, exist_ok=True)
-            os.replace(out_dir / name, stale / name)
-            moved.append(name)
-    if moved:
-        log.warning("training inputs changed: moved %s to %s; training starts fresh", ", ".join(moved), stale)
+    """Inputs changed: old checkpoints and outputs set aside (nothing deleted), by the one stage-cache
+    policy (:mod:`limo_rl.stagecache`) applied to train's own inputs record."""
+    previous = previous_input_hash(out_dir, INPUTS_FILE)
+    if (out_dir / INPUTS_FILE).is_file() and previous != input_hash:
+        set_aside(out_dir, previous, ("checkpoints", "model", METRICS_FILE, LOG_FILE, "data"))
 
 
 def _finished(out_dir: Path, input_hash: str) -> dict[str, Any] | None:
