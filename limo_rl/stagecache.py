@@ -60,8 +60,11 @@ def set_aside(stage_dir: str | Path, old_hash: str | None, names: Iterable[str] 
     present = [n for n in names if (stage_dir / n).exists()]
     if not present:
         return None
-    stale = stage_dir / f"{STALE_PREFIX}{old_hash[:10] if old_hash else 'unknown'}-{int(time.time())}"
-    stale.mkdir(parents=True, exist_ok=True)
+    base = f"{STALE_PREFIX}{old_hash[:10] if old_hash else 'unknown'}-{int(time.time())}"
+    stale, n = stage_dir / base, 1
+    while stale.exists():  # two set-asides of the same inputs within a second
+        stale, n = stage_dir / f"{base}.{n}", n + 1
+    stale.mkdir(parents=True)
     for name in present:
         os.replace(stage_dir / name, stale / name)
     log.warning("%s: inputs changed; moved %s to %s and started afresh", stage_dir, ", ".join(present), stale.name)
