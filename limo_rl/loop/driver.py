@@ -34,6 +34,7 @@ from limo_rl.data.static import load_static_set
 from limo_rl.evaluate import protocol_summary, run_evaluation
 from limo_rl.generate import read_chains, run_generation
 from limo_rl.loop.cache import STAGE_ORDER, StageRunner, StopAfter
+from limo_rl.loop.layout import CHAINS, METRICS, MODEL, POOL_PROBLEMS, SFT, VERDICTS, RunLayout
 from limo_rl.loop.report import write_report
 from limo_rl.raysession import ray_initialized, start_ray
 from limo_rl.resolve import ModelRef
@@ -57,7 +58,7 @@ class SeedRun:
 
     def __init__(self, recipe: Recipe, runner: StageRunner, run_dir: Path, seed: int, tracker: Tracker):
         self.r, self.runner, self.run_dir, self.seed, self.tracker = recipe, runner, run_dir, seed, tracker
-        self.root = run_dir / f"seed{seed}"
+        self.layout = RunLayout(run_dir)
 
     # ------------------------------------------------------------------ arms
     def run(self) -> None:
@@ -68,14 +69,14 @@ class SeedRun:
         if self.r.loop.static.enabled:
             self.static_arm(base)
         if self.r.loop.baselines:
-            self.evaluate(base, self.root / "baselines" / "base" / "evaluate", "baseline/base")
+            self.evaluate(base, self.layout.baseline_eval_dir(self.seed, "base"), "baseline/base")
             if teacher0.fingerprint != base.fingerprint:
-                self.evaluate(teacher0, self.root / "baselines" / "teacher" / "evaluate", "baseline/teacher")
+                self.evaluate(teacher0, self.layout.baseline_eval_dir(self.seed, "teacher"), "baseline/teacher")
 
     def loop_arm(self, problems_path: Path, teacher0: ModelRef, base: ModelRef) -> None:
         teacher, student, sft_files = teacher0, None, []
         for rnd in range(1, self.r.loop.rounds + 1):
-            rd = self.root / "loop" / f"round{rnd}"
+            rd = self.layout.round_dir(self.seed, rnd)
             chains_dir = self.generate(problems_path, teacher, rd / "generate", rnd)
             verdicts = self.verify(problems_path, chains_dir, rd / "verify")
             sft = self.select(problems_path, chains_dir, verdicts, rd / "select")
@@ -86,14 +87,14 @@ class SeedRun:
             teacher = student if self.r.loop.next_teacher == "student" else teacher0
 
     def static_arm(self, base: ModelRef) -> None:
-        d = self.root / "static"
+        d = self.layout.static_dir(self.seed)
         sft = self.static_data(d / "data")
         student = self.train([sft], base, d / "train", "static")
         self.evaluate(student, d / "evaluate", "static")
 
     # ------------------------------------------------------------------ stages
     def pool(self) -> Path:
-        d = self.run_dir / "pool"
+        d = self.layout.pool_dir
         cfg = self.r
         inputs = {"pool": cfg.pool.model_dump(), "benchmarks": cfg.evaluate.benchmarks, "paths": cfg.evaluate.paths,
                   **self._world_inputs()}
@@ -101,9 +102,9 @@ class SeedRun:
             "pool", d, inputs,
             lambda out: build_pool(cfg.pool, list(cfg.evaluate.benchmarks), dict(cfg.evaluate.paths), out,
                                    toy=cfg.toy).stats,
-            ["problems.jsonl"],
+            [POOL_PROBLEMS],
         )
-        return d / "problems.jsonl"
+        return d / POOL_PROBLEMS
 
     def generate(self, problems_path: Path, teacher: ModelRef, d: Path, rnd: int) -> Path:
         def fn(out: Path) -> dict[str, Any]:
@@ -116,22 +117,22 @@ class SeedRun:
 
         inputs = {"generate": self.r.generate.model_dump(), "teacher": teacher.fingerprint,
                   "problems": hash_file(problems_path), "round": rnd, "seed": self.seed}
-        self.runner.run("generate", d, inputs, fn, ["chains"])
-        return d / "chains"
+        self.runner.run("generate", d, inputs, fn, [CHAINS])
+        return d / CHAINS
 
     def verify(self, problems_path: Path, chains_dir: Path, d: Path) -> Path:
         def fn(out: Path) -> dict[str, Any]:
             chains = read_chains(chains_dir)
             problems = {p.id: p for p in read_problems(problems_path)}
-            verdicts = grade_chains(chains, problems, self.r.verify, out / "verdicts.jsonl")
+            verdicts = grade_chains(chains, problems, self.r.verify, out / VERDICTS)
             n = max(len(verdicts), 1)
             return {"chains": len(verdicts), "accuracy": sum(v.correct for v in verdicts) / n,
                     "mean_verification_density": sum(v.verification_density for v in verdicts) / n}
 
         inputs = {"verify": self.r.verify.model_dump(), "chains": self._marker_hash(chains_dir.parent),
                   "problems": hash_file(problems_path)}
-        self.runner.run("verify", d, inputs, fn, ["verdicts.jsonl"])
-        return d / "verdicts.jsonl"
+        self.runner.run("verify", d, inputs, fn, [VERDICTS])
+        return d / VERDICTS
 
     def select(self, problems_path: Path, chains_dir: Path, verdicts_path: Path, d: Path) -> Path:
         def fn(out: Path) -> dict[str, Any]:
@@ -144,19 +145,19 @@ class SeedRun:
         inputs = {"select": self.r.select.model_dump(), "system_prompt": self.r.generate.system_prompt,
                   "verdicts": hash_file(verdicts_path), "chains": self._marker_hash(chains_dir.parent),
                   "seed": self.seed}
-        self.runner.run("select", d, inputs, fn, ["sft.jsonl", "stats.json"])
-        return d / "sft.jsonl"
+        self.runner.run("select", d, inputs, fn, [SFT, "stats.json"])
+        return d / SFT
 
     def static_data(self, d: Path) -> Path:
         def fn(out: Path) -> dict[str, Any]:
             examples = load_static_set(self.r.loop.static, self.r.generate.system_prompt, self.r.toy)
-            atomic_write_jsonl(out / "sft.jsonl", (e.to_dict() for e in examples))
+            atomic_write_jsonl(out / SFT, (e.to_dict() for e in examples))
             return {"n_examples": len(examples)}
 
         inputs = {"static": self.r.loop.static.model_dump(), "system_prompt": self.r.generate.system_prompt,
                   "toy": self.r.toy.model_dump() if self.r.loop.static.source == "toy" else None}
-        self.runner.run("select", d, inputs, fn, ["sft.jsonl"])
-        return d / "sft.jsonl"
+        self.runner.run("select", d, inputs, fn, [SFT])
+        return d / SFT
 
     def train(self, sft_files: Sequence[Path], init: ModelRef, d: Path, label: str) -> ModelRef:
         examples = [SFTExample.from_dict(row) for f in sft_files for row in read_jsonl(f)]
@@ -174,8 +175,8 @@ class SeedRun:
 
         inputs = {"train": self.r.train.model_dump(), "init": init.fingerprint, "seed": self.seed,
                   "data": [hash_file(f) for f in sft_files]}
-        marker = self.runner.run("train", d, inputs, fn, ["model"])
-        return ModelRef(str(d / "model"), f"train:{marker['input_hash']}", f"{label}/student")
+        marker = self.runner.run("train", d, inputs, fn, [MODEL])
+        return ModelRef(str(d / MODEL), f"train:{marker['input_hash']}", f"{label}/student")
 
     def evaluate(self, model: ModelRef, d: Path, label: str) -> dict[str, Any]:
         def fn(out: Path) -> dict[str, Any]:
@@ -190,7 +191,7 @@ class SeedRun:
         inputs = {"evaluate": self.r.evaluate.model_dump(), "protocol": protocol_summary(self.r.evaluate),
                   "generate": gen, "verify": self.r.verify.model_dump(),
                   "model": model.fingerprint, "seed": self.seed, **self._world_inputs()}
-        return self.runner.run("evaluate", d, inputs, fn, ["metrics.json"])
+        return self.runner.run("evaluate", d, inputs, fn, [METRICS])
 
     def _world_inputs(self) -> dict[str, Any]:
         """The world settings generated benchmarks (toy_eval without a file) are made under: part of the
