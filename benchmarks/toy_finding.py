@@ -18,8 +18,8 @@ Per seed ``s`` (the seed of every sample, draw and SFT run; the teacher is the s
   problems and size), ``gold-random`` (the gold set on random pool problems at the last round's size:
   size alone; the static arm draws from a separate problem stream), and optionally ``static-full``.
 
-Every model is scored greedily on ``--bench`` (``toy_eval`` by default, ``--bench-n`` problems; pass
-``toy_dev`` while making choices: the test set is for the final figures only). Comparisons are paired: per problem, each arm's correctness over
+Every model is scored greedily on ``--bench`` (``toy_eval``, 1,000 problems stratified by kind, by default;
+pass ``toy_dev`` while making choices: the test set is for the final figures only). Comparisons are paired: per problem, each arm's correctness over
 all seeds, a bootstrap CI over problems, an exact McNemar or sign-flip test, Holm across the table and the
 smallest detectable effect (:mod:`limo_rl.evaluate.paired` when present, else the same rule computed here).
 Headroom (greedy pass@1 against pass@k at the loop's k, per kind) is measured on the pool the loop samples.
@@ -270,11 +270,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     ap.add_argument("--out", default="/tmp/limo-toy-finding")
     ap.add_argument("--bench", choices=("toy_eval", "toy_dev"), default="toy_eval")
-    ap.add_argument("--bench-n", type=int, default=400, help="benchmark problems (at 400 the MDE is ~6 points)")
+    ap.add_argument("--bench-n", type=int, default=None, help="problems (default: the set's size, 1000 / 500)")
     ap.add_argument("--pool", type=int, default=600, help="pool problems")
     ap.add_argument("--pool-seed", type=int, default=0)
     ap.add_argument("--k", type=int, default=8, help="samples per pool problem")
-    ap.add_argument("--temperature", type=float, default=0.6, help="0.6: the most headroom measured (k=8)")
+    ap.add_argument("--temperature", type=float, default=0.8, help="teacher sampling temperature")
     ap.add_argument("--window", type=float, nargs=2, default=[0.1, 0.9], help="pass-rate window over the k samples")
     ap.add_argument("--per-problem", type=int, default=4)
     ap.add_argument("--budget", type=int, default=800)
@@ -286,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--max-length", type=int, default=512)
-    ap.add_argument("--max-new", type=int, default=256)
+    ap.add_argument("--max-new", type=int, default=384)
     ap.add_argument("--batch", type=int, default=128, help="generation batch")
     ap.add_argument("--difficulty", type=int, default=2)
     ap.add_argument("--teacher", help="a model folder instead of the shipped toy://teacher (it is also the base)")

@@ -115,7 +115,7 @@ class GeneratedSource:
 
     problems: Callable[[int, int, int], list[Problem]]  # (n, seed, difficulty) -> training-side problems
     gold: Callable[[int, ToyConfig, str | None], list[SFTExample]]  # (n, world settings, system prompt)
-    benchmark: Callable[[int, ToyConfig], list[Problem]]  # (n, world settings) -> held-out problems
+    benchmark: Callable[[int | None, ToyConfig], list[Problem]]  # (n or None: its own size, settings) -> held out
 
 
 DATA_SOURCES: dict[str, GeneratedSource] = {
@@ -123,7 +123,7 @@ DATA_SOURCES: dict[str, GeneratedSource] = {
         problems=lambda n, seed, difficulty: toy.make_problems(n, seed=seed, difficulty=difficulty),
         gold=lambda n, cfg, system_prompt: list(toy.gold_examples(n=n, seed=cfg.seed, difficulty=cfg.difficulty,
                                                                  system_prompt=system_prompt)),
-        benchmark=lambda n, cfg: toy.eval_problems(n=n, difficulty=cfg.difficulty),
+        benchmark=lambda n, cfg: toy.eval_problems(**({"n": n} if n else {}), difficulty=cfg.difficulty),
     ),
 }
 

@@ -120,7 +120,8 @@ def load_benchmark(
     """
     spec = _spec(name)
     if spec.generated is not None and path is None:
-        problems = DATA_SOURCES[spec.generated].benchmark(limit or 100, toy or ToyConfig())
+        # no limit: the set's own size (toy_eval: 1,000 problems, 200 per kind)
+        problems = DATA_SOURCES[spec.generated].benchmark(limit, toy or ToyConfig())
         return [p if p.source == name else _with_source(p, name) for p in problems[: limit or None]]
     if path is None and spec.hf_id is None:
         raise DataError(f"benchmark {name!r} has no Hugging Face copy: give a local file (evaluate.paths.{name})")

@@ -120,4 +120,4 @@ def test_parquet_and_local_hf_folders(tmp_path):
 
 def test_toy_pool_is_clean_against_toy_eval(tmp_path):
     res = build_pool(PoolConfig.model_validate({"source": "toy", "toy": {"n": 50}}), ["toy_eval"], {}, tmp_path)
-    assert res.n_problems == 50 and res.stats["steps"][-1]["benchmarks"] == {"toy_eval": 100}
+    assert res.n_problems == 50 and res.stats["steps"][-1]["benchmarks"] == {"toy_eval": 1000}
