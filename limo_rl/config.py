@@ -174,7 +174,10 @@ class VerifyConfig(_Section):
     workers: int = Field(2, ge=1)
     timeout_s: float = Field(5.0, gt=0)
     memory_mb: int = Field(1024, ge=128)
-    answer_type: Literal["auto", "number", "expression", "choice"] = "auto"
+    answer_type: Literal["auto", "number", "expression", "choice", "approx"] = "auto"
+    mode: Literal["limo_rl", "math_verify"] = Field(
+        "limo_rl", description="limo_rl: sound structure-aware grader; math_verify: plain math-verify semantics"
+    )
     fallbacks: list[Literal["boxed", "final_answer", "choice", "last_number"]] = Field(
         default_factory=lambda: ["boxed", "final_answer"]
     )
