@@ -215,6 +215,7 @@ SELECT_FEATURES = (
     "score", "verification_density", "arithmetic_consistency", "n_tokens", "length_chars",
     "elaboration", "self_verification", "exploration", "granularity", "self_verification_per_1k",
     "exploration_per_1k", "granularity_per_1k", "verification_per_paragraph",
+    "true_checks", "false_checks", "hollow_checks",
 )
 
 
@@ -227,6 +228,9 @@ class SelectConfig(_Section):
     weights: dict[str, float] = Field(default_factory=dict, description="extra feature weights for the score")
     tie_break: Literal["chain_hash", "sample_index"] = "chain_hash"
     balance_by: Literal["source", "subject"] | None = None
+    process_consistent: bool = Field(
+        False, description="keep only chains with no false equality and no false check (limo_rl.verify)"
+    )
     seed: int | None = None
 
     @field_validator("weights")

@@ -149,8 +149,9 @@ def run_evaluation(
             raise ValueError(f"benchmark {bench!r} has no problems ({cfg.paths.get(bench) or 'built-in'})")
         plan.append((bench, resolve_protocol(cfg, bench), problems, benchmark_answer_type(bench)))
     from limo_rl.generate import read_chains, run_generation
-    from limo_rl.verify import Grader
+    from limo_rl.verify import Grader, grader_id
 
+    doc["grader"] = grader_id(verify_cfg.mode)  # which grader made these figures (mode and version)
     rows: list[dict[str, Any]] = []
     t0 = time.perf_counter()
     with _ray_session(len(plan) > 1), Grader(verify_cfg) as grader:

@@ -29,7 +29,15 @@ from collections.abc import Callable
 
 from limo_rl.verify.answers import HEDGE_SEP, choice_letter
 from limo_rl.verify.exact import exact_value
-from limo_rl.verify.normalize import MAX_LEN, Num, approx_equal, normalize, numbers_equal, parse_number, squash
+from limo_rl.verify.normalize import (
+    MAX_LEN,
+    Num,
+    approx_equal,
+    normalize,
+    numbers_equal,
+    parse_number,
+    squash,
+)
 from limo_rl.verify.numeric import numeric_equal
 from limo_rl.verify.structure import MAX_ITEMS, Shape, assignment, is_relation, shape, split_top
 

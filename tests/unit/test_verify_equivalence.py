@@ -7,8 +7,8 @@ import time
 import pytest
 
 from limo_rl.verify.equivalence import fast_equal
-from limo_rl.verify.structure import shape
 from limo_rl.verify.normalize import normalize, parse_number
+from limo_rl.verify.structure import shape
 
 
 @pytest.mark.parametrize("gold,pred", [
