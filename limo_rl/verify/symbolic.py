@@ -96,9 +96,7 @@ def values_equal(a, b) -> bool:
     import sympy
 
     a, b = _exact(a), _exact(b)
-    if a == b:
-        return True
-    if sympy.expand(a - b) == 0:
+    if a == b or a - b == 0:
         return True
     free = sorted(a.free_symbols | b.free_symbols, key=lambda s: s.name)
     if not free:
@@ -117,14 +115,25 @@ def values_equal(a, b) -> bool:
 
 
 def _same_equation(a, b) -> bool:
-    """``L1 = R1`` and ``L2 = R2`` are one relation when ``L1 - R1`` is a nonzero constant multiple of ``L2 - R2``."""
+    """``L1 = R1`` and ``L2 = R2`` are one relation when ``L1 - R1`` is a nonzero constant multiple of ``L2 - R2``:
+    their ratio takes one finite nonzero value at three random rational points."""
     import sympy
 
     da, db = _exact(a.lhs - a.rhs), _exact(b.lhs - b.rhs)
     if da == 0 or db == 0:
         return da == db
-    ratio = sympy.simplify(da / db)
-    return bool(ratio.free_symbols == set() and ratio != 0 and ratio.is_finite)
+    free = sorted(da.free_symbols | db.free_symbols, key=lambda s: s.name)
+    rng = random.Random(20260522)
+    ratios = []
+    for _ in range(6):
+        point = {s: sympy.Rational(rng.randint(-997, 997), rng.randint(1, 211)) for s in free}
+        va, vb = da.xreplace(point), db.xreplace(point)
+        if _close(vb, sympy.Integer(0)) is not False or _close(va, sympy.Integer(0)) is not False:
+            continue  # a root of either side: no information about the ratio here
+        ratios.append(va / vb)
+        if len(ratios) == 3:
+            return all(_close(r, ratios[0]) is True for r in ratios[1:])
+    return False
 
 
 def symbolic_value_equal(gold: str, pred: str) -> bool:
