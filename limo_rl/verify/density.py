@@ -91,12 +91,15 @@ _KEYWORDS = re.compile(
     r"|\b(?:to|can|we'll|I'll)\s+confirm\b|\bconfirm(?:s|ed)?\s+(?:that|the|our|my)\b"
     r"|\bre-?(?:calculate|compute|examine|evaluate)\b"
     r"|\bchecks\s+out\b|\bcheck:"
+    r"|\bplug(?:s|ged|ging)?\s+(?:in|into)\b|\bsubstitut(?:e|es|ed|ing)\s+(?:\$?[a-z]\s*=|in(?:to)?\b)"
+    r"|✓|\\checkmark|\b(?:which|this|that|it)\s+(?:matches|agrees)\b|\bconsistent\s+with\b|\bas\s+expected\b"
 )
 _KEYWORDS_PATTERN = _KEYWORDS.pattern.replace("I'll", "i'll")
 _KEYWORDS = re.compile(_KEYWORDS_PATTERN)  # matched against lower-cased text (faster than re.I)
 _KEYWORDS_I = re.compile(_KEYWORDS_PATTERN, re.I)
 # past-tense / result phrases: their work may come before them in the sentence ("2(3)+1 = 7, verified")
-_RETRO = re.compile(r"(?:checks\s+out|verified|verifies|checked|confirm(?:s|ed)\s+\w+)$", re.I)
+_RETRO = re.compile(r"(?:checks\s+out|verified|verifies|checked|confirm(?:s|ed)\s+\w+|✓|\\checkmark|matches|agrees"
+                    r"|consistent\s+with|as\s+expected)$", re.I)
 # a verdict that closes a check: reached before any work, the check was hollow
 _VERDICT = re.compile(
     r"\b(?:looks?|seems?|appears?|sounds?)\s+(?:to\s+be\s+)?(?:right|correct|good|fine|ok(?:ay)?|consistent"
@@ -256,11 +259,22 @@ def _backing(text: str, ks: int, ke: int, work: list, starts: list[int]) -> tupl
     ``holds`` is False when any equality the check writes is false."""
     s_end = _sentence_end(text, ke, min(len(text), ke + MAX_WINDOW))
     lo = ks
-    if _RETRO.search(text[ks:ke]):  # past tense: the work may precede the phrase in its sentence
+    retro = _RETRO.search(text[ks:ke]) is not None
+    if retro:  # past tense: the work may precede the phrase in its sentence
         lo = max(0, ks - MAX_WINDOW)
-        for m in _SENT_END.finditer(text, lo, ks):
-            lo = m.end()
-    found = _work_in(work, starts, lo, s_end)
+        ends = [m.end() for m in _SENT_END.finditer(text, lo, ks)]
+        lo = ends[-1] if ends else lo
+    found = _work_in(work, starts, lo, s_end) or _word_work(text, lo, s_end)
+    if not found and retro and not text[lo:ks].strip(" \t*") and lo > 0:
+        # "2(3)+1 = 7. That matches.": a result phrase opening its sentence refers to the previous one
+        j = lo
+        while j > 0 and text[j - 1] in ".!?\n \t":
+            j -= 1
+        prev = max(0, j - MAX_WINDOW)
+        ends = [m.end() for m in _SENT_END.finditer(text, prev, j)]
+        prev = ends[-1] if ends else prev
+        if not _PARAGRAPH.search(text, prev, ks):
+            found = _work_in(work, starts, prev, lo) or _word_work(text, prev, lo)
     if not found:
         limit = ke
         for _ in range(WINDOW_LINES + 1):  # the rest of the phrase's line and WINDOW_LINES more
@@ -274,7 +288,7 @@ def _backing(text: str, ks: int, ke: int, work: list, starts: list[int]) -> tupl
         pos = s_end + 1
         while pos < limit and not found:
             end = _sentence_end(text, pos, limit)
-            found = _work_in(work, starts, pos, end)
+            found = _work_in(work, starts, pos, end) or _word_work(text, pos, end)
             if not found and _VERDICT.search(text, pos, end):
                 return None  # closed with a verdict before any work
             pos = end + 1
@@ -282,6 +296,39 @@ def _backing(text: str, ks: int, ke: int, work: list, starts: list[int]) -> tupl
         return None
     kind = next((k for _, _, k, _ in found if k), "keyword")
     return min(ks, found[0][0]), max(ke, max(w[1] for w in found)), kind, all(w[3] for w in found)
+
+
+_UNITS = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+          "sixteen seventeen eighteen nineteen").split()
+_TENS = "twenty thirty forty fifty sixty seventy eighty ninety".split()
+_WORD_NUM = (r"(?:\d+(?:\.\d+)?|(?:" + "|".join(_TENS) + r")(?:[- ](?:" + "|".join(_UNITS[1:10]) + r"))?|"
+             + "|".join(sorted(_UNITS, key=len, reverse=True)) + r")")
+_WORD_OP = r"(?:plus|minus|times|multiplied\s+by|divided\s+by|over)"
+_WORD_EQ = re.compile(rf"\b({_WORD_NUM}(?:\s+{_WORD_OP}\s+{_WORD_NUM})+)\s+(?:is|equals|gives|makes|=)\s+({_WORD_NUM})\b",
+                      re.I)
+_OPS = {"plus": "+", "minus": "-", "times": "*", "multiplied by": "*", "divided by": "/", "over": "/"}
+
+
+def _word_number(w: str) -> str:
+    w = w.lower()
+    if w[0].isdigit():
+        return w
+    parts = re.split(r"[- ]", w)
+    if parts[0] in _TENS:
+        return str(10 * (_TENS.index(parts[0]) + 2) + (_UNITS.index(parts[1]) if len(parts) > 1 else 0))
+    return str(_UNITS.index(parts[0]))
+
+
+def _word_work(text: str, lo: int, hi: int) -> list[tuple[int, int, str | None, bool]]:
+    """Arithmetic written in words in ``text[lo:hi]`` ("twelve times four is forty-eight"), checked exactly."""
+    out = []
+    for m in _WORD_EQ.finditer(text, lo, hi):
+        expr = re.sub(rf"{_WORD_NUM}|{_WORD_OP}", lambda t: _OPS.get(re.sub(r"\s+", " ", t.group(0).lower()))
+                      or _word_number(t.group(0)), m.group(1), flags=re.I)
+        lhs, rhs = _value(expr), _value(_word_number(m.group(2)))
+        if lhs is not None and rhs is not None:
+            out.append((m.start(), m.end(), None, lhs == rhs))
+    return out
 
 
 def _plain_work(text: str, offset: int) -> list[tuple[int, int, str | None, bool]]:
