@@ -45,6 +45,22 @@ HANDLERS: dict[str, Callable[..., object]] = {
 }
 
 
+WARM_UP = (("2\\sqrt{2}", "\\sqrt{8}"), ("\\sin^2 x+\\cos^2 x", "1"), ("y=2x+1", "2x-y+1=0"),
+           ("\\frac{\\pi}{2}", "\\pi/2"), ("1+\\sqrt{3}i", "2e^{i\\pi/3}"))
+
+
+def _warm_up() -> None:
+    """A few comparisons before the worker says it is ready: the LaTeX parser (ANTLR) and sympy's evalf are
+    several times slower on their first calls, and a job's clock should not pay for that."""
+    from limo_rl.verify.symbolic import symbolic_equal
+
+    for gold, pred in WARM_UP:
+        try:
+            symbolic_equal(gold, pred)
+        except Exception:  # noqa: BLE001 - warm-up only
+            pass
+
+
 def worker_main(reader: Connection, writer: Connection, memory_mb: int) -> None:
     """Serve jobs until the pipe closes (see the module doc)."""
     import resource
@@ -57,6 +73,7 @@ def worker_main(reader: Connection, writer: Connection, memory_mb: int) -> None:
     from limo_rl.verify.symbolic import quiet_math_verify
 
     quiet_math_verify()
+    _warm_up()
     writer.send(("ready", None))
     while True:
         try:

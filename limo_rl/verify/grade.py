@@ -40,6 +40,7 @@ GRADER_MODES = ("limo_rl", "math_verify")
 ANSWER_TYPES = ("auto", "number", "expression", "choice", "approx")
 FEATURES_IN_WORKERS_MIN = 32  # batches at least this big compute chain features in the worker processes
 FEATURE_BATCH = 16  # chains per features job
+INPROCESS_FEATURES_MAX_CHARS = 16_000  # longer chains get their features in a worker (time-bounded), alone
 
 __all__ = ["ANSWER_TYPES", "GRADER_MODES", "GRADER_VERSION", "Grader", "chain_features", "grade", "grader_id"]
 
@@ -112,6 +113,15 @@ class Grader:
         decided: list[bool | None] = []
         pending: dict[tuple, list[int]] = {}
         in_workers = features and len(parsed) >= FEATURES_IN_WORKERS_MIN
+        # which chains get their features in the workers, in which job: all of a big batch (in batches), and any
+        # long chain alone (so its analysis is bounded by the timeout, never run unbounded in this process)
+        feature_groups: list[list[int]] = []
+        if features:
+            long_ones = [i for i, it in enumerate(parsed) if len(it[0]) > INPROCESS_FEATURES_MAX_CHARS]
+            short = [i for i in range(len(parsed)) if len(parsed[i][0]) <= INPROCESS_FEATURES_MAX_CHARS] \
+                if in_workers else []
+            feature_groups = [short[b: b + FEATURE_BATCH] for b in range(0, len(short), FEATURE_BATCH)]
+            feature_groups += [[i] for i in long_ones]
         pbar = bar(total=len(parsed), desc="grade", unit="chain") if parsed and progress else None
         try:
             for i, (output, gold, atype, _, finish) in enumerate(parsed):
@@ -134,11 +144,9 @@ class Grader:
                     pbar.update(1)
             keys = list(pending)
             jobs: list[tuple[str, tuple]] = list(keys)
-            if in_workers:  # chain features are the bulk of the work: spread them over the workers too
-                cfg_json = cfg.model_dump_json()
-                for b in range(0, len(parsed), FEATURE_BATCH):
-                    chunk = parsed[b: b + FEATURE_BATCH]
-                    jobs.append(("features", ([c[0] for c in chunk], [c[3] for c in chunk], cfg_json)))
+            cfg_json = cfg.model_dump_json()
+            for group in feature_groups:  # chain features are the bulk of the work: spread them over the workers
+                jobs.append(("features", ([parsed[i][0] for i in group], [parsed[i][3] for i in group], cfg_json)))
             outcomes: list[object] = []
             if jobs:
                 def _done(k: int, _outcome: object) -> None:
@@ -147,6 +155,8 @@ class Grader:
                     if in_workers:  # features jobs carry every item: the bar counts those
                         if k >= len(keys):
                             pbar.update(len(jobs[k][1][0]))
+                    elif k >= len(keys):
+                        return
                     else:
                         pbar.update(len(pending[keys[k]]))
 
@@ -155,13 +165,19 @@ class Grader:
                 self.tier_s["workers"] += time.perf_counter() - t_w
             symbolic = dict(zip(keys, outcomes[: len(keys)], strict=True))
             feature_rows: list[object] = [None] * len(parsed)
-            if in_workers:
-                for j, batch in enumerate(outcomes[len(keys):]):
-                    start = j * FEATURE_BATCH
-                    n_batch = min(FEATURE_BATCH, len(parsed) - start)
-                    rows = batch if isinstance(batch, list) else [batch] * n_batch  # a failed batch: its status
-                    feature_rows[start: start + n_batch] = rows
-                self._retry_features(parsed, feature_rows, cfg)
+            retry: list[int] = []
+            for group, batch in zip(feature_groups, outcomes[len(keys):], strict=True):
+                if isinstance(batch, list) and len(batch) == len(group):
+                    for i, row in zip(group, batch, strict=True):
+                        feature_rows[i] = row
+                elif len(group) > 1:
+                    retry += group  # a failed batch: its chains once more, one by one
+                else:
+                    log.warning("chain features of item %d: %s in a worker; keeping the cheap features only",
+                                group[0], batch)
+                    feature_rows[group[0]] = cheap_features(parsed[group[0]][0], parsed[group[0]][3], cfg)
+            if retry:
+                self._retry_features(parsed, feature_rows, cfg, retry)
         finally:
             if pbar is not None:
                 pbar.close()
@@ -192,19 +208,16 @@ class Grader:
             if not features:
                 feats = {}
             elif not isinstance(feats, dict):
-                feats = chain_features(output, n_tokens, cfg)  # a small batch: in-process (bounded by MAX_TEXT)
+                feats = chain_features(output, n_tokens, cfg)  # a short chain of a small batch: in-process
             self.tier_s["features"] += time.perf_counter() - t_item
             verdicts.append(Verdict(correct=correct, status=status, extracted=ans, grader_version=gid, **feats))
             self.max_inprocess_s = max(self.max_inprocess_s, time.perf_counter() - t_item)
         return verdicts
 
-    def _retry_features(self, parsed: list, rows: list[object], cfg: VerifyConfig) -> None:
+    def _retry_features(self, parsed: list, rows: list[object], cfg: VerifyConfig, failed: list[int]) -> None:
         """Chains of a features batch that failed in a worker: once more one by one, in the workers (each
         bounded by the timeout); a chain that fails alone gets :func:`cheap_features`, never an unbounded
         in-process recomputation."""
-        failed = [i for i, r in enumerate(rows) if not isinstance(r, dict)]
-        if not failed:
-            return
         log.warning("chain features failed in a worker for %d chain(s); retrying one by one", len(failed))
         cfg_json = cfg.model_dump_json()
         again = self.pool.run_jobs([("features", ([parsed[i][0]], [parsed[i][3]], cfg_json)) for i in failed])
