@@ -1,14 +1,22 @@
-"""Final-answer extraction from a whole reasoning chain.
+"""Final-answer extraction from a whole reasoning chain, the way a careful grader reads it.
 
 The LIMO prompt asks for the answer "within \\boxed{}", so the primary rule is the one the
 MATH grader (``last_boxed_only_string``, Hendrycks et al. 2021) and Qwen2.5-Math's
 evaluation use: the *last* ``\\boxed{...}`` / ``\\fbox{...}``, braces matched, nesting
-allowed. Configurable fallbacks follow, in order: "the final answer is ..." style endings
-(Minerva's ``Final Answer: The final answer is X``), a choice letter for multiple-choice
-benchmarks (GPQA asks for a letter in the box), and the last number in the text.
+allowed, with three refinements:
+
+* only the answer region counts (:func:`answer_region`): the text after the last
+  ``</think>``; a chain cut off inside its thinking (an opening ``<think>`` never closed, or
+  ``finish_reason == "length"`` without a closed think block) has no answer at all;
+* several *different* boxes in the final paragraph are a hedge ("\\boxed{3} or \\boxed{5}"):
+  they are returned joined by :data:`HEDGE_SEP`, and equivalence judges the alternatives;
+* without a box, a final "the answer is ..." / "Answer: ..." statement (Minerva's ``Final
+  Answer: The final answer is X``); optionally a choice letter (GPQA asks for a letter) and
+  the last number in the text.
 
 A chain with no answer returns ``None`` (the grader's ``no_answer``), never an exception.
-Every scan is linear in the text and works from the end, so long chains stay cheap.
+Every scan is linear in the text and bounded: braces are matched in one pass over the last
+:data:`BOX_TAIL` characters, so a megabyte of repeated ``\\boxed{`` costs milliseconds.
 
 Pure core: standard library only.
 """
@@ -29,7 +37,7 @@ _BRACE_RE = re.compile(r"[{}]")
 _BARE_TOKEN = re.compile(r"[^\s$.,{}]+")
 HEDGE_SEP = " \\text{ or } "  # joins several different final boxes: a hedge
 _FINAL_RE = re.compile(
-    r"(?:final\s+answer\s*(?:is|:)|the\s+answer\s+is|answer\s*:|答案(?:是|为|:|：))\s*(?:\*\*)?\s*",
+    r"(?:final\s+answer\s*(?:is|:)|the\s+answer\s+is|answer\s*:|答案(?:是|为|:|：))\s*:?\s*(?:\*\*)?\s*:?\s*",
     re.I,
 )
 _CHOICE_RE = re.compile(

@@ -39,7 +39,15 @@ from limo_rl.verify.normalize import (
     squash,
 )
 from limo_rl.verify.numeric import numeric_equal
-from limo_rl.verify.structure import MAX_ITEMS, Shape, assignment, is_relation, shape, split_top
+from limo_rl.verify.structure import (
+    MAX_ITEMS,
+    Shape,
+    assignment,
+    inequality_interval,
+    is_relation,
+    shape,
+    split_top,
+)
 
 AtomFn = Callable[[str, str, str], "bool | None"]
 _WORD = re.compile(r"[A-Za-z][A-Za-z' -]*[A-Za-z]")
@@ -60,7 +68,11 @@ def fast_atom(gold: str, pred: str, answer_type: str = "auto") -> bool | None:
     if squash(gold) == squash(pred):
         return True
     if _WORD.fullmatch(gold) and _WORD.fullmatch(pred) and len(gold) > 1 and len(pred) > 1:
-        return gold.lower() == pred.lower() or (None if gold.lower() in ("pi", "e") else False)
+        if gold.lower() == pred.lower():
+            return True  # text answers: case does not matter ("Even" is "even")
+        if max(len(gold), len(pred)) >= 4 or " " in gold + pred:
+            return False  # different words
+        return None  # "xy" vs "yx": maybe a product of variables
     gn, pn = _number(gold), _number(pred)
     if gn is not None and pn is not None:
         return approx_equal(gn, pn) if answer_type == "approx" else numbers_equal(gn, pn)
@@ -175,6 +187,9 @@ def _compare(gold: str, pred: str, atom: AtomFn, atype: str, depth: int = 0) -> 
     g, p = normalize(gold), normalize(pred)
     if squash(g) == squash(p) and squash(graw) == squash(praw):
         return True
+    ga, pa = assignment(graw), assignment(praw)
+    if ga and pa and ga[0] != pa[0]:
+        return False  # a = 2 is not b = 2
     if ("$" in g or "$" in p) and depth == 0:  # prose with inline math: compare piece by piece
         gs, ps = g.split("$"), p.split("$")
         if len(gs) != len(ps):
@@ -184,6 +199,11 @@ def _compare(gold: str, pred: str, atom: AtomFn, atype: str, depth: int = 0) -> 
     if (gn := parse_number(g)) is not None and (pn := parse_number(p)) is not None:
         return approx_equal(gn, pn) if atype == "approx" else numbers_equal(gn, pn)  # 1,000 is one number
     gsh, psh = shape(g), shape(p)
+    if {gsh.kind, psh.kind} in ({"seq", "atom"}, {"union", "atom"}):  # x >= 3 against [3, \infty)
+        gi, pi_ = (inequality_interval(g) if gsh.kind == "atom" else None,
+                   inequality_interval(p) if psh.kind == "atom" else None)
+        if gi or pi_:
+            return _compare(gi or g, pi_ or p, atom, atype, depth + 1)
     if len(gsh.items) > MAX_ITEMS or len(psh.items) > MAX_ITEMS:
         return None
     gk, pk = gsh.kind, psh.kind

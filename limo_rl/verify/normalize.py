@@ -41,6 +41,7 @@ _TEXT_CMD = re.compile(r"\\(?:text|textbf|textit|textrm|mathrm|mathbf|mbox|opera
 _SPACING = re.compile(r"(?<!\\)\\(?:;|:|quad|qquad|enspace|thinspace|medspace|thickspace| )")
 _DEGREES = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|°|\\degree|\^\s*\{\s*\\text\{\s*o\s*\}\s*\}")
 _ASSIGN = re.compile(r"^[A-Za-z](?:_\{?[A-Za-z0-9]+\}?)?\s*(?:=|\\in)\s*(?=\S)")
+_TUPLE_NAMES = re.compile(r"^\(\s*[A-Za-z](?:_\{?\w+\}?)?(?:\s*,\s*[A-Za-z](?:_\{?\w+\}?)?)+\s*\)\s*=\s*(?=[(\[])")
 _IN = re.compile(r"^[A-Za-z](?:_\{?[A-Za-z0-9]+\}?)?\s*\\in\s*(?=\S)")
 _TRAILING_UNIT = re.compile(rf"(?<=[0-9}}])(?:\s|\\\s|~)+(?:{_UNIT_RE})(?:\^\{{?[23]\}}?|\^[23])?\.?$", re.I)
 _TRIG = re.compile(r"\\(?:sin|cos|tan|cot|sec|csc)")
@@ -92,6 +93,8 @@ def normalize(answer: str, strip_assignment: bool = True) -> str:
     s = re.sub(r"[.;,]+$", "", s).strip()
     if s.endswith("%") is False:
         s = _TRAILING_UNIT.sub("", s).strip()
+    if strip_assignment and (m := _TUPLE_NAMES.match(s)):
+        s = s[m.end():]  # (x, y) = (3, -2): the tuple itself
     if strip_assignment and (m := _IN.match(s)):
         s = s[m.end():]  # x \in [1,2): the set itself
     m = _ASSIGN.match(s)

@@ -111,6 +111,38 @@ def is_relation(s: str) -> bool:
     return False
 
 
+_LT = {"<": "<", "\\lt": "<", "\\le": "<=", "\\leq": "<=", "\\leqslant": "<=", "≤": "<=",
+       ">": ">", "\\gt": ">", "\\ge": ">=", "\\geq": ">=", "\\geqslant": ">=", "≥": ">="}
+_OP = r"(<|>|\\l(?:e(?:q(?:slant)?)?|t)\b|\\g(?:e(?:q(?:slant)?)?|t)\b|≤|≥)"
+_ONE_SIDED = re.compile(rf"^([A-Za-z])\s*{_OP}\s*([^<>=]+)$")
+_ONE_SIDED_R = re.compile(rf"^([^<>=]+?)\s*{_OP}\s*([A-Za-z])$")
+_TWO_SIDED = re.compile(rf"^([^<>=]+?)\s*{_OP}\s*([A-Za-z])\s*{_OP}\s*([^<>=]+)$")
+
+
+def inequality_interval(s: str) -> str | None:
+    """The interval an inequality in one variable describes (``x \\ge 3`` -> ``[3,\\infty)``), else None."""
+    s = s.strip()
+    if m := _TWO_SIDED.match(s):
+        lo, op1, _, op2, hi = (g.strip() for g in m.groups())
+        a, b = _LT[op1], _LT[op2]
+        if a[0] == b[0] == "<":
+            return ("[" if a == "<=" else "(") + f"{lo},{hi}" + ("]" if b == "<=" else ")")
+        if a[0] == b[0] == ">":
+            return ("[" if b == ">=" else "(") + f"{hi},{lo}" + ("]" if a == ">=" else ")")
+        return None
+    m = _ONE_SIDED.match(s)
+    if m:
+        op, bound = _LT[m.group(2)], m.group(3).strip()
+    elif m := _ONE_SIDED_R.match(s):  # 3 < x is x > 3
+        op = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}[_LT[m.group(2)]]
+        bound = m.group(1).strip()
+    else:
+        return None
+    if op[0] == "<":
+        return f"(-\\infty,{bound}" + ("]" if op == "<=" else ")")
+    return ("[" if op == ">=" else "(") + f"{bound},\\infty)"
+
+
 def _matrix(s: str) -> Shape | None:
     m = _MATRIX.match(s) or _ARRAY.match(s)
     if not m:
@@ -128,7 +160,7 @@ def shape(s: str) -> Shape:
     s = s.strip()
     if s == EMPTY_SET:
         return Shape("set", (), "{}")
-    if s.startswith("\\begin") or "\\begin{array}" in s[:12]:
+    if re.match(r"[(\[]?\s*\\begin\{", s):
         got = _matrix(s)
         if got is not None:
             return got

@@ -89,3 +89,19 @@ def test_normalize_keeps_payload_as_text():
     payload = "__import__('os').system('echo pwned')"
     assert normalize(payload) == payload
     assert fast_equal("0", payload) is None or fast_equal("0", payload) is False
+
+
+@pytest.mark.parametrize("gold,pred,want", [
+    ("12345678901234567891", "12345678901234567890", False),  # big integers: exact, never floats
+    ("1.2\\times10^{-9}", "1.2\\times10^{-10}", False),  # tiny magnitudes: no tolerance
+    ("5", "5 \\text{ or } 6", False), ("5", "5 or 5", True),  # a hedge is wrong; a restatement is not
+    ("x=1, y=2", "x=2, y=1", False), ("x=1, y=2", "y=2, x=1", True), ("b=2", "a=2", False),
+    ("\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}", "\\begin{bmatrix} 1 & 3 \\\\ 2 & 4 \\end{bmatrix}", False),
+    ("\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}", "\\left[\\begin{array}{cc}1 & 2\\\\3 & 4\\end{array}\\right]", True),
+    ("\\text{Even}", "even", True), ("\\frac13", "0.\\overline{3}", True), ("\\frac{2}{15}", "0.1\\overline{3}", True),
+    ("\\emptyset", "\\varnothing", True), ("\\emptyset", "\\{\\}", True), ("-1", "i^2", True), ("2i", "(1+i)^2", True),
+    ("B", "\\textbf{(B)} 5", True), ("2,-2", "\\pm 2", True), ("(3,-2)", "(x,y) = (3,-2)", True),
+    ("[3,\\infty)", "x \\geq 3", True), ("(3,\\infty)", "x \\geq 3", False), ("(-2,2)", "-2<x<2", True),
+])
+def test_issue_14_classes(gold, pred, want):
+    assert fast_equal(gold, pred) is want
