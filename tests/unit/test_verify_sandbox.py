@@ -124,5 +124,6 @@ def test_megabyte_outputs_never_stall_the_main_process(grader):
     assert [v.status for v in verdicts] == ["no_answer", "no_answer", "no_answer", "ok"]
     assert verdicts[3].correct is True
     assert grader.max_inprocess_s < 1.0  # nothing long ran in this process
-    assert elapsed < 2 * (2.0 + 1.0) + 15.0  # two rounds of 2 workers, plus replacement start-ups under load
+    assert grader.pool.max_job_s < 2.0 + 1.0  # every job in a worker: at most its timeout (+ the kill)
+    assert elapsed < 60  # a gross stall guard only: replacement workers boot on a shared, loaded machine
     assert all(isinstance(v.quality.get("n_tokens"), float) for v in verdicts)
