@@ -1,8 +1,9 @@
 """The toy finding: does the loop (ReST-EM on the teacher's own verified chains) beat the base model, and the
 static gold set, in the toy world, and do the controls say the instrument can tell?
 
-Run on demand, on one core (not yet timed on a quiet machine; a seed at the defaults samples 2 x 4,800
-chains, trains 6 students and scores 7 models greedily, about 15 CPU-minutes by the parts' measured rates):
+Run on demand, on one core. Measured: one seed at ``--pool 200 --k 8 --rounds 1 --bench-n 200`` with three
+controls took 196 CPU-seconds (17.6 min wall at 20% of a core on a loaded machine); a seed at the defaults
+(2 x 4,800 sampled chains, 6 students, 7 greedy scorings of 400 problems) should take about 4x that:
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/toy_finding.py --seeds 0 1 2 3 4
 
