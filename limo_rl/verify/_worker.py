@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 
-from limo_rl.verify.sandbox import ERROR, TIMEOUT
+from limo_rl.verify.outcomes import ERROR, TIMEOUT
 
 
 def _features_job(texts: list[str], n_tokens: list[int | None], cfg_json: str) -> list[dict]:

@@ -30,10 +30,9 @@ from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
-log = logging.getLogger(__name__)
+from limo_rl.verify.outcomes import ERROR, TIMEOUT  # noqa: F401  (re-exported for callers)
 
-TIMEOUT = "timeout"
-ERROR = "error"
+log = logging.getLogger(__name__)
 
 
 class _Worker:
