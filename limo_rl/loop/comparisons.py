@@ -1,0 +1,278 @@
+"""The report's paired comparisons and what each arm trained on, read back from a run directory.
+
+Input: the per-sample file each evaluation writes (``evaluate/samples.parquet``: benchmark,
+problem_id, sample_index, correct), never the rounded metrics, so the differences can be
+recomputed by anyone from the same files. Pairs compared (each on every benchmark the run
+evaluates as a test set; dev benchmarks are for choices, not verdicts):
+
+* each loop round vs ``base``, vs the previous round, vs ``static``;
+* ``static`` vs ``base``;
+* the last loop round and ``static`` vs ``teacher`` when the teacher is a different model.
+
+Seeds: an arm's samples of one problem from every seed that both arms of a pair have are
+pooled (kept together per problem), see :mod:`limo_rl.evaluate.paired`. Holm's correction
+runs over every comparison of the report.
+
+Comparability: per arm (and seed) the examples it trained on, optimizer steps, training
+tokens, epochs, examples dropped for exceeding ``train.max_length``, the checkpoint rule and,
+for the loop, whether the selection budget bound. A banner flags arms whose examples or
+steps differ by more than :data:`MISMATCH` (10%).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from limo_rl.evaluate.paired import PairedResult, compare, decide
+
+log = logging.getLogger(__name__)
+MISMATCH = 0.10
+Correctness = dict[str, list[float]]  # problem id -> correctness of each sample (0/1)
+
+
+def arm_dirs(run_dir: Path) -> Iterator[tuple[int, str, Path]]:
+    """(seed, arm label, arm folder) of every arm present: ``loop/round<R>``, ``static``, ``base``, ``teacher``."""
+    seeds = sorted((int(m.group(1)), d) for d in Path(run_dir).glob("seed*")
+                   if d.is_dir() and (m := re.fullmatch(r"seed(\d+)", d.name)))
+    for seed, sd in seeds:
+        for rd in sorted(sd.glob("loop/round*"), key=lambda p: int(p.name[5:]) if p.name[5:].isdigit() else -1):
+            if rd.name[5:].isdigit():
+                yield seed, f"loop/round{int(rd.name[5:])}", rd
+        for label, rel in (("static", "static"), ("base", "baselines/base"), ("teacher", "baselines/teacher")):
+            if (sd / rel).is_dir():
+                yield seed, label, sd / rel
+
+
+def read_samples(eval_dir: Path) -> tuple[dict[str, Correctness], dict[str, str]]:
+    """``{benchmark: {problem_id: [correct per sample]}}`` and ``{benchmark: primary metric}`` of one evaluation."""
+    import pyarrow.parquet as pq
+
+    path = eval_dir / "samples.parquet"
+    if not path.is_file():
+        return {}, {}
+    t = pq.read_table(path, columns=["benchmark", "problem_id", "sample_index", "correct"]).to_pylist()
+    out: dict[str, Correctness] = defaultdict(dict)
+    for row in sorted(t, key=lambda r: (r["benchmark"], r["problem_id"], r["sample_index"])):
+        out[row["benchmark"]].setdefault(row["problem_id"], []).append(1.0 if row["correct"] else 0.0)
+    primary: dict[str, str] = {}
+    mpath = eval_dir / "metrics.json"
+    if mpath.is_file():
+        doc = json.loads(mpath.read_text())
+        primary = {b: e.get("primary") for b, e in (doc.get("benchmarks") or {}).items() if e.get("primary")}
+    return dict(out), primary
+
+
+@dataclass
+class ArmSamples:
+    by_seed: dict[int, dict[str, Correctness]]  # seed -> benchmark -> problem -> samples
+    primary: dict[str, str]  # benchmark -> metric name
+
+
+def collect_samples(run_dir: Path) -> dict[str, ArmSamples]:
+    """Every arm's per-sample correctness, by seed and benchmark."""
+    arms: dict[str, ArmSamples] = {}
+    for seed, label, d in arm_dirs(run_dir):
+        samples, primary = read_samples(d / "evaluate")
+        if not samples:
+            continue
+        arm = arms.setdefault(label, ArmSamples({}, {}))
+        arm.by_seed[seed] = samples
+        arm.primary.update(primary)
+    return arms
+
+
+def comparison_pairs(labels: Sequence[str]) -> list[tuple[str, str]]:
+    """The (a, b) pairs of a report, a the newer or trained arm."""
+    rounds = sorted(int(x[len("loop/round"):]) for x in labels if x.startswith("loop/round"))
+    have = set(labels)
+    pairs: list[tuple[str, str]] = []
+    for r in rounds:
+        me = f"loop/round{r}"
+        if "base" in have:
+            pairs.append((me, "base"))
+        if f"loop/round{r - 1}" in have:
+            pairs.append((me, f"loop/round{r - 1}"))
+        if "static" in have:
+            pairs.append((me, "static"))
+    if {"static", "base"} <= have:
+        pairs.append(("static", "base"))
+    if "teacher" in have:
+        if rounds:
+            pairs.append((f"loop/round{rounds[-1]}", "teacher"))
+        if "static" in have:
+            pairs.append(("static", "teacher"))
+    return pairs
+
+
+def _pooled(arm: ArmSamples, seeds: Sequence[int], bench: str) -> Correctness:
+    out: Correctness = {}
+    for s in seeds:
+        for pid, xs in arm.by_seed[s].get(bench, {}).items():
+            out.setdefault(pid, []).extend(xs)
+    return out
+
+
+def build_comparisons(
+    run_dir: Path, *, dev_benchmarks: Sequence[str] = (), alpha: float = 0.05, power: float = 0.8,
+    bootstrap_samples: int = 2000, level: float = 0.95, seed: int = 0,
+) -> list[PairedResult]:
+    """Every paired comparison of the run (test benchmarks only), Holm-adjusted together, verdicts attached."""
+    arms = collect_samples(Path(run_dir))
+    raw: list[PairedResult] = []
+    for a, b in comparison_pairs(list(arms)):
+        seeds = sorted(set(arms[a].by_seed) & set(arms[b].by_seed))
+        benches = sorted({bn for s in seeds for bn in arms[a].by_seed[s]} & {bn for s in seeds for bn in arms[b].by_seed[s]})
+        for bench in benches:
+            if bench in dev_benchmarks:
+                continue
+            pa, pb = _pooled(arms[a], seeds, bench), _pooled(arms[b], seeds, bench)
+            common = set(pa) & set(pb)
+            if common != set(pa) | set(pb):  # e.g. a different evaluate.limit between reruns: pair what both have
+                log.warning("%s vs %s on %s: %d problems graded for only one arm are left out", a, b, bench,
+                            len(set(pa) ^ set(pb)))
+                pa, pb = {p: pa[p] for p in common}, {p: pb[p] for p in common}
+            if not common:
+                continue
+            ma, mb = arms[a].primary.get(bench), arms[b].primary.get(bench)
+            metric = ma if ma == mb and ma else "pass@1[avg of n]"
+            raw.append(compare(pa, pb, label_a=a, label_b=b, benchmark=bench, metric=metric,
+                               bootstrap_samples=bootstrap_samples, level=level, alpha=alpha, power=power,
+                               seed=seed))
+    return decide(raw, alpha=alpha, power=power)
+
+
+# ---------------------------------------------------------------------------------------- what each arm trained on
+def _json(path: Path) -> dict[str, Any] | None:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def arm_training(run_dir: Path) -> list[dict[str, Any]]:
+    """Per trained arm and seed: examples, steps, tokens, epochs, dropped/truncated rows, checkpoint rule."""
+    out = []
+    for seed, label, d in arm_dirs(Path(run_dir)):
+        if label in ("base", "teacher"):
+            continue
+        tm = _json(d / "train" / "train_metrics.json") or {}
+        row: dict[str, Any] = {
+            "arm": label, "seed": seed,
+            "examples": tm.get("n_train", 0), "validation_examples": tm.get("n_validation", 0),
+            "steps": tm.get("global_step", 0), "epochs": tm.get("epoch"), "tokens": tm.get("train_tokens", 0),
+            "dropped_over_length": tm.get("n_dropped_over_length"), "truncated": tm.get("n_truncated", 0),
+            "checkpoint": tm.get("select_checkpoint"), "trained": bool(tm),
+        }
+        sel = _json(d / "select" / "stats.json")
+        if sel is not None:
+            budget_step = next((s for s in sel.get("steps", []) if s.get("step") == "budget"), {})
+            row["budget"] = budget_step.get("budget")
+            row["available"] = budget_step.get("kept", 0) + budget_step.get("removed", 0)
+            row["budget_bound"] = bool(budget_step.get("removed", 0))
+        data = _json(d / "data" / "stats.json")
+        if data is not None:
+            row.update({k: data[k] for k in ("available", "match", "match_target", "draw_seed") if k in data})
+        out.append(row)
+    return out
+
+
+def mismatch_banner(training: Sequence[dict[str, Any]], tol: float = MISMATCH) -> list[str]:
+    """One line per (seed, pair of trained arms) whose examples or steps differ by more than ``tol``."""
+    lines = []
+    by_seed: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for row in training:
+        by_seed[row["seed"]].append(row)
+    for seed, rows in sorted(by_seed.items()):
+        static = next((r for r in rows if r["arm"] == "static"), None)
+        if static is None:
+            continue
+        for r in rows:
+            if r is static:
+                continue
+            gaps = {}
+            for key in ("examples", "steps"):
+                x, y = float(r.get(key) or 0), float(static.get(key) or 0)
+                if max(x, y) > 0 and abs(x - y) / max(x, y) > tol:
+                    gaps[key] = abs(x - y) / max(x, y)
+            if gaps:
+                lines.append(f"seed {seed}: {r['arm']} trained on {r.get('examples')} examples in {r.get('steps')} "
+                             f"steps, static on {static.get('examples')} in {static.get('steps')} ("
+                             + ", ".join(f"{k} {g:.0%} apart" for k, g in gaps.items())
+                             + "): the comparison mixes data size with data choice (loop.static.match: size or "
+                             "steps matches them).")
+    return lines
+
+
+# ---------------------------------------------------------------------------------------- rendering
+def _f(x: Any, digits: int = 3) -> str:
+    if x is None:
+        return "-"
+    if isinstance(x, float):
+        return f"{x:+.{digits}f}" if digits < 0 else f"{x:.{digits}f}"
+    return str(x)
+
+
+def render_verdicts(results: Sequence[PairedResult], training: Sequence[dict[str, Any]], *,
+                    alpha: float = 0.05, power: float = 0.8) -> list[str]:
+    """The report's opening section: verdict table, decision rule, comparability table and banner."""
+    lines = ["## Verdicts", ""]
+    banner = mismatch_banner(training)
+    if banner:
+        lines += ["> **Arms are not matched.** " + " ".join(banner[:1]), *[f"> {b}" for b in banner[1:]], ""]
+    if results:
+        lines += [
+            "| A | B | benchmark | metric | A - B | 95% paired CI | test | p | p (Holm) | verdict |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for r in results:
+            lines.append(
+                f"| {r.a} | {r.b} | {r.benchmark} | `{r.metric}` | {r.difference:+.3f} | "
+                f"[{r.ci_low:+.3f}, {r.ci_high:+.3f}] | {r.test} | {r.p_value:.3g} | {r.p_adjusted:.3g} | "
+                f"{r.verdict} |")
+        n = sorted({r.n_problems for r in results})
+        lines += [
+            "",
+            f"Decision rule: \"A beats B\" only when the Holm-adjusted p-value (over all {len(results)} comparisons "
+            f"of this report) is below {alpha}; otherwise \"no detectable difference\" with the smallest difference "
+            f"detectable at this size: MDE = max(k s_d / sqrt(n), k^2 / (n + k^2)), k = z(1 - alpha/2) + z(power) "
+            f"(alpha {alpha} two-sided, power {power}), s_d the SD of the per-problem differences, n = "
+            f"{', '.join(map(str, n))} problems. Differences are paired per problem (every seed and sample of a "
+            "problem together); CI: percentile bootstrap over problems; test: exact McNemar (one sample per "
+            "problem) or a sign-flip permutation test on per-problem differences. Recomputable from each "
+            "evaluation's samples.parquet (report.json holds every figure).",
+            "",
+        ]
+    else:
+        lines += ["No two arms were evaluated on the same problems: nothing to compare.", ""]
+    if training:
+        lines += ["### What each arm trained on", "",
+                  "| arm | seed | examples | steps | epochs | tokens | dropped (> max_length) | checkpoint | "
+                  "budget bound |", "|---|---|---|---|---|---|---|---|---|"]
+        for t in training:
+            bound = t.get("budget_bound")
+            bound_s = "-" if bound is None else ("yes" if bound else
+                                                 f"no ({t.get('available')} available < budget {t.get('budget')})")
+            if t.get("match"):
+                bound_s = f"static matched by {t['match']} (target {t.get('match_target')})"
+            epochs = t.get("epochs")
+            lines.append(f"| {t['arm']} | {t['seed']} | {t['examples']} | {t['steps']} | "
+                         f"{'-' if epochs is None else f'{epochs:.2f}'} | {t['tokens']} | "
+                         f"{_f(t.get('dropped_over_length'))} | {_f(t.get('checkpoint'))} | {bound_s} |")
+        lines.append("")
+    return lines
+
+
+def report_doc(results: Sequence[PairedResult], training: Sequence[dict[str, Any]], *, alpha: float,
+               power: float) -> dict[str, Any]:
+    """``report.json``: every comparison and what each arm trained on."""
+    return {
+        "decision_rule": {"alpha": alpha, "power": power, "correction": "holm",
+                          "rule": "A beats B iff p_adjusted < alpha; else no detectable difference (MDE)"},
+        "comparisons": [r.to_dict() for r in results],
+        "arms": list(training),
+        "mismatch": mismatch_banner(training),
+    }
