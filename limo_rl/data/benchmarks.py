@@ -2,7 +2,7 @@
 
 The sets are those of LIMO's evaluation (AIME24/25, AMC23, MATH500, Minerva math,
 OlympiadBench, GPQA-Diamond, plus the Chinese sets LIMO published as files) and the toy
-world's ``toy_eval``. Each has a Hugging Face id (loaded with ``datasets.load_dataset``)
+world's ``toy_eval`` (test) and ``toy_dev`` (dev, for choices). Each has a Hugging Face id (loaded with ``datasets.load_dataset``)
 and accepts a local JSONL/parquet override, since these machines reach no hub. The field
 names were read from the copies of LIMO's ``eval/data`` files (``problem``/``question``,
 ``answer``, ``subject``, ``choice_answer``) and from the HF dataset cards.
@@ -58,6 +58,7 @@ REGISTRY: dict[str, BenchmarkSpec] = {
         BenchmarkSpec("kaoyan", "expression", None),
         BenchmarkSpec("grade_school_math", "expression", None),
         BenchmarkSpec("toy_eval", "expression", None),  # integers, fractions and x = n answers
+        BenchmarkSpec("toy_dev", "expression", None),  # the toy world's dev set, disjoint from toy_eval
     )
 }
 assert set(REGISTRY) == set(BENCHMARK_NAMES), "registry and config.BENCHMARK_NAMES must agree"
@@ -95,10 +96,10 @@ def _gpqa_row(row: dict[str, Any]) -> dict[str, Any]:
 def load_benchmark(name: str, path: str | None = None, limit: int | None = None) -> list[Problem]:
     """A benchmark's problems (ids ``<name>-<row id or index>``, source = name), from ``path`` or its HF id."""
     spec = _spec(name)
-    if name == "toy_eval" and path is None:
-        from limo_rl.toy import eval_problems
+    if name in ("toy_eval", "toy_dev") and path is None:
+        from limo_rl.toy import dev_problems, eval_problems
 
-        problems = eval_problems(n=limit or 100)
+        problems = (eval_problems if name == "toy_eval" else dev_problems)(n=limit or 100)
         return [p if p.source == name else _with_source(p, name) for p in problems[: limit or None]]
     if path is None and spec.hf_id is None:
         raise DataError(f"benchmark {name!r} has no Hugging Face copy: give a local file (evaluate.paths.{name})")

@@ -164,7 +164,7 @@ def arm_training(run_dir: Path) -> list[dict[str, Any]]:
             "arm": label, "seed": seed,
             "examples": tm.get("n_train", 0), "validation_examples": tm.get("n_validation", 0),
             "steps": tm.get("global_step", 0), "epochs": tm.get("epoch"), "tokens": tm.get("train_tokens", 0),
-            "dropped_over_length": tm.get("n_dropped_over_length"), "truncated": tm.get("n_truncated", 0),
+            "dropped_over_length": tm.get("n_dropped_over_length"), "unfinished_excluded": None,
             "checkpoint": tm.get("select_checkpoint"), "trained": bool(tm),
         }
         sel = _json(d / "select" / "stats.json")
@@ -173,9 +173,11 @@ def arm_training(run_dir: Path) -> list[dict[str, Any]]:
             row["budget"] = budget_step.get("budget")
             row["available"] = budget_step.get("kept", 0) + budget_step.get("removed", 0)
             row["budget_bound"] = bool(budget_step.get("removed", 0))
-        data = _json(d / "data" / "stats.json")
-        if data is not None:
-            row.update({k: data[k] for k in ("available", "match", "match_target", "draw_seed") if k in data})
+            chains = next((s for s in sel.get("steps", []) if s.get("step") == "chains"), {})
+            row["unfinished_excluded"] = (chains.get("excluded") or {}).get("truncated", 0)
+        match = _json(d / "match.json")
+        if match is not None:
+            row.update({k: match[k] for k in ("available", "match", "match_target", "draw_seed") if k in match})
         out.append(row)
     return out
 
@@ -250,18 +252,19 @@ def render_verdicts(results: Sequence[PairedResult], training: Sequence[dict[str
         lines += ["No two arms were evaluated on the same problems: nothing to compare.", ""]
     if training:
         lines += ["### What each arm trained on", "",
-                  "| arm | seed | examples | steps | epochs | tokens | dropped (> max_length) | checkpoint | "
-                  "budget bound |", "|---|---|---|---|---|---|---|---|---|"]
+                  "| arm | seed | examples | steps | epochs | tokens | dropped: > max_length / unfinished | "
+                  "checkpoint | budget bound |", "|---|---|---|---|---|---|---|---|---|"]
         for t in training:
             bound = t.get("budget_bound")
             bound_s = "-" if bound is None else ("yes" if bound else
                                                  f"no ({t.get('available')} available < budget {t.get('budget')})")
-            if t.get("match"):
-                bound_s = f"static matched by {t['match']} (target {t.get('match_target')})"
+            if t.get("match") and t["match"] != "none":
+                bound_s = f"matched by {t['match']} (target {t.get('match_target')} of {t.get('available')})"
             epochs = t.get("epochs")
             lines.append(f"| {t['arm']} | {t['seed']} | {t['examples']} | {t['steps']} | "
                          f"{'-' if epochs is None else f'{epochs:.2f}'} | {t['tokens']} | "
-                         f"{_f(t.get('dropped_over_length'))} | {_f(t.get('checkpoint'))} | {bound_s} |")
+                         f"{_f(t.get('dropped_over_length'))} / {_f(t.get('unfinished_excluded'))} | "
+                         f"{_f(t.get('checkpoint'))} | {bound_s} |")
         lines.append("")
     return lines
 

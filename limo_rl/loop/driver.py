@@ -8,7 +8,11 @@ Per seed:
   (the base model each round as in ReST-EM, or the previous student) and whether the SFT
   data of each round is fresh or accumulates;
 * **static arm**: the same base model, trained with the same config on a fixed set (the
-  LIMO 817, or any set named in ``loop.static``), evaluated under the same protocol;
+  LIMO 817, or any set named in ``loop.static``; all of it, no hold-out), evaluated under the
+  same protocol. The set is checked against every evaluated benchmark before any compute
+  (a match stops the run unless allowed). ``loop.static.match`` matches it to the loop's last
+  round: ``size`` trains on a seeded draw of the loop's realised number of examples, ``steps``
+  for the loop's number of optimizer steps;
 * **baselines**: the base model and the first teacher, evaluated under the same protocol.
 
 The driver only calls stages: every algorithmic choice lives in its stage package. Each
@@ -27,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from limo_rl.artifacts import RunDir, atomic_write_jsonl, hash_file, hash_obj, read_jsonl
+from limo_rl.artifacts import RunDir, atomic_write_json, atomic_write_jsonl, hash_file, hash_obj, read_jsonl
 from limo_rl.config import Recipe, preflight
 from limo_rl.loop.cache import STAGE_ORDER, StageRunner, StopAfter
 from limo_rl.tracking import Tracker, make_tracker
@@ -67,11 +71,12 @@ class SeedRun:
     # ------------------------------------------------------------------ arms
     def run(self) -> None:
         problems_path = self.pool()
+        static_sft = self.static_data(self.root / "static" / "data") if self.r.loop.static.enabled else None
         teacher0 = resolve_model(self.r.generate.model, self.r)
         base = resolve_model(self.r.train.model, self.r)
         self.loop_arm(problems_path, teacher0, base)
-        if self.r.loop.static.enabled:
-            self.static_arm(base)
+        if static_sft is not None:
+            self.static_arm(base, static_sft)
         if self.r.loop.baselines:
             self.evaluate(base, self.root / "baselines" / "base" / "evaluate", "baseline/base")
             if teacher0.fingerprint != base.fingerprint:
@@ -90,10 +95,15 @@ class SeedRun:
             self.evaluate(student, rd / "evaluate", f"loop/round{rnd}")
             teacher = student if self.r.loop.next_teacher == "student" else teacher0
 
-    def static_arm(self, base: ModelRef) -> None:
+    def static_arm(self, base: ModelRef, sft: Path) -> None:
+        from limo_rl.loop.matching import match_static
+
         d = self.root / "static"
-        sft = self.static_data(d / "data")
-        student = self.train([sft], base, d / "train", "static")
+        examples = [SFTExample.from_dict(row) for row in read_jsonl(sft)]
+        examples, cfg, record = match_static(examples, self.r, self.root / "loop", self.seed)
+        atomic_write_json(d / "match.json", record)
+        student = self.train([sft], base, d / "train", "static", examples=examples, cfg=cfg,
+                             extra_inputs={"match": record})
         self.evaluate(student, d / "evaluate", "static")
 
     # ------------------------------------------------------------------ stages
@@ -102,10 +112,11 @@ class SeedRun:
 
         d = self.run_dir / "pool"
         cfg = self.r
-        inputs = {"pool": cfg.pool.model_dump(), "benchmarks": cfg.evaluate.benchmarks, "paths": cfg.evaluate.paths}
+        benchmarks = cfg.evaluate.all_benchmarks()  # test and dev: nothing trained on may overlap either
+        inputs = {"pool": cfg.pool.model_dump(), "benchmarks": benchmarks, "paths": cfg.evaluate.paths}
         self.runner.run(
             "pool", d, inputs,
-            lambda out: build_pool(cfg.pool, list(cfg.evaluate.benchmarks), dict(cfg.evaluate.paths), out).stats,
+            lambda out: build_pool(cfg.pool, benchmarks, dict(cfg.evaluate.paths), out).stats,
             ["problems.jsonl"],
         )
         return d / "problems.jsonl"
@@ -165,22 +176,46 @@ class SeedRun:
         return d / "sft.jsonl"
 
     def static_data(self, d: Path) -> Path:
-        from limo_rl.data.static import load_static_set
+        from limo_rl.data.decontam import require_clean
+        from limo_rl.data.pool import load_benchmarks
+        from limo_rl.data.static import load_static
+
+        dc, ev = self.r.pool.decontaminate, self.r.evaluate
+        names = sorted(set(ev.all_benchmarks()) | set(dc.benchmarks or []))
 
         def fn(out: Path) -> dict[str, Any]:
-            examples = load_static_set(self.r.loop.static, self.r.generate.system_prompt, self.r.toy)
+            problems, examples = load_static(self.r.loop.static, self.r.generate.system_prompt, self.r.toy)
+            rows: list[dict[str, Any]] = []
+            if dc.enabled:
+                rows = require_clean(f"static set {self.r.loop.static.source}", problems,
+                                     load_benchmarks(names, dict(ev.paths)), n=dc.ngram,
+                                     ignore_common=dc.ignore_common, fields=dc.fields,
+                                     allow=self.r.loop.static.allow_contaminated)
+            atomic_write_jsonl(out / "decontamination.jsonl", rows)
             atomic_write_jsonl(out / "sft.jsonl", (e.to_dict() for e in examples))
-            return {"n_examples": len(examples)}
+            stats = {"available": len(examples), "decontaminated_against": names if dc.enabled else [],
+                     "ngram": dc.ngram, "fields": list(dc.fields), "allowed_matches": len(rows)}
+            atomic_write_json(out / "stats.json", stats)
+            return {"n_examples": len(examples), "allowed_matches": len(rows)}
 
-        inputs = {"static": self.r.loop.static.model_dump(), "system_prompt": self.r.generate.system_prompt,
-                  "toy": self.r.toy.model_dump() if self.r.loop.static.source == "toy" else None}
-        self.runner.run("select", d, inputs, fn, ["sft.jsonl"])
+        inputs = {"static": self.r.loop.static.model_dump(exclude={"match", "match_seed"}),
+                  "system_prompt": self.r.generate.system_prompt,
+                  "toy": self.r.toy.model_dump() if self.r.loop.static.source == "toy" else None,
+                  "decontaminate": dc.model_dump() if dc.enabled else None, "benchmarks": names,
+                  "paths": {k: v for k, v in ev.paths.items() if k in names}}
+        # a data-preparation stage like the pool: it runs before any compute and never ends `limo-rl select`
+        self.runner.run("pool", d, inputs, fn, ["sft.jsonl"])
         return d / "sft.jsonl"
 
-    def train(self, sft_files: Sequence[Path], init: ModelRef, d: Path, label: str) -> ModelRef:
+    def train(self, sft_files: Sequence[Path], init: ModelRef, d: Path, label: str, *,
+              examples: Sequence[SFTExample] | None = None, cfg: Any = None,
+              extra_inputs: dict[str, Any] | None = None) -> ModelRef:
+        """Train ``init`` on the examples of ``sft_files`` (or the given subset ``examples`` of them)."""
         from limo_rl.train import run_training
 
-        examples = [SFTExample.from_dict(row) for f in sft_files for row in read_jsonl(f)]
+        cfg = cfg or self.r.train
+        if examples is None:
+            examples = [SFTExample.from_dict(row) for f in sft_files for row in read_jsonl(f)]
         if not examples:
             # Nothing passed verification and selection: the student is its initial model, unchanged.
             log.warning("%s: the SFT set is empty (no correct, finished chain was selected); the student "
@@ -190,11 +225,11 @@ class SeedRun:
 
         def fn(out: Path) -> dict[str, Any]:
             ensure_ray()
-            res = run_training(examples, init.path, self.r.train, out, seed=self.seed, tracker=self.tracker)
+            res = run_training(examples, init.path, cfg, out, seed=self.seed, tracker=self.tracker)
             return res.metrics
 
-        inputs = {"train": self.r.train.model_dump(), "init": init.fingerprint, "seed": self.seed,
-                  "data": [hash_file(f) for f in sft_files]}
+        inputs = {"train": cfg.model_dump(), "init": init.fingerprint, "seed": self.seed,
+                  "data": [hash_file(f) for f in sft_files], **(extra_inputs or {})}
         marker = self.runner.run("train", d, inputs, fn, ["model"])
         return ModelRef(str(d / "model"), f"train:{marker['input_hash']}", f"{label}/student")
 

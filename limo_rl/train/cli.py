@@ -43,7 +43,8 @@ def _adhoc(args: argparse.Namespace) -> int:
     bad = [o for o in overrides if not o.lstrip("-").startswith("train.")]
     if bad:
         raise UsageError(f"ad hoc mode takes only train.* overrides, got: {' '.join(bad)}")
-    cfg = load_recipe(None, overrides).train
+    # one arm, trained alone: the run-level rule that arms share one dev set does not apply
+    cfg = load_recipe(None, [*overrides, "loop.rounds=1", "loop.static.enabled=false"]).train
     try:
         examples = read_sft_jsonl(args.data)
         validation = read_sft_jsonl(args.validation) if args.validation else None

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pyarrow as pa
-import pytest
 import pyarrow.parquet as pq
+import pytest
 import yaml
 
 from limo_rl.config import load_recipe
@@ -149,7 +149,7 @@ def test_report_json_and_verdict_table(tmp_path):
     arms = {(a["arm"], a["seed"]): a for a in doc["arms"]}
     assert (arms[("static", 0)]["examples"], arms[("static", 0)]["steps"], arms[("static", 0)]["tokens"]) == (
         776, 98, 211000)
-    assert "| loop/round1 | 0 | 150 | 20 | 2.00 | 38000 |" in md
+    assert "| loop/round1 | 0 | 150 | 20 | 2.00 | 38000 | 0 / - | last |" in md
 
 
 def test_report_differences_recompute_from_sample_files(tmp_path):
