@@ -37,6 +37,7 @@ class Score:
     value: float
     ci_low: float | None
     ci_high: float | None
+    split: str = "test"  # "dev": a benchmark for choices (sweeps), never judged in the verdicts
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,7 @@ def collect_scores(run_dir: Path) -> list[Score]:
                 if not m:
                     continue
                 scores.append(Score(seed, arm, rnd, bench, primary, float(m["value"]),
-                                    m.get("ci_low"), m.get("ci_high")))
+                                    m.get("ci_low"), m.get("ci_high"), entry.get("split", "test")))
     return scores
 
 
@@ -226,7 +227,8 @@ def render_markdown(run_dir: Path, scores: list[Score], data: list[DataStats], r
               + ("; across seeds: mean ± sd (min, max)." if len(seeds) > 1 else "."), "",
               "| arm | round | benchmark | metric | value |", "|---|---|---|---|---|"]
     for (arm, rnd, bench, metric), group in _groups(scores).items():
-        lines.append(f"| {arm} | {rnd if rnd is not None else '-'} | {bench} | `{metric}` | {_cell(group)} |")
+        shown = f"{bench} (dev)" if group[0].split == "dev" else bench
+        lines.append(f"| {arm} | {rnd if rnd is not None else '-'} | {shown} | `{metric}` | {_cell(group)} |")
     lines += ["", "## Data each student saw", "",
               "| arm | round | seed | SFT size | verification density (selected / all) | tokens (selected / all) |",
               "|---|---|---|---|---|---|"]
