@@ -14,8 +14,10 @@ variance that per-arm CIs carry (on the toy evaluation the paired CI is ~1.5x na
   n01)))``, ``X ~ Binomial(n10 + n01, 1/2)`` (``p = 1`` without discordant problems).
   Otherwise the paired sign-flip (randomization) test on ``d_i``: statistic ``|sum d_i|``;
   under H0 each problem's arm labels are exchangeable, so each ``d_i`` flips sign freely.
-  Exact over all ``2^m`` flips of the ``m`` non-zero ``d_i`` when ``m <= EXACT_MAX``, else
-  ``MC_FLIPS`` seeded random flips with ``p = (1 + #{|T*| >= |T|}) / (1 + MC_FLIPS)``.
+  Exact: the ``d_i`` are means over samples, so they lie on a lattice ``k_i / L`` and the
+  distribution of ``sum s_i k_i`` over all ``2^m`` sign patterns is a small dynamic program;
+  off a lattice, enumeration for ``m <= EXACT_MAX`` non-zero ``d_i``, else ``MC_FLIPS`` seeded
+  random flips with ``p = (1 + #{|T*| >= |T|}) / (1 + MC_FLIPS)``.
   (On one binary sample per problem the two tests coincide.)
 * **Holm** (1979) across all comparisons of one report: with p-values sorted ascending,
   ``p_adj(j) = max_{i <= j} min(1, (m - i + 1) p(i))``.
@@ -108,27 +110,64 @@ def mcnemar_exact(n10: int, n01: int) -> float:
     return binom_two_sided(min(n10, n01), n10 + n01)
 
 
-def sign_flip_test(d: Sequence[float], *, seed: int = 0, exact_max: int = EXACT_MAX,
-                   flips: int = MC_FLIPS) -> tuple[float, str]:
-    """Two-sided paired randomization p-value of ``|sum d|``; exact for few non-zero d, else Monte Carlo."""
+def lattice(d: Sequence[float], max_denominator: int = 64) -> tuple[int, list[int]] | None:
+    """(L, integers) with ``d_i = k_i / L`` for the smallest ``L <= max_denominator``, or None.
+
+    Per-problem differences of means over n_a and n_b samples live on the lattice 1/lcm(n_a, n_b).
+    """
+    for den in range(1, max_denominator + 1):
+        ints = [round(x * den) for x in d]
+        if all(abs(x * den - k) < 1e-9 for x, k in zip(d, ints, strict=True)):
+            return den, ints
+    return None
+
+
+def _sign_flip_lattice(ints: Sequence[int]) -> float:
+    """Exact two-sided p of ``|sum s_i k_i|`` over all sign patterns, by dynamic programming over the sum."""
     import numpy as np
 
-    nz = np.asarray([x for x in d if x != 0.0], dtype=float)
+    vals = [abs(k) for k in ints if k != 0]
+    total = sum(vals)
+    prob = np.zeros(2 * total + 1)
+    prob[total] = 1.0
+    for v in vals:
+        nxt = np.zeros_like(prob)
+        nxt[v:] += 0.5 * prob[: len(prob) - v]
+        nxt[: len(prob) - v] += 0.5 * prob[v:]
+        prob = nxt
+    t_obs = abs(sum(ints))
+    sums = np.abs(np.arange(-total, total + 1))
+    return float(min(1.0, prob[sums >= t_obs].sum()))
+
+
+def sign_flip_test(d: Sequence[float], *, seed: int = 0, exact_max: int = EXACT_MAX,
+                   flips: int = MC_FLIPS, max_denominator: int = 64) -> tuple[float, str]:
+    """Two-sided paired randomization p-value of ``|sum d|``.
+
+    Exact whenever the d_i lie on a lattice 1/L (any number of problems; samples per problem up to
+    ``max_denominator``) or when at most ``exact_max`` are non-zero; otherwise Monte Carlo.
+    """
+    import numpy as np
+
+    nz = [float(x) for x in d if x != 0.0]
     m = len(nz)
     if m == 0:
         return 1.0, "sign_flip_exact"
-    t_obs = abs(float(nz.sum()))
+    grid = lattice(nz, max_denominator) if max_denominator > 0 else None
+    if grid is not None and sum(abs(k) for k in grid[1]) <= 2_000_000:
+        return _sign_flip_lattice(grid[1]), "sign_flip_exact"
+    arr = np.asarray(nz)
+    t_obs = abs(float(arr.sum()))
     tol = 1e-9 * max(1.0, t_obs)
     if m <= exact_max:
         signs = ((np.arange(2**m)[:, None] >> np.arange(m)) & 1) * 2 - 1  # every sign pattern, 2^m x m
-        t = np.abs(signs @ nz)
-        return float(np.mean(t >= t_obs - tol)), "sign_flip_exact"
+        return float(np.mean(np.abs(signs @ arr) >= t_obs - tol)), "sign_flip_exact"
     rng = np.random.default_rng(seed)
     hits = 0
     for start in range(0, flips, 2000):
         size = min(2000, flips - start)
         signs = rng.integers(0, 2, size=(size, m)) * 2 - 1
-        hits += int(np.sum(np.abs(signs @ nz) >= t_obs - tol))
+        hits += int(np.sum(np.abs(signs @ arr) >= t_obs - tol))
     return (1 + hits) / (1 + flips), "sign_flip_mc"
 
 

@@ -227,14 +227,14 @@ def render_verdicts(results: Sequence[PairedResult], training: Sequence[dict[str
         lines += ["> **Arms are not matched.** " + " ".join(banner[:1]), *[f"> {b}" for b in banner[1:]], ""]
     if results:
         lines += [
-            "| A | B | benchmark | metric | A - B | 95% paired CI | test | p | p (Holm) | verdict |",
-            "|---|---|---|---|---|---|---|---|---|---|",
+            "| A | B | benchmark | metric | A - B | 95% paired CI | test | p | p (Holm) | MDE | verdict |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for r in results:
             lines.append(
                 f"| {r.a} | {r.b} | {r.benchmark} | `{r.metric}` | {r.difference:+.3f} | "
                 f"[{r.ci_low:+.3f}, {r.ci_high:+.3f}] | {r.test} | {r.p_value:.3g} | {r.p_adjusted:.3g} | "
-                f"{r.verdict} |")
+                f"{r.mde:.3f} | {r.verdict} |")
         n = sorted({r.n_problems for r in results})
         lines += [
             "",

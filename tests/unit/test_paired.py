@@ -71,7 +71,10 @@ def test_several_seeds_and_samples_kept_together():
     r = compare(a, b)
     pass1 = lambda arm: np.mean([np.mean(v) for v in arm.values()])  # noqa: E731
     assert r.difference == pytest.approx(pass1(a) - pass1(b))
-    assert r.test == "sign_flip_mc" and 0.0 < r.p_value <= 1.0
+    assert r.test == "sign_flip_exact" and 0.0 < r.p_value <= 1.0  # d_i on the lattice 1/8: exact
+    mc, kind = sign_flip_test([x - y for x, y in zip(
+        [np.mean(a[p]) for p in sorted(a)], [np.mean(b[p]) for p in sorted(b)], strict=True)], max_denominator=0)
+    assert kind == "sign_flip_mc" and abs(mc - r.p_value) < 0.015
 
 
 def test_sign_flip_exact_against_enumeration_by_hand():
@@ -79,11 +82,16 @@ def test_sign_flip_exact_against_enumeration_by_hand():
     # (+,-,+)=-0.5 ... -> |T*| >= 1.5 in 4 of 8 patterns.
     p, kind = sign_flip_test([1.0, 1.0, -0.5, 0.0])
     assert kind == "sign_flip_exact" and p == pytest.approx(4 / 8)
-    # Monte Carlo agrees with the exact value above the exact limit
-    d = [0.25] * 14 + [-0.25] * 4
-    exact, _ = sign_flip_test(d, exact_max=20)
-    mc, kind = sign_flip_test(d, exact_max=10, flips=20000, seed=1)
-    assert kind == "sign_flip_mc" and abs(mc - exact) < 0.01
+    # the lattice dynamic program, full enumeration and Monte Carlo agree
+    d = [0.25] * 14 + [-0.25] * 4 + [0.5, -0.75]
+    exact, kind = sign_flip_test(d)
+    enumerated, _ = sign_flip_test(d, exact_max=20, max_denominator=0)
+    mc, kind_mc = sign_flip_test(d, exact_max=10, flips=20000, seed=1, max_denominator=0)
+    assert kind == "sign_flip_exact" and exact == pytest.approx(enumerated)
+    assert kind_mc == "sign_flip_mc" and abs(mc - exact) < 0.01
+    # 14 of +1 and 4 of -1 (no lattice shortcut needed): p = P(|2X - 18| >= 10), X ~ Bin(18, 1/2)
+    by_hand = sum(math.comb(18, x) for x in range(19) if abs(2 * x - 18) >= 10) / 2**18
+    assert sign_flip_test([1.0] * 14 + [-1.0] * 4)[0] == pytest.approx(by_hand)
     # on one binary sample per problem the sign-flip test is McNemar's exact test
     assert sign_flip_test([1.0] * 7 + [-1.0])[0] == pytest.approx(mcnemar_exact(7, 1))
 
