@@ -329,6 +329,9 @@ class StaticArmConfig(_Section):
         "none", description="size: a seeded draw of the static set at the loop's realised SFT size (round 1); "
                             "steps: train the static arm for the loop's optimizer steps")
     match_seed: int | None = Field(None, ge=0, description="seed of the size draw; default the run seed")
+    curve: list[int] = Field(default_factory=list, description="data-size curve: also train the static arm on "
+                                                               "seeded draws of these sizes")
+    curve_draws: int = Field(1, ge=1, description="draws per curve size")
     allow_contaminated: list[str] = Field(
         default_factory=list, description="static problem ids allowed to overlap an evaluated benchmark")
 

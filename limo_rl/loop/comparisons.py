@@ -48,6 +48,9 @@ def arm_dirs(run_dir: Path) -> Iterator[tuple[int, str, Path]]:
         for label, rel in (("static", "static"), ("base", "baselines/base"), ("teacher", "baselines/teacher")):
             if (sd / rel).is_dir():
                 yield seed, label, sd / rel
+        for nd in sorted(sd.glob("static_curve/n*"), key=lambda p: int(p.name[1:]) if p.name[1:].isdigit() else -1):
+            for dd in sorted(nd.glob("draw*")):
+                yield seed, f"static/{nd.name}/{dd.name}", dd
 
 
 def read_samples(eval_dir: Path) -> tuple[dict[str, Correctness], dict[str, str]]:
@@ -193,7 +196,7 @@ def mismatch_banner(training: Sequence[dict[str, Any]], tol: float = MISMATCH) -
         if static is None:
             continue
         for r in rows:
-            if r is static:
+            if r is static or r["arm"].startswith("static/"):  # data-size curve points differ on purpose
                 continue
             gaps = {}
             for key in ("examples", "steps"):
@@ -267,6 +270,32 @@ def render_verdicts(results: Sequence[PairedResult], training: Sequence[dict[str
                          f"{_f(t.get('checkpoint'))} | {bound_s} |")
         lines.append("")
     return lines
+
+
+def curve_rows(arms: dict[str, ArmSamples]) -> list[dict[str, Any]]:
+    """Data-size curve: per size and benchmark, pass@1 of each draw (seeds pooled) and their mean and SD."""
+    import statistics
+
+    per: dict[tuple[int, str], list[float]] = defaultdict(list)
+    for label, arm in arms.items():
+        m = re.fullmatch(r"static/n(\d+)/draw\d+", label)
+        if not m:
+            continue
+        for bench in sorted({b for by in arm.by_seed.values() for b in by}):
+            pooled = _pooled(arm, sorted(arm.by_seed), bench)
+            if pooled:
+                per[(int(m.group(1)), bench)].append(sum(sum(v) / len(v) for v in pooled.values()) / len(pooled))
+    return [{"size": n, "benchmark": b, "draws": len(v), "pass@1": statistics.mean(v),
+             "sd": statistics.stdev(v) if len(v) > 1 else None, "per_draw": v} for (n, b), v in sorted(per.items())]
+
+
+def render_curve(rows: Sequence[dict[str, Any]]) -> list[str]:
+    if not rows:
+        return []
+    lines = ["### Data-size curve (static set, seeded draws)", "", "| size | benchmark | draws | pass@1 | sd across draws |",
+             "|---|---|---|---|---|"]
+    lines += [f"| {r['size']} | {r['benchmark']} | {r['draws']} | {r['pass@1']:.3f} | {_f(r['sd'])} |" for r in rows]
+    return [*lines, ""]
 
 
 def report_doc(results: Sequence[PairedResult], training: Sequence[dict[str, Any]], *, alpha: float,

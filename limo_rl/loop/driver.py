@@ -105,6 +105,27 @@ class SeedRun:
         student = self.train([sft], base, d / "train", "static", examples=examples, cfg=cfg,
                              extra_inputs={"match": record})
         self.evaluate(student, d / "evaluate", "static")
+        self.static_curve(base, sft)
+
+    def static_curve(self, base: ModelRef, sft: Path) -> None:
+        """The data-size curve: the static arm at ``loop.static.curve`` sizes, ``curve_draws`` seeded draws each."""
+        from limo_rl.loop.matching import seeded_subsample
+
+        st = self.r.loop.static
+        if not st.curve:
+            return
+        full = [SFTExample.from_dict(row) for row in read_jsonl(sft)]
+        for size in st.curve:
+            for draw in range(st.curve_draws):
+                d = self.root / "static_curve" / f"n{size}" / f"draw{draw}"
+                seed = (st.match_seed if st.match_seed is not None else self.seed) * 1000 + draw
+                examples = seeded_subsample(full, size, seed)
+                atomic_write_json(d / "match.json", {"match": "curve", "available": len(full),
+                                                     "examples": len(examples), "match_target": size,
+                                                     "draw_seed": seed})
+                student = self.train([sft], base, d / "train", f"static/n{size}/draw{draw}", examples=examples,
+                                     extra_inputs={"curve": {"size": size, "seed": seed}})
+                self.evaluate(student, d / "evaluate", f"static/n{size}/draw{draw}")
 
     # ------------------------------------------------------------------ stages
     def pool(self) -> Path:

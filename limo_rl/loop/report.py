@@ -334,7 +334,15 @@ def write_report(run_dir: str | Path, tracker: Any = None) -> dict[str, float]:
     """(Re)build ``report.md``, ``report.json`` and ``report.png`` of a run; returns (and logs) the headline figures."""
     import yaml
 
-    from limo_rl.loop.comparisons import arm_training, build_comparisons, render_verdicts, report_doc
+    from limo_rl.loop.comparisons import (
+        arm_training,
+        build_comparisons,
+        collect_samples,
+        curve_rows,
+        render_curve,
+        render_verdicts,
+        report_doc,
+    )
 
     run_dir = Path(run_dir)
     scores, data = collect_scores(run_dir), collect_data_stats(run_dir)
@@ -344,8 +352,10 @@ def write_report(run_dir: str | Path, tracker: Any = None) -> dict[str, float]:
     dev = list(((recipe or {}).get("evaluate") or {}).get("dev_benchmarks") or [])
     results = build_comparisons(run_dir, dev_benchmarks=dev, alpha=ALPHA, power=POWER)
     training = arm_training(run_dir)
-    atomic_write_json(run_dir / "report.json", report_doc(results, training, alpha=ALPHA, power=POWER))
-    verdicts = render_verdicts(results, training, alpha=ALPHA, power=POWER)
+    curve = curve_rows(collect_samples(run_dir))
+    atomic_write_json(run_dir / "report.json", {**report_doc(results, training, alpha=ALPHA, power=POWER),
+                                                "data_size_curve": curve})
+    verdicts = [*render_verdicts(results, training, alpha=ALPHA, power=POWER), *render_curve(curve)]
     atomic_write_text(run_dir / "report.md", render_markdown(run_dir, scores, data, recipe, outputs, verdicts))
     png = plot(run_dir, scores, data, outputs)
     summary = headline(scores)

@@ -190,3 +190,21 @@ def test_identical_arms_report_no_detectable_difference(tmp_path):
     assert c["difference"] == 0 and c["p_value"] == 1.0 and c["p_adjusted"] == 1.0
     assert c["verdict"].startswith("no detectable difference (smallest detectable: 0.")
     assert not doc["mismatch"] and "Arms are not matched" not in (run / "report.md").read_text()
+
+
+def test_data_size_curve_table(tmp_path):
+    run = paired_run(tmp_path)
+    for size, draws in ((10, (12, 18)), (40, (30, 36))):
+        for j, solved in enumerate(draws):
+            d = run / "seed0" / "static_curve" / f"n{size}" / f"draw{j}"
+            (d / "evaluate").mkdir(parents=True)
+            write_samples(d / "evaluate", {f"q{i:03d}": [int(i < solved)] for i in range(60)})
+            write_train(d, size, size // 8, 100 * size)
+    write_report(run)
+    doc = json.loads((run / "report.json").read_text())
+    curve = {(r["size"], r["benchmark"]): r for r in doc["data_size_curve"]}
+    assert curve[(10, "toy_eval")]["pass@1"] == pytest.approx(15 / 60) and curve[(10, "toy_eval")]["draws"] == 2
+    assert curve[(40, "toy_eval")]["per_draw"] == pytest.approx([30 / 60, 36 / 60])
+    assert len(doc["comparisons"]) == 6  # curve points are described, not tested
+    assert not any("static/n" in m for m in doc["mismatch"])
+    assert "| 40 | toy_eval | 2 | 0.550 |" in (run / "report.md").read_text()
