@@ -21,7 +21,6 @@ steps differ by more than :data:`MISMATCH` (10%).
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections import defaultdict
@@ -31,6 +30,15 @@ from pathlib import Path
 from typing import Any
 
 from limo_rl.evaluate.paired import PairedResult, compare, decide
+from limo_rl.loop.layout import (
+    MATCH,
+    METRICS,
+    RunLayout,
+    read_eval_metrics,
+    read_json,
+    read_samples,
+    read_train_figures,
+)
 
 log = logging.getLogger(__name__)
 MISMATCH = 0.10
@@ -38,38 +46,18 @@ Correctness = dict[str, list[float]]  # problem id -> correctness of each sample
 
 
 def arm_dirs(run_dir: Path) -> Iterator[tuple[int, str, Path]]:
-    """(seed, arm label, arm folder) of every arm present: ``loop/round<R>``, ``static``, ``base``, ``teacher``."""
-    seeds = sorted((int(m.group(1)), d) for d in Path(run_dir).glob("seed*")
-                   if d.is_dir() and (m := re.fullmatch(r"seed(\d+)", d.name)))
-    for seed, sd in seeds:
-        for rd in sorted(sd.glob("loop/round*"), key=lambda p: int(p.name[5:]) if p.name[5:].isdigit() else -1):
-            if rd.name[5:].isdigit():
-                yield seed, f"loop/round{int(rd.name[5:])}", rd
-        for label, rel in (("static", "static"), ("base", "baselines/base"), ("teacher", "baselines/teacher")):
-            if (sd / rel).is_dir():
-                yield seed, label, sd / rel
-        for nd in sorted(sd.glob("static_curve/n*"), key=lambda p: int(p.name[1:]) if p.name[1:].isdigit() else -1):
-            for dd in sorted(nd.glob("draw*")):
-                yield seed, f"static/{nd.name}/{dd.name}", dd
+    """(seed, arm label, arm folder) of every arm present (:meth:`RunLayout.arms`)."""
+    layout = RunLayout(Path(run_dir))
+    for seed in layout.seeds():
+        for label, d in layout.arms(seed):
+            yield seed, label, d
 
 
-def read_samples(eval_dir: Path) -> tuple[dict[str, Correctness], dict[str, str]]:
-    """``{benchmark: {problem_id: [correct per sample]}}`` and ``{benchmark: primary metric}`` of one evaluation."""
-    import pyarrow.parquet as pq
-
-    path = eval_dir / "samples.parquet"
+def _primary(eval_dir: Path) -> dict[str, str]:
+    path = eval_dir / METRICS
     if not path.is_file():
-        return {}, {}
-    t = pq.read_table(path, columns=["benchmark", "problem_id", "sample_index", "correct"]).to_pylist()
-    out: dict[str, Correctness] = defaultdict(dict)
-    for row in sorted(t, key=lambda r: (r["benchmark"], r["problem_id"], r["sample_index"])):
-        out[row["benchmark"]].setdefault(row["problem_id"], []).append(1.0 if row["correct"] else 0.0)
-    primary: dict[str, str] = {}
-    mpath = eval_dir / "metrics.json"
-    if mpath.is_file():
-        doc = json.loads(mpath.read_text())
-        primary = {b: e.get("primary") for b, e in (doc.get("benchmarks") or {}).items() if e.get("primary")}
-    return dict(out), primary
+        return {}
+    return {b: r.primary for b, r in read_eval_metrics(path).items() if r.primary}
 
 
 @dataclass
@@ -82,12 +70,12 @@ def collect_samples(run_dir: Path) -> dict[str, ArmSamples]:
     """Every arm's per-sample correctness, by seed and benchmark."""
     arms: dict[str, ArmSamples] = {}
     for seed, label, d in arm_dirs(run_dir):
-        samples, primary = read_samples(d / "evaluate")
+        samples = read_samples(d / "evaluate")
         if not samples:
             continue
         arm = arms.setdefault(label, ArmSamples({}, {}))
         arm.by_seed[seed] = samples
-        arm.primary.update(primary)
+        arm.primary.update(_primary(d / "evaluate"))
     return arms
 
 
@@ -152,25 +140,19 @@ def build_comparisons(
 
 
 # ---------------------------------------------------------------------------------------- what each arm trained on
-def _json(path: Path) -> dict[str, Any] | None:
-    return json.loads(path.read_text()) if path.is_file() else None
-
-
 def arm_training(run_dir: Path) -> list[dict[str, Any]]:
-    """Per trained arm and seed: examples, steps, tokens, epochs, dropped/truncated rows, checkpoint rule."""
+    """Per trained arm and seed: examples, steps, tokens, epochs, dropped rows, checkpoint rule, budget bind."""
     out = []
     for seed, label, d in arm_dirs(Path(run_dir)):
         if label in ("base", "teacher"):
             continue
-        tm = _json(d / "train" / "train_metrics.json") or {}
+        t = read_train_figures(d / "train")
         row: dict[str, Any] = {
-            "arm": label, "seed": seed,
-            "examples": tm.get("n_train", 0), "validation_examples": tm.get("n_validation", 0),
-            "steps": tm.get("global_step", 0), "epochs": tm.get("epoch"), "tokens": tm.get("train_tokens", 0),
-            "dropped_over_length": tm.get("n_dropped_over_length"), "unfinished_excluded": None,
-            "checkpoint": tm.get("select_checkpoint"), "trained": bool(tm),
+            "arm": label, "seed": seed, "examples": t.examples, "validation_examples": t.validation_examples,
+            "steps": t.steps, "epochs": t.epochs, "tokens": t.tokens, "dropped_over_length": t.dropped_over_length,
+            "unfinished_excluded": None, "checkpoint": t.checkpoint, "trained": t.trained,
         }
-        sel = _json(d / "select" / "stats.json")
+        sel = read_json(d / "select" / "stats.json")
         if sel is not None:
             budget_step = next((s for s in sel.get("steps", []) if s.get("step") == "budget"), {})
             row["budget"] = budget_step.get("budget")
@@ -178,7 +160,7 @@ def arm_training(run_dir: Path) -> list[dict[str, Any]]:
             row["budget_bound"] = bool(budget_step.get("removed", 0))
             chains = next((s for s in sel.get("steps", []) if s.get("step") == "chains"), {})
             row["unfinished_excluded"] = (chains.get("excluded") or {}).get("truncated", 0)
-        match = _json(d / "match.json")
+        match = read_json(d / MATCH)
         if match is not None:
             row.update({k: match[k] for k in ("available", "match", "match_target", "draw_seed") if k in match})
         out.append(row)

@@ -14,26 +14,23 @@ the train stage's cache key, and the report shows it beside each arm.
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
+from limo_rl.loop.layout import RunLayout, read_train_figures
 from limo_rl.types import SFTExample
 
 log = logging.getLogger(__name__)
 
 
-def loop_realised(loop_dir: Path) -> dict[str, Any] | None:
+def loop_realised(layout: RunLayout, seed: int) -> dict[str, Any] | None:
     """``{"round", "examples", "steps"}`` of the loop's last trained round (None before any loop round trained)."""
-    rounds = sorted((int(p.name[5:]), p) for p in Path(loop_dir).glob("round*") if p.name[5:].isdigit())
-    for rnd, rd in reversed(rounds):
-        metrics = rd / "train" / "train_metrics.json"
-        if metrics.is_file():
-            m = json.loads(metrics.read_text())
-            return {"round": rnd, "examples": int(m.get("n_train", 0)), "steps": int(m.get("global_step", 0))}
+    for rnd in reversed(layout.rounds(seed)):
+        t = read_train_figures(layout.round_dir(seed, rnd) / "train")
+        if t.trained:
+            return {"round": rnd, "examples": t.examples, "steps": t.steps}
     return None
 
 
@@ -45,7 +42,7 @@ def seeded_subsample(examples: Sequence[SFTExample], n: int, seed: int) -> list[
     return [e for i, e in enumerate(examples) if i in picked]
 
 
-def match_static(examples: Sequence[SFTExample], recipe: Any, loop_dir: Path, seed: int,
+def match_static(examples: Sequence[SFTExample], recipe: Any, layout: RunLayout, seed: int,
                  ) -> tuple[list[SFTExample], Any, dict[str, Any]]:
     """(examples, train config, record) of the static arm under ``recipe.loop.static.match``."""
     rule = recipe.loop.static.match
@@ -53,7 +50,7 @@ def match_static(examples: Sequence[SFTExample], recipe: Any, loop_dir: Path, se
     record: dict[str, Any] = {"match": rule, "available": len(examples)}
     if rule == "none":
         return list(examples), cfg, {**record, "examples": len(examples)}
-    loop = loop_realised(loop_dir)
+    loop = loop_realised(layout, seed)
     if loop is None:
         log.warning("loop.static.match = %s but no loop round was trained: the static arm trains unmatched", rule)
         return list(examples), cfg, {**record, "examples": len(examples), "unmatched": "no trained loop round"}

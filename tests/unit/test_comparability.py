@@ -10,6 +10,7 @@ import pytest
 from limo_rl.config import RecipeError, load_recipe
 from limo_rl.data.benchmarks import load_benchmark
 from limo_rl.data.decontam import ContaminationError, find_contaminated, require_clean
+from limo_rl.loop.layout import RunLayout
 from limo_rl.loop.matching import loop_realised, match_static, seeded_subsample
 from limo_rl.types import Problem, SFTExample
 
@@ -84,16 +85,16 @@ def _examples(n):
 
 
 def _loop_dir(tmp_path, n_train, steps, rnd=1):
-    d = tmp_path / "loop" / f"round{rnd}" / "train"
+    d = tmp_path / "seed0" / "loop" / f"round{rnd}" / "train"
     d.mkdir(parents=True)
     (d / "train_metrics.json").write_text(json.dumps({"n_train": n_train, "global_step": steps}))
-    return tmp_path / "loop"
+    return RunLayout(tmp_path)
 
 
 def test_static_match_size_is_a_seeded_draw_at_the_loops_realised_size(tmp_path):
     loop = _loop_dir(tmp_path, 156, 20)
     _loop_dir(tmp_path, 170, 22, rnd=2)
-    assert loop_realised(loop) == {"round": 2, "examples": 170, "steps": 22}
+    assert loop_realised(loop, 0) == {"round": 2, "examples": 170, "steps": 22}
     r = load_recipe(None, ["loop.static.match=size", "loop.rounds=2"])
     ex = _examples(817)
     out, cfg, rec = match_static(ex, r, loop, seed=3)
