@@ -95,15 +95,16 @@ def test_static_match_size_is_a_seeded_draw_at_the_loops_realised_size(tmp_path)
     loop = _loop_dir(tmp_path, 156, 20)
     _loop_dir(tmp_path, 170, 22, rnd=2)
     assert loop_realised(loop, 0) == {"round": 2, "examples": 170, "steps": 22}
-    r = load_recipe(None, ["loop.static.match=size", "loop.rounds=2"])
+    r = load_recipe(None, ["loop.static.match=size", "loop.rounds=2", "loop.static.match_seed=3"])
     ex = _examples(817)
-    out, cfg, rec = match_static(ex, r, loop, seed=3)
+    out, cfg, rec = match_static(ex, r, loop, seed=0)
     assert len(out) == 170 and cfg.max_steps is None
     assert [e.id for e in out] == sorted((e.id for e in out), key=lambda i: int(i[1:]))  # file order kept
     assert rec == {"match": "size", "available": 817, "examples": 170, "match_target": 170, "draw_seed": 3,
                    "loop_round": 2}
-    again, _, _ = match_static(ex, r, loop, seed=3)
-    other, _, _ = match_static(ex, r, loop, seed=4)
+    again, _, _ = match_static(ex, r, loop, seed=0)
+    other, _, _ = match_static(ex, load_recipe(None, ["loop.static.match=size", "loop.rounds=2"]), loop, seed=0)
+    assert match_static(ex, r, loop, seed=1)[2]["unmatched"] == "no trained loop round"  # seed 1 has no loop
     assert again == out and other != out
     assert seeded_subsample(ex[:10], 50, 0) == ex[:10]
 
