@@ -43,11 +43,13 @@ from dataclasses import asdict, dataclass
 from statistics import NormalDist
 from typing import Any
 
+from limo_rl.errors import DataError
+
 EXACT_MAX = 16
 MC_FLIPS = 20000
 
 
-class PairingError(ValueError):
+class PairingError(DataError):
     """Two arms that cannot be paired (different problems, an empty arm)."""
 
 
