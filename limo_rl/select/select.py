@@ -184,9 +184,13 @@ def run_selection(
     ]
     sel_feats = [r.feats for r in selected]
     cand_feats = [f for _, f in cands]
+    bound = len(top_m) > cfg.budget
+    if not bound:
+        log.warning("select: the budget did not bind: %d chains passed every filter, budget %d; a budget "
+                    "ablation at or above %d trains on this same set", len(top_m), cfg.budget, len(top_m))
     stats = {
         "strategy": cfg.strategy, "seed": seed, "tie_break": cfg.tie_break, "weights": dict(cfg.weights),
-        "steps": steps, "selected": len(examples),
+        "steps": steps, "selected": len(examples), "budget_bound": bound,
         "problems_with_candidates": len({c.problem_id for c, _ in cands}),
         "selected_by_group": dict(sorted(Counter(r.group for r in selected).items())) if cfg.balance_by else None,
         "pass_rate_histogram": histogram({pid: rates[pid] for pid in ids if pid in rates}),
