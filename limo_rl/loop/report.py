@@ -20,6 +20,15 @@ from pathlib import Path
 from typing import Any
 
 from limo_rl.artifacts import atomic_write_json, atomic_write_text, read_jsonl
+from limo_rl.loop.comparisons import (
+    arm_training,
+    build_comparisons,
+    collect_samples,
+    curve_rows,
+    render_curve,
+    render_verdicts,
+    report_doc,
+)
 from limo_rl.loop.layout import (
     CHAINS,
     METRICS,
@@ -327,16 +336,6 @@ def plot(run_dir: Path, scores: list[Score], data: list[DataStats], outputs: Seq
 def write_report(run_dir: str | Path, tracker: Any = None) -> dict[str, float]:
     """(Re)build ``report.md``, ``report.json`` and ``report.png`` of a run; returns (and logs) the headline figures."""
     import yaml
-
-    from limo_rl.loop.comparisons import (
-        arm_training,
-        build_comparisons,
-        collect_samples,
-        curve_rows,
-        render_curve,
-        render_verdicts,
-        report_doc,
-    )
 
     run_dir = Path(run_dir)
     scores, data = collect_scores(run_dir), collect_data_stats(run_dir)
