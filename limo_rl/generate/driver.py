@@ -32,7 +32,6 @@ from limo_rl.generate.prompts import build_request, prompt_hash, sample_seeds, s
 from limo_rl.generate.shards import (
     ShardPlan,
     plan_shards,
-    read_chains,
     set_aside_stale,
     shard_is_complete,
     write_shard,
@@ -112,6 +111,20 @@ def chain_stats(chains: Sequence[Chain]) -> dict[str, Any]:
     }
 
 
+def shard_stats(paths: Sequence[Path]) -> dict[str, Any]:
+    """:func:`chain_stats` over shard files, reading only their token and finish columns, one at a time."""
+    import pyarrow.parquet as pq
+
+    n = tokens = truncated = 0
+    for path in paths:
+        t = pq.read_table(path, columns=["n_tokens", "finish_reason"]).to_pydict()
+        n += len(t["n_tokens"])
+        tokens += sum(t["n_tokens"])
+        truncated += sum(r == "length" for r in t["finish_reason"])
+    return {"chains": n, "tokens": tokens, "mean_tokens": tokens / n if n else 0.0,
+            "truncation_rate": truncated / n if n else 0.0}
+
+
 def run_generation(
     problems: Sequence[Problem], cfg: Any, model: str, out_dir: Path, *, round: int = 1, base_seed: int = 0,
     teacher_name: str | None = None, tracker: Any = None,
@@ -147,8 +160,8 @@ def run_generation(
         new_tokens, gen_wall, engine_version = _run_pool(
             todo, requests, seeds, cfg, model, chains_dir, round=round, teacher=teacher, spec=spec)
 
-    chains = read_chains(chains_dir)
-    stats = chain_stats(chains)
+    stats = shard_stats([chains_dir / p.name for p in plans])
+    n_chains = stats["chains"]
     stats.update({
         "shards": len(plans), "shards_skipped": len(plans) - len(todo), "shards_generated": len(todo),
         "new_tokens": new_tokens, "tokens_per_s": new_tokens / gen_wall if gen_wall > 0 else 0.0,
@@ -159,7 +172,7 @@ def run_generation(
     atomic_write_json(out_dir / "stats.json", stats)
     if tracker is not None:
         tracker.log({f"generate/{k}": v for k, v in stats.items() if isinstance(v, (int, float))})
-    return GenerationResult(chains_dir=chains_dir, n_chains=len(chains), stats=stats)
+    return GenerationResult(chains_dir=chains_dir, n_chains=n_chains, stats=stats)
 
 
 def _actor_resources(cfg: Any, ray: Any) -> tuple[float, float]:

@@ -128,38 +128,27 @@ class SeedRun:
         return d / "chains"
 
     def verify(self, problems_path: Path, chains_dir: Path, d: Path) -> Path:
-        from limo_rl.data.io import read_problems
-        from limo_rl.generate import read_chains
-        from limo_rl.verify import grade_chains
+        from limo_rl.verify.stage import grade_shards
 
         def fn(out: Path) -> dict[str, Any]:
-            chains = read_chains(chains_dir)
-            problems = {p.id: p for p in read_problems(problems_path)}
-            verdicts = grade_chains(chains, problems, self.r.verify, out / "verdicts.jsonl")
-            n = max(len(verdicts), 1)
-            return {"chains": len(verdicts), "accuracy": sum(v.correct for v in verdicts) / n,
-                    "mean_verification_density": sum(v.verification_density for v in verdicts) / n}
+            golds = _gold_answers(problems_path)  # answers only: the questions stay on disk
+            return grade_shards(chains_dir, golds, self.r.verify, out / "verdicts")
 
         inputs = {"verify": self.r.verify.model_dump(), "chains": self._marker_hash(chains_dir.parent),
                   "problems": hash_file(problems_path)}
-        self.runner.run("verify", d, inputs, fn, ["verdicts.jsonl"])
-        return d / "verdicts.jsonl"
+        self.runner.run("verify", d, inputs, fn, ["verdicts"])
+        return d / "verdicts"
 
     def select(self, problems_path: Path, chains_dir: Path, verdicts_path: Path, d: Path) -> Path:
-        from limo_rl.data.io import read_problems
-        from limo_rl.generate import read_chains
-        from limo_rl.select import run_selection
-        from limo_rl.verify import read_verdicts
+        from limo_rl.select.stream import select_from_shards
 
         def fn(out: Path) -> dict[str, Any]:
-            res = run_selection(
-                read_problems(problems_path), read_chains(chains_dir), read_verdicts(verdicts_path),
-                self.r.select, self.r.generate.system_prompt, out, seed=self.seed,
-            )
+            res = select_from_shards(problems_path, chains_dir, verdicts_path, self.r.select,
+                                     self.r.generate.system_prompt, out, seed=self.seed)
             return {"n_selected": res.n_selected}
 
         inputs = {"select": self.r.select.model_dump(), "system_prompt": self.r.generate.system_prompt,
-                  "verdicts": hash_file(verdicts_path), "chains": self._marker_hash(chains_dir.parent),
+                  "verdicts": self._marker_hash(verdicts_path.parent), "chains": self._marker_hash(chains_dir.parent),
                   "seed": self.seed}
         self.runner.run("select", d, inputs, fn, ["sft.jsonl", "stats.json"])
         return d / "sft.jsonl"
@@ -223,6 +212,17 @@ class SeedRun:
 
         marker = read_stage_marker(stage_dir) or {}
         return hash_obj(marker.get("outputs") or {})
+
+
+def _gold_answers(problems_path: Path) -> dict[str, str]:
+    """Problem id -> gold answer, streaming the problems file (the verify stage needs nothing else)."""
+    from limo_rl.data.io import iter_rows, problem_from_row
+
+    out = {}
+    for i, row in iter_rows(problems_path):
+        p = problem_from_row(row, f"{problems_path}:{i}")
+        out[p.id] = p.answer
+    return out
 
 
 def headline_metrics(metrics: dict[str, Any]) -> dict[str, float]:

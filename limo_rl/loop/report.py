@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from limo_rl.artifacts import atomic_write_text, read_jsonl
+from limo_rl.data.io import iter_objects
+from limo_rl.verify.stage import verdict_files
 
 log = logging.getLogger(__name__)
 
@@ -86,14 +88,19 @@ def collect_scores(run_dir: Path) -> list[Score]:
     return scores
 
 
-def _chain_tokens(chains_dir: Path) -> dict[tuple[str, int], int]:
+def _chain_tokens(chains_dir: Path, wanted: set[tuple[str, int]]) -> tuple[dict[tuple[str, int], int], float | None]:
+    """(token counts of the ``wanted`` chains, mean over all chains), one shard at a time."""
     import pyarrow.parquet as pq
 
     out: dict[tuple[str, int], int] = {}
+    total = n = 0
     for shard in sorted(chains_dir.glob("*.parquet")):
         t = pq.read_table(shard, columns=["problem_id", "sample_index", "n_tokens"]).to_pydict()
-        out.update({(p, int(i)): int(n) for p, i, n in zip(t["problem_id"], t["sample_index"], t["n_tokens"], strict=True)})
-    return out
+        for p, i, k in zip(t["problem_id"], t["sample_index"], t["n_tokens"], strict=True):
+            total, n = total + int(k), n + 1
+            if (p, int(i)) in wanted:
+                out[(p, int(i))] = int(k)
+    return out, (total / n if n else None)
 
 
 def _parse_ref(ref: str) -> tuple[str, int] | None:
@@ -114,19 +121,28 @@ def collect_data_stats(run_dir: Path) -> list[DataStats]:
     out = []
     for seed, sd in _seed_dirs(run_dir):
         for rd in sorted(sd.glob("loop/round*"), key=lambda p: int(p.name[5:])):
-            sft_path, ver_path = rd / "select" / "sft.jsonl", rd / "verify" / "verdicts.jsonl"
-            if not sft_path.is_file() or not ver_path.is_file():
+            sft_path = rd / "select" / "sft.jsonl"
+            ver_path = next((p for p in (rd / "verify" / "verdicts", rd / "verify" / "verdicts.jsonl") if p.exists()),
+                            None)
+            if not sft_path.is_file() or ver_path is None:
                 continue
-            verdicts = {(r["problem_id"], int(r["sample_index"])): r for r in read_jsonl(ver_path)}
-            tokens = _chain_tokens(rd / "generate" / "chains")
             refs = [_parse_ref(r.get("chain_ref", "")) for r in read_jsonl(sft_path)]
             refs = [r for r in refs if r is not None]
+            wanted, picked, density_sum, n_verdicts = set(refs), {}, 0.0, 0
+            tokens, mean_tokens = _chain_tokens(rd / "generate" / "chains", wanted)
+            for f in verdict_files(ver_path):  # streaming: one row at a time, the selected ones kept
+                for _, row in iter_objects(f):
+                    density_sum += float(row.get("verification_density") or 0.0)
+                    n_verdicts += 1
+                    key = (row["problem_id"], int(row["sample_index"]))
+                    if key in wanted:
+                        picked[key] = row["verification_density"]
             out.append(DataStats(
                 seed, "loop", int(rd.name[5:]), len(refs),
-                _mean([verdicts[r]["verification_density"] for r in refs if r in verdicts]),
-                _mean([v["verification_density"] for v in verdicts.values()]),
+                _mean([picked[r] for r in refs if r in picked]),
+                density_sum / n_verdicts if n_verdicts else None,
                 _mean([tokens[r] for r in refs if r in tokens]),
-                _mean(list(tokens.values())),
+                mean_tokens,
             ))
         static = sd / "static" / "data" / "sft.jsonl"
         if static.is_file():
