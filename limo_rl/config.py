@@ -323,6 +323,21 @@ class LoopConfig(_Section):
     baselines: bool = True
 
 
+# ---------------------------------------------------------------------------------------- hardware
+GPU_NAMES = ("a100-40gb", "a100-80gb", "l40s-48gb", "h100-80gb", "h200-141gb")
+
+
+class HardwareConfig(_Section):
+    """The machines a recipe is written for: ``limo-rl plan`` checks memory, context, disk and time against them."""
+
+    nodes: int = Field(1, ge=1)
+    gpus_per_node: int = Field(0, ge=0)
+    gpu: Literal[GPU_NAMES] | None = None  # type: ignore[valid-type]
+    cpu_memory_gib: float = Field(64.0, gt=0, description="host memory per node")
+    disk_gib: float = Field(100.0, gt=0, description="run storage shared by the nodes")
+    max_hours: float | None = Field(None, gt=0, description="the planner flags a longer estimate")
+
+
 # ---------------------------------------------------------------------------------------- recipe
 class Recipe(_Section):
     run: RunConfig = Field(default_factory=RunConfig)
@@ -335,6 +350,7 @@ class Recipe(_Section):
     train: TrainConfig = Field(default_factory=TrainConfig)
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
     loop: LoopConfig = Field(default_factory=LoopConfig)
+    hardware: HardwareConfig = Field(default_factory=HardwareConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
