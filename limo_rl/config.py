@@ -336,6 +336,9 @@ class HardwareConfig(_Section):
     cpu_memory_gib: float = Field(64.0, gt=0, description="host memory per node")
     disk_gib: float = Field(100.0, gt=0, description="run storage shared by the nodes")
     max_hours: float | None = Field(None, gt=0, description="the planner flags a longer estimate")
+    wait_for_nodes_s: float = Field(
+        0.0, ge=0, description="an autoscaler may add nodes: a stage waits this long for its resources (0: fail at once)")
+    actor_start_timeout_s: float = Field(1800.0, gt=0, description="longest wait for engine actors to load a model")
 
 
 # ---------------------------------------------------------------------------------------- recipe
@@ -521,14 +524,19 @@ def preflight(recipe: Recipe, stages: Iterable[str] = ("generate", "train", "eva
         env = recipe.generate.openai.api_key_env
         if env and env not in os.environ and not recipe.generate.openai.base_url.startswith(("http://127.", "http://localhost")):
             problems.append(f"generate.openai.api_key_env = {env!r}: the environment variable {env} is not set")
+    # GPUs are checked on the cluster's nodes (limo_rl.cluster), never with the driver's own CUDA: the head
+    # node that runs the driver under `ray job submit` usually has none. Here only the recipe's own hardware.
+    hw = recipe.hardware
+    if {"generate", "evaluate"} & stages and recipe.generate.engine == "vllm" and hw.gpus_per_node:
+        tp = recipe.generate.vllm.tensor_parallel_size
+        if tp > hw.gpus_per_node:
+            problems.append(f"generate.vllm.tensor_parallel_size = {tp} > hardware.gpus_per_node = "
+                            f"{hw.gpus_per_node}: a vLLM engine runs on one node")
+    if "train" in stages and recipe.train.use_gpu and hw.gpus_per_node and \
+            recipe.train.num_workers > hw.nodes * hw.gpus_per_node:
+        problems.append(f"train.num_workers = {recipe.train.num_workers} > the {hw.nodes * hw.gpus_per_node} GPUs "
+                        "named under hardware")
     if "train" in stages and (recipe.train.use_gpu or recipe.train.strategy != "ddp"):
-        try:
-            import torch
-
-            if recipe.train.use_gpu and not torch.cuda.is_available():
-                problems.append("train.use_gpu = true but no CUDA device is visible")
-        except ImportError:  # pragma: no cover - torch is a hard dependency
-            pass
         if recipe.train.strategy == "deepspeed_zero3" and importlib.util.find_spec("deepspeed") is None:
             problems.append("train.strategy = 'deepspeed_zero3' needs DeepSpeed: pip install -e '.[deepspeed]'")
     if problems:

@@ -119,6 +119,7 @@ class SeedRun:
             res = run_generation(
                 read_problems(problems_path), self.r.generate, teacher.path, out,
                 round=rnd, base_seed=self.seed, teacher_name=teacher.name, tracker=self.tracker,
+                wait_s=self.r.hardware.wait_for_nodes_s, start_timeout_s=self.r.hardware.actor_start_timeout_s,
             )
             return res.stats
 
@@ -179,6 +180,11 @@ class SeedRun:
 
         def fn(out: Path) -> dict[str, Any]:
             ensure_ray()
+            from limo_rl.cluster import stage_bundles, wait_for_resources
+
+            if bundles := stage_bundles(self.r, "train"):  # Ray Train would wait for missing GPUs forever
+                wait_for_resources(bundles, what=f"train ({len(bundles)} GPU workers)",
+                                   wait_s=self.r.hardware.wait_for_nodes_s)
             res = run_training(examples, init.path, self.r.train, out, seed=self.seed, tracker=self.tracker)
             return res.metrics
 
@@ -246,6 +252,7 @@ def run_recipe(
 ) -> int:
     """Run a recipe (or, with ``stop_after``, the first round of its loop arm up to that stage)."""
     preflight(recipe, stages_for(stop_after))
+    cluster_preflight(recipe, stages_for(stop_after))
     run_dir, manifest = RunDir.create(recipe, list(argv) if argv is not None else sys.argv)
     tracker = make_tracker(recipe.tracking, run_dir.path, recipe.to_dict(), name=recipe.run.name)
     runner = StageRunner(run_dir.path, manifest, from_stage=from_stage, stop_after=stop_after)
@@ -277,6 +284,22 @@ def run_recipe(
         print(f"{run_dir.path}: nothing to do, every stage is done with the same inputs "
               f"({len(runner.skipped)} reused)", file=sys.stderr)
     return 0
+
+
+def cluster_preflight(recipe: Recipe, stages: Sequence[str]) -> None:
+    """GPU checks on the Ray cluster's nodes (never the driver's CUDA), before any compute.
+
+    Only for recipes whose stages ask for GPUs: Ray is started (or joined) here instead of at the
+    first stage. With ``hardware.wait_for_nodes_s`` > 0 the stages wait for an autoscaler instead.
+    """
+    from limo_rl.cluster import ClusterError, cluster_problems, stage_bundles
+
+    if not any(stage_bundles(recipe, s) for s in stages):
+        return
+    ensure_ray()
+    problems = cluster_problems(recipe, stages)
+    if problems:
+        raise ClusterError("the Ray cluster cannot run the recipe:\n" + "\n".join(f"  - {p}" for p in problems))
 
 
 def ensure_ray() -> None:
