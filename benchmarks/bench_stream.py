@@ -16,8 +16,11 @@ Grading mode: by default the real :class:`~limo_rl.verify.grade.Grader` with ``f
 workers), so the figures measure the driver's I/O and memory, not density analysis, which is
 per-chain work in worker processes and linear anyway. ``--grader full`` computes every feature.
 
-Peak driver memory: ``ru_maxrss`` of the subprocess minus its RSS after imports (Linux, KiB);
-the grader's worker processes are not the driver. Prints seconds, chains/s, peak MiB, and the
+Peak driver memory: ``ru_maxrss`` of the subprocess minus its RSS after imports and a warm-up
+(Linux, KiB); the grader's worker processes are not the driver. CPU time (the subprocess and its
+children) is printed beside wall time: on a shared machine it is the steadier figure for linearity.
+Memory is bounded by one shard plus the selection's heaps (``budget`` entries per balance group,
+which fill up as the pool grows) and ~100 bytes per problem id. Prints seconds, chains/s, peak MiB, and the
 ratios 200k/10k (linear time: ~20x; flat memory: ~1x). The legacy driver runs up to 50k chains
 by default (its rewrites are quadratic: ``--legacy-max 200000`` to see it at 200k).
 
@@ -98,6 +101,8 @@ def child(root: Path, mode: str, grader_mode: str) -> dict:
         g.grade_many([("so \\boxed{2}", "2", "auto", 4)], progress=False)
     read_shard(shard_files(root / "chains")[0])
     rss0 = _rss_kib()
+    ru, ch = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu0 = ru.ru_utime + ru.ru_stime + ch.ru_utime + ch.ru_stime
     t0 = time.perf_counter()
     if mode == "stream":
         from limo_rl.data.io import iter_rows
@@ -136,9 +141,10 @@ def child(root: Path, mode: str, grader_mode: str) -> dict:
         res = run_selection(read_problems(root / "problems.jsonl"), read_chains(root / "chains"),
                             read_verdicts(path), scfg, None, root / "select")
     t2 = time.perf_counter()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"verify_s": t1 - t0, "select_s": t2 - t1, "total_s": t2 - t0, "peak_mib": (peak - rss0) / 1024,
-            "selected": res.n_selected}
+    ru, ch = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = ru.ru_utime + ru.ru_stime + ch.ru_utime + ch.ru_stime - cpu0
+    return {"verify_s": t1 - t0, "select_s": t2 - t1, "total_s": t2 - t0, "cpu_s": cpu,
+            "peak_mib": (ru.ru_maxrss - rss0) / 1024, "selected": res.n_selected}
 
 
 def main() -> None:
@@ -172,7 +178,7 @@ def main() -> None:
                     sys.exit(f"{mode} at {n} failed:\n{out.stderr[-3000:]}")
                 r = results[(mode, n)] = json.loads(out.stdout.strip().splitlines()[-1])
                 print(f"{mode:<7} {n:>7} chains: verify {r['verify_s']:7.1f}s  select {r['select_s']:6.1f}s  "
-                      f"total {r['total_s']:7.1f}s ({n / r['total_s']:6.0f} chains/s)  peak driver memory "
+                      f"total {r['total_s']:7.1f}s ({n / r['total_s']:6.0f} chains/s), CPU {r['cpu_s']:7.1f}s  peak driver memory "
                       f"{r['peak_mib']:7.1f} MiB  selected {r['selected']}", flush=True)
                 shutil.rmtree(run)
             shutil.rmtree(data)
@@ -184,14 +190,15 @@ def main() -> None:
         if top is None or top == lo:
             continue
         a, b = results[(mode, lo)], results[(mode, top)]
-        print(f"{mode}: {top // lo}x the chains -> time x{b['total_s'] / a['total_s']:.1f}, "
-              f"peak memory x{b['peak_mib'] / max(a['peak_mib'], 1e-9):.2f}")
+        print(f"{mode}: {top // lo}x the chains -> wall time x{b['total_s'] / a['total_s']:.1f}, CPU time "
+              f"x{b['cpu_s'] / a['cpu_s']:.1f}, peak memory x{b['peak_mib'] / max(a['peak_mib'], 1e-9):.2f}")
     for n in sizes:
         if ("legacy", n) in results:
             s, leg = results[("stream", n)], results[("legacy", n)]
-            print(f"at {n}: legacy/stream time x{leg['total_s'] / s['total_s']:.1f}, "
+            print(f"at {n}: legacy/stream wall time x{leg['total_s'] / s['total_s']:.1f}, CPU time "
+                  f"x{leg['cpu_s'] / s['cpu_s']:.1f}, "
                   f"memory x{leg['peak_mib'] / max(s['peak_mib'], 1e-9):.1f}")
-    print(f"(streaming up to {hi} chains)")
+    print(f"(streaming up to {hi} chains; load at the end: {os.getloadavg()[0]:.2f})")
 
 
 if __name__ == "__main__":

@@ -229,8 +229,9 @@ class Selection:
             keys = set(f)
             self.feature_names = keys if self.feature_names is None else self.feature_names & keys
             s = score_chain(cfg.strategy, c, f, cfg.weights, self.seed)
-            ranked.append(Ranked(dataclasses.replace(c, text=""), s, f, g.group, (-s, tie_key(c, cfg.tie_break)),
-                                 g.where))
+            kept = {name: f[name] for name in _FEATS}  # a heap entry keeps what the stats need, no text
+            ranked.append(Ranked(dataclasses.replace(c, text=""), s, kept, g.group,
+                                 (-s, tie_key(c, cfg.tie_break)), g.where))
         ranked.sort(key=lambda r: r.key)
         for r in ranked[: cfg.per_problem]:
             self.n_top += 1

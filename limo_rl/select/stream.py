@@ -60,13 +60,20 @@ def weak_rates(path: str | Path, known: Mapping[str, str]) -> dict[str, PassRate
     return {pid: PassRate(c, n) for pid, (c, n) in counts.items()}
 
 
-def _verdict_shard(verdicts_dir: Path, chain_shard: Path) -> Path | None:
-    stem = chain_shard.name.removesuffix(".parquet")
-    found = sorted(verdicts_dir.glob(f"{stem}.*.jsonl"))
-    if len(found) > 1:
-        raise DataError(f"{verdicts_dir}: {len(found)} verdict shards for {chain_shard.name} "
-                        f"({', '.join(p.name for p in found)}): rerun the verify stage")
-    return found[0] if found else None
+def _verdict_shards(verdicts_dir: Path) -> dict[str, list[Path]]:
+    """Chain shard stem -> its verdict shard files (listed once: a glob per shard would be quadratic)."""
+    out: dict[str, list[Path]] = {}
+    for p in sorted(verdicts_dir.glob("shard-*.jsonl")):
+        out.setdefault(p.name.split(".", 1)[0], []).append(p)
+    return out
+
+
+def _verdict_shard(found: dict[str, list[Path]], verdicts_dir: Path, chain_shard: Path) -> Path | None:
+    files = found.get(chain_shard.name.removesuffix(".parquet"), [])
+    if len(files) > 1:
+        raise DataError(f"{verdicts_dir}: {len(files)} verdict shards for {chain_shard.name} "
+                        f"({', '.join(p.name for p in files)}): rerun the verify stage")
+    return files[0] if files else None
 
 
 def iter_groups(chains_dir: Path, verdicts: Path | Mapping[tuple[str, int], Verdict],
@@ -78,10 +85,11 @@ def iter_groups(chains_dir: Path, verdicts: Path | Mapping[tuple[str, int], Verd
     if not chains_dir.is_dir():
         raise ShardError(f"{chains_dir}: chains folder not found")
     seen: dict[str, str] = {}
+    found = _verdict_shards(verdicts) if isinstance(verdicts, Path) else {}
     for shard in shard_files(chains_dir):
         chains = read_shard(shard)
         if isinstance(verdicts, Path):
-            vpath = _verdict_shard(verdicts, shard)
+            vpath = _verdict_shard(found, verdicts, shard)
             rows = dict(iter_verdict_rows(vpath)) if vpath is not None else {}
         else:
             rows = verdicts
