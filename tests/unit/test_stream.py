@@ -153,3 +153,20 @@ def test_distribution_is_exact_then_bounded():
     assert len(d.values) == 500 and approx["approximate"] is True
     assert approx["count"] == 5000 and approx["mean"] == pytest.approx(exact["mean"])
     assert abs(approx["p50"] - exact["p50"]) < 100  # a 500-value reservoir of a uniform 0..999
+
+
+def test_grade_chains_appends_and_drops_a_torn_last_line(tmp_path, monkeypatch):
+    from limo_rl.verify.stage import grade_chains
+
+    problems, chains, _ = _world(tmp_path, n_problems=3)
+    by_id = {p.id: p for p in problems}
+    out = tmp_path / "v.jsonl"
+    grade_chains(chains[:5], by_id, VerifyConfig(workers=1), out)
+    lines = out.read_text().splitlines(keepends=True)
+    out.write_text("".join(lines[:4]) + lines[4][:20])  # killed mid-append: row 5 is torn
+    graded = _spy(monkeypatch)
+    verdicts = grade_chains(chains, by_id, VerifyConfig(workers=1), out)
+    assert len(graded) == len(chains) - 4  # the torn row is graded again, the 4 whole ones are not
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    keys = [(r["problem_id"], r["sample_index"]) for r in rows]
+    assert len(keys) == len(set(keys)) == len(chains) == len(verdicts)
