@@ -23,7 +23,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from limo_rl.config import RecipeError
+from limo_rl.errors import RecipeError
+from limo_rl.raysession import ray_session
 
 log = logging.getLogger(__name__)
 Bundle = dict[str, float]
@@ -62,13 +63,8 @@ def cluster_nodes(address: str | None = None) -> list[Node]:
     """The alive nodes of the cluster this process is connected to (or of ``address``, joined briefly)."""
     import ray
 
-    if ray.is_initialized():
+    with ray_session(address=address, log_to_driver=False):
         return nodes_from_ray(ray.nodes())
-    ray.init(address=address, logging_level="ERROR", log_to_driver=False)
-    try:
-        return nodes_from_ray(ray.nodes())
-    finally:
-        ray.shutdown()
 
 
 def unplaced(bundles: Sequence[Bundle], nodes: Sequence[Node]) -> list[Bundle]:

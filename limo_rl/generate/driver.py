@@ -27,6 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from limo_rl.artifacts import atomic_write_json
+from limo_rl.cluster import cluster_nodes, unplaced, wait_for_resources
+from limo_rl.config import GenerateConfig
+from limo_rl.generate.engines import make_engine
 from limo_rl.generate.prompts import build_request, prompt_hash, sample_seeds, spec_hash
 from limo_rl.generate.shards import (
     ShardPlan,
@@ -36,6 +39,7 @@ from limo_rl.generate.shards import (
     write_shard,
 )
 from limo_rl.progress import QUIET_ENV, bar, is_quiet
+from limo_rl.raysession import start_ray
 from limo_rl.types import Chain, Completion, GenerationRequest, Problem
 
 log = logging.getLogger(__name__)
@@ -60,9 +64,6 @@ class ShardWorker:
     """One engine in one Ray actor; ``run`` samples a shard's requests and returns the completions."""
 
     def __init__(self, cfg_dict: dict[str, Any], model: str, threads: int):
-        from limo_rl.config import GenerateConfig
-        from limo_rl.generate.engines import make_engine
-
         try:
             import torch
 
@@ -195,8 +196,6 @@ def _fit_actors(cfg: Any, n_shards: int, cpus: float, gpus: float, wait_s: float
     naming what is missing. CPU-only actors on a static cluster are capped at what its nodes
     hold (an actor more would wait forever), with a warning.
     """
-    from limo_rl.cluster import cluster_nodes, unplaced, wait_for_resources
-
     n = min(cfg.num_actors, n_shards)
     bundles = [{"CPU": cpus, "GPU": gpus}] * n
     if gpus > 0 or wait_s > 0:
@@ -220,10 +219,7 @@ def _run_pool(
 ) -> tuple[int, float, str]:
     import ray
 
-    started = False
-    if not ray.is_initialized():
-        ray.init(include_dashboard=False, log_to_driver=not is_quiet())  # joins RAY_ADDRESS when set
-        started = True
+    started = start_ray()  # shut down below only if started here
     actors: list[Any] = []
     bar_ = None
     try:

@@ -5,21 +5,23 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from limo_rl.cli import UsageError, add_recipe_args, recipe_from_args
+from limo_rl.artifacts import atomic_write_text
+from limo_rl.cliargs import add_recipe_args, recipe_from_args
+from limo_rl.cluster import cluster_nodes
+from limo_rl.errors import UsageError
 from limo_rl.loop.cache import STAGE_ORDER
+from limo_rl.loop.driver import run_recipe
+from limo_rl.loop.plan import Assumptions, plan_recipe, render, shortfalls
+from limo_rl.loop.report import compare_runs, write_report
+from limo_rl.raysession import ray_session
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from limo_rl.loop.driver import run_recipe
-
     recipe = recipe_from_args(args)
     return run_recipe(recipe, args.argv, from_stage=args.from_stage)
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from limo_rl.artifacts import atomic_write_text
-    from limo_rl.loop.report import compare_runs, write_report
-
     for d in args.run_dirs:
         if not (Path(d) / "config.yaml").is_file():
             raise UsageError(f"{d}: not a limo-rl run directory (no config.yaml)")
@@ -38,8 +40,6 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
-    from limo_rl.loop.plan import Assumptions, plan_recipe, render, shortfalls
-
     recipe = recipe_from_args(args)
     a = Assumptions(**{k: v for k, v in (("mean_tokens_fraction", args.mean_tokens_fraction),
                                           ("hbm_efficiency", args.hbm_efficiency), ("mfu", args.mfu)) if v})
@@ -47,9 +47,8 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     print(render(plan, recipe, a))
     if not args.address:
         return 0 if plan.fits else 1
-    from limo_rl.loop.cluster import cluster_nodes
-
-    nodes = cluster_nodes(args.address)
+    with ray_session(address=args.address, log_to_driver=False, logging_level="ERROR"):
+        nodes = cluster_nodes()
     resources = {"CPU": sum(n.cpus for n in nodes), "GPU": sum(n.gpus for n in nodes)}
     print(f"\ncluster at {args.address}: {len(nodes)} node(s), {resources['CPU']:g} CPU, {resources['GPU']:g} GPU "
           f"(GPUs per node: {', '.join(f'{n.gpus:g}' for n in nodes)})")
