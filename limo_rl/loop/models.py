@@ -4,7 +4,7 @@ A local model folder is read directly. The Hub is unreachable from the machines 
 is built on, so for hub ids the planner falls back to :data:`KNOWN_CONFIGS`: the shape fields
 copied from the ``config.json`` of the Qwen-family checkpoints the shipped recipes name (as
 published on the Hugging Face Hub, Nov 2026). A plan built from this table says so
-(``source="known table"``); any other hub id must be given as a local folder (or ``--config``).
+(``source`` says "known table"); any other hub id must be given as a local folder (or ``--config``).
 
 Parameter count of a Qwen2-style decoder (no biases except q/k/v, RMSNorm, SwiGLU MLP):
 ``embed + L * (attn + mlp + 2h) + h (+ lm_head unless tied)`` with
@@ -80,6 +80,7 @@ def _qwen(name: str, h: int, inter: int, layers: int, heads: int, kv: int, vocab
             "tie_word_embeddings": tied}
 
 
+KNOWN_TABLE = "known table (the hub config.json, copied into limo_rl: the Hub is not reachable)"
 # Copied from each checkpoint's config.json on the Hugging Face Hub (the fields the planner uses).
 KNOWN_CONFIGS: dict[str, dict[str, Any]] = {
     "Qwen/Qwen2.5-1.5B-Instruct": _qwen("1.5B", 1536, 8960, 28, 12, 2, 151936, 32768, True),
@@ -122,6 +123,6 @@ def model_shape(model: str) -> ModelShape:
             raise ModelInfoError(f"{f}: not valid JSON ({exc.msg})") from None
         return shape_from_config(model, cfg, f"config.json at {f}")
     if model in KNOWN_CONFIGS:
-        return shape_from_config(model, KNOWN_CONFIGS[model], "known table")
+        return shape_from_config(model, KNOWN_CONFIGS[model], KNOWN_TABLE)
     raise ModelInfoError(f"{model}: not a local model folder and not in the planner's table of known configs "
                          f"({', '.join(KNOWN_CONFIGS)}); download it and name the folder")
