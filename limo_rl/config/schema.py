@@ -352,6 +352,24 @@ class LoopConfig(_Section):
     baselines: bool = True
 
 
+# ---------------------------------------------------------------------------------------- hardware
+GPU_NAMES = ("a100-40gb", "a100-80gb", "l40s-48gb", "h100-80gb", "h200-141gb")
+
+
+class HardwareConfig(_Section):
+    """The machines a recipe is written for: ``limo-rl plan`` checks memory, context, disk and time against them."""
+
+    nodes: int = Field(1, ge=1)
+    gpus_per_node: int = Field(0, ge=0)
+    gpu: Literal[GPU_NAMES] | None = None  # type: ignore[valid-type]
+    cpu_memory_gib: float = Field(64.0, gt=0, description="host memory per node")
+    disk_gib: float = Field(100.0, gt=0, description="run storage shared by the nodes")
+    max_hours: float | None = Field(None, gt=0, description="the planner flags a longer estimate")
+    wait_for_nodes_s: float = Field(
+        0.0, ge=0, description="an autoscaler may add nodes: a stage waits this long for its resources (0: fail at once)")
+    actor_start_timeout_s: float = Field(1800.0, gt=0, description="longest wait for engine actors to load a model")
+
+
 # ---------------------------------------------------------------------------------------- recipe
 class Recipe(_Section):
     run: RunConfig = Field(default_factory=RunConfig)
@@ -364,6 +382,7 @@ class Recipe(_Section):
     train: TrainConfig = Field(default_factory=TrainConfig)
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
     loop: LoopConfig = Field(default_factory=LoopConfig)
+    hardware: HardwareConfig = Field(default_factory=HardwareConfig)
 
     @model_validator(mode="after")
     def _shared_checkpoint_rule(self) -> Recipe:
@@ -402,6 +421,3 @@ def _check_benchmarks(names: Sequence[str]) -> list[str]:
     if bad:
         raise ValueError(f"unknown benchmark(s) {bad}; known: {', '.join(BENCHMARK_NAMES)}")
     return list(names)
-
-
-# ---------------------------------------------------------------------------------------- loading

@@ -7,10 +7,11 @@ from pathlib import Path
 
 from limo_rl.artifacts import atomic_write_text
 from limo_rl.cliargs import add_recipe_args, recipe_from_args
+from limo_rl.cluster import cluster_nodes
 from limo_rl.errors import UsageError
 from limo_rl.loop.cache import STAGE_ORDER
 from limo_rl.loop.driver import run_recipe
-from limo_rl.loop.plan import plan_recipe, render, shortfalls
+from limo_rl.loop.plan import Assumptions, plan_recipe, render, shortfalls
 from limo_rl.loop.report import compare_runs, write_report
 from limo_rl.raysession import ray_session
 
@@ -40,22 +41,23 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 def _cmd_plan(args: argparse.Namespace) -> int:
     recipe = recipe_from_args(args)
-    params = {k: v for k, v in (("teacher", args.teacher_params), ("student", args.student_params)) if v}
-    plans = plan_recipe(recipe, {k: v * 1e9 for k, v in params.items()})
-    print(render(plans))
+    a = Assumptions(**{k: v for k, v in (("mean_tokens_fraction", args.mean_tokens_fraction),
+                                          ("hbm_efficiency", args.hbm_efficiency), ("mfu", args.mfu)) if v})
+    plan = plan_recipe(recipe, a)
+    print(render(plan, recipe, a))
     if not args.address:
-        return 0
-    import ray  # lazily: only `plan --address` talks to a cluster
-
+        return 0 if plan.fits else 1
     with ray_session(address=args.address, log_to_driver=False, logging_level="ERROR"):
-        resources = ray.cluster_resources()
-    print(f"\ncluster at {args.address}: {resources.get('CPU', 0):g} CPU, {resources.get('GPU', 0):g} GPU")
-    short = shortfalls(plans, resources, args.gpu_mem_gib)
+        nodes = cluster_nodes()
+    resources = {"CPU": sum(n.cpus for n in nodes), "GPU": sum(n.gpus for n in nodes)}
+    print(f"\ncluster at {args.address}: {len(nodes)} node(s), {resources['CPU']:g} CPU, {resources['GPU']:g} GPU "
+          f"(GPUs per node: {', '.join(f'{n.gpus:g}' for n in nodes)})")
+    short = shortfalls(plan.stages, resources, args.gpu_mem_gib, [n.gpus for n in nodes])
     for line in short:
         print(f"SHORT  {line}")
     if not short:
         print("enough resources for every stage")
-    return 1 if short else 0
+    return 1 if (short or not plan.fits) else 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -83,14 +85,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.set_defaults(func=_cmd_report)
 
     pl = sub.add_parser(
-        "plan", help="the GPUs, CPUs and memory each stage of a recipe needs (and what a cluster lacks)",
-        description="Print each stage's resources from RECIPE; with --address, compare with a live Ray cluster "
-        "and exit 1 if something is short.",
+        "plan", help="does a recipe fit the hardware it names: memory, context, KV cache, disk, hours",
+        description="Check RECIPE against its hardware section (GPU memory for training and vLLM, context "
+        "limits, GPUs per node, disk) and estimate hours; exit 1 if it does not fit. With --address, also "
+        "compare with a live Ray cluster, node by node.",
         epilog="example: limo-rl plan recipes/limo/loop_r1_teacher.yaml --address auto --gpu-mem-gib 80",
     )
     add_recipe_args(pl, required=True)
     pl.add_argument("--address", default=None, help="Ray cluster address (e.g. auto, ray://host:10001)")
     pl.add_argument("--gpu-mem-gib", type=float, default=None, help="memory of one GPU, for the memory check")
-    pl.add_argument("--teacher-params", type=float, default=None, help="teacher size in billions (if not in its name)")
-    pl.add_argument("--student-params", type=float, default=None, help="student size in billions")
+    pl.add_argument("--mean-tokens-fraction", type=float, default=None,
+                    help="mean chain length as a share of max_new_tokens (default 0.4)")
+    pl.add_argument("--hbm-efficiency", type=float, default=None, help="share of HBM bandwidth decode reaches (0.5)")
+    pl.add_argument("--mfu", type=float, default=None, help="training model-FLOPs utilisation (default 0.3)")
     pl.set_defaults(func=_cmd_plan)

@@ -38,14 +38,16 @@ from limo_rl.artifacts import (
     read_jsonl,
     read_stage_marker,
 )
+from limo_rl.cluster import stage_bundles, wait_for_resources
 from limo_rl.config import Recipe, preflight
+from limo_rl.config.preflight import cluster_preflight
 from limo_rl.data.benchmarks import is_generated_benchmark
 from limo_rl.data.decontam import require_clean
-from limo_rl.data.io import read_problems
+from limo_rl.data.io import iter_rows, problem_from_row, read_problems
 from limo_rl.data.pool import build_pool, load_benchmarks
 from limo_rl.data.static import load_static
 from limo_rl.evaluate import protocol_summary, run_evaluation
-from limo_rl.generate import read_chains, run_generation
+from limo_rl.generate import run_generation
 from limo_rl.loop.cache import STAGE_ORDER, StageRunner, StopAfter
 from limo_rl.loop.layout import CHAINS, MATCH, METRICS, MODEL, POOL_PROBLEMS, SFT, VERDICTS, RunLayout
 from limo_rl.loop.matching import match_static, seeded_subsample
@@ -53,11 +55,11 @@ from limo_rl.loop.report import write_report
 from limo_rl.raysession import ray_initialized, start_ray
 from limo_rl.resolve import ModelRef
 from limo_rl.resolve import resolve_model as _resolve
-from limo_rl.select import run_selection
+from limo_rl.select.stream import select_from_shards
 from limo_rl.tracking import Tracker, make_tracker
 from limo_rl.train import run_training
 from limo_rl.types import SFTExample
-from limo_rl.verify import grade_chains, read_verdicts
+from limo_rl.verify import grade_shards
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +152,7 @@ class SeedRun:
             res = run_generation(
                 read_problems(problems_path), self.r.generate, teacher.path, out,
                 round=rnd, base_seed=self.seed, teacher_name=teacher.name, tracker=self.tracker,
+                wait_s=self.r.hardware.wait_for_nodes_s, start_timeout_s=self.r.hardware.actor_start_timeout_s,
             )
             return res.stats
 
@@ -160,12 +163,8 @@ class SeedRun:
 
     def verify(self, problems_path: Path, chains_dir: Path, d: Path) -> Path:
         def fn(out: Path) -> dict[str, Any]:
-            chains = read_chains(chains_dir)
-            problems = {p.id: p for p in read_problems(problems_path)}
-            verdicts = grade_chains(chains, problems, self.r.verify, out / VERDICTS)
-            n = max(len(verdicts), 1)
-            return {"chains": len(verdicts), "accuracy": sum(v.correct for v in verdicts) / n,
-                    "mean_verification_density": sum(v.verification_density for v in verdicts) / n}
+            golds = _gold_answers(problems_path)  # answers only: the questions stay on disk
+            return grade_shards(chains_dir, golds, self.r.verify, out / VERDICTS)
 
         inputs = {"verify": self.r.verify.model_dump(), "chains": self._marker_hash(chains_dir.parent),
                   "problems": hash_file(problems_path)}
@@ -174,14 +173,12 @@ class SeedRun:
 
     def select(self, problems_path: Path, chains_dir: Path, verdicts_path: Path, d: Path) -> Path:
         def fn(out: Path) -> dict[str, Any]:
-            res = run_selection(
-                read_problems(problems_path), read_chains(chains_dir), read_verdicts(verdicts_path),
-                self.r.select, self.r.generate.system_prompt, out, seed=self.seed,
-            )
+            res = select_from_shards(problems_path, chains_dir, verdicts_path, self.r.select,
+                                     self.r.generate.system_prompt, out, seed=self.seed)
             return {"n_selected": res.n_selected}
 
         inputs = {"select": self.r.select.model_dump(), "system_prompt": self.r.generate.system_prompt,
-                  "verdicts": hash_file(verdicts_path), "chains": self._marker_hash(chains_dir.parent),
+                  "verdicts": self._marker_hash(verdicts_path.parent), "chains": self._marker_hash(chains_dir.parent),
                   "seed": self.seed}
         self.runner.run("select", d, inputs, fn, [SFT, "stats.json"])
         return d / SFT
@@ -230,6 +227,9 @@ class SeedRun:
 
         def fn(out: Path) -> dict[str, Any]:
             ensure_ray()
+            if bundles := stage_bundles(self.r, "train"):  # Ray Train would wait for missing GPUs forever
+                wait_for_resources(bundles, what=f"train ({len(bundles)} GPU workers)",
+                                   wait_s=self.r.hardware.wait_for_nodes_s)
             res = run_training(examples, init.path, cfg, out, seed=self.seed, tracker=self.tracker)
             return res.metrics
 
@@ -268,6 +268,15 @@ class SeedRun:
         return hash_obj(marker.get("outputs") or {})
 
 
+def _gold_answers(problems_path: Path) -> dict[str, str]:
+    """Problem id -> gold answer, streaming the problems file (the verify stage needs nothing else)."""
+    out = {}
+    for i, row in iter_rows(problems_path):
+        p = problem_from_row(row, f"{problems_path}:{i}")
+        out[p.id] = p.answer
+    return out
+
+
 def headline_metrics(metrics: dict[str, Any]) -> dict[str, float]:
     """``<benchmark>/<primary metric>`` -> value, from an evaluation's metrics.json."""
     out = {}
@@ -289,10 +298,18 @@ def run_recipe(
 ) -> int:
     """Run a recipe (or, with ``stop_after``, the first round of its loop arm up to that stage)."""
     preflight(recipe, stages_for(stop_after))
+    ray_was_up = ray_initialized()
+    try:
+        cluster_preflight(recipe, stages_for(stop_after))  # may start Ray: GPU recipes check the nodes first
+    except BaseException:
+        if not ray_was_up and ray_initialized():
+            import ray
+
+            ray.shutdown()
+        raise
     run_dir, manifest = RunDir.create(recipe, list(argv) if argv is not None else sys.argv)
     tracker = make_tracker(recipe.tracking, run_dir.path, recipe.to_dict(), name=recipe.run.name)
     runner = StageRunner(run_dir.path, manifest, from_stage=from_stage, stop_after=stop_after)
-    ray_was_up = ray_initialized()
     status = "failed"
     try:
         for seed in recipe.run.all_seeds():

@@ -3,7 +3,7 @@
 ```
 <run>/config.yaml, manifest.json, report.md, report.png
 <run>/pool/problems.jsonl
-<run>/seed<S>/loop/round<R>/{generate/chains, verify/verdicts.jsonl, select/sft.jsonl, train/model, evaluate}
+<run>/seed<S>/loop/round<R>/{generate/chains, verify/verdicts, select/sft.jsonl, train/model, evaluate}
 <run>/seed<S>/static/{data/sft.jsonl, match.json, train/model, evaluate}
 <run>/seed<S>/static_curve/n<N>/draw<D>/{match.json, train, evaluate}   (loop.static.curve)
 <run>/seed<S>/baselines/{base,teacher}/evaluate
@@ -11,6 +11,8 @@
 <train>/train_metrics.json
 ```
 
+``verify/verdicts/`` holds one verdict shard per chain shard (``shard-*.<tag>.jsonl``, see
+:mod:`limo_rl.verify.stage`); an evaluation grades into one ``verdicts.jsonl`` per benchmark.
 The driver asks :class:`RunLayout` where to write; the report asks it what is there and reads the
 files back through the typed readers below (:func:`read_eval_metrics`), not by glob and dict.
 """
@@ -19,15 +21,15 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from limo_rl.artifacts import read_jsonl
-
 POOL_PROBLEMS = "problems.jsonl"
 CHAINS = "chains"
-VERDICTS = "verdicts.jsonl"
+VERDICTS = "verdicts"  # the verify stage: a folder of verdict shards
+EVAL_VERDICTS = "verdicts.jsonl"  # an evaluation's grades of one benchmark
 SFT = "sft.jsonl"
 MODEL = "model"
 METRICS = "metrics.json"
@@ -47,7 +49,7 @@ class EvalDir:
 
     def benchmark_verdicts(self) -> list[tuple[str, Path]]:
         """(benchmark, verdicts file) of each benchmark evaluated here, by name."""
-        return [(p.parent.parent.name, p) for p in sorted(self.path.glob(f"*/verify/{VERDICTS}"))]
+        return [(p.parent.parent.name, p) for p in sorted(self.path.glob(f"*/verify/{EVAL_VERDICTS}"))]
 
 
 @dataclass(frozen=True)
@@ -156,15 +158,24 @@ class VerdictFigures:
     arithmetic_consistency: float | None
 
 
+def iter_verdict_figures(path: str | Path) -> Iterator[VerdictFigures]:
+    """Rows of a verdicts file or a folder of verdict shards, one at a time (a run's pool can be large)."""
+    path = Path(path)
+    for f in (sorted(path.glob("shard-*.jsonl")) if path.is_dir() else [path]):
+        with open(f, encoding="utf-8") as fh:
+            for line in fh:
+                if not line.strip():
+                    continue
+                r = json.loads(line)
+                yield VerdictFigures(
+                    str(r["problem_id"]), int(r["sample_index"]), float(r.get("verification_density") or 0.0),
+                    tuple(str(s.get("kind")) for s in r.get("verification_steps") or []),
+                    r.get("arithmetic_consistency"))
+
+
 def read_verdict_figures(path: str | Path) -> dict[tuple[str, int], VerdictFigures]:
-    """A verdicts.jsonl (verify stage, or an evaluation's) keyed by (problem_id, sample_index)."""
-    out = {}
-    for r in read_jsonl(path):
-        key = (str(r["problem_id"]), int(r["sample_index"]))
-        out[key] = VerdictFigures(
-            key[0], key[1], float(r.get("verification_density") or 0.0),
-            tuple(str(s.get("kind")) for s in r.get("verification_steps") or []), r.get("arithmetic_consistency"))
-    return out
+    """A verdicts file or shard folder (verify stage, or an evaluation's) keyed by (problem_id, sample_index)."""
+    return {(v.problem_id, v.sample_index): v for v in iter_verdict_figures(path)}
 
 
 def read_samples(eval_dir: str | Path) -> dict[str, dict[str, list[float]]]:

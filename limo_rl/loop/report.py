@@ -35,6 +35,7 @@ from limo_rl.loop.layout import (
     SFT,
     VERDICTS,
     RunLayout,
+    iter_verdict_figures,
     read_eval_metrics,
     read_verdict_figures,
 )
@@ -85,14 +86,19 @@ def collect_scores(run_dir: Path) -> list[Score]:
     return scores
 
 
-def _chain_tokens(chains_dir: Path) -> dict[tuple[str, int], int]:
+def _chain_tokens(chains_dir: Path, wanted: set[tuple[str, int]]) -> tuple[dict[tuple[str, int], int], float | None]:
+    """(token counts of the ``wanted`` chains, mean over all chains), one shard at a time."""
     import pyarrow.parquet as pq
 
     out: dict[tuple[str, int], int] = {}
+    total = n = 0
     for shard in sorted(chains_dir.glob("*.parquet")):
         t = pq.read_table(shard, columns=["problem_id", "sample_index", "n_tokens"]).to_pydict()
-        out.update({(p, int(i)): int(n) for p, i, n in zip(t["problem_id"], t["sample_index"], t["n_tokens"], strict=True)})
-    return out
+        for p, i, k in zip(t["problem_id"], t["sample_index"], t["n_tokens"], strict=True):
+            total, n = total + int(k), n + 1
+            if (p, int(i)) in wanted:
+                out[(p, int(i))] = int(k)
+    return out, (total / n if n else None)
 
 
 def _parse_ref(ref: str) -> tuple[str, int] | None:
@@ -115,19 +121,26 @@ def collect_data_stats(run_dir: Path) -> list[DataStats]:
     for seed in layout.seeds():
         for rnd in layout.rounds(seed):
             rd = layout.round_dir(seed, rnd)
-            sft_path, ver_path = rd / "select" / SFT, rd / "verify" / VERDICTS
-            if not sft_path.is_file() or not ver_path.is_file():
+            sft_path = rd / "select" / SFT
+            ver_path = next((p for p in (rd / "verify" / VERDICTS, rd / "verify" / "verdicts.jsonl") if p.exists()),
+                            None)  # a run graded before verdict shards kept one file
+            if not sft_path.is_file() or ver_path is None:
                 continue
-            verdicts = read_verdict_figures(ver_path)
-            tokens = _chain_tokens(rd / "generate" / CHAINS)
             refs = [_parse_ref(r.get("chain_ref", "")) for r in read_jsonl(sft_path)]
             refs = [r for r in refs if r is not None]
+            wanted, picked, density_sum, n_verdicts = set(refs), {}, 0.0, 0
+            tokens, mean_tokens = _chain_tokens(rd / "generate" / CHAINS, wanted)
+            for v in iter_verdict_figures(ver_path):  # streaming: one row at a time, the selected ones kept
+                density_sum += v.verification_density
+                n_verdicts += 1
+                if (v.problem_id, v.sample_index) in wanted:
+                    picked[(v.problem_id, v.sample_index)] = v.verification_density
             out.append(DataStats(
                 seed, "loop", rnd, len(refs),
-                _mean([verdicts[r].verification_density for r in refs if r in verdicts]),
-                _mean([v.verification_density for v in verdicts.values()]),
+                _mean([picked[r] for r in refs if r in picked]),
+                density_sum / n_verdicts if n_verdicts else None,
                 _mean([tokens[r] for r in refs if r in tokens]),
-                _mean(list(tokens.values())),
+                mean_tokens,
             ))
         static = layout.static_dir(seed) / "data" / SFT
         if static.is_file():
