@@ -19,6 +19,7 @@ from pathlib import Path
 from limo_rl.config import RecipeError, iter_recipe_files, load_recipe
 from limo_rl.data.io import DataError
 from limo_rl.progress import set_quiet, setup_logging
+from limo_rl.runlock import RunLockedError
 
 DEFAULT_RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "quickstart.yaml"
 
@@ -213,7 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(args.verbose, args.quiet)
     try:
         return int(args.func(args) or 0)
-    except (RecipeError, UsageError, DataError) as exc:
+    except (RecipeError, UsageError, DataError, RunLockedError) as exc:
         print(f"limo-rl: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

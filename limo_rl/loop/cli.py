@@ -1,4 +1,4 @@
-"""Commands of the loop package: ``run``, ``report`` and ``plan``."""
+"""Commands of the loop package: ``run``, ``report``, ``plan`` and ``clean``."""
 
 from __future__ import annotations
 
@@ -62,6 +62,20 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     return 1 if short else 0
 
 
+def _cmd_clean(args: argparse.Namespace) -> int:
+    from limo_rl.loop.clean import clean_run
+
+    if not (Path(args.run_dir) / "manifest.json").is_file():
+        raise UsageError(f"{args.run_dir}: not a limo-rl run directory (no manifest.json)")
+    rep = clean_run(args.run_dir, dry_run=args.dry_run, clusters=not args.dry_run)
+    verb = "would remove" if args.dry_run else "removed"
+    for path in rep.removed:
+        print(f"{verb} {path}")
+    print(f"{args.run_dir}: {verb} {len(rep.removed)} set-aside folder(s), {rep.freed_bytes / 2**20:.1f} MiB; "
+          f"ended {len(rep.killed)} leftover Ray process(es)")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "run", help="run a recipe: rounds of the loop arm, the static arm, baselines, then the report",
@@ -98,3 +112,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     pl.add_argument("--teacher-params", type=float, default=None, help="teacher size in billions (if not in its name)")
     pl.add_argument("--student-params", type=float, default=None, help="student size in billions")
     pl.set_defaults(func=_cmd_plan)
+
+    c = sub.add_parser(
+        "clean", help="remove a run's set-aside folders and end the Ray processes a killed driver left",
+        description="Delete the folders the stage cache moved aside (listed in manifest.json under set_aside, "
+        "inside RUN_DIR/attic) and end the private Ray cluster a killed driver of this run left behind "
+        "(only the processes recorded in RUN_DIR/.ray-cluster.json). Refuses while a writer holds the run.",
+        epilog="example: limo-rl clean runs/quickstart --dry-run",
+    )
+    c.add_argument("run_dir", metavar="RUN_DIR")
+    c.add_argument("--dry-run", action="store_true", help="list what would be removed, remove nothing")
+    c.set_defaults(func=_cmd_clean)

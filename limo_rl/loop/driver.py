@@ -29,7 +29,11 @@ from typing import Any
 
 from limo_rl.artifacts import RunDir, atomic_write_jsonl, hash_file, hash_obj, read_jsonl
 from limo_rl.config import Recipe, preflight
+from limo_rl.hashing import content_key
 from limo_rl.loop.cache import STAGE_ORDER, StageRunner, StopAfter
+from limo_rl.procs import guard_local_ray, kill_recorded, pid_alive
+from limo_rl.redact import register_env_secrets
+from limo_rl.runlock import run_lock
 from limo_rl.tracking import Tracker, make_tracker
 from limo_rl.types import SFTExample
 
@@ -46,7 +50,9 @@ class ModelRef:
 
 
 def resolve_model(uri: str, recipe: Recipe) -> ModelRef:
-    """``toy://...`` models are built once (cached by the toy config); anything else is passed through."""
+    """``toy://...`` models are built once (cached by the toy config); a local folder is keyed by the
+    content of its files (an edited or retrained folder at the same path is another model); anything
+    else (a hub id) by its name."""
     if uri.startswith("toy://"):
         from limo_rl.toy import resolve_toy_model
 
@@ -54,7 +60,8 @@ def resolve_model(uri: str, recipe: Recipe) -> ModelRef:
         path = Path(resolve_toy_model(uri, cache, recipe.toy))
         # identity by weights: toy://base is a copy of toy://teacher, and a copy is evaluated once
         return ModelRef(str(path), f"toy-weights:{hash_file(path / 'model.safetensors')}", uri)
-    return ModelRef(uri, uri, uri)
+    key = content_key(uri)
+    return ModelRef(uri, f"local:{key['content']}" if "content" in key else uri, uri)
 
 
 class SeedRun:
@@ -102,7 +109,9 @@ class SeedRun:
 
         d = self.run_dir / "pool"
         cfg = self.r
-        inputs = {"pool": cfg.pool.model_dump(), "benchmarks": cfg.evaluate.benchmarks, "paths": cfg.evaluate.paths}
+        inputs = {"pool": cfg.pool.model_dump(), "benchmarks": cfg.evaluate.benchmarks, "paths": cfg.evaluate.paths,
+                  "content": {"source": content_key(cfg.pool.source),
+                              "paths": {b: content_key(p) for b, p in cfg.evaluate.paths.items()}}}
         self.runner.run(
             "pool", d, inputs,
             lambda out: build_pool(cfg.pool, list(cfg.evaluate.benchmarks), dict(cfg.evaluate.paths), out).stats,
@@ -115,7 +124,7 @@ class SeedRun:
         from limo_rl.generate import run_generation
 
         def fn(out: Path) -> dict[str, Any]:
-            ensure_ray()
+            ensure_ray(self.run_dir)
             res = run_generation(
                 read_problems(problems_path), self.r.generate, teacher.path, out,
                 round=rnd, base_seed=self.seed, teacher_name=teacher.name, tracker=self.tracker,
@@ -173,6 +182,7 @@ class SeedRun:
             return {"n_examples": len(examples)}
 
         inputs = {"static": self.r.loop.static.model_dump(), "system_prompt": self.r.generate.system_prompt,
+                  "content": content_key(self.r.loop.static.source),
                   "toy": self.r.toy.model_dump() if self.r.loop.static.source == "toy" else None}
         self.runner.run("select", d, inputs, fn, ["sft.jsonl"])
         return d / "sft.jsonl"
@@ -189,12 +199,13 @@ class SeedRun:
             return init
 
         def fn(out: Path) -> dict[str, Any]:
-            ensure_ray()
+            ensure_ray(self.run_dir)
             res = run_training(examples, init.path, self.r.train, out, seed=self.seed, tracker=self.tracker)
             return res.metrics
 
         inputs = {"train": self.r.train.model_dump(), "init": init.fingerprint, "seed": self.seed,
-                  "data": [hash_file(f) for f in sft_files]}
+                  "data": [hash_file(f) for f in sft_files],
+                  "validation": content_key(self.r.train.validation_file) if self.r.train.validation_file else None}
         marker = self.runner.run("train", d, inputs, fn, ["model"])
         return ModelRef(str(d / "model"), f"train:{marker['input_hash']}", f"{label}/student")
 
@@ -202,7 +213,7 @@ class SeedRun:
         from limo_rl.evaluate import run_evaluation
 
         def fn(out: Path) -> dict[str, Any]:
-            ensure_ray()
+            ensure_ray(self.run_dir)
             res = run_evaluation(model.path, self.r.evaluate, self.r.generate, self.r.verify, out,
                                  seed=self.seed, tracker=self.tracker, label=label)
             figures = headline_metrics(res.metrics)
@@ -212,10 +223,20 @@ class SeedRun:
         gen = self.r.generate.model_dump(exclude={"model", "n", "temperature", "top_p", "max_new_tokens"})
         from limo_rl.evaluate import protocol_summary
 
-        inputs = {"evaluate": self.r.evaluate.model_dump(), "protocol": protocol_summary(self.r.evaluate),
+        ecfg = self.r.evaluate
+        files = {b: content_key(p) for b, p in ecfg.paths.items()}
+        protocols = protocol_summary(ecfg)
+        inputs = {"evaluate": ecfg.model_dump(), "protocol": protocols, "files": files,
                   "generate": gen, "verify": self.r.verify.model_dump(),
                   "model": model.fingerprint, "seed": self.seed}
-        return self.runner.run("evaluate", d, inputs, fn, ["metrics.json"])
+        # A benchmark's samples depend on the model, the engine, its sampling protocol, its problems and the
+        # seed, not on grading or statistics (verify.*, evaluate.k, bootstrap_samples, ci_level): reuse them.
+        carry = {f"{b}/generate": {"model": model.fingerprint, "generate": gen, "file": files.get(b),
+                                   "limit": ecfg.limit, "seed": ecfg.seed if ecfg.seed is not None else self.seed,
+                                   "protocol": {k: v for k, v in protocols[b].items() if k != "ks"}}
+                 for b in ecfg.benchmarks}
+        outputs = ["metrics.json", "samples.parquet", *ecfg.benchmarks]
+        return self.runner.run("evaluate", d, inputs, fn, outputs, carry=carry)
 
     @staticmethod
     def _marker_hash(stage_dir: Path) -> str:
@@ -246,7 +267,15 @@ def run_recipe(
 ) -> int:
     """Run a recipe (or, with ``stop_after``, the first round of its loop arm up to that stage)."""
     preflight(recipe, stages_for(stop_after))
-    run_dir, manifest = RunDir.create(recipe, list(argv) if argv is not None else sys.argv)
+    argv = list(argv) if argv is not None else sys.argv
+    with run_lock(Path(recipe.run.output_dir) / recipe.run.name, argv):  # one writer per run folder
+        return _run_locked(recipe, argv, stop_after, from_stage)
+
+
+def _run_locked(recipe: Recipe, argv: list[str], stop_after: str | None, from_stage: str | None) -> int:
+    end_orphan_cluster(Path(recipe.run.output_dir) / recipe.run.name)
+    register_env_secrets([recipe.generate.openai.api_key_env])  # scrubbed from the manifest and errors
+    run_dir, manifest = RunDir.create(recipe, argv)
     tracker = make_tracker(recipe.tracking, run_dir.path, recipe.to_dict(), name=recipe.run.name)
     runner = StageRunner(run_dir.path, manifest, from_stage=from_stage, stop_after=stop_after)
     ray_was_up = _ray_initialized()
@@ -263,6 +292,7 @@ def run_recipe(
             import ray
 
             ray.shutdown()
+            (run_dir.path / RAY_RECORD).unlink(missing_ok=True)
     if status == "finished" and (runner.ran or not (run_dir.path / "report.md").exists()):
         from limo_rl.loop.report import write_report
 
@@ -279,9 +309,34 @@ def run_recipe(
     return 0
 
 
-def ensure_ray() -> None:
+RAY_RECORD = ".ray-cluster.json"
+
+
+def end_orphan_cluster(run_dir: Path) -> list[int]:
+    """End the private Ray cluster a killed earlier driver of this run left (only processes recorded in
+    ``<run>/.ray-cluster.json`` with their start times; never anyone else's Ray)."""
+    import json
+
+    record = run_dir / RAY_RECORD
+    try:
+        info = json.loads(record.read_bytes())
+        driver = info["driver"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    if pid_alive(int(driver.get("pid", 0)), driver.get("start_ticks")):
+        return []
+    killed = kill_recorded(info.get("processes") or [])
+    if killed:
+        log.warning("%s: ended %d process(es) of the Ray cluster left by a killed driver (pid %s)", run_dir,
+                    len(killed), driver.get("pid"))
+    record.unlink(missing_ok=True)
+    return killed
+
+
+def ensure_ray(run_dir: Path | None = None) -> None:
     """One Ray session for the whole run, started when a stage first needs it (a stage that found no
-    session would start and stop its own, ~12 s each). Joins RAY_ADDRESS under ``ray job submit``."""
+    session would start and stop its own, ~12 s each). Joins RAY_ADDRESS under ``ray job submit``.
+    A cluster started here dies with this process (a watchdog) and is recorded in the run folder."""
     import ray
 
     from limo_rl.progress import is_quiet
@@ -296,6 +351,7 @@ def ensure_ray() -> None:
                                       "HF_HUB_OFFLINE", "WANDB_MODE") if k in os.environ}
     env.setdefault("OMP_NUM_THREADS", "1")
     ray.init(include_dashboard=False, log_to_driver=not is_quiet(), runtime_env={"env_vars": env})
+    guard_local_ray(run_dir / RAY_RECORD if run_dir is not None else None)
 
 
 def _ray_initialized() -> bool:
