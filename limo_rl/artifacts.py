@@ -141,6 +141,23 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
             shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() else tmp.unlink()
 
 
+def writable_problem(path: str | Path, *, folder: bool = False) -> str | None:
+    """Why ``path`` cannot be written (checked before expensive work), or None if it can: its folder is
+    created if missing and a probe file is made and removed there."""
+    path = Path(path)
+    if path.exists() and (path.is_dir() != folder):
+        return f"{path} is {'a folder' if path.is_dir() else 'a file'}, expected {'a folder' if folder else 'a file'}"
+    parent = path if folder else path.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".limo-write-probe-", dir=parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        return f"{path}: cannot write there ({exc.strerror or exc})"
+    return None
+
+
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
     with open(path, encoding="utf-8") as fh:
         return [json.loads(line) for line in fh if line.strip()]

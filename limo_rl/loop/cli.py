@@ -18,12 +18,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from limo_rl.artifacts import atomic_write_text
-    from limo_rl.loop.report import compare_runs, write_report
+    from limo_rl.loop.report import ReportError, compare_runs, write_report
 
     for d in args.run_dirs:
         if not (Path(d) / "config.yaml").is_file():
             raise UsageError(f"{d}: not a limo-rl run directory (no config.yaml)")
-        summary = write_report(d)
+        try:
+            summary = write_report(d)
+        except ReportError as exc:
+            raise UsageError(str(exc)) from None
         print(f"{d}/report.md")
         for k, v in summary.items():
             print(f"  {k}: {v:.4f}")
@@ -46,13 +49,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     print(render(plans))
     if not args.address:
         return 0
-    import ray
-
-    ray.init(address=args.address, logging_level="ERROR", log_to_driver=False)
-    try:
-        resources = ray.cluster_resources()
-    finally:
-        ray.shutdown()
+    resources = _cluster_resources(args.address, args.connect_timeout)
     print(f"\ncluster at {args.address}: {resources.get('CPU', 0):g} CPU, {resources.get('GPU', 0):g} GPU")
     short = shortfalls(plans, resources, args.gpu_mem_gib)
     for line in short:
@@ -74,6 +71,26 @@ def _cmd_clean(args: argparse.Namespace) -> int:
     print(f"{args.run_dir}: {verb} {len(rep.removed)} set-aside folder(s), {rep.freed_bytes / 2**20:.1f} MiB; "
           f"ended {len(rep.killed)} leftover Ray process(es)")
     return 0
+
+
+def _cluster_resources(address: str, timeout_s: float) -> dict:
+    """The resources of the Ray cluster at ``address``, or UsageError after ``timeout_s`` (``ray.init`` on an
+    address where nothing answers retries for minutes; it runs in a child process that is killed)."""
+    import json
+    import subprocess
+    import sys
+
+    code = ("import json, sys, ray; ray.init(address=sys.argv[1], logging_level='ERROR', log_to_driver=False); "
+            "print(json.dumps(ray.cluster_resources())); ray.shutdown()")
+    try:
+        res = subprocess.run([sys.executable, "-c", code, address], capture_output=True, text=True, timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        raise UsageError(f"--address {address}: no Ray cluster answered within {timeout_s:g}s "
+                         "(check the address; --connect-timeout to wait longer)") from None
+    if res.returncode != 0:
+        last = (res.stderr.strip().splitlines() or ["no output"])[-1][:300]
+        raise UsageError(f"--address {address}: could not connect to a Ray cluster: {last}")
+    return json.loads(res.stdout.strip().splitlines()[-1])
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -108,6 +125,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_recipe_args(pl, required=True)
     pl.add_argument("--address", default=None, help="Ray cluster address (e.g. auto, ray://host:10001)")
+    pl.add_argument("--connect-timeout", type=float, default=60.0,
+                    help="seconds to wait for the cluster at --address (default 60)")
     pl.add_argument("--gpu-mem-gib", type=float, default=None, help="memory of one GPU, for the memory check")
     pl.add_argument("--teacher-params", type=float, default=None, help="teacher size in billions (if not in its name)")
     pl.add_argument("--student-params", type=float, default=None, help="student size in billions")

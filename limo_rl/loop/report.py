@@ -68,6 +68,10 @@ def _eval_dirs(seed_dir: Path) -> list[tuple[str, int | None, Path]]:
     return out
 
 
+class ReportError(ValueError):
+    """A run file the report cannot read (names the file)."""
+
+
 def collect_scores(run_dir: Path) -> list[Score]:
     scores = []
     for seed, sd in _seed_dirs(run_dir):
@@ -75,14 +79,18 @@ def collect_scores(run_dir: Path) -> list[Score]:
             path = d / "metrics.json"
             if not path.is_file():
                 continue
-            metrics = json.loads(path.read_text())
-            for bench, entry in (metrics.get("benchmarks") or {}).items():
-                primary = entry.get("primary")
-                m = (entry.get("metrics") or {}).get(primary)
-                if not m:
-                    continue
-                scores.append(Score(seed, arm, rnd, bench, primary, float(m["value"]),
-                                    m.get("ci_low"), m.get("ci_high")))
+            try:
+                metrics = json.loads(path.read_bytes())
+                for bench, entry in (metrics.get("benchmarks") or {}).items():
+                    primary = entry.get("primary")
+                    m = (entry.get("metrics") or {}).get(primary)
+                    if not m:
+                        continue
+                    scores.append(Score(seed, arm, rnd, bench, primary, float(m["value"]),
+                                        m.get("ci_low"), m.get("ci_high")))
+            except (ValueError, TypeError, KeyError, AttributeError) as exc:
+                raise ReportError(f"{path}: damaged ({type(exc).__name__}: {str(exc)[:120]}); `limo-rl run` on "
+                                  "this recipe sets it aside and evaluates again") from None
     return scores
 
 

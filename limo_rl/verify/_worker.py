@@ -11,9 +11,11 @@ import os
 import sys
 from multiprocessing.connection import Connection
 
+from limo_rl.procs import watch_parent
 from limo_rl.verify.sandbox import _worker_main
 
 if __name__ == "__main__":
+    watch_parent()  # exit with the grader that started us, even when it dies by SIGKILL (no orphan at 100% CPU)
     _in = Connection(os.dup(0), writable=False)
     _out = Connection(os.dup(1), readable=False)
     os.dup2(2, 1)  # stray prints go to stderr, never into the protocol pipe
