@@ -142,15 +142,22 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
 
 
 def writable_problem(path: str | Path, *, folder: bool = False) -> str | None:
-    """Why ``path`` cannot be written (checked before expensive work), or None if it can: its folder is
-    created if missing and a probe file is made and removed there."""
+    """Why ``path`` (a file, or with ``folder`` a folder) cannot be written, or None if it can; checked
+    before expensive work and without creating anything: the nearest existing folder on the way must
+    be a writable folder (a probe file is made and removed when the target folder already exists)."""
     path = Path(path)
     if path.exists() and (path.is_dir() != folder):
         return f"{path} is {'a folder' if path.is_dir() else 'a file'}, expected {'a folder' if folder else 'a file'}"
-    parent = path if folder else path.parent
+    target = path if folder else path.parent
+    anc = target
+    while not anc.exists() and anc != anc.parent:
+        anc = anc.parent
+    if not anc.is_dir():
+        return f"{path}: cannot write there ({anc} is a file, not a folder)"
+    if anc != target:
+        return None if os.access(anc, os.W_OK | os.X_OK) else f"{path}: cannot write there ({anc} is read-only)"
     try:
-        parent.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".limo-write-probe-", dir=parent)
+        fd, probe = tempfile.mkstemp(prefix=".limo-write-probe-", dir=target)
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:

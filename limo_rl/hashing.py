@@ -27,6 +27,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -127,7 +128,15 @@ def file_manifest(path: str | Path) -> dict[str, str]:
         return {"": hash_file(path)}
     if not path.is_dir():
         raise FileNotFoundError(path)
-    return {f.relative_to(path).as_posix(): hash_file(f) for f in _visible_files(path)}
+    files = list(_visible_files(path))
+    workers = min(len(files), os.cpu_count() or 1, 8)
+    if workers > 1 and sum(f.stat().st_size for f in files) > (64 << 20):
+        # hashlib releases the GIL on large reads: the shards of a model hash on several cores at once
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="limo-hash") as pool:
+            digests = list(pool.map(hash_file, files))
+    else:
+        digests = [hash_file(f) for f in files]
+    return {f.relative_to(path).as_posix(): d for f, d in zip(files, digests, strict=True)}
 
 
 def manifest_digest(manifest: dict[str, str]) -> str:

@@ -156,6 +156,9 @@ if __name__ == "__main__":  # the watchdog of spawn_reaper
     _reap(json.loads(sys.argv[1]))
 
 
+_GUARDED: set[str] = set()
+
+
 def local_ray_cluster() -> dict[str, Any] | None:
     """The processes of the Ray cluster this process started with ``ray.init()`` (a head it owns), with
     their identities; None when Ray is not up here or this process only joined someone else's cluster."""
@@ -176,7 +179,9 @@ def guard_local_ray(record: str | Path | None = None) -> dict[str, Any] | None:
     cluster = local_ray_cluster()
     if not cluster:
         return None
-    spawn_reaper(cluster["processes"])
+    if cluster["session_dir"] not in _GUARDED:  # one watchdog per cluster, however often this is called
+        _GUARDED.add(cluster["session_dir"])
+        spawn_reaper(cluster["processes"])
     if record is not None:
         path = Path(record)
         path.parent.mkdir(parents=True, exist_ok=True)

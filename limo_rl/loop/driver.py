@@ -31,6 +31,7 @@ from limo_rl.artifacts import RunDir, atomic_write_jsonl, hash_file, hash_obj, r
 from limo_rl.config import Recipe, preflight
 from limo_rl.hashing import content_key
 from limo_rl.loop.cache import STAGE_ORDER, StageRunner, StopAfter
+from limo_rl.loop.preflight import check_inputs
 from limo_rl.procs import guard_local_ray, kill_recorded, pid_alive
 from limo_rl.redact import register_env_secrets
 from limo_rl.runlock import run_lock
@@ -267,6 +268,7 @@ def run_recipe(
 ) -> int:
     """Run a recipe (or, with ``stop_after``, the first round of its loop arm up to that stage)."""
     preflight(recipe, stages_for(stop_after))
+    check_inputs(recipe, stages_for(stop_after))
     argv = list(argv) if argv is not None else sys.argv
     with run_lock(Path(recipe.run.output_dir) / recipe.run.name, argv):  # one writer per run folder
         return _run_locked(recipe, argv, stop_after, from_stage)
