@@ -111,3 +111,24 @@ def test_plan_address_nobody_answers_fails_within_the_timeout(capsys):
     code = main(["plan", "recipes/quickstart.yaml", "--address", "127.0.0.1:9", "--connect-timeout", "20"])
     err = capsys.readouterr().err
     assert code == 2 and "127.0.0.1:9" in err and time.monotonic() - t0 < 40
+
+
+def test_nan_in_a_parquet_answer_is_rejected(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from limo_rl.data.sources import FieldSpec, RowSource, iter_source, row_to_problem
+
+    f = tmp_path / "p.parquet"
+    pq.write_table(pa.table({"question": ["q1", "q2"], "answer": [1.0, float("nan")]}), f)
+    rows = list(iter_source(RowSource(str(f))))
+    assert row_to_problem(rows[0][1], rows[0][2], FieldSpec(), "x", 0).answer == "1"
+    with pytest.raises(DataError) as err:
+        row_to_problem(rows[1][1], rows[1][2], FieldSpec(), "x", 1)
+    assert "finite number" in str(err.value) and f"{f}:2" in str(err.value)
+
+
+def test_runs_show_on_a_damaged_manifest(tmp_path, capsys):
+    (tmp_path / "manifest.json").write_text('{"stages": {')
+    assert main(["runs", "show", str(tmp_path)]) == 2
+    assert "manifest.json: damaged" in capsys.readouterr().err
