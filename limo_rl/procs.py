@@ -129,6 +129,35 @@ def watch_parent(poll_s: float = 0.5) -> threading.Thread:
     return t
 
 
+PARENT_ENV = "LIMO_RL_PARENT_PID"  # set by the spawner: the parent a child must die with
+
+
+def die_with_parent(poll_s: float = 0.25) -> int | None:
+    """In a child process, first thing: fork a tiny watchdog that SIGKILLs this process as soon as its parent
+    is gone. A process, not a thread: work such as sympy's big-integer arithmetic holds the GIL for minutes,
+    so no thread of the busy child would run (and ``PR_SET_PDEATHSIG`` fires when the parent's *thread*
+    exits, which would kill children spawned from short-lived threads). Returns the watchdog's pid."""
+    me, parent = os.getpid(), int(os.environ.get(PARENT_ENV) or os.getppid())
+    if os.getppid() != parent:  # the parent died before we got here
+        os.kill(me, signal.SIGKILL)
+    pticks = start_ticks(parent)
+    pid = os.fork()
+    if pid:
+        return pid
+    try:  # the watchdog: hold none of the child's pipes (a reader must see EOF when the child dies)
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        os.closerange(3, 1 << 16)
+        while os.getppid() == me:
+            if not pid_alive(parent, pticks):
+                os.kill(me, signal.SIGKILL)
+                break
+            time.sleep(poll_s)
+    finally:
+        os._exit(0)
+
+
 def spawn_reaper(processes: Sequence[Mapping[str, Any]], parent: Mapping[str, Any] | None = None) -> subprocess.Popen:
     """Start a detached watchdog that ends ``processes`` (see :func:`kill_recorded`) once ``parent``
     (default: this process) is gone. It ends itself when the processes are all gone first."""

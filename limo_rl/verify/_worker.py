@@ -11,11 +11,14 @@ import os
 import sys
 from multiprocessing.connection import Connection
 
-from limo_rl.procs import watch_parent
-from limo_rl.verify.sandbox import _worker_main
+from limo_rl.procs import die_with_parent
 
 if __name__ == "__main__":
-    watch_parent()  # exit with the grader that started us, even when it dies by SIGKILL (no orphan at 100% CPU)
+    die_with_parent()  # killed with the grader that started us, even by SIGKILL (no orphan at 100% CPU)
+
+from limo_rl.verify.sandbox import _worker_main  # noqa: E402 - after the watchdog: importing takes seconds
+
+if __name__ == "__main__":
     _in = Connection(os.dup(0), writable=False)
     _out = Connection(os.dup(1), readable=False)
     os.dup2(2, 1)  # stray prints go to stderr, never into the protocol pipe
