@@ -284,3 +284,45 @@ def test_watch_parent_ends_a_child_whose_parent_was_killed(tmp_path):
     while pid_alive(child) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not pid_alive(child)
+
+
+# ------------------------------------------------------------------------------------------ case 2: content keys
+class _Recorder:
+    def __init__(self):
+        self.calls = []
+
+    def run(self, kind, d, inputs, fn, outputs, carry=None):
+        self.calls.append((kind, A.hash_obj(inputs), carry))
+        return {"input_hash": "h"}
+
+
+def test_edited_benchmark_file_and_model_folder_change_the_keys(tmp_path):
+    """Case 2: a local benchmark file and a local model folder are keyed by content, not by path."""
+    from limo_rl.config import load_recipe
+    from limo_rl.loop.driver import SeedRun, resolve_model
+
+    bench = tmp_path / "toy_eval.jsonl"
+    bench.write_text('{"id": "a", "question": "q", "answer": "1"}\n')
+    model = tmp_path / "student"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    (model / "model.safetensors").write_bytes(b"w" * 100)
+    recipe = load_recipe("recipes/quickstart.yaml", [f"run.output_dir={tmp_path}", "evaluate.benchmarks=[toy_eval]",
+                                                     f"evaluate.paths={{toy_eval: {bench}}}"])
+    rec = _Recorder()
+    sr = SeedRun(recipe, rec, tmp_path, 0, None)
+    ref = resolve_model(str(model), recipe)
+    sr.evaluate(ref, tmp_path / "ev", "x")
+    bench.write_text('{"id": "a", "question": "q", "answer": "999999"}\n')
+    sr.evaluate(ref, tmp_path / "ev", "x")
+    (model / "model.safetensors").write_bytes(b"v" * 100)
+    ref2 = resolve_model(str(model), recipe)
+    sr.evaluate(ref2, tmp_path / "ev", "x")
+    keys = [k for _, k, _ in rec.calls]
+    assert len(set(keys)) == 3 and ref.fingerprint != ref2.fingerprint and ref.path == ref2.path
+    # the statistics-only change keeps the samples' carry key; the sampling change does not
+    recipe2 = load_recipe("recipes/quickstart.yaml", [f"run.output_dir={tmp_path}", "evaluate.benchmarks=[toy_eval]",
+                                                      f"evaluate.paths={{toy_eval: {bench}}}",
+                                                      "evaluate.bootstrap_samples=500"])
+    SeedRun(recipe2, rec, tmp_path, 0, None).evaluate(ref2, tmp_path / "ev", "x")
+    assert rec.calls[-1][1] != rec.calls[-2][1] and rec.calls[-1][2] == rec.calls[-2][2]
