@@ -8,7 +8,7 @@ Every stage writes through these helpers so that "nothing is lost" holds everywh
   and config and the full content hashes of its outputs (:mod:`limo_rl.hashing`);
   :func:`stage_decision` skips the stage only when that hash is unchanged and the outputs
   are complete and unmodified, and reports a modified or missing output as *damaged* so the
-  caller sets the folder aside (:func:`set_aside`) instead of reusing or re-sealing it;
+  caller sets the folder aside (:func:`limo_rl.stagecache.begin_stage`) instead of reusing or re-sealing it;
 * files come out with the mode the user's umask gives a new file (collaborators on a shared
   runs folder can read results); only secrets are written 0600;
 * a run directory holds ``config.yaml`` (the resolved recipe) and ``manifest.json``
@@ -34,7 +34,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -246,27 +245,6 @@ def mark_stage_done(
     }
     atomic_write_json(stage_dir / STAGE_MARKER, info)
     return info
-
-
-def set_aside(folder: str | Path, attic: str | Path, reason: str) -> Path | None:
-    """Move ``folder`` to ``attic/<timestamp>-<name>`` (never delete before replacing); returns the new
-    place, or None when there was nothing to keep. A note beside it says where it came from and why."""
-    folder = Path(folder)
-    if not folder.is_dir() or not any(folder.iterdir()):
-        return None
-    attic = Path(attic)
-    attic.mkdir(parents=True, exist_ok=True)
-    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
-    dest = attic / f"{stamp}-{folder.name}"
-    n = 1
-    while dest.exists():
-        n += 1
-        dest = attic / f"{stamp}-{folder.name}-{n}"
-    os.replace(folder, dest)
-    atomic_write_json(dest / "_SET_ASIDE.json", {"from": str(folder), "reason": reason, "at": utcnow(),
-                                                 "time": time.time()})
-    folder.mkdir(parents=True, exist_ok=True)
-    return dest
 
 
 def clear_stage_marker(stage_dir: str | Path) -> None:

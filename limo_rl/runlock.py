@@ -23,6 +23,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from limo_rl.errors import LimoError
 from limo_rl.procs import identity, pid_alive
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ LOCK_NAME = ".lock"
 _HELD: dict[str, tuple[int, dict[str, Any], int]] = {}  # realpath of the lock -> (fd, record, depth)
 
 
-class RunLockedError(RuntimeError):
+class RunLockedError(LimoError):
     """Another live process writes this run folder (the message names it)."""
 
 

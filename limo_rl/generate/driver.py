@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from limo_rl.artifacts import atomic_write_json
+from limo_rl.config import GenerateConfig
+from limo_rl.generate.engines import make_engine
 from limo_rl.generate.prompts import build_request, prompt_hash, sample_seeds, spec_hash
 from limo_rl.generate.shards import (
     ShardPlan,
@@ -37,6 +39,7 @@ from limo_rl.generate.shards import (
     write_shard,
 )
 from limo_rl.progress import QUIET_ENV, bar, is_quiet
+from limo_rl.raysession import start_ray
 from limo_rl.redact import SecretEnv
 from limo_rl.types import Chain, Completion, GenerationRequest, Problem
 
@@ -62,9 +65,6 @@ class ShardWorker:
     """One engine in one Ray actor; ``run`` samples a shard's requests and returns the completions."""
 
     def __init__(self, cfg_dict: dict[str, Any], model: str, threads: int, secrets: Any = None):
-        from limo_rl.config import GenerateConfig
-        from limo_rl.generate.engines import make_engine
-
         if secrets:  # API keys arrive as an object-store argument: Ray logs runtime_env env vars, not these
             secrets.export()
         try:
@@ -194,10 +194,7 @@ def _run_pool(
 ) -> tuple[int, float, str]:
     import ray
 
-    started = False
-    if not ray.is_initialized():
-        ray.init(include_dashboard=False, log_to_driver=not is_quiet())  # joins RAY_ADDRESS when set
-        started = True
+    started = start_ray()  # shut down below only if started here
     actors: list[Any] = []
     bar_ = None
     try:

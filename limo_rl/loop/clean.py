@@ -1,7 +1,7 @@
 """``limo-rl clean RUN_DIR``: remove what a run set aside and end what a killed driver left running.
 
 Only things the run folder itself records are touched: folders listed under ``set_aside`` in its
-manifest that lie inside ``<run>/attic/``, and the processes of the private Ray cluster recorded in
+manifest that lie inside the run folder and are stage-cache folders (``<stage>/stale-*``), and the processes of the private Ray cluster recorded in
 ``<run>/.ray-cluster.json`` by a driver that is gone (each checked by pid *and* start time). It takes
 the run's lock first, so it never cleans under a live writer.
 """
@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from limo_rl.artifacts import Manifest
-from limo_rl.loop.cache import ATTIC
 from limo_rl.loop.driver import end_orphan_cluster
 from limo_rl.runlock import run_lock
+from limo_rl.stagecache import STALE_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -42,14 +42,14 @@ def clean_run(run_dir: str | Path, *, dry_run: bool = False, set_aside: bool = T
         if not set_aside:
             return report
         manifest = Manifest(run_dir / "manifest.json")
-        attic = (run_dir / ATTIC).resolve()
+        root = run_dir.resolve()
         kept = []
         for entry in manifest.data.get("set_aside") or []:
             path = Path(entry.get("path", ""))
-            inside = path.resolve().is_relative_to(attic) if path.is_absolute() or path.exists() else False
-            if not inside or not path.exists():
-                if path.exists():
-                    kept.append(entry)  # listed but outside the attic: not ours to delete
+            if not path.exists():
+                continue
+            if not (path.resolve().is_relative_to(root) and path.name.startswith(STALE_PREFIX)):
+                kept.append(entry)  # listed, but not a stage-cache folder of this run: not ours to delete
                 continue
             report.removed.append(str(path))
             report.freed_bytes += _size(path)
@@ -60,7 +60,4 @@ def clean_run(run_dir: str | Path, *, dry_run: bool = False, set_aside: bool = T
         if not dry_run:
             manifest.data["set_aside"] = kept
             manifest.save()
-            for parent in {Path(p).parent for p in report.removed}:  # the per-stage folders they emptied
-                if parent.is_dir() and not any(parent.iterdir()):
-                    parent.rmdir()
     return report

@@ -5,28 +5,25 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from limo_rl.cli import UsageError, add_recipe_args, recipe_from_args
+from limo_rl.artifacts import atomic_write_text
+from limo_rl.cliargs import add_recipe_args, recipe_from_args
+from limo_rl.errors import UsageError
 from limo_rl.loop.cache import STAGE_ORDER
+from limo_rl.loop.driver import run_recipe
+from limo_rl.loop.plan import plan_recipe, render, shortfalls
+from limo_rl.loop.report import compare_runs, write_report
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from limo_rl.loop.driver import run_recipe
-
     recipe = recipe_from_args(args)
     return run_recipe(recipe, args.argv, from_stage=args.from_stage)
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from limo_rl.artifacts import atomic_write_text
-    from limo_rl.loop.report import ReportError, compare_runs, write_report
-
     for d in args.run_dirs:
         if not (Path(d) / "config.yaml").is_file():
             raise UsageError(f"{d}: not a limo-rl run directory (no config.yaml)")
-        try:
-            summary = write_report(d)
-        except ReportError as exc:
-            raise UsageError(str(exc)) from None
+        summary = write_report(d)  # a damaged metrics.json: RunFileError names it (exit 2)
         print(f"{d}/report.md")
         for k, v in summary.items():
             print(f"  {k}: {v:.4f}")
@@ -41,8 +38,6 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
-    from limo_rl.loop.plan import plan_recipe, render, shortfalls
-
     recipe = recipe_from_args(args)
     params = {k: v for k, v in (("teacher", args.teacher_params), ("student", args.student_params)) if v}
     plans = plan_recipe(recipe, {k: v * 1e9 for k, v in params.items()})

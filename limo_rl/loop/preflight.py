@@ -1,7 +1,8 @@
 """Everything about a recipe's inputs that can be known before the first stage, checked before it.
 
 The machine checks (is vLLM installed, an API key, a GPU) live with the config; these are the
-checks that look at the recipe's *names*: model folders and ``toy://`` names, local data files,
+checks that look at the recipe's *names*: model names (through :func:`limo_rl.resolve.model_problem`,
+without building anything), local data files,
 sampling settings the chosen engine cannot honour, and whether the run folder can be written. Each
 used to fail late (after generation or training, as a traceback); now all problems are reported at
 once, each naming its key, as one :class:`~limo_rl.config.RecipeError` (exit code 2).
@@ -13,43 +14,16 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from limo_rl.artifacts import writable_problem
-from limo_rl.config import Recipe, RecipeError
+from limo_rl.config import Recipe
+from limo_rl.errors import RecipeError
+from limo_rl.resolve import generated_source, model_problem
 
-TOY_SCHEME = "toy://"
 DATA_SUFFIXES = (".jsonl", ".json", ".parquet")
-
-
-def _toy_names() -> tuple[str, ...]:
-    from limo_rl.toy.bootstrap import TOY_MODELS
-
-    return tuple(TOY_MODELS)
-
-
-def model_problem(key: str, uri: str) -> str | None:
-    """Why the model named by ``key`` cannot load, or None: a ``toy://`` name the toy world lacks, a
-    local-looking path that is not a model folder. Hub ids pass (they resolve when the hub is reachable)."""
-    if uri.startswith(TOY_SCHEME):
-        name = uri[len(TOY_SCHEME):].strip("/")
-        known = _toy_names()
-        if name not in known:
-            return f"{key} = {uri!r}: unknown toy model; known: {', '.join(TOY_SCHEME + m for m in known)}"
-        return None
-    if "://" in uri:
-        return f"{key} = {uri!r}: unknown scheme {uri.split('://')[0]}://; known: {TOY_SCHEME}"
-    path = Path(uri).expanduser()
-    looks_local = uri.startswith(("/", ".", "~")) or uri.count("/") > 1 or path.exists()
-    if not looks_local:
-        return None  # org/name: a hub id
-    if not path.is_dir():
-        return f"{key} = {uri!r}: no such model folder"
-    if not (path / "config.json").is_file():
-        return f"{key} = {uri!r}: not a Hugging Face model folder (no config.json)"
-    return None
 
 
 def _data_problem(key: str, source: str, fmt: str = "auto") -> str | None:
     looks_file = fmt in ("jsonl", "parquet") or source.endswith(DATA_SUFFIXES) or source.startswith(("/", ".", "~"))
-    if source == "toy" or not looks_file:
+    if generated_source(source, fmt) is not None or not looks_file:
         return None
     path = Path(source).expanduser()
     if not path.is_file():
@@ -65,9 +39,9 @@ def check_inputs(recipe: Recipe, stages: Iterable[str]) -> None:
     uses_teacher = "generate" in stages
     uses_base = bool({"train", "evaluate"} & stages)
     if uses_teacher and r.generate.engine != "openai":
-        problems.append(model_problem("generate.model", r.generate.model))
+        problems.append(model_problem(r.generate.model, engine=r.generate.engine, label="generate.model"))
     if uses_base:
-        problems.append(model_problem("train.model", r.train.model))
+        problems.append(model_problem(r.train.model, label="train.model"))
     if "pool" in stages:
         problems.append(_data_problem("pool.source", r.pool.source, r.pool.format))
     if "evaluate" in stages or "pool" in stages:

@@ -16,7 +16,8 @@ import pytest
 
 from limo_rl import artifacts as A
 from limo_rl import hashing
-from limo_rl.loop.cache import ATTIC, StageRunner
+from limo_rl.loop.cache import StageRunner
+from limo_rl.stagecache import STALE_PREFIX
 from limo_rl.redact import SecretEnv, redact, register_secret
 from limo_rl.runlock import LOCK_NAME, RunLockedError, acquire, read_lock, release, run_lock
 
@@ -96,7 +97,7 @@ def test_tampered_output_is_set_aside_and_rerun_not_resealed(tmp_path):
     m = json.loads((tmp_path / "manifest.json").read_text())
     [entry] = m["set_aside"]
     kept = Path(entry["path"])
-    assert kept.parent.parent == tmp_path / ATTIC and (kept / "out.txt").read_text() == "tampered"
+    assert kept.parent == d and kept.name.startswith(STALE_PREFIX) and (kept / "out.txt").read_text() == "tampered"
     assert "modified" in entry["reason"]
 
 
@@ -123,7 +124,7 @@ def test_changed_inputs_move_the_old_folder_aside_before_running(tmp_path):
         make_runner(tmp_path).run("train", d, {"model": "missing"}, fails, ["model"])
     [entry] = json.loads((tmp_path / "manifest.json").read_text())["set_aside"]
     assert (Path(entry["path"]) / "model" / "w.bin").read_bytes() == b"trained"
-    assert entry["reason"] == "inputs or config changed"
+    assert entry["reason"] == "inputs changed"
 
 
 def test_carry_reuses_samples_when_only_statistics_change(tmp_path):
@@ -248,7 +249,7 @@ def test_clean_removes_only_listed_set_aside_folders(tmp_path):
     make_runner(tmp_path).run("generate", d, {"t": 0.1}, writer([]), ["out.txt"])
     make_runner(tmp_path).run("generate", d, {"t": 0.7}, writer([]), ["out.txt"])
     [entry] = json.loads((tmp_path / "manifest.json").read_text())["set_aside"]
-    other = tmp_path / ATTIC / "not-listed"
+    other = d / f"{STALE_PREFIX}not-listed"
     other.mkdir()
     (other / "keep.txt").write_text("not the cache's")
     dry = clean_run(tmp_path, dry_run=True)
