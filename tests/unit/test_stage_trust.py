@@ -17,9 +17,9 @@ import pytest
 from limo_rl import artifacts as A
 from limo_rl import hashing
 from limo_rl.loop.cache import StageRunner
-from limo_rl.stagecache import STALE_PREFIX
 from limo_rl.redact import SecretEnv, redact, register_secret
 from limo_rl.runlock import LOCK_NAME, RunLockedError, acquire, read_lock, release, run_lock
+from limo_rl.stagecache import STALE_PREFIX
 
 REPO = Path(__file__).resolve().parents[2]
 
