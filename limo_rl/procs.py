@@ -3,10 +3,11 @@
 Three mechanisms, each for a place where a SIGKILL (OOM killer, preemption, ``kill -9``) of the
 driver used to leave work running:
 
-* :func:`watch_parent` runs in a child (a grading worker): a daemon thread polls the parent pid
-  and ends the child when the parent is gone. Chosen over ``prctl(PR_SET_PDEATHSIG)`` because
-  that signal fires when the *thread* that forked the child exits, which would kill workers
-  spawned from short-lived threads; a poll every 0.5 s is cheap and exact about the process.
+* :func:`die_with_parent` runs first thing in a child (a grading worker): it forks a tiny watchdog
+  process that SIGKILLs the child once its parent is gone. Not a thread (sympy's big-integer work
+  holds the GIL for minutes, so no thread would run) and not ``prctl(PR_SET_PDEATHSIG)`` (it fires
+  when the parent's *thread* that forked the child exits, killing workers spawned from short-lived
+  threads); a poll every 0.25 s is cheap and exact about the process.
 * :func:`spawn_reaper` starts a tiny detached watchdog (``python -m limo_rl.procs``) that waits
   for the driver to die and then ends the private Ray cluster the driver started (the pids are
   recorded with their start times, so a recycled pid is never signalled).
@@ -27,7 +28,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -111,22 +111,6 @@ def kill_recorded(processes: Sequence[Mapping[str, Any]], grace_s: float = 3.0) 
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
     return [p for p, _ in targets]
-
-
-def watch_parent(poll_s: float = 0.5) -> threading.Thread:
-    """In a child process: exit at once (``os._exit``) when the parent that started it is gone."""
-    parent = os.getppid()
-    ticks = start_ticks(parent)
-
-    def watch() -> None:
-        while True:
-            if os.getppid() != parent or not pid_alive(parent, ticks):
-                os._exit(0)
-            time.sleep(poll_s)
-
-    t = threading.Thread(target=watch, name="limo-watch-parent", daemon=True)
-    t.start()
-    return t
 
 
 PARENT_ENV = "LIMO_RL_PARENT_PID"  # set by the spawner: the parent a child must die with

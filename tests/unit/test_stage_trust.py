@@ -260,13 +260,13 @@ def test_clean_removes_only_listed_set_aside_folders(tmp_path):
     assert (d / "out.txt").exists()
 
 
-def test_watch_parent_ends_a_child_whose_parent_was_killed(tmp_path):
-    """Case 6 (mechanism): a busy child with watch_parent exits within a second of its parent's SIGKILL."""
+def test_die_with_parent_ends_a_child_whose_parent_was_killed(tmp_path):
+    """Case 6 (mechanism): a busy child under die_with_parent ends within a second of its parent's SIGKILL."""
     pidfile = tmp_path / "child.pid"
     code = textwrap.dedent(f"""
         import subprocess, sys, time
         child = subprocess.Popen([sys.executable, "-c",
-            "from limo_rl.procs import watch_parent; import os; watch_parent(0.2); "
+            "from limo_rl.procs import die_with_parent; import os; die_with_parent(0.2); "
             "open({str(pidfile)!r}, 'w').write(str(os.getpid()))\\nwhile True: sum(range(1000))"])
         time.sleep(60)
     """)
