@@ -132,3 +132,13 @@ def test_runs_show_on_a_damaged_manifest(tmp_path, capsys):
     (tmp_path / "manifest.json").write_text('{"stages": {')
     assert main(["runs", "show", str(tmp_path)]) == 2
     assert "manifest.json: damaged" in capsys.readouterr().err
+
+
+def test_grade_workers_capped_at_the_cpu_count(tmp_path, capsys, caplog, monkeypatch):
+    import os
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    inp = tmp_path / "in.jsonl"
+    inp.write_text('{"output": "\\\\boxed{2}", "gold": "2"}\n')
+    assert main(["grade", str(inp), "--out", str(tmp_path / "out.jsonl"), "--workers", "64"]) == 0
+    assert "--workers 64 is more than the 1 CPU(s) here; using 1" in caplog.text
