@@ -7,7 +7,7 @@ directory (:func:`model_cache_dir`) under the recipe's settings for that world (
 loop, ``limo-rl generate/evaluate/train`` ad hoc and the trainer never disagree on where
 ``toy://base`` lives or what it is. An ``s3://`` scheme would be one more entry in the table.
 
-**Data.** ``source: toy`` (pool, static set) and the ``toy_eval`` benchmark are *generated*
+**Data.** ``source: toy`` (pool, static set) and the ``toy_eval`` / ``toy_dev`` benchmarks are *generated*
 rather than read: :data:`DATA_SOURCES` maps a source name to the functions that make its
 problems, its gold SFT set and its benchmark. Files and Hugging Face datasets go through
 :mod:`limo_rl.data.sources` as before.
@@ -148,6 +148,8 @@ class GeneratedSource:
     problems: Callable[[int, int, int], list[Problem]]  # (n, seed, difficulty) -> training-side problems
     gold: Callable[[int, ToyConfig, str | None], list[SFTExample]]  # (n, world settings, system prompt)
     benchmark: Callable[[int, ToyConfig], list[Problem]]  # (n, world settings) -> held-out problems
+    # (n, world settings) -> a dev set disjoint from the benchmark and the pool, for choices (sweeps)
+    dev_benchmark: Callable[[int, ToyConfig], list[Problem]] | None = None
 
 
 DATA_SOURCES: dict[str, GeneratedSource] = {
@@ -156,6 +158,7 @@ DATA_SOURCES: dict[str, GeneratedSource] = {
         gold=lambda n, cfg, system_prompt: list(toy.gold_examples(n=n, seed=cfg.seed, difficulty=cfg.difficulty,
                                                                  system_prompt=system_prompt)),
         benchmark=lambda n, cfg: toy.eval_problems(n=n, difficulty=cfg.difficulty),
+        dev_benchmark=lambda n, cfg: toy.dev_problems(n=n, difficulty=cfg.difficulty),
     ),
 }
 

@@ -1,6 +1,7 @@
 """The evaluation harness: generate n samples per benchmark problem, grade them, score them.
 
-For each benchmark of ``evaluate.benchmarks`` it resolves the sampling protocol (the
+For each benchmark of ``evaluate.benchmarks`` (test) and ``evaluate.dev_benchmarks`` (dev: for
+choices, marked ``"split": "dev"`` in metrics.json) it resolves the sampling protocol (the
 ``limo`` preset or the section's own fields, :mod:`limo_rl.evaluate.presets`), reuses the
 generate stage (``run_generation``: Ray actors, parquet shards, resumable per problem) and
 the verifier (``grade_chains``: answers graded in killable worker processes), then computes
@@ -151,7 +152,7 @@ def run_evaluation(
     }
     # Load and check every benchmark before any compute: a bad file fails in seconds, not after generation.
     plan = []
-    for bench in cfg.benchmarks:
+    for bench in cfg.all_benchmarks():
         problems = load_benchmark(bench, cfg.paths.get(bench), cfg.limit, toy=toy)
         if not problems:
             raise ValueError(f"benchmark {bench!r} has no problems ({cfg.paths.get(bench) or 'built-in'})")
@@ -178,6 +179,7 @@ def run_evaluation(
                                    ci_level=cfg.ci_level, seed=derive_seed(base_seed, 0, bench))
             entry = bm.to_dict()
             entry["protocol"] = {**proto.to_dict(), "answer_type": answer_type}
+            entry["split"] = "dev" if bench in cfg.dev_benchmarks else "test"
             doc["benchmarks"][bench] = entry
             rows.extend(_sample_rows(bench, problems, chains, verdicts, samples, equal))
             _log_benchmark(tracker, label, bench, entry)

@@ -8,7 +8,11 @@ Per seed:
   (the base model each round as in ReST-EM, or the previous student) and whether the SFT
   data of each round is fresh or accumulates;
 * **static arm**: the same base model, trained with the same config on a fixed set (the
-  LIMO 817, or any set named in ``loop.static``), evaluated under the same protocol;
+  LIMO 817, or any set named in ``loop.static``; all of it, no hold-out), evaluated under the
+  same protocol. The set is checked against every evaluated benchmark before any compute
+  (a match stops the run unless allowed). ``loop.static.match`` matches it to the loop's last
+  round: ``size`` trains on a seeded draw of the loop's realised number of examples, ``steps``
+  for the loop's number of optimizer steps;
 * **baselines**: the base model and the first teacher, evaluated under the same protocol.
 
 The driver only calls stages: every algorithmic choice lives in its stage package. Each
@@ -25,17 +29,27 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from limo_rl.artifacts import RunDir, atomic_write_jsonl, hash_file, hash_obj, read_jsonl, read_stage_marker
+from limo_rl.artifacts import (
+    RunDir,
+    atomic_write_json,
+    atomic_write_jsonl,
+    hash_file,
+    hash_obj,
+    read_jsonl,
+    read_stage_marker,
+)
 from limo_rl.config import Recipe, preflight
 from limo_rl.data.benchmarks import is_generated_benchmark
+from limo_rl.data.decontam import require_clean
 from limo_rl.data.io import read_problems
-from limo_rl.data.pool import build_pool
-from limo_rl.data.static import load_static_set
+from limo_rl.data.pool import build_pool, load_benchmarks
+from limo_rl.data.static import load_static
 from limo_rl.evaluate import protocol_summary, run_evaluation
 from limo_rl.generate import read_chains, run_generation
 from limo_rl.hashing import content_key
 from limo_rl.loop.cache import STAGE_ORDER, StageRunner, StopAfter
-from limo_rl.loop.layout import CHAINS, METRICS, MODEL, POOL_PROBLEMS, SFT, VERDICTS, RunLayout
+from limo_rl.loop.layout import CHAINS, MATCH, METRICS, MODEL, POOL_PROBLEMS, SFT, VERDICTS, RunLayout
+from limo_rl.loop.matching import match_static, seeded_subsample
 from limo_rl.loop.preflight import check_inputs
 from limo_rl.loop.report import write_report
 from limo_rl.procs import guard_local_ray, kill_recorded, pid_alive
@@ -68,11 +82,13 @@ class SeedRun:
     # ------------------------------------------------------------------ arms
     def run(self) -> None:
         problems_path = self.pool()
+        static = self.layout.static_dir(self.seed)
+        static_sft = self.static_data(static / "data") if self.r.loop.static.enabled else None  # before compute
         teacher0 = resolve_model(self.r.generate.model, self.r, self.r.generate.engine, "generate.model")
         base = resolve_model(self.r.train.model, self.r, label="train.model")
         self.loop_arm(problems_path, teacher0, base)
-        if self.r.loop.static.enabled:
-            self.static_arm(base)
+        if static_sft is not None:
+            self.static_arm(base, static_sft)
         if self.r.loop.baselines:
             self.evaluate(base, self.layout.baseline_eval_dir(self.seed, "base"), "baseline/base")
             if teacher0.fingerprint != base.fingerprint:
@@ -91,24 +107,46 @@ class SeedRun:
             self.evaluate(student, rd / "evaluate", f"loop/round{rnd}")
             teacher = student if self.r.loop.next_teacher == "student" else teacher0
 
-    def static_arm(self, base: ModelRef) -> None:
+    def static_arm(self, base: ModelRef, sft: Path) -> None:
         d = self.layout.static_dir(self.seed)
-        sft = self.static_data(d / "data")
-        student = self.train([sft], base, d / "train", "static")
+        examples = [SFTExample.from_dict(row) for row in read_jsonl(sft)]
+        examples, cfg, record = match_static(examples, self.r, self.layout, self.seed)  # loop.static.match
+        atomic_write_json(d / MATCH, record)
+        student = self.train([sft], base, d / "train", "static", examples=examples, cfg=cfg,
+                             extra_inputs={"match": record})
         self.evaluate(student, d / "evaluate", "static")
+        self.static_curve(base, sft)
+
+    def static_curve(self, base: ModelRef, sft: Path) -> None:
+        """The data-size curve: the static arm at ``loop.static.curve`` sizes, ``curve_draws`` seeded draws each."""
+        st = self.r.loop.static
+        if not st.curve:
+            return
+        full = [SFTExample.from_dict(row) for row in read_jsonl(sft)]
+        for size in st.curve:
+            for draw in range(st.curve_draws):
+                d = self.layout.curve_dir(self.seed, size, draw)
+                seed = (st.match_seed if st.match_seed is not None else self.seed) * 1000 + draw
+                examples = seeded_subsample(full, size, seed)
+                atomic_write_json(d / MATCH, {"match": "curve", "available": len(full),
+                                                     "examples": len(examples), "match_target": size,
+                                                     "draw_seed": seed})
+                student = self.train([sft], base, d / "train", f"static/n{size}/draw{draw}", examples=examples,
+                                     extra_inputs={"curve": {"size": size, "seed": seed}})
+                self.evaluate(student, d / "evaluate", f"static/n{size}/draw{draw}")
 
     # ------------------------------------------------------------------ stages
     def pool(self) -> Path:
         d = self.layout.pool_dir
         cfg = self.r
-        inputs = {"pool": cfg.pool.model_dump(), "benchmarks": cfg.evaluate.benchmarks, "paths": cfg.evaluate.paths,
+        benchmarks = cfg.evaluate.all_benchmarks()  # test and dev: nothing trained on may overlap either
+        inputs = {"pool": cfg.pool.model_dump(), "benchmarks": benchmarks, "paths": cfg.evaluate.paths,
                   "content": {"source": content_key(cfg.pool.source),
                               "paths": {b: content_key(p) for b, p in cfg.evaluate.paths.items()}},
                   **self._world_inputs()}
         self.runner.run(
             "pool", d, inputs,
-            lambda out: build_pool(cfg.pool, list(cfg.evaluate.benchmarks), dict(cfg.evaluate.paths), out,
-                                   toy=cfg.toy).stats,
+            lambda out: build_pool(cfg.pool, benchmarks, dict(cfg.evaluate.paths), out, toy=cfg.toy).stats,
             [POOL_PROBLEMS],
         )
         return d / POOL_PROBLEMS
@@ -156,19 +194,43 @@ class SeedRun:
         return d / SFT
 
     def static_data(self, d: Path) -> Path:
-        def fn(out: Path) -> dict[str, Any]:
-            examples = load_static_set(self.r.loop.static, self.r.generate.system_prompt, self.r.toy)
-            atomic_write_jsonl(out / SFT, (e.to_dict() for e in examples))
-            return {"n_examples": len(examples)}
+        dc, ev = self.r.pool.decontaminate, self.r.evaluate
+        names = sorted(set(ev.all_benchmarks()) | set(dc.benchmarks or []))
 
-        inputs = {"static": self.r.loop.static.model_dump(), "system_prompt": self.r.generate.system_prompt,
+        def fn(out: Path) -> dict[str, Any]:
+            problems, examples = load_static(self.r.loop.static, self.r.generate.system_prompt, self.r.toy)
+            rows: list[dict[str, Any]] = []
+            if dc.enabled:
+                rows = require_clean(f"static set {self.r.loop.static.source}", problems,
+                                     load_benchmarks(names, dict(ev.paths), toy=self.r.toy), n=dc.ngram,
+                                     ignore_common=dc.ignore_common, fields=dc.fields,
+                                     allow=self.r.loop.static.allow_contaminated)
+            atomic_write_jsonl(out / "decontamination.jsonl", rows)
+            atomic_write_jsonl(out / SFT, (e.to_dict() for e in examples))
+            stats = {"available": len(examples), "decontaminated_against": names if dc.enabled else [],
+                     "ngram": dc.ngram, "fields": list(dc.fields), "allowed_matches": len(rows)}
+            atomic_write_json(out / "stats.json", stats)
+            return {"n_examples": len(examples), "allowed_matches": len(rows)}
+
+        inputs = {"static": self.r.loop.static.model_dump(exclude={"match", "match_seed", "curve", "curve_draws"}),
+                  "system_prompt": self.r.generate.system_prompt,
                   "content": content_key(self.r.loop.static.source),
-                  "toy": self.r.toy.model_dump() if self.r.loop.static.source == "toy" else None}
-        self.runner.run("select", d, inputs, fn, [SFT])
+                  "toy": self.r.toy.model_dump() if self.r.loop.static.source == "toy" else None,
+                  "decontaminate": dc.model_dump() if dc.enabled else None, "benchmarks": names,
+                  "paths": {k: v for k, v in ev.paths.items() if k in names},
+                  "path_content": {k: content_key(v) for k, v in ev.paths.items() if k in names},
+                  **self._world_inputs()}
+        # a data-preparation stage like the pool: it runs before any compute and never ends `limo-rl select`
+        self.runner.run("pool", d, inputs, fn, [SFT])
         return d / SFT
 
-    def train(self, sft_files: Sequence[Path], init: ModelRef, d: Path, label: str) -> ModelRef:
-        examples = [SFTExample.from_dict(row) for f in sft_files for row in read_jsonl(f)]
+    def train(self, sft_files: Sequence[Path], init: ModelRef, d: Path, label: str, *,
+              examples: Sequence[SFTExample] | None = None, cfg: Any = None,
+              extra_inputs: dict[str, Any] | None = None) -> ModelRef:
+        """Train ``init`` on the examples of ``sft_files`` (or the given subset ``examples`` of them)."""
+        cfg = cfg or self.r.train
+        if examples is None:
+            examples = [SFTExample.from_dict(row) for f in sft_files for row in read_jsonl(f)]
         if not examples:
             # Nothing passed verification and selection: the student is its initial model, unchanged.
             log.warning("%s: the SFT set is empty (no correct, finished chain was selected); the student "
@@ -178,12 +240,13 @@ class SeedRun:
 
         def fn(out: Path) -> dict[str, Any]:
             ensure_ray(self.run_dir)
-            res = run_training(examples, init.path, self.r.train, out, seed=self.seed, tracker=self.tracker)
+            res = run_training(examples, init.path, cfg, out, seed=self.seed, tracker=self.tracker)
             return res.metrics
 
-        inputs = {"train": self.r.train.model_dump(), "init": init.fingerprint, "seed": self.seed,
+        inputs = {"train": cfg.model_dump(), "init": init.fingerprint, "seed": self.seed,
                   "data": [hash_file(f) for f in sft_files],
-                  "validation": content_key(self.r.train.validation_file) if self.r.train.validation_file else None}
+                  "validation": content_key(cfg.validation_file) if cfg.validation_file else None,
+                  **(extra_inputs or {})}
         marker = self.runner.run("train", d, inputs, fn, [MODEL])
         return ModelRef(str(d / MODEL), f"train:{marker['input_hash']}", f"{label}/student")
 
@@ -219,7 +282,7 @@ class SeedRun:
         inputs of the stages that load them, so changing ``toy.difficulty`` re-evaluates. Absent when no
         benchmark is generated, so the cache keys of file-based runs are what they were."""
         ev = self.r.evaluate
-        if any(is_generated_benchmark(b) and b not in ev.paths for b in ev.benchmarks):
+        if any(is_generated_benchmark(b) and b not in ev.paths for b in ev.all_benchmarks()):
             return {"world": self.r.toy.model_dump()}
         return {}
 

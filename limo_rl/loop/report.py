@@ -1,10 +1,12 @@
-"""The comparison report of a run: ``report.md``, ``report.png`` and the headline figures.
+"""The comparison report of a run: ``report.md``, ``report.json``, ``report.png`` and the headline figures.
 
 Everything is read back from the run directory (metrics.json of each evaluation, the
 verdicts and SFT sets of each round), so ``limo-rl report RUN_DIR`` rebuilds the report of
 any finished or interrupted run, and several runs can be compared side by side.
-Accuracy is the evaluation's primary metric, ``pass@1[avg of n]``, with its bootstrap CI;
-with several seeds the table shows the mean and the spread across seeds.
+The report opens with the verdicts of the paired comparisons between arms
+(:mod:`limo_rl.loop.comparisons`) and what each arm trained on; ``report.json`` holds the same
+figures for tools. Accuracy per arm is the evaluation's primary metric, ``pass@1[avg of n]``,
+with its bootstrap CI; with several seeds the table shows the mean and the spread across seeds.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from limo_rl.artifacts import atomic_write_text, read_jsonl
+from limo_rl.artifacts import atomic_write_json, atomic_write_text, read_jsonl
 from limo_rl.loop.layout import (
     CHAINS,
     METRICS,
@@ -29,6 +31,7 @@ from limo_rl.loop.layout import (
 )
 
 log = logging.getLogger(__name__)
+ALPHA, POWER = 0.05, 0.8  # the report's decision rule (limo_rl.evaluate.paired)
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,7 @@ class Score:
     value: float
     ci_low: float | None
     ci_high: float | None
+    split: str = "test"  # "dev": a benchmark for choices (sweeps), never judged in the verdicts
 
 
 @dataclass(frozen=True)
@@ -67,7 +71,8 @@ def collect_scores(run_dir: Path) -> list[Score]:
                 m = res.primary_value
                 if m is None:
                     continue
-                scores.append(Score(seed, ed.arm, ed.round, bench, res.primary or "", m.value, m.ci_low, m.ci_high))
+                scores.append(Score(seed, ed.arm, ed.round, bench, res.primary or "", m.value, m.ci_low, m.ci_high,
+                                    res.split))
     return scores
 
 
@@ -192,9 +197,9 @@ def headline(scores: list[Score]) -> dict[str, float]:
 
 
 def render_markdown(run_dir: Path, scores: list[Score], data: list[DataStats], recipe: dict[str, Any] | None,
-                    outputs: Sequence[OutputStats] = ()) -> str:
+                    outputs: Sequence[OutputStats] = (), verdicts: Sequence[str] = ()) -> str:
     seeds = sorted({s.seed for s in scores}) or sorted({d.seed for d in data})
-    lines = [f"# limo_rl report: {run_dir.name}", ""]
+    lines = [f"# limo_rl report: {run_dir.name}", "", *verdicts]
     if recipe:
         sel, lp = recipe.get("select", {}), recipe.get("loop", {})
         diff = sel.get("difficulty", {})
@@ -205,14 +210,16 @@ def render_markdown(run_dir: Path, scores: list[Score], data: list[DataStats], r
             f"pass-rate window [{diff.get('min_pass_rate')}, {diff.get('max_pass_rate')}]"
             + (f", solved {diff.get('min_correct')}-{diff.get('max_correct')} times" if diff.get("min_correct") is not None
                or diff.get("max_correct") is not None else ""),
-            f"- static arm: `{lp.get('static', {}).get('source')}`", "",
+            f"- static arm: `{lp.get('static', {}).get('source')}`, matched to the loop by: "
+            f"{lp.get('static', {}).get('match', 'none')}", "",
         ]
     lines += ["## Accuracy", "",
               "Primary metric per benchmark (pass@1 averaged over n samples per problem) with its 95% bootstrap CI"
               + ("; across seeds: mean ± sd (min, max)." if len(seeds) > 1 else "."), "",
               "| arm | round | benchmark | metric | value |", "|---|---|---|---|---|"]
     for (arm, rnd, bench, metric), group in _groups(scores).items():
-        lines.append(f"| {arm} | {rnd if rnd is not None else '-'} | {bench} | `{metric}` | {_cell(group)} |")
+        shown = f"{bench} (dev)" if group[0].split == "dev" else bench
+        lines.append(f"| {arm} | {rnd if rnd is not None else '-'} | {shown} | `{metric}` | {_cell(group)} |")
     lines += ["", "## Data each student saw", "",
               "| arm | round | seed | SFT size | verification density (selected / all) | tokens (selected / all) |",
               "|---|---|---|---|---|---|"]
@@ -318,15 +325,32 @@ def plot(run_dir: Path, scores: list[Score], data: list[DataStats], outputs: Seq
 
 
 def write_report(run_dir: str | Path, tracker: Any = None) -> dict[str, float]:
-    """(Re)build ``report.md`` and ``report.png`` of a run; returns (and logs) the headline figures."""
+    """(Re)build ``report.md``, ``report.json`` and ``report.png`` of a run; returns (and logs) the headline figures."""
     import yaml
+
+    from limo_rl.loop.comparisons import (
+        arm_training,
+        build_comparisons,
+        collect_samples,
+        curve_rows,
+        render_curve,
+        render_verdicts,
+        report_doc,
+    )
 
     run_dir = Path(run_dir)
     scores, data = collect_scores(run_dir), collect_data_stats(run_dir)
     cfg_path = run_dir / "config.yaml"
     recipe = yaml.safe_load(cfg_path.read_text()) if cfg_path.is_file() else None
     outputs = collect_output_stats(run_dir)
-    atomic_write_text(run_dir / "report.md", render_markdown(run_dir, scores, data, recipe, outputs))
+    dev = list(((recipe or {}).get("evaluate") or {}).get("dev_benchmarks") or [])
+    results = build_comparisons(run_dir, dev_benchmarks=dev, alpha=ALPHA, power=POWER)
+    training = arm_training(run_dir)
+    curve = curve_rows(collect_samples(run_dir))
+    atomic_write_json(run_dir / "report.json", {**report_doc(results, training, alpha=ALPHA, power=POWER),
+                                                "data_size_curve": curve})
+    verdicts = [*render_verdicts(results, training, alpha=ALPHA, power=POWER), *render_curve(curve)]
+    atomic_write_text(run_dir / "report.md", render_markdown(run_dir, scores, data, recipe, outputs, verdicts))
     png = plot(run_dir, scores, data, outputs)
     summary = headline(scores)
     if tracker is not None:

@@ -9,7 +9,8 @@ The order follows LIMO's curation (paper v3), each step configurable:
    with ``select.process_consistent``, only chains whose process holds too (no false equality
    anywhere, no false check: a right answer reached through wrong arithmetic teaches the wrong
    arithmetic);
-4. rank candidates by the strategy's score (+ recipe weights), keep the top m per problem;
+4. rank candidates by the strategy's score (+ recipe weights), keep the top m distinct chains per problem
+   (an identical text sampled twice is one chain: m copies of it would teach nothing m chains do not);
 5. cut to the budget (817 by default) by score, optionally round-robin across sources or
    subjects so no group crowds out the rest; ties follow the declared rule.
 
@@ -157,15 +158,21 @@ def run_selection(
     ranked.sort(key=lambda r: r.key)
     per: Counter[str] = Counter()
     top_m = []
+    taken: set[tuple[str, str]] = set()  # (problem, text): the m chains of a problem are distinct chains
+    duplicates = 0
     for r in ranked:
-        if per[r.chain.problem_id] < cfg.per_problem:
+        if (r.chain.problem_id, r.chain.text) in taken:
+            duplicates += 1
+        elif per[r.chain.problem_id] < cfg.per_problem:
             per[r.chain.problem_id] += 1
+            taken.add((r.chain.problem_id, r.chain.text))
             top_m.append(r)
     selected = balanced_cut(top_m, cfg.budget, cfg.balance_by is not None)
     steps += [
         {"step": "chains", "total": len(chains), "excluded": dict(sorted(chain_counts.items())),
          "candidates": len(cands)},
-        {"step": "per_problem", "removed": len(ranked) - len(top_m), "kept": len(top_m), "m": cfg.per_problem},
+        {"step": "per_problem", "removed": len(ranked) - len(top_m), "kept": len(top_m), "m": cfg.per_problem,
+         "duplicates": duplicates},
         {"step": "budget", "removed": len(top_m) - len(selected), "kept": len(selected), "budget": cfg.budget,
          "balance_by": cfg.balance_by},
     ]
@@ -177,9 +184,13 @@ def run_selection(
     ]
     sel_feats = [r.feats for r in selected]
     cand_feats = [f for _, f in cands]
+    bound = len(top_m) > cfg.budget
+    if not bound:
+        log.warning("select: the budget did not bind: %d chains passed every filter, budget %d; a budget "
+                    "ablation at or above %d trains on this same set", len(top_m), cfg.budget, len(top_m))
     stats = {
         "strategy": cfg.strategy, "seed": seed, "tie_break": cfg.tie_break, "weights": dict(cfg.weights),
-        "steps": steps, "selected": len(examples),
+        "steps": steps, "selected": len(examples), "budget_bound": bound,
         "problems_with_candidates": len({c.problem_id for c, _ in cands}),
         "selected_by_group": dict(sorted(Counter(r.group for r in selected).items())) if cfg.balance_by else None,
         "pass_rate_histogram": histogram({pid: rates[pid] for pid in ids if pid in rates}),

@@ -41,7 +41,8 @@ def _adhoc(args: argparse.Namespace) -> int:
     bad = [o for o in overrides if not o.lstrip("-").startswith("train.")]
     if bad:
         raise UsageError(f"ad hoc mode takes only train.* overrides, got: {' '.join(bad)}")
-    recipe = load_recipe(None, overrides)
+    # one arm, trained alone: the run-level rule that arms share one dev set does not apply
+    recipe = load_recipe(None, [*overrides, "loop.rounds=1", "loop.static.enabled=false"])
     cfg = recipe.train
     model = resolve_model_path(args.model, toy_cfg=recipe.toy, output_dir=recipe.run.output_dir, label="--model")
     try:

@@ -50,6 +50,30 @@ class TrainResult:
     log_path: Path
 
 
+def drop_over_length(examples: Sequence[SFTExample], model_path: str, max_length: int,
+                     ) -> tuple[list[SFTExample], list[dict[str, Any]]]:
+    """Examples whose rendered chat fits ``max_length`` tokens, and a record of each one dropped.
+
+    TRL would cut an over-long conversation at ``max_length`` (the answer and the end-of-turn token
+    lost: the student learns to trail off) or, packed, split it across rows. Dropping it instead,
+    counted and shown per arm, treats the loop's chains and the static set alike.
+    """
+    from limo_rl.train.runner import load_tokenizer_for_training
+
+    tok, _, _ = load_tokenizer_for_training(model_path)
+    kept, dropped = [], []
+    for ex in examples:
+        ids = tok.apply_chat_template(list(ex.messages), tokenize=True, return_dict=True)["input_ids"]
+        if len(ids) > max_length:
+            dropped.append({"id": ex.id, "tokens": len(ids), "max_length": max_length})
+        else:
+            kept.append(ex)
+    if dropped:
+        log.warning("%d of %d SFT examples exceed train.max_length = %d tokens and are dropped (not truncated)",
+                    len(dropped), len(examples), max_length)
+    return kept, dropped
+
+
 def _validation_set(
     examples: Sequence[SFTExample], cfg: TrainConfig, seed: int, validation: Sequence[SFTExample] | None
 ) -> tuple[list[SFTExample], list[SFTExample]]:
@@ -134,6 +158,9 @@ def run_training(
         check_example(ex, f"example #{i}")
     seed = cfg.seed if cfg.seed is not None else seed
     model_path = resolve_model_path(str(base_model), label="base model")  # toy:// built in the default cache
+    examples, dropped = drop_over_length(examples, model_path, cfg.max_length)
+    if not examples:
+        raise TrainError(f"every SFT example exceeds train.max_length = {cfg.max_length} tokens")
     train_set, val_set = _validation_set(examples, cfg, seed, validation)
     for i, ex in enumerate(val_set):
         check_example(ex, f"validation example #{i}")
@@ -159,13 +186,15 @@ def run_training(
                                               "n_validation": len(val_rows)})
     atomic_write_jsonl(out_dir / "data" / "train.jsonl", [e.to_dict() for e in train_set])
     atomic_write_jsonl(out_dir / "data" / "validation.jsonl", [e.to_dict() for e in val_set])
+    atomic_write_jsonl(out_dir / "data" / "dropped_over_length.jsonl", dropped)
     n_ckpt = len(complete_checkpoints(out_dir / "checkpoints"))
     log.info("training %s on %d examples (%d validation), %d worker(s), %s, %s batching%s", model_path,
              len(train_rows), len(val_rows), cfg.num_workers, cfg.strategy, batching,
              f"; resuming ({n_ckpt} complete checkpoint(s))" if n_ckpt else "")
     config = {"train_rows": train_rows, "val_rows": val_rows, "base_model": model_path, "cfg": cfg_dict,
               "out_dir": str(out_dir), "seed": seed, "batching": batching, "input_hash": input_hash,
-              "launcher": f"ray.train.torch.TorchTrainer, {cfg.num_workers} worker(s)"}
+              "launcher": f"ray.train.torch.TorchTrainer, {cfg.num_workers} worker(s)",
+              "n_dropped_over_length": len(dropped)}
     _launch(config, cfg, out_dir)
     metrics_path = out_dir / METRICS_FILE
     if not metrics_path.is_file():
