@@ -26,6 +26,7 @@ from limo_rl import toy
 from limo_rl.artifacts import hash_file
 from limo_rl.config import RunConfig, ToyConfig
 from limo_rl.errors import ModelURIError
+from limo_rl.hashing import hash_path
 from limo_rl.types import Problem, SFTExample
 
 CACHE_SUBDIR = ".cache"
@@ -97,10 +98,41 @@ def resolve_model(
     if path.exists():
         if not (path / "config.json").is_file():
             raise ModelURIError(f"{label} {uri}: no config.json there (not a Hugging Face model folder)")
-        return ModelRef(str(path.resolve()), uri, uri)
+        # identity by content: an edited or retrained folder at the same path is another model
+        return ModelRef(str(path.resolve()), f"local:{hash_path(path)}", uri)
     if not looks_like_hub_id(uri):
         raise ModelURIError(f"{label} {uri}: no such folder (folder not found, and not a hub id like org/name)")
     return ModelRef(uri, uri, uri)  # a hub id; loads when the hub is reachable
+
+
+def _toy_names() -> tuple[str, ...]:
+    from limo_rl.toy.bootstrap import TOY_MODELS
+
+    return tuple(TOY_MODELS)
+
+
+# scheme -> the names it knows (checked before any stage, without building anything)
+MODEL_NAMES: dict[str, Callable[[], tuple[str, ...]]] = {"toy": _toy_names}
+
+
+def model_problem(uri: str, *, engine: str = "hf", label: str = "model") -> str | None:
+    """Why :func:`resolve_model` would refuse ``uri``, found without building or loading anything (for the
+    preflight before the first stage); None if it would resolve."""
+    scheme, sep, name = uri.partition("://")
+    if sep:
+        if scheme not in MODEL_SCHEMES:
+            return f"{label} = {uri!r}: unknown scheme {scheme}://; known: {', '.join(s + '://' for s in MODEL_SCHEMES)}"
+        known = MODEL_NAMES[scheme]() if scheme in MODEL_NAMES else None
+        if known is not None and name.strip("/") not in known:
+            return f"{label} = {uri!r}: unknown {scheme} model; known: {', '.join(f'{scheme}://{k}' for k in known)}"
+        return None
+    if engine == "openai":
+        return None
+    path = Path(uri).expanduser()
+    if path.exists():
+        return None if (path / "config.json").is_file() else \
+            f"{label} = {uri!r}: not a Hugging Face model folder (no config.json)"
+    return None if looks_like_hub_id(uri) else f"{label} = {uri!r}: no such model folder (and not a hub id)"
 
 
 def resolve_model_path(uri: str, **kwargs) -> str:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -32,7 +32,8 @@ BENCHMARK_NAMES = (
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # strict: YAML `true` is not the integer 1 and "3" is not 3; allow_inf_nan=False: `.inf`/`.nan` are no setting
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, strict=True, allow_inf_nan=False)
 
 
 # ---------------------------------------------------------------------------------------- run, tracking
@@ -40,7 +41,8 @@ class RunConfig(_Section):
     name: str = "quickstart"
     output_dir: str = "runs"
     seed: int = Field(0, ge=0)
-    seeds: list[int] | None = Field(None, description="several seeds: the loop runs once per seed")
+    seeds: list[Annotated[int, Field(ge=0)]] | None = Field(
+        None, min_length=1, description="several seeds: the loop runs once per seed")
 
     @field_validator("name")
     @classmethod

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -108,11 +109,14 @@ def _grade_cached(
         "gold": {p.id: p.answer for p in problems},
     })
     path = verify_dir / "verdicts.jsonl"
-    if stage_decision(verify_dir, key).run:
-        # grade_chains resumes from rows already in the file; rows graded for other chains or gold are stale.
+    decision = stage_decision(verify_dir, key)
+    if decision.run:
+        # grade_chains resumes from rows already in the file; rows graded for other chains or gold are stale,
+        # and rows of a sealed file that was modified are untrusted: both are kept aside, never resumed.
         inputs = verify_dir / "inputs.json"
-        if path.exists() and (not inputs.is_file() or json.loads(inputs.read_text()).get("input_hash") != key):
-            path.unlink()
+        if path.exists() and (decision.damaged or not inputs.is_file()
+                              or json.loads(inputs.read_text()).get("input_hash") != key):
+            os.replace(path, verify_dir / f".verdicts.jsonl.{'damaged' if decision.damaged else 'stale'}-{time.time():.0f}")
         atomic_write_json(inputs, {"input_hash": key})
         grade_chains(chains, {p.id: p for p in problems}, verify_cfg, path,
                      answer_types={p.id: answer_type for p in problems})

@@ -18,7 +18,6 @@ cluster has, since a 1-CPU actor more than the cluster holds would wait forever.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -40,6 +39,7 @@ from limo_rl.generate.shards import (
 )
 from limo_rl.progress import QUIET_ENV, bar, is_quiet
 from limo_rl.raysession import start_ray
+from limo_rl.redact import SecretEnv
 from limo_rl.types import Chain, Completion, GenerationRequest, Problem
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,9 @@ class GenerationResult:
 class ShardWorker:
     """One engine in one Ray actor; ``run`` samples a shard's requests and returns the completions."""
 
-    def __init__(self, cfg_dict: dict[str, Any], model: str, threads: int):
+    def __init__(self, cfg_dict: dict[str, Any], model: str, threads: int, secrets: Any = None):
+        if secrets:  # API keys arrive as an object-store argument: Ray logs runtime_env env vars, not these
+            secrets.export()
         try:
             import torch
 
@@ -227,15 +229,14 @@ def _run_pool(
         n_actors = _fit_actors(cfg, len(todo), cpus, gpus, wait_s)
         threads = max(1, int(cpus))
         env = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "TOKENIZERS_PARALLELISM": "false"}
-        if cfg.engine == "openai" and cfg.openai.api_key_env in os.environ:
-            env[cfg.openai.api_key_env] = os.environ[cfg.openai.api_key_env]
+        secrets = ray.put(SecretEnv([cfg.openai.api_key_env] if cfg.engine == "openai" else []))
         if is_quiet():
             env[QUIET_ENV] = "1"
         actor_cls = ray.remote(ShardWorker).options(num_cpus=cpus, num_gpus=gpus, runtime_env={"env_vars": env})
         cfg_dict = cfg.model_dump(mode="json")
 
         def spawn() -> Any:
-            return actor_cls.remote(cfg_dict, model, threads)
+            return actor_cls.remote(cfg_dict, model, threads, secrets)
 
         actors = [spawn() for _ in range(n_actors)]
         try:

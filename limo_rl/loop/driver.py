@@ -48,13 +48,18 @@ from limo_rl.data.pool import build_pool, load_benchmarks
 from limo_rl.data.static import load_static
 from limo_rl.evaluate import protocol_summary, run_evaluation
 from limo_rl.generate import run_generation
+from limo_rl.hashing import content_key
 from limo_rl.loop.cache import STAGE_ORDER, StageRunner, StopAfter
 from limo_rl.loop.layout import CHAINS, MATCH, METRICS, MODEL, POOL_PROBLEMS, SFT, VERDICTS, RunLayout
 from limo_rl.loop.matching import match_static, seeded_subsample
+from limo_rl.loop.preflight import check_inputs
 from limo_rl.loop.report import write_report
+from limo_rl.procs import guard_local_ray, kill_recorded, pid_alive
 from limo_rl.raysession import ray_initialized, start_ray
+from limo_rl.redact import register_env_secrets
 from limo_rl.resolve import ModelRef
 from limo_rl.resolve import resolve_model as _resolve
+from limo_rl.runlock import run_lock
 from limo_rl.select.stream import select_from_shards
 from limo_rl.tracking import Tracker, make_tracker
 from limo_rl.train import run_training
@@ -138,6 +143,8 @@ class SeedRun:
         cfg = self.r
         benchmarks = cfg.evaluate.all_benchmarks()  # test and dev: nothing trained on may overlap either
         inputs = {"pool": cfg.pool.model_dump(), "benchmarks": benchmarks, "paths": cfg.evaluate.paths,
+                  "content": {"source": content_key(cfg.pool.source),
+                              "paths": {b: content_key(p) for b, p in cfg.evaluate.paths.items()}},
                   **self._world_inputs()}
         self.runner.run(
             "pool", d, inputs,
@@ -148,7 +155,7 @@ class SeedRun:
 
     def generate(self, problems_path: Path, teacher: ModelRef, d: Path, rnd: int) -> Path:
         def fn(out: Path) -> dict[str, Any]:
-            ensure_ray()
+            ensure_ray(self.run_dir)
             res = run_generation(
                 read_problems(problems_path), self.r.generate, teacher.path, out,
                 round=rnd, base_seed=self.seed, teacher_name=teacher.name, tracker=self.tracker,
@@ -204,9 +211,12 @@ class SeedRun:
 
         inputs = {"static": self.r.loop.static.model_dump(exclude={"match", "match_seed", "curve", "curve_draws"}),
                   "system_prompt": self.r.generate.system_prompt,
+                  "content": content_key(self.r.loop.static.source),
                   "toy": self.r.toy.model_dump() if self.r.loop.static.source == "toy" else None,
                   "decontaminate": dc.model_dump() if dc.enabled else None, "benchmarks": names,
-                  "paths": {k: v for k, v in ev.paths.items() if k in names}, **self._world_inputs()}
+                  "paths": {k: v for k, v in ev.paths.items() if k in names},
+                  "path_content": {k: content_key(v) for k, v in ev.paths.items() if k in names},
+                  **self._world_inputs()}
         # a data-preparation stage like the pool: it runs before any compute and never ends `limo-rl select`
         self.runner.run("pool", d, inputs, fn, [SFT])
         return d / SFT
@@ -226,7 +236,7 @@ class SeedRun:
             return init
 
         def fn(out: Path) -> dict[str, Any]:
-            ensure_ray()
+            ensure_ray(self.run_dir)
             if bundles := stage_bundles(self.r, "train"):  # Ray Train would wait for missing GPUs forever
                 wait_for_resources(bundles, what=f"train ({len(bundles)} GPU workers)",
                                    wait_s=self.r.hardware.wait_for_nodes_s)
@@ -234,13 +244,15 @@ class SeedRun:
             return res.metrics
 
         inputs = {"train": cfg.model_dump(), "init": init.fingerprint, "seed": self.seed,
-                  "data": [hash_file(f) for f in sft_files], **(extra_inputs or {})}
+                  "data": [hash_file(f) for f in sft_files],
+                  "validation": content_key(cfg.validation_file) if cfg.validation_file else None,
+                  **(extra_inputs or {})}
         marker = self.runner.run("train", d, inputs, fn, [MODEL])
         return ModelRef(str(d / MODEL), f"train:{marker['input_hash']}", f"{label}/student")
 
     def evaluate(self, model: ModelRef, d: Path, label: str) -> dict[str, Any]:
         def fn(out: Path) -> dict[str, Any]:
-            ensure_ray()
+            ensure_ray(self.run_dir)
             res = run_evaluation(model.path, self.r.evaluate, self.r.generate, self.r.verify, out,
                                  seed=self.seed, tracker=self.tracker, label=label, toy=self.r.toy)
             figures = headline_metrics(res.metrics)
@@ -248,10 +260,22 @@ class SeedRun:
             return figures
 
         gen = self.r.generate.model_dump(exclude={"model", "n", "temperature", "top_p", "max_new_tokens"})
-        inputs = {"evaluate": self.r.evaluate.model_dump(), "protocol": protocol_summary(self.r.evaluate),
+        ecfg = self.r.evaluate
+        files = {b: content_key(p) for b, p in ecfg.paths.items()}
+        protocols = protocol_summary(ecfg)
+        world = self._world_inputs()
+        inputs = {"evaluate": ecfg.model_dump(), "protocol": protocols, "files": files,
                   "generate": gen, "verify": self.r.verify.model_dump(),
-                  "model": model.fingerprint, "seed": self.seed, **self._world_inputs()}
-        return self.runner.run("evaluate", d, inputs, fn, [METRICS])
+                  "model": model.fingerprint, "seed": self.seed, **world}
+        # A benchmark's samples depend on the model, the engine, its sampling protocol, its problems and the
+        # seed, not on grading or statistics (verify.*, evaluate.k, bootstrap_samples, ci_level): reuse them.
+        samples = {b: {"model": model.fingerprint, "generate": gen, "file": files.get(b), "limit": ecfg.limit,
+                       "seed": ecfg.seed if ecfg.seed is not None else self.seed, **world,
+                       "protocol": {k: v for k, v in protocols[b].items() if k != "ks"}} for b in ecfg.benchmarks}
+        # grades ride along: the harness re-keys them by chains, gold and verify config and regrades on a change
+        carry = {f"{b}/{part}": samples[b] for b in ecfg.benchmarks for part in ("generate", "verify")}
+        outputs = [METRICS, "samples.parquet", *ecfg.benchmarks]
+        return self.runner.run("evaluate", d, inputs, fn, outputs, carry=carry)
 
     def _world_inputs(self) -> dict[str, Any]:
         """The world settings generated benchmarks (toy_eval without a file) are made under: part of the
@@ -298,6 +322,7 @@ def run_recipe(
 ) -> int:
     """Run a recipe (or, with ``stop_after``, the first round of its loop arm up to that stage)."""
     preflight(recipe, stages_for(stop_after))
+    check_inputs(recipe, stages_for(stop_after))
     ray_was_up = ray_initialized()
     try:
         cluster_preflight(recipe, stages_for(stop_after))  # may start Ray: GPU recipes check the nodes first
@@ -307,7 +332,16 @@ def run_recipe(
 
             ray.shutdown()
         raise
-    run_dir, manifest = RunDir.create(recipe, list(argv) if argv is not None else sys.argv)
+    argv = list(argv) if argv is not None else sys.argv
+    with run_lock(Path(recipe.run.output_dir) / recipe.run.name, argv):  # one writer per run folder
+        return _run_locked(recipe, argv, stop_after, from_stage, ray_was_up)
+
+
+def _run_locked(recipe: Recipe, argv: list[str], stop_after: str | None, from_stage: str | None,
+                ray_was_up: bool) -> int:
+    end_orphan_cluster(Path(recipe.run.output_dir) / recipe.run.name)
+    register_env_secrets([recipe.generate.openai.api_key_env])  # scrubbed from the manifest and errors
+    run_dir, manifest = RunDir.create(recipe, argv)
     tracker = make_tracker(recipe.tracking, run_dir.path, recipe.to_dict(), name=recipe.run.name)
     runner = StageRunner(run_dir.path, manifest, from_stage=from_stage, stop_after=stop_after)
     status = "failed"
@@ -323,6 +357,7 @@ def run_recipe(
             import ray  # lazily: only a run that started Ray gets here
 
             ray.shutdown()
+            (run_dir.path / RAY_RECORD).unlink(missing_ok=True)
     if status == "finished" and (runner.ran or not (run_dir.path / "report.md").exists()):
         summary = write_report(run_dir.path, tracker=tracker)
         manifest.data["headline"] = summary
@@ -337,7 +372,34 @@ def run_recipe(
     return 0
 
 
-def ensure_ray() -> None:
+RAY_RECORD = ".ray-cluster.json"
+
+
+def end_orphan_cluster(run_dir: Path) -> list[int]:
+    """End the private Ray cluster a killed earlier driver of this run left (only processes recorded in
+    ``<run>/.ray-cluster.json`` with their start times; never anyone else's Ray)."""
+    import json
+
+    record = run_dir / RAY_RECORD
+    try:
+        info = json.loads(record.read_bytes())
+        driver = info["driver"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    if pid_alive(int(driver.get("pid", 0)), driver.get("start_ticks")):
+        return []
+    killed = kill_recorded(info.get("processes") or [])
+    if killed:
+        log.warning("%s: ended %d process(es) of the Ray cluster left by a killed driver (pid %s)", run_dir,
+                    len(killed), driver.get("pid"))
+    record.unlink(missing_ok=True)
+    return killed
+
+
+def ensure_ray(run_dir: Path | None = None) -> None:
     """One Ray session for the whole run, started when a stage first needs it (a stage that found no
-    session would start and stop its own, ~12 s each); :func:`run_recipe` shuts it down at the end."""
+    session would start and stop its own, ~12 s each); :func:`run_recipe` shuts it down at the end.
+    A private cluster started here dies with this process (a watchdog) and is recorded in the run folder
+    (``limo-rl clean`` and the next run end it if even the watchdog was killed)."""
     start_ray()
+    guard_local_ray(run_dir / RAY_RECORD if run_dir is not None else None)

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from limo_rl.errors import LimoError
+
 POOL_PROBLEMS = "problems.jsonl"
 CHAINS = "chains"
 VERDICTS = "verdicts"  # the verify stage: a folder of verdict shards
@@ -131,15 +133,23 @@ class BenchmarkResult:
         return self.metrics.get(self.primary) if self.primary else None
 
 
+class RunFileError(LimoError):
+    """A run file a reader cannot read (one line naming the file, exit 2)."""
+
+
 def read_eval_metrics(path: str | Path) -> dict[str, BenchmarkResult]:
     """``metrics.json`` of an evaluation (limo_rl.evaluate.harness) -> benchmark -> its results."""
-    doc: dict[str, Any] = json.loads(Path(path).read_text())
-    out = {}
-    for bench, entry in (doc.get("benchmarks") or {}).items():
-        metrics = {name: MetricValue(float(m["value"]), m.get("ci_low"), m.get("ci_high"))
-                   for name, m in (entry.get("metrics") or {}).items()
-                   if isinstance(m, dict) and isinstance(m.get("value"), (int, float))}
-        out[bench] = BenchmarkResult(entry.get("primary"), metrics, str(entry.get("split") or "test"))
+    try:
+        doc: dict[str, Any] = json.loads(Path(path).read_bytes())
+        out = {}
+        for bench, entry in (doc.get("benchmarks") or {}).items():
+            metrics = {name: MetricValue(float(m["value"]), m.get("ci_low"), m.get("ci_high"))
+                       for name, m in (entry.get("metrics") or {}).items()
+                       if isinstance(m, dict) and isinstance(m.get("value"), (int, float))}
+            out[bench] = BenchmarkResult(entry.get("primary"), metrics, str(entry.get("split") or "test"))
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:  # truncated, not JSON, wrong shapes
+        raise RunFileError(f"{path}: damaged ({type(exc).__name__}: {str(exc)[:120]}); `limo-rl run` on this "
+                           "recipe sets it aside and evaluates again") from None
     return out
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -109,4 +110,9 @@ def _adhoc(args: argparse.Namespace) -> int:
     print(json.dumps({"selected": res.n_selected, "sft": str(res.sft_path), "stats": str(res.stats_path),
                       "candidates": steps["chains"]["candidates"],
                       "problems_in_window": steps["difficulty"]["kept"]}, indent=2))
+    if res.n_selected == 0:  # an empty SFT set is never what the caller wanted: say so and fail
+        print(f"limo-rl: select: no chain was selected ({steps['chains']['candidates']} candidate chain(s), "
+              f"{steps['difficulty']['kept']} problem(s) in the difficulty window); widen --min-pass-rate/"
+              "--max-pass-rate or check that the verdicts match the chains", file=sys.stderr)
+        return 1
     return 0

@@ -16,6 +16,7 @@ from limo_rl.cliargs import add_recipe_args
 from limo_rl.config import load_recipe
 from limo_rl.errors import UsageError
 from limo_rl.resolve import resolve_model_path
+from limo_rl.runlock import run_lock
 from limo_rl.train.launcher import TrainError, run_training
 from limo_rl.train.rows import SFTDataError, read_sft_jsonl
 from limo_rl.train.runner import TemplateError
@@ -47,7 +48,8 @@ def _adhoc(args: argparse.Namespace) -> int:
     try:
         examples = read_sft_jsonl(args.data)
         validation = read_sft_jsonl(args.validation) if args.validation else None
-        result = run_training(examples, model, cfg, Path(args.out), seed=args.seed, validation=validation)
+        with run_lock(args.out):  # one writer per output folder (a second one would resume our checkpoints)
+            result = run_training(examples, model, cfg, Path(args.out), seed=args.seed, validation=validation)
     except (SFTDataError, TemplateError, TrainError) as exc:
         raise UsageError(str(exc)) from None
     m = result.metrics
