@@ -127,6 +127,7 @@ class VLLMConfig(_Section):
     gpu_memory_utilization: float = Field(0.9, gt=0.0, le=1.0)
     max_model_len: int | None = Field(None, ge=16)
     enforce_eager: bool = False
+    cpu_kvcache_space_gb: int = Field(1, ge=1, description="KV cache of vLLM's CPU build (VLLM_CPU_KVCACHE_SPACE)")
 
 
 class OpenAIConfig(_Section):
@@ -258,7 +259,9 @@ class TrainConfig(_Section):
     batching: Literal["auto", "padded", "padding_free", "packing"] = "auto"
     save_strategy: Literal["epoch", "steps"] = "epoch"
     save_steps: int = Field(100, ge=1)
-    save_total_limit: int | None = Field(None, ge=1)
+    save_total_limit: int | None = Field(
+        2, ge=1, description="checkpoints kept (the best one too with best_val); a 32B ZeRO-3 checkpoint with "
+        "optimizer state is ~0.5 TB; null keeps all")
     validation_split: float = Field(0.05, ge=0.0, lt=1.0)
     validation_file: str | None = None
     select_checkpoint: Literal["last", "best_val"] = "last"
@@ -491,6 +494,27 @@ def _is_sweep(path: Path) -> bool:
     return "sweeps" in path.parts
 
 
+def context_problems(recipe: Recipe, stages: Iterable[str]) -> list[str]:
+    """max_model_len and max_new_tokens against each generating model's window (models found locally)."""
+    from limo_rl.context_window import model_window, read_model_config, window_problems
+
+    stages = set(stages)
+    checks = []
+    if "generate" in stages:
+        checks.append(("generate", recipe.generate.model, recipe.generate.max_new_tokens))
+    if "evaluate" in stages:  # the students are fine-tunes of train.model: the same window
+        checks.append(("evaluate", recipe.train.model, recipe.evaluate.max_new_tokens))
+    max_model_len = recipe.generate.vllm.max_model_len if recipe.generate.engine == "vllm" else None
+    out: list[str] = []
+    for where, model, max_new in checks:
+        config = read_model_config(model)
+        window = model_window(config) if config else None
+        for line in window_problems(where, model, window, max_model_len, max_new):
+            if line not in out:
+                out.append(line)
+    return out
+
+
 def preflight(recipe: Recipe, stages: Iterable[str] = ("generate", "train", "evaluate")) -> None:
     """Checks that depend on this machine, run before any compute. Raises RecipeError."""
     problems = []
@@ -499,12 +523,13 @@ def preflight(recipe: Recipe, stages: Iterable[str] = ("generate", "train", "eva
         if importlib.util.find_spec("vllm") is None:
             problems.append(
                 "generate.engine = 'vllm' but vLLM is not installed: pip install -e '.[vllm]' "
-                "(with a CUDA build of torch), or use generate.engine=hf"
+                "(with a CUDA build of torch), make install-vllm (CPU, in .venv-vllm), or use generate.engine=hf"
             )
     if {"generate", "evaluate"} & stages and recipe.generate.engine == "openai":
         env = recipe.generate.openai.api_key_env
         if env and env not in os.environ and not recipe.generate.openai.base_url.startswith(("http://127.", "http://localhost")):
             problems.append(f"generate.openai.api_key_env = {env!r}: the environment variable {env} is not set")
+    problems += context_problems(recipe, stages)
     if "train" in stages and (recipe.train.use_gpu or recipe.train.strategy != "ddp"):
         try:
             import torch

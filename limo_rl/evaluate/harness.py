@@ -3,7 +3,8 @@
 For each benchmark of ``evaluate.benchmarks`` it resolves the sampling protocol (the
 ``limo`` preset or the section's own fields, :mod:`limo_rl.evaluate.presets`), reuses the
 generate stage (``run_generation``: Ray actors, parquet shards, resumable per problem) and
-the verifier (``grade_chains``: answers graded in killable worker processes), then computes
+the verifier (``grade_chains``: answers graded in killable worker processes), with one pool of
+engine actors for all benchmarks (each engine loads once per model), then computes
 the metrics of :mod:`limo_rl.evaluate.metrics` with answers grouped for maj@k by the
 verifier's own equivalence judge.
 
@@ -25,7 +26,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -130,8 +131,13 @@ def run_evaluation(
     seed: int = 0,
     tracker: Any = None,
     label: str = "",
+    pool: Any = None,
 ) -> EvalResult:
-    """Evaluate ``model`` on ``cfg.benchmarks``; writes samples.parquet, metrics.json and metrics.md."""
+    """Evaluate ``model`` on ``cfg.benchmarks``; writes samples.parquet, metrics.json and metrics.md.
+
+    ``pool``: an :class:`~limo_rl.generate.pool.ActorPool` to reuse (its owner closes it); else one
+    pool serves every benchmark of this call and is closed at the end.
+    """
     from limo_rl.data.benchmarks import benchmark_answer_type, load_benchmark
 
     out_dir = Path(out_dir)
@@ -149,18 +155,21 @@ def run_evaluation(
             raise ValueError(f"benchmark {bench!r} has no problems ({cfg.paths.get(bench) or 'built-in'})")
         plan.append((bench, resolve_protocol(cfg, bench), problems, benchmark_answer_type(bench)))
     from limo_rl.generate import read_chains, run_generation
+    from limo_rl.generate.pool import ActorPool
     from limo_rl.verify import Grader
 
     rows: list[dict[str, Any]] = []
     t0 = time.perf_counter()
-    with _ray_session(len(plan) > 1), Grader(verify_cfg) as grader:
+    # One actor pool for every benchmark: the engine (vLLM's start alone is ~20 s) loads once per model.
+    own_pool = ActorPool() if pool is None else contextlib.nullcontext(pool)
+    with own_pool as pool, Grader(verify_cfg) as grader:
         for bench, proto, problems, answer_type in plan:
             bdir = out_dir / bench
             gcfg = protocol_generate_config(gen_cfg, proto, str(model))
             log.info("evaluate %s on %s: %d problems x %d samples (T=%s, max_new_tokens=%d)", model, bench,
                      len(problems), proto.n, proto.temperature, proto.max_new_tokens)
             gen = run_generation(problems, gcfg, str(model), bdir / "generate", round=0, base_seed=base_seed,
-                                 teacher_name=str(model))  # not the label: renaming must not regenerate
+                                 teacher_name=str(model), pool=pool)  # not the label: renaming must not regenerate
             wanted = {p.id for p in problems}
             chains = [c for c in read_chains(gen.chains_dir) if c.problem_id in wanted]
             verdicts = _grade_cached(chains, problems, verify_cfg, answer_type, Path(gen.chains_dir),
@@ -176,30 +185,6 @@ def run_evaluation(
             _log_benchmark(tracker, label, bench, entry)
     doc["wall_s"] = round(time.perf_counter() - t0, 3)
     return _write_outputs(out_dir, doc, rows, tracker, label)
-
-
-@contextlib.contextmanager
-def _ray_session(wanted: bool) -> Iterator[None]:
-    """One local Ray session for several benchmarks (the generate stage would start and stop one per call).
-
-    A cluster that is already up (a test's, ``ray job submit``'s) is used as is and never shut down here.
-    """
-    if not wanted:
-        yield
-        return
-    import ray
-
-    from limo_rl.progress import is_quiet
-
-    started = False
-    if not ray.is_initialized():
-        ray.init(include_dashboard=False, log_to_driver=not is_quiet())  # joins RAY_ADDRESS when set
-        started = True
-    try:
-        yield
-    finally:
-        if started:
-            ray.shutdown()
 
 
 def _memo_equal(grader: Any, answer_type: str):

@@ -120,6 +120,10 @@ def extract_answer(
     """
     if not isinstance(text, str) or not text:
         return None
+    # Chains are stored as <think>reasoning</think>answer (limo_rl.generate.prompts.canonical_chain):
+    # the answer is what follows the reasoning, not a value tried and dropped inside it.
+    if "</think>" in text:
+        text = text.rsplit("</think>", 1)[1]
     order = list(fallbacks)
     if answer_type == "choice" and "choice" not in order:
         order.append("choice")
