@@ -24,11 +24,12 @@ pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 needs_vllm()
 
 
+@pytest.mark.timeout(2400)  # ~4 engine starts plus training: minutes on a quiet 2-core box, far more on a busy one
 def test_quickstart_loop_on_vllm(tmp_path):
     args = ["recipes/quickstart.yaml", f"run.output_dir={tmp_path}", "run.name=v", *TINY_OVERRIDES,
             "generate.engine=vllm", "loop.static.enabled=false", "loop.baselines=false"]
     t0 = time.monotonic()
-    res = limo("run", *args)
+    res = limo("run", *args, timeout=2300)
     wall = time.monotonic() - t0
     assert res.returncode == 0, res.stderr[-5000:]
     run = Path(tmp_path) / "v"
