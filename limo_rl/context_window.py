@@ -10,7 +10,7 @@ or the Hugging Face cache); nothing is downloaded here, and a model whose config
 found is not checked (the engine checks again when it starts). ``rope_scaling`` with a factor
 (YaRN, linear, dynamic) extends the window the way vLLM extends it.
 
-Pure core: standard library and limo_rl.config (``huggingface_hub`` is imported lazily, when present).
+Pure core: standard library and limo_rl.errors (``huggingface_hub`` is imported lazily, when present).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from limo_rl.config import RecipeError
+from limo_rl.errors import RecipeError
 
 # The fewest prompt tokens a chat request can have (template markers, a system prompt, a question).
 MIN_PROMPT_TOKENS = 16

@@ -41,11 +41,15 @@ from limo_rl.artifacts import (
     mark_stage_done,
     stage_decision,
 )
-from limo_rl.config import EvaluateConfig, GenerateConfig, VerifyConfig
+from limo_rl.config import EvaluateConfig, GenerateConfig, ToyConfig, VerifyConfig
+from limo_rl.data.benchmarks import benchmark_answer_type, load_benchmark
 from limo_rl.evaluate.metrics import ProblemSamples, benchmark_metrics, group_answers
 from limo_rl.evaluate.presets import BenchmarkProtocol, resolve_protocol
 from limo_rl.evaluate.table import render_metrics_table
+from limo_rl.generate import read_chains, run_generation
+from limo_rl.generate.pool import ActorPool
 from limo_rl.types import Chain, Problem, Verdict
+from limo_rl.verify import Grader, grade_chains, read_verdicts
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +104,6 @@ def _grade_cached(
     chains: Sequence[Chain], problems: Sequence[Problem], verify_cfg: VerifyConfig, answer_type: str,
     chains_dir: Path, verify_dir: Path,
 ) -> dict[tuple[str, int], Verdict]:
-    from limo_rl.verify import grade_chains, read_verdicts
-
     key = hash_obj({
         "chains": hash_path(chains_dir), "verify": verify_cfg.model_dump(), "answer_type": answer_type,
         "gold": {p.id: p.answer for p in problems},
@@ -131,14 +133,14 @@ def run_evaluation(
     seed: int = 0,
     tracker: Any = None,
     label: str = "",
-    pool: Any = None,
+    toy: ToyConfig | None = None,
+    pool: ActorPool | None = None,
 ) -> EvalResult:
     """Evaluate ``model`` on ``cfg.benchmarks``; writes samples.parquet, metrics.json and metrics.md.
 
-    ``pool``: an :class:`~limo_rl.generate.pool.ActorPool` to reuse (its owner closes it); else one
-    pool serves every benchmark of this call and is closed at the end.
+    ``toy``: the recipe's world settings, for generated benchmarks (``toy_eval``). ``pool``: engine
+    actors to reuse (their owner closes them); else one pool serves every benchmark of this call.
     """
-    from limo_rl.data.benchmarks import benchmark_answer_type, load_benchmark
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -150,17 +152,14 @@ def run_evaluation(
     # Load and check every benchmark before any compute: a bad file fails in seconds, not after generation.
     plan = []
     for bench in cfg.benchmarks:
-        problems = load_benchmark(bench, cfg.paths.get(bench), cfg.limit)
+        problems = load_benchmark(bench, cfg.paths.get(bench), cfg.limit, toy=toy)
         if not problems:
             raise ValueError(f"benchmark {bench!r} has no problems ({cfg.paths.get(bench) or 'built-in'})")
         plan.append((bench, resolve_protocol(cfg, bench), problems, benchmark_answer_type(bench)))
-    from limo_rl.generate import read_chains, run_generation
-    from limo_rl.generate.pool import ActorPool
-    from limo_rl.verify import Grader
-
     rows: list[dict[str, Any]] = []
     t0 = time.perf_counter()
-    # One actor pool for every benchmark: the engine (vLLM's start alone is ~20 s) loads once per model.
+    # One actor pool for every benchmark (it holds the Ray session too): the engine (vLLM's start
+    # alone is ~20 s on CPU) loads once per model, not once per benchmark.
     own_pool = ActorPool() if pool is None else contextlib.nullcontext(pool)
     with own_pool as pool, Grader(verify_cfg) as grader:
         for bench, proto, problems, answer_type in plan:

@@ -26,7 +26,11 @@ import math
 import os
 from typing import Any
 
+from limo_rl.artifacts import hash_obj
+from limo_rl.config import GenerateConfig
+from limo_rl.generate.engines import make_engine
 from limo_rl.progress import QUIET_ENV, is_quiet
+from limo_rl.raysession import start_ray
 from limo_rl.types import Completion, GenerationRequest
 
 log = logging.getLogger(__name__)
@@ -40,9 +44,6 @@ class ShardWorker:
     """One engine in one Ray actor; ``run`` samples a shard's requests and returns the completions."""
 
     def __init__(self, cfg_dict: dict[str, Any], model: str, threads: int):
-        from limo_rl.config import GenerateConfig
-        from limo_rl.generate.engines import make_engine
-
         try:
             import torch
 
@@ -105,8 +106,6 @@ def fit_actors(wanted: int, cpus: float, gpus: float, resources: dict[str, float
 
 
 def engine_key(cfg: Any, model: str) -> str:
-    from limo_rl.artifacts import hash_obj
-
     dumped = cfg.model_dump(mode="json")
     return hash_obj({"model": str(model), **{k: dumped[k] for k in ENGINE_FIELDS}})
 
@@ -139,8 +138,7 @@ class ActorPool:
     def _ray(self) -> Any:
         import ray
 
-        if not ray.is_initialized():
-            ray.init(include_dashboard=False, log_to_driver=not is_quiet())  # joins RAY_ADDRESS when set
+        if start_ray():  # joins RAY_ADDRESS when set; a session already up is used as is
             self._ray_started = True
         return ray
 

@@ -66,7 +66,7 @@ def test_shipped_limo_recipes_fit_a_32k_model(tmp_path):
     model = model_dir(tmp_path, max_position_embeddings=32768)
     for name in ("base.yaml", "static_817.yaml", "qwen7b_one_node.yaml", "qwen1.5b_one_node.yaml"):
         recipe = load_recipe(REPO / "recipes/limo" / name, [f"generate.model={model}", f"train.model={model}"])
-        from limo_rl.config import context_problems
+        from limo_rl.config.preflight import context_problems
 
         assert context_problems(recipe, ("generate", "evaluate")) == [], name
 
