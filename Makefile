@@ -63,7 +63,7 @@ bench: $(STAMP)
 
 # Wheels for benchmarks/gpu_check.py on a GPU machine that has torch and transformers only: TRL and
 # what it needs beyond them, at the main venv's versions, without dependencies (torch stays theirs).
-GPU_WHEELS := trl accelerate datasets pydantic pydantic-core annotated-types typing-inspection dill multiprocess \
+GPU_WHEELS := trl accelerate datasets pydantic pydantic_core annotated-types typing-inspection dill multiprocess \
 	xxhash pyarrow fsspec pandas tzdata pytz python-dateutil psutil
 gpu-wheels: $(STAMP)
 	mkdir -p .whl
