@@ -184,8 +184,7 @@ def main(argv: list[str] | None = None) -> dict:
         print("hf engine:", json.dumps(report["hf_engine"]), flush=True)
         report["sft"] = sft_rate(model, device, cuda, sft["rows"], sft["seq"], sft["batch"], sft["steps"],
                                  Path(tmp) / "sft")
-        report["sft"]["mfu"] = round(mfu(shape, n_params, sft["seq"], report["sft"]["tokens_per_s"],
-                                         args.peak_tflops), 4)
+        report["sft"]["mfu"] = float(f"{mfu(shape, n_params, sft['seq'], report['sft']['tokens_per_s'], args.peak_tflops):.4g}")
         print("trl sft:", json.dumps(report["sft"]), flush=True)
     report["total_s"] = round(time.perf_counter() - t0, 1)
     print(f"HF engine {report['hf_engine']['tokens_per_s']:.0f} tok/s; TRL SFT {report['sft']['tokens_per_s']:.0f} "
