@@ -105,7 +105,7 @@ class VLLMEngine:
         kwargs: dict[str, Any] = dict(
             model=str(model),
             tensor_parallel_size=vcfg.tensor_parallel_size,
-            enforce_eager=self.on_cpu if vcfg.enforce_eager is None else vcfg.enforce_eager,
+            enforce_eager=vcfg.enforce_eager,
             dtype=dtype,
             seed=seed,
         )
