@@ -14,18 +14,12 @@ Ray is imported lazily, so importing this module costs nothing.
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import sys
 from collections.abc import Iterator
 from typing import Any
 
 from limo_rl.progress import is_quiet
-
-# A private local node that does not register with its GCS within Ray's hard-coded 30 s (seen on
-# shared 2-core machines under load ~20-40) raises "timed out during startup"; a fresh start succeeds.
-START_ATTEMPTS = 3
-log = logging.getLogger(__name__)
 
 FORWARDED_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TOKENIZERS_PARALLELISM", "LIMO_RL_QUIET",
                  "HF_HUB_OFFLINE", "WANDB_MODE")
@@ -51,17 +45,7 @@ def start_ray(*, address: str | None = None, log_to_driver: bool | None = None, 
     elif os.environ.get("RAY_ADDRESS"):
         ray.init(log_to_driver=logs, **init_kwargs)
     else:
-        for attempt in range(1, START_ATTEMPTS + 1):
-            try:
-                ray.init(include_dashboard=False, log_to_driver=logs, runtime_env={"env_vars": worker_env()},
-                         **init_kwargs)
-                break
-            except Exception as exc:  # Ray raises a bare Exception for this
-                if "timed out during startup" not in str(exc) or attempt == START_ATTEMPTS:
-                    raise
-                log.warning("Ray's local node did not register within Ray's fixed 30 s (a busy machine); "
-                            "starting it again (%d/%d)", attempt + 1, START_ATTEMPTS)
-                ray.shutdown()
+        ray.init(include_dashboard=False, log_to_driver=logs, runtime_env={"env_vars": worker_env()}, **init_kwargs)
     return True
 
 
