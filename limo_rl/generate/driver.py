@@ -9,10 +9,11 @@ that in ~100 lines; Ray Data would hide the per-shard outcome behind its own ret
 layout. The driver writes the files, so actors on other nodes need no shared filesystem.
 
 Locally, ``ray.init()`` starts a private cluster; under ``ray job submit`` (``RAY_ADDRESS``
-set) it joins that cluster. A cluster the driver did not start is never shut down. Each
-actor reserves ``cpus_per_actor`` CPUs (and ``tensor_parallel_size`` GPUs for vLLM, one for
-HF on CUDA) and runs with that many OMP threads; the pool never asks for more CPUs than the
-cluster has, since a 1-CPU actor more than the cluster holds would wait forever.
+set) it joins that cluster. A cluster the driver did not start is never shut down. The actors
+(:mod:`limo_rl.generate.pool`) reserve ``cpus_per_actor`` CPUs each, GPUs only where the engine
+uses them, and never more than the cluster has, since an actor more than the cluster holds
+would wait forever; a caller with several calls (the evaluation's benchmarks) passes one pool.
+Every prompt is checked against the engine's context window before the first shard runs.
 """
 
 from __future__ import annotations
@@ -26,9 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from limo_rl.artifacts import atomic_write_json
-from limo_rl.cluster import cluster_nodes, unplaced, wait_for_resources
-from limo_rl.config import GenerateConfig
-from limo_rl.generate.engines import make_engine
+from limo_rl.context_window import ContextLengthError
+from limo_rl.generate.pool import ActorPool, PoolError, short_error
 from limo_rl.generate.prompts import build_request, prompt_hash, sample_seeds, spec_hash
 from limo_rl.generate.shards import (
     ShardPlan,
@@ -37,9 +37,7 @@ from limo_rl.generate.shards import (
     shard_is_complete,
     write_shard,
 )
-from limo_rl.progress import QUIET_ENV, bar, is_quiet
-from limo_rl.raysession import start_ray
-from limo_rl.redact import SecretEnv
+from limo_rl.progress import bar
 from limo_rl.types import Chain, Completion, GenerationRequest, Problem
 
 log = logging.getLogger(__name__)
@@ -58,27 +56,6 @@ class GenerationResult:
     chains_dir: Path
     n_chains: int
     stats: dict[str, Any] = field(default_factory=dict)
-
-
-class ShardWorker:
-    """One engine in one Ray actor; ``run`` samples a shard's requests and returns the completions."""
-
-    def __init__(self, cfg_dict: dict[str, Any], model: str, threads: int, secrets: Any = None):
-        if secrets:  # API keys arrive as an object-store argument: Ray logs runtime_env env vars, not these
-            secrets.export()
-        try:
-            import torch
-
-            torch.set_num_threads(threads)
-        except ImportError:  # pragma: no cover - torch is a hard dependency
-            pass
-        self.engine = make_engine(GenerateConfig.model_validate(cfg_dict), model)
-
-    def ready(self) -> str:
-        return f"{self.engine.name} {self.engine.version}"
-
-    def run(self, requests: list[GenerationRequest], seeds: list[tuple[int, ...]]) -> list[list[Completion]]:
-        return self.engine.generate(requests, seeds)
 
 
 def chains_for_shard(
@@ -130,6 +107,7 @@ def shard_stats(paths: Sequence[Path]) -> dict[str, Any]:
 def run_generation(
     problems: Sequence[Problem], cfg: Any, model: str, out_dir: Path, *, round: int = 1, base_seed: int = 0,
     teacher_name: str | None = None, tracker: Any = None, wait_s: float = 0.0, start_timeout_s: float = 1800.0,
+    pool: ActorPool | None = None,
 ) -> GenerationResult:
     """Sample ``cfg.n`` chains per problem with ``cfg.engine`` on Ray; shards under ``out_dir/chains``.
 
@@ -137,7 +115,7 @@ def run_generation(
     ``start_timeout_s``: how long they may take to load the model (``hardware.actor_start_timeout_s``).
 
     Resumable: complete shards of the same spec are skipped; shards of another spec are set
-    aside. Raises GenerationError (after every other shard is written) for shards that kept failing.
+    aside. ``pool``: actors to reuse (closed by its owner); else the call starts and ends its own. Raises GenerationError (after every other shard is written) for shards that kept failing.
     """
     t_start = time.perf_counter()
     model = str(model)
@@ -164,7 +142,7 @@ def run_generation(
     if todo:
         new_tokens, gen_wall, engine_version = _run_pool(
             todo, requests, seeds, cfg, model, chains_dir, round=round, teacher=teacher, spec=spec, wait_s=wait_s,
-            start_timeout_s=start_timeout_s)
+            start_timeout_s=start_timeout_s, pool=pool)
 
     stats = shard_stats([chains_dir / p.name for p in plans])
     n_chains = stats["chains"]
@@ -181,75 +159,25 @@ def run_generation(
     return GenerationResult(chains_dir=chains_dir, n_chains=n_chains, stats=stats)
 
 
-def _actor_resources(cfg: Any, ray: Any) -> tuple[float, float]:
-    cluster_gpus = ray.cluster_resources().get("GPU", 0)
-    if cfg.engine == "vllm":
-        return cfg.cpus_per_actor, float(cfg.vllm.tensor_parallel_size)
-    if cfg.engine == "hf" and (cfg.device == "cuda" or (cfg.device == "auto" and cluster_gpus > 0)):
-        return cfg.cpus_per_actor, 1.0
-    return cfg.cpus_per_actor, 0.0
-
-
-def _fit_actors(cfg: Any, n_shards: int, cpus: float, gpus: float, wait_s: float) -> int:
-    """Actors from the recipe (``num_actors``, at most one per shard), placed on the cluster's nodes.
-
-    GPU actors (or any, when an autoscaler may add nodes) are never cut to what is up at this
-    instant: they fit, or the stage waits up to ``wait_s`` for them, or stops with a ClusterError
-    naming what is missing. CPU-only actors on a static cluster are capped at what its nodes
-    hold (an actor more would wait forever), with a warning.
-    """
-    n = min(cfg.num_actors, n_shards)
-    bundles = [{"CPU": cpus, "GPU": gpus}] * n
-    if gpus > 0 or wait_s > 0:
-        wait_for_resources(bundles, what=f"generate ({n} {cfg.engine} actor(s))", wait_s=wait_s)
-        return n
-    nodes = cluster_nodes()
-    fits = n - len(unplaced(bundles, nodes))
-    if fits < 1:
-        raise GenerationError(f"one generate actor needs {cpus:g} CPU but no node of the Ray cluster has that "
-                              f"({'; '.join(x.describe() for x in nodes)}); lower generate.cpus_per_actor")
-    if fits < n:
-        log.warning("generate.num_actors = %d but the cluster's nodes fit %d actor(s); using %d",
-                    cfg.num_actors, fits, fits)
-    return fits
-
-
 def _run_pool(
     todo: list[ShardPlan], requests: dict[str, GenerationRequest], seeds: dict[str, tuple[int, ...]],
     cfg: Any, model: str, chains_dir: Path, *, round: int, teacher: str, spec: str, wait_s: float = 0.0,
-    start_timeout_s: float = 1800.0,
+    start_timeout_s: float = 1800.0, pool: ActorPool | None = None,
 ) -> tuple[int, float, str]:
     import ray
 
-    started = start_ray()  # shut down below only if started here
-    actors: list[Any] = []
+    own = pool is None
+    pool = pool if pool is not None else ActorPool()
     bar_ = None
     try:
-        cpus, gpus = _actor_resources(cfg, ray)
-        n_actors = _fit_actors(cfg, len(todo), cpus, gpus, wait_s)
-        threads = max(1, int(cpus))
-        env = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "TOKENIZERS_PARALLELISM": "false"}
-        secrets = ray.put(SecretEnv([cfg.openai.api_key_env] if cfg.engine == "openai" else []))
-        if is_quiet():
-            env[QUIET_ENV] = "1"
-        actor_cls = ray.remote(ShardWorker).options(num_cpus=cpus, num_gpus=gpus, runtime_env={"env_vars": env})
-        cfg_dict = cfg.model_dump(mode="json")
-
-        def spawn() -> Any:
-            return actor_cls.remote(cfg_dict, model, threads, secrets)
-
-        actors = [spawn() for _ in range(n_actors)]
         try:
-            versions = ray.get([a.ready.remote() for a in actors], timeout=start_timeout_s)
-        except ray.exceptions.GetTimeoutError:
-            raise GenerationError(
-                f"{n_actors} {cfg.engine} actor(s) for {model} were not ready after {start_timeout_s:.0f} s "
-                "(hardware.actor_start_timeout_s): the model loads slowly from storage, or the actors cannot be "
-                "placed (see `ray status`)") from None
-        except ray.exceptions.RayError as exc:
-            raise GenerationError(f"could not start the {cfg.engine} engine for {model}: {_short(exc)}") from None
-        engine_version = versions[0]
-        log.info("generate: %d actor(s) ready (%s)", n_actors, engine_version)
+            actors = pool.acquire(cfg, model, min(cfg.num_actors, len(todo)), wait_s=wait_s,
+                                  start_timeout_s=start_timeout_s)
+        except PoolError as exc:
+            raise GenerationError(str(exc)) from None
+        engine_version = pool.version
+        n_actors = len(actors)
+        _check_context(actors[0], [requests[pid] for p in todo for pid in p.problem_ids], ray)
 
         total = sum(len(p.problem_ids) for p in todo) * cfg.n
         bar_ = bar(total=total, desc="generate", unit="chain")
@@ -273,7 +201,7 @@ def _run_pool(
                 write_shard(chains_dir / plan.name, rows, meta)
             except ray.exceptions.RayActorError as exc:  # the actor died: replace it, retry the shard
                 error = f"actor died: {_short(exc)}"
-                actors[a] = spawn()
+                actors[a] = pool.respawn(a)
             except (ray.exceptions.RayTaskError, RuntimeError, ValueError) as exc:
                 error = _short(exc)
             else:
@@ -302,18 +230,17 @@ def _run_pool(
     finally:
         if bar_ is not None:
             bar_.close()
-        for actor in actors:
-            try:
-                ray.kill(actor)
-            except Exception:  # already dead
-                pass
-        if started:
-            ray.shutdown()
+        if own:
+            pool.close()
 
 
-def _short(exc: BaseException, limit: int = 600) -> str:
-    """The useful last lines of a (possibly remote) exception."""
-    text = str(exc).strip()
-    lines = [ln for ln in text.splitlines() if ln.strip()]
-    tail = " | ".join(lines[-3:]) if lines else type(exc).__name__
-    return tail[-limit:]
+def _check_context(actor: Any, requests: list[GenerationRequest], ray: Any) -> None:
+    """Every prompt + max_new_tokens against the engine's window, before any sampling."""
+    try:
+        ray.get(actor.check_context.remote(requests))
+    except ContextLengthError as exc:
+        cause = getattr(exc, "cause", None)
+        raise ContextLengthError(str(cause.args[0] if cause is not None and cause.args else exc)) from None
+
+
+_short = short_error

@@ -146,7 +146,9 @@ def build_sft_config(cfg: dict[str, Any], out_dir: Path, *, seed: int, batching:
         gradient_accumulation_steps=cfg["gradient_accumulation_steps"],
         bf16=cfg["bf16"],
         fp16=False,
-        activation_checkpointing=cfg["gradient_checkpointing"],
+        # `gradient_checkpointing`, not `activation_checkpointing` (transformers >= 5.23 only): vLLM's
+        # transformers pin is older, and both must train.
+        gradient_checkpointing=cfg["gradient_checkpointing"],
         logging_steps=cfg["logging_steps"],
         logging_first_step=True,
         save_strategy=save,
@@ -170,6 +172,20 @@ def build_sft_config(cfg: dict[str, Any], out_dir: Path, *, seed: int, batching:
         **batching_kwargs(batching, cfg["max_length"]),
         **extra,
     )
+
+
+def weights_dtype(cfg: dict[str, Any]) -> str:
+    """The dtype the model's weights are loaded in: fp32 master weights unless ZeRO-3 keeps them itself.
+
+    With ``bf16`` the Trainer autocasts the forward and backward passes to bf16; loading the weights
+    in bf16 as well would make DDP (and FSDP, which shards the loaded dtype) pure bf16: the optimizer
+    would update bf16 weights, and small updates (lr 5e-6 times a gradient) round away. DeepSpeed's
+    ZeRO-3 with ``bf16.enabled`` keeps its own fp32 master partition, so there bf16 weights are right
+    and halve the memory of the loaded model.
+    """
+    if cfg["bf16"] and cfg["strategy"] == "deepspeed_zero3":
+        return "bfloat16"
+    return "float32"
 
 
 def truncate_rows(dataset: Any, max_length: int) -> Any:
@@ -256,7 +272,7 @@ def build_trainer(config: dict[str, Any], resumed_step: int = 0) -> tuple[Any, s
     # from_pretrained places the weights, so a 32B model is never materialized whole on every worker.
     args = build_sft_config(cfg, out_dir, seed=config["seed"], batching=batching, has_val=val_ds is not None,
                             world_rank=rank)
-    dtype = torch.bfloat16 if cfg["bf16"] else torch.float32
+    dtype = getattr(torch, weights_dtype(cfg))
     model = AutoModelForCausalLM.from_pretrained(
         config["base_model"], dtype=dtype, attn_implementation=_attn_implementation(cfg["use_gpu"])
     )

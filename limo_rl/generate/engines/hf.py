@@ -26,7 +26,7 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from limo_rl.generate.prompts import apply_stop
+from limo_rl.generate.prompts import apply_stop, canonical_chain, prompt_opens_think
 from limo_rl.types import Completion, GenerationRequest
 
 log = logging.getLogger(__name__)
@@ -102,7 +102,8 @@ class HFEngine:
                 raise ValueError(f"problem {r.problem_id}: {len(sd)} seeds for n={r.sampling.n} samples")
         from transformers import LogitsProcessorList
 
-        enc = self.tokenizer([self._render(r) for r in requests], return_tensors="pt", padding=True,
+        prompts = [self._render(r) for r in requests]
+        enc = self.tokenizer(prompts, return_tensors="pt", padding=True,
                              add_special_tokens=False).to(self.device)
         # one row per sample (prompt i repeated n times), so each row can carry its own seed
         enc = {k: v.repeat_interleave(s.n, dim=0) for k, v in enc.items()}
@@ -124,10 +125,11 @@ class HFEngine:
         new = gen[:, enc["input_ids"].shape[1]:].tolist()
         results: list[list[Completion]] = []
         for i, _ in enumerate(requests):
-            results.append([self._completion(new[i * s.n + j], s.max_new_tokens, s.stop) for j in range(s.n)])
+            think = prompt_opens_think(prompts[i])
+            results.append([self._completion(new[i * s.n + j], s.max_new_tokens, s.stop, think) for j in range(s.n)])
         return results
 
-    def _completion(self, ids: list[int], max_new_tokens: int, stop: Sequence[str]) -> Completion:
+    def _completion(self, ids: list[int], max_new_tokens: int, stop: Sequence[str], think: bool = False) -> Completion:
         eos_at = next((k for k, t in enumerate(ids) if t in self.eos_ids), None)
         if eos_at is not None:
             ids, n_tokens, hit_eos = ids[:eos_at], eos_at + 1, True
@@ -137,6 +139,7 @@ class HFEngine:
             n_tokens, hit_eos = len(ids), False
         text = self.tokenizer.decode(ids, skip_special_tokens=True)
         text, hit_stop = apply_stop(text, stop)
+        text = canonical_chain(text, think)
         finish = "stop" if hit_eos or hit_stop or n_tokens < max_new_tokens else "length"
         return Completion(text=text, n_tokens=n_tokens, finish_reason=finish, engine=self.name,
                           engine_version=self.version)

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from limo_rl.generate.prompts import normalize_finish_reason, openai_payload
+from limo_rl.generate.prompts import canonical_chain, normalize_finish_reason, openai_payload
 from limo_rl.redact import redact, register_secret
 from limo_rl.types import Completion, GenerationRequest
 
@@ -52,7 +52,7 @@ def completion_from_response(body: Any, max_new_tokens: int, version: str) -> Co
         usage = body.get("usage") or {}
     except (KeyError, IndexError, TypeError, AttributeError) as exc:
         raise OpenAIError(f"malformed chat completion response ({exc!r}): {str(body)[:200]}") from None
-    text = f"<think>\n{reasoning}\n</think>\n\n{content}" if reasoning else content
+    text = f"<think>\n{reasoning}\n</think>\n\n{content}" if reasoning else canonical_chain(content)
     n_tokens = usage.get("completion_tokens")
     if not isinstance(n_tokens, int):
         n_tokens = max(1, len(text) // 4)  # no usage block: a rough estimate, logged once per engine
