@@ -189,11 +189,12 @@ def _ray_session(wanted: bool) -> Iterator[None]:
         return
     import ray
 
-    from limo_rl.progress import is_quiet
+    from limo_rl.progress import ray_init_kwargs, route_ray_logs
 
     started = False
     if not ray.is_initialized():
-        ray.init(include_dashboard=False, log_to_driver=not is_quiet())  # joins RAY_ADDRESS when set
+        ray.init(include_dashboard=False, **ray_init_kwargs())  # joins RAY_ADDRESS when set
+        route_ray_logs()
         started = True
     try:
         yield

@@ -37,7 +37,7 @@ from limo_rl.generate.shards import (
     shard_is_complete,
     write_shard,
 )
-from limo_rl.progress import QUIET_ENV, bar, is_quiet
+from limo_rl.progress import bar, ray_init_kwargs, route_ray_logs, worker_env
 from limo_rl.types import Chain, Completion, GenerationRequest, Problem
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,9 @@ class ShardWorker:
     def __init__(self, cfg_dict: dict[str, Any], model: str, threads: int):
         from limo_rl.config import GenerateConfig
         from limo_rl.generate.engines import make_engine
+        from limo_rl.progress import redirect_worker_output
 
+        redirect_worker_output("generate")
         try:
             import torch
 
@@ -194,7 +196,8 @@ def _run_pool(
 
     started = False
     if not ray.is_initialized():
-        ray.init(include_dashboard=False, log_to_driver=not is_quiet())  # joins RAY_ADDRESS when set
+        ray.init(include_dashboard=False, **ray_init_kwargs())  # joins RAY_ADDRESS when set
+        route_ray_logs()
         started = True
     actors: list[Any] = []
     bar_ = None
@@ -205,8 +208,7 @@ def _run_pool(
         env = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "TOKENIZERS_PARALLELISM": "false"}
         if cfg.engine == "openai" and cfg.openai.api_key_env in os.environ:
             env[cfg.openai.api_key_env] = os.environ[cfg.openai.api_key_env]
-        if is_quiet():
-            env[QUIET_ENV] = "1"
+        env.update(worker_env())
         actor_cls = ray.remote(ShardWorker).options(num_cpus=cpus, num_gpus=gpus, runtime_env={"env_vars": env})
         cfg_dict = cfg.model_dump(mode="json")
 

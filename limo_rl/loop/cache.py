@@ -28,6 +28,7 @@ from limo_rl.artifacts import (
     read_stage_marker,
     stage_decision,
 )
+from limo_rl.progress import display, stage
 
 log = logging.getLogger(__name__)
 STAGE_INPUT = "_STAGE_INPUT.json"
@@ -83,6 +84,7 @@ class StageRunner:
             log.info("skip %s: %s", key, decision.reason)
             marker = read_stage_marker(stage_dir) or {}
             self.manifest.record_stage(key, status="done", input_hash=input_hash, outputs=marker.get("outputs", {}))
+            display().stage_done(kind, key, "reused")
             self._maybe_stop(kind)
             return marker
         else:
@@ -92,7 +94,9 @@ class StageRunner:
         self.manifest.record_stage(key, status="running", input_hash=input_hash, started_at=time.time())
         t0 = time.perf_counter()
         try:
-            figures = dict(fn(stage_dir) or {})
+            with stage(kind, key) as shown:
+                figures = dict(fn(stage_dir) or {})
+                shown.update(figures)
         except BaseException as exc:
             self.manifest.record_stage(key, status="failed", error=f"{type(exc).__name__}: {exc}"[:2000])
             raise

@@ -281,21 +281,26 @@ def run_recipe(
 
 def ensure_ray() -> None:
     """One Ray session for the whole run, started when a stage first needs it (a stage that found no
-    session would start and stop its own, ~12 s each). Joins RAY_ADDRESS under ``ray job submit``."""
+    session would start and stop its own, ~12 s each). Joins RAY_ADDRESS under ``ray job submit``.
+
+    Worker output goes to ``<run>/logs/workers`` (``-v`` streams it to the console) and Ray Train's
+    print patch is off in every worker (see :mod:`limo_rl.progress`)."""
     import ray
 
-    from limo_rl.progress import is_quiet
+    from limo_rl.progress import ray_init_kwargs, route_ray_logs, worker_env
 
     if ray.is_initialized():
         return
     if os.environ.get("RAY_ADDRESS"):
         # under `ray job submit`: the job's runtime env applies (a second one would conflict with it)
-        ray.init(log_to_driver=not is_quiet())
+        ray.init(**ray_init_kwargs())
+        route_ray_logs()
         return
-    env = {k: os.environ[k] for k in ("OMP_NUM_THREADS", "TOKENIZERS_PARALLELISM", "LIMO_RL_QUIET",
-                                      "HF_HUB_OFFLINE", "WANDB_MODE") if k in os.environ}
+    env = {k: os.environ[k] for k in ("OMP_NUM_THREADS", "HF_HUB_OFFLINE", "WANDB_MODE") if k in os.environ}
     env.setdefault("OMP_NUM_THREADS", "1")
-    ray.init(include_dashboard=False, log_to_driver=not is_quiet(), runtime_env={"env_vars": env})
+    env.update(worker_env())
+    ray.init(include_dashboard=False, runtime_env={"env_vars": env}, **ray_init_kwargs())
+    route_ray_logs()
 
 
 def _ray_initialized() -> bool:

@@ -28,7 +28,8 @@ from limo_rl.config import TrainConfig
 from limo_rl.train.batching import resolve_batching
 from limo_rl.train.checkpoints import complete_checkpoints
 from limo_rl.train.rows import check_example, read_sft_jsonl, split_validation, to_rows
-from limo_rl.train.runner import LOG_FILE, METRICS_FILE, train_worker
+from limo_rl.train.runner import LOG_FILE, METRICS_FILE, PROGRESS_FILE, train_worker
+from limo_rl.train.watch import TrainWatcher, log_rows
 from limo_rl.types import SFTExample
 
 log = logging.getLogger(__name__)
@@ -103,13 +104,18 @@ def _finished(out_dir: Path, input_hash: str) -> dict[str, Any] | None:
 
 
 def _replay_log(tracker: Any, log_path: Path, metrics: dict[str, Any]) -> None:
+    """A training finished earlier: its whole curve and figures (the tracker namespaces them)."""
     if tracker is None:
         return
     if log_path.is_file():
-        for row in read_jsonl(log_path):
-            figures = {f"train/{k}": v for k, v in row.items() if isinstance(v, (int, float)) and k != "step"}
-            tracker.log(figures, step=int(row.get("step", 0)))
-    tracker.summary({f"train/{k}": v for k, v in metrics.items() if isinstance(v, (int, float, str))})
+        log_rows(tracker, read_jsonl(log_path))
+    _log_summary(tracker, metrics)
+
+
+def _log_summary(tracker: Any, metrics: dict[str, Any]) -> None:
+    if tracker is not None:
+        tracker.summary({f"train/{k}": v for k, v in metrics.items()
+                         if isinstance(v, (int, float, str)) and k != "input_hash"})
 
 
 def _launch(config: dict[str, Any], cfg: TrainConfig, out_dir: Path) -> None:
@@ -120,9 +126,12 @@ def _launch(config: dict[str, Any], cfg: TrainConfig, out_dir: Path) -> None:
     started = False
     if not ray.is_initialized():
         # joining a job's cluster (RAY_ADDRESS): its runtime env applies, and a second one would conflict
+        from limo_rl.progress import ray_init_kwargs, route_ray_logs, worker_env
+
         runtime_env = None if os.environ.get("RAY_ADDRESS") else {"env_vars": {
-            "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"), "TOKENIZERS_PARALLELISM": "false"}}
-        ray.init(include_dashboard=False, log_to_driver=False, runtime_env=runtime_env)
+            "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"), **worker_env()}}
+        ray.init(include_dashboard=False, runtime_env=runtime_env, **ray_init_kwargs())
+        route_ray_logs()
         started = True
     try:
         resources = {"CPU": cfg.cpus_per_worker, **({"GPU": 1} if cfg.use_gpu else {})}
@@ -200,11 +209,16 @@ def run_training(
     config = {"train_rows": train_rows, "val_rows": val_rows, "base_model": model_path, "cfg": cfg_dict,
               "out_dir": str(out_dir), "seed": seed, "batching": batching, "input_hash": input_hash,
               "launcher": f"ray.train.torch.TorchTrainer, {cfg.num_workers} worker(s)"}
-    _launch(config, cfg, out_dir)
+    (out_dir / PROGRESS_FILE).unlink(missing_ok=True)
+    watcher = TrainWatcher(out_dir, LOG_FILE, PROGRESS_FILE, tracker).start()
+    try:
+        _launch(config, cfg, out_dir)
+    finally:
+        watcher.stop()  # forwards the last rows: the tracker holds the whole curve, logged live
     metrics_path = out_dir / METRICS_FILE
     if not metrics_path.is_file():
         raise TrainError(f"training in {out_dir} ended without writing {METRICS_FILE}")
     metrics = json.loads(metrics_path.read_text())
-    _replay_log(tracker, log_path, metrics)
+    _log_summary(tracker, metrics)
     return TrainResult(out_dir / "model", metrics, out_dir / "checkpoints", log_path)
 
