@@ -148,7 +148,12 @@ def hash_file(path: str | Path, chunk: int = 1 << 20) -> str:
 
 
 def hash_path(path: str | Path) -> str:
-    """sha256 of a file, or of a folder's files (relative names + contents; hidden files and markers skipped)."""
+    """sha256 of a file, or of a folder's files (relative names + contents; hidden files and markers skipped).
+
+    A folder's top-level ``README.md`` (its Hub card) is skipped too: a card describes the output and is
+    rewritten as later stages learn about it (a student's card gains its evaluation), which must not
+    make the stage that produced the output run again.
+    """
     path = Path(path)
     if path.is_file():
         return hash_file(path)
@@ -157,7 +162,7 @@ def hash_path(path: str | Path) -> str:
     h = hashlib.sha256()
     for f in sorted(p for p in path.rglob("*") if p.is_file()):
         rel = f.relative_to(path)
-        if any(part.startswith(".") for part in rel.parts) or f.name == STAGE_MARKER:
+        if any(part.startswith(".") for part in rel.parts) or f.name == STAGE_MARKER or str(rel) == "README.md":
             continue
         h.update(str(rel).encode() + b"\0" + hash_file(f).encode() + b"\n")
     return h.hexdigest()

@@ -216,6 +216,12 @@ def _where(key: str) -> str:
     return " · ".join(bits)
 
 
+def _name(kind: str, key: str) -> str:
+    """The stage's name as its folder says (the static arm's data step is cached as a select stage)."""
+    last = key.rsplit("/", 1)[-1]
+    return last if last == "data" else kind
+
+
 def _num(v: float) -> str:
     if isinstance(v, int) or float(v).is_integer():
         return f"{int(v):,}"
@@ -335,7 +341,8 @@ class Display:
                 self._rich().update(bar.task, completed=bar.n, total=bar.total, count=count, figs=figs)
             elif not self.live and time.monotonic() - bar.last_beat >= HEARTBEAT_S:
                 bar.last_beat = time.monotonic()
-                self._write(f"  ... {self.stage_label + ' ' if self.stage_label else ''}{bar.text()}", err=True)
+                label = self.stage_label or bar.desc
+                self._write(f"  ... {label}: {bar.text().split(': ', 1)[-1]}", err=True)
 
     def _remove_task(self, bar: Bar) -> None:
         with self.lock:
@@ -361,10 +368,10 @@ class Display:
                    figures: Mapping[str, Any] | None = None) -> None:
         if is_quiet():
             return
-        mark = {"done": "✓", "reused": "·", "failed": "✗", "skipped": "-"}.get(status, " ")
+        mark = {"done": "✓", "reused": "·", "failed": "✗"}.get(status, "-")
         detail = summarize(kind, figures or {}) if status == "done" else status
         secs = f"{seconds:6.1f} s" if seconds is not None else ""
-        self.line(f"{mark} {kind:<9} {_where(key):<26} {secs:>8}  {detail}".rstrip())
+        self.line(f"{mark} {_name(kind, key):<9} {_where(key):<26} {secs:>8}  {detail}".rstrip())
 
     def close(self) -> None:
         with self.lock:
@@ -398,7 +405,7 @@ def stage(kind: str, key: str) -> Iterator[dict[str, Any]]:
     """
     disp = display()
     where = _where(key)
-    previous, disp.stage_label = disp.stage_label, f"{kind} {where}".strip()
+    previous, disp.stage_label = disp.stage_label, f"{_name(kind, key)} {where}".strip()
     figures: dict[str, Any] = {}
     t0 = time.perf_counter()
     try:

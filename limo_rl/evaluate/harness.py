@@ -193,6 +193,7 @@ def _ray_session(wanted: bool) -> Iterator[None]:
 
     started = False
     if not ray.is_initialized():
+        route_ray_logs()  # before init too: Ray logs while starting
         ray.init(include_dashboard=False, **ray_init_kwargs())  # joins RAY_ADDRESS when set
         route_ray_logs()
         started = True

@@ -196,6 +196,7 @@ def _run_pool(
 
     started = False
     if not ray.is_initialized():
+        route_ray_logs()  # before init too: Ray logs while starting
         ray.init(include_dashboard=False, **ray_init_kwargs())  # joins RAY_ADDRESS when set
         route_ray_logs()
         started = True

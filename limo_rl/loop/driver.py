@@ -30,6 +30,7 @@ from typing import Any
 from limo_rl.artifacts import RunDir, atomic_write_jsonl, hash_file, hash_obj, read_jsonl
 from limo_rl.config import Recipe, preflight
 from limo_rl.loop.cache import STAGE_ORDER, StageRunner, StopAfter
+from limo_rl.progress import attach_log_dir, close_display, display
 from limo_rl.tracking import Tracker, make_tracker
 from limo_rl.types import SFTExample
 
@@ -64,6 +65,15 @@ class SeedRun:
         self.r, self.runner, self.run_dir, self.seed, self.tracker = recipe, runner, run_dir, seed, tracker
         self.root = run_dir / f"seed{seed}"
 
+    def scope(self, arm: str, rnd: int | None = None) -> str:
+        """Tracker namespace of one arm (and round) of this seed: ``loop/round1/seed0``, ``static/seed0``."""
+        return f"{arm}/round{rnd}/seed{self.seed}" if rnd is not None else f"{arm}/seed{self.seed}"
+
+    def provenance(self, stage_dir: Path, rnd: int | None) -> dict[str, Any]:
+        from limo_rl.loop.share import provenance
+
+        return provenance(self.run_dir, self.runner.manifest.data, self.runner.key(stage_dir), self.seed, rnd)
+
     # ------------------------------------------------------------------ arms
     def run(self) -> None:
         problems_path = self.pool()
@@ -73,9 +83,10 @@ class SeedRun:
         if self.r.loop.static.enabled:
             self.static_arm(base)
         if self.r.loop.baselines:
-            self.evaluate(base, self.root / "baselines" / "base" / "evaluate", "baseline/base")
+            self.evaluate(base, self.root / "baselines" / "base" / "evaluate", self.scope("baseline/base"))
             if teacher0.fingerprint != base.fingerprint:
-                self.evaluate(teacher0, self.root / "baselines" / "teacher" / "evaluate", "baseline/teacher")
+                self.evaluate(teacher0, self.root / "baselines" / "teacher" / "evaluate",
+                              self.scope("baseline/teacher"))
 
     def loop_arm(self, problems_path: Path, teacher0: ModelRef, base: ModelRef) -> None:
         teacher, student, sft_files = teacher0, None, []
@@ -83,18 +94,29 @@ class SeedRun:
             rd = self.root / "loop" / f"round{rnd}"
             chains_dir = self.generate(problems_path, teacher, rd / "generate", rnd)
             verdicts = self.verify(problems_path, chains_dir, rd / "verify")
-            sft = self.select(problems_path, chains_dir, verdicts, rd / "select")
+            sft = self.select(problems_path, chains_dir, verdicts, rd / "select", teacher, rnd)
             sft_files = [*sft_files, sft] if self.r.loop.data == "accumulate" else [sft]
             init = student if (self.r.loop.student_init == "previous" and student is not None) else base
-            student = self.train(sft_files, init, rd / "train", f"loop/round{rnd}")
-            self.evaluate(student, rd / "evaluate", f"loop/round{rnd}")
+            student = self.train(sft_files, init, rd / "train", self.scope("loop", rnd))
+            self.evaluate(student, rd / "evaluate", self.scope("loop", rnd))
+            self.card(student, sft_files, rd / "evaluate", "loop", rnd)
             teacher = student if self.r.loop.next_teacher == "student" else teacher0
 
     def static_arm(self, base: ModelRef) -> None:
         d = self.root / "static"
         sft = self.static_data(d / "data")
-        student = self.train([sft], base, d / "train", "static")
-        self.evaluate(student, d / "evaluate", "static")
+        student = self.train([sft], base, d / "train", self.scope("static"))
+        self.evaluate(student, d / "evaluate", self.scope("static"))
+        self.card(student, [sft], d / "evaluate", "static", None)
+
+    def card(self, student: ModelRef, sft_files: Sequence[Path], eval_dir: Path, arm: str, rnd: int | None) -> None:
+        """The student's model card, with this run's evaluation (rewritten on every run: cheap, not hashed)."""
+        from limo_rl.loop.share import student_card
+
+        model_dir = Path(student.path)
+        if model_dir.name == "model" and model_dir.parent.is_relative_to(self.root):
+            student_card(model_dir, self.r, self.provenance(model_dir.parent, rnd), sft_files, eval_dir,
+                         self.scope(arm, rnd), self.run_dir)
 
     # ------------------------------------------------------------------ stages
     def pool(self) -> Path:
@@ -118,7 +140,8 @@ class SeedRun:
             ensure_ray()
             res = run_generation(
                 read_problems(problems_path), self.r.generate, teacher.path, out,
-                round=rnd, base_seed=self.seed, teacher_name=teacher.name, tracker=self.tracker,
+                round=rnd, base_seed=self.seed, teacher_name=teacher.name,
+                tracker=self.tracker.scoped(self.scope("loop", rnd)),
             )
             return res.stats
 
@@ -145,17 +168,25 @@ class SeedRun:
         self.runner.run("verify", d, inputs, fn, ["verdicts.jsonl"])
         return d / "verdicts.jsonl"
 
-    def select(self, problems_path: Path, chains_dir: Path, verdicts_path: Path, d: Path) -> Path:
+    def select(self, problems_path: Path, chains_dir: Path, verdicts_path: Path, d: Path, teacher: ModelRef,
+               rnd: int) -> Path:
         from limo_rl.data.io import read_problems
         from limo_rl.generate import read_chains
+        from limo_rl.loop.share import chains_table, sft_card
         from limo_rl.select import run_selection
         from limo_rl.verify import read_verdicts
 
         def fn(out: Path) -> dict[str, Any]:
+            chains = read_chains(chains_dir)
             res = run_selection(
-                read_problems(problems_path), read_chains(chains_dir), read_verdicts(verdicts_path),
+                read_problems(problems_path), chains, read_verdicts(verdicts_path),
                 self.r.select, self.r.generate.system_prompt, out, seed=self.seed,
             )
+            card = sft_card(out, self.r, self.provenance(out, rnd), teacher.name, verdicts_path)
+            tracker = self.tracker.scoped(self.scope("loop", rnd))
+            chains_table(tracker, verdicts_path, out / "sft.jsonl", chains, self.seed)
+            tracker.log_artifact(f"sft-{self.run_dir.name}-{self.scope('loop', rnd)}", "dataset",
+                                 [out / "sft.jsonl", out / "sft.parquet", card], {"examples": res.n_selected})
             return {"n_selected": res.n_selected}
 
         inputs = {"select": self.r.select.model_dump(), "system_prompt": self.r.generate.system_prompt,
@@ -168,8 +199,11 @@ class SeedRun:
         from limo_rl.data.static import load_static_set
 
         def fn(out: Path) -> dict[str, Any]:
+            from limo_rl.loop.share import sft_card
+
             examples = load_static_set(self.r.loop.static, self.r.generate.system_prompt, self.r.toy)
             atomic_write_jsonl(out / "sft.jsonl", (e.to_dict() for e in examples))
+            sft_card(out, self.r, self.provenance(out, None), None, None, static=True)
             return {"n_examples": len(examples)}
 
         inputs = {"static": self.r.loop.static.model_dump(), "system_prompt": self.r.generate.system_prompt,
@@ -186,11 +220,13 @@ class SeedRun:
             log.warning("%s: the SFT set is empty (no correct, finished chain was selected); the student "
                         "stays %s untrained. Widen select.difficulty or sample more (generate.n).", label, init.name)
             self.runner.manifest.record_stage(self.runner.key(d), status="skipped", reason="empty SFT set")
+            display().stage_done("train", self.runner.key(d), "skipped: empty SFT set")
             return init
 
         def fn(out: Path) -> dict[str, Any]:
             ensure_ray()
-            res = run_training(examples, init.path, self.r.train, out, seed=self.seed, tracker=self.tracker)
+            res = run_training(examples, init.path, self.r.train, out, seed=self.seed,
+                               tracker=self.tracker.scoped(label))
             return res.metrics
 
         inputs = {"train": self.r.train.model_dump(), "init": init.fingerprint, "seed": self.seed,
@@ -247,12 +283,16 @@ def run_recipe(
     """Run a recipe (or, with ``stop_after``, the first round of its loop arm up to that stage)."""
     preflight(recipe, stages_for(stop_after))
     run_dir, manifest = RunDir.create(recipe, list(argv) if argv is not None else sys.argv)
+    logs = attach_log_dir(run_dir.path / "logs").parent
+    seeds = recipe.run.all_seeds()
+    display().line(f"limo-rl run {recipe.run.name}: {recipe.loop.rounds} round(s) x {len(seeds)} seed(s) -> "
+                   f"{run_dir.path}  (logs: {logs})")
     tracker = make_tracker(recipe.tracking, run_dir.path, recipe.to_dict(), name=recipe.run.name)
     runner = StageRunner(run_dir.path, manifest, from_stage=from_stage, stop_after=stop_after)
     ray_was_up = _ray_initialized()
     status = "failed"
     try:
-        for seed in recipe.run.all_seeds():
+        for seed in seeds:
             SeedRun(recipe, runner, run_dir.path, seed, tracker).run()
         status = "finished"
     except StopAfter as stop:
@@ -263,20 +303,40 @@ def run_recipe(
             import ray
 
             ray.shutdown()
+        if status == "failed":
+            close_display()
     if status == "finished" and (runner.ran or not (run_dir.path / "report.md").exists()):
         from limo_rl.loop.report import write_report
 
         summary = write_report(run_dir.path, tracker=tracker)
         manifest.data["headline"] = summary
         manifest.save()
-    tracker.finish()
-    if runner.ran:
-        print(f"{run_dir.path}: ran {len(runner.ran)} stage(s), reused {len(runner.skipped)}; {status}",
-              file=sys.stderr)
-    else:
-        print(f"{run_dir.path}: nothing to do, every stage is done with the same inputs "
-              f"({len(runner.skipped)} reused)", file=sys.stderr)
+        tracker.log_artifact(f"report-{recipe.run.name}", "report",
+                             [run_dir.path / "report.md", run_dir.path / "report.png"], summary)
+    tracker.finish()  # before the result: the run's last lines are its own
+    close_display()
+    _print_result(run_dir.path, runner, status)
     return 0
+
+
+def _print_result(run_dir: Path, runner: StageRunner, status: str) -> None:
+    """The run's result on stdout: the accuracy table, then where the report and its figure are."""
+    from limo_rl.loop.report import accuracy_lines
+    from limo_rl.progress import is_quiet
+
+    out = display()
+    if not is_quiet():
+        work = (f"ran {len(runner.ran)} stage(s), reused {len(runner.skipped)}" if runner.ran else
+                f"nothing to do, every stage is done with the same inputs ({len(runner.skipped)} reused)")
+        out.line(f"\n{run_dir}: {status}; {work}", err=False)
+        if status == "finished":
+            out.line("", err=False)
+            for line in accuracy_lines(run_dir):
+                out.line(line, err=False)
+            out.line("", err=False)
+    for name in ("report.md", "report.png"):
+        if (run_dir / name).is_file():
+            out.line(f"{name:<11} {run_dir / name}" if not is_quiet() else str(run_dir / name), err=False)
 
 
 def ensure_ray() -> None:
@@ -293,12 +353,14 @@ def ensure_ray() -> None:
         return
     if os.environ.get("RAY_ADDRESS"):
         # under `ray job submit`: the job's runtime env applies (a second one would conflict with it)
+        route_ray_logs()  # before init too: Ray logs while starting
         ray.init(**ray_init_kwargs())
         route_ray_logs()
         return
     env = {k: os.environ[k] for k in ("OMP_NUM_THREADS", "HF_HUB_OFFLINE", "WANDB_MODE") if k in os.environ}
     env.setdefault("OMP_NUM_THREADS", "1")
     env.update(worker_env())
+    route_ray_logs()  # before init too: Ray logs while starting
     ray.init(include_dashboard=False, runtime_env={"env_vars": env}, **ray_init_kwargs())
     route_ray_logs()
 

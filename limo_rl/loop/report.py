@@ -344,6 +344,18 @@ def write_report(run_dir: str | Path, tracker: Any = None) -> dict[str, float]:
     return summary
 
 
+def accuracy_lines(run_dir: str | Path) -> list[str]:
+    """The accuracy table of ``report.md`` as aligned plain text, for the end of ``limo-rl run``."""
+    groups = _groups(collect_scores(Path(run_dir)))
+    if not groups:
+        return ["no evaluation results yet"]
+    rows = [("arm", "round", "benchmark", "metric", "value [95% CI]")]
+    rows += [(arm, str(rnd) if rnd is not None else "-", bench, metric, _cell(group))
+             for (arm, rnd, bench, metric), group in groups.items()]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    return ["  ".join(c.ljust(w) for c, w in zip(r[:4], widths, strict=True)) + "  " + r[4] for r in rows]
+
+
 def compare_runs(run_dirs: Sequence[str | Path]) -> str:
     """A side-by-side table of several runs' primary metrics (mean over seeds)."""
     per_run = {Path(d).name: {k: statistics.mean(s.value for s in g) for k, g in _groups(collect_scores(Path(d))).items()}

@@ -130,6 +130,7 @@ def _launch(config: dict[str, Any], cfg: TrainConfig, out_dir: Path) -> None:
 
         runtime_env = None if os.environ.get("RAY_ADDRESS") else {"env_vars": {
             "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"), **worker_env()}}
+        route_ray_logs()  # before init too: Ray logs while starting
         ray.init(include_dashboard=False, runtime_env=runtime_env, **ray_init_kwargs())
         route_ray_logs()
         started = True
