@@ -35,6 +35,7 @@ class BenchmarkSpec:
     hf_id: str | None
     split: str = "test"
     config: str | None = None
+    revision: str | None = None  # a Hub commit; None: the default branch, resolved and recorded when loaded
     fields: FieldSpec = FieldSpec(question=("problem", "question"), answer="answer", solution="solution")
 
 
@@ -92,8 +93,10 @@ def _gpqa_row(row: dict[str, Any]) -> dict[str, Any]:
             "id": row.get("Record ID")}
 
 
-def load_benchmark(name: str, path: str | None = None, limit: int | None = None) -> list[Problem]:
-    """A benchmark's problems (ids ``<name>-<row id or index>``, source = name), from ``path`` or its HF id."""
+def load_benchmark(name: str, path: str | None = None, limit: int | None = None,
+                   revision: str | None = None) -> list[Problem]:
+    """A benchmark's problems (ids ``<name>-<row id or index>``, source = name), from ``path`` or its HF id
+    at ``revision`` (default: the registry's; the commit loaded is recorded in ``sources.LOADED``)."""
     spec = _spec(name)
     if name == "toy_eval" and path is None:
         from limo_rl.toy import eval_problems
@@ -102,7 +105,8 @@ def load_benchmark(name: str, path: str | None = None, limit: int | None = None)
         return [p if p.source == name else _with_source(p, name) for p in problems[: limit or None]]
     if path is None and spec.hf_id is None:
         raise DataError(f"benchmark {name!r} has no Hugging Face copy: give a local file (evaluate.paths.{name})")
-    src = RowSource(path or spec.hf_id or "", split=spec.split, config=None if path else spec.config)
+    src = RowSource(path or spec.hf_id or "", split=spec.split, config=None if path else spec.config,
+                    revision=None if path else (revision or spec.revision))
     id_field = "id"
     out: list[Problem] = []
     seen: set[str] = set()

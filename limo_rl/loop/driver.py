@@ -298,6 +298,9 @@ def run_recipe(
     except StopAfter as stop:
         status = f"stopped after {stop}"
     finally:
+        from limo_rl.data.sources import LOADED
+
+        manifest.data.setdefault("data_revisions", {}).update(LOADED)  # Hub datasets at the commit loaded
         manifest.finish(status)
         if not ray_was_up and _ray_initialized():
             import ray
