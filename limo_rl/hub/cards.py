@@ -1,9 +1,9 @@
 """Dataset and model cards: a run's SFT sets and students, ready for the Hugging Face Hub.
 
-An SFT set becomes ``sft.parquet`` (beside ``sft.jsonl``) with a ``README.md`` whose YAML
-header follows the Hub's dataset-card metadata (``license``, ``task_categories``, ``configs``
-pointing at the parquet file, so ``datasets.load_dataset(folder)`` and the Hub viewer both
-read it) plus a ``limo_rl`` block: where the data came from (run, stage, recipe hash, git
+An SFT set becomes ``data/train-00000-of-00001.parquet`` (beside ``sft.jsonl``) with a
+``README.md`` whose YAML header follows the Hub's dataset-card metadata (``license``,
+``task_categories``, ``size_categories``; ``datasets.load_dataset(folder)`` and the Hub viewer
+both find the parquet by its name) plus a ``limo_rl`` block: where the data came from (run, stage, recipe hash, git
 commit), the teacher, the grader and its version, the selection strategy and the counts.
 A student's ``model/README.md`` carries ``base_model``, ``datasets``, the training config and
 the run's evaluation results (``model-index``). Cards are descriptions, rewritten as later
@@ -26,7 +26,10 @@ import yaml
 from limo_rl.artifacts import atomic_write_text, read_jsonl
 
 CARD = "README.md"
-PARQUET = "sft.parquet"
+# The Hub's own layout (what ``push_to_hub`` writes): the split is in the file name, so
+# ``load_dataset(folder)`` and the Hub viewer find it without a ``configs:`` block. (A ``configs:`` block
+# would make ``datasets`` cache every local folder named ``select`` under one key: stale rows.)
+PARQUET = "data/train-00000-of-00001.parquet"
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 
 
@@ -56,7 +59,7 @@ def read_card(path: str | Path) -> tuple[dict[str, Any], str]:
 
 
 def write_sft_parquet(sft_jsonl: str | Path, out: str | Path | None = None) -> Path:
-    """``sft.jsonl`` -> ``sft.parquet`` (messages as a list of {role, content}; one row per example)."""
+    """``sft.jsonl`` -> parquet (messages as a list of {role, content}; one row per example)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -70,7 +73,7 @@ def write_sft_parquet(sft_jsonl: str | Path, out: str | Path | None = None) -> P
     ])
     cols = {name: [r.get(name) for r in rows] for name in schema.names}
     cols["messages"] = [[{"role": m["role"], "content": m["content"]} for m in r["messages"]] for r in rows]
-    out = Path(out) if out is not None else Path(sft_jsonl).with_name(PARQUET)
+    out = Path(out) if out is not None else Path(sft_jsonl).parent / PARQUET
     with atomic_output(out) as tmp:
         pq.write_table(pa.table(cols, schema=schema), tmp)
     return out
@@ -87,7 +90,6 @@ def dataset_card(info: Mapping[str, Any]) -> str:
         "task_categories": ["text-generation"],
         "tags": ["limo_rl", "reasoning", "math", "sft", "synthetic"],
         "size_categories": [_size_category(n)],
-        "configs": [{"config_name": "default", "data_files": [{"split": "train", "path": PARQUET}]}],
         "limo_rl": {k: info[k] for k in ("provenance", "teacher", "grader", "selection", "counts", "pool")
                     if info.get(k) is not None},
     }
@@ -119,7 +121,7 @@ def dataset_card(info: Mapping[str, Any]) -> str:
 
 
 def write_dataset_card(sft_dir: str | Path, info: Mapping[str, Any]) -> Path:
-    """``sft.parquet`` and ``README.md`` beside ``sft_dir/sft.jsonl``."""
+    """The parquet file and ``README.md`` beside ``sft_dir/sft.jsonl``."""
     sft_dir = Path(sft_dir)
     write_sft_parquet(sft_dir / "sft.jsonl")
     return atomic_write_text(sft_dir / CARD, dataset_card(info))

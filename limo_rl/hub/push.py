@@ -1,7 +1,7 @@
 """``limo-rl push``: upload a run's student or SFT set to the Hugging Face Hub, card included.
 
 What is pushed is a folder the run already made Hub-ready (a student's ``model/`` with its
-``README.md``; an SFT set's folder with ``sft.parquet`` and its ``README.md``), so what a
+``README.md``; an SFT set's folder with its parquet file and its ``README.md``), so what a
 user inspects locally is exactly what lands on the Hub. The token comes from the environment
 (``HF_TOKEN``, as ``huggingface_hub`` reads it), never from a file of ours or a flag.
 ``--dry-run`` prints the plan and touches nothing. Only :func:`hf_api` talks to the Hub.

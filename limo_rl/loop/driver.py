@@ -172,6 +172,7 @@ class SeedRun:
                rnd: int) -> Path:
         from limo_rl.data.io import read_problems
         from limo_rl.generate import read_chains
+        from limo_rl.hub.cards import PARQUET
         from limo_rl.loop.share import chains_table, sft_card
         from limo_rl.select import run_selection
         from limo_rl.verify import read_verdicts
@@ -186,7 +187,7 @@ class SeedRun:
             tracker = self.tracker.scoped(self.scope("loop", rnd))
             chains_table(tracker, verdicts_path, out / "sft.jsonl", chains, self.seed)
             tracker.log_artifact(f"sft-{self.run_dir.name}-{self.scope('loop', rnd)}", "dataset",
-                                 [out / "sft.jsonl", out / "sft.parquet", card], {"examples": res.n_selected})
+                                 [out / "sft.jsonl", out / PARQUET, card], {"examples": res.n_selected})
             return {"n_selected": res.n_selected}
 
         inputs = {"select": self.r.select.model_dump(), "system_prompt": self.r.generate.system_prompt,
