@@ -178,3 +178,8 @@ def test_sweep_agent_command_resolves_to_an_online_recipe(path, macro, monkeypat
         for part in key.split("."):
             leaf = leaf[part]
         assert leaf == value or float(leaf) == float(value), key
+
+
+def test_job_runtime_env_turns_ray_trains_print_patch_off():
+    rt = yaml.safe_load((REPO / "ray_cluster" / "runtime_env.yaml").read_text())
+    assert rt["env_vars"]["RAY_TRAIN_ENABLE_PRINT_PATCH"] == "0"
