@@ -189,7 +189,7 @@ def _ray_session(wanted: bool) -> Iterator[None]:
         return
     import ray
 
-    from limo_rl.progress import ray_init_kwargs, route_ray_logs
+    from limo_rl.worker_logs import ray_init_kwargs, route_ray_logs
 
     started = False
     if not ray.is_initialized():

@@ -37,8 +37,9 @@ from limo_rl.generate.shards import (
     shard_is_complete,
     write_shard,
 )
-from limo_rl.progress import bar, ray_init_kwargs, route_ray_logs, worker_env
+from limo_rl.progress import bar
 from limo_rl.types import Chain, Completion, GenerationRequest, Problem
+from limo_rl.worker_logs import ray_init_kwargs, route_ray_logs, worker_env
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ class ShardWorker:
     def __init__(self, cfg_dict: dict[str, Any], model: str, threads: int):
         from limo_rl.config import GenerateConfig
         from limo_rl.generate.engines import make_engine
-        from limo_rl.progress import redirect_worker_output
+        from limo_rl.worker_logs import redirect_worker_output
 
         redirect_worker_output("generate")
         try:

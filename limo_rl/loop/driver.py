@@ -351,7 +351,7 @@ def ensure_ray() -> None:
     print patch is off in every worker (see :mod:`limo_rl.progress`)."""
     import ray
 
-    from limo_rl.progress import ray_init_kwargs, route_ray_logs, worker_env
+    from limo_rl.worker_logs import ray_init_kwargs, route_ray_logs, worker_env
 
     if ray.is_initialized():
         return

@@ -341,6 +341,14 @@ def write_report(run_dir: str | Path, tracker: Any = None) -> dict[str, float]:
         tracker.summary(summary)
         if png is not None:
             tracker.log_image("report", png)
+        tracker.log_table("report/accuracy", ["arm", "round", "seed", "benchmark", "metric", "value", "ci_low",
+                                              "ci_high"],
+                          [[s.arm, s.round, s.seed, s.benchmark, s.metric, s.value, s.ci_low, s.ci_high]
+                           for s in scores])
+        tracker.log_table("report/data", ["arm", "round", "seed", "sft_size", "density_selected", "density_all",
+                                          "tokens_selected", "tokens_all"],
+                          [[d.arm, d.round, d.seed, d.sft_size, d.density_selected, d.density_all,
+                            d.tokens_selected, d.tokens_all] for d in data])
     return summary
 
 

@@ -126,7 +126,7 @@ def _launch(config: dict[str, Any], cfg: TrainConfig, out_dir: Path) -> None:
     started = False
     if not ray.is_initialized():
         # joining a job's cluster (RAY_ADDRESS): its runtime env applies, and a second one would conflict
-        from limo_rl.progress import ray_init_kwargs, route_ray_logs, worker_env
+        from limo_rl.worker_logs import ray_init_kwargs, route_ray_logs, worker_env
 
         runtime_env = None if os.environ.get("RAY_ADDRESS") else {"env_vars": {
             "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"), **worker_env()}}

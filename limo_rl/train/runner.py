@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from limo_rl.artifacts import atomic_write_json, atomic_write_jsonl
-from limo_rl.progress import redirect_worker_output
 from limo_rl.train.batching import Batching, batching_kwargs
 from limo_rl.train.checkpoints import mark_complete, newest_complete, read_marker
 from limo_rl.train.rows import has_generation_markers, mask_problems
+from limo_rl.worker_logs import redirect_worker_output
 
 log = logging.getLogger(__name__)
 

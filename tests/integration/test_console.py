@@ -78,6 +78,7 @@ def test_quiet_console_cards_and_wandb_curves(tmp_path):
         curve = [h[f"train/{scope}/step"] for h in rows if f"train/{scope}/loss" in h]
         assert curve == list(range(1, steps + 1)), (scope, curve, steps)
     assert not any("train/loss" in h for h in rows)
-    assert any(h.get("chains/loop/round1/seed0/sample/_type") == "table-file" for h in rows)
+    for table in ("chains/loop/round1/seed0/sample", "report/accuracy", "report/data"):
+        assert any(h.get(f"{table}/_type") == "table-file" for h in rows), table
     kinds = dict((t, n) for n, t in artifacts(f))
     assert {"dataset", "report"} <= set(kinds)

@@ -99,7 +99,29 @@ def test_warnings_once_on_console_rest_in_log_file(console, tmp_path):
 
 def test_workers_get_the_print_patch_off_and_the_log_dir(console, tmp_path):
     progress.attach_log_dir(tmp_path / "logs")
-    env = progress.worker_env()
+    from limo_rl import worker_logs
+
+    env = worker_logs.worker_env()
     assert env["RAY_TRAIN_ENABLE_PRINT_PATCH"] == "0"
     assert env[progress.LOG_DIR_ENV] == str((tmp_path / "logs").resolve())
-    assert progress.ray_init_kwargs() == {"log_to_driver": False, "configure_logging": False}
+    assert worker_logs.ray_init_kwargs() == {"log_to_driver": False, "configure_logging": False}
+
+
+def test_worker_output_goes_to_the_run_logs(tmp_path):
+    """Python prints and C-level writes of a worker land in logs/workers/, nothing on its console."""
+    import subprocess
+    import sys
+
+    code = ("import os, sys; from limo_rl.worker_logs import redirect_worker_output; "
+            "p = redirect_worker_output('train-rank0'); print('from python'); sys.stdout.flush(); "
+            "os.write(2, b'from C level\\n'); print(p, file=sys.__stderr__)")
+    env = {**os.environ, progress.LOG_DIR_ENV: str(tmp_path)}
+    env.pop(progress.VERBOSE_ENV, None)
+    res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0 and res.stdout == "" and res.stderr == "", res
+    (log,) = (tmp_path / "workers").glob("train-rank0-*.log")
+    text = log.read_text()
+    assert "from python" in text and "from C level" in text
+    env[progress.VERBOSE_ENV] = "1"  # -v: the worker keeps its streams (Ray forwards them to the console)
+    res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert "from python" in res.stdout and "from C level" in res.stderr
