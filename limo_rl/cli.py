@@ -1,101 +1,66 @@
 """``limo-rl``: one command per stage, plus the loop that drives them.
 
-Each stage package contributes its commands through a ``register(subparsers)`` function in
-its own ``cli`` module (listed in :data:`COMMAND_MODULES`); those modules import nothing
-heavy at import time, so ``limo-rl --help`` stays fast. A handler returns an exit code;
-a :class:`~limo_rl.config.RecipeError` or :class:`UsageError` becomes a clear message and
-exit code 2, never a traceback.
+The top layer: each stage package contributes its commands through a ``register(subparsers)``
+function in its own ``cli`` module (the :data:`COMMANDS` table, plain imports); those modules
+hold only their ad hoc modes and import nothing heavy at import time, so ``limo-rl --help``
+stays fast. Running a recipe up to a stage is :func:`run_stage`, here, so no stage imports the
+loop. A handler returns an exit code; any :class:`~limo_rl.errors.LimoError` becomes a one-line
+message and exit code 2, never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
-import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from limo_rl.config import RecipeError, iter_recipe_files, load_recipe
-from limo_rl.data.io import DataError
+from limo_rl.cliargs import DEFAULT_RECIPE, add_recipe_args, recipe_from_args, split_overrides
+from limo_rl.config import iter_recipe_files, load_recipe
+from limo_rl.data import cli as data_cli
+from limo_rl.errors import LimoError, RecipeError, UsageError
+from limo_rl.evaluate import cli as evaluate_cli
+from limo_rl.generate import cli as generate_cli
+from limo_rl.hub import cli as hub_cli
+from limo_rl.loop import cli as loop_cli
+from limo_rl.loop.driver import run_recipe
 from limo_rl.progress import set_quiet, setup_logging
+from limo_rl.select import cli as select_cli
+from limo_rl.toy import cli as toy_cli
+from limo_rl.train import cli as train_cli
+from limo_rl.verify import cli as verify_cli
 
-DEFAULT_RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "quickstart.yaml"
+# Re-exported: tests and scripts import these from the CLI module.
+__all__ = ["DEFAULT_RECIPE", "UsageError", "add_recipe_args", "build_parser", "main", "recipe_from_args",
+           "run_stage", "split_overrides"]
 
-# Modules that add commands: each has register(subparsers). Order is the order in --help.
-COMMAND_MODULES: list[str] = [
-    "limo_rl.loop.cli",  # run, report, plan
-    "limo_rl.generate.cli",  # generate
-    "limo_rl.verify.cli",  # grade
-    "limo_rl.data.cli",  # decontaminate
-    "limo_rl.select.cli",  # select
-    "limo_rl.train.cli",  # train
-    "limo_rl.evaluate.cli",  # evaluate
-    "limo_rl.toy.cli",  # toy make-model | bootstrap | problems
-    "limo_rl.hub.cli",  # push
+# The command table. Order is the order in --help. Stage modules hold their parsers and ad hoc
+# modes; running a recipe up to a stage is this layer's job (run_stage), so no stage imports the loop.
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
+    loop_cli.register,  # run, report, plan
+    generate_cli.register,  # generate
+    verify_cli.register,  # grade
+    data_cli.register,  # pool, decontaminate
+    select_cli.register,  # select
+    train_cli.register,  # train
+    evaluate_cli.register,  # evaluate
+    toy_cli.register,  # toy make-model | bootstrap | problems | gold
+    hub_cli.register,  # push
 ]
 
 
-class UsageError(Exception):
-    """Bad input from the user (a file, a flag): printed without a traceback, exit code 2."""
+def run_stage(args: argparse.Namespace) -> int:
+    """The one wrapper that runs a recipe up to a stage (``limo-rl generate RECIPE`` and the like)."""
+    return run_recipe(recipe_from_args(args), sys.argv, stop_after=args.stage)
 
 
-# ---------------------------------------------------------------------------------------- shared arguments
-def add_recipe_args(parser: argparse.ArgumentParser, required: bool = False) -> None:
-    """RECIPE and dotted overrides (``select.budget=400`` or ``--select.budget=400``, as W&B sweeps pass them)."""
-    parser.add_argument(
-        "recipe", nargs=None if required else "?", default=None,
-        help="recipe YAML (default: recipes/quickstart.yaml)" if not required else "recipe YAML",
-    )
-    parser.add_argument(
-        "overrides", nargs="*", default=[], metavar="KEY=VALUE",
-        help="dotted overrides, e.g. select.budget=400 generate.n=8 (also --select.budget=400 and "
-        "--select.budget 400)",
-    )
-
-
-def split_overrides(argv: Sequence[str]) -> tuple[list[str], list[str]]:
-    """Pull dashed overrides out of argv (argparse would reject them as unknown flags).
-
-    Three forms reach ``KEY=VALUE``: ``select.budget=400`` (left in place: a positional),
-    ``--select.budget=400`` (W&B's ``${args}``) and ``--select.budget 400`` (as TRL and open-r1
-    users type it). A dotted ``--a.b`` is never one of our flags, which have no dots.
-    """
-    rest, overrides = [], []
-    items = list(argv)
-    i = 0
-    while i < len(items):
-        item = items[i]
-        name = item[2:].split("=", 1)[0]
-        if item.startswith("--") and "." in name and re.fullmatch(r"[A-Za-z_][\w.]*", name):
-            if "=" in item:
-                overrides.append(item[2:])
-            elif i + 1 < len(items) and not items[i + 1].startswith("--"):
-                overrides.append(f"{name}={items[i + 1]}")
-                i += 1
-            else:
-                raise UsageError(f"override {item} has no value: write {item}=VALUE or {item} VALUE")
-            i += 1
-            continue
-        rest.append(item)
-        i += 1
-    return rest, overrides
-
-
-def recipe_from_args(args: argparse.Namespace):
-    """Resolve RECIPE + overrides into a validated Recipe (the quickstart recipe when RECIPE is omitted)."""
-    recipe = getattr(args, "recipe", None)
-    overrides = list(getattr(args, "overrides", []) or [])
-    # A bare KEY=VALUE in the RECIPE slot means "no recipe file, just overrides".
-    if recipe is not None and "=" in recipe and not Path(recipe).exists():
-        overrides.insert(0, recipe)
-        recipe = None
-    if recipe is None:
-        if not DEFAULT_RECIPE.is_file():
-            raise UsageError(f"no RECIPE given and the default {DEFAULT_RECIPE} is not there")
-        recipe = str(DEFAULT_RECIPE)
-    return load_recipe(recipe, overrides)
+def _dispatch(args: argparse.Namespace) -> int:
+    """A stage command's own rule says recipe or ad hoc (``recipe_mode``); recipe mode runs here."""
+    recipe_mode = getattr(args, "recipe_mode", None)
+    if recipe_mode is not None and recipe_mode(args):
+        return run_stage(args)
+    return int(args.func(args) or 0)
 
 
 # ---------------------------------------------------------------------------------------- config / runs commands
@@ -204,14 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars, warnings only")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:  # a stage package without commands in this checkout
-            if exc.name != name:
-                raise
-            continue
-        module.register(sub)
+    for register in COMMANDS:
+        register(sub)
     _register_builtin(sub)
     return parser
 
@@ -229,15 +188,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not hasattr(args, "overrides"):
             parser.error(f"{args.command or 'this command'} takes no KEY=VALUE overrides: {' '.join(dashed)}")
         args.overrides = list(args.overrides or []) + dashed
-    if not getattr(args, "func", None):
+    if not getattr(args, "func", None) and not getattr(args, "recipe_mode", None):
         parser.print_help()
         return 0 if args.command is None else 2
     args.argv = ["limo-rl", *argv]  # recorded in run manifests
     set_quiet(args.quiet)
     setup_logging(args.verbose, args.quiet)
     try:
-        return int(args.func(args) or 0)
-    except (RecipeError, UsageError, DataError) as exc:
+        return _dispatch(args)
+    except LimoError as exc:
         print(f"limo-rl: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -246,8 +205,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    # Under `python -m limo_rl.cli` this module is __main__; stage modules raise limo_rl.cli.UsageError,
-    # so run the imported module's main for its exception classes to match.
-    from limo_rl.cli import main as _main
-
-    sys.exit(_main())
+    sys.exit(main())

@@ -16,7 +16,20 @@ _BLOCK = 32768
 _HEADER = b":W&B"
 
 
-def records(path: str | Path) -> list[Any]:
+def records(path: str | Path, wait_s: float = 60.0) -> list[Any]:
+    """The run's records; waits (up to ``wait_s``) for its exit record, since ``run.finish()`` can return
+    while wandb-core is still writing the file on a loaded machine."""
+    import time
+
+    deadline = time.monotonic() + wait_s
+    while True:
+        out = _read(path)
+        if any(r.WhichOneof("record_type") == "exit" for r in out) or time.monotonic() > deadline:
+            return out
+        time.sleep(0.5)
+
+
+def _read(path: str | Path) -> list[Any]:
     from wandb.proto import wandb_internal_pb2 as pb
 
     data = Path(path).read_bytes()

@@ -16,12 +16,14 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from limo_rl.config import BENCHMARK_NAMES
+from limo_rl.config import BENCHMARK_NAMES, ToyConfig
 from limo_rl.data.io import DataError
 from limo_rl.data.sources import FieldSpec, RowSource, iter_source, row_to_problem
+from limo_rl.resolve import DATA_SOURCES
 from limo_rl.types import Problem
 
 log = logging.getLogger(__name__)
@@ -37,41 +39,11 @@ class BenchmarkSpec:
     config: str | None = None
     revision: str | None = None  # a Hub commit; None: the default branch, resolved and recorded when loaded
     fields: FieldSpec = FieldSpec(question=("problem", "question"), answer="answer", solution="solution")
-
-
-_Q = ("problem", "question")
-REGISTRY: dict[str, BenchmarkSpec] = {
-    s.name: s
-    for s in (
-        BenchmarkSpec("aime24", "number", "HuggingFaceH4/aime_2024", split="train"),
-        BenchmarkSpec("aime25", "number", "math-ai/aime25"),
-        BenchmarkSpec("amc23", "number", "math-ai/amc23"),
-        BenchmarkSpec("math500", "expression", "HuggingFaceH4/MATH-500",
-                      fields=FieldSpec(question=_Q, answer="answer", solution="solution", subject="subject")),
-        BenchmarkSpec("minerva_math", "expression", "math-ai/minervamath"),
-        BenchmarkSpec("olympiadbench", "expression", "math-ai/olympiadbench",
-                      fields=FieldSpec(question=_Q, answer="answer", solution=None)),
-        # The raw set keeps the correct option apart from three wrong ones; see _gpqa_row.
-        BenchmarkSpec("gpqa_diamond", "choice", "Idavidrein/gpqa", split="train", config="gpqa_diamond",
-                      fields=FieldSpec(question=("question", "Question"), answer="answer", solution=None)),
-        BenchmarkSpec("cn_math_2024", "expression", None),
-        BenchmarkSpec("gaokao", "expression", None),
-        BenchmarkSpec("kaoyan", "expression", None),
-        BenchmarkSpec("grade_school_math", "expression", None),
-        BenchmarkSpec("toy_eval", "expression", None),  # integers, fractions and x = n answers
-    )
-}
-assert set(REGISTRY) == set(BENCHMARK_NAMES), "registry and config.BENCHMARK_NAMES must agree"
-
-
-def benchmark_answer_type(name: str) -> AnswerType:
-    return _spec(name).answer_type
-
-
-def _spec(name: str) -> BenchmarkSpec:
-    if name not in REGISTRY:
-        raise DataError(f"unknown benchmark {name!r}; known: {', '.join(REGISTRY)}")
-    return REGISTRY[name]
+    # A benchmark's quirks are data, not branches: a raw-row fix applied before field mapping
+    # (GPQA's separate options, gaokao's ``idx`` ids), and a generated source (limo_rl.resolve) for
+    # sets made by code rather than read from a file.
+    row_map: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    generated: str | None = None
 
 
 def _gpqa_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -93,15 +65,65 @@ def _gpqa_row(row: dict[str, Any]) -> dict[str, Any]:
             "id": row.get("Record ID")}
 
 
-def load_benchmark(name: str, path: str | None = None, limit: int | None = None,
-                   revision: str | None = None) -> list[Problem]:
-    """A benchmark's problems (ids ``<name>-<row id or index>``, source = name), from ``path`` or its HF id
-    at ``revision`` (default: the registry's; the commit loaded is recorded in ``sources.LOADED``)."""
-    spec = _spec(name)
-    if name == "toy_eval" and path is None:
-        from limo_rl.toy import eval_problems
+def _idx_as_id(row: dict[str, Any]) -> dict[str, Any]:
+    """LIMO's gaokao file numbers its rows in ``idx``: that is the stable id."""
+    return {**row, "id": row["idx"]} if "idx" in row else row
 
-        problems = eval_problems(n=limit or 100)
+
+_Q = ("problem", "question")
+REGISTRY: dict[str, BenchmarkSpec] = {
+    s.name: s
+    for s in (
+        BenchmarkSpec("aime24", "number", "HuggingFaceH4/aime_2024", split="train"),
+        BenchmarkSpec("aime25", "number", "math-ai/aime25"),
+        BenchmarkSpec("amc23", "number", "math-ai/amc23"),
+        BenchmarkSpec("math500", "expression", "HuggingFaceH4/MATH-500",
+                      fields=FieldSpec(question=_Q, answer="answer", solution="solution", subject="subject")),
+        BenchmarkSpec("minerva_math", "expression", "math-ai/minervamath"),
+        BenchmarkSpec("olympiadbench", "expression", "math-ai/olympiadbench",
+                      fields=FieldSpec(question=_Q, answer="answer", solution=None)),
+        # The raw set keeps the correct option apart from three wrong ones; see _gpqa_row.
+        BenchmarkSpec("gpqa_diamond", "choice", "Idavidrein/gpqa", split="train", config="gpqa_diamond",
+                      fields=FieldSpec(question=("question", "Question"), answer="answer", solution=None),
+                      row_map=_gpqa_row),
+        BenchmarkSpec("cn_math_2024", "expression", None),
+        BenchmarkSpec("gaokao", "expression", None, row_map=_idx_as_id),
+        BenchmarkSpec("kaoyan", "expression", None),
+        BenchmarkSpec("grade_school_math", "expression", None),
+        BenchmarkSpec("toy_eval", "expression", None, generated="toy"),  # integers, fractions and x = n answers
+    )
+}
+assert set(REGISTRY) == set(BENCHMARK_NAMES), "registry and config.BENCHMARK_NAMES must agree"
+
+
+def benchmark_answer_type(name: str) -> AnswerType:
+    return _spec(name).answer_type
+
+
+def is_generated_benchmark(name: str) -> bool:
+    """Made by code (from the recipe's world settings) rather than read from a file or the hub."""
+    return name in REGISTRY and REGISTRY[name].generated is not None
+
+
+def _spec(name: str) -> BenchmarkSpec:
+    if name not in REGISTRY:
+        raise DataError(f"unknown benchmark {name!r}; known: {', '.join(REGISTRY)}")
+    return REGISTRY[name]
+
+
+def load_benchmark(
+    name: str, path: str | None = None, limit: int | None = None, toy: ToyConfig | None = None,
+    revision: str | None = None,
+) -> list[Problem]:
+    """A benchmark's problems (ids ``<name>-<row id or index>``, source = name), from ``path`` or its HF id
+    at ``revision`` (default: the registry's; the commit loaded is recorded in ``sources.LOADED``).
+
+    A generated benchmark (``toy_eval``) without ``path`` is made under the recipe's world settings ``toy``
+    (its difficulty), so a recipe at difficulty 4 is evaluated on difficulty-4 problems.
+    """
+    spec = _spec(name)
+    if spec.generated is not None and path is None:
+        problems = DATA_SOURCES[spec.generated].benchmark(limit or 100, toy or ToyConfig())
         return [p if p.source == name else _with_source(p, name) for p in problems[: limit or None]]
     if path is None and spec.hf_id is None:
         raise DataError(f"benchmark {name!r} has no Hugging Face copy: give a local file (evaluate.paths.{name})")
@@ -111,10 +133,8 @@ def load_benchmark(name: str, path: str | None = None, limit: int | None = None,
     out: list[Problem] = []
     seen: set[str] = set()
     for i, row, where in iter_source(src):
-        if name == "gpqa_diamond" and isinstance(row, dict):
-            row = _gpqa_row(row)
-        if name == "gaokao" and isinstance(row, dict) and "idx" in row:
-            row = {**row, "id": row["idx"]}
+        if spec.row_map is not None and isinstance(row, dict):
+            row = spec.row_map(row)
         has_id = isinstance(row, dict) and row.get(id_field) is not None
         spec_i = FieldSpec(question=spec.fields.question, answer=spec.fields.answer, solution=spec.fields.solution,
                            subject=spec.fields.subject, id=id_field if has_id else None,

@@ -10,12 +10,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from limo_rl.artifacts import atomic_write_json, atomic_write_jsonl
+from limo_rl.cliargs import add_recipe_args
+from limo_rl.config import DecontaminateConfig
+from limo_rl.data.io import DataError, read_problems, write_problems
+from limo_rl.data.pool import decontaminate, load_benchmarks
+from limo_rl.errors import UsageError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from limo_rl.cli import add_recipe_args
-
     p = subparsers.add_parser(
         "pool", help="build a recipe's problem pool (load, dedup, decontaminate)",
         description="Run RECIPE up to its pool stage: RUN/pool/problems.jsonl plus pool_stats.json, "
@@ -23,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog="example: limo-rl pool recipes/quickstart.yaml pool.toy.n=500",
     )
     add_recipe_args(p)
-    p.set_defaults(func=_cmd_pool)
+    p.set_defaults(func=None, stage="pool", recipe_mode=lambda args: True)  # recipe mode only
 
     d = subparsers.add_parser(
         "decontaminate", help="remove benchmark problems (n-gram overlap) from a problems file",
@@ -44,24 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     d.set_defaults(func=_cmd_decontaminate)
 
 
-def _cmd_pool(args: argparse.Namespace) -> int:
-    from limo_rl.cli import recipe_from_args
-    from limo_rl.loop.driver import run_recipe
-
-    return run_recipe(recipe_from_args(args), sys.argv, stop_after="pool")
-
-
 def _cmd_decontaminate(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from pydantic import ValidationError
-
-    from limo_rl.artifacts import atomic_write_json, atomic_write_jsonl
-    from limo_rl.cli import UsageError
-    from limo_rl.config import DecontaminateConfig
-    from limo_rl.data.io import DataError, read_problems, write_problems
-    from limo_rl.data.pool import decontaminate, load_benchmarks
-
     names = [n.strip() for n in args.benchmarks.split(",") if n.strip()]
     paths = {}
     for item in args.path:

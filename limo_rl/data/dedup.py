@@ -17,12 +17,12 @@ from __future__ import annotations
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from limo_rl.data.text import canonical, tokens
 
-_SHIFT = np.uint64(32)
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,8 @@ def lsh_params(threshold: float, num_perm: int) -> tuple[int, int]:
 
 def minhash_signatures(shingle_sets: Sequence[set[str]], num_perm: int = 64, seed: int = 1) -> np.ndarray:
     """(n, num_perm) uint64 MinHash signatures; an empty set gets all-max (it matches nothing)."""
+    import numpy as np  # lazily: the CLI imports this module for every command, `--help` included
+
     rng = np.random.default_rng(seed)
     a = rng.integers(1, 1 << 63, size=num_perm, dtype=np.uint64) | np.uint64(1)  # odd multipliers
     b = rng.integers(0, 1 << 63, size=num_perm, dtype=np.uint64)
@@ -76,7 +78,7 @@ def minhash_signatures(shingle_sets: Sequence[set[str]], num_perm: int = 64, see
         if size:
             h = np.fromiter((zlib.crc32(x.encode()) for st in block for x in st), dtype=np.uint64, count=size)
             # (num_perm, shingles): each permutation's row is contiguous for reduceat.
-            perm = (a[:, None] * h[None, :] + b[:, None]) >> _SHIFT
+            perm = (a[:, None] * h[None, :] + b[:, None]) >> np.uint64(32)
             nonempty = np.nonzero(lengths[doc:end])[0]
             offsets = np.concatenate(([0], np.cumsum(lengths[doc:end][nonempty])[:-1]))
             sig[doc + nonempty] = np.minimum.reduceat(perm, offsets, axis=1).T

@@ -14,13 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from limo_rl.artifacts import atomic_write_jsonl
+from limo_rl.errors import DataError
 from limo_rl.types import Problem
 
 _KNOWN = {"id", "question", "answer", "source", "solution", "subject", "meta"}
-
-
-class DataError(ValueError):
-    """A malformed input row; the message names the file, the row (1-based) and the field."""
 
 
 def problem_from_row(row: Any, where: str) -> Problem:

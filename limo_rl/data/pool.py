@@ -12,7 +12,7 @@ Steps, each recorded in ``pool_stats.json`` with how many problems it removed an
    ``decontamination.jsonl`` naming the benchmark item each removed problem matched;
 4. ``pool.limit``: the first N survivors, so the cut never reintroduces what was removed.
 
-The toy world (``source: toy``) generates its pool with :func:`limo_rl.toy.make_problems`.
+A generated source (``source: toy``) makes its pool through :data:`limo_rl.resolve.DATA_SOURCES`.
 """
 
 from __future__ import annotations
@@ -26,13 +26,14 @@ from pathlib import Path
 from typing import Any
 
 from limo_rl.artifacts import atomic_write_json, atomic_write_jsonl
-from limo_rl.config import DecontaminateConfig, PoolConfig
+from limo_rl.config import DecontaminateConfig, PoolConfig, ToyConfig
 from limo_rl.data.benchmarks import load_benchmark
 from limo_rl.data.decontam import find_contaminated
 from limo_rl.data.dedup import find_duplicates
 from limo_rl.data.io import DataError, write_problems
 from limo_rl.data.sources import FieldSpec, RowSource, iter_source, row_to_problem
 from limo_rl.data.text import tokens
+from limo_rl.resolve import generated_source
 from limo_rl.types import Problem
 
 log = logging.getLogger(__name__)
@@ -48,10 +49,9 @@ class PoolResult:
 
 def load_pool_rows(cfg: PoolConfig) -> tuple[list[Problem], list[dict[str, str]]]:
     """The pool's problems before filtering, and the skipped bad rows (``on_bad_row: skip``)."""
-    if cfg.format == "toy" or (cfg.format == "auto" and cfg.source == "toy"):
-        from limo_rl.toy import make_problems
-
-        return make_problems(cfg.toy.n, seed=cfg.toy.seed, difficulty=cfg.toy.difficulty), []
+    generated = generated_source(cfg.source, cfg.format)
+    if generated is not None:
+        return generated.problems(cfg.toy.n, cfg.toy.seed, cfg.toy.difficulty), []
     src = RowSource(cfg.source, cfg.format, cfg.split, cfg.revision)
     fm = cfg.fields
     spec = FieldSpec(question=(fm.question,), answer=fm.answer, solution=fm.solution, subject=fm.subject,
@@ -93,12 +93,14 @@ def decontaminate(
     return [p for i, p in enumerate(problems) if i not in drop], report, stats
 
 
-def load_benchmarks(names: Sequence[str], paths: Mapping[str, str]) -> dict[str, list[Problem]]:
+def load_benchmarks(
+    names: Sequence[str], paths: Mapping[str, str], toy: ToyConfig | None = None,
+) -> dict[str, list[Problem]]:
     """Every named benchmark, or a DataError: decontamination never runs against a partial set."""
     out = {}
     for name in names:
         try:
-            out[name] = load_benchmark(name, paths.get(name))
+            out[name] = load_benchmark(name, paths.get(name), toy=toy)
         except DataError as exc:
             raise DataError(f"decontamination needs benchmark {name!r}: {exc}") from None
     return out
@@ -106,6 +108,7 @@ def load_benchmarks(names: Sequence[str], paths: Mapping[str, str]) -> dict[str,
 
 def build_pool(
     cfg: PoolConfig, eval_benchmarks: list[str], eval_paths: dict[str, str], out_dir: Path,
+    toy: ToyConfig | None = None,
 ) -> PoolResult:
     """Write ``problems.jsonl`` and its reports under ``out_dir``; returns paths and per-step stats."""
     t0 = time.perf_counter()
@@ -134,7 +137,7 @@ def build_pool(
     report: list[dict[str, Any]] = []
     if dc.enabled:
         names = list(dc.benchmarks) if dc.benchmarks is not None else list(eval_benchmarks)
-        problems, report, dstats = decontaminate(problems, load_benchmarks(names, eval_paths), dc, toks)
+        problems, report, dstats = decontaminate(problems, load_benchmarks(names, eval_paths, toy), dc, toks)
         steps.append(dstats)
     else:
         steps.append({"step": "decontaminate", "removed": 0, "disabled": True})

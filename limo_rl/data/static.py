@@ -17,6 +17,7 @@ from limo_rl.config import StaticArmConfig, ToyConfig
 from limo_rl.data.io import DataError
 from limo_rl.data.sources import FieldSpec, RowSource, iter_source, row_to_problem
 from limo_rl.data.text import last_boxed
+from limo_rl.resolve import GeneratedSource, generated_source
 from limo_rl.types import Problem, SFTExample, chat_messages
 
 log = logging.getLogger(__name__)
@@ -36,8 +37,9 @@ def load_static(
     cfg: StaticArmConfig, system_prompt: str | None, toy: ToyConfig | None = None,
 ) -> tuple[list[Problem], list[SFTExample]]:
     """(problems, SFT examples) of the static set, in file order, cut to ``cfg.limit``."""
-    if cfg.format == "toy" or (cfg.format == "auto" and cfg.source == "toy"):
-        return _toy(cfg, system_prompt, toy or ToyConfig())
+    generated = generated_source(cfg.source, cfg.format)
+    if generated is not None:
+        return _generated(generated, cfg, system_prompt, toy or ToyConfig())
     src = RowSource(cfg.source, cfg.format, cfg.split, cfg.revision)
     problems: list[Problem] = []
     examples: list[SFTExample] = []
@@ -60,11 +62,10 @@ def load_static_set(cfg: StaticArmConfig, system_prompt: str | None, toy: ToyCon
     return load_static(cfg, system_prompt, toy)[1]
 
 
-def _toy(cfg: StaticArmConfig, system_prompt: str | None, toy: ToyConfig) -> tuple[list[Problem], list[SFTExample]]:
-    from limo_rl.toy import gold_examples
-
-    kwargs = {"n": cfg.limit or 817, "seed": toy.seed, "difficulty": toy.difficulty}
-    examples = list(gold_examples(system_prompt=system_prompt, **kwargs))
+def _generated(
+    generated: GeneratedSource, cfg: StaticArmConfig, system_prompt: str | None, toy: ToyConfig,
+) -> tuple[list[Problem], list[SFTExample]]:
+    examples = generated.gold(cfg.limit or 817, toy, system_prompt)
     problems = []
     for ex in examples:
         user = next((m["content"] for m in ex.messages if m["role"] == "user"), "")

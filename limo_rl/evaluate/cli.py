@@ -15,6 +15,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
+from limo_rl.cliargs import add_recipe_args, recipe_from_args
+from limo_rl.config import EvaluateConfig, GenerateConfig, load_recipe
+from limo_rl.errors import UsageError
+from limo_rl.evaluate.harness import run_evaluation
+from limo_rl.resolve import resolve_model_path
+from limo_rl.tracking import make_tracker
+
 log = logging.getLogger(__name__)
 
 
@@ -30,8 +39,6 @@ def _ints(text: str) -> list[int]:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from limo_rl.cli import add_recipe_args
-
     p = subparsers.add_parser(
         "evaluate", help="evaluate a model on benchmarks: pass@1[avg of n], pass@k, maj@k with CIs",
         description="Generate n samples per benchmark problem, grade them and report pass@1 averaged over the "
@@ -61,7 +68,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, help="prompts per engine call (hf)")
     p.add_argument("--label", default="", help="a name for this model in tables and the tracker")
     p.add_argument("--out", help="output folder (default: <run.output_dir>/eval/<model name>)")
-    p.set_defaults(func=_cmd_evaluate)
+    p.set_defaults(func=_adhoc, stage="evaluate", recipe_mode=_recipe_mode)
 
 
 _EVAL_FLAGS = {"preset": "preset", "n": "n", "temperature": "temperature", "top_p": "top_p",
@@ -70,27 +77,27 @@ _EVAL_FLAGS = {"preset": "preset", "n": "n", "temperature": "temperature", "top_
 _GEN_FLAGS = {"engine": "engine", "num_actors": "num_actors", "batch_size": "batch_size"}
 
 
-def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from limo_rl.cli import UsageError, recipe_from_args
+def _recipe_mode(args: argparse.Namespace) -> bool:
+    """Recipe mode without --model; ad hoc flags without --model are a usage error."""
+    if args.model:
+        return False
+    ad_hoc = [f for f in ("benchmarks", "n", "preset", "out") if getattr(args, f) not in (None, [])]
+    if ad_hoc or args.benchmark_file:
+        raise UsageError("--model is required for an ad hoc evaluation (or give a RECIPE without flags)")
+    return True
 
-    if not args.model:
-        ad_hoc = [f for f in ("benchmarks", "n", "preset", "out") if getattr(args, f) not in (None, [])]
-        if ad_hoc or args.benchmark_file:
-            raise UsageError("--model is required for an ad hoc evaluation (or give a RECIPE without flags)")
-        from limo_rl.loop.driver import run_recipe
 
-        return run_recipe(recipe_from_args(args), sys.argv, stop_after="evaluate")
+def _adhoc(args: argparse.Namespace) -> int:
     recipe = _base_recipe(args)
     cfg, gen_cfg = _configs(args, recipe)
-    model = _resolve_model(args.model, recipe, gen_cfg.engine)
+    model = resolve_model_path(args.model, toy_cfg=recipe.toy, output_dir=recipe.run.output_dir,
+                               engine=gen_cfg.engine)
     out = Path(args.out) if args.out else Path(recipe.run.output_dir) / "eval" / _safe_name(args.label or args.model)
-    from limo_rl.evaluate.harness import run_evaluation
-    from limo_rl.tracking import make_tracker
 
     tracker = make_tracker(recipe.tracking, out, recipe.to_dict(), name=f"eval-{_safe_name(args.label or args.model)}")
     try:  # a bad benchmark row raises DataError, which the CLI reports with its file and row (exit 2)
         res = run_evaluation(model, cfg, gen_cfg, recipe.verify, out, seed=recipe.run.seed, tracker=tracker,
-                             label=args.label)
+                             label=args.label, toy=recipe.toy)
     finally:
         tracker.finish()
     sys.stdout.write(res.table_path.read_text())
@@ -99,9 +106,6 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _base_recipe(args: argparse.Namespace):
-    from limo_rl.cli import recipe_from_args
-    from limo_rl.config import load_recipe
-
     if args.recipe is None and not args.overrides:
         return load_recipe(None)
     return recipe_from_args(args)
@@ -109,11 +113,6 @@ def _base_recipe(args: argparse.Namespace):
 
 def _configs(args: argparse.Namespace, recipe: Any):
     """EvaluateConfig and GenerateConfig from the recipe plus flags; explicitly set fields stay marked as set."""
-    from pydantic import ValidationError
-
-    from limo_rl.cli import UsageError
-    from limo_rl.config import EvaluateConfig, GenerateConfig
-
     ev: dict[str, Any] = recipe.evaluate.model_dump(exclude_unset=True)
     for flag, key in _EVAL_FLAGS.items():
         value = getattr(args, flag)
@@ -146,25 +145,6 @@ def _configs(args: argparse.Namespace, recipe: Any):
     if unknown:
         raise UsageError(f"--benchmark-file names {unknown} not among --benchmarks {cfg.benchmarks}")
     return cfg, gen_cfg
-
-
-def _resolve_model(uri: str, recipe: Any, engine: str) -> str:
-    from limo_rl.cli import UsageError
-
-    if engine == "openai":  # a served model name, resolved by the server
-        return uri
-    if uri.startswith("toy://"):
-        from limo_rl.toy import resolve_toy_model
-
-        return str(resolve_toy_model(uri, Path(recipe.run.output_dir) / ".cache" / "toy", recipe.toy))
-    path = Path(uri)
-    if path.exists():
-        if not (path / "config.json").is_file():
-            raise UsageError(f"--model {uri}: no config.json there (not a Hugging Face model folder)")
-        return str(path.resolve())
-    if uri.startswith((".", "/", "~")) or uri.count("/") != 1:
-        raise UsageError(f"--model {uri}: no such folder (and not an org/name Hugging Face id)")
-    return uri
 
 
 def _safe_name(text: str) -> str:

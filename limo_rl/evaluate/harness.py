@@ -21,11 +21,10 @@ A rerun skips finished generation shards and cached grades and rewrites the outp
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,11 +39,15 @@ from limo_rl.artifacts import (
     mark_stage_done,
     stage_decision,
 )
-from limo_rl.config import EvaluateConfig, GenerateConfig, VerifyConfig
+from limo_rl.config import EvaluateConfig, GenerateConfig, ToyConfig, VerifyConfig
+from limo_rl.data.benchmarks import benchmark_answer_type, load_benchmark
 from limo_rl.evaluate.metrics import ProblemSamples, benchmark_metrics, group_answers
 from limo_rl.evaluate.presets import BenchmarkProtocol, resolve_protocol
 from limo_rl.evaluate.table import render_metrics_table
+from limo_rl.generate import read_chains, run_generation
+from limo_rl.raysession import ray_session
 from limo_rl.types import Chain, Problem, Verdict
+from limo_rl.verify import Grader, grade_chains, read_verdicts
 
 log = logging.getLogger(__name__)
 
@@ -99,8 +102,6 @@ def _grade_cached(
     chains: Sequence[Chain], problems: Sequence[Problem], verify_cfg: VerifyConfig, answer_type: str,
     chains_dir: Path, verify_dir: Path,
 ) -> dict[tuple[str, int], Verdict]:
-    from limo_rl.verify import grade_chains, read_verdicts
-
     key = hash_obj({
         "chains": hash_path(chains_dir), "verify": verify_cfg.model_dump(), "answer_type": answer_type,
         "gold": {p.id: p.answer for p in problems},
@@ -130,9 +131,12 @@ def run_evaluation(
     seed: int = 0,
     tracker: Any = None,
     label: str = "",
+    toy: ToyConfig | None = None,
 ) -> EvalResult:
-    """Evaluate ``model`` on ``cfg.benchmarks``; writes samples.parquet, metrics.json and metrics.md."""
-    from limo_rl.data.benchmarks import benchmark_answer_type, load_benchmark
+    """Evaluate ``model`` on ``cfg.benchmarks``; writes samples.parquet, metrics.json and metrics.md.
+
+    ``toy``: the recipe's world settings, for generated benchmarks (``toy_eval``).
+    """
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -144,16 +148,15 @@ def run_evaluation(
     # Load and check every benchmark before any compute: a bad file fails in seconds, not after generation.
     plan = []
     for bench in cfg.benchmarks:
-        problems = load_benchmark(bench, cfg.paths.get(bench), cfg.limit, revision=cfg.revisions.get(bench))
+        problems = load_benchmark(bench, cfg.paths.get(bench), cfg.limit, toy=toy,
+                                  revision=cfg.revisions.get(bench))
         if not problems:
             raise ValueError(f"benchmark {bench!r} has no problems ({cfg.paths.get(bench) or 'built-in'})")
         plan.append((bench, resolve_protocol(cfg, bench), problems, benchmark_answer_type(bench)))
-    from limo_rl.generate import read_chains, run_generation
-    from limo_rl.verify import Grader
-
     rows: list[dict[str, Any]] = []
     t0 = time.perf_counter()
-    with _ray_session(len(plan) > 1), Grader(verify_cfg) as grader:
+    # one session for several benchmarks (each generate call would otherwise start and stop its own)
+    with ray_session(wanted=len(plan) > 1), Grader(verify_cfg) as grader:
         for bench, proto, problems, answer_type in plan:
             bdir = out_dir / bench
             gcfg = protocol_generate_config(gen_cfg, proto, str(model))
@@ -176,32 +179,6 @@ def run_evaluation(
             _log_benchmark(tracker, label, bench, entry)
     doc["wall_s"] = round(time.perf_counter() - t0, 3)
     return _write_outputs(out_dir, doc, rows, tracker, label)
-
-
-@contextlib.contextmanager
-def _ray_session(wanted: bool) -> Iterator[None]:
-    """One local Ray session for several benchmarks (the generate stage would start and stop one per call).
-
-    A cluster that is already up (a test's, ``ray job submit``'s) is used as is and never shut down here.
-    """
-    if not wanted:
-        yield
-        return
-    import ray
-
-    from limo_rl.worker_logs import ray_init_kwargs, route_ray_logs
-
-    started = False
-    if not ray.is_initialized():
-        route_ray_logs()  # before init too: Ray logs while starting
-        ray.init(include_dashboard=False, **ray_init_kwargs())  # joins RAY_ADDRESS when set
-        route_ray_logs()
-        started = True
-    try:
-        yield
-    finally:
-        if started:
-            ray.shutdown()
 
 
 def _memo_equal(grader: Any, answer_type: str):

@@ -1,7 +1,7 @@
 """``limo-rl generate``: the generate stage of a recipe, or ad hoc on a problems file.
 
-``limo-rl generate RECIPE [overrides]`` hands the recipe to the loop driver, which stops after
-this stage; ``limo-rl generate --problems FILE --model PATH --engine hf --n 8 --out DIR`` runs
+``limo-rl generate RECIPE [overrides]`` runs the recipe up to this stage (through
+:func:`limo_rl.cli.run_stage`; this module holds only the ad hoc mode); ``limo-rl generate --problems FILE --model PATH --engine hf --n 8 --out DIR`` runs
 the stage alone, writing shards under ``DIR/chains``. Both resume: rerun the same command.
 """
 
@@ -12,6 +12,15 @@ import json
 import sys
 from pathlib import Path
 
+from pydantic import ValidationError
+
+from limo_rl.cliargs import add_recipe_args
+from limo_rl.config import GenerateConfig, Recipe, preflight
+from limo_rl.data.io import DataError, read_problems
+from limo_rl.errors import UsageError
+from limo_rl.generate.driver import GenerationError, run_generation
+from limo_rl.resolve import resolve_model_path
+
 FLAG_TO_FIELD = {
     "engine": "engine", "n": "n", "temperature": "temperature", "top_p": "top_p", "top_k": "top_k",
     "max_new_tokens": "max_new_tokens", "batch_size": "batch_size", "num_actors": "num_actors",
@@ -21,8 +30,6 @@ FLAG_TO_FIELD = {
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from limo_rl.cli import add_recipe_args
-
     p = subparsers.add_parser(
         "generate", help="sample teacher chains (a recipe's stage, or ad hoc with --problems)",
         description="Sample k reasoning chains per problem on Ray. With RECIPE: run the recipe up to its "
@@ -56,31 +63,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     adhoc.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
     adhoc.add_argument("--round", type=int, default=1)
     adhoc.add_argument("--teacher", help="teacher name recorded in each chain (default: --model)")
-    p.set_defaults(func=_cmd_generate)
+    p.set_defaults(func=_adhoc, stage="generate", recipe_mode=_recipe_mode)
 
 
-def _cmd_generate(args: argparse.Namespace) -> int:
-    from limo_rl.cli import UsageError, recipe_from_args
-
+def _recipe_mode(args: argparse.Namespace) -> bool:
+    """Recipe mode without --problems; mixing the two modes is a usage error."""
     if args.problems is None:
         if args.model or args.out:
             raise UsageError("--model/--out belong to ad hoc mode: add --problems FILE (or give a RECIPE alone)")
-        from limo_rl.loop.driver import run_recipe
-
-        recipe = recipe_from_args(args)
-        return run_recipe(recipe, sys.argv, stop_after="generate")
+        return True
     if args.recipe or args.overrides:
         raise UsageError("give either a RECIPE (with KEY=VALUE overrides) or --problems, not both")
-    return _adhoc(args)
+    return False
 
 
 def build_adhoc_config(args: argparse.Namespace):
     """A GenerateConfig from the flags given (unset flags keep the schema defaults)."""
-    from pydantic import ValidationError
-
-    from limo_rl.cli import UsageError
-    from limo_rl.config import GenerateConfig
-
     fields = {f: getattr(args, a) for a, f in FLAG_TO_FIELD.items() if getattr(args, a, None) is not None}
     if args.stop:
         fields["stop"] = list(args.stop)
@@ -97,11 +95,6 @@ def build_adhoc_config(args: argparse.Namespace):
 
 
 def _adhoc(args: argparse.Namespace) -> int:
-    from limo_rl.cli import UsageError
-    from limo_rl.config import Recipe, preflight
-    from limo_rl.data.io import DataError, read_problems
-    from limo_rl.generate.driver import GenerationError, run_generation
-
     missing = [f for f in ("model", "out") if not getattr(args, f)]
     if missing:
         raise UsageError(f"ad hoc generate needs {' and '.join('--' + m for m in missing)}")
@@ -113,11 +106,7 @@ def _adhoc(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     if not problems:
         raise UsageError(f"{args.problems}: no problems in the file")
-    model = args.model
-    if model.startswith("toy://"):
-        model = _resolve_toy(model, Path(args.out))
-    elif cfg.engine in ("hf", "vllm") and not Path(model).exists() and not _looks_like_hub_id(model):
-        raise UsageError(f"--model {model}: no such folder (and not a hub id like org/name)")
+    model = resolve_model_path(args.model, engine=cfg.engine)
     try:
         result = run_generation(problems, cfg, model, Path(args.out), round=args.round, base_seed=args.seed,
                                 teacher_name=args.teacher or args.model)
@@ -129,18 +118,3 @@ def _adhoc(args: argparse.Namespace) -> int:
     print(json.dumps({"chains_dir": str(result.chains_dir), **shown}, indent=2))
     return 0
 
-
-def _resolve_toy(uri: str, out: Path) -> str:
-    from limo_rl.cli import UsageError
-    from limo_rl.config import ToyConfig
-
-    try:
-        from limo_rl.toy import resolve_toy_model
-    except ImportError:
-        raise UsageError(f"--model {uri}: the toy world (limo_rl.toy) is not available in this checkout") from None
-    return str(resolve_toy_model(uri, out / ".toy-cache", ToyConfig()))
-
-
-def _looks_like_hub_id(name: str) -> bool:
-    """``org/name`` (one slash, not a filesystem-looking path)."""
-    return name.count("/") == 1 and not name.startswith(("/", ".", "~")) and all(name.split("/"))

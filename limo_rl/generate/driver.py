@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from limo_rl.artifacts import atomic_write_json
+from limo_rl.config import GenerateConfig
+from limo_rl.generate.engines import make_engine
 from limo_rl.generate.prompts import build_request, prompt_hash, sample_seeds, spec_hash
 from limo_rl.generate.shards import (
     ShardPlan,
@@ -38,8 +40,9 @@ from limo_rl.generate.shards import (
     write_shard,
 )
 from limo_rl.progress import bar
+from limo_rl.raysession import start_ray
 from limo_rl.types import Chain, Completion, GenerationRequest, Problem
-from limo_rl.worker_logs import ray_init_kwargs, route_ray_logs, worker_env
+from limo_rl.worker_logs import redirect_worker_output, worker_env
 
 log = logging.getLogger(__name__)
 
@@ -63,11 +66,7 @@ class ShardWorker:
     """One engine in one Ray actor; ``run`` samples a shard's requests and returns the completions."""
 
     def __init__(self, cfg_dict: dict[str, Any], model: str, threads: int):
-        from limo_rl.config import GenerateConfig
-        from limo_rl.generate.engines import make_engine
-        from limo_rl.worker_logs import redirect_worker_output
-
-        redirect_worker_output("generate")
+        redirect_worker_output("generate")  # engine output -> <run>/logs/workers (console with -v)
         try:
             import torch
 
@@ -195,12 +194,7 @@ def _run_pool(
 ) -> tuple[int, float, str]:
     import ray
 
-    started = False
-    if not ray.is_initialized():
-        route_ray_logs()  # before init too: Ray logs while starting
-        ray.init(include_dashboard=False, **ray_init_kwargs())  # joins RAY_ADDRESS when set
-        route_ray_logs()
-        started = True
+    started = start_ray()  # shut down below only if started here
     actors: list[Any] = []
     bar_ = None
     try:

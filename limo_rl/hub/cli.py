@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from limo_rl.cli import UsageError
+from limo_rl.errors import UsageError
 
 
 def _cmd_push(args: argparse.Namespace) -> int:

@@ -1,37 +1,27 @@
 """Stage caching for the loop: run a stage only when its inputs changed or its outputs are gone.
 
-A stage is identified by its folder. Before it runs, ``_STAGE_INPUT.json`` records the hash
-of its config and inputs; a rerun with the same hash keeps whatever partial work the stage
-left (generation shards, training checkpoints) so it resumes, while a rerun with another
-hash starts the folder afresh (old shards would belong to other inputs). When the stage
-finishes, :func:`limo_rl.artifacts.mark_stage_done` seals it with the hashes of its outputs.
+A stage is identified by its folder. What "inputs changed" means is :mod:`limo_rl.stagecache`'s
+one policy: a rerun with the same hash keeps whatever partial work the stage left (generation
+shards, training checkpoints) so it resumes; a rerun with another hash, or one forced by
+``--from-stage``, sets the old contents aside and starts afresh. When the stage finishes,
+:func:`limo_rl.artifacts.mark_stage_done` seals it with the hashes of its outputs.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from limo_rl.artifacts import (
-    STAGE_MARKER,
-    Manifest,
-    atomic_write_json,
-    clear_stage_marker,
-    hash_obj,
-    mark_stage_done,
-    read_stage_marker,
-    stage_decision,
-)
+from limo_rl.artifacts import Manifest, hash_obj, mark_stage_done, read_stage_marker
 from limo_rl.progress import display, stage
+from limo_rl.stagecache import begin_stage, stage_decision
 
 log = logging.getLogger(__name__)
-STAGE_INPUT = "_STAGE_INPUT.json"
 STAGE_ORDER = ("pool", "generate", "verify", "select", "train", "evaluate")
 
 
@@ -77,8 +67,7 @@ class StageRunner:
         decision = stage_decision(stage_dir, input_hash)
         if self.forced(kind) and key not in self.ran:
             decision_reason = f"forced by --from-stage {self.from_stage}"
-            self._reset(stage_dir)
-            self._prepare(stage_dir, input_hash)
+            begin_stage(stage_dir, input_hash, force=True)
         elif not decision.run:
             self.skipped.append(key)
             log.info("skip %s: %s", key, decision.reason)
@@ -89,7 +78,7 @@ class StageRunner:
             return marker
         else:
             decision_reason = decision.reason
-            self._prepare(stage_dir, input_hash)
+            begin_stage(stage_dir, input_hash)
         log.info("run %s (%s)", key, decision_reason)
         self.manifest.record_stage(key, status="running", input_hash=input_hash, started_at=time.time())
         t0 = time.perf_counter()
@@ -108,30 +97,6 @@ class StageRunner:
         self.ran.append(key)
         self._maybe_stop(kind)
         return marker
-
-    def _prepare(self, stage_dir: Path, input_hash: str) -> None:
-        """Keep partial work of the same inputs (resume); start afresh when the inputs changed."""
-        started = stage_dir / STAGE_INPUT
-        previous = None
-        if started.is_file():
-            try:
-                previous = json.loads(started.read_text()).get("input_hash")
-            except (OSError, json.JSONDecodeError):
-                previous = None
-        if previous is not None and previous != input_hash:
-            self._reset(stage_dir)
-        clear_stage_marker(stage_dir)
-        atomic_write_json(started, {"input_hash": input_hash, "started_at": time.time()})
-
-    @staticmethod
-    def _reset(stage_dir: Path) -> None:
-        for child in stage_dir.iterdir():
-            if child.name in (STAGE_MARKER,):
-                child.unlink()
-            elif child.is_dir():
-                shutil.rmtree(child)
-            else:
-                child.unlink()
 
     def _maybe_stop(self, kind: str) -> None:
         if self.stop_after == kind:

@@ -5,21 +5,22 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from limo_rl.cli import UsageError, add_recipe_args, recipe_from_args
+from limo_rl.artifacts import atomic_write_text
+from limo_rl.cliargs import add_recipe_args, recipe_from_args
+from limo_rl.errors import UsageError
 from limo_rl.loop.cache import STAGE_ORDER
+from limo_rl.loop.driver import run_recipe
+from limo_rl.loop.plan import plan_recipe, render, shortfalls
+from limo_rl.loop.report import compare_runs, write_report
+from limo_rl.raysession import ray_session
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from limo_rl.loop.driver import run_recipe
-
     recipe = recipe_from_args(args)
     return run_recipe(recipe, args.argv, from_stage=args.from_stage)
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from limo_rl.artifacts import atomic_write_text
-    from limo_rl.loop.report import compare_runs, write_report
-
     for d in args.run_dirs:
         if not (Path(d) / "config.yaml").is_file():
             raise UsageError(f"{d}: not a limo-rl run directory (no config.yaml)")
@@ -38,21 +39,16 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
-    from limo_rl.loop.plan import plan_recipe, render, shortfalls
-
     recipe = recipe_from_args(args)
     params = {k: v for k, v in (("teacher", args.teacher_params), ("student", args.student_params)) if v}
     plans = plan_recipe(recipe, {k: v * 1e9 for k, v in params.items()})
     print(render(plans))
     if not args.address:
         return 0
-    import ray
+    import ray  # lazily: only `plan --address` talks to a cluster
 
-    ray.init(address=args.address, logging_level="ERROR", log_to_driver=False)
-    try:
+    with ray_session(address=args.address, log_to_driver=False, logging_level="ERROR"):
         resources = ray.cluster_resources()
-    finally:
-        ray.shutdown()
     print(f"\ncluster at {args.address}: {resources.get('CPU', 0):g} CPU, {resources.get('GPU', 0):g} GPU")
     short = shortfalls(plans, resources, args.gpu_mem_gib)
     for line in short:

@@ -9,9 +9,7 @@ with several seeds the table shows the mean and the spread across seeds.
 
 from __future__ import annotations
 
-import json
 import logging
-import re
 import statistics
 from collections import defaultdict
 from collections.abc import Sequence
@@ -20,6 +18,15 @@ from pathlib import Path
 from typing import Any
 
 from limo_rl.artifacts import atomic_write_text, read_jsonl
+from limo_rl.loop.layout import (
+    CHAINS,
+    METRICS,
+    SFT,
+    VERDICTS,
+    RunLayout,
+    read_eval_metrics,
+    read_verdict_figures,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,41 +55,19 @@ class DataStats:
     tokens_all: float | None
 
 
-def _seed_dirs(run_dir: Path) -> list[tuple[int, Path]]:
-    out = []
-    for d in run_dir.glob("seed*"):
-        m = re.fullmatch(r"seed(\d+)", d.name)
-        if m and d.is_dir():
-            out.append((int(m.group(1)), d))
-    return sorted(out)
-
-
-def _eval_dirs(seed_dir: Path) -> list[tuple[str, int | None, Path]]:
-    out: list[tuple[str, int | None, Path]] = []
-    for d in sorted(seed_dir.glob("loop/round*/evaluate"), key=lambda p: int(p.parent.name[5:])):
-        out.append(("loop", int(d.parent.name[5:]), d))
-    for arm, rel in (("static", "static/evaluate"), ("base", "baselines/base/evaluate"),
-                     ("teacher", "baselines/teacher/evaluate")):
-        if (seed_dir / rel).is_dir():
-            out.append((arm, None, seed_dir / rel))
-    return out
-
-
 def collect_scores(run_dir: Path) -> list[Score]:
     scores = []
-    for seed, sd in _seed_dirs(run_dir):
-        for arm, rnd, d in _eval_dirs(sd):
-            path = d / "metrics.json"
+    layout = RunLayout(Path(run_dir))
+    for seed in layout.seeds():
+        for ed in layout.eval_dirs(seed):
+            path = ed.path / METRICS
             if not path.is_file():
                 continue
-            metrics = json.loads(path.read_text())
-            for bench, entry in (metrics.get("benchmarks") or {}).items():
-                primary = entry.get("primary")
-                m = (entry.get("metrics") or {}).get(primary)
-                if not m:
+            for bench, res in read_eval_metrics(path).items():
+                m = res.primary_value
+                if m is None:
                     continue
-                scores.append(Score(seed, arm, rnd, bench, primary, float(m["value"]),
-                                    m.get("ci_low"), m.get("ci_high")))
+                scores.append(Score(seed, ed.arm, ed.round, bench, res.primary or "", m.value, m.ci_low, m.ci_high))
     return scores
 
 
@@ -112,23 +97,25 @@ def _mean(xs: Sequence[float]) -> float | None:
 
 def collect_data_stats(run_dir: Path) -> list[DataStats]:
     out = []
-    for seed, sd in _seed_dirs(run_dir):
-        for rd in sorted(sd.glob("loop/round*"), key=lambda p: int(p.name[5:])):
-            sft_path, ver_path = rd / "select" / "sft.jsonl", rd / "verify" / "verdicts.jsonl"
+    layout = RunLayout(Path(run_dir))
+    for seed in layout.seeds():
+        for rnd in layout.rounds(seed):
+            rd = layout.round_dir(seed, rnd)
+            sft_path, ver_path = rd / "select" / SFT, rd / "verify" / VERDICTS
             if not sft_path.is_file() or not ver_path.is_file():
                 continue
-            verdicts = {(r["problem_id"], int(r["sample_index"])): r for r in read_jsonl(ver_path)}
-            tokens = _chain_tokens(rd / "generate" / "chains")
+            verdicts = read_verdict_figures(ver_path)
+            tokens = _chain_tokens(rd / "generate" / CHAINS)
             refs = [_parse_ref(r.get("chain_ref", "")) for r in read_jsonl(sft_path)]
             refs = [r for r in refs if r is not None]
             out.append(DataStats(
-                seed, "loop", int(rd.name[5:]), len(refs),
-                _mean([verdicts[r]["verification_density"] for r in refs if r in verdicts]),
-                _mean([v["verification_density"] for v in verdicts.values()]),
+                seed, "loop", rnd, len(refs),
+                _mean([verdicts[r].verification_density for r in refs if r in verdicts]),
+                _mean([v.verification_density for v in verdicts.values()]),
                 _mean([tokens[r] for r in refs if r in tokens]),
                 _mean(list(tokens.values())),
             ))
-        static = sd / "static" / "data" / "sft.jsonl"
+        static = layout.static_dir(seed) / "data" / SFT
         if static.is_file():
             out.append(DataStats(seed, "static", None, len(read_jsonl(static)), None, None, None, None))
     return out
@@ -151,15 +138,16 @@ class OutputStats:
 
 def collect_output_stats(run_dir: Path) -> list[OutputStats]:
     out = []
-    for seed, sd in _seed_dirs(run_dir):
-        for arm, rnd, d in _eval_dirs(sd):
-            for ver in sorted(d.glob("*/verify/verdicts.jsonl")):
-                rows = read_jsonl(ver)
-                kinds = [[s.get("kind") for s in r.get("verification_steps") or []] for r in rows]
-                cons = [r["arithmetic_consistency"] for r in rows if r.get("arithmetic_consistency") is not None]
+    layout = RunLayout(Path(run_dir))
+    for seed in layout.seeds():
+        for ed in layout.eval_dirs(seed):
+            for bench, ver in ed.benchmark_verdicts():
+                rows = list(read_verdict_figures(ver).values())
+                kinds = [r.step_kinds for r in rows]
+                cons = [r.arithmetic_consistency for r in rows if r.arithmetic_consistency is not None]
                 out.append(OutputStats(
-                    seed, arm, rnd, ver.parent.parent.name, len(rows),
-                    _mean([r.get("verification_density", 0.0) for r in rows]),
+                    seed, ed.arm, ed.round, bench, len(rows),
+                    _mean([r.verification_density for r in rows]),
                     _mean([float(any(k != "hollow" for k in ks)) for ks in kinds]),
                     _mean([float("hollow" in ks) for ks in kinds]),
                     _mean(cons),

@@ -9,16 +9,24 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from limo_rl.cliargs import add_recipe_args
+from limo_rl.config import SELECT_STRATEGIES, SelectConfig
+from limo_rl.data.io import read_problems
+from limo_rl.errors import UsageError
+from limo_rl.generate import read_chains
+from limo_rl.select.select import run_selection
+from limo_rl.types import LIMO_SYSTEM_PROMPT
+from limo_rl.verify.stage import read_verdicts
 
 _FLAGS = ("strategy", "budget", "per_problem", "tie_break", "balance_by", "seed")
 _WINDOW = ("min_pass_rate", "max_pass_rate", "min_correct", "max_correct")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from limo_rl.cli import add_recipe_args
-    from limo_rl.config import SELECT_STRATEGIES
-
     p = subparsers.add_parser(
         "select", help="choose the SFT set from verified chains (a recipe's stage, or ad hoc)",
         description="Difficulty window on pass rates, correct finished chains only, rank by a strategy, "
@@ -50,31 +58,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="add W * FEATURE to the score (repeatable), e.g. verification_density=2")
     a.add_argument("--system-prompt", dest="system_prompt", help="'' for none (default: the LIMO prompt)")
     a.add_argument("--seed", type=int)
-    p.set_defaults(func=_cmd_select)
+    p.set_defaults(func=_adhoc, stage="select", recipe_mode=_recipe_mode)
 
 
-def _cmd_select(args: argparse.Namespace) -> int:
-    from limo_rl.cli import UsageError, recipe_from_args
-
+def _recipe_mode(args: argparse.Namespace) -> bool:
+    """Recipe mode unless a file flag is given; ad hoc takes all four and no RECIPE."""
     adhoc = [args.problems, args.chains, args.verdicts, args.out]
     if not any(adhoc):
-        from limo_rl.loop.driver import run_recipe
-
-        return run_recipe(recipe_from_args(args), sys.argv, stop_after="select")
+        return True
     if args.recipe or args.overrides:
         raise UsageError("give either a RECIPE (with KEY=VALUE overrides) or --problems/--chains/--verdicts/--out")
     if not all(adhoc):
         raise UsageError("ad hoc mode needs all of --problems FILE --chains DIR --verdicts FILE --out DIR")
-    return _adhoc(args)
+    return False
 
 
 def build_adhoc_config(args: argparse.Namespace):
     """A SelectConfig from the flags given (unset flags keep the schema defaults)."""
-    from pydantic import ValidationError
-
-    from limo_rl.cli import UsageError
-    from limo_rl.config import SelectConfig
-
     data: dict = {k: getattr(args, k) for k in _FLAGS if getattr(args, k) is not None}
     window = {k: getattr(args, k) for k in _WINDOW if getattr(args, k) is not None}
     if window:
@@ -100,15 +100,6 @@ def build_adhoc_config(args: argparse.Namespace):
 
 
 def _adhoc(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from limo_rl.cli import UsageError
-    from limo_rl.data.io import read_problems
-    from limo_rl.generate import read_chains
-    from limo_rl.select.select import run_selection
-    from limo_rl.types import LIMO_SYSTEM_PROMPT
-    from limo_rl.verify.stage import read_verdicts
-
     cfg = build_adhoc_config(args)
     system_prompt = LIMO_SYSTEM_PROMPT if args.system_prompt is None else (args.system_prompt or None)
     try:

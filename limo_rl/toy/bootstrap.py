@@ -34,7 +34,9 @@ from pathlib import Path
 
 from limo_rl.artifacts import atomic_output, atomic_write_json, hash_obj
 from limo_rl.config import ToyConfig
+from limo_rl.toy import lm
 from limo_rl.toy.chains import STYLES, corpus_examples, write_chain
+from limo_rl.toy.model import make_tiny_model
 from limo_rl.toy.problems import eval_problems, make_problems
 from limo_rl.types import LIMO_SYSTEM_PROMPT
 
@@ -69,9 +71,6 @@ def bootstrap_teacher(out_dir: str | Path, toy: ToyConfig | None = None, *, eval
 
     Deterministic under ``toy.seed``: the corpus, the tokenizer, the init and the batch order all derive from it.
     """
-    from limo_rl.toy import lm
-    from limo_rl.toy.model import make_tiny_model
-
     toy = toy or ToyConfig()
     t0 = time.perf_counter()
     problems = make_problems(toy.corpus_size, seed=_corpus_seed(toy), difficulty=toy.difficulty)
@@ -174,8 +173,6 @@ def _copy_pretrained(src: Path, path: Path) -> None:
 
 
 def _random_model(path: Path, toy: ToyConfig) -> None:
-    from limo_rl.toy.model import make_tiny_model
-
     with atomic_output(path) as tmp:
         make_tiny_model(tmp, seed=toy.seed, tokenizer_corpus=tokenizer_corpus(toy), **TEACHER_ARCH)
         atomic_write_json(tmp / INFO_FILE, {"kind": "toy-random", "world": WORLD_VERSION, "config": toy.model_dump()})

@@ -28,6 +28,7 @@ import random
 import re
 from collections.abc import Mapping
 
+from limo_rl.toy.problems import make_problems
 from limo_rl.types import LIMO_SYSTEM_PROMPT, Problem, SFTExample, chat_messages
 
 STYLES = ("terse", "steps", "verified", "hollow", "slip", "caught")
@@ -303,7 +304,5 @@ def gold_examples(n: int = 817, seed: int = 0, difficulty: int = 2,
                   system_prompt: str | None = LIMO_SYSTEM_PROMPT) -> list[SFTExample]:
     """The toy analogue of LIMO's static 817: generator-written chains with real verification
     (:data:`GOLD_MIX`), on training-side problems drawn from their own seed stream."""
-    from limo_rl.toy.problems import make_problems
-
     problems = make_problems(n, seed=seed + GOLD_SEED_OFFSET, difficulty=difficulty)
     return corpus_examples(problems, seed=seed, mix=GOLD_MIX, system_prompt=system_prompt, source="static")

@@ -1,6 +1,6 @@
 """``limo-rl toy make-model | bootstrap | problems | gold``: the CPU-scale world from the command line.
 
-Light at import time (argparse only); the handlers import the world lazily.
+Light at import time: the world's modules import torch only when a model is built.
 """
 
 from __future__ import annotations
@@ -11,22 +11,25 @@ import shutil
 import sys
 from pathlib import Path
 
+from limo_rl.artifacts import atomic_output, atomic_write_jsonl
+from limo_rl.config import ToyConfig
+from limo_rl.data.io import write_problems
+from limo_rl.errors import UsageError
+from limo_rl.toy.bootstrap import bootstrap_teacher, resolve_toy_model
+from limo_rl.toy.chains import gold_examples
+from limo_rl.toy.model import make_tiny_model
+from limo_rl.toy.problems import eval_problems, make_problems
+
 
 def _toy_config(args: argparse.Namespace):
-    from limo_rl.config import ToyConfig
-
     try:
         return ToyConfig(seed=args.seed, bootstrap_steps=args.steps, corpus_size=args.corpus_size,
                          difficulty=args.difficulty)
     except ValueError as exc:
-        from limo_rl.cli import UsageError
-
         raise UsageError(f"bad toy option: {exc}") from None
 
 
 def _check_out_dir(out: Path, force: bool) -> None:
-    from limo_rl.cli import UsageError
-
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out}: exists and is not a folder")
     if out.is_dir() and any(out.iterdir()) and not force:
@@ -34,19 +37,13 @@ def _check_out_dir(out: Path, force: bool) -> None:
 
 
 def _cmd_make_model(args: argparse.Namespace) -> int:
-    from limo_rl.artifacts import atomic_output
-
     out = Path(args.out)
     _check_out_dir(out, args.force)
     if args.random:
-        from limo_rl.toy.model import make_tiny_model
-
         with atomic_output(out) as tmp:
             make_tiny_model(tmp, hidden_size=args.hidden_size, num_layers=args.layers, num_heads=args.heads,
                             seed=args.seed)
     else:
-        from limo_rl.toy.bootstrap import resolve_toy_model
-
         src = resolve_toy_model("toy://base", Path(args.cache_dir), _toy_config(args))
         with atomic_output(out) as tmp:
             shutil.copytree(src, tmp, ignore=shutil.ignore_patterns(".*"))
@@ -55,8 +52,6 @@ def _cmd_make_model(args: argparse.Namespace) -> int:
 
 
 def _cmd_bootstrap(args: argparse.Namespace) -> int:
-    from limo_rl.toy.bootstrap import bootstrap_teacher
-
     out = Path(args.out)
     _check_out_dir(out, args.force)
     info = bootstrap_teacher(out, _toy_config(args), eval_n=args.eval_n)
@@ -65,12 +60,7 @@ def _cmd_bootstrap(args: argparse.Namespace) -> int:
 
 
 def _cmd_problems(args: argparse.Namespace) -> int:
-    from limo_rl.data.io import write_problems
-    from limo_rl.toy.problems import eval_problems, make_problems
-
     if args.n < 1:
-        from limo_rl.cli import UsageError
-
         raise UsageError(f"--n must be >= 1, got {args.n}")
     make = eval_problems if args.eval else make_problems
     problems = make(args.n, seed=args.seed, difficulty=args.difficulty)
@@ -80,9 +70,6 @@ def _cmd_problems(args: argparse.Namespace) -> int:
 
 
 def _cmd_gold(args: argparse.Namespace) -> int:
-    from limo_rl.artifacts import atomic_write_jsonl
-    from limo_rl.toy.chains import gold_examples
-
     examples = gold_examples(args.n, seed=args.seed, difficulty=args.difficulty)
     atomic_write_jsonl(args.out, (e.to_dict() for e in examples))
     print(f"{len(examples)} gold chains -> {args.out}", file=sys.stderr)

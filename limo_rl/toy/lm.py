@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from limo_rl.toy.chains import toy_correct
+from limo_rl.toy.model import load_tokenizer
 from limo_rl.types import LIMO_SYSTEM_PROMPT, Problem, SFTExample, chat_messages
 
 log = logging.getLogger(__name__)
@@ -59,8 +60,6 @@ def sft(model_dir: str | Path, examples: Sequence[SFTExample], out_dir: str | Pa
     """
     import torch
     from transformers import AutoModelForCausalLM
-
-    from limo_rl.toy.model import load_tokenizer
 
     if not examples:
         raise ValueError("sft: no training examples")
@@ -123,8 +122,6 @@ def load(model_dir: str | Path):
     """(model in eval mode, left-padding tokenizer) from an HF folder."""
     import torch
     from transformers import AutoModelForCausalLM
-
-    from limo_rl.toy.model import load_tokenizer
 
     model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32)
     model.eval()

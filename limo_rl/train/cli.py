@@ -10,31 +10,28 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
+from pathlib import Path
+
+from limo_rl.cliargs import add_recipe_args
+from limo_rl.config import load_recipe
+from limo_rl.errors import UsageError
+from limo_rl.resolve import resolve_model_path
+from limo_rl.train.launcher import TrainError, run_training
+from limo_rl.train.rows import SFTDataError, read_sft_jsonl
+from limo_rl.train.runner import TemplateError
 
 
-def _cmd_train(args: argparse.Namespace) -> int:
-    from limo_rl.cli import UsageError, recipe_from_args
-
+def _recipe_mode(args: argparse.Namespace) -> bool:
+    """Recipe mode unless --data/--model/--out are given; ad hoc needs all three."""
     adhoc = [args.data, args.model, args.out]
     if any(adhoc):
         if not all(adhoc):
             raise UsageError("ad hoc training needs all of --data FILE --model PATH --out DIR")
-        return _adhoc(args)
-    from limo_rl.loop.driver import run_recipe
-
-    return run_recipe(recipe_from_args(args), sys.argv, stop_after="train")
+        return False
+    return True
 
 
 def _adhoc(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from limo_rl.cli import UsageError
-    from limo_rl.config import load_recipe
-    from limo_rl.train.launcher import TrainError, run_training
-    from limo_rl.train.rows import SFTDataError, read_sft_jsonl
-    from limo_rl.train.runner import TemplateError
-
     overrides = list(args.overrides or [])
     if args.recipe is not None:
         if "=" not in args.recipe:
@@ -43,11 +40,13 @@ def _adhoc(args: argparse.Namespace) -> int:
     bad = [o for o in overrides if not o.lstrip("-").startswith("train.")]
     if bad:
         raise UsageError(f"ad hoc mode takes only train.* overrides, got: {' '.join(bad)}")
-    cfg = load_recipe(None, overrides).train
+    recipe = load_recipe(None, overrides)
+    cfg = recipe.train
+    model = resolve_model_path(args.model, toy_cfg=recipe.toy, output_dir=recipe.run.output_dir, label="--model")
     try:
         examples = read_sft_jsonl(args.data)
         validation = read_sft_jsonl(args.validation) if args.validation else None
-        result = run_training(examples, args.model, cfg, Path(args.out), seed=args.seed, validation=validation)
+        result = run_training(examples, model, cfg, Path(args.out), seed=args.seed, validation=validation)
     except (SFTDataError, TemplateError, TrainError) as exc:
         raise UsageError(str(exc)) from None
     m = result.metrics
@@ -58,8 +57,6 @@ def _adhoc(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from limo_rl.cli import add_recipe_args
-
     p = sub.add_parser(
         "train", help="fine-tune the student on an SFT set (TRL SFT on Ray Train)",
         description="With RECIPE: run the recipe up to and including its train stage. Ad hoc: train "
@@ -74,4 +71,4 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="ad hoc: output folder (checkpoints/, model/, train_metrics.json)")
     p.add_argument("--validation", help="ad hoc: a named validation SFT JSONL (default: a split of --data)")
     p.add_argument("--seed", type=int, default=0, help="ad hoc: seed (default 0)")
-    p.set_defaults(func=_cmd_train)
+    p.set_defaults(func=_adhoc, stage="train", recipe_mode=_recipe_mode)

@@ -16,15 +16,17 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from limo_rl.artifacts import atomic_write_jsonl, hash_obj, read_jsonl
+from limo_rl.artifacts import atomic_write_json, atomic_write_jsonl, hash_obj, read_jsonl
 from limo_rl.config import TrainConfig
+from limo_rl.raysession import start_ray
+from limo_rl.resolve import resolve_model_path
+from limo_rl.stagecache import previous_input_hash, set_aside
 from limo_rl.train.batching import resolve_batching
 from limo_rl.train.checkpoints import complete_checkpoints
 from limo_rl.train.rows import check_example, read_sft_jsonl, split_validation, to_rows
@@ -49,23 +51,6 @@ class TrainResult:
     log_path: Path
 
 
-def _resolve_model(base_model: str | Path, out_dir: Path) -> str:
-    text = str(base_model)
-    if text.startswith("toy://"):
-        from limo_rl.config import ToyConfig
-        from limo_rl.toy import resolve_toy_model  # built by the toy stage
-
-        return str(resolve_toy_model(text, out_dir.parent / "toy_models", ToyConfig()))
-    path = Path(text).expanduser()
-    if path.exists():
-        if not (path / "config.json").is_file():
-            raise TrainError(f"base model {path}: not a Hugging Face model folder (no config.json)")
-        return str(path.resolve())
-    if text.startswith((".", "/", "~")):
-        raise TrainError(f"base model {text}: folder not found")
-    return text  # a hub id; loads when the hub is reachable
-
-
 def _validation_set(
     examples: Sequence[SFTExample], cfg: TrainConfig, seed: int, validation: Sequence[SFTExample] | None
 ) -> tuple[list[SFTExample], list[SFTExample]]:
@@ -77,22 +62,11 @@ def _validation_set(
 
 
 def _set_aside_stale(out_dir: Path, input_hash: str) -> None:
-    """Inputs changed: move old checkpoints and outputs aside (nothing deleted)."""
-    inputs = out_dir / INPUTS_FILE
-    if not inputs.is_file():
-        return
-    old = json.loads(inputs.read_text()).get("input_hash")
-    if old == input_hash:
-        return
-    stale = out_dir / f"stale-{old[:10] if old else 'unknown'}-{int(time.time())}"
-    moved = []
-    for name in ("checkpoints", "model", METRICS_FILE, LOG_FILE, "data"):
-        if (out_dir / name).exists():
-            stale.mkdir(parents=True, exist_ok=True)
-            os.replace(out_dir / name, stale / name)
-            moved.append(name)
-    if moved:
-        log.warning("training inputs changed: moved %s to %s; training starts fresh", ", ".join(moved), stale)
+    """Inputs changed: old checkpoints and outputs set aside (nothing deleted), by the one stage-cache
+    policy (:mod:`limo_rl.stagecache`) applied to train's own inputs record."""
+    previous = previous_input_hash(out_dir, INPUTS_FILE)
+    if (out_dir / INPUTS_FILE).is_file() and previous != input_hash:
+        set_aside(out_dir, previous, ("checkpoints", "model", METRICS_FILE, LOG_FILE, "data"))
 
 
 def _finished(out_dir: Path, input_hash: str) -> dict[str, Any] | None:
@@ -123,17 +97,7 @@ def _launch(config: dict[str, Any], cfg: TrainConfig, out_dir: Path) -> None:
     from ray.train import FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
-    started = False
-    if not ray.is_initialized():
-        # joining a job's cluster (RAY_ADDRESS): its runtime env applies, and a second one would conflict
-        from limo_rl.worker_logs import ray_init_kwargs, route_ray_logs, worker_env
-
-        runtime_env = None if os.environ.get("RAY_ADDRESS") else {"env_vars": {
-            "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"), **worker_env()}}
-        route_ray_logs()  # before init too: Ray logs while starting
-        ray.init(include_dashboard=False, runtime_env=runtime_env, **ray_init_kwargs())
-        route_ray_logs()
-        started = True
+    started = start_ray()  # shut down below only if started here; worker output per limo_rl.worker_logs
     try:
         resources = {"CPU": cfg.cpus_per_worker, **({"GPU": 1} if cfg.use_gpu else {})}
         trainer = TorchTrainer(
@@ -175,7 +139,7 @@ def run_training(
     for i, ex in enumerate(examples):
         check_example(ex, f"example #{i}")
     seed = cfg.seed if cfg.seed is not None else seed
-    model_path = _resolve_model(base_model, out_dir)
+    model_path = resolve_model_path(str(base_model), label="base model")  # toy:// built in the default cache
     train_set, val_set = _validation_set(examples, cfg, seed, validation)
     for i, ex in enumerate(val_set):
         check_example(ex, f"validation example #{i}")
@@ -196,8 +160,6 @@ def run_training(
         log.info("training in %s already finished with these inputs", out_dir)
         _replay_log(tracker, log_path, done)
         return TrainResult(out_dir / "model", done, out_dir / "checkpoints", log_path)
-    from limo_rl.artifacts import atomic_write_json
-
     atomic_write_json(out_dir / INPUTS_FILE, {"input_hash": input_hash, "base_model": model_path, "seed": seed,
                                               "batching": batching, "n_train": len(train_rows),
                                               "n_validation": len(val_rows)})

@@ -20,7 +20,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from limo_rl.artifacts import atomic_write_json, atomic_write_jsonl
+from limo_rl.artifacts import atomic_write_json, atomic_write_jsonl, read_jsonl
 from limo_rl.train.batching import Batching, batching_kwargs
 from limo_rl.train.checkpoints import mark_complete, newest_complete, read_marker
 from limo_rl.train.rows import has_generation_markers, mask_problems
@@ -182,8 +182,6 @@ def truncate_rows(dataset: Any, max_length: int) -> Any:
 
 
 def _previous_history(out_dir: Path, until_step: int) -> list[dict[str, Any]]:
-    from limo_rl.artifacts import read_jsonl
-
     path = out_dir / LOG_FILE
     if until_step <= 0 or not path.is_file():
         return []

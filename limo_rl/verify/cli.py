@@ -14,16 +14,17 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from limo_rl.config import RecipeError
+from limo_rl.artifacts import atomic_write_jsonl
+from limo_rl.config import VerifyConfig
 from limo_rl.data.io import DataError, iter_objects
+from limo_rl.errors import UsageError
+from limo_rl.verify.grade import Grader
 
 ANSWER_TYPES = ("auto", "number", "expression", "choice")
 
 
-class GradeInputError(RecipeError):
-    """A bad input file or option: exit code 2 with the message. A RecipeError subclass because
-    ``limo_rl.cli`` catches that class under any invocation (``python -m limo_rl.cli`` loads the CLI
-    module twice, so its ``UsageError`` raised from here would not be the class it catches)."""
+class GradeInputError(UsageError):
+    """A bad input file or option: exit code 2 with the message."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -40,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--timeout", type=float, default=None, help="seconds per symbolic check (default 5)")
     p.add_argument("--memory-mb", type=int, default=None, help="address-space cap per worker (default 1024)")
     p.add_argument("--answer-type", choices=ANSWER_TYPES, default=None, help="default answer type")
-    p.set_defaults(func=_cmd_grade)
+    p.set_defaults(func=_adhoc, stage="verify", recipe_mode=_recipe_mode)
 
 
 def _load_rows(path: Path) -> list[dict]:
@@ -64,22 +65,19 @@ def _load_rows(path: Path) -> list[dict]:
     return rows
 
 
-def _cmd_grade(args: argparse.Namespace) -> int:
-    from limo_rl.cli import recipe_from_args
-
+def _recipe_mode(args: argparse.Namespace) -> bool:
+    """A .yaml INPUT is a recipe (run up to the verify stage); anything else is graded ad hoc."""
     if args.input.endswith((".yaml", ".yml")):
-        from limo_rl.loop.driver import run_recipe
-
         args.recipe = args.input
-        return run_recipe(recipe_from_args(args), sys.argv, stop_after="verify")
+        return True
+    return False
+
+
+def _adhoc(args: argparse.Namespace) -> int:
     if args.overrides:
         raise GradeInputError(f"KEY=VALUE overrides need a recipe; got {' '.join(args.overrides)}")
     if not args.out:
         raise GradeInputError("--out OUT.jsonl is required when grading a JSONL file")
-    from limo_rl.artifacts import atomic_write_jsonl
-    from limo_rl.config import VerifyConfig
-    from limo_rl.verify.grade import Grader
-
     rows = _load_rows(Path(args.input))
     kw = {k: v for k, v in (("workers", args.workers), ("timeout_s", args.timeout), ("memory_mb", args.memory_mb),
                             ("answer_type", args.answer_type)) if v is not None}

@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-# The console-script entry point (`limo-rl`), not `python -m limo_rl.cli`: under -m the CLI module is
-# __main__, and errors raised as limo_rl.cli.UsageError would not match its except clause.
+# The console-script entry point (`limo-rl`). (`python -m limo_rl.cli` works the same since the errors
+# live in limo_rl.errors, which both load once.)
 ENTRY = "import sys; from limo_rl.cli import main; sys.exit(main())"
 
 

@@ -9,6 +9,7 @@ import yaml
 
 from limo_rl.config import (
     RecipeError,
+    SelectConfig,
     apply_overrides,
     deep_merge,
     iter_recipe_files,
@@ -189,3 +190,10 @@ def test_selection_weight_must_name_a_known_feature():
         "verification_density": 1.5}
     with pytest.raises(RecipeError, match=r"select\.weights.*verification_densty \(did you mean verification_density\?\)"):
         load_recipe(None, ["select.weights={verification_densty: 1.0}"])
+
+
+def test_weak_filter_without_a_producer_fails_validation_before_any_compute():
+    with pytest.raises(RecipeError, match="weak_filter.enabled: no stage of a recipe run produces"):
+        load_recipe(None, ["select.weak_filter.enabled=true"])
+    # the section itself stays valid for ad hoc selection, which takes the weak verdicts as a file
+    assert SelectConfig.model_validate({"weak_filter": {"enabled": True}}).weak_filter.enabled

@@ -93,3 +93,31 @@ def test_stop_after(tmp_path):
     with pytest.raises(StopAfter):
         r.run("generate", tmp_path / "gen", {}, writer(calls), ["out.txt"])
     assert len(calls) == 2
+
+
+def test_changed_inputs_set_old_work_aside_under_the_loop_as_under_ad_hoc_train(tmp_path):
+    """One policy for "inputs changed": the loop keeps a stage's old checkpoints (set aside, never read)."""
+    d = tmp_path / "train"
+
+    def train(out):
+        (out / "checkpoints").mkdir(exist_ok=True)
+        (out / "checkpoints" / "checkpoint-5").write_text("weights")
+        (out / "model").mkdir(exist_ok=True)
+        return {}
+
+    make_runner(tmp_path).run("train", d, {"epochs": 1}, train, ["model"])
+    seen = {}
+
+    def fresh(out):
+        seen["old_visible"] = (out / "checkpoints").exists()
+        (out / "model").mkdir()
+        return {}
+
+    make_runner(tmp_path).run("train", d, {"epochs": 2}, fresh, ["model"])
+    assert seen["old_visible"] is False
+    stale = [p for p in d.iterdir() if p.name.startswith("stale-")]
+    assert len(stale) == 1 and (stale[0] / "checkpoints" / "checkpoint-5").read_text() == "weights"
+    # --from-stage forces a rerun with the same inputs: the previous work is set aside too, not deleted
+    make_runner(tmp_path, from_stage="train").run("train", d, {"epochs": 2}, fresh, ["model"])
+    assert len([p for p in d.iterdir() if p.name.startswith("stale-")]) >= 1
+    assert (stale[0] / "checkpoints" / "checkpoint-5").is_file()

@@ -1,4 +1,4 @@
-"""The recipe schema: one typed, validated description of a whole run.
+"""The recipe schema: one typed, validated description of a whole run (loading: :mod:`.loading`).
 
 A recipe is YAML. It may name a ``base:`` recipe (a path relative to the file) that it
 deep-merges over, so an ablation is a few lines. Command-line overrides come in both
@@ -16,17 +16,12 @@ Pure core: imports pydantic and yaml only.
 from __future__ import annotations
 
 import difflib
-import hashlib
-import importlib.util
-import json
-import os
 import re
-from collections.abc import Iterable, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from limo_rl.types import LIMO_SYSTEM_PROMPT
 
@@ -34,10 +29,6 @@ BENCHMARK_NAMES = (
     "aime24", "aime25", "amc23", "math500", "minerva_math", "olympiadbench", "gpqa_diamond",
     "cn_math_2024", "gaokao", "kaoyan", "grade_school_math", "toy_eval",
 )
-
-
-class RecipeError(ValueError):
-    """A recipe that cannot run. The message is meant for the user, one problem per line."""
 
 
 class _Section(BaseModel):
@@ -337,6 +328,16 @@ class Recipe(_Section):
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
     loop: LoopConfig = Field(default_factory=LoopConfig)
 
+    @field_validator("select")
+    @classmethod
+    def _select_has_producers(cls, v: SelectConfig) -> SelectConfig:
+        # No section validates without a stage that produces its input: a recipe enabling the weak filter
+        # would otherwise fail at the select stage, after generation and grading have run.
+        if v.weak_filter.enabled:
+            raise ValueError("select.weak_filter.enabled: no stage of a recipe run produces weak-model verdicts; "
+                             "use it ad hoc: limo-rl select ... --weak-verdicts FILE")
+        return v
+
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
 
@@ -352,169 +353,3 @@ def _check_benchmarks(names: Sequence[str]) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------- loading
-def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    """``over`` wins; nested mappings merge key by key; lists and scalars are replaced whole."""
-    out = dict(base)
-    for key, value in over.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
-def load_yaml_tree(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
-    """Read a recipe file and its ``base:`` chain into one merged mapping."""
-    path = Path(path).resolve()
-    if path in _seen:
-        chain = " -> ".join(str(p) for p in (*_seen, path))
-        raise RecipeError(f"{path}: 'base' inheritance forms a cycle: {chain}")
-    if not path.is_file():
-        raise RecipeError(f"{path}: recipe file not found")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise RecipeError(f"{path}: not valid YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise RecipeError(f"{path}: a recipe must be a mapping of sections, got {type(data).__name__}")
-    base = data.pop("base", None)
-    if base is None:
-        return data
-    if not isinstance(base, str):
-        raise RecipeError(f"{path}: 'base' must be a path to another recipe, got {base!r}")
-    parent = load_yaml_tree(path.parent / base, (*_seen, path))
-    return deep_merge(parent, data)
-
-
-def parse_override(text: str) -> tuple[str, Any]:
-    """``select.budget=817`` or ``--select.budget=817`` -> ("select.budget", 817)."""
-    item = text[2:] if text.startswith("--") else text
-    if "=" not in item:
-        raise RecipeError(f"override {text!r}: expected KEY=VALUE, e.g. select.budget=400")
-    key, raw = item.split("=", 1)
-    key = key.strip()
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*", key):
-        raise RecipeError(f"override {text!r}: {key!r} is not a dotted key like select.budget")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
-        value = raw
-    return key, value
-
-
-def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
-    out = dict(data)
-    for text in overrides:
-        key, value = parse_override(text)
-        parts = key.split(".")
-        node = out
-        for i, part in enumerate(parts[:-1]):
-            child = node.get(part)
-            if child is None:
-                child = {}
-            elif not isinstance(child, dict):
-                raise RecipeError(f"override {text!r}: {'.'.join(parts[: i + 1])} is a value, not a section")
-            node[part] = dict(child)
-            node = node[part]
-        node[parts[-1]] = value
-    return out
-
-
-def _allowed_keys(model: type[BaseModel], loc: Sequence[Any]) -> list[str]:
-    """The field names valid at the parent of ``loc`` (for 'did you mean')."""
-    current: Any = model
-    for part in loc[:-1]:
-        field = getattr(current, "model_fields", {}).get(part)
-        if field is None:
-            return []
-        current = field.annotation
-        if not (isinstance(current, type) and issubclass(current, BaseModel)):
-            return []
-    return list(getattr(current, "model_fields", {}))
-
-
-def _format_errors(exc: ValidationError, source: str) -> str:
-    lines = [f"{source}: invalid recipe ({exc.error_count()} problem(s)):"]
-    for err in exc.errors():
-        loc = list(err["loc"])
-        dotted = ".".join(str(p) for p in loc) or "(top level)"
-        if err["type"] == "extra_forbidden":
-            allowed = _allowed_keys(Recipe, loc)
-            close = difflib.get_close_matches(str(loc[-1]), allowed, n=1, cutoff=0.5)
-            hint = f"; did you mean '{'.'.join([*map(str, loc[:-1]), close[0]])}'?" if close else ""
-            lines.append(f"  - {dotted}: unknown key{hint} (allowed here: {', '.join(allowed)})")
-            continue
-        value = err.get("input")
-        shown = repr(value) if not isinstance(value, dict) else "{...}"
-        if len(shown) > 80:
-            shown = shown[:77] + "..."
-        msg = err["msg"].removeprefix("Value error, ")
-        lines.append(f"  - {dotted} = {shown}: {msg}")
-    return "\n".join(lines)
-
-
-def validate_recipe(data: dict[str, Any], source: str = "<recipe>") -> Recipe:
-    if "base" in data:
-        raise RecipeError(f"{source}: 'base' is only allowed at the top of a recipe file")
-    try:
-        return Recipe.model_validate(data)
-    except ValidationError as exc:
-        raise RecipeError(_format_errors(exc, source)) from None
-
-
-def load_recipe(path: str | Path | None = None, overrides: Sequence[str] = ()) -> Recipe:
-    """Load, merge its ``base:`` chain, apply overrides, validate. ``path=None``: the built-in defaults."""
-    data = load_yaml_tree(path) if path is not None else {}
-    data = apply_overrides(data, overrides)
-    source = str(path) if path is not None else "<defaults>"
-    if overrides:
-        source += f" (with overrides {' '.join(overrides)})"
-    recipe = validate_recipe(data, source)
-    if "{hash}" in recipe.run.name:
-        # one run directory per distinct recipe, e.g. for the runs of a W&B sweep
-        digest = hashlib.sha256(json.dumps(recipe.to_dict(), sort_keys=True).encode()).hexdigest()[:8]
-        recipe.run.name = recipe.run.name.replace("{hash}", digest)
-    return recipe
-
-
-def iter_recipe_files(paths: Iterable[str | Path]) -> list[Path]:
-    """Expand files and folders (recursively) into recipe files; sweep files are not recipes."""
-    out: list[Path] = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            out.extend(sorted(q for q in p.rglob("*.y*ml") if q.suffix in (".yaml", ".yml") and not _is_sweep(q)))
-        else:
-            out.append(p)
-    return out
-
-
-def _is_sweep(path: Path) -> bool:
-    return "sweeps" in path.parts
-
-
-def preflight(recipe: Recipe, stages: Iterable[str] = ("generate", "train", "evaluate")) -> None:
-    """Checks that depend on this machine, run before any compute. Raises RecipeError."""
-    problems = []
-    stages = set(stages)
-    if {"generate", "evaluate"} & stages and recipe.generate.engine == "vllm":
-        if importlib.util.find_spec("vllm") is None:
-            problems.append(
-                "generate.engine = 'vllm' but vLLM is not installed: pip install -e '.[vllm]' "
-                "(with a CUDA build of torch), or use generate.engine=hf"
-            )
-    if {"generate", "evaluate"} & stages and recipe.generate.engine == "openai":
-        env = recipe.generate.openai.api_key_env
-        if env and env not in os.environ and not recipe.generate.openai.base_url.startswith(("http://127.", "http://localhost")):
-            problems.append(f"generate.openai.api_key_env = {env!r}: the environment variable {env} is not set")
-    if "train" in stages and (recipe.train.use_gpu or recipe.train.strategy != "ddp"):
-        try:
-            import torch
-
-            if recipe.train.use_gpu and not torch.cuda.is_available():
-                problems.append("train.use_gpu = true but no CUDA device is visible")
-        except ImportError:  # pragma: no cover - torch is a hard dependency
-            pass
-        if recipe.train.strategy == "deepspeed_zero3" and importlib.util.find_spec("deepspeed") is None:
-            problems.append("train.strategy = 'deepspeed_zero3' needs DeepSpeed: pip install -e '.[deepspeed]'")
-    if problems:
-        raise RecipeError("this machine cannot run the recipe:\n" + "\n".join(f"  - {p}" for p in problems))

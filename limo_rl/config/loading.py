@@ -1,0 +1,161 @@
+"""Recipe files: YAML loading with ``base:`` inheritance, dotted overrides, validation into a Recipe.
+
+Every validation problem is reported at once, each naming the file, the dotted key, the bad value
+and what is allowed; an unknown key suggests the closest valid one. Pure: pydantic and yaml.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from limo_rl.config.schema import Recipe
+from limo_rl.errors import RecipeError
+
+
+def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``over`` wins; nested mappings merge key by key; lists and scalars are replaced whole."""
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def load_yaml_tree(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """Read a recipe file and its ``base:`` chain into one merged mapping."""
+    path = Path(path).resolve()
+    if path in _seen:
+        chain = " -> ".join(str(p) for p in (*_seen, path))
+        raise RecipeError(f"{path}: 'base' inheritance forms a cycle: {chain}")
+    if not path.is_file():
+        raise RecipeError(f"{path}: recipe file not found")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise RecipeError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise RecipeError(f"{path}: a recipe must be a mapping of sections, got {type(data).__name__}")
+    base = data.pop("base", None)
+    if base is None:
+        return data
+    if not isinstance(base, str):
+        raise RecipeError(f"{path}: 'base' must be a path to another recipe, got {base!r}")
+    parent = load_yaml_tree(path.parent / base, (*_seen, path))
+    return deep_merge(parent, data)
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``select.budget=817`` or ``--select.budget=817`` -> ("select.budget", 817)."""
+    item = text[2:] if text.startswith("--") else text
+    if "=" not in item:
+        raise RecipeError(f"override {text!r}: expected KEY=VALUE, e.g. select.budget=400")
+    key, raw = item.split("=", 1)
+    key = key.strip()
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*", key):
+        raise RecipeError(f"override {text!r}: {key!r} is not a dotted key like select.budget")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key, value
+
+
+def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
+    out = dict(data)
+    for text in overrides:
+        key, value = parse_override(text)
+        parts = key.split(".")
+        node = out
+        for i, part in enumerate(parts[:-1]):
+            child = node.get(part)
+            if child is None:
+                child = {}
+            elif not isinstance(child, dict):
+                raise RecipeError(f"override {text!r}: {'.'.join(parts[: i + 1])} is a value, not a section")
+            node[part] = dict(child)
+            node = node[part]
+        node[parts[-1]] = value
+    return out
+
+
+def _allowed_keys(model: type[BaseModel], loc: Sequence[Any]) -> list[str]:
+    """The field names valid at the parent of ``loc`` (for 'did you mean')."""
+    current: Any = model
+    for part in loc[:-1]:
+        field = getattr(current, "model_fields", {}).get(part)
+        if field is None:
+            return []
+        current = field.annotation
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return []
+    return list(getattr(current, "model_fields", {}))
+
+
+def _format_errors(exc: ValidationError, source: str) -> str:
+    lines = [f"{source}: invalid recipe ({exc.error_count()} problem(s)):"]
+    for err in exc.errors():
+        loc = list(err["loc"])
+        dotted = ".".join(str(p) for p in loc) or "(top level)"
+        if err["type"] == "extra_forbidden":
+            allowed = _allowed_keys(Recipe, loc)
+            close = difflib.get_close_matches(str(loc[-1]), allowed, n=1, cutoff=0.5)
+            hint = f"; did you mean '{'.'.join([*map(str, loc[:-1]), close[0]])}'?" if close else ""
+            lines.append(f"  - {dotted}: unknown key{hint} (allowed here: {', '.join(allowed)})")
+            continue
+        value = err.get("input")
+        shown = repr(value) if not isinstance(value, dict) else "{...}"
+        if len(shown) > 80:
+            shown = shown[:77] + "..."
+        msg = err["msg"].removeprefix("Value error, ")
+        lines.append(f"  - {dotted} = {shown}: {msg}")
+    return "\n".join(lines)
+
+
+def validate_recipe(data: dict[str, Any], source: str = "<recipe>") -> Recipe:
+    if "base" in data:
+        raise RecipeError(f"{source}: 'base' is only allowed at the top of a recipe file")
+    try:
+        return Recipe.model_validate(data)
+    except ValidationError as exc:
+        raise RecipeError(_format_errors(exc, source)) from None
+
+
+def load_recipe(path: str | Path | None = None, overrides: Sequence[str] = ()) -> Recipe:
+    """Load, merge its ``base:`` chain, apply overrides, validate. ``path=None``: the built-in defaults."""
+    data = load_yaml_tree(path) if path is not None else {}
+    data = apply_overrides(data, overrides)
+    source = str(path) if path is not None else "<defaults>"
+    if overrides:
+        source += f" (with overrides {' '.join(overrides)})"
+    recipe = validate_recipe(data, source)
+    if "{hash}" in recipe.run.name:
+        # one run directory per distinct recipe, e.g. for the runs of a W&B sweep
+        digest = hashlib.sha256(json.dumps(recipe.to_dict(), sort_keys=True).encode()).hexdigest()[:8]
+        recipe.run.name = recipe.run.name.replace("{hash}", digest)
+    return recipe
+
+
+def iter_recipe_files(paths: Iterable[str | Path]) -> list[Path]:
+    """Expand files and folders (recursively) into recipe files; sweep files are not recipes."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            out.extend(sorted(q for q in p.rglob("*.y*ml") if q.suffix in (".yaml", ".yml") and not _is_sweep(q)))
+        else:
+            out.append(p)
+    return out
+
+
+def _is_sweep(path: Path) -> bool:
+    return "sweeps" in path.parts

@@ -1,0 +1,90 @@
+"""The one resolver for model names and generated data sources, and the errors leaf."""
+
+from __future__ import annotations
+
+import pytest
+
+from limo_rl.config import ToyConfig
+from limo_rl.data.benchmarks import REGISTRY, load_benchmark
+from limo_rl.errors import DataError, LimoError, ModelURIError, RecipeError, UsageError
+from limo_rl.resolve import DATA_SOURCES, MODEL_SCHEMES, generated_source, model_cache_dir, resolve_model
+
+
+def test_user_errors_share_one_base_and_stay_value_errors_where_they_were():
+    for cls in (UsageError, RecipeError, DataError, ModelURIError):
+        assert issubclass(cls, LimoError)
+    assert issubclass(RecipeError, ValueError) and issubclass(DataError, ValueError)
+
+
+def test_local_folder_hub_id_and_served_name(tmp_path):
+    model = tmp_path / "m"
+    model.mkdir()
+    with pytest.raises(ModelURIError, match="no config.json"):
+        resolve_model(str(model))
+    (model / "config.json").write_text("{}")
+    ref = resolve_model(str(model))
+    assert ref.path == str(model.resolve()) and ref.fingerprint == str(model)
+    assert resolve_model("Qwen/Qwen2.5-0.5B").path == "Qwen/Qwen2.5-0.5B"
+    assert resolve_model("gpt2").path == "gpt2"
+    with pytest.raises(ModelURIError, match="no such folder"):
+        resolve_model(str(tmp_path / "absent"), label="train.model")
+    with pytest.raises(ModelURIError, match="^train.model "):
+        resolve_model("./absent", label="train.model")
+    assert resolve_model(str(tmp_path / "absent"), engine="openai").path == str(tmp_path / "absent")
+
+
+def test_unknown_scheme_and_unknown_toy_model_are_user_errors(tmp_path):
+    assert "toy" in MODEL_SCHEMES
+    with pytest.raises(ModelURIError, match="unknown scheme s4://"):
+        resolve_model("s4://bucket/m", output_dir=tmp_path)
+    with pytest.raises(ModelURIError, match="unknown toy model"):
+        resolve_model("toy://nope", output_dir=tmp_path)
+
+
+def test_one_cache_folder_per_output_dir(tmp_path):
+    assert model_cache_dir("toy", tmp_path) == tmp_path / ".cache" / "toy"
+
+
+def test_generated_sources_are_chosen_by_name_or_format():
+    assert generated_source("toy") is DATA_SOURCES["toy"]
+    assert generated_source("data/x.jsonl", "toy") is DATA_SOURCES["toy"]
+    assert generated_source("toy", "jsonl") is None and generated_source("GAIR/LIMO") is None
+
+
+def test_toy_eval_follows_the_recipes_world_difficulty():
+    easy = load_benchmark("toy_eval", limit=20)
+    assert easy == load_benchmark("toy_eval", limit=20, toy=ToyConfig())  # the default world as before
+    hard = load_benchmark("toy_eval", limit=20, toy=ToyConfig(difficulty=4))
+    assert [p.question for p in hard] != [p.question for p in easy]
+    assert all(p.source == "toy_eval" for p in hard)
+
+
+def test_benchmark_quirks_are_spec_fields():
+    assert REGISTRY["gpqa_diamond"].row_map is not None and REGISTRY["gaokao"].row_map is not None
+    assert REGISTRY["toy_eval"].generated == "toy" and REGISTRY["aime24"].row_map is None
+
+
+def test_layers_stage_clis_never_import_the_cli_or_the_loop_and_only_two_modules_name_the_toy_world():
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "limo_rl"
+
+    def imports(path: Path) -> set[str]:
+        out = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                out |= {node.module, *(f"{node.module}.{a.name}" for a in node.names)}
+            elif isinstance(node, ast.Import):
+                out |= {a.name for a in node.names}
+        return out
+
+    for cli in root.glob("*/cli.py"):
+        if cli.parent.name == "loop":
+            continue
+        bad = {m for m in imports(cli) if m == "limo_rl.cli" or m.startswith("limo_rl.loop")}
+        assert not bad, f"{cli} imports {bad}"
+    toy_users = {p.relative_to(root).as_posix() for p in root.rglob("*.py")
+                 if "toy" not in p.relative_to(root).parts[:1]
+                 and any(m == "limo_rl.toy" or m.startswith("limo_rl.toy.") for m in imports(p))}
+    assert toy_users == {"cli.py", "resolve.py"}
