@@ -220,7 +220,7 @@ def _run_pool(
         log.info("generate: %d actor(s) ready (%s)", n_actors, engine_version)
 
         total = sum(len(p.problem_ids) for p in todo) * cfg.n
-        bar_ = bar(total=total, desc="generate", unit="chain")
+        bar_ = bar(total=total, desc="generate", unit="chains")
         queue, idle = deque(todo), list(range(n_actors))
         inflight: dict[Any, tuple[int, ShardPlan]] = {}
         attempts: dict[int, int] = {}

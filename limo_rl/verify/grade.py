@@ -115,7 +115,7 @@ class Grader:
         extracted: list[str | None] = []
         decided: list[bool | None] = []
         pending: dict[tuple[str, str], list[int]] = {}
-        pbar = bar(total=len(parsed), desc="grade", unit="chain") if parsed and progress else None
+        pbar = bar(total=len(parsed), desc="grade", unit="chains") if parsed and progress else None
         try:
             for i, (output, gold, atype, _) in enumerate(parsed):
                 t_item = time.perf_counter()
