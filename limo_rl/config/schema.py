@@ -165,7 +165,10 @@ class VerifyConfig(_Section):
     workers: int = Field(2, ge=1)
     timeout_s: float = Field(5.0, gt=0)
     memory_mb: int = Field(1024, ge=128)
-    answer_type: Literal["auto", "number", "expression", "choice"] = "auto"
+    answer_type: Literal["auto", "number", "expression", "choice", "approx"] = "auto"
+    mode: Literal["limo_rl", "math_verify"] = Field(
+        "limo_rl", description="limo_rl: sound structure-aware grader; math_verify: plain math-verify semantics"
+    )
     fallbacks: list[Literal["boxed", "final_answer", "choice", "last_number"]] = Field(
         default_factory=lambda: ["boxed", "final_answer"]
     )
@@ -203,6 +206,7 @@ SELECT_FEATURES = (
     "score", "verification_density", "arithmetic_consistency", "n_tokens", "length_chars",
     "elaboration", "self_verification", "exploration", "granularity", "self_verification_per_1k",
     "exploration_per_1k", "granularity_per_1k", "verification_per_paragraph",
+    "true_checks", "false_checks", "hollow_checks",
 )
 
 
@@ -215,6 +219,9 @@ class SelectConfig(_Section):
     weights: dict[str, float] = Field(default_factory=dict, description="extra feature weights for the score")
     tie_break: Literal["chain_hash", "sample_index"] = "chain_hash"
     balance_by: Literal["source", "subject"] | None = None
+    process_consistent: bool = Field(
+        False, description="keep only chains with no false equality and no false check (limo_rl.verify)"
+    )
     seed: int | None = None
 
     @field_validator("weights")

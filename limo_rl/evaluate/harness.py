@@ -47,7 +47,7 @@ from limo_rl.evaluate.table import render_metrics_table
 from limo_rl.generate import read_chains, run_generation
 from limo_rl.raysession import ray_session
 from limo_rl.types import Chain, Problem, Verdict
-from limo_rl.verify import Grader, grade_chains, read_verdicts
+from limo_rl.verify import Grader, grade_chains, grader_id, read_verdicts
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +153,7 @@ def run_evaluation(
         if not problems:
             raise ValueError(f"benchmark {bench!r} has no problems ({cfg.paths.get(bench) or 'built-in'})")
         plan.append((bench, resolve_protocol(cfg, bench), problems, benchmark_answer_type(bench)))
+    doc["grader"] = grader_id(verify_cfg.mode)  # which grader made these figures (mode and version)
     rows: list[dict[str, Any]] = []
     t0 = time.perf_counter()
     # one session for several benchmarks (each generate call would otherwise start and stop its own)

@@ -131,9 +131,10 @@ class OutputStats:
     benchmark: str
     chains: int
     density: float | None  # counted (real) verification steps per 1k tokens
-    real_check_rate: float | None  # share of chains with at least one counted check
+    real_check_rate: float | None  # share of chains with at least one true check (what it asserts holds)
     hollow_rate: float | None  # share of chains with a check phrase and no work behind it
     consistency: float | None  # mean share of true numeric equalities
+    false_rate: float | None = None  # share of chains with a check whose own arithmetic is false
 
 
 def collect_output_stats(run_dir: Path) -> list[OutputStats]:
@@ -148,9 +149,10 @@ def collect_output_stats(run_dir: Path) -> list[OutputStats]:
                 out.append(OutputStats(
                     seed, ed.arm, ed.round, bench, len(rows),
                     _mean([r.verification_density for r in rows]),
-                    _mean([float(any(k != "hollow" for k in ks)) for ks in kinds]),
+                    _mean([float(any(k not in ("hollow", "false") for k in ks)) for ks in kinds]),
                     _mean([float("hollow" in ks) for ks in kinds]),
                     _mean(cons),
+                    _mean([float("false" in ks) for ks in kinds]),
                 ))
     return out
 
@@ -220,12 +222,12 @@ def render_markdown(run_dir: Path, scores: list[Score], data: list[DataStats], r
             f"{_fmt(d.density_selected, 2)} / {_fmt(d.density_all, 2)} | {_fmt(d.tokens_selected, 1)} / "
             f"{_fmt(d.tokens_all, 1)} |"
         )
-    lines += ["", "Verification density: counted verification steps (backed by work) per 1,000 tokens "
+    lines += ["", "Verification density: true verification steps (backed by work that holds) per 1,000 tokens "
               "(limo_rl.verify).", ""]
     if outputs:
         lines += ["## How each model reasons on the benchmarks", "",
-                  "| arm | round | benchmark | verification density | chains with a real check | "
-                  "chains with a hollow check | arithmetic consistency |", "|---|---|---|---|---|---|---|"]
+                  "| arm | round | benchmark | verification density | true checks | false checks | "
+                  "hollow checks | arithmetic consistency |", "|---|---|---|---|---|---|---|---|"]
         groups: dict[tuple[str, int | None, str], list[OutputStats]] = defaultdict(list)
         for o in outputs:
             groups[(o.arm, o.round, o.benchmark)].append(o)
@@ -235,8 +237,11 @@ def render_markdown(run_dir: Path, scores: list[Score], data: list[DataStats], r
                 vals = [getattr(o, field) for o in g if getattr(o, field) is not None]
                 return _mean(vals)
             lines.append(f"| {arm} | {rnd if rnd is not None else '-'} | {bench} | {_fmt(avg('density'), 2)} | "
-                         f"{_fmt(avg('real_check_rate'))} | {_fmt(avg('hollow_rate'))} | {_fmt(avg('consistency'))} |")
-        lines += ["", "Means over the evaluated chains (and over seeds).", ""]
+                         f"{_fmt(avg('real_check_rate'))} | {_fmt(avg('false_rate'))} | {_fmt(avg('hollow_rate'))} | "
+                         f"{_fmt(avg('consistency'))} |")
+        lines += ["", "Means over the evaluated chains (and over seeds). True / false / hollow checks: share of "
+                  "chains with at least one check whose arithmetic holds / asserts a false equality / computes "
+                  "nothing.", ""]
     lines += ["![report](report.png)", ""]
     return "\n".join(lines)
 

@@ -6,6 +6,9 @@ The order follows LIMO's curation (paper v3), each step configurable:
 2. difficulty window on the pass rate over the k samples of each problem;
 3. candidates: only chains judged correct that finished (``finish_reason != "length"``);
    a truncated chain that happens to box the right answer teaches the model not to stop;
+   with ``select.process_consistent``, only chains whose process holds too (no false equality
+   anywhere, no false check: a right answer reached through wrong arithmetic teaches the wrong
+   arithmetic);
 4. rank candidates by the strategy's score (+ recipe weights), keep the top m per problem;
 5. cut to the budget (817 by default) by score, optionally round-robin across sources or
    subjects so no group crowds out the rest; ties follow the declared rule.
@@ -30,7 +33,7 @@ from limo_rl.config import SelectConfig
 from limo_rl.data.io import DataError, iter_rows
 from limo_rl.data.static import sft_example
 from limo_rl.select.difficulty import difficulty_filter, histogram, weak_filter
-from limo_rl.select.strategies import check_weights, features, score_chain, tie_key
+from limo_rl.select.strategies import check_weights, features, process_consistent, score_chain, tie_key
 from limo_rl.types import Chain, Problem, SFTExample, Verdict
 
 log = logging.getLogger(__name__)
@@ -142,6 +145,8 @@ def run_selection(
             chain_counts["incorrect"] += 1
         elif c.finish_reason == "length":
             chain_counts["truncated"] += 1
+        elif cfg.process_consistent and not process_consistent(v):
+            chain_counts["inconsistent"] += 1
         else:
             cands.append((c, features(c, v)))
     if cfg.weights and cands:

@@ -6,7 +6,7 @@ docstrings for the rules followed and why.
 """
 
 from limo_rl.verify.answers import extract_answer
-from limo_rl.verify.grade import GRADER_VERSION, Grader, grade
+from limo_rl.verify.grade import GRADER_VERSION, Grader, grade, grader_id
 from limo_rl.verify.stage import grade_chains, read_verdicts
 
-__all__ = ["GRADER_VERSION", "Grader", "extract_answer", "grade", "grade_chains", "read_verdicts"]
+__all__ = ["GRADER_VERSION", "Grader", "extract_answer", "grade", "grade_chains", "grader_id", "read_verdicts"]

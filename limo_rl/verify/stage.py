@@ -2,7 +2,7 @@
 
 ``grade_chains`` writes one JSONL row per chain, ``{problem_id, sample_index, **Verdict}``,
 atomically (a reader sees the old file or the new one). A rerun keeps the rows already
-graded by the same grader version and grades only the missing chains, so an interrupted
+graded by the same grader (mode and version, :func:`~limo_rl.verify.grade.grader_id`) and grades only the missing chains, so an interrupted
 stage resumes without duplicates; the file is rewritten after every chunk.
 """
 
@@ -16,7 +16,7 @@ from limo_rl.artifacts import atomic_write_jsonl
 from limo_rl.config import VerifyConfig
 from limo_rl.data.io import iter_objects
 from limo_rl.types import Chain, Problem, Verdict
-from limo_rl.verify.grade import GRADER_VERSION, Grader
+from limo_rl.verify.grade import Grader, grader_id
 
 log = logging.getLogger(__name__)
 CHUNK = 512
@@ -51,7 +51,7 @@ def grade_chains(
     done: dict[tuple[str, int], Verdict] = {}
     if out_path.is_file():
         try:
-            done = {k: v for k, v in read_verdicts(out_path).items() if v.grader_version == GRADER_VERSION}
+            done = {k: v for k, v in read_verdicts(out_path).items() if v.grader_version == grader_id(cfg.mode)}
         except ValueError as exc:
             log.warning("regrading everything: %s", exc)
     keys = [(c.problem_id, c.sample_index) for c in chains]
@@ -68,7 +68,7 @@ def grade_chains(
             for i in range(0, len(todo), CHUNK):
                 chunk = todo[i: i + CHUNK]
                 items = [(c.text, problems[c.problem_id].answer, answer_types.get(c.problem_id) or cfg.answer_type,
-                          c.n_tokens) for c in chunk]
+                          c.n_tokens, c.finish_reason) for c in chunk]
                 for c, v in zip(chunk, grader.grade_many(items), strict=True):
                     done[(c.problem_id, c.sample_index)] = v
                 _write()

@@ -154,3 +154,24 @@ def test_curation_modules_import_without_heavy_packages():
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stderr
+
+
+def test_process_consistent_filter_drops_false_arithmetic_and_false_checks(tmp_path):
+    from limo_rl.select.strategies import process_consistent
+    from limo_rl.types import VerificationStep
+
+    problems, chains, verdicts = _world(n_problems=5, k=4)
+    bad_cons, bad_check = ("p3", 0), ("p3", 1)
+    verdicts[bad_cons] = Verdict(correct=True, status="ok", extracted="3", arithmetic_consistency=0.5)
+    verdicts[bad_check] = Verdict(correct=True, status="ok", extracted="3", arithmetic_consistency=1.0,
+                                  verification_steps=(VerificationStep(0, 5, "false", "Check: 18+63=82"),),
+                                  quality={"false_checks": 1.0})
+    assert not process_consistent(verdicts[bad_cons]) and not process_consistent(verdicts[bad_check])
+    assert process_consistent(verdicts[("p3", 2)])
+    off = _sel(tmp_path / "off", problems, chains, verdicts, per_problem=4, budget=1000)
+    on = _sel(tmp_path / "on", problems, chains, verdicts, per_problem=4, budget=1000, process_consistent=True)
+    refs = lambda res: {tuple(e.chain_ref.split("/")[1:]) for e in res.examples}  # noqa: E731
+    assert {("p3", "0"), ("p3", "1")} <= refs(off)
+    assert refs(on) == refs(off) - {("p3", "0"), ("p3", "1")}
+    ch = next(s for s in on.stats["steps"] if s["step"] == "chains")
+    assert ch["excluded"]["inconsistent"] == 2
