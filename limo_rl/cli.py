@@ -22,6 +22,7 @@ from limo_rl.data import cli as data_cli
 from limo_rl.errors import LimoError, RecipeError, UsageError
 from limo_rl.evaluate import cli as evaluate_cli
 from limo_rl.generate import cli as generate_cli
+from limo_rl.hub import cli as hub_cli
 from limo_rl.loop import cli as loop_cli
 from limo_rl.loop.driver import run_recipe
 from limo_rl.progress import set_quiet, setup_logging
@@ -45,6 +46,7 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     train_cli.register,  # train
     evaluate_cli.register,  # evaluate
     toy_cli.register,  # toy make-model | bootstrap | problems | gold
+    hub_cli.register,  # push
 ]
 
 
@@ -181,7 +183,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    rest, dashed = split_overrides(argv)
+    try:
+        rest, dashed = split_overrides(argv)
+    except UsageError as exc:
+        print(f"limo-rl: error: {exc}", file=sys.stderr)
+        return 2
     parser = build_parser()
     args = parser.parse_args(rest)
     if dashed:

@@ -295,6 +295,7 @@ class EvaluateConfig(_Section):
     ci_level: float = Field(0.95, gt=0.0, lt=1.0)
     limit: int | None = Field(None, ge=1, description="first N problems of each benchmark")
     paths: dict[str, str] = Field(default_factory=dict, description="benchmark -> local file override")
+    revisions: dict[str, str] = Field(default_factory=dict, description="benchmark -> Hub revision (commit sha)")
     seed: int | None = None
 
     @field_validator("benchmarks", "dev_benchmarks")

@@ -37,6 +37,7 @@ class BenchmarkSpec:
     hf_id: str | None
     split: str = "test"
     config: str | None = None
+    revision: str | None = None  # a Hub commit; None: the default branch, resolved and recorded when loaded
     fields: FieldSpec = FieldSpec(question=("problem", "question"), answer="answer", solution="solution")
     # A benchmark's quirks are data, not branches: a raw-row fix applied before field mapping
     # (GPQA's separate options, gaokao's ``idx`` ids), and a generated source (limo_rl.resolve) for
@@ -114,8 +115,10 @@ def _spec(name: str) -> BenchmarkSpec:
 
 def load_benchmark(
     name: str, path: str | None = None, limit: int | None = None, toy: ToyConfig | None = None,
+    revision: str | None = None,
 ) -> list[Problem]:
-    """A benchmark's problems (ids ``<name>-<row id or index>``, source = name), from ``path`` or its HF id.
+    """A benchmark's problems (ids ``<name>-<row id or index>``, source = name), from ``path`` or its HF id
+    at ``revision`` (default: the registry's; the commit loaded is recorded in ``sources.LOADED``).
 
     A generated benchmark (``toy_eval``) without ``path`` is made under the recipe's world settings ``toy``
     (its difficulty), so a recipe at difficulty 4 is evaluated on difficulty-4 problems.
@@ -130,7 +133,8 @@ def load_benchmark(
         return [p if p.source == name else _with_source(p, name) for p in problems[: limit or None]]
     if path is None and spec.hf_id is None:
         raise DataError(f"benchmark {name!r} has no Hugging Face copy: give a local file (evaluate.paths.{name})")
-    src = RowSource(path or spec.hf_id or "", split=spec.split, config=None if path else spec.config)
+    src = RowSource(path or spec.hf_id or "", split=spec.split, config=None if path else spec.config,
+                    revision=None if path else (revision or spec.revision))
     id_field = "id"
     out: list[Problem] = []
     seen: set[str] = set()

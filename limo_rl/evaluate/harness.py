@@ -157,7 +157,8 @@ def run_evaluation(
     # Load and check every benchmark before any compute: a bad file fails in seconds, not after generation.
     plan = []
     for bench in cfg.all_benchmarks():
-        problems = load_benchmark(bench, cfg.paths.get(bench), cfg.limit, toy=toy)
+        problems = load_benchmark(bench, cfg.paths.get(bench), cfg.limit, toy=toy,
+                                  revision=cfg.revisions.get(bench))
         if not problems:
             raise ValueError(f"benchmark {bench!r} has no problems ({cfg.paths.get(bench) or 'built-in'})")
         plan.append((bench, resolve_protocol(cfg, bench), problems, benchmark_answer_type(bench)))

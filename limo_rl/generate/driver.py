@@ -180,7 +180,7 @@ def _run_pool(
         _check_context(actors[0], [requests[pid] for p in todo for pid in p.problem_ids], ray)
 
         total = sum(len(p.problem_ids) for p in todo) * cfg.n
-        bar_ = bar(total=total, desc="generate", unit="chain")
+        bar_ = bar(total=total, desc="generate", unit="chains")
         queue, idle = deque(todo), list(range(n_actors))
         inflight: dict[Any, tuple[int, ShardPlan]] = {}
         attempts: dict[int, int] = {}

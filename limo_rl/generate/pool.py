@@ -33,6 +33,7 @@ from limo_rl.progress import QUIET_ENV, is_quiet
 from limo_rl.raysession import start_ray
 from limo_rl.redact import SecretEnv
 from limo_rl.types import Completion, GenerationRequest
+from limo_rl.worker_logs import redirect_worker_output, worker_env
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ class ShardWorker:
     def __init__(self, cfg_dict: dict[str, Any], model: str, threads: int, secrets: Any = None):
         if secrets:  # API keys arrive as an object-store argument: Ray logs runtime_env env vars, not these
             secrets.export()
+        redirect_worker_output("generate")  # engine output -> <run>/logs/workers (console with -v)
         try:
             import torch
 
@@ -95,6 +97,7 @@ def actor_env(cfg: Any, threads: int, gpus: float) -> dict[str, str]:
         env.update(cpu_env(cfg.vllm, threads))
     if is_quiet():
         env[QUIET_ENV] = "1"
+    env.update(worker_env())  # where worker output goes (<run>/logs/workers), the print patch off
     return env
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from limo_rl.artifacts import Manifest, hash_obj, mark_stage_done, read_stage_marker
+from limo_rl.progress import display, stage
 from limo_rl.stagecache import begin_stage, stage_decision
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,7 @@ class StageRunner:
             log.info("skip %s: %s", key, decision.reason)
             marker = read_stage_marker(stage_dir) or {}
             self.manifest.record_stage(key, status="done", input_hash=input_hash, outputs=marker.get("outputs", {}))
+            display().stage_done(kind, key, "reused")
             self._maybe_stop(kind)
             return marker
         else:
@@ -93,7 +95,9 @@ class StageRunner:
                                    reason=decision_reason)
         t0 = time.perf_counter()
         try:
-            figures = dict(fn(stage_dir) or {})
+            with stage(kind, key) as shown:
+                figures = dict(fn(stage_dir) or {})
+                shown.update(figures)
         except BaseException as exc:
             self.manifest.record_stage(key, status="failed", error=f"{type(exc).__name__}: {exc}"[:2000])
             raise

@@ -45,16 +45,20 @@ from limo_rl.data.benchmarks import is_generated_benchmark
 from limo_rl.data.decontam import require_clean
 from limo_rl.data.io import iter_rows, problem_from_row, read_problems
 from limo_rl.data.pool import build_pool, load_benchmarks
+from limo_rl.data.sources import LOADED
 from limo_rl.data.static import load_static
 from limo_rl.evaluate import protocol_summary, run_evaluation
 from limo_rl.generate import run_generation
 from limo_rl.hashing import content_key
+from limo_rl.hub.cards import PARQUET
 from limo_rl.loop.cache import STAGE_ORDER, StageRunner, StopAfter
 from limo_rl.loop.layout import CHAINS, MATCH, METRICS, MODEL, POOL_PROBLEMS, SFT, VERDICTS, RunLayout
 from limo_rl.loop.matching import match_static, seeded_subsample
 from limo_rl.loop.preflight import check_inputs
-from limo_rl.loop.report import write_report
+from limo_rl.loop.report import accuracy_lines, write_report
+from limo_rl.loop.share import chains_table, provenance, sft_card, student_card
 from limo_rl.procs import guard_local_ray, kill_recorded, pid_alive
+from limo_rl.progress import attach_log_dir, close_display, display, is_quiet
 from limo_rl.raysession import ray_initialized, start_ray
 from limo_rl.redact import register_env_secrets
 from limo_rl.resolve import ModelRef
@@ -81,6 +85,13 @@ class SeedRun:
         self.r, self.runner, self.run_dir, self.seed, self.tracker = recipe, runner, run_dir, seed, tracker
         self.layout = RunLayout(run_dir)
 
+    def scope(self, arm: str, rnd: int | None = None) -> str:
+        """Tracker namespace of one arm (and round) of this seed: ``loop/round1/seed0``, ``static/seed0``."""
+        return f"{arm}/round{rnd}/seed{self.seed}" if rnd is not None else f"{arm}/seed{self.seed}"
+
+    def provenance(self, stage_dir: Path, rnd: int | None) -> dict[str, Any]:
+        return provenance(self.run_dir, self.runner.manifest.data, self.runner.key(stage_dir), self.seed, rnd)
+
     # ------------------------------------------------------------------ arms
     def run(self) -> None:
         problems_path = self.pool()
@@ -92,9 +103,10 @@ class SeedRun:
         if static_sft is not None:
             self.static_arm(base, static_sft)
         if self.r.loop.baselines:
-            self.evaluate(base, self.layout.baseline_eval_dir(self.seed, "base"), "baseline/base")
+            self.evaluate(base, self.layout.baseline_eval_dir(self.seed, "base"), self.scope("baseline/base"))
             if teacher0.fingerprint != base.fingerprint:
-                self.evaluate(teacher0, self.layout.baseline_eval_dir(self.seed, "teacher"), "baseline/teacher")
+                self.evaluate(teacher0, self.layout.baseline_eval_dir(self.seed, "teacher"),
+                              self.scope("baseline/teacher"))
 
     def loop_arm(self, problems_path: Path, teacher0: ModelRef, base: ModelRef) -> None:
         teacher, student, sft_files = teacher0, None, []
@@ -102,11 +114,12 @@ class SeedRun:
             rd = self.layout.round_dir(self.seed, rnd)
             chains_dir = self.generate(problems_path, teacher, rd / "generate", rnd)
             verdicts = self.verify(problems_path, chains_dir, rd / "verify")
-            sft = self.select(problems_path, chains_dir, verdicts, rd / "select")
+            sft = self.select(problems_path, chains_dir, verdicts, rd / "select", teacher, rnd)
             sft_files = [*sft_files, sft] if self.r.loop.data == "accumulate" else [sft]
             init = student if (self.r.loop.student_init == "previous" and student is not None) else base
-            student = self.train(sft_files, init, rd / "train", f"loop/round{rnd}")
-            self.evaluate(student, rd / "evaluate", f"loop/round{rnd}")
+            student = self.train(sft_files, init, rd / "train", self.scope("loop", rnd))
+            self.evaluate(student, rd / "evaluate", self.scope("loop", rnd))
+            self.card(student, sft_files, rd / "evaluate", "loop", rnd)
             teacher = student if self.r.loop.next_teacher == "student" else teacher0
 
     def static_arm(self, base: ModelRef, sft: Path) -> None:
@@ -114,9 +127,10 @@ class SeedRun:
         examples = [SFTExample.from_dict(row) for row in read_jsonl(sft)]
         examples, cfg, record = match_static(examples, self.r, self.layout, self.seed)  # loop.static.match
         atomic_write_json(d / MATCH, record)
-        student = self.train([sft], base, d / "train", "static", examples=examples, cfg=cfg,
+        student = self.train([sft], base, d / "train", self.scope("static"), examples=examples, cfg=cfg,
                              extra_inputs={"match": record})
-        self.evaluate(student, d / "evaluate", "static")
+        self.evaluate(student, d / "evaluate", self.scope("static"))
+        self.card(student, [sft], d / "evaluate", "static", None)
         self.static_curve(base, sft)
 
     def static_curve(self, base: ModelRef, sft: Path) -> None:
@@ -133,9 +147,16 @@ class SeedRun:
                 atomic_write_json(d / MATCH, {"match": "curve", "available": len(full),
                                                      "examples": len(examples), "match_target": size,
                                                      "draw_seed": seed})
-                student = self.train([sft], base, d / "train", f"static/n{size}/draw{draw}", examples=examples,
+                student = self.train([sft], base, d / "train", self.scope(f"static/n{size}/draw{draw}"), examples=examples,
                                      extra_inputs={"curve": {"size": size, "seed": seed}})
-                self.evaluate(student, d / "evaluate", f"static/n{size}/draw{draw}")
+                self.evaluate(student, d / "evaluate", self.scope(f"static/n{size}/draw{draw}"))
+
+    def card(self, student: ModelRef, sft_files: Sequence[Path], eval_dir: Path, arm: str, rnd: int | None) -> None:
+        """The student's model card, with this run's evaluation (rewritten on every run: cheap, not hashed)."""
+        model_dir = Path(student.path)
+        if model_dir.name == MODEL and model_dir.parent.is_relative_to(self.run_dir):
+            student_card(model_dir, self.r, self.provenance(model_dir.parent, rnd), sft_files, eval_dir,
+                         self.scope(arm, rnd), self.run_dir)
 
     # ------------------------------------------------------------------ stages
     def pool(self) -> Path:
@@ -158,7 +179,8 @@ class SeedRun:
             ensure_ray(self.run_dir)
             res = run_generation(
                 read_problems(problems_path), self.r.generate, teacher.path, out,
-                round=rnd, base_seed=self.seed, teacher_name=teacher.name, tracker=self.tracker,
+                round=rnd, base_seed=self.seed, teacher_name=teacher.name,
+                tracker=self.tracker.scoped(self.scope("loop", rnd)),
                 wait_s=self.r.hardware.wait_for_nodes_s, start_timeout_s=self.r.hardware.actor_start_timeout_s,
             )
             return res.stats
@@ -178,10 +200,16 @@ class SeedRun:
         self.runner.run("verify", d, inputs, fn, [VERDICTS])
         return d / VERDICTS
 
-    def select(self, problems_path: Path, chains_dir: Path, verdicts_path: Path, d: Path) -> Path:
+    def select(self, problems_path: Path, chains_dir: Path, verdicts_path: Path, d: Path, teacher: ModelRef,
+               rnd: int) -> Path:
         def fn(out: Path) -> dict[str, Any]:
             res = select_from_shards(problems_path, chains_dir, verdicts_path, self.r.select,
                                      self.r.generate.system_prompt, out, seed=self.seed)
+            card = sft_card(out, self.r, self.provenance(out, rnd), teacher.name, verdicts_path)
+            tracker = self.tracker.scoped(self.scope("loop", rnd))
+            chains_table(tracker, verdicts_path, out / SFT, chains_dir, self.seed)
+            tracker.log_artifact(f"sft-{self.run_dir.name}-{self.scope('loop', rnd)}", "dataset",
+                                 [out / SFT, out / PARQUET, card], {"examples": res.n_selected})
             return {"n_selected": res.n_selected}
 
         inputs = {"select": self.r.select.model_dump(), "system_prompt": self.r.generate.system_prompt,
@@ -204,6 +232,7 @@ class SeedRun:
                                      allow=self.r.loop.static.allow_contaminated)
             atomic_write_jsonl(out / "decontamination.jsonl", rows)
             atomic_write_jsonl(out / SFT, (e.to_dict() for e in examples))
+            sft_card(out, self.r, self.provenance(out, None), None, None, static=True)
             stats = {"available": len(examples), "decontaminated_against": names if dc.enabled else [],
                      "ngram": dc.ngram, "fields": list(dc.fields), "allowed_matches": len(rows)}
             atomic_write_json(out / "stats.json", stats)
@@ -233,6 +262,7 @@ class SeedRun:
             log.warning("%s: the SFT set is empty (no correct, finished chain was selected); the student "
                         "stays %s untrained. Widen select.difficulty or sample more (generate.n).", label, init.name)
             self.runner.manifest.record_stage(self.runner.key(d), status="skipped", reason="empty SFT set")
+            display().stage_done("train", self.runner.key(d), "skipped: empty SFT set")
             return init
 
         def fn(out: Path) -> dict[str, Any]:
@@ -240,7 +270,7 @@ class SeedRun:
             if bundles := stage_bundles(self.r, "train"):  # Ray Train would wait for missing GPUs forever
                 wait_for_resources(bundles, what=f"train ({len(bundles)} GPU workers)",
                                    wait_s=self.r.hardware.wait_for_nodes_s)
-            res = run_training(examples, init.path, cfg, out, seed=self.seed, tracker=self.tracker)
+            res = run_training(examples, init.path, cfg, out, seed=self.seed, tracker=self.tracker.scoped(label))
             return res.metrics
 
         inputs = {"train": cfg.model_dump(), "init": init.fingerprint, "seed": self.seed,
@@ -342,33 +372,38 @@ def _run_locked(recipe: Recipe, argv: list[str], stop_after: str | None, from_st
     end_orphan_cluster(Path(recipe.run.output_dir) / recipe.run.name)
     register_env_secrets([recipe.generate.openai.api_key_env])  # scrubbed from the manifest and errors
     run_dir, manifest = RunDir.create(recipe, argv)
+    logs = attach_log_dir(run_dir.path / "logs").parent
+    seeds = recipe.run.all_seeds()
+    display().line(f"limo-rl run {recipe.run.name}: {recipe.loop.rounds} round(s) x {len(seeds)} seed(s) -> "
+                   f"{run_dir.path}  (logs: {logs})")
     tracker = make_tracker(recipe.tracking, run_dir.path, recipe.to_dict(), name=recipe.run.name)
     runner = StageRunner(run_dir.path, manifest, from_stage=from_stage, stop_after=stop_after)
     status = "failed"
     try:
-        for seed in recipe.run.all_seeds():
+        for seed in seeds:
             SeedRun(recipe, runner, run_dir.path, seed, tracker).run()
         status = "finished"
     except StopAfter as stop:
         status = f"stopped after {stop}"
     finally:
+        manifest.data.setdefault("data_revisions", {}).update(LOADED)  # Hub datasets at the commit loaded
         manifest.finish(status)
         if not ray_was_up and ray_initialized():
             import ray  # lazily: only a run that started Ray gets here
 
             ray.shutdown()
             (run_dir.path / RAY_RECORD).unlink(missing_ok=True)
+        if status == "failed":
+            close_display()
     if status == "finished" and (runner.ran or not (run_dir.path / "report.md").exists()):
         summary = write_report(run_dir.path, tracker=tracker)
         manifest.data["headline"] = summary
         manifest.save()
-    tracker.finish()
-    if runner.ran:
-        print(f"{run_dir.path}: ran {len(runner.ran)} stage(s), reused {len(runner.skipped)}; {status}",
-              file=sys.stderr)
-    else:
-        print(f"{run_dir.path}: nothing to do, every stage is done with the same inputs "
-              f"({len(runner.skipped)} reused)", file=sys.stderr)
+        tracker.log_artifact(f"report-{recipe.run.name}", "report",
+                             [run_dir.path / "report.md", run_dir.path / "report.png"], summary)
+    tracker.finish()  # before the result: the run's last lines are its own
+    close_display()
+    _print_result(run_dir.path, runner, status)
     return 0
 
 
@@ -394,6 +429,23 @@ def end_orphan_cluster(run_dir: Path) -> list[int]:
                     len(killed), driver.get("pid"))
     record.unlink(missing_ok=True)
     return killed
+
+
+def _print_result(run_dir: Path, runner: StageRunner, status: str) -> None:
+    """The run's result on stdout: the accuracy table, then where the report and its figure are."""
+    out = display()
+    if not is_quiet():
+        work = (f"ran {len(runner.ran)} stage(s), reused {len(runner.skipped)}" if runner.ran else
+                f"nothing to do, every stage is done with the same inputs ({len(runner.skipped)} reused)")
+        out.line(f"\n{run_dir}: {status}; {work}", err=False)
+        if status == "finished":
+            out.line("", err=False)
+            for line in accuracy_lines(run_dir):
+                out.line(line, err=False)
+            out.line("", err=False)
+    for name in ("report.md", "report.png"):
+        if (run_dir / name).is_file():
+            out.line(f"{name:<11} {run_dir / name}" if not is_quiet() else str(run_dir / name), err=False)
 
 
 def ensure_ray(run_dir: Path | None = None) -> None:

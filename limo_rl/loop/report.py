@@ -370,7 +370,27 @@ def write_report(run_dir: str | Path, tracker: Any = None) -> dict[str, float]:
         tracker.summary(summary)
         if png is not None:
             tracker.log_image("report", png)
+        tracker.log_table("report/accuracy", ["arm", "round", "seed", "benchmark", "metric", "value", "ci_low",
+                                              "ci_high"],
+                          [[s.arm, s.round, s.seed, s.benchmark, s.metric, s.value, s.ci_low, s.ci_high]
+                           for s in scores])
+        tracker.log_table("report/data", ["arm", "round", "seed", "sft_size", "density_selected", "density_all",
+                                          "tokens_selected", "tokens_all"],
+                          [[d.arm, d.round, d.seed, d.sft_size, d.density_selected, d.density_all,
+                            d.tokens_selected, d.tokens_all] for d in data])
     return summary
+
+
+def accuracy_lines(run_dir: str | Path) -> list[str]:
+    """The accuracy table of ``report.md`` as aligned plain text, for the end of ``limo-rl run``."""
+    groups = _groups(collect_scores(Path(run_dir)))
+    if not groups:
+        return ["no evaluation results yet"]
+    rows = [("arm", "round", "benchmark", "metric", "value [95% CI]")]
+    rows += [(arm, str(rnd) if rnd is not None else "-", bench, metric, _cell(group))
+             for (arm, rnd, bench, metric), group in groups.items()]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    return ["  ".join(c.ljust(w) for c, w in zip(r[:4], widths, strict=True)) + "  " + r[4] for r in rows]
 
 
 def compare_runs(run_dirs: Sequence[str | Path]) -> str:

@@ -30,7 +30,8 @@ from limo_rl.stagecache import previous_input_hash, set_aside
 from limo_rl.train.batching import resolve_batching
 from limo_rl.train.checkpoints import complete_checkpoints
 from limo_rl.train.rows import check_example, read_sft_jsonl, split_validation, to_rows
-from limo_rl.train.runner import LOG_FILE, METRICS_FILE, train_worker
+from limo_rl.train.runner import LOG_FILE, METRICS_FILE, PROGRESS_FILE, train_worker
+from limo_rl.train.watch import TrainWatcher, log_rows
 from limo_rl.types import SFTExample
 
 log = logging.getLogger(__name__)
@@ -101,13 +102,18 @@ def _finished(out_dir: Path, input_hash: str) -> dict[str, Any] | None:
 
 
 def _replay_log(tracker: Any, log_path: Path, metrics: dict[str, Any]) -> None:
+    """A training finished earlier: its whole curve and figures (the tracker namespaces them)."""
     if tracker is None:
         return
     if log_path.is_file():
-        for row in read_jsonl(log_path):
-            figures = {f"train/{k}": v for k, v in row.items() if isinstance(v, (int, float)) and k != "step"}
-            tracker.log(figures, step=int(row.get("step", 0)))
-    tracker.summary({f"train/{k}": v for k, v in metrics.items() if isinstance(v, (int, float, str))})
+        log_rows(tracker, read_jsonl(log_path))
+    _log_summary(tracker, metrics)
+
+
+def _log_summary(tracker: Any, metrics: dict[str, Any]) -> None:
+    if tracker is not None:
+        tracker.summary({f"train/{k}": v for k, v in metrics.items()
+                         if isinstance(v, (int, float, str)) and k != "input_hash"})
 
 
 def _launch(config: dict[str, Any], cfg: TrainConfig, out_dir: Path) -> None:
@@ -115,7 +121,7 @@ def _launch(config: dict[str, Any], cfg: TrainConfig, out_dir: Path) -> None:
     from ray.train import FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
-    started = start_ray(log_to_driver=False)  # shut down below only if started here
+    started = start_ray()  # shut down below only if started here; worker output per limo_rl.worker_logs
     try:
         resources = {"CPU": cfg.cpus_per_worker, **({"GPU": 1} if cfg.use_gpu else {})}
         trainer = TorchTrainer(
@@ -195,11 +201,16 @@ def run_training(
               "out_dir": str(out_dir), "seed": seed, "batching": batching, "input_hash": input_hash,
               "launcher": f"ray.train.torch.TorchTrainer, {cfg.num_workers} worker(s)",
               "n_dropped_over_length": len(dropped)}
-    _launch(config, cfg, out_dir)
+    (out_dir / PROGRESS_FILE).unlink(missing_ok=True)
+    watcher = TrainWatcher(out_dir, LOG_FILE, PROGRESS_FILE, tracker).start()
+    try:
+        _launch(config, cfg, out_dir)
+    finally:
+        watcher.stop()  # forwards the last rows: the tracker holds the whole curve, logged live
     metrics_path = out_dir / METRICS_FILE
     if not metrics_path.is_file():
         raise TrainError(f"training in {out_dir} ended without writing {METRICS_FILE}")
     metrics = json.loads(metrics_path.read_text())
-    _replay_log(tracker, log_path, metrics)
+    _log_summary(tracker, metrics)
     return TrainResult(out_dir / "model", metrics, out_dir / "checkpoints", log_path)
 

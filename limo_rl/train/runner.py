@@ -21,15 +21,16 @@ from pathlib import Path
 from typing import Any
 
 from limo_rl.artifacts import atomic_write_json, atomic_write_jsonl, read_jsonl
-from limo_rl.progress import is_quiet
 from limo_rl.train.batching import Batching, batching_kwargs
 from limo_rl.train.checkpoints import mark_complete, newest_complete, read_marker
 from limo_rl.train.rows import has_generation_markers, mask_problems
+from limo_rl.worker_logs import redirect_worker_output
 
 log = logging.getLogger(__name__)
 
 METRICS_FILE = "train_metrics.json"
 LOG_FILE = "train_log.jsonl"
+PROGRESS_FILE = "train_progress.json"
 _PROBE = [
     {"role": "user", "content": "What is 2 + 3?"},
     {"role": "assistant", "content": "2 + 3 = 5. The answer is \\boxed{5}."},
@@ -166,7 +167,7 @@ def build_sft_config(cfg: dict[str, Any], out_dir: Path, *, seed: int, batching:
         ddp_find_unused_parameters=False,
         dataloader_pin_memory=cfg["use_gpu"],
         report_to="none",
-        disable_tqdm=is_quiet() or world_rank != 0,
+        disable_tqdm=True,  # the driver shows training progress (one live line), never per-step lines
         seed=seed,
         data_seed=seed,
         **batching_kwargs(batching, cfg["max_length"]),
@@ -215,11 +216,21 @@ def _make_callbacks(out_dir: Path, world_rank: int, resumed_step: int) -> list[A
             self.t0 = time.perf_counter()
             self.tok0 = 0
             self.last = (self.t0, 0)
+            self.shown = 0.0
 
         def on_train_begin(self, args, state, control, **kw):
             self.t0 = time.perf_counter()
             self.tok0 = int(state.num_input_tokens_seen or 0)
             self.last = (self.t0, self.tok0)
+
+        def on_step_end(self, args, state, control, **kw):
+            # what the driver's live line shows (step of max_steps); throttled, rank 0 only
+            now = time.perf_counter()
+            if world_rank == 0 and (now - self.shown >= 1.0 or state.global_step >= state.max_steps):
+                self.shown = now
+                atomic_write_json(out_dir / PROGRESS_FILE, {
+                    "step": state.global_step, "max_steps": state.max_steps, "epoch": state.epoch,
+                    "tokens_seen": int(state.num_input_tokens_seen or 0) - self.tok0, "seconds": now - self.t0})
 
         def on_save(self, args, state, control, **kw):
             if world_rank == 0:
@@ -292,6 +303,7 @@ def train_worker(config: dict[str, Any]) -> None:
     """
     cfg, out_dir, batching = config["cfg"], Path(config["out_dir"]), config["batching"]
     rank, world = _world()
+    redirect_worker_output(f"train-rank{rank}")
     resume = newest_complete(out_dir / "checkpoints")
     resumed_step = read_marker(resume)["global_step"] if resume else 0
     trainer, template_source = build_trainer(config, resumed_step)

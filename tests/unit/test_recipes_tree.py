@@ -200,3 +200,47 @@ def test_ablation_family_changes_one_factor_that_can_change_the_sft_set(family):
 def test_binding_check_fails_on_a_budget_that_cannot_bind():
     r = load_recipe(REPO / "recipes" / "ablations" / "budget_1600.yaml", ["pool.toy.n=400", "select.per_problem=1"])
     assert r.select.budget >= max_sft_size(r)  # the old quickstart-world budget ablation: a false null
+
+
+def _agent_argv(command: list[str], params: dict, macro: str) -> list[str]:
+    """The argv a W&B agent runs: ``${args}`` -> ``--key=value``, ``${args_no_hyphens}`` -> ``key=value``."""
+    out = []
+    for item in command:
+        if item in ("${args}", "${args_no_hyphens}"):
+            dash = "--" if (macro or item) == "${args}" else ""
+            out += [f"{dash}{k}={v}" for k, v in params.items()]
+        else:
+            out.append(item)
+    return out
+
+
+@pytest.mark.parametrize("macro", ["${args}", "${args_no_hyphens}"])
+@pytest.mark.parametrize("path", SWEEPS, ids=lambda p: p.name)
+def test_sweep_agent_command_resolves_to_an_online_recipe(path, macro, monkeypatch):
+    """Every sweep's command, expanded as the agent would (in both macro forms), parses through
+    `limo-rl`'s own argument handling into a valid recipe that logs online to W&B."""
+    from limo_rl.cli import build_parser, recipe_from_args, split_overrides
+
+    monkeypatch.chdir(REPO)
+    sweep = yaml.safe_load(path.read_text())
+    assert "WANDB_API_KEY" in path.read_text(), "a sweep must say it needs WANDB_API_KEY"
+    params = {k: _sweep_values(spec)[-1] for k, spec in sweep["parameters"].items()}
+    argv = _agent_argv(sweep["command"], params, macro)
+    assert argv[0] == "limo-rl"
+    rest, dashed = split_overrides(argv[1:])
+    args = build_parser().parse_args(rest)
+    args.overrides = list(args.overrides or []) + dashed
+    assert args.func.__module__ == "limo_rl.loop.cli" and args.command == "run"
+    recipe = recipe_from_args(args)
+    assert recipe.tracking.backend == "wandb" and recipe.tracking.mode == "online"
+    node = recipe.to_dict()
+    for key, value in params.items():
+        leaf = node
+        for part in key.split("."):
+            leaf = leaf[part]
+        assert leaf == value or float(leaf) == float(value), key
+
+
+def test_job_runtime_env_turns_ray_trains_print_patch_off():
+    rt = yaml.safe_load((REPO / "ray_cluster" / "runtime_env.yaml").read_text())
+    assert rt["env_vars"]["RAY_TRAIN_ENABLE_PRINT_PATCH"] == "0"
