@@ -76,6 +76,12 @@ class ShardWorker:
     def ready(self) -> str:
         return f"{self.engine.name} {self.engine.version}"
 
+    def node_id(self) -> str:
+        """The Ray node this engine runs on (recorded in stats.json: where generation ran)."""
+        import ray
+
+        return ray.get_runtime_context().get_node_id()
+
     def run(self, requests: list[GenerationRequest], seeds: list[tuple[int, ...]]) -> list[list[Completion]]:
         return self.engine.generate(requests, seeds)
 
@@ -142,9 +148,9 @@ def run_generation(
     log.info("generate: %d problems x %d samples in %d shard(s); %d done, %d to run (engine %s, model %s)",
              len(requests), cfg.n, len(plans), len(plans) - len(todo), len(todo), cfg.engine, model)
 
-    new_tokens, gen_wall, engine_version = 0, 0.0, ""
+    new_tokens, gen_wall, engine_version, nodes = 0, 0.0, "", []
     if todo:
-        new_tokens, gen_wall, engine_version = _run_pool(
+        new_tokens, gen_wall, engine_version, nodes = _run_pool(
             todo, requests, seeds, cfg, model, chains_dir, round=round, teacher=teacher, spec=spec)
 
     chains = read_chains(chains_dir)
@@ -154,7 +160,8 @@ def run_generation(
         "new_tokens": new_tokens, "tokens_per_s": new_tokens / gen_wall if gen_wall > 0 else 0.0,
         "generate_wall_s": gen_wall,
         "wall_s": time.perf_counter() - t_start, "engine": cfg.engine, "engine_version": engine_version,
-        "model": model, "teacher": teacher, "round": round, "base_seed": base_seed, "spec_hash": spec,
+        "actor_nodes": nodes, "model": model, "teacher": teacher, "round": round, "base_seed": base_seed,
+        "spec_hash": spec,
     })
     atomic_write_json(out_dir / "stats.json", stats)
     if tracker is not None:
@@ -176,6 +183,12 @@ def _fit_actors(cfg: Any, n_shards: int, cpus: float, gpus: float, ray: Any) -> 
     fits = math.floor(res.get("CPU", 0) / cpus + 1e-9) if cpus > 0 else cfg.num_actors
     if gpus > 0:
         fits = min(fits, math.floor(res.get("GPU", 0) / gpus + 1e-9))
+    for name, amount in cfg.resources.items():
+        if res.get(name, 0) < amount:
+            raise GenerationError(f"generate.resources: one actor needs {amount:g} of the custom resource {name!r} "
+                                  f"but the Ray cluster has {res.get(name, 0):g} (start a node with "
+                                  f"ray start --resources='{{\"{name}\": N}}', or drop the key)")
+        fits = min(fits, math.floor(res[name] / amount + 1e-9))
     if fits < 1:
         raise GenerationError(f"one generate actor needs {cpus:g} CPU and {gpus:g} GPU but the Ray cluster has "
                               f"{res.get('CPU', 0):g} CPU and {res.get('GPU', 0):g} GPU "
@@ -189,7 +202,7 @@ def _fit_actors(cfg: Any, n_shards: int, cpus: float, gpus: float, ray: Any) -> 
 def _run_pool(
     todo: list[ShardPlan], requests: dict[str, GenerationRequest], seeds: dict[str, tuple[int, ...]],
     cfg: Any, model: str, chains_dir: Path, *, round: int, teacher: str, spec: str,
-) -> tuple[int, float, str]:
+) -> tuple[int, float, str, list[str]]:
     import ray
 
     started = start_ray()  # shut down below only if started here
@@ -204,7 +217,8 @@ def _run_pool(
             env[cfg.openai.api_key_env] = os.environ[cfg.openai.api_key_env]
         if is_quiet():
             env[QUIET_ENV] = "1"
-        actor_cls = ray.remote(ShardWorker).options(num_cpus=cpus, num_gpus=gpus, runtime_env={"env_vars": env})
+        actor_cls = ray.remote(ShardWorker).options(num_cpus=cpus, num_gpus=gpus, resources=dict(cfg.resources),
+                                                    runtime_env={"env_vars": env})
         cfg_dict = cfg.model_dump(mode="json")
 
         def spawn() -> Any:
@@ -216,7 +230,8 @@ def _run_pool(
         except ray.exceptions.RayError as exc:
             raise GenerationError(f"could not start the {cfg.engine} engine for {model}: {_short(exc)}") from None
         engine_version = versions[0]
-        log.info("generate: %d actor(s) ready (%s)", n_actors, engine_version)
+        nodes = sorted(set(ray.get([a.node_id.remote() for a in actors])))
+        log.info("generate: %d actor(s) ready (%s) on node(s) %s", n_actors, engine_version, ", ".join(nodes))
 
         total = sum(len(p.problem_ids) for p in todo) * cfg.n
         bar_ = bar(total=total, desc="generate", unit="chain")
@@ -265,7 +280,7 @@ def _run_pool(
             raise GenerationError(
                 f"{len(failed)} of {len(todo)} shard(s) kept failing (finished shards are kept under "
                 f"{chains_dir}; a rerun retries only the missing ones):\n{lines}", failed)
-        return tokens, wall, engine_version
+        return tokens, wall, engine_version, nodes
     finally:
         if bar_ is not None:
             bar_.close()

@@ -40,6 +40,7 @@ from limo_rl.raysession import ray_initialized, start_ray
 from limo_rl.resolve import ModelRef
 from limo_rl.resolve import resolve_model as _resolve
 from limo_rl.select import run_selection
+from limo_rl.storage import check_shared_storage
 from limo_rl.tracking import Tracker, make_tracker
 from limo_rl.train import run_training
 from limo_rl.types import SFTExample
@@ -108,7 +109,7 @@ class SeedRun:
 
     def generate(self, problems_path: Path, teacher: ModelRef, d: Path, rnd: int) -> Path:
         def fn(out: Path) -> dict[str, Any]:
-            ensure_ray()
+            ensure_ray(self.run_dir)
             res = run_generation(
                 read_problems(problems_path), self.r.generate, teacher.path, out,
                 round=rnd, base_seed=self.seed, teacher_name=teacher.name, tracker=self.tracker,
@@ -169,7 +170,7 @@ class SeedRun:
             return init
 
         def fn(out: Path) -> dict[str, Any]:
-            ensure_ray()
+            ensure_ray(self.run_dir)
             res = run_training(examples, init.path, self.r.train, out, seed=self.seed, tracker=self.tracker)
             return res.metrics
 
@@ -180,7 +181,7 @@ class SeedRun:
 
     def evaluate(self, model: ModelRef, d: Path, label: str) -> dict[str, Any]:
         def fn(out: Path) -> dict[str, Any]:
-            ensure_ray()
+            ensure_ray(self.run_dir)
             res = run_evaluation(model.path, self.r.evaluate, self.r.generate, self.r.verify, out,
                                  seed=self.seed, tracker=self.tracker, label=label, toy=self.r.toy)
             figures = headline_metrics(res.metrics)
@@ -233,6 +234,7 @@ def run_recipe(
     tracker = make_tracker(recipe.tracking, run_dir.path, recipe.to_dict(), name=recipe.run.name)
     runner = StageRunner(run_dir.path, manifest, from_stage=from_stage, stop_after=stop_after)
     ray_was_up = ray_initialized()
+    _storage_checked.clear()  # a new session (or cluster) is checked again
     status = "failed"
     try:
         for seed in recipe.run.all_seeds():
@@ -260,7 +262,14 @@ def run_recipe(
     return 0
 
 
-def ensure_ray() -> None:
+_storage_checked: set[str] = set()
+
+
+def ensure_ray(run_dir: Path) -> None:
     """One Ray session for the whole run, started when a stage first needs it (a stage that found no
-    session would start and stop its own, ~12 s each); :func:`run_recipe` shuts it down at the end."""
+    session would start and stop its own, ~12 s each); :func:`run_recipe` shuts it down at the end.
+    The first time, on a multi-node cluster, every node must see the run folder (:mod:`limo_rl.storage`)."""
     start_ray()
+    if str(run_dir) not in _storage_checked:
+        check_shared_storage(run_dir)
+        _storage_checked.add(str(run_dir))

@@ -93,7 +93,12 @@ def _launch(config: dict[str, Any], cfg: TrainConfig, out_dir: Path) -> None:
 
     started = start_ray(log_to_driver=False)  # shut down below only if started here
     try:
-        resources = {"CPU": cfg.cpus_per_worker, **({"GPU": 1} if cfg.use_gpu else {})}
+        resources = {"CPU": cfg.cpus_per_worker, **({"GPU": 1} if cfg.use_gpu else {}), **cfg.resources}
+        have = ray.cluster_resources()
+        for name, amount in cfg.resources.items():  # Ray Train would wait for them forever
+            if have.get(name, 0) < amount * cfg.num_workers:
+                raise TrainError(f"train.resources: {cfg.num_workers} worker(s) need {amount * cfg.num_workers:g} "
+                                 f"of the custom resource {name!r} but the Ray cluster has {have.get(name, 0):g}")
         trainer = TorchTrainer(
             train_worker,
             train_loop_config=config,
@@ -159,12 +164,14 @@ def run_training(
                                               "n_validation": len(val_rows)})
     atomic_write_jsonl(out_dir / "data" / "train.jsonl", [e.to_dict() for e in train_set])
     atomic_write_jsonl(out_dir / "data" / "validation.jsonl", [e.to_dict() for e in val_set])
-    n_ckpt = len(complete_checkpoints(out_dir / "checkpoints"))
+    done_ckpts = complete_checkpoints(out_dir / "checkpoints")
+    n_ckpt = len(done_ckpts)
     log.info("training %s on %d examples (%d validation), %d worker(s), %s, %s batching%s", model_path,
              len(train_rows), len(val_rows), cfg.num_workers, cfg.strategy, batching,
              f"; resuming ({n_ckpt} complete checkpoint(s))" if n_ckpt else "")
     config = {"train_rows": train_rows, "val_rows": val_rows, "base_model": model_path, "cfg": cfg_dict,
-              "out_dir": str(out_dir), "seed": seed, "batching": batching, "input_hash": input_hash,
+              "out_dir": str(out_dir), "seed": seed,
+              "resume_from": str(done_ckpts[-1]) if done_ckpts else None,  # one choice for every worker "batching": batching, "input_hash": input_hash,
               "launcher": f"ray.train.torch.TorchTrainer, {cfg.num_workers} worker(s)"}
     _launch(config, cfg, out_dir)
     metrics_path = out_dir / METRICS_FILE

@@ -268,6 +268,17 @@ def build_trainer(config: dict[str, Any], resumed_step: int = 0) -> tuple[Any, s
     return trainer, template_source
 
 
+def _node_id() -> str | None:
+    """The Ray node rank 0 ran on (where training ran), None outside Ray."""
+    import sys
+
+    if "ray" not in sys.modules:
+        return None
+    import ray
+
+    return ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
+
+
 def train_worker(config: dict[str, Any]) -> None:
     """Train on ``config["train_rows"]``, checkpointing under ``out_dir/checkpoints``; rank 0 saves the model.
 
@@ -275,7 +286,14 @@ def train_worker(config: dict[str, Any]) -> None:
     """
     cfg, out_dir, batching = config["cfg"], Path(config["out_dir"]), config["batching"]
     rank, world = _world()
-    resume = newest_complete(out_dir / "checkpoints")
+    # The driver picks the checkpoint, once, so every worker resumes from the same step: each worker
+    # looking for itself could see a different newest one (a rank that finished writing one later, a
+    # node whose view of a shared folder lags). None: start fresh.
+    chosen = config["resume_from"] if "resume_from" in config else newest_complete(out_dir / "checkpoints")
+    resume = Path(chosen) if chosen else None
+    if resume is not None and not (resume / "trainer_state.json").is_file():
+        raise RuntimeError(f"rank {rank}: the checkpoint the driver chose, {resume}, is not readable on this "
+                           f"node: {out_dir} must be one filesystem seen by every node")
     resumed_step = read_marker(resume)["global_step"] if resume else 0
     trainer, template_source = build_trainer(config, resumed_step)
     tok = trainer.processing_class
@@ -308,6 +326,7 @@ def train_worker(config: dict[str, Any]) -> None:
         "strategy": cfg["strategy"],
         "batching": batching,
         "world_size": world,
+        "node_id": _node_id(),
         "train_loss": output.training_loss,
         "first_loss": next((r["loss"] for r in progress.history if "loss" in r), None),
         "eval_loss": eval_loss,

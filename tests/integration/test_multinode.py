@@ -1,0 +1,175 @@
+"""A real two-node Ray cluster on one machine, and the tiny loop run on it through ``limo-rl run`` (issue 20).
+
+The head and a second node are separate ``ray start`` processes, each in its own temp dir, ports
+and process session (teardown kills exactly those sessions; never ``ray stop``), joined with a
+private auth token. A custom resource on each node pins the work: generate and evaluate actors
+on the head (``lrl_gen``), training workers on the second node (``lrl_train``), so the student
+is written by one node and loaded from the run folder by the other. The driver joins the cluster
+with ``RAY_ADDRESS``, is killed with SIGKILL during generation, and a rerun resumes: finished
+chain shards are kept, and the run ends with every stage done.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from limo_rl.artifacts import STAGE_MARKER
+from limo_rl.storage import PROBE_NAME
+from tests.integration.ray_head import VENV_BIN, free_port, kill_session, session_pids
+from tests.integration.tiny_recipe import TINY_OVERRIDES
+
+REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+GEN, TRAIN = "lrl_gen", "lrl_train"
+
+
+@dataclass
+class Cluster:
+    gcs: str  # host:port, for RAY_ADDRESS
+    env: dict[str, str]  # token, PATH, threads; RAY_ADDRESS set
+    sids: list[int]  # process sessions of the two nodes
+    nodes: dict[str, dict[str, float]]  # node id -> its resources
+
+
+def _node_args(tmpdir: str) -> list[str]:
+    return [f"--temp-dir={tmpdir}", f"--node-manager-port={free_port()}", f"--object-manager-port={free_port()}",
+            f"--dashboard-agent-listen-port={free_port()}", f"--dashboard-agent-grpc-port={free_port()}",
+            f"--metrics-export-port={free_port()}", f"--runtime-env-agent-port={free_port()}",
+            "--num-cpus=2", "--disable-usage-stats", "--block"]
+
+
+def _wait_started(proc: subprocess.Popen, log: Path, timeout: float = 420) -> None:
+    """Until ``ray start`` says the node is up (it then blocks, holding the node's processes)."""
+    deadline = time.monotonic() + timeout
+    while "Ray runtime started" not in log.read_text():
+        assert proc.poll() is None, f"ray start exited with {proc.returncode}:\n{log.read_text()[-3000:]}"
+        assert time.monotonic() < deadline, f"ray start did not finish in {timeout:g} s:\n{log.read_text()[-3000:]}"
+        time.sleep(1)
+
+
+NODES_PROBE = """
+import json, time, ray
+ray.init(log_to_driver=False)
+deadline = time.monotonic() + 180
+while len([n for n in ray.nodes() if n["Alive"]]) < 2 and time.monotonic() < deadline:
+    time.sleep(1)
+print(json.dumps({n["NodeID"]: n["Resources"] for n in ray.nodes() if n["Alive"]}))
+"""
+
+
+@contextlib.contextmanager
+def two_node_cluster(logs: Path) -> Iterator[Cluster]:
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    env.update({"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16), "OMP_NUM_THREADS": "1",
+                "PATH": f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}", "TOKENIZERS_PARALLELISM": "false",
+                "PYTHONPATH": str(REPO),
+                # a loaded machine starts a node's dashboard agent slowly; the raylet's default wait
+                # (30 s) then aborts the node
+                "RAY_agent_register_timeout_ms": "300000"})
+    ray = str(VENV_BIN / "ray")
+    gcs_port = free_port()
+    procs: list[subprocess.Popen] = []
+    try:
+        head_log = logs / "head.log"
+        procs.append(subprocess.Popen(
+            [ray, "start", "--head", f"--port={gcs_port}", "--include-dashboard=false",
+             f"--ray-client-server-port={free_port()}", f"--resources={json.dumps({GEN: 2})}",
+             *_node_args(tempfile.mkdtemp(prefix="lrh-", dir="/tmp"))],
+            env={**env, "RAY_TMPDIR": tempfile.mkdtemp(prefix="lrh-", dir="/tmp")},
+            stdout=head_log.open("w"), stderr=subprocess.STDOUT, start_new_session=True))
+        _wait_started(procs[0], head_log)
+        gcs = f"127.0.0.1:{gcs_port}"
+        node_log = logs / "node2.log"
+        procs.append(subprocess.Popen(
+            [ray, "start", f"--address={gcs}", f"--resources={json.dumps({TRAIN: 2})}",
+             *_node_args(tempfile.mkdtemp(prefix="lrn-", dir="/tmp"))],
+            env={**env, "RAY_TMPDIR": tempfile.mkdtemp(prefix="lrn-", dir="/tmp")},
+            stdout=node_log.open("w"), stderr=subprocess.STDOUT, start_new_session=True))
+        _wait_started(procs[1], node_log)
+        env["RAY_ADDRESS"] = gcs
+        res = subprocess.run([sys.executable, "-c", NODES_PROBE], env=env, capture_output=True, text=True,
+                             timeout=300)
+        assert res.returncode == 0, res.stderr[-3000:]
+        nodes = json.loads(res.stdout.strip().splitlines()[-1])
+        assert len(nodes) == 2, f"{nodes}\n{node_log.read_text()[-3000:]}"
+        yield Cluster(gcs, env, [p.pid for p in procs], nodes)
+    finally:
+        for p in reversed(procs):
+            kill_session(p.pid)
+            p.wait()
+
+
+def test_two_node_loop_with_driver_kill_and_resume(tmp_path):
+    t0 = time.monotonic()
+    out = tmp_path / "runs"
+    args = [sys.executable, "-m", "limo_rl.cli", "-q", "run", "recipes/quickstart.yaml", f"run.output_dir={out}",
+            "run.name=mn", "loop.baselines=false", "loop.static.enabled=false",
+            f"generate.resources={{{GEN}: 1}}", f"train.resources={{{TRAIN}: 1}}", *TINY_OVERRIDES]
+    run = out / "mn"
+    rd = run / "seed0/loop/round1"
+    chains = rd / "generate/chains"
+    with two_node_cluster(tmp_path) as cluster:
+        gen_node = next(n for n, r in cluster.nodes.items() if GEN in r)
+        train_node = next(n for n, r in cluster.nodes.items() if TRAIN in r)
+        assert gen_node != train_node
+
+        # 1. the driver joins the cluster and is SIGKILLed once generation has written a shard
+        driver = subprocess.Popen(args, cwd=REPO, env=cluster.env, stdout=subprocess.DEVNULL,
+                                  stderr=(tmp_path / "driver1.log").open("w"), start_new_session=True)
+        try:
+            deadline = time.monotonic() + 900
+            while not list(chains.glob("*.parquet")):
+                assert driver.poll() is None, (tmp_path / "driver1.log").read_text()[-4000:]
+                assert time.monotonic() < deadline, "no chain shard within 900 s"
+                time.sleep(0.2)
+        finally:
+            os.killpg(driver.pid, signal.SIGKILL)
+            driver.wait()
+        kept = {p.name: p.stat().st_mtime_ns for p in chains.glob("*.parquet")}
+        assert kept
+        assert not (run / PROBE_NAME).exists()  # the shared-storage probe ran and was cleaned up
+
+        # 2. the same command resumes on the same cluster (both nodes still up) and finishes
+        res = subprocess.run(args, cwd=REPO, env=cluster.env, capture_output=True, text=True, timeout=1500)
+        assert res.returncode == 0, res.stderr[-5000:]
+        t_run = time.monotonic() - t0
+    for sid in cluster.sids:
+        assert session_pids(sid) == []  # every process of both nodes is gone
+
+    for name, mtime in kept.items():  # shards finished before the kill were kept, not regenerated
+        assert (chains / name).stat().st_mtime_ns == mtime, f"{name} was regenerated"
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["status"] == "finished" and len(manifest["invocations"]) == 2
+    for stage in ("generate", "verify", "select", "train", "evaluate"):
+        key = f"seed0/loop/round1/{stage}"
+        assert manifest["stages"][key]["status"] == "done", key
+        assert (run / key / STAGE_MARKER).is_file()
+
+    # generation on the head, training on the second node, the evaluation (on the head) loads the
+    # student the second node wrote into the run folder
+    gen_stats = json.loads((rd / "generate/stats.json").read_text())
+    assert gen_stats["actor_nodes"] == [gen_node]
+    assert gen_stats["shards_skipped"] == len(kept)
+    train_metrics = json.loads((rd / "train/metrics.json").read_text())
+    assert train_metrics["node_id"] == train_node and train_metrics["world_size"] == 2
+    student = rd / "train/model"
+    assert (student / "config.json").is_file()
+    eval_stats = json.loads((rd / "evaluate/toy_eval/generate/stats.json").read_text())
+    assert eval_stats["actor_nodes"] == [gen_node]
+    assert Path(eval_stats["model"]).resolve() == student.resolve()
+    assert "loop/toy_eval/pass@1" in manifest["headline"]
+    print(f"two-node loop with a driver kill and resume: {t_run:.0f} s")
