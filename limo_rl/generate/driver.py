@@ -39,6 +39,7 @@ from limo_rl.generate.shards import (
     shard_is_complete,
     write_shard,
 )
+from limo_rl.modelstore import local_model_path
 from limo_rl.progress import QUIET_ENV, bar, is_quiet
 from limo_rl.raysession import start_ray
 from limo_rl.types import Chain, Completion, GenerationRequest, Problem
@@ -71,7 +72,8 @@ class ShardWorker:
             torch.set_num_threads(threads)
         except ImportError:  # pragma: no cover - torch is a hard dependency
             pass
-        self.engine = make_engine(GenerateConfig.model_validate(cfg_dict), model)
+        # an s3:// / gs:// model is fetched into this node's cache (a lookup when already there)
+        self.engine = make_engine(GenerateConfig.model_validate(cfg_dict), local_model_path(model))
 
     def ready(self) -> str:
         return f"{self.engine.name} {self.engine.version}"

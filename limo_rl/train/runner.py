@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from limo_rl.artifacts import atomic_write_json, atomic_write_jsonl, read_jsonl
+from limo_rl.modelstore import local_model_path
 from limo_rl.progress import is_quiet
 from limo_rl.train.batching import Batching, batching_kwargs
 from limo_rl.train.checkpoints import mark_complete, newest_complete, read_marker
@@ -248,7 +249,8 @@ def build_trainer(config: dict[str, Any], resumed_step: int = 0) -> tuple[Any, s
     cfg, out_dir, batching = config["cfg"], Path(config["out_dir"]), config["batching"]
     rank, _ = _world()
     torch.set_num_threads(max(1, int(cfg["cpus_per_worker"])))
-    tok, _, template_source = load_tokenizer_for_training(config["base_model"])
+    base_model = local_model_path(config["base_model"])  # an s3:// / gs:// model: from this node's cache
+    tok, _, template_source = load_tokenizer_for_training(base_model)
     train_ds = Dataset.from_list(config["train_rows"])
     val_ds = Dataset.from_list(config["val_rows"]) if config.get("val_rows") else None
     # The config comes first: with ZeRO-3 (zero.Init) and FSDP (cpu_ram_efficient_loading) it decides how
@@ -257,7 +259,7 @@ def build_trainer(config: dict[str, Any], resumed_step: int = 0) -> tuple[Any, s
                             world_rank=rank)
     dtype = torch.bfloat16 if cfg["bf16"] else torch.float32
     model = AutoModelForCausalLM.from_pretrained(
-        config["base_model"], dtype=dtype, attn_implementation=_attn_implementation(cfg["use_gpu"])
+        base_model, dtype=dtype, attn_implementation=_attn_implementation(cfg["use_gpu"])
     )
     trainer = SFTTrainer(model=model, args=args, train_dataset=train_ds, eval_dataset=val_ds,
                          processing_class=tok, callbacks=_make_callbacks(out_dir, rank, resumed_step))

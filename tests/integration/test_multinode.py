@@ -32,7 +32,7 @@ from tests.integration.ray_head import VENV_BIN, free_port, kill_session, sessio
 from tests.integration.tiny_recipe import TINY_OVERRIDES
 
 REPO = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.multinode]
 
 GEN, TRAIN = "lrl_gen", "lrl_train"
 
