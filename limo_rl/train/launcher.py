@@ -170,8 +170,8 @@ def run_training(
              len(train_rows), len(val_rows), cfg.num_workers, cfg.strategy, batching,
              f"; resuming ({n_ckpt} complete checkpoint(s))" if n_ckpt else "")
     config = {"train_rows": train_rows, "val_rows": val_rows, "base_model": model_path, "cfg": cfg_dict,
-              "out_dir": str(out_dir), "seed": seed,
-              "resume_from": str(done_ckpts[-1]) if done_ckpts else None,  # one choice for every worker "batching": batching, "input_hash": input_hash,
+              "out_dir": str(out_dir), "seed": seed, "batching": batching, "input_hash": input_hash,
+              "resume_from": str(done_ckpts[-1]) if done_ckpts else None,  # one choice for every worker
               "launcher": f"ray.train.torch.TorchTrainer, {cfg.num_workers} worker(s)"}
     _launch(config, cfg, out_dir)
     metrics_path = out_dir / METRICS_FILE
