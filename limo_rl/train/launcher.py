@@ -24,8 +24,9 @@ from typing import Any
 
 from limo_rl.artifacts import atomic_write_json, atomic_write_jsonl, hash_obj, read_jsonl
 from limo_rl.config import TrainConfig
+from limo_rl.modelstore import is_object_store_uri
 from limo_rl.raysession import start_ray
-from limo_rl.resolve import resolve_model_path
+from limo_rl.resolve import resolve_model
 from limo_rl.stagecache import previous_input_hash, set_aside
 from limo_rl.train.batching import resolve_batching
 from limo_rl.train.checkpoints import complete_checkpoints
@@ -138,7 +139,10 @@ def run_training(
     for i, ex in enumerate(examples):
         check_example(ex, f"example #{i}")
     seed = cfg.seed if cfg.seed is not None else seed
-    model_path = resolve_model_path(str(base_model), label="base model")  # toy:// built in the default cache
+    model_ref = resolve_model(str(base_model), label="base model")  # toy:// built in the default cache
+    model_path = model_ref.path
+    # an object-store model is identified by its content (a changed object at the same URI retrains)
+    model_id = model_ref.fingerprint if is_object_store_uri(model_path) else model_path
     train_set, val_set = _validation_set(examples, cfg, seed, validation)
     for i, ex in enumerate(val_set):
         check_example(ex, f"validation example #{i}")
@@ -149,7 +153,7 @@ def run_training(
                                 per_device_batch_size=cfg.per_device_batch_size)
     train_rows, val_rows = to_rows(train_set), to_rows(val_set)
     cfg_dict = cfg.model_dump(mode="json")
-    input_hash = hash_obj({"train": train_rows, "val": val_rows, "model": model_path, "cfg": cfg_dict,
+    input_hash = hash_obj({"train": train_rows, "val": val_rows, "model": model_id, "cfg": cfg_dict,
                            "seed": seed, "batching": batching})
     out_dir.mkdir(parents=True, exist_ok=True)
     _set_aside_stale(out_dir, input_hash)
