@@ -52,13 +52,29 @@ def _node_args(tmpdir: str) -> list[str]:
             "--num-cpus=2", "--disable-usage-stats", "--block"]
 
 
-def _wait_started(proc: subprocess.Popen, log: Path, timeout: float = 420) -> None:
-    """Until ``ray start`` says the node is up (it then blocks, holding the node's processes)."""
-    deadline = time.monotonic() + timeout
-    while "Ray runtime started" not in log.read_text():
-        assert proc.poll() is None, f"ray start exited with {proc.returncode}:\n{log.read_text()[-3000:]}"
-        assert time.monotonic() < deadline, f"ray start did not finish in {timeout:g} s:\n{log.read_text()[-3000:]}"
-        time.sleep(1)
+def _start_node(args: list[str], env: dict[str, str], log: Path, prefix: str, tries: int = 3,
+                timeout: float = 420) -> subprocess.Popen:
+    """``ray start --block`` in its own session, temp dir and ports, until it says the node is up.
+
+    On a loaded machine the raylet can abort while its dashboard agent is still starting (a fixed
+    wait for the agent's port file inside Ray: ray-project/ray#65983); that attempt's processes are
+    killed and the node is started again on fresh ports.
+    """
+    for attempt in range(1, tries + 1):
+        tmp = tempfile.mkdtemp(prefix=prefix, dir="/tmp")
+        with log.open("a") as out:
+            out.write(f"--- attempt {attempt}\n")
+        proc = subprocess.Popen([str(VENV_BIN / "ray"), "start", *args, *_node_args(tmp)],
+                                env={**env, "RAY_TMPDIR": tmp}, stdout=log.open("a"), stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while proc.poll() is None and time.monotonic() < deadline:
+            if "Ray runtime started" in log.read_text().rsplit("--- attempt", 1)[-1]:
+                return proc
+            time.sleep(1)
+        kill_session(proc.pid)
+        proc.wait()
+    raise AssertionError(f"ray start failed {tries} times:\n{log.read_text()[-3000:]}")
 
 
 NODES_PROBE = """
@@ -76,36 +92,22 @@ def two_node_cluster(logs: Path) -> Iterator[Cluster]:
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     env.update({"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16), "OMP_NUM_THREADS": "1",
                 "PATH": f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}", "TOKENIZERS_PARALLELISM": "false",
-                "PYTHONPATH": str(REPO),
-                # a loaded machine starts a node's dashboard agent slowly; the raylet's default wait
-                # (30 s) then aborts the node
-                "RAY_agent_register_timeout_ms": "300000"})
-    ray = str(VENV_BIN / "ray")
-    gcs_port = free_port()
+                "PYTHONPATH": str(REPO)})
     procs: list[subprocess.Popen] = []
     try:
-        head_log = logs / "head.log"
-        procs.append(subprocess.Popen(
-            [ray, "start", "--head", f"--port={gcs_port}", "--include-dashboard=false",
-             f"--ray-client-server-port={free_port()}", f"--resources={json.dumps({GEN: 2})}",
-             *_node_args(tempfile.mkdtemp(prefix="lrh-", dir="/tmp"))],
-            env={**env, "RAY_TMPDIR": tempfile.mkdtemp(prefix="lrh-", dir="/tmp")},
-            stdout=head_log.open("w"), stderr=subprocess.STDOUT, start_new_session=True))
-        _wait_started(procs[0], head_log)
+        gcs_port = free_port()
         gcs = f"127.0.0.1:{gcs_port}"
-        node_log = logs / "node2.log"
-        procs.append(subprocess.Popen(
-            [ray, "start", f"--address={gcs}", f"--resources={json.dumps({TRAIN: 2})}",
-             *_node_args(tempfile.mkdtemp(prefix="lrn-", dir="/tmp"))],
-            env={**env, "RAY_TMPDIR": tempfile.mkdtemp(prefix="lrn-", dir="/tmp")},
-            stdout=node_log.open("w"), stderr=subprocess.STDOUT, start_new_session=True))
-        _wait_started(procs[1], node_log)
+        procs.append(_start_node(["--head", f"--port={gcs_port}", "--include-dashboard=false",
+                                  f"--ray-client-server-port={free_port()}", f"--resources={json.dumps({GEN: 2})}"],
+                                 env, logs / "head.log", "lrh-"))
+        procs.append(_start_node([f"--address={gcs}", f"--resources={json.dumps({TRAIN: 2})}"],
+                                 env, logs / "node2.log", "lrn-"))
         env["RAY_ADDRESS"] = gcs
         res = subprocess.run([sys.executable, "-c", NODES_PROBE], env=env, capture_output=True, text=True,
                              timeout=300)
         assert res.returncode == 0, res.stderr[-3000:]
         nodes = json.loads(res.stdout.strip().splitlines()[-1])
-        assert len(nodes) == 2, f"{nodes}\n{node_log.read_text()[-3000:]}"
+        assert len(nodes) == 2, f"{nodes}\n{(logs / 'node2.log').read_text()[-3000:]}"
         yield Cluster(gcs, env, [p.pid for p in procs], nodes)
     finally:
         for p in reversed(procs):
