@@ -56,7 +56,7 @@ def _startup_boost() -> None:
     """In the child before exec: a higher CPU priority while the node starts, where permitted."""
     os.setsid()
     with contextlib.suppress(OSError):
-        os.nice(-5)
+        os.nice(-15)
 
 
 def _end_boost(sid: int) -> None:
@@ -72,7 +72,7 @@ def _start_node(args: list[str], env: dict[str, str], log: Path, prefix: str, tr
 
     On a loaded machine the raylet aborts when its dashboard agent takes longer than a fixed wait to
     start (ray-project/ray#65983, no setting for it). So the node's processes start at a higher
-    priority where the OS permits (root; back to normal once up), and a failed attempt's processes
+    priority where the OS permits (root: nice -15 for the seconds of startup, back to 0 once up), and a failed attempt's processes
     are killed and the node started again on fresh ports.
     """
     for attempt in range(1, tries + 1):
@@ -83,11 +83,15 @@ def _start_node(args: list[str], env: dict[str, str], log: Path, prefix: str, tr
                                 env={**env, "RAY_TMPDIR": tmp}, stdout=log.open("a"), stderr=subprocess.STDOUT,
                                 preexec_fn=_startup_boost)
         deadline = time.monotonic() + timeout
-        while proc.poll() is None and time.monotonic() < deadline:
-            if "Ray runtime started" in log.read_text().rsplit("--- attempt", 1)[-1]:
-                _end_boost(proc.pid)
-                return proc
-            time.sleep(1)
+        try:
+            while proc.poll() is None and time.monotonic() < deadline:
+                if "Ray runtime started" in log.read_text().rsplit("--- attempt", 1)[-1]:
+                    _end_boost(proc.pid)
+                    return proc
+                time.sleep(1)
+        except BaseException:  # interrupted: leave nothing of this attempt behind
+            kill_session(proc.pid)
+            raise
         kill_session(proc.pid)
         proc.wait()
     raise AssertionError(f"ray start failed {tries} times:\n{log.read_text()[-3000:]}")
