@@ -45,11 +45,24 @@ class Cluster:
     nodes: dict[str, dict[str, float]]  # node id -> its resources
 
 
-def _node_args(tmpdir: str) -> list[str]:
+AGENT_PORTS = {"dashboard-agent-listen-port": "dashboard_agent_listen_port",
+               "dashboard-agent-grpc-port": "metrics_agent_port", "metrics-export-port": "metrics_export_port",
+               "runtime-env-agent-port": "runtime_env_agent_port"}
+
+
+def _node_args(tmpdir: str, agent_ports: dict[str, int]) -> list[str]:
     return [f"--temp-dir={tmpdir}", f"--node-manager-port={free_port()}", f"--object-manager-port={free_port()}",
-            f"--dashboard-agent-listen-port={free_port()}", f"--dashboard-agent-grpc-port={free_port()}",
-            f"--metrics-export-port={free_port()}", f"--runtime-env-agent-port={free_port()}",
+            *(f"--{flag}={port}" for flag, port in agent_ports.items()),
             "--num-cpus=2", "--disable-usage-stats", "--block"]
+
+
+def _preseed_agent_ports(session_dir: Path, node_id: str, agent_ports: dict[str, int]) -> None:
+    """Write the port files the raylet waits for (the agent rewrites the same fixed ports when it is up),
+    so a slow agent does not abort the raylet (ray-project/ray#65983); the raylet's own connection to the
+    agent retries until it answers."""
+    session_dir.mkdir(parents=True, exist_ok=True)
+    for flag, name in AGENT_PORTS.items():
+        (session_dir / f"{name}_{node_id}").write_text(str(agent_ports[flag]))
 
 
 def _startup_boost() -> None:
@@ -67,7 +80,7 @@ def _end_boost(sid: int) -> None:
 
 
 def _start_node(args: list[str], env: dict[str, str], log: Path, prefix: str, tries: int = 6,
-                timeout: float = 420) -> subprocess.Popen:
+                timeout: float = 420, session: str | None = None) -> tuple[subprocess.Popen, Path]:
     """``ray start --block`` in its own session, temp dir and ports, until it says the node is up.
 
     On a loaded machine the raylet aborts when its dashboard agent takes longer than a fixed wait to
@@ -79,15 +92,20 @@ def _start_node(args: list[str], env: dict[str, str], log: Path, prefix: str, tr
         tmp = tempfile.mkdtemp(prefix=prefix, dir="/tmp")
         with log.open("a") as out:
             out.write(f"--- attempt {attempt}\n")
-        proc = subprocess.Popen([str(VENV_BIN / "ray"), "start", *args, *_node_args(tmp)],
-                                env={**env, "RAY_TMPDIR": tmp}, stdout=log.open("a"), stderr=subprocess.STDOUT,
+        ports = {flag: free_port() for flag in AGENT_PORTS}
+        node_env = {**env, "RAY_TMPDIR": tmp}
+        if session is not None and attempt > 1:  # a worker node whose agent was too slow: pre-seed its ports
+            node_env["RAY_OVERRIDE_NODE_ID_FOR_TESTING"] = secrets.token_hex(28)
+            _preseed_agent_ports(Path(tmp) / session, node_env["RAY_OVERRIDE_NODE_ID_FOR_TESTING"], ports)
+        proc = subprocess.Popen([str(VENV_BIN / "ray"), "start", *args, *_node_args(tmp, ports)],
+                                env=node_env, stdout=log.open("a"), stderr=subprocess.STDOUT,
                                 preexec_fn=_startup_boost)
         deadline = time.monotonic() + timeout
         try:
             while proc.poll() is None and time.monotonic() < deadline:
                 if "Ray runtime started" in log.read_text().rsplit("--- attempt", 1)[-1]:
                     _end_boost(proc.pid)
-                    return proc
+                    return proc, Path(tmp)
                 time.sleep(1)
         except BaseException:  # interrupted: leave nothing of this attempt behind
             kill_session(proc.pid)
@@ -117,11 +135,14 @@ def two_node_cluster(logs: Path) -> Iterator[Cluster]:
     try:
         gcs_port = free_port()
         gcs = f"127.0.0.1:{gcs_port}"
-        procs.append(_start_node(["--head", f"--port={gcs_port}", "--include-dashboard=false",
-                                  f"--ray-client-server-port={free_port()}", f"--resources={json.dumps({GEN: 2})}"],
-                                 env, logs / "head.log", "lrh-"))
-        procs.append(_start_node([f"--address={gcs}", f"--resources={json.dumps({TRAIN: 2})}"],
-                                 env, logs / "node2.log", "lrn-"))
+        head, head_tmp = _start_node(["--head", f"--port={gcs_port}", "--include-dashboard=false",
+                                      f"--ray-client-server-port={free_port()}", f"--resources={json.dumps({GEN: 2})}"],
+                                     env, logs / "head.log", "lrh-")
+        procs.append(head)
+        head_session = Path(os.readlink(head_tmp / "session_latest")).name  # a worker node's has the same name
+        node2, _ = _start_node([f"--address={gcs}", f"--resources={json.dumps({TRAIN: 2})}"],
+                               env, logs / "node2.log", "lrn-", session=head_session)
+        procs.append(node2)
         env["RAY_ADDRESS"] = gcs
         res = subprocess.run([sys.executable, "-c", NODES_PROBE], env=env, capture_output=True, text=True,
                              timeout=300)
