@@ -207,7 +207,7 @@ def test_two_node_loop_with_driver_kill_and_resume(tmp_path):
     gen_stats = json.loads((rd / "generate/stats.json").read_text())
     assert gen_stats["actor_nodes"] == [gen_node]
     assert gen_stats["shards_skipped"] == len(kept)
-    train_metrics = json.loads((rd / "train/metrics.json").read_text())
+    train_metrics = json.loads((rd / "train/train_metrics.json").read_text())
     assert train_metrics["node_id"] == train_node and train_metrics["world_size"] == 2
     student = rd / "train/model"
     assert (student / "config.json").is_file()
