@@ -13,8 +13,10 @@ graders see the same pairs in the same run:
 * limo_rl+feat: ``grade_many`` with full verdicts (also verification density, arithmetic
   consistency and quality features, which the baseline does not compute).
 
-Prints pairs/s for both and the ratio, accuracy against the labels, false positives, and
-the slowest item. Run: ``OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_verify.py``.
+Prints pairs/s for both and the ratio, accuracy against the labels, false positives, the
+cost of each tier (extraction and the exact fast tier in-process, the symbolic workers, chain
+features) and the slowest item; ``--families N`` adds the per-category differential table
+against math-verify on generated pairs (tests/unit/verify_families.py). Run: ``OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_verify.py``.
 """
 
 from __future__ import annotations
@@ -45,11 +47,11 @@ FILLER = [
 ]
 
 
-def load_golds(limit: int, seed: int) -> list[tuple[str, str]]:
+def load_golds(limit: int, seed: int, bench_dir: Path = BENCH_DIR) -> list[tuple[str, str]]:
     """(benchmark, gold answer) pairs: up to ``limit`` per benchmark file."""
     rng = random.Random(seed)
     out: list[tuple[str, str]] = []
-    files = sorted(BENCH_DIR.glob("*.jsonl")) if BENCH_DIR.is_dir() else []
+    files = sorted(bench_dir.glob("*.jsonl")) if bench_dir.is_dir() else []
     for f in files:
         golds = []
         for line in f.read_text(encoding="utf-8").split("\n"):
@@ -111,10 +113,10 @@ def make_chain(answer: str, rng: random.Random) -> str:
     return " ".join(parts) + f"\n\nTherefore, the final answer is $\\boxed{{{answer}}}$."
 
 
-def build_pairs(limit: int, seed: int) -> list[tuple[str, str, bool, str]]:
+def build_pairs(limit: int, seed: int, bench_dir: Path = BENCH_DIR) -> list[tuple[str, str, bool, str]]:
     rng = random.Random(seed)
     pairs = []
-    for bench, gold in load_golds(limit, seed):
+    for bench, gold in load_golds(limit, seed, bench_dir):
         atype = "choice" if bench == "gpqa_diamond" or (bench == "gaokao" and re.fullmatch("[A-E]", gold)) else "auto"
         pairs.append((make_chain(equivalent_spelling(gold, rng), rng), gold, True, atype))
         wrong = wrong_spelling(gold, rng)
@@ -168,26 +170,46 @@ def main(argv=None) -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--timeout", type=float, default=5.0)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--bench-dir", type=Path, default=BENCH_DIR, help="folder of benchmark JSONL files")
+    ap.add_argument("--families", type=int, default=0,
+                    help="also run the differential families (N pairs per family) and print the category table")
     args = ap.parse_args(argv)
     import logging
 
     logging.getLogger("math_verify").setLevel(logging.CRITICAL)
-    pairs = build_pairs(args.limit, args.seed)
+    pairs = build_pairs(args.limit, args.seed, args.bench_dir)
     labels = [p[2] for p in pairs]
     chars = [len(p[0]) for p in pairs]
-    print(f"{len(pairs)} pairs from {BENCH_DIR if BENCH_DIR.is_dir() else 'built-in golds'}; "
+    import os
+
+    print(f"load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())} ({os.cpu_count()} CPUs)")
+    print(f"{len(pairs)} pairs from {args.bench_dir if args.bench_dir.is_dir() else 'built-in golds'}; "
           f"chains {min(chars)}-{max(chars)} chars, {sum(labels)} equivalent / {len(labels) - sum(labels)} not")
     wall_b, got_b, worst_b = run_baseline(pairs)
-    wall_c, verdicts_c, _ = run_limo(pairs, args.workers, args.timeout, features=False)
+    wall_c, verdicts_c, grader_c = run_limo(pairs, args.workers, args.timeout, features=False)
     wall_l, verdicts, grader = run_limo(pairs, args.workers, args.timeout)
+    print(f"load average at end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     rate_b, acc_b = report("math-verify", wall_b, got_b, labels)
     rate_c, acc_c = report("limo_rl", wall_c, [v.correct for v in verdicts_c], labels)
     rate_l, acc_l = report("limo_rl+feat", wall_l, [v.correct for v in verdicts], labels)
     print(f"ratio        {rate_c / rate_b:.2f}x throughput (correctness only); "
           f"{rate_l / rate_b:.2f}x with density + quality features; accuracy {acc_l - acc_b:+.4f}")
-    st = grader.stats
-    print(f"limo_rl tiers: fast {st['fast']}, symbolic {st['symbolic']}, timeouts {st['timeouts']}, "
+    st = grader_c.stats
+    n = len(pairs)
+    print(f"limo_rl tiers (correctness run): fast {st['fast']}, symbolic {st['symbolic']}, timeouts {st['timeouts']}, "
           f"errors {st['errors']}, no_answer {st['no_answer']}")
+    ts = grader_c.tier_s
+    n_sym = max(1, st["symbolic"])
+    print(f"cost per tier: extraction {1e6 * ts['extract'] / n:.0f} us/item, fast tier {1e6 * ts['fast'] / n:.0f} us/item "
+          f"(in-process); symbolic workers {ts['workers']:.2f}s wall for {st['symbolic']} items "
+          f"({1e3 * ts['workers'] / n_sym:.1f} ms/item wall, {args.workers} workers); "
+          f"chain features {1e3 * grader.tier_s['features'] / n:.2f} ms/item in-process + in workers "
+          f"(feature run: workers {grader.tier_s['workers']:.2f}s wall)")
+    if args.families:
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "unit"))
+        from test_verify_differential import run_differential
+
+        run_differential(args.families, args.seed)
     print(f"slowest item: limo_rl symbolic job {grader.pool.max_job_s:.3f}s, in-process {grader.max_inprocess_s:.4f}s "
           f"(limit {args.timeout}s + 1s); math-verify {worst_b:.3f}s")
     return 0

@@ -90,7 +90,13 @@ def _cmd_runs_show(args: argparse.Namespace) -> int:
     manifest_path = run_dir / "manifest.json"
     if not manifest_path.is_file():
         raise UsageError(f"{run_dir}: no manifest.json (is this a limo-rl run directory?)")
-    m = json.loads(manifest_path.read_text())
+    try:
+        m = json.loads(manifest_path.read_bytes())
+        if not isinstance(m, dict):
+            raise ValueError("not a JSON object")
+    except ValueError as exc:
+        raise UsageError(f"{manifest_path}: damaged ({exc}); the next `limo-rl run` keeps it aside and starts "
+                         "a fresh one") from None
     if args.json:
         print(json.dumps(m, indent=2))
         return 0

@@ -19,6 +19,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+from limo_rl.procs import guard_local_ray
 from limo_rl.progress import is_quiet
 
 FORWARDED_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TOKENIZERS_PARALLELISM", "LIMO_RL_QUIET",
@@ -46,6 +47,7 @@ def start_ray(*, address: str | None = None, log_to_driver: bool | None = None, 
         ray.init(log_to_driver=logs, **init_kwargs)
     else:
         ray.init(include_dashboard=False, log_to_driver=logs, runtime_env={"env_vars": worker_env()}, **init_kwargs)
+        guard_local_ray()  # the private cluster dies with this process, even by SIGKILL (no orphans)
     return True
 
 

@@ -2,7 +2,7 @@
 
 The sets are those of LIMO's evaluation (AIME24/25, AMC23, MATH500, Minerva math,
 OlympiadBench, GPQA-Diamond, plus the Chinese sets LIMO published as files) and the toy
-world's ``toy_eval``. Each has a Hugging Face id (loaded with ``datasets.load_dataset``)
+world's ``toy_eval`` (test) and ``toy_dev`` (dev: for choices, disjoint from ``toy_eval``). Each has a Hugging Face id (loaded with ``datasets.load_dataset``)
 and accepts a local JSONL/parquet override, since these machines reach no hub. The field
 names were read from the copies of LIMO's ``eval/data`` files (``problem``/``question``,
 ``answer``, ``subject``, ``choice_answer``) and from the HF dataset cards.
@@ -43,6 +43,7 @@ class BenchmarkSpec:
     # sets made by code rather than read from a file.
     row_map: Callable[[dict[str, Any]], dict[str, Any]] | None = None
     generated: str | None = None
+    dev: bool = False  # a generated source's dev set (for choices), not its test benchmark
 
 
 def _gpqa_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -90,6 +91,7 @@ REGISTRY: dict[str, BenchmarkSpec] = {
         BenchmarkSpec("kaoyan", "expression", None),
         BenchmarkSpec("grade_school_math", "expression", None),
         BenchmarkSpec("toy_eval", "expression", None, generated="toy"),  # integers, fractions and x = n answers
+        BenchmarkSpec("toy_dev", "expression", None, generated="toy", dev=True),  # disjoint from toy_eval
     )
 }
 assert set(REGISTRY) == set(BENCHMARK_NAMES), "registry and config.BENCHMARK_NAMES must agree"
@@ -120,7 +122,11 @@ def load_benchmark(
     """
     spec = _spec(name)
     if spec.generated is not None and path is None:
-        problems = DATA_SOURCES[spec.generated].benchmark(limit or 100, toy or ToyConfig())
+        gen = DATA_SOURCES[spec.generated]
+        make = gen.dev_benchmark if spec.dev else gen.benchmark
+        if make is None:
+            raise DataError(f"benchmark {name!r}: the {spec.generated} world makes no dev set")
+        problems = make(limit or 100, toy or ToyConfig())
         return [p if p.source == name else _with_source(p, name) for p in problems[: limit or None]]
     if path is None and spec.hf_id is None:
         raise DataError(f"benchmark {name!r} has no Hugging Face copy: give a local file (evaluate.paths.{name})")

@@ -9,6 +9,7 @@ imported lazily; a folder written by ``Dataset.save_to_disk`` goes through ``loa
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,6 +107,8 @@ class FieldSpec:
 def _text(value: Any, where: str, name: str) -> str:
     if isinstance(value, bool):
         raise DataError(f"{where}: field {name!r} must be text, got a boolean")
+    if isinstance(value, float) and not math.isfinite(value):  # NaN/Infinity (parquet floats) are not ids or answers
+        raise DataError(f"{where}: field {name!r} must be text or a finite number, got {value!r}")
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, (int, float)):

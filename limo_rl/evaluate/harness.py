@@ -1,6 +1,7 @@
 """The evaluation harness: generate n samples per benchmark problem, grade them, score them.
 
-For each benchmark of ``evaluate.benchmarks`` it resolves the sampling protocol (the
+For each benchmark of ``evaluate.benchmarks`` (test) and ``evaluate.dev_benchmarks`` (dev: for
+choices, marked ``"split": "dev"`` in metrics.json) it resolves the sampling protocol (the
 ``limo`` preset or the section's own fields, :mod:`limo_rl.evaluate.presets`), reuses the
 generate stage (``run_generation``: Ray actors, parquet shards, resumable per problem) and
 the verifier (``grade_chains``: answers graded in killable worker processes), then computes
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -47,7 +49,7 @@ from limo_rl.evaluate.table import render_metrics_table
 from limo_rl.generate import read_chains, run_generation
 from limo_rl.raysession import ray_session
 from limo_rl.types import Chain, Problem, Verdict
-from limo_rl.verify import Grader, grade_chains, read_verdicts
+from limo_rl.verify import Grader, grade_chains, grader_id, read_verdicts
 
 log = logging.getLogger(__name__)
 
@@ -107,11 +109,14 @@ def _grade_cached(
         "gold": {p.id: p.answer for p in problems},
     })
     path = verify_dir / "verdicts.jsonl"
-    if stage_decision(verify_dir, key).run:
-        # grade_chains resumes from rows already in the file; rows graded for other chains or gold are stale.
+    decision = stage_decision(verify_dir, key)
+    if decision.run:
+        # grade_chains resumes from rows already in the file; rows graded for other chains or gold are stale,
+        # and rows of a sealed file that was modified are untrusted: both are kept aside, never resumed.
         inputs = verify_dir / "inputs.json"
-        if path.exists() and (not inputs.is_file() or json.loads(inputs.read_text()).get("input_hash") != key):
-            path.unlink()
+        if path.exists() and (decision.damaged or not inputs.is_file()
+                              or json.loads(inputs.read_text()).get("input_hash") != key):
+            os.replace(path, verify_dir / f".verdicts.jsonl.{'damaged' if decision.damaged else 'stale'}-{time.time():.0f}")
         atomic_write_json(inputs, {"input_hash": key})
         grade_chains(chains, {p.id: p for p in problems}, verify_cfg, path,
                      answer_types={p.id: answer_type for p in problems})
@@ -147,11 +152,12 @@ def run_evaluation(
     }
     # Load and check every benchmark before any compute: a bad file fails in seconds, not after generation.
     plan = []
-    for bench in cfg.benchmarks:
+    for bench in cfg.all_benchmarks():
         problems = load_benchmark(bench, cfg.paths.get(bench), cfg.limit, toy=toy)
         if not problems:
             raise ValueError(f"benchmark {bench!r} has no problems ({cfg.paths.get(bench) or 'built-in'})")
         plan.append((bench, resolve_protocol(cfg, bench), problems, benchmark_answer_type(bench)))
+    doc["grader"] = grader_id(verify_cfg.mode)  # which grader made these figures (mode and version)
     rows: list[dict[str, Any]] = []
     t0 = time.perf_counter()
     # one session for several benchmarks (each generate call would otherwise start and stop its own)
@@ -173,6 +179,7 @@ def run_evaluation(
                                    ci_level=cfg.ci_level, seed=derive_seed(base_seed, 0, bench))
             entry = bm.to_dict()
             entry["protocol"] = {**proto.to_dict(), "answer_type": answer_type}
+            entry["split"] = "dev" if bench in cfg.dev_benchmarks else "test"
             doc["benchmarks"][bench] = entry
             rows.extend(_sample_rows(bench, problems, chains, verdicts, samples, equal))
             _log_benchmark(tracker, label, bench, entry)

@@ -18,8 +18,6 @@ cluster has, since a 1-CPU actor more than the cluster holds would wait forever.
 from __future__ import annotations
 
 import logging
-import math
-import os
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -28,13 +26,13 @@ from pathlib import Path
 from typing import Any
 
 from limo_rl.artifacts import atomic_write_json
+from limo_rl.cluster import cluster_nodes, unplaced, wait_for_resources
 from limo_rl.config import GenerateConfig
 from limo_rl.generate.engines import make_engine
 from limo_rl.generate.prompts import build_request, prompt_hash, sample_seeds, spec_hash
 from limo_rl.generate.shards import (
     ShardPlan,
     plan_shards,
-    read_chains,
     set_aside_stale,
     shard_is_complete,
     write_shard,
@@ -42,6 +40,7 @@ from limo_rl.generate.shards import (
 from limo_rl.modelstore import local_model_path
 from limo_rl.progress import QUIET_ENV, bar, is_quiet
 from limo_rl.raysession import start_ray
+from limo_rl.redact import SecretEnv
 from limo_rl.types import Chain, Completion, GenerationRequest, Problem
 
 log = logging.getLogger(__name__)
@@ -65,7 +64,9 @@ class GenerationResult:
 class ShardWorker:
     """One engine in one Ray actor; ``run`` samples a shard's requests and returns the completions."""
 
-    def __init__(self, cfg_dict: dict[str, Any], model: str, threads: int):
+    def __init__(self, cfg_dict: dict[str, Any], model: str, threads: int, secrets: Any = None):
+        if secrets:  # API keys arrive as an object-store argument: Ray logs runtime_env env vars, not these
+            secrets.export()
         try:
             import torch
 
@@ -120,11 +121,28 @@ def chain_stats(chains: Sequence[Chain]) -> dict[str, Any]:
     }
 
 
+def shard_stats(paths: Sequence[Path]) -> dict[str, Any]:
+    """:func:`chain_stats` over shard files, reading only their token and finish columns, one at a time."""
+    import pyarrow.parquet as pq
+
+    n = tokens = truncated = 0
+    for path in paths:
+        t = pq.read_table(path, columns=["n_tokens", "finish_reason"]).to_pydict()
+        n += len(t["n_tokens"])
+        tokens += sum(t["n_tokens"])
+        truncated += sum(r == "length" for r in t["finish_reason"])
+    return {"chains": n, "tokens": tokens, "mean_tokens": tokens / n if n else 0.0,
+            "truncation_rate": truncated / n if n else 0.0}
+
+
 def run_generation(
     problems: Sequence[Problem], cfg: Any, model: str, out_dir: Path, *, round: int = 1, base_seed: int = 0,
-    teacher_name: str | None = None, tracker: Any = None,
+    teacher_name: str | None = None, tracker: Any = None, wait_s: float = 0.0, start_timeout_s: float = 1800.0,
 ) -> GenerationResult:
     """Sample ``cfg.n`` chains per problem with ``cfg.engine`` on Ray; shards under ``out_dir/chains``.
+
+    ``wait_s``: how long the actors may wait for an autoscaler (``hardware.wait_for_nodes_s``);
+    ``start_timeout_s``: how long they may take to load the model (``hardware.actor_start_timeout_s``).
 
     Resumable: complete shards of the same spec are skipped; shards of another spec are set
     aside. Raises GenerationError (after every other shard is written) for shards that kept failing.
@@ -153,10 +171,11 @@ def run_generation(
     new_tokens, gen_wall, engine_version, nodes = 0, 0.0, "", []
     if todo:
         new_tokens, gen_wall, engine_version, nodes = _run_pool(
-            todo, requests, seeds, cfg, model, chains_dir, round=round, teacher=teacher, spec=spec)
+            todo, requests, seeds, cfg, model, chains_dir, round=round, teacher=teacher, spec=spec, wait_s=wait_s,
+            start_timeout_s=start_timeout_s)
 
-    chains = read_chains(chains_dir)
-    stats = chain_stats(chains)
+    stats = shard_stats([chains_dir / p.name for p in plans])
+    n_chains = stats["chains"]
     stats.update({
         "shards": len(plans), "shards_skipped": len(plans) - len(todo), "shards_generated": len(todo),
         "new_tokens": new_tokens, "tokens_per_s": new_tokens / gen_wall if gen_wall > 0 else 0.0,
@@ -168,7 +187,7 @@ def run_generation(
     atomic_write_json(out_dir / "stats.json", stats)
     if tracker is not None:
         tracker.log({f"generate/{k}": v for k, v in stats.items() if isinstance(v, (int, float))})
-    return GenerationResult(chains_dir=chains_dir, n_chains=len(chains), stats=stats)
+    return GenerationResult(chains_dir=chains_dir, n_chains=n_chains, stats=stats)
 
 
 def _actor_resources(cfg: Any, ray: Any) -> tuple[float, float]:
@@ -180,30 +199,34 @@ def _actor_resources(cfg: Any, ray: Any) -> tuple[float, float]:
     return cfg.cpus_per_actor, 0.0
 
 
-def _fit_actors(cfg: Any, n_shards: int, cpus: float, gpus: float, ray: Any) -> int:
-    res = ray.cluster_resources()
-    fits = math.floor(res.get("CPU", 0) / cpus + 1e-9) if cpus > 0 else cfg.num_actors
-    if gpus > 0:
-        fits = min(fits, math.floor(res.get("GPU", 0) / gpus + 1e-9))
-    for name, amount in cfg.resources.items():
-        if res.get(name, 0) < amount:
-            raise GenerationError(f"generate.resources: one actor needs {amount:g} of the custom resource {name!r} "
-                                  f"but the Ray cluster has {res.get(name, 0):g} (start a node with "
-                                  f"ray start --resources='{{\"{name}\": N}}', or drop the key)")
-        fits = min(fits, math.floor(res[name] / amount + 1e-9))
+def _fit_actors(cfg: Any, n_shards: int, cpus: float, gpus: float, wait_s: float) -> int:
+    """Actors from the recipe (``num_actors``, at most one per shard), placed on the cluster's nodes.
+
+    GPU actors (or any, when an autoscaler may add nodes) are never cut to what is up at this
+    instant: they fit, or the stage waits up to ``wait_s`` for them, or stops with a ClusterError
+    naming what is missing. CPU-only actors on a static cluster are capped at what its nodes
+    hold (an actor more would wait forever), with a warning.
+    """
+    n = min(cfg.num_actors, n_shards)
+    bundles = [{"CPU": cpus, "GPU": gpus, **cfg.resources}] * n  # generate.resources pin the nodes
+    if gpus > 0 or wait_s > 0:
+        wait_for_resources(bundles, what=f"generate ({n} {cfg.engine} actor(s))", wait_s=wait_s)
+        return n
+    nodes = cluster_nodes()
+    fits = n - len(unplaced(bundles, nodes))
     if fits < 1:
-        raise GenerationError(f"one generate actor needs {cpus:g} CPU and {gpus:g} GPU but the Ray cluster has "
-                              f"{res.get('CPU', 0):g} CPU and {res.get('GPU', 0):g} GPU "
-                              "(lower generate.cpus_per_actor, or use a bigger cluster)")
-    n = min(cfg.num_actors, n_shards, fits)
-    if n < min(cfg.num_actors, n_shards):
-        log.warning("generate.num_actors = %d but the cluster fits %d actor(s); using %d", cfg.num_actors, fits, n)
-    return n
+        raise GenerationError(f"one generate actor needs {bundles[0]} but no node of the Ray cluster has that "
+                              f"({'; '.join(x.describe() for x in nodes)}); lower generate.cpus_per_actor")
+    if fits < n:
+        log.warning("generate.num_actors = %d but the cluster's nodes fit %d actor(s); using %d",
+                    cfg.num_actors, fits, fits)
+    return fits
 
 
 def _run_pool(
     todo: list[ShardPlan], requests: dict[str, GenerationRequest], seeds: dict[str, tuple[int, ...]],
-    cfg: Any, model: str, chains_dir: Path, *, round: int, teacher: str, spec: str,
+    cfg: Any, model: str, chains_dir: Path, *, round: int, teacher: str, spec: str, wait_s: float = 0.0,
+    start_timeout_s: float = 1800.0,
 ) -> tuple[int, float, str, list[str]]:
     import ray
 
@@ -212,11 +235,10 @@ def _run_pool(
     bar_ = None
     try:
         cpus, gpus = _actor_resources(cfg, ray)
-        n_actors = _fit_actors(cfg, len(todo), cpus, gpus, ray)
+        n_actors = _fit_actors(cfg, len(todo), cpus, gpus, wait_s)
         threads = max(1, int(cpus))
         env = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "TOKENIZERS_PARALLELISM": "false"}
-        if cfg.engine == "openai" and cfg.openai.api_key_env in os.environ:
-            env[cfg.openai.api_key_env] = os.environ[cfg.openai.api_key_env]
+        secrets = ray.put(SecretEnv([cfg.openai.api_key_env] if cfg.engine == "openai" else []))
         if is_quiet():
             env[QUIET_ENV] = "1"
         actor_cls = ray.remote(ShardWorker).options(num_cpus=cpus, num_gpus=gpus, resources=dict(cfg.resources),
@@ -224,11 +246,16 @@ def _run_pool(
         cfg_dict = cfg.model_dump(mode="json")
 
         def spawn() -> Any:
-            return actor_cls.remote(cfg_dict, model, threads)
+            return actor_cls.remote(cfg_dict, model, threads, secrets)
 
         actors = [spawn() for _ in range(n_actors)]
         try:
-            versions = ray.get([a.ready.remote() for a in actors])
+            versions = ray.get([a.ready.remote() for a in actors], timeout=start_timeout_s)
+        except ray.exceptions.GetTimeoutError:
+            raise GenerationError(
+                f"{n_actors} {cfg.engine} actor(s) for {model} were not ready after {start_timeout_s:.0f} s "
+                "(hardware.actor_start_timeout_s): the model loads slowly from storage, or the actors cannot be "
+                "placed (see `ray status`)") from None
         except ray.exceptions.RayError as exc:
             raise GenerationError(f"could not start the {cfg.engine} engine for {model}: {_short(exc)}") from None
         engine_version = versions[0]

@@ -7,9 +7,9 @@ teacher with the system prompt "Please reason step by step, and put your final a
 
 Seeds are derived, never global (DESIGN.md): sample ``i`` of problem ``p`` in round ``r`` gets
 ``derive_seed(base_seed, r, p, i)``. Engines that take one seed per sample (vLLM, OpenAI)
-use those seeds directly; the HF engine samples a whole batch from one generator, seeded by
-:func:`batch_seed` over the sample seeds of the batch, so results do not depend on how
-many actors ran or which one got the shard.
+use those seeds directly, and so does the HF engine (one torch generator per sample), so results
+depend neither on how many actors ran, nor on which one got the shard, nor on shard or batch size.
+(:func:`batch_seed` is kept for callers that need one seed for a group of samples.)
 
 Pure core: standard library and limo_rl.types/artifacts only.
 """

@@ -8,7 +8,11 @@ Per seed:
   (the base model each round as in ReST-EM, or the previous student) and whether the SFT
   data of each round is fresh or accumulates;
 * **static arm**: the same base model, trained with the same config on a fixed set (the
-  LIMO 817, or any set named in ``loop.static``), evaluated under the same protocol;
+  LIMO 817, or any set named in ``loop.static``; all of it, no hold-out), evaluated under the
+  same protocol. The set is checked against every evaluated benchmark before any compute
+  (a match stops the run unless allowed). ``loop.static.match`` matches it to the loop's last
+  round: ``size`` trains on a seeded draw of the loop's realised number of examples, ``steps``
+  for the loop's number of optimizer steps;
 * **baselines**: the base model and the first teacher, evaluated under the same protocol.
 
 The driver only calls stages: every algorithmic choice lives in its stage package. Each
@@ -25,26 +29,43 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from limo_rl.artifacts import RunDir, atomic_write_jsonl, hash_file, hash_obj, read_jsonl, read_stage_marker
+from limo_rl.artifacts import (
+    RunDir,
+    atomic_write_json,
+    atomic_write_jsonl,
+    hash_file,
+    hash_obj,
+    read_jsonl,
+    read_stage_marker,
+)
+from limo_rl.cluster import stage_bundles, wait_for_resources
 from limo_rl.config import Recipe, preflight
+from limo_rl.config.preflight import cluster_preflight
 from limo_rl.data.benchmarks import is_generated_benchmark
-from limo_rl.data.io import read_problems
-from limo_rl.data.pool import build_pool
-from limo_rl.data.static import load_static_set
+from limo_rl.data.decontam import require_clean
+from limo_rl.data.io import iter_rows, problem_from_row, read_problems
+from limo_rl.data.pool import build_pool, load_benchmarks
+from limo_rl.data.static import load_static
 from limo_rl.evaluate import protocol_summary, run_evaluation
-from limo_rl.generate import read_chains, run_generation
+from limo_rl.generate import run_generation
+from limo_rl.hashing import content_key
 from limo_rl.loop.cache import STAGE_ORDER, StageRunner, StopAfter
-from limo_rl.loop.layout import CHAINS, METRICS, MODEL, POOL_PROBLEMS, SFT, VERDICTS, RunLayout
+from limo_rl.loop.layout import CHAINS, MATCH, METRICS, MODEL, POOL_PROBLEMS, SFT, VERDICTS, RunLayout
+from limo_rl.loop.matching import match_static, seeded_subsample
+from limo_rl.loop.preflight import check_inputs
 from limo_rl.loop.report import write_report
+from limo_rl.procs import guard_local_ray, kill_recorded, pid_alive
 from limo_rl.raysession import ray_initialized, start_ray
+from limo_rl.redact import register_env_secrets
 from limo_rl.resolve import ModelRef
 from limo_rl.resolve import resolve_model as _resolve
-from limo_rl.select import run_selection
+from limo_rl.runlock import run_lock
+from limo_rl.select.stream import select_from_shards
 from limo_rl.storage import check_shared_storage
 from limo_rl.tracking import Tracker, make_tracker
 from limo_rl.train import run_training
 from limo_rl.types import SFTExample
-from limo_rl.verify import grade_chains, read_verdicts
+from limo_rl.verify import grade_shards
 
 log = logging.getLogger(__name__)
 
@@ -64,11 +85,13 @@ class SeedRun:
     # ------------------------------------------------------------------ arms
     def run(self) -> None:
         problems_path = self.pool()
+        static = self.layout.static_dir(self.seed)
+        static_sft = self.static_data(static / "data") if self.r.loop.static.enabled else None  # before compute
         teacher0 = resolve_model(self.r.generate.model, self.r, self.r.generate.engine, "generate.model")
         base = resolve_model(self.r.train.model, self.r, label="train.model")
         self.loop_arm(problems_path, teacher0, base)
-        if self.r.loop.static.enabled:
-            self.static_arm(base)
+        if static_sft is not None:
+            self.static_arm(base, static_sft)
         if self.r.loop.baselines:
             self.evaluate(base, self.layout.baseline_eval_dir(self.seed, "base"), "baseline/base")
             if teacher0.fingerprint != base.fingerprint:
@@ -87,22 +110,46 @@ class SeedRun:
             self.evaluate(student, rd / "evaluate", f"loop/round{rnd}")
             teacher = student if self.r.loop.next_teacher == "student" else teacher0
 
-    def static_arm(self, base: ModelRef) -> None:
+    def static_arm(self, base: ModelRef, sft: Path) -> None:
         d = self.layout.static_dir(self.seed)
-        sft = self.static_data(d / "data")
-        student = self.train([sft], base, d / "train", "static")
+        examples = [SFTExample.from_dict(row) for row in read_jsonl(sft)]
+        examples, cfg, record = match_static(examples, self.r, self.layout, self.seed)  # loop.static.match
+        atomic_write_json(d / MATCH, record)
+        student = self.train([sft], base, d / "train", "static", examples=examples, cfg=cfg,
+                             extra_inputs={"match": record})
         self.evaluate(student, d / "evaluate", "static")
+        self.static_curve(base, sft)
+
+    def static_curve(self, base: ModelRef, sft: Path) -> None:
+        """The data-size curve: the static arm at ``loop.static.curve`` sizes, ``curve_draws`` seeded draws each."""
+        st = self.r.loop.static
+        if not st.curve:
+            return
+        full = [SFTExample.from_dict(row) for row in read_jsonl(sft)]
+        for size in st.curve:
+            for draw in range(st.curve_draws):
+                d = self.layout.curve_dir(self.seed, size, draw)
+                seed = (st.match_seed if st.match_seed is not None else self.seed) * 1000 + draw
+                examples = seeded_subsample(full, size, seed)
+                atomic_write_json(d / MATCH, {"match": "curve", "available": len(full),
+                                                     "examples": len(examples), "match_target": size,
+                                                     "draw_seed": seed})
+                student = self.train([sft], base, d / "train", f"static/n{size}/draw{draw}", examples=examples,
+                                     extra_inputs={"curve": {"size": size, "seed": seed}})
+                self.evaluate(student, d / "evaluate", f"static/n{size}/draw{draw}")
 
     # ------------------------------------------------------------------ stages
     def pool(self) -> Path:
         d = self.layout.pool_dir
         cfg = self.r
-        inputs = {"pool": cfg.pool.model_dump(), "benchmarks": cfg.evaluate.benchmarks, "paths": cfg.evaluate.paths,
+        benchmarks = cfg.evaluate.all_benchmarks()  # test and dev: nothing trained on may overlap either
+        inputs = {"pool": cfg.pool.model_dump(), "benchmarks": benchmarks, "paths": cfg.evaluate.paths,
+                  "content": {"source": content_key(cfg.pool.source),
+                              "paths": {b: content_key(p) for b, p in cfg.evaluate.paths.items()}},
                   **self._world_inputs()}
         self.runner.run(
             "pool", d, inputs,
-            lambda out: build_pool(cfg.pool, list(cfg.evaluate.benchmarks), dict(cfg.evaluate.paths), out,
-                                   toy=cfg.toy).stats,
+            lambda out: build_pool(cfg.pool, benchmarks, dict(cfg.evaluate.paths), out, toy=cfg.toy).stats,
             [POOL_PROBLEMS],
         )
         return d / POOL_PROBLEMS
@@ -113,6 +160,7 @@ class SeedRun:
             res = run_generation(
                 read_problems(problems_path), self.r.generate, teacher.path, out,
                 round=rnd, base_seed=self.seed, teacher_name=teacher.name, tracker=self.tracker,
+                wait_s=self.r.hardware.wait_for_nodes_s, start_timeout_s=self.r.hardware.actor_start_timeout_s,
             )
             return res.stats
 
@@ -123,12 +171,8 @@ class SeedRun:
 
     def verify(self, problems_path: Path, chains_dir: Path, d: Path) -> Path:
         def fn(out: Path) -> dict[str, Any]:
-            chains = read_chains(chains_dir)
-            problems = {p.id: p for p in read_problems(problems_path)}
-            verdicts = grade_chains(chains, problems, self.r.verify, out / VERDICTS)
-            n = max(len(verdicts), 1)
-            return {"chains": len(verdicts), "accuracy": sum(v.correct for v in verdicts) / n,
-                    "mean_verification_density": sum(v.verification_density for v in verdicts) / n}
+            golds = _gold_answers(problems_path)  # answers only: the questions stay on disk
+            return grade_shards(chains_dir, golds, self.r.verify, out / VERDICTS)
 
         inputs = {"verify": self.r.verify.model_dump(), "chains": self._marker_hash(chains_dir.parent),
                   "problems": hash_file(problems_path)}
@@ -137,31 +181,54 @@ class SeedRun:
 
     def select(self, problems_path: Path, chains_dir: Path, verdicts_path: Path, d: Path) -> Path:
         def fn(out: Path) -> dict[str, Any]:
-            res = run_selection(
-                read_problems(problems_path), read_chains(chains_dir), read_verdicts(verdicts_path),
-                self.r.select, self.r.generate.system_prompt, out, seed=self.seed,
-            )
+            res = select_from_shards(problems_path, chains_dir, verdicts_path, self.r.select,
+                                     self.r.generate.system_prompt, out, seed=self.seed)
             return {"n_selected": res.n_selected}
 
         inputs = {"select": self.r.select.model_dump(), "system_prompt": self.r.generate.system_prompt,
-                  "verdicts": hash_file(verdicts_path), "chains": self._marker_hash(chains_dir.parent),
+                  "verdicts": self._marker_hash(verdicts_path.parent), "chains": self._marker_hash(chains_dir.parent),
                   "seed": self.seed}
         self.runner.run("select", d, inputs, fn, [SFT, "stats.json"])
         return d / SFT
 
     def static_data(self, d: Path) -> Path:
-        def fn(out: Path) -> dict[str, Any]:
-            examples = load_static_set(self.r.loop.static, self.r.generate.system_prompt, self.r.toy)
-            atomic_write_jsonl(out / SFT, (e.to_dict() for e in examples))
-            return {"n_examples": len(examples)}
+        dc, ev = self.r.pool.decontaminate, self.r.evaluate
+        names = sorted(set(ev.all_benchmarks()) | set(dc.benchmarks or []))
 
-        inputs = {"static": self.r.loop.static.model_dump(), "system_prompt": self.r.generate.system_prompt,
-                  "toy": self.r.toy.model_dump() if self.r.loop.static.source == "toy" else None}
-        self.runner.run("select", d, inputs, fn, [SFT])
+        def fn(out: Path) -> dict[str, Any]:
+            problems, examples = load_static(self.r.loop.static, self.r.generate.system_prompt, self.r.toy)
+            rows: list[dict[str, Any]] = []
+            if dc.enabled:
+                rows = require_clean(f"static set {self.r.loop.static.source}", problems,
+                                     load_benchmarks(names, dict(ev.paths), toy=self.r.toy), n=dc.ngram,
+                                     ignore_common=dc.ignore_common, fields=dc.fields,
+                                     allow=self.r.loop.static.allow_contaminated)
+            atomic_write_jsonl(out / "decontamination.jsonl", rows)
+            atomic_write_jsonl(out / SFT, (e.to_dict() for e in examples))
+            stats = {"available": len(examples), "decontaminated_against": names if dc.enabled else [],
+                     "ngram": dc.ngram, "fields": list(dc.fields), "allowed_matches": len(rows)}
+            atomic_write_json(out / "stats.json", stats)
+            return {"n_examples": len(examples), "allowed_matches": len(rows)}
+
+        inputs = {"static": self.r.loop.static.model_dump(exclude={"match", "match_seed", "curve", "curve_draws"}),
+                  "system_prompt": self.r.generate.system_prompt,
+                  "content": content_key(self.r.loop.static.source),
+                  "toy": self.r.toy.model_dump() if self.r.loop.static.source == "toy" else None,
+                  "decontaminate": dc.model_dump() if dc.enabled else None, "benchmarks": names,
+                  "paths": {k: v for k, v in ev.paths.items() if k in names},
+                  "path_content": {k: content_key(v) for k, v in ev.paths.items() if k in names},
+                  **self._world_inputs()}
+        # a data-preparation stage like the pool: it runs before any compute and never ends `limo-rl select`
+        self.runner.run("pool", d, inputs, fn, [SFT])
         return d / SFT
 
-    def train(self, sft_files: Sequence[Path], init: ModelRef, d: Path, label: str) -> ModelRef:
-        examples = [SFTExample.from_dict(row) for f in sft_files for row in read_jsonl(f)]
+    def train(self, sft_files: Sequence[Path], init: ModelRef, d: Path, label: str, *,
+              examples: Sequence[SFTExample] | None = None, cfg: Any = None,
+              extra_inputs: dict[str, Any] | None = None) -> ModelRef:
+        """Train ``init`` on the examples of ``sft_files`` (or the given subset ``examples`` of them)."""
+        cfg = cfg or self.r.train
+        if examples is None:
+            examples = [SFTExample.from_dict(row) for f in sft_files for row in read_jsonl(f)]
         if not examples:
             # Nothing passed verification and selection: the student is its initial model, unchanged.
             log.warning("%s: the SFT set is empty (no correct, finished chain was selected); the student "
@@ -171,11 +238,16 @@ class SeedRun:
 
         def fn(out: Path) -> dict[str, Any]:
             ensure_ray(self.run_dir)
-            res = run_training(examples, init.path, self.r.train, out, seed=self.seed, tracker=self.tracker)
+            if bundles := stage_bundles(self.r, "train"):  # Ray Train would wait for missing GPUs forever
+                wait_for_resources(bundles, what=f"train ({len(bundles)} GPU workers)",
+                                   wait_s=self.r.hardware.wait_for_nodes_s)
+            res = run_training(examples, init.path, cfg, out, seed=self.seed, tracker=self.tracker)
             return res.metrics
 
-        inputs = {"train": self.r.train.model_dump(), "init": init.fingerprint, "seed": self.seed,
-                  "data": [hash_file(f) for f in sft_files]}
+        inputs = {"train": cfg.model_dump(), "init": init.fingerprint, "seed": self.seed,
+                  "data": [hash_file(f) for f in sft_files],
+                  "validation": content_key(cfg.validation_file) if cfg.validation_file else None,
+                  **(extra_inputs or {})}
         marker = self.runner.run("train", d, inputs, fn, [MODEL])
         return ModelRef(str(d / MODEL), f"train:{marker['input_hash']}", f"{label}/student")
 
@@ -189,17 +261,29 @@ class SeedRun:
             return figures
 
         gen = self.r.generate.model_dump(exclude={"model", "n", "temperature", "top_p", "max_new_tokens"})
-        inputs = {"evaluate": self.r.evaluate.model_dump(), "protocol": protocol_summary(self.r.evaluate),
+        ecfg = self.r.evaluate
+        files = {b: content_key(p) for b, p in ecfg.paths.items()}
+        protocols = protocol_summary(ecfg)
+        world = self._world_inputs()
+        inputs = {"evaluate": ecfg.model_dump(), "protocol": protocols, "files": files,
                   "generate": gen, "verify": self.r.verify.model_dump(),
-                  "model": model.fingerprint, "seed": self.seed, **self._world_inputs()}
-        return self.runner.run("evaluate", d, inputs, fn, [METRICS])
+                  "model": model.fingerprint, "seed": self.seed, **world}
+        # A benchmark's samples depend on the model, the engine, its sampling protocol, its problems and the
+        # seed, not on grading or statistics (verify.*, evaluate.k, bootstrap_samples, ci_level): reuse them.
+        samples = {b: {"model": model.fingerprint, "generate": gen, "file": files.get(b), "limit": ecfg.limit,
+                       "seed": ecfg.seed if ecfg.seed is not None else self.seed, **world,
+                       "protocol": {k: v for k, v in protocols[b].items() if k != "ks"}} for b in ecfg.benchmarks}
+        # grades ride along: the harness re-keys them by chains, gold and verify config and regrades on a change
+        carry = {f"{b}/{part}": samples[b] for b in ecfg.benchmarks for part in ("generate", "verify")}
+        outputs = [METRICS, "samples.parquet", *ecfg.benchmarks]
+        return self.runner.run("evaluate", d, inputs, fn, outputs, carry=carry)
 
     def _world_inputs(self) -> dict[str, Any]:
         """The world settings generated benchmarks (toy_eval without a file) are made under: part of the
         inputs of the stages that load them, so changing ``toy.difficulty`` re-evaluates. Absent when no
         benchmark is generated, so the cache keys of file-based runs are what they were."""
         ev = self.r.evaluate
-        if any(is_generated_benchmark(b) and b not in ev.paths for b in ev.benchmarks):
+        if any(is_generated_benchmark(b) and b not in ev.paths for b in ev.all_benchmarks()):
             return {"world": self.r.toy.model_dump()}
         return {}
 
@@ -207,6 +291,15 @@ class SeedRun:
     def _marker_hash(stage_dir: Path) -> str:
         marker = read_stage_marker(stage_dir) or {}
         return hash_obj(marker.get("outputs") or {})
+
+
+def _gold_answers(problems_path: Path) -> dict[str, str]:
+    """Problem id -> gold answer, streaming the problems file (the verify stage needs nothing else)."""
+    out = {}
+    for i, row in iter_rows(problems_path):
+        p = problem_from_row(row, f"{problems_path}:{i}")
+        out[p.id] = p.answer
+    return out
 
 
 def headline_metrics(metrics: dict[str, Any]) -> dict[str, float]:
@@ -230,10 +323,28 @@ def run_recipe(
 ) -> int:
     """Run a recipe (or, with ``stop_after``, the first round of its loop arm up to that stage)."""
     preflight(recipe, stages_for(stop_after))
-    run_dir, manifest = RunDir.create(recipe, list(argv) if argv is not None else sys.argv)
+    check_inputs(recipe, stages_for(stop_after))
+    ray_was_up = ray_initialized()
+    try:
+        cluster_preflight(recipe, stages_for(stop_after))  # may start Ray: GPU recipes check the nodes first
+    except BaseException:
+        if not ray_was_up and ray_initialized():
+            import ray
+
+            ray.shutdown()
+        raise
+    argv = list(argv) if argv is not None else sys.argv
+    with run_lock(Path(recipe.run.output_dir) / recipe.run.name, argv):  # one writer per run folder
+        return _run_locked(recipe, argv, stop_after, from_stage, ray_was_up)
+
+
+def _run_locked(recipe: Recipe, argv: list[str], stop_after: str | None, from_stage: str | None,
+                ray_was_up: bool) -> int:
+    end_orphan_cluster(Path(recipe.run.output_dir) / recipe.run.name)
+    register_env_secrets([recipe.generate.openai.api_key_env])  # scrubbed from the manifest and errors
+    run_dir, manifest = RunDir.create(recipe, argv)
     tracker = make_tracker(recipe.tracking, run_dir.path, recipe.to_dict(), name=recipe.run.name)
     runner = StageRunner(run_dir.path, manifest, from_stage=from_stage, stop_after=stop_after)
-    ray_was_up = ray_initialized()
     _storage_checked.clear()  # a new session (or cluster) is checked again
     status = "failed"
     try:
@@ -248,6 +359,7 @@ def run_recipe(
             import ray  # lazily: only a run that started Ray gets here
 
             ray.shutdown()
+            (run_dir.path / RAY_RECORD).unlink(missing_ok=True)
     if status == "finished" and (runner.ran or not (run_dir.path / "report.md").exists()):
         summary = write_report(run_dir.path, tracker=tracker)
         manifest.data["headline"] = summary
@@ -265,11 +377,38 @@ def run_recipe(
 _storage_checked: set[str] = set()
 
 
-def ensure_ray(run_dir: Path) -> None:
+RAY_RECORD = ".ray-cluster.json"
+
+
+def end_orphan_cluster(run_dir: Path) -> list[int]:
+    """End the private Ray cluster a killed earlier driver of this run left (only processes recorded in
+    ``<run>/.ray-cluster.json`` with their start times; never anyone else's Ray)."""
+    import json
+
+    record = run_dir / RAY_RECORD
+    try:
+        info = json.loads(record.read_bytes())
+        driver = info["driver"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    if pid_alive(int(driver.get("pid", 0)), driver.get("start_ticks")):
+        return []
+    killed = kill_recorded(info.get("processes") or [])
+    if killed:
+        log.warning("%s: ended %d process(es) of the Ray cluster left by a killed driver (pid %s)", run_dir,
+                    len(killed), driver.get("pid"))
+    record.unlink(missing_ok=True)
+    return killed
+
+
+def ensure_ray(run_dir: Path | None = None) -> None:
     """One Ray session for the whole run, started when a stage first needs it (a stage that found no
     session would start and stop its own, ~12 s each); :func:`run_recipe` shuts it down at the end.
-    The first time, on a multi-node cluster, every node must see the run folder (:mod:`limo_rl.storage`)."""
+    A private cluster started here dies with this process (a watchdog) and is recorded in the run folder
+    (``limo-rl clean`` and the next run end it if even the watchdog was killed)."""
     start_ray()
-    if str(run_dir) not in _storage_checked:
+    guard_local_ray(run_dir / RAY_RECORD if run_dir is not None else None)
+    # the first time, on a multi-node cluster, every node must see the run folder (limo_rl.storage)
+    if run_dir is not None and str(run_dir) not in _storage_checked:
         check_shared_storage(run_dir)
         _storage_checked.add(str(run_dir))

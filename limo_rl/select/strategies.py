@@ -40,6 +40,16 @@ def features(chain: Chain, verdict: Verdict) -> dict[str, float]:
     return out
 
 
+def process_consistent(verdict: Verdict) -> bool:
+    """No false equality anywhere in the chain (arithmetic consistency 1, or no evaluable equality) and no
+    check that asserts a false result: the chain's process holds, not only its answer."""
+    if verdict.arithmetic_consistency is not None and verdict.arithmetic_consistency < 1.0:
+        return False
+    if float((verdict.quality or {}).get("false_checks", 0.0)) > 0:
+        return False
+    return not any(s.kind == "false" for s in verdict.verification_steps)
+
+
 def _random(chain: Chain, f: Mapping[str, float], seed: int) -> float:
     return derive_seed(seed, 0, chain.problem_id, chain.sample_index) / 2**31
 

@@ -4,10 +4,16 @@ The public API the other stages call; everything here imports without torch (mod
 """
 
 from limo_rl.toy.bootstrap import bootstrap_teacher, resolve_toy_model
-from limo_rl.toy.chains import gold_examples, toy_correct, verification_steps, write_chain
-from limo_rl.toy.problems import eval_problems, make_problems
+from limo_rl.toy.chains import (
+    gold_examples,
+    process_consistent,
+    toy_correct,
+    verification_steps,
+    write_chain,
+)
+from limo_rl.toy.problems import dev_problems, eval_problems, make_problems
 
 __all__ = [
-    "bootstrap_teacher", "eval_problems", "gold_examples", "make_problems", "resolve_toy_model",
-    "toy_correct", "verification_steps", "write_chain",
+    "bootstrap_teacher", "dev_problems", "eval_problems", "gold_examples", "make_problems", "process_consistent",
+    "resolve_toy_model", "toy_correct", "verification_steps", "write_chain",
 ]

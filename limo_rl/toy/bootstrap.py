@@ -4,7 +4,9 @@ The teacher is a tiny Qwen2 pretrained (plain SFT, :mod:`limo_rl.toy.lm`) on a c
 mixed quality (:data:`limo_rl.toy.chains.CORPUS_MIX`: bare answers, step-by-step chains,
 real and hollow checks, planted slips), so that it imitates every style, good and bad, and
 lands at a middling pass@1: an honest stand-in for a pretrained teacher whose samples are
-worth filtering.
+worth filtering. Because it learned a mixture, its greedy answer is the mixture's mode while
+its samples cover the other styles too: it knows more than it shows (pass@k at the loop's k
+well above greedy pass@1), the gap self-distillation lives on.
 
 ``toy://base``, the student the loop trains, is the teacher itself (a separate copy). This
 is the ReST-EM / STaR setting (Singh et al. 2023, "Beyond Human Data"; Zelikman et al.

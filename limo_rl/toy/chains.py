@@ -14,6 +14,12 @@ generated from the problem's numbers, never from a model, so its quality is know
 * ``caught``: the same slip, then a real check that fails, "Let me redo it.", and the
   correct steps: verification that matters.
 
+Every step of the work is an equality (``2+8+1=11``, ``34-6=28``, ``21/3=7``), so
+:func:`equalities` and :func:`process_consistent` tell right work from wrong work whatever
+the final answer. Measured on the shipped teacher's samples: a quarter of the chains that box
+the right answer contain a false step (all of its correct ``linear`` chains: x takes about 14
+values, so wrong work often lands on the right x), which is what a process filter removes.
+
 The answer is always in ``\\boxed{}``. :func:`verification_steps` finds the checks in any
 text (model output included) and says which ones hold, using a small integer-arithmetic
 reader, never ``eval`` or sympy on untrusted text.
@@ -280,6 +286,35 @@ def verification_steps(text: str) -> dict[str, int]:
         else:
             failed += 1
     return {"real": real, "failed": failed, "hollow": len(_HOLLOW.findall(text))}
+
+
+_ARITH_RUN = re.compile(r"(?<![\w)+\-*/])(\d[\d+\-*/]*(?:=\d[\d+\-*/]*)+)")
+REDO = "Let me redo it."
+
+
+def equalities(text: str) -> dict[str, int]:
+    """Count the arithmetic equalities a chain writes (``2+8+1=11``, ``13=4*3+1``, ``84/2=42``): ``true`` when
+    every side has the same integer value, ``false`` otherwise (a wrong value, or an inexact division).
+
+    Why: a toy answer is right or wrong, and so is every step of the work that leads to it; a correct final
+    answer reached through a false step is the failure mode a process-consistency filter removes."""
+    true = false = 0
+    for m in _ARITH_RUN.finditer(re.sub(r"[ \t]*([=+\-*/])[ \t]*", r"\1", text)):
+        values = [_int_arith(side) for side in m[1].split("=")]
+        if None not in values and len(set(values)) == 1:
+            true += 1
+        else:
+            false += 1
+    return {"true": true, "false": false}
+
+
+def process_consistent(text: str) -> bool:
+    """True when the chain's final attempt (after its last "Let me redo it.") writes no false equality.
+
+    A mistake that a real check caught and redid is fine (that is verification that matters); a false step
+    in the work the answer rests on is not."""
+    final = text.rsplit(REDO, 1)[-1]
+    return equalities(final)["false"] == 0
 
 
 _BOXED = re.compile(r"\\boxed\{((?:[^{}]|\{[^{}]*\})*)\}")

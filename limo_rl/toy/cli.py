@@ -18,7 +18,7 @@ from limo_rl.errors import UsageError
 from limo_rl.toy.bootstrap import bootstrap_teacher, resolve_toy_model
 from limo_rl.toy.chains import gold_examples
 from limo_rl.toy.model import make_tiny_model
-from limo_rl.toy.problems import eval_problems, make_problems
+from limo_rl.toy.problems import dev_problems, eval_problems, make_problems
 
 
 def _toy_config(args: argparse.Namespace):
@@ -62,8 +62,12 @@ def _cmd_bootstrap(args: argparse.Namespace) -> int:
 def _cmd_problems(args: argparse.Namespace) -> int:
     if args.n < 1:
         raise UsageError(f"--n must be >= 1, got {args.n}")
-    make = eval_problems if args.eval else make_problems
-    problems = make(args.n, seed=args.seed, difficulty=args.difficulty)
+    make = eval_problems if args.eval else dev_problems if args.dev else make_problems
+    seed = {} if (args.eval or args.dev) else {"seed": args.seed}  # the test and dev sets have fixed seeds
+    try:
+        problems = make(args.n, difficulty=args.difficulty, **seed)
+    except ValueError as exc:  # a question space too small for n at this difficulty
+        raise UsageError(f"--n {args.n}: {exc}") from None
     write_problems(args.out, problems)
     print(f"{len(problems)} problems -> {args.out}", file=sys.stderr)
     return 0
@@ -131,7 +135,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     pr.add_argument("--n", type=int, required=True, help="how many problems")
     pr.add_argument("--out", required=True, help="output JSONL file")
-    pr.add_argument("--eval", action="store_true", help="draw from the toy_eval side (disjoint from training)")
+    side = pr.add_mutually_exclusive_group()
+    side.add_argument("--eval", action="store_true", help="the toy_eval test set (fixed seed)")
+    side.add_argument("--dev", action="store_true", help="the toy_dev set, for choices (disjoint from toy_eval)")
     world(pr, steps=False)
     pr.set_defaults(func=_cmd_problems)
 

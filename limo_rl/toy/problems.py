@@ -11,7 +11,9 @@ step (substituting back, recomputing the other way) is a real computation.
 
 Disjointness: every question is assigned to the training or the evaluation side by a hash
 of its text (about one in eight goes to evaluation), so :func:`make_problems` and
-:func:`eval_problems` never share a question, whatever seeds are used.
+:func:`eval_problems` never share a question, whatever seeds are used. A second hash byte
+splits the evaluation side into the ``toy_eval`` test set (3/4) and the ``toy_dev`` set (1/4)
+that choices (sweeps, tuning) are made on, so the two never share a question either.
 
 Pure core: standard library only. Gold answers are canonical strings (integers, or
 ``\\frac{m}{n}`` in lowest terms), so an exact string match after extraction is a sound grader.
@@ -29,6 +31,7 @@ from limo_rl.types import Problem
 KINDS = ("add", "sub", "mul", "linear", "fraction")
 EVAL_SEED = 10_007
 _EVAL_BUCKETS = 8  # one question in _EVAL_BUCKETS belongs to the evaluation side
+_DEV_BUCKETS = 4  # one evaluation-side question in _DEV_BUCKETS belongs to toy_dev
 
 
 def _digits(difficulty: int) -> int:
@@ -83,16 +86,24 @@ _MAKERS: dict[str, Callable[[random.Random, int], dict]] = {
 
 
 def is_eval_question(question: str) -> bool:
-    """True for questions reserved for the ``toy_eval`` benchmark (a fixed hash split)."""
+    """True for questions reserved for evaluation (``toy_eval`` or ``toy_dev``; a fixed hash split)."""
     digest = hashlib.sha256(question.encode("utf-8")).digest()
     return digest[0] % _EVAL_BUCKETS == 0
+
+
+def question_side(question: str) -> str:
+    """``train``, ``eval`` (toy_eval) or ``dev`` (toy_dev): a fixed hash split of the question text."""
+    digest = hashlib.sha256(question.encode("utf-8")).digest()
+    if digest[0] % _EVAL_BUCKETS != 0:
+        return "train"
+    return "dev" if digest[1] % _DEV_BUCKETS == 0 else "eval"
 
 
 def _problem_id(prefix: str, question: str) -> str:
     return f"{prefix}-{hashlib.sha256(question.encode('utf-8')).hexdigest()[:12]}"
 
 
-def _generate(n: int, seed: int, difficulty: int, *, eval_side: bool, kinds: tuple[str, ...]) -> list[Problem]:
+def _generate(n: int, seed: int, difficulty: int, *, side: str, kinds: tuple[str, ...]) -> list[Problem]:
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
     if not 1 <= difficulty <= 6:
@@ -100,8 +111,8 @@ def _generate(n: int, seed: int, difficulty: int, *, eval_side: bool, kinds: tup
     unknown = [k for k in kinds if k not in _MAKERS]
     if unknown:
         raise ValueError(f"unknown problem kind(s) {unknown}; known: {', '.join(KINDS)}")
-    rng = random.Random(f"limo-toy/{seed}/{difficulty}/{'eval' if eval_side else 'train'}")
-    prefix = "toyeval" if eval_side else "toy"
+    rng = random.Random(f"limo-toy/{seed}/{difficulty}/{side}")
+    prefix, source = {"train": ("toy", "toy"), "eval": ("toyeval", "toy_eval"), "dev": ("toydev", "toy_dev")}[side]
     seen: set[str] = set()
     out: list[Problem] = []
     misses = dict.fromkeys(kinds, 0)  # consecutive repeats per kind; a kind whose questions run out is dropped
@@ -113,7 +124,7 @@ def _generate(n: int, seed: int, difficulty: int, *, eval_side: bool, kinds: tup
         kind = live[turn % len(live)]
         spec = _MAKERS[kind](rng, difficulty)
         q = spec.pop("question")
-        if q in seen or is_eval_question(q) != eval_side:
+        if q in seen or question_side(q) != side:
             misses[kind] += 1
             continue
         misses[kind] = 0
@@ -121,7 +132,7 @@ def _generate(n: int, seed: int, difficulty: int, *, eval_side: bool, kinds: tup
         seen.add(q)
         answer = spec.pop("answer")
         out.append(Problem(
-            id=_problem_id(prefix, q), question=q, answer=answer, source="toy_eval" if eval_side else "toy",
+            id=_problem_id(prefix, q), question=q, answer=answer, source=source,
             subject=kind, meta={"difficulty": difficulty, **spec},
         ))
     return out
@@ -129,10 +140,16 @@ def _generate(n: int, seed: int, difficulty: int, *, eval_side: bool, kinds: tup
 
 def make_problems(n: int, seed: int = 0, difficulty: int = 2, kinds: tuple[str, ...] = KINDS) -> list[Problem]:
     """``n`` distinct training-side problems, kinds in rotation; deterministic in (n, seed, difficulty)."""
-    return _generate(n, seed, difficulty, eval_side=False, kinds=tuple(kinds))
+    return _generate(n, seed, difficulty, side="train", kinds=tuple(kinds))
 
 
 def eval_problems(n: int = 100, seed: int = EVAL_SEED, difficulty: int = 2,
                   kinds: tuple[str, ...] = KINDS) -> list[Problem]:
     """The ``toy_eval`` benchmark: ``n`` problems never produced by :func:`make_problems`."""
-    return _generate(n, seed, difficulty, eval_side=True, kinds=tuple(kinds))
+    return _generate(n, seed, difficulty, side="eval", kinds=tuple(kinds))
+
+
+def dev_problems(n: int = 100, seed: int = EVAL_SEED, difficulty: int = 2,
+                 kinds: tuple[str, ...] = KINDS) -> list[Problem]:
+    """The ``toy_dev`` benchmark: ``n`` problems in neither :func:`make_problems` nor :func:`eval_problems`."""
+    return _generate(n, seed, difficulty, side="dev", kinds=tuple(kinds))

@@ -24,7 +24,7 @@ from typing import Any
 
 from limo_rl.artifacts import atomic_write_json, atomic_write_jsonl, hash_obj, read_jsonl
 from limo_rl.config import TrainConfig
-from limo_rl.modelstore import is_object_store_uri
+from limo_rl.modelstore import is_object_store_uri, local_model_path
 from limo_rl.raysession import start_ray
 from limo_rl.resolve import resolve_model
 from limo_rl.stagecache import previous_input_hash, set_aside
@@ -49,6 +49,30 @@ class TrainResult:
     metrics: dict[str, Any]
     checkpoints_dir: Path
     log_path: Path
+
+
+def drop_over_length(examples: Sequence[SFTExample], model_path: str, max_length: int,
+                     ) -> tuple[list[SFTExample], list[dict[str, Any]]]:
+    """Examples whose rendered chat fits ``max_length`` tokens, and a record of each one dropped.
+
+    TRL would cut an over-long conversation at ``max_length`` (the answer and the end-of-turn token
+    lost: the student learns to trail off) or, packed, split it across rows. Dropping it instead,
+    counted and shown per arm, treats the loop's chains and the static set alike.
+    """
+    from limo_rl.train.runner import load_tokenizer_for_training
+
+    tok, _, _ = load_tokenizer_for_training(model_path)
+    kept, dropped = [], []
+    for ex in examples:
+        ids = tok.apply_chat_template(list(ex.messages), tokenize=True, return_dict=True)["input_ids"]
+        if len(ids) > max_length:
+            dropped.append({"id": ex.id, "tokens": len(ids), "max_length": max_length})
+        else:
+            kept.append(ex)
+    if dropped:
+        log.warning("%d of %d SFT examples exceed train.max_length = %d tokens and are dropped (not truncated)",
+                    len(dropped), len(examples), max_length)
+    return kept, dropped
 
 
 def _validation_set(
@@ -143,6 +167,9 @@ def run_training(
     model_path = model_ref.path
     # an object-store model is identified by its content (a changed object at the same URI retrains)
     model_id = model_ref.fingerprint if is_object_store_uri(model_path) else model_path
+    examples, dropped = drop_over_length(examples, local_model_path(model_path), cfg.max_length)
+    if not examples:
+        raise TrainError(f"every SFT example exceeds train.max_length = {cfg.max_length} tokens")
     train_set, val_set = _validation_set(examples, cfg, seed, validation)
     for i, ex in enumerate(val_set):
         check_example(ex, f"validation example #{i}")
@@ -168,6 +195,7 @@ def run_training(
                                               "n_validation": len(val_rows)})
     atomic_write_jsonl(out_dir / "data" / "train.jsonl", [e.to_dict() for e in train_set])
     atomic_write_jsonl(out_dir / "data" / "validation.jsonl", [e.to_dict() for e in val_set])
+    atomic_write_jsonl(out_dir / "data" / "dropped_over_length.jsonl", dropped)
     done_ckpts = complete_checkpoints(out_dir / "checkpoints")
     n_ckpt = len(done_ckpts)
     log.info("training %s on %d examples (%d validation), %d worker(s), %s, %s batching%s", model_path,
@@ -176,7 +204,8 @@ def run_training(
     config = {"train_rows": train_rows, "val_rows": val_rows, "base_model": model_path, "cfg": cfg_dict,
               "out_dir": str(out_dir), "seed": seed, "batching": batching, "input_hash": input_hash,
               "resume_from": str(done_ckpts[-1]) if done_ckpts else None,  # one choice for every worker
-              "launcher": f"ray.train.torch.TorchTrainer, {cfg.num_workers} worker(s)"}
+              "launcher": f"ray.train.torch.TorchTrainer, {cfg.num_workers} worker(s)",
+              "n_dropped_over_length": len(dropped)}
     _launch(config, cfg, out_dir)
     metrics_path = out_dir / METRICS_FILE
     if not metrics_path.is_file():

@@ -136,6 +136,7 @@ def build_sft_config(cfg: dict[str, Any], out_dir: Path, *, seed: int, batching:
     return SFTConfig(
         output_dir=str(out_dir / "checkpoints"),
         num_train_epochs=cfg["epochs"],
+        max_steps=cfg.get("max_steps") or -1,  # set: overrides epochs (loop.static.match = steps)
         learning_rate=cfg["learning_rate"],
         lr_scheduler_type=cfg["lr_scheduler"],
         warmup_steps=cfg["warmup_ratio"],  # transformers 5: a float < 1 is a ratio of total steps
@@ -347,4 +348,5 @@ def train_worker(config: dict[str, Any]) -> None:
         "chat_template_source": template_source,
         "n_train": len(config["train_rows"]),
         "n_validation": len(config.get("val_rows") or []),
+        "n_dropped_over_length": config.get("n_dropped_over_length", 0),
     })

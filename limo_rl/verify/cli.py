@@ -9,18 +9,22 @@ counts by status, throughput) goes to stderr.
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import sys
 import time
 from collections import Counter
 from pathlib import Path
 
-from limo_rl.artifacts import atomic_write_jsonl
+from limo_rl.artifacts import atomic_write_jsonl, writable_problem
 from limo_rl.config import VerifyConfig
 from limo_rl.data.io import DataError, iter_objects
 from limo_rl.errors import UsageError
-from limo_rl.verify.grade import Grader
+from limo_rl.verify.grade import Grader, grader_id
 
-ANSWER_TYPES = ("auto", "number", "expression", "choice")
+log = logging.getLogger(__name__)
+ANSWER_TYPES = ("auto", "number", "expression", "choice", "approx")
+MODES = ("limo_rl", "math_verify")
 
 
 class GradeInputError(UsageError):
@@ -30,8 +34,8 @@ class GradeInputError(UsageError):
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "grade", help="grade model outputs against gold answers (JSONL), or run a recipe up to verify",
-        description="Grade INPUT.jsonl (fields: output, gold; optional id, answer_type, n_tokens; others kept) "
-        "into OUT.jsonl. With a recipe YAML instead, run the recipe up to the verify stage.",
+        description="Grade INPUT.jsonl (fields: output, gold; optional id, answer_type, n_tokens, "
+        "finish_reason; others kept) into OUT.jsonl. With a recipe YAML instead, run the recipe up to the verify stage.",
         epilog="example: limo-rl grade outputs.jsonl --out graded.jsonl --workers 2 --timeout 5",
     )
     p.add_argument("input", help="INPUT.jsonl, or a recipe .yaml")
@@ -40,7 +44,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=None, help="symbolic worker processes (default 2)")
     p.add_argument("--timeout", type=float, default=None, help="seconds per symbolic check (default 5)")
     p.add_argument("--memory-mb", type=int, default=None, help="address-space cap per worker (default 1024)")
-    p.add_argument("--answer-type", choices=ANSWER_TYPES, default=None, help="default answer type")
+    p.add_argument("--answer-type", choices=ANSWER_TYPES, default=None,
+                   help="default answer type (approx: the gold is a rounded decimal; accept values that round to it)")
+    p.add_argument("--mode", choices=MODES, default=None,
+                   help="grader: limo_rl (default; sound, structure-aware) or math_verify (plain math-verify semantics)")
     p.set_defaults(func=_adhoc, stage="verify", recipe_mode=_recipe_mode)
 
 
@@ -57,6 +64,8 @@ def _load_rows(path: Path) -> list[dict]:
                     raise GradeInputError(f"{path}:{n}: field {key!r} must be a string, got {type(row[key]).__name__}")
             if row.get("answer_type") not in (None, *ANSWER_TYPES):
                 raise GradeInputError(f"{path}:{n}: field 'answer_type' must be one of {ANSWER_TYPES}")
+            if row.get("finish_reason") is not None and not isinstance(row["finish_reason"], str):
+                raise GradeInputError(f"{path}:{n}: field 'finish_reason' must be a string")
             if row.get("n_tokens") is not None and not isinstance(row["n_tokens"], int):
                 raise GradeInputError(f"{path}:{n}: field 'n_tokens' must be an integer")
             rows.append(row)
@@ -78,9 +87,15 @@ def _adhoc(args: argparse.Namespace) -> int:
         raise GradeInputError(f"KEY=VALUE overrides need a recipe; got {' '.join(args.overrides)}")
     if not args.out:
         raise GradeInputError("--out OUT.jsonl is required when grading a JSONL file")
+    if (problem := writable_problem(args.out)) is not None:  # before grading, not after
+        raise GradeInputError(f"--out {problem}")
     rows = _load_rows(Path(args.input))
+    cpus = os.cpu_count() or 1
+    if args.workers is not None and args.workers > cpus:
+        log.warning("--workers %d is more than the %d CPU(s) here; using %d", args.workers, cpus, cpus)
+        args.workers = cpus
     kw = {k: v for k, v in (("workers", args.workers), ("timeout_s", args.timeout), ("memory_mb", args.memory_mb),
-                            ("answer_type", args.answer_type)) if v is not None}
+                            ("answer_type", args.answer_type), ("mode", args.mode)) if v is not None}
     try:
         cfg = VerifyConfig(**kw)
     except ValueError as exc:
@@ -88,8 +103,8 @@ def _adhoc(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     with Grader(cfg) as grader:
         verdicts = grader.grade_many(
-            [(str(r["output"]), str(r["gold"]), r.get("answer_type") or cfg.answer_type, r.get("n_tokens"))
-             for r in rows])
+            [(str(r["output"]), str(r["gold"]), r.get("answer_type") or cfg.answer_type, r.get("n_tokens"),
+              r.get("finish_reason")) for r in rows])
     wall = time.perf_counter() - t0
     atomic_write_jsonl(args.out, [{**r, **v.to_dict()} for r, v in zip(rows, verdicts, strict=True)])
     counts = Counter(v.status for v in verdicts)
@@ -97,6 +112,7 @@ def _adhoc(args: argparse.Namespace) -> int:
     acc = n_ok / len(verdicts) if verdicts else 0.0
     print(f"graded {len(verdicts)} in {wall:.2f}s ({len(verdicts) / wall if wall > 0 else 0:.1f}/s): "
           f"accuracy {acc:.4f} ({n_ok}/{len(verdicts)}); status "
-          + ", ".join(f"{k}={counts.get(k, 0)}" for k in ("ok", "no_answer", "timeout", "error")),
+          + ", ".join(f"{k}={counts.get(k, 0)}" for k in ("ok", "no_answer", "timeout", "error"))
+          + f"; grader {grader_id(cfg.mode)}",
           file=sys.stderr)
     return 0

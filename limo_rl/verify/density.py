@@ -13,9 +13,8 @@ does no checking. A step is one of:
   sentence, or in the following sentences of the next :data:`WINDOW_LINES` lines before a
   blank line or a verdict without work ("yes, that seems correct"). Past-tense phrases
   ("... = 7, verified", "checks out") are also backed by work earlier in their sentence.
-  The computation need not be true: a check that catches a slip (``108 - 60 = 48``, "that
-  does not match") is real self-checking; false equalities are what arithmetic
-  consistency penalizes. The step spans the phrase and its work; when that work is a
+  Its equalities must hold (exact arithmetic, :mod:`.arith`); a check that writes a false
+  one is ``false`` (below). The step spans the phrase and its work; when that work is a
   substitution or recompute (below) the step takes that kind;
 * ``substitution``: a numeric equation that plugs a found value (``x = 5``) back into an
   earlier equation in that variable and comes out as that equation's other side
@@ -26,7 +25,11 @@ does no checking. A step is one of:
   that coincide by chance are not recomputes: whole numbers below 10, and values reached
   twice from single-digit operands only (two columns of an addition that both make 12);
 * ``hollow``: a check phrase with no work behind it. Reported so a user sees it, but not
-  counted in the density.
+  counted in the density;
+* ``false``: a check whose work asserts a false equality ("Check: 18+63=82. It matches."):
+  what it claims does not hold, so it is not a check at all. Not counted; it lowers the
+  chain's score (:mod:`.features`). A check that computes *correctly* and finds a mistake
+  ("Check: 82-63=19, not 18: a slip") is a true check: its equalities hold.
 
 Equations are found and evaluated by :mod:`limo_rl.verify.arith` (its own exact, bounded
 parser; no sympify on model text). Substitutions and recomputes are searched among the first
@@ -35,7 +38,7 @@ check phrases among :data:`MAX_WORK_EQUATIONS` more, so checks late in a long ch
 mistaken for hollow ones. Each step carries its character span and text so a user
 can see why a chain scored as it did.
 
-Density is counted steps (all but ``hollow``) per 1,000 tokens. With the chain's real
+Density is counted steps (true checks: all but ``hollow`` and ``false``) per 1,000 tokens. With the chain's real
 ``n_tokens`` that is exact; without it, tokens are approximated as ``len(text) /
 CHARS_PER_TOKEN`` (about 4 characters per token for English and LaTeX under byte-level BPE
 vocabularies such as Qwen2's). ``per_paragraph`` is counted steps per non-empty paragraph.
@@ -74,6 +77,7 @@ MAX_WINDOW = 600  # characters after a check phrase searched for its work (and b
 MAX_EQUATIONS = 400  # equations searched for substitutions and recomputes (pairwise work)
 MAX_WORK_EQUATIONS = 5000  # further equations searched only as the work behind check phrases (linear)
 HOLLOW = "hollow"
+FALSE = "false"  # a check whose own arithmetic is wrong ("Check: 18+63=82. It matches."): not counted
 
 _KEYWORDS = re.compile(
     r"\blet(?:'s|\s+me|\s+us)\s+(?:(?:double|quickly|now|also)[- ]?)?(?:check|verify|confirm|re-?check)\b"
@@ -87,12 +91,15 @@ _KEYWORDS = re.compile(
     r"|\b(?:to|can|we'll|I'll)\s+confirm\b|\bconfirm(?:s|ed)?\s+(?:that|the|our|my)\b"
     r"|\bre-?(?:calculate|compute|examine|evaluate)\b"
     r"|\bchecks\s+out\b|\bcheck:"
+    r"|\bplug(?:s|ged|ging)?\s+(?:in|into)\b|\bsubstitut(?:e|es|ed|ing)\s+(?:\$?[a-z]\s*=|in(?:to)?\b)"
+    r"|✓|\\checkmark|\b(?:which|this|that|it)\s+(?:matches|agrees)\b|\bconsistent\s+with\b|\bas\s+expected\b"
 )
 _KEYWORDS_PATTERN = _KEYWORDS.pattern.replace("I'll", "i'll")
 _KEYWORDS = re.compile(_KEYWORDS_PATTERN)  # matched against lower-cased text (faster than re.I)
 _KEYWORDS_I = re.compile(_KEYWORDS_PATTERN, re.I)
 # past-tense / result phrases: their work may come before them in the sentence ("2(3)+1 = 7, verified")
-_RETRO = re.compile(r"(?:checks\s+out|verified|verifies|checked|confirm(?:s|ed)\s+\w+)$", re.I)
+_RETRO = re.compile(r"(?:checks\s+out|verified|verifies|checked|confirm(?:s|ed)\s+\w+|✓|\\checkmark|matches|agrees"
+                    r"|consistent\s+with|as\s+expected)$", re.I)
 # a verdict that closes a check: reached before any work, the check was hollow
 _VERDICT = re.compile(
     r"\b(?:looks?|seems?|appears?|sounds?)\s+(?:to\s+be\s+)?(?:right|correct|good|fine|ok(?:ay)?|consistent"
@@ -108,12 +115,14 @@ _PARAGRAPH = re.compile(r"\n\s*\n")
 @dataclass(frozen=True)
 class DensityReport:
     steps: tuple[VerificationStep, ...]  # every step found, ``hollow`` ones included, in text order
-    density: float  # counted (non-hollow) steps per 1,000 tokens
+    density: float  # counted (true) steps per 1,000 tokens
     per_paragraph: float  # counted steps per non-empty paragraph
     n_tokens: int
     arithmetic_consistency: float | None
     n_equalities: int
     n_hollow: int = 0
+    true_checks: int = 0  # counted steps: what they assert holds
+    false_checks: int = 0  # checks that assert a false equality
 
 
 @dataclass
@@ -123,7 +132,7 @@ class EquationScan:
     (true, evaluable) counts of numeric equalities."""
 
     steps: list[VerificationStep] = field(default_factory=list)
-    work: list[tuple[int, int, str | None]] = field(default_factory=list)
+    work: list[tuple[int, int, str | None, bool]] = field(default_factory=list)  # (start, end, kind, holds)
     n_true: int = 0
     n_eval: int = 0
 
@@ -173,14 +182,16 @@ def equation_steps(equations: list[Equation]) -> EquationScan:
                 n_before = len(scan.steps)
                 if ok:
                     _numeric_step(eq, values, assigned, symbolic, results, scan.steps, cache)
-                scan.work.append((eq.start, eq.end, scan.steps[-1].kind if len(scan.steps) > n_before else None))
+                scan.work.append((eq.start, eq.end, scan.steps[-1].kind if len(scan.steps) > n_before else None,
+                                  bool(ok)))
             continue
         lhs, rhs = eq.sides[0], eq.sides[-1]
         single = [re.fullmatch(r"[A-Za-z]", s) is not None for s in eq.sides]
         if not any(single) and vars_ <= assigned.keys():  # a known value put into an equation: work
             env = {v: assigned[v][0] for v in vars_}
-            if all(_value(s, env) is not None for s in eq.sides):
-                scan.work.append((eq.start, eq.end, None))
+            vals = [_value(s, env) for s in eq.sides]
+            if all(v is not None for v in vals):
+                scan.work.append((eq.start, eq.end, None, all(v == vals[0] for v in vals)))
         if single[0] and (v := _value(rhs)) is not None and len(eq.sides) == 2:
             assigned[lhs] = (v, eq.start)
         elif single[-1] and (v := _value(lhs)) is not None and len(eq.sides) == 2:
@@ -243,15 +254,27 @@ def _work_in(work: list, starts: list[int], lo: int, hi: int) -> list:
     return out
 
 
-def _backing(text: str, ks: int, ke: int, work: list, starts: list[int]) -> tuple[int, int, str] | None:
-    """(start, end, kind) of the check at ``text[ks:ke]`` with the work that backs it, or None (hollow)."""
+def _backing(text: str, ks: int, ke: int, work: list, starts: list[int]) -> tuple[int, int, str, bool] | None:
+    """(start, end, kind, holds) of the check at ``text[ks:ke]`` with the work that backs it, or None (hollow);
+    ``holds`` is False when any equality the check writes is false."""
     s_end = _sentence_end(text, ke, min(len(text), ke + MAX_WINDOW))
     lo = ks
-    if _RETRO.search(text[ks:ke]):  # past tense: the work may precede the phrase in its sentence
+    retro = _RETRO.search(text[ks:ke]) is not None
+    if retro:  # past tense: the work may precede the phrase in its sentence
         lo = max(0, ks - MAX_WINDOW)
-        for m in _SENT_END.finditer(text, lo, ks):
-            lo = m.end()
-    found = _work_in(work, starts, lo, s_end)
+        ends = [m.end() for m in _SENT_END.finditer(text, lo, ks)]
+        lo = ends[-1] if ends else lo
+    found = _work_in(work, starts, lo, s_end) or _word_work(text, lo, s_end)
+    if not found and retro and not text[lo:ks].strip(" \t*") and lo > 0:
+        # "2(3)+1 = 7. That matches.": a result phrase opening its sentence refers to the previous one
+        j = lo
+        while j > 0 and text[j - 1] in ".!?\n \t":
+            j -= 1
+        prev = max(0, j - MAX_WINDOW)
+        ends = [m.end() for m in _SENT_END.finditer(text, prev, j)]
+        prev = ends[-1] if ends else prev
+        if not _PARAGRAPH.search(text, prev, ks):
+            found = _work_in(work, starts, prev, lo) or _word_work(text, prev, lo)
     if not found:
         limit = ke
         for _ in range(WINDOW_LINES + 1):  # the rest of the phrase's line and WINDOW_LINES more
@@ -265,24 +288,61 @@ def _backing(text: str, ks: int, ke: int, work: list, starts: list[int]) -> tupl
         pos = s_end + 1
         while pos < limit and not found:
             end = _sentence_end(text, pos, limit)
-            found = _work_in(work, starts, pos, end)
+            found = _work_in(work, starts, pos, end) or _word_work(text, pos, end)
             if not found and _VERDICT.search(text, pos, end):
                 return None  # closed with a verdict before any work
             pos = end + 1
     if not found:
         return None
-    kind = next((k for _, _, k in found if k), "keyword")
-    return min(ks, found[0][0]), max(ke, max(e for _, e, _ in found)), kind
+    kind = next((k for _, _, k, _ in found if k), "keyword")
+    return min(ks, found[0][0]), max(ke, max(w[1] for w in found)), kind, all(w[3] for w in found)
 
 
-def _plain_work(text: str, offset: int) -> list[tuple[int, int, str | None]]:
+_UNITS = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+          "sixteen seventeen eighteen nineteen").split()
+_TENS = "twenty thirty forty fifty sixty seventy eighty ninety".split()
+_WORD_NUM = (r"(?:\d+(?:\.\d+)?|(?:" + "|".join(_TENS) + r")(?:[- ](?:" + "|".join(_UNITS[1:10]) + r"))?|"
+             + "|".join(sorted(_UNITS, key=len, reverse=True)) + r")")
+_WORD_OP = r"(?:plus|minus|times|multiplied\s+by|divided\s+by|over)"
+_WORD_EQ = re.compile(rf"\b({_WORD_NUM}(?:\s+{_WORD_OP}\s+{_WORD_NUM})+)\s+(?:is|equals|gives|makes|=)\s+({_WORD_NUM})\b",
+                      re.I)
+_OPS = {"plus": "+", "minus": "-", "times": "*", "multiplied by": "*", "divided by": "/", "over": "/"}
+
+
+def _word_number(w: str) -> str:
+    w = w.lower()
+    if w[0].isdigit():
+        return w
+    parts = re.split(r"[- ]", w)
+    if parts[0] in _TENS:
+        return str(10 * (_TENS.index(parts[0]) + 2) + (_UNITS.index(parts[1]) if len(parts) > 1 else 0))
+    return str(_UNITS.index(parts[0]))
+
+
+def _word_work(text: str, lo: int, hi: int) -> list[tuple[int, int, str | None, bool]]:
+    """Arithmetic written in words in ``text[lo:hi]`` ("twelve times four is forty-eight"), checked exactly."""
+    out = []
+    for m in _WORD_EQ.finditer(text, lo, hi):
+        expr = re.sub(rf"{_WORD_NUM}|{_WORD_OP}", lambda t: _OPS.get(re.sub(r"\s+", " ", t.group(0).lower()))
+                      or _word_number(t.group(0)), m.group(1), flags=re.I)
+        lhs, rhs = _value(expr), _value(_word_number(m.group(2)))
+        if lhs is not None and rhs is not None:
+            out.append((m.start(), m.end(), None, lhs == rhs))
+    return out
+
+
+def _plain_work(text: str, offset: int) -> list[tuple[int, int, str | None, bool]]:
     """Spans of evaluable numeric computations (true or not) in ``text``, shifted by ``offset``."""
-    out: list[tuple[int, int, str | None]] = []
+    out: list[tuple[int, int, str | None, bool]] = []
     for eq in find_equations(text, max_equations=MAX_WORK_EQUATIONS):
         if any(_has_op(s) for s in eq.sides) and all(not variables(s) for s in eq.sides):
             values = [_value(s) for s in eq.sides]
-            if any(a is not None and b is not None for a, b in zip(values, values[1:], strict=False)):
-                out.append((eq.start + offset, eq.end + offset, None))
+            pairs = [(i, i + 1) for i in range(len(values) - 1) if values[i] is not None and values[i + 1] is not None]
+            if pairs:
+                holds = all(close_enough(values[i], values[j], eq.sides[j]) or close_enough(values[j], values[i],
+                                                                                            eq.sides[i])
+                            for i, j in pairs)
+                out.append((eq.start + offset, eq.end + offset, None, holds))
     return out
 
 
@@ -301,15 +361,16 @@ def analyze(text: str, n_tokens: int | None = None) -> DensityReport:
         if backed is None:
             steps.append(VerificationStep(ks, ke, HOLLOW, text[ks:ke]))
         else:
-            start, end, kind = backed
-            steps.append(VerificationStep(start, end, kind, text[start:end]))
+            start, end, kind, holds = backed
+            steps.append(VerificationStep(start, end, kind if holds else FALSE, text[start:end]))
     steps.sort(key=lambda s: (s.start, -s.end, s.kind == HOLLOW))
     merged: list[VerificationStep] = []
     for s in steps:  # overlapping steps are one check: the widest, earliest one stands for it
         if merged and s.start < merged[-1].end:
             continue
         merged.append(s)
-    counted = sum(s.kind != HOLLOW for s in merged)
+    counted = sum(s.kind not in (HOLLOW, FALSE) for s in merged)
+    n_false = sum(s.kind == FALSE for s in merged)
     tokens = n_tokens if n_tokens and n_tokens > 0 else approx_tokens(text)
     paragraphs = max(1, sum(1 for p in _PARAGRAPH.split(text) if p.strip()))
     return DensityReport(
@@ -319,5 +380,7 @@ def analyze(text: str, n_tokens: int | None = None) -> DensityReport:
         n_tokens=tokens,
         arithmetic_consistency=(scan.n_true / scan.n_eval) if scan.n_eval else None,
         n_equalities=scan.n_eval,
-        n_hollow=len(merged) - counted,
+        n_hollow=len(merged) - counted - n_false,
+        true_checks=counted,
+        false_checks=n_false,
     )

@@ -1,120 +1,96 @@
-"""Is a predicted answer equivalent to the gold one? A fast exact path, then math-verify.
+"""Is a predicted answer equivalent to the gold one? Structure first, then values; never a guess.
 
-Two tiers. :func:`fast_equal` decides the common cases in-process with bounded work:
-identical spellings, numbers (integers with separators, decimals, fractions, percentages,
-scientific notation, mixed numbers), choice letters, and the *structure* of compound
-answers: tuples and intervals are ordered and their brackets matter (``[1,2)`` is not
-``[1,2]``), sets and bare lists of solutions are unordered, and a set is never a tuple
-(math-verify 0.9 equates ``\\{3,8\\}`` and ``(3,8)``). It returns ``None`` when it cannot
-decide; then :func:`symbolic_equal` calls math-verify (Kydlíček et al., HuggingFace 2025),
-which parses LaTeX with its own grammar (never ``eval``/``sympify`` on the text) and
-compares with sympy. That tier can hang or blow up memory on hostile input (``9^{9^{9}}``),
-so it runs only inside the killable workers of :mod:`limo_rl.verify.sandbox`, with
-math-verify's ``signal.alarm`` timeouts disabled.
+:func:`compare` walks the two answers' structures (:mod:`.structure`: tuples ordered with
+their brackets, sets unordered, assignments by name, matrices by position, a hedge of several
+alternatives wrong for a single-valued gold) and hands each pair of atoms to an atom
+comparator. Two comparators exist:
 
-Only LaTeX extraction is used: math-verify's plain-expression extractor calls sympy's
-``parse_expr``, which evaluates Python, so model text never reaches it.
+* in-process, :func:`fast_atom`: identical spellings, exact numbers (``Fraction``, integers of
+  any length, repeating decimals, percentages, scientific notation), exact Gaussian-rational
+  arithmetic (:mod:`.exact`: ``(1+i)^2``, ``2^{10}``, ``|3+4i|``), text answers ignoring case,
+  and quick refusals (a clear numeric gap at sample points, a number against a word). It says
+  "equal" only with a proof and returns ``None`` ("not proven") otherwise;
+* in a killable worker, the same fast checks and then :func:`limo_rl.verify.symbolic.symbolic_atom`
+  (math-verify's LaTeX parser, sympy, and an exact-difference test).
 
-Pure core: the fast tier uses the standard library; math-verify is imported lazily.
+:func:`fast_equal` is the in-process tier: True/False when decided, None when the worker must
+decide (it then runs :func:`compare` with the symbolic comparator, see :mod:`._worker`).
+
+Golds that are themselves approximate (answer type ``approx``) compare numbers by rounding
+(:func:`limo_rl.verify.normalize.approx_equal`); nowhere else is a tolerance an "equal".
+
+Pure core: standard library only; every step bounded. Nothing here evaluates text as code.
 """
 
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from collections.abc import Callable
 
-from limo_rl.verify.answers import choice_letter
-from limo_rl.verify.normalize import MAX_LEN, normalize, numbers_equal, parse_number, squash
+from limo_rl.verify.answers import HEDGE_SEP, choice_letter
+from limo_rl.verify.exact import exact_value
+from limo_rl.verify.normalize import (
+    MAX_LEN,
+    Num,
+    approx_equal,
+    normalize,
+    numbers_equal,
+    parse_number,
+    squash,
+)
 from limo_rl.verify.numeric import numeric_equal
+from limo_rl.verify.structure import (
+    MAX_ITEMS,
+    Shape,
+    assignment,
+    inequality_interval,
+    is_relation,
+    shape,
+    split_top,
+)
 
-_SET_OPEN, _SET_CLOSE = "\\{", "\\}"
-MAX_ITEMS = 64
-
-
-def split_top(s: str, sep: str = ",") -> list[str]:
-    """Split at ``sep`` outside any bracket: ``(1,2),(3,4)`` -> two items."""
-    out, depth, cur = [], 0, []
-    i = 0
-    while i < len(s):
-        ch = s[i]
-        if ch == "\\" and i + 1 < len(s) and s[i + 1] in "{}":
-            depth += 1 if s[i + 1] == "{" else -1
-            cur.append(s[i: i + 2])
-            i += 2
-            continue
-        if ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            depth -= 1
-        if ch == sep and depth == 0:
-            out.append("".join(cur).strip())
-            cur = []
-        else:
-            cur.append(ch)
-        i += 1
-    out.append("".join(cur).strip())
-    return out
+AtomFn = Callable[[str, str, str], "bool | None"]
+_WORD = re.compile(r"[A-Za-z][A-Za-z' -]*[A-Za-z]")
 
 
-def _wrapped(s: str, left: str, right: str) -> bool:
-    if not (s.startswith(left) and s.endswith(right)):
-        return False
-    depth = 0
-    body = s[len(left): len(s) - len(right)]
-    for ch in body:  # the outer brackets must enclose everything
-        depth += ch in "([{"
-        depth -= ch in ")]}"
-        if depth < 0:
-            return False
-    return True
+def _number(s: str) -> Num | None:
+    n = parse_number(s)
+    if n is not None:
+        return n
+    z = exact_value(s)
+    if z is not None and z[1] == 0:
+        return Num(z[0])
+    return None
 
 
-def structure(s: str) -> tuple[str, list[str], str]:
-    """Classify a normalized answer: ("set"|"seq"|"list"|"atom", items, brackets)."""
-    if s.startswith(_SET_OPEN) and s.endswith(_SET_CLOSE) and "\\mid" not in s and "|" not in s:
-        body = s[2:-2]
-        return "set", [i for i in split_top(body) if i], "{}"
-    if len(s) >= 2 and s[0] in "([" and s[-1] in ")]":
-        inner = s[1:-1]
-        if _wrapped(s, s[0], s[-1]) and len(items := split_top(inner)) >= 2:
-            return "seq", items, s[0] + s[-1]
-    if "\\begin{pmatrix}" in s or "\\begin{bmatrix}" in s:
-        return "atom", [s], ""
-    items = split_top(s)
-    if len(items) >= 2 and all(items):
-        return "list", items, ""
-    parts = re.split(r"\s*(?:\\text\{\s*or\s*\}|\\text\{\s*and\s*\}|\\quad|\bor\b|\band\b)\s*", s)
-    if len(parts) >= 2 and all(p.strip() for p in parts):
-        return "list", [p.strip() for p in parts], ""
-    return "atom", [s], ""
-
-
-def _atom_equal(gold: str, pred: str, answer_type: str) -> bool | None:
-    g, p = normalize(gold), normalize(pred)
-    if squash(g) == squash(p):
+def fast_atom(gold: str, pred: str, answer_type: str = "auto") -> bool | None:
+    """Two normalized single values: True only with a proof, False on a clear difference, else None."""
+    if squash(gold) == squash(pred):
         return True
-    gn, pn = parse_number(g), parse_number(p)
+    if _WORD.fullmatch(gold) and _WORD.fullmatch(pred) and len(gold) > 1 and len(pred) > 1:
+        if gold.lower() == pred.lower():
+            return True  # text answers: case does not matter ("Even" is "even")
+        if max(len(gold), len(pred)) >= 4 or " " in gold + pred:
+            return False  # different words
+        return None  # "xy" vs "yx": maybe a product of variables
+    gn, pn = _number(gold), _number(pred)
     if gn is not None and pn is not None:
-        return numbers_equal(gn, pn)
-    if answer_type == "number" and gn is not None and pn is None and re.fullmatch(r"[\d\s.,+-]*", p):
+        return approx_equal(gn, pn) if answer_type == "approx" else numbers_equal(gn, pn)
+    gz, pz = exact_value(gold), exact_value(pred)
+    if gz is not None and pz is not None:
+        return gz == pz  # complex values: equal real and imaginary parts
+    if gn is not None:
+        sp = squash(pred)
+        if answer_type == "number" and re.fullmatch(r"[\d\s.,+-]*", pred):
+            return False
+        if re.fullmatch(r"[+-]?\d+(?:\.\d+)?[A-Za-z]", sp):
+            return False  # 3m is 3 times m (math-verify strips a trailing m as metres)
+        if re.fullmatch(r"[A-Za-z]+", pred) and pred.lower() not in ("pi", "e", "i"):
+            return False  # a bare word against a number
+    if _same_terms(gold, pred):
+        return True
+    if numeric_equal(gold, pred) is False:
         return False
-    if gn is not None and re.fullmatch(r"[+-]?\d+(?:\.\d+)?[A-Za-z]", squash(p)):
-        return False  # 3m is 3 times m (math-verify strips a trailing m as metres)
-    if gn is not None and re.fullmatch(r"[A-Za-z]+", p) and p.lower() not in ("pi", "e", "i"):
-        return False  # a bare word against a number
-    if g.count("=") == 1 and p.count("=") == 1:
-        return _equations(g, p)
-    return numeric_equal(g, p)
-
-
-def _equations(g: str, p: str) -> bool | None:
-    """``L = R1`` vs ``L = R2`` with the same side ``L``: the equations agree iff the other sides do."""
-    gl, gr = (x.strip() for x in g.split("="))
-    pl, pr = (x.strip() for x in p.split("="))
-    if squash(gl) == squash(pl):
-        return numeric_equal(gr, pr)
-    if squash(gr) == squash(pr):
-        return numeric_equal(gl, pl)
     return None
 
 
@@ -139,140 +115,183 @@ def _terms(s: str) -> list[str] | None:
 
 
 def _same_terms(g: str, p: str) -> bool:
-    """``3n+1`` vs ``1+3n``: the same summands in another order (never used to say unequal)."""
+    """``3n+1`` vs ``1+3n``: the same summands in another order (a proof: addition commutes)."""
     gt, pt = _terms(g), _terms(p)
     return gt is not None and pt is not None and sorted(gt) == sorted(pt)
 
 
-def _unordered(gold: list[str], pred: list[str], answer_type: str) -> bool | None:
-    if len(gold) != len(pred):
+def _all3(results: list[bool | None]) -> bool | None:
+    if any(r is False for r in results):
         return False
-    remaining = list(pred)
+    return True if all(r is True for r in results) else None
+
+
+def _ordered(gi: tuple, pi: tuple, atom: AtomFn, atype: str, depth: int) -> bool | None:
+    if len(gi) != len(pi):
+        return False
+    return _all3([_compare(a, b, atom, atype, depth + 1) for a, b in zip(gi, pi, strict=True)])
+
+
+def _unordered(gi: tuple, pi: tuple, atom: AtomFn, atype: str, depth: int) -> bool | None:
+    """A one-to-one matching of equal items; None when an undecided pair could still complete it."""
+    if len(gi) != len(pi):
+        return False
+    remaining = list(pi)
     undecided = False
-    for g in gold:
+    for g in gi:
         hit = None
         for j, p in enumerate(remaining):
-            r = fast_equal(g, p, answer_type, _depth=1)
+            r = _compare(g, p, atom, atype, depth + 1)
             if r is True:
                 hit = j
                 break
-            if r is None:
-                undecided = True
+            undecided |= r is None
         if hit is None:
             return None if undecided else False
         remaining.pop(hit)
     return True
 
 
-def fast_equal(gold: str, pred: str, answer_type: str = "auto", _depth: int = 0) -> bool | None:
-    """True/False when decided cheaply, None when the symbolic tier must decide. Bounded work, no eval."""
+def _relation_atom(g: str, p: str, atom: AtomFn, atype: str, graw: str, praw: str) -> bool | None:
+    """Atoms where an equation or inequality may be involved."""
+    ga, pa = assignment(graw), assignment(praw)
+    if ga and pa:
+        if ga[0] != pa[0]:
+            return False  # x = 1 is not y = 1
+        return atom(normalize(ga[1]), normalize(pa[1]), atype)
+    g_rel, p_rel = is_relation(graw), is_relation(praw)
+    if g_rel and p_rel:
+        gl, _, gr = graw.partition("=")
+        pl, _, pr = praw.partition("=")
+        if graw.count("=") == 1 and praw.count("=") == 1 and not is_relation(gl + "@" + gr):
+            if squash(gl) == squash(pl):
+                r = atom(normalize(gr), normalize(pr), atype)
+                if r is not None:
+                    return r  # the same left side: the equations agree iff the right sides do
+            if squash(gr) == squash(pr):
+                r = atom(normalize(gl), normalize(pl), atype)
+                if r is not None:
+                    return r
+        return atom(graw, praw, atype)  # the symbolic tier compares relations as relations
+    if g_rel != p_rel:
+        if (g_rel and ga) or (p_rel and pa):
+            return atom(g, p, atype)  # "x = 5" against "5": the stripped forms
+        return False  # an equation against a value
+    return atom(g, p, atype)
+
+
+def _compare(gold: str, pred: str, atom: AtomFn, atype: str, depth: int = 0) -> bool | None:
+    if depth > 6:
+        return None
+    graw, praw = normalize(gold, strip_assignment=False), normalize(pred, strip_assignment=False)
+    g, p = normalize(gold), normalize(pred)
+    if squash(g) == squash(p) and squash(graw) == squash(praw):
+        return True
+    ga, pa = assignment(graw), assignment(praw)
+    if ga and pa and ga[0] != pa[0]:
+        return False  # a = 2 is not b = 2
+    if ("$" in g or "$" in p) and depth == 0:  # prose with inline math: compare piece by piece
+        gs, ps = g.split("$"), p.split("$")
+        if len(gs) != len(ps):
+            return False
+        return _all3([_compare(a, b, atom, atype, depth + 1) if a.strip() or b.strip() else True
+                      for a, b in zip(gs, ps, strict=True)])
+    if (gn := parse_number(g)) is not None and (pn := parse_number(p)) is not None:
+        return approx_equal(gn, pn) if atype == "approx" else numbers_equal(gn, pn)  # 1,000 is one number
+    gsh, psh = shape(g), shape(p)
+    if {gsh.kind, psh.kind} in ({"seq", "atom"}, {"union", "atom"}):  # x >= 3 against [3, \infty)
+        gi, pi_ = (inequality_interval(g) if gsh.kind == "atom" else None,
+                   inequality_interval(p) if psh.kind == "atom" else None)
+        if gi or pi_:
+            return _compare(gi or g, pi_ or p, atom, atype, depth + 1)
+    if len(gsh.items) > MAX_ITEMS or len(psh.items) > MAX_ITEMS:
+        return None
+    gk, pk = gsh.kind, psh.kind
+    if pk in ("set", "list") and len(psh.items) == 1:  # {5} or a lone item: the value itself
+        psh, pk = Shape("atom", psh.items), "atom"
+    if gk in ("set", "list") and len(gsh.items) == 1:
+        gsh, gk = Shape("atom", gsh.items), "atom"
+    if gk == "atom" and pk == "atom":
+        return _relation_atom(g, p, atom, atype, graw, praw)
+    if gk == "atom":
+        if pk in ("list", "set", "union", "assign") and len(psh.items) >= 2:
+            # several alternatives for one value: a hedge. Right only if every alternative is the gold.
+            return _all3([_compare(gold, item, atom, atype, depth + 1) for item in psh.items])
+        if pk in ("seq", "matrix"):
+            return False if parse_number(g) is not None else None
+        return None
+    if pk == "atom":
+        if gk == "matrix" or gk == "seq" or len(gsh.items) >= 2:
+            return False if (_number(p) is not None or gk != "matrix") else None
+        return None
+    if gk == "matrix" or pk == "matrix":
+        return _matrices(gsh, psh, atom, atype, depth)
+    if gk == "assign" or pk == "assign":
+        if gk == "assign" and pk == "assign":
+            if sorted(gsh.names) != sorted(psh.names) or len(set(gsh.names)) != len(gsh.names):
+                return False
+            by_name = dict(zip(psh.names, psh.items, strict=True))
+            return _all3([_compare(v, by_name[n], atom, atype, depth + 1)
+                          for n, v in zip(gsh.names, gsh.items, strict=True)])
+        return _ordered(gsh.items, psh.items, atom, atype, depth)  # names against a tuple: written order
+    if {gk, pk} == {"set", "seq"}:
+        return False  # a set is not a tuple or an interval
+    if gk == "union" or pk == "union":
+        if gk != pk:
+            return False
+        return _unordered(gsh.items, psh.items, atom, atype, depth)
+    if gk == "seq" and pk == "seq":
+        if gsh.brackets != psh.brackets:
+            return False  # (a,b) vs [a,b): open and closed ends differ
+        return _ordered(gsh.items, psh.items, atom, atype, depth)
+    if "seq" in (gk, pk):  # a bare list against a tuple: ordered
+        return _ordered(gsh.items, psh.items, atom, atype, depth)
+    return _unordered(gsh.items, psh.items, atom, atype, depth)  # set/list against set/list
+
+
+def _matrices(gsh: Shape, psh: Shape, atom: AtomFn, atype: str, depth: int) -> bool | None:
+    def rows(sh: Shape) -> tuple[tuple[str, ...], ...] | None:
+        if sh.kind == "matrix":
+            return sh.items
+        if sh.kind in ("seq", "list"):  # a vector written as a tuple: one column
+            return tuple((i,) for i in sh.items)
+        return None
+
+    gr, pr = rows(gsh), rows(psh)
+    if gr is None or pr is None:
+        return False
+    if gsh.kind != psh.kind:  # a vector against a matrix: compare as a flat vector when one side is 1-wide
+        flat_g = [c for r in gr for c in r] if min(len(gr), len(gr[0])) == 1 else None
+        flat_p = [c for r in pr for c in r] if min(len(pr), len(pr[0])) == 1 else None
+        if flat_g is None or flat_p is None:
+            return False
+        return _ordered(tuple(flat_g), tuple(flat_p), atom, atype, depth)
+    if len(gr) != len(pr) or any(len(a) != len(b) for a, b in zip(gr, pr, strict=True)):
+        return False  # another shape (a transpose of a non-square matrix included)
+    return _ordered(tuple(c for r in gr for c in r), tuple(c for r in pr for c in r), atom, atype, depth)
+
+
+def compare(gold: str, pred: str, atom: AtomFn, answer_type: str = "auto") -> bool | None:
+    """Equivalence of ``pred`` to ``gold`` with ``atom`` deciding single values (see the module doc)."""
+    if answer_type == "choice" or (answer_type == "auto" and re.fullmatch(r"\s*\(?[A-J]\)?\s*", gold)):
+        gl = choice_letter(gold)
+        if gl is not None:
+            letters = {choice_letter(x) for x in pred.split(HEDGE_SEP)}
+            if None not in letters:
+                return letters == {gl}  # several letters offered: a hedge, wrong
+            if answer_type == "choice":
+                return False
+    return _compare(gold, pred, atom, answer_type)
+
+
+def fast_equal(gold: str, pred: str | None, answer_type: str = "auto") -> bool | None:
+    """The in-process tier: True/False when decided with bounded exact work, None for the symbolic tier."""
     if pred is None:
         return False
     gold, pred = str(gold), str(pred)
     if len(gold) > MAX_LEN or len(pred) > MAX_LEN:
         return None
-    if answer_type == "choice" or (answer_type == "auto" and _depth == 0 and re.fullmatch(r"\(?[A-J]\)?", gold.strip())):
-        gl, pl = choice_letter(gold), choice_letter(pred)
-        if gl is not None:
-            return gl == pl if pl is not None else (False if answer_type == "choice" else None)
-    g, p = normalize(gold), normalize(pred)
-    if squash(g) == squash(p):
-        return True
-    if ("$" in g or "$" in p) and _depth < 2:  # prose with inline math: compare piece by piece
-        gs, ps = g.split("$"), p.split("$")
-        if len(gs) != len(ps):
-            return False
-        parts = [fast_equal(a, b, answer_type, _depth + 1) if a.strip() or b.strip() else True
-                 for a, b in zip(gs, ps, strict=True)]
-        return False if False in parts else (True if all(parts) else None)
-    gn, pn = parse_number(g), parse_number(p)
-    if gn is not None and pn is not None:  # before splitting at commas: 1,000 is a number
-        return numbers_equal(gn, pn)
-    if _depth > 3:
-        return None
-    if _same_terms(g, p):
-        return True
-    gk, gi, gb = structure(g)
-    pk, pi_, pb = structure(p)
-    if len(gi) > MAX_ITEMS or len(pi_) > MAX_ITEMS:
-        return None
-    if gk == "atom" and pk == "atom":
-        return _atom_equal(g, p, answer_type)
-    if gk == "atom" or pk == "atom":
-        if gk == "atom" and pk == "list" and re.search(r"\\pm|\\mp", g):
-            return None
-        if gk == "atom" and parse_number(g) is not None and pk in ("list", "set") and len(pi_) > 1:
-            return False  # one number against several
-        if pk == "atom" and parse_number(p) is not None and gk in ("list", "set", "seq") and len(gi) > 1:
-            return False
-        return None
-    if {gk, pk} == {"set", "seq"}:
-        return False  # a set is not a tuple or an interval
-    if gk == "seq" and pk == "seq":
-        if gb != pb:
-            return False  # (a,b) vs [a,b): open and closed ends differ
-        if len(gi) != len(pi_):
-            return False
-        results = [fast_equal(a, b, answer_type, _depth + 1) for a, b in zip(gi, pi_, strict=True)]
-        if any(r is False for r in results):
-            return False
-        return True if all(results) else None
-    if "seq" in (gk, pk):  # a bare list against a tuple: ordered
-        if len(gi) != len(pi_):
-            return False
-        results = [fast_equal(a, b, answer_type, _depth + 1) for a, b in zip(gi, pi_, strict=True)]
-        if any(r is False for r in results):
-            return None if any(r is None for r in results) else False
-        return True if all(results) else None
-    return _unordered(gi, pi_, answer_type)  # set/list against set/list
+    return compare(gold, pred, fast_atom, answer_type)
 
 
-# ---------------------------------------------------------------------------------------- symbolic tier
-def _latex_for_math_verify(s: str) -> str:
-    s = normalize(s)
-    return "$" + s + "$"
-
-
-@lru_cache(maxsize=4096)
-def _parse_gold(gold: str):
-    from math_verify import LatexExtractionConfig, parse
-
-    return parse(_latex_for_math_verify(gold), extraction_config=[LatexExtractionConfig()], parsing_timeout=None)
-
-
-def symbolic_equal(gold: str, pred: str) -> bool:
-    """math-verify's ``parse`` + ``verify`` on LaTeX only, its signal timeouts off. Run in a worker process.
-
-    Answers with inline ``$...$`` math among prose are compared piece by piece (math-verify
-    would otherwise pick one formula out of each and ignore the rest).
-    """
-    g_norm, p_norm = normalize(gold), normalize(pred)
-    if "$" in g_norm or "$" in p_norm:
-        gs, ps = g_norm.split("$"), p_norm.split("$")
-        if len(gs) != len(ps):
-            return False
-        return all(squash(a) == squash(b) or (i % 2 == 1 and _symbolic_one(a, b))
-                   for i, (a, b) in enumerate(zip(gs, ps, strict=True)))
-    return _symbolic_one(gold, pred)
-
-
-def _symbolic_one(gold: str, pred: str) -> bool:
-    from math_verify import LatexExtractionConfig, parse, verify
-
-    g = _parse_gold(gold)
-    p = parse(_latex_for_math_verify(pred), extraction_config=[LatexExtractionConfig()], parsing_timeout=None)
-    if not g or not p:
-        return False
-    return bool(verify(g, p, timeout_seconds=None))
-
-
-def quiet_math_verify() -> None:
-    """Silence math-verify's 'timeout disabled' warning: we bound time ourselves, in the worker pool."""
-    import logging
-
-    import math_verify.grader as grader_mod
-    import math_verify.parser as parser_mod
-
-    parser_mod.TIMEOUT_WARNING_SHOWN = True
-    grader_mod.TIMEOUT_WARNING_SHOWN = True
-    logging.getLogger("math_verify").setLevel(logging.ERROR)
+__all__ = ["compare", "fast_atom", "fast_equal", "shape", "split_top"]

@@ -1,9 +1,11 @@
 """Grading: one chain against its gold answer -> :class:`~limo_rl.types.Verdict`.
 
 A verdict combines extraction (:mod:`.answers`), equivalence (:mod:`.equivalence`: a fast
-exact tier in-process, math-verify in killable workers from :mod:`.sandbox`), verification
-density and arithmetic consistency (:mod:`.density`) and LIMO's quality features
-(:mod:`.quality`). Status is ``ok`` (compared), ``no_answer`` (nothing extracted; not
+exact tier in-process, math-verify in killable workers from :mod:`.sandbox`, see
+:mod:`.symbolic`) and the chain features of :mod:`.features` (verification density, true /
+false / hollow checks, arithmetic consistency, LIMO's quality features). ``VerifyConfig.mode``
+``math_verify`` swaps the first two for plain math-verify semantics (its own extraction and
+comparison, in the workers); every verdict records :func:`grader_id`. Status is ``ok`` (compared), ``no_answer`` (nothing extracted; not
 correct), ``timeout`` (the symbolic check ran out of time or memory; not correct) or
 ``error`` (the symbolic tier failed on this item; not correct). The chain features are
 computed in every case, so a timed-out item still carries them.
@@ -27,43 +29,41 @@ from limo_rl.config import VerifyConfig
 from limo_rl.progress import bar
 from limo_rl.types import Verdict
 from limo_rl.verify.answers import extract_answer
-from limo_rl.verify.density import analyze
 from limo_rl.verify.equivalence import fast_equal
-from limo_rl.verify.quality import quality_features
+from limo_rl.verify.features import chain_features, cheap_features
 from limo_rl.verify.sandbox import ERROR, TIMEOUT, WorkerPool
 
 log = logging.getLogger(__name__)
 
-GRADER_VERSION = "limo_rl-verify-2"
-ANSWER_TYPES = ("auto", "number", "expression", "choice")
+GRADER_VERSION = "limo_rl-verify-3"
+GRADER_MODES = ("limo_rl", "math_verify")
+ANSWER_TYPES = ("auto", "number", "expression", "choice", "approx")
 FEATURES_IN_WORKERS_MIN = 32  # batches at least this big compute chain features in the worker processes
 FEATURE_BATCH = 16  # chains per features job
+INPROCESS_FEATURES_MAX_CHARS = 16_000  # longer chains get their features in a worker (time-bounded), alone
+
+__all__ = ["ANSWER_TYPES", "GRADER_MODES", "GRADER_VERSION", "Grader", "chain_features", "grade", "grader_id"]
 
 
-def _item(raw: Any, default_type: str) -> tuple[str, str, str, int | None]:
-    if not isinstance(raw, (tuple, list)) or not 2 <= len(raw) <= 4:
-        raise ValueError(f"a grading item is (output, gold[, answer_type[, n_tokens]]), got {type(raw).__name__}")
+def grader_id(mode: str = "limo_rl") -> str:
+    """What a verdict or metrics file records as its grader: the mode and :data:`GRADER_VERSION`.
+
+    ``limo_rl-verify-3`` for the default grader, ``math_verify@limo_rl-verify-3`` for plain
+    math-verify semantics (the version still names this wrapper: extraction limits, sandbox)."""
+    return GRADER_VERSION if mode == "limo_rl" else f"{mode}@{GRADER_VERSION}"
+
+
+def _item(raw: Any, default_type: str) -> tuple[str, str, str, int | None, str | None]:
+    if not isinstance(raw, (tuple, list)) or not 2 <= len(raw) <= 5:
+        raise ValueError("a grading item is (output, gold[, answer_type[, n_tokens[, finish_reason]]]), "
+                         f"got {type(raw).__name__}")
     output, gold = raw[0], raw[1]
     atype = raw[2] if len(raw) > 2 and raw[2] else default_type
     n_tokens = raw[3] if len(raw) > 3 else None
+    finish = raw[4] if len(raw) > 4 else None
     if atype not in ANSWER_TYPES:
         raise ValueError(f"answer_type {atype!r} is not one of {ANSWER_TYPES}")
-    return str(output or ""), str(gold), atype, n_tokens
-
-
-def chain_features(text: str, n_tokens: int | None, cfg: VerifyConfig) -> dict[str, Any]:
-    """The Verdict fields that depend only on the chain: steps, density, consistency, quality, score."""
-    rep = analyze(text, n_tokens)
-    feats, score = quality_features(text, rep.n_tokens, cfg.quality_weights.model_dump())
-    feats["verification_per_paragraph"] = rep.per_paragraph
-    feats["n_tokens"] = float(rep.n_tokens)
-    return {
-        "verification_steps": rep.steps,
-        "verification_density": rep.density,
-        "arithmetic_consistency": rep.arithmetic_consistency,
-        "quality": feats,
-        "score": score,
-    }
+    return str(output or ""), str(gold), atype, n_tokens, finish
 
 
 class Grader:
@@ -73,6 +73,7 @@ class Grader:
         self.cfg = cfg or VerifyConfig()
         self.pool = WorkerPool(self.cfg.workers, self.cfg.timeout_s, self.cfg.memory_mb)
         self.stats = {"fast": 0, "symbolic": 0, "timeouts": 0, "errors": 0, "no_answer": 0}
+        self.tier_s = {"extract": 0.0, "fast": 0.0, "workers": 0.0, "features": 0.0}  # wall time per tier
         self.max_inprocess_s = 0.0  # longest in-process work on one item (extraction, fast tier, features)
 
     def __enter__(self) -> Grader:
@@ -86,56 +87,66 @@ class Grader:
 
     def equal(self, a: str, b: str, answer_type: str = "auto") -> bool | None:
         """Is answer ``b`` equivalent to gold ``a``? None when the symbolic check timed out."""
-        fast = fast_equal(a, b, answer_type)
-        if fast is not None:
-            return fast
-        out = self.pool.run([(a, b)])[0]
-        if out == TIMEOUT:
-            return None
-        return out is True
+        return self.equal_many([(a, b, answer_type)])[0]
 
     def equal_many(self, pairs: Sequence[tuple[str, ...]]) -> list[bool | None]:
         """:meth:`equal` over (gold, pred[, answer_type]) pairs, the symbolic ones in parallel; input order."""
-        out: list[bool | None] = [fast_equal(p[0], p[1], p[2] if len(p) > 2 else "auto") for p in pairs]
+        full = [(p[0], p[1], p[2] if len(p) > 2 else "auto") for p in pairs]
+        out: list[bool | None] = [fast_equal(g, p, t) for g, p, t in full]
         todo = [i for i, r in enumerate(out) if r is None]
-        for i, res in zip(todo, self.pool.run([(pairs[i][0], pairs[i][1]) for i in todo]), strict=True):
+        for i, res in zip(todo, self.pool.run([full[i] for i in todo]), strict=True):
             out[i] = None if res == TIMEOUT else res is True
         return out
 
     def grade_many(self, items: Iterable[Sequence[Any]], progress: bool = True, *,
                    cfg: VerifyConfig | None = None, features: bool = True) -> list[Verdict]:
-        """Verdicts for ``items`` (output, gold[, answer_type[, n_tokens]]), in input order.
+        """Verdicts for ``items`` (output, gold[, answer_type[, n_tokens[, finish_reason]]]), in input order.
 
-        ``cfg`` overrides this grader's extraction and scoring settings for this call (not its pool).
+        ``cfg`` overrides this grader's extraction, mode and scoring settings for this call (not its pool).
         ``features=False`` judges correctness only (evaluation needs no density or quality): the
         verdicts then carry empty chain features.
         """
         cfg = cfg or self.cfg
+        mode = cfg.mode
         parsed = [_item(raw, cfg.answer_type) for raw in items]
         extracted: list[str | None] = []
         decided: list[bool | None] = []
-        pending: dict[tuple[str, str], list[int]] = {}
+        pending: dict[tuple, list[int]] = {}
+        in_workers = features and len(parsed) >= FEATURES_IN_WORKERS_MIN
+        # which chains get their features in the workers, in which job: all of a big batch (in batches), and any
+        # long chain alone (so its analysis is bounded by the timeout, never run unbounded in this process)
+        feature_groups: list[list[int]] = []
+        if features:
+            long_ones = [i for i, it in enumerate(parsed) if len(it[0]) > INPROCESS_FEATURES_MAX_CHARS]
+            short = [i for i in range(len(parsed)) if len(parsed[i][0]) <= INPROCESS_FEATURES_MAX_CHARS] \
+                if in_workers else []
+            feature_groups = [short[b: b + FEATURE_BATCH] for b in range(0, len(short), FEATURE_BATCH)]
+            feature_groups += [[i] for i in long_ones]
         pbar = bar(total=len(parsed), desc="grade", unit="chain") if parsed and progress else None
         try:
-            for i, (output, gold, atype, _) in enumerate(parsed):
+            for i, (output, gold, atype, _, finish) in enumerate(parsed):
                 t_item = time.perf_counter()
-                ans = extract_answer(output, cfg.fallbacks, atype)
+                ans = extract_answer(output, cfg.fallbacks, atype, finish)
+                t_ex = time.perf_counter()
+                self.tier_s["extract"] += t_ex - t_item
                 extracted.append(ans)
-                verdict = fast_equal(gold, ans, atype) if ans is not None else False
+                if mode == "math_verify":
+                    verdict, key = None, ("math_verify", (gold, output))
+                else:
+                    verdict = fast_equal(gold, ans, atype) if ans is not None else False
+                    key = ("eq", (gold, ans, atype))
+                    self.tier_s["fast"] += time.perf_counter() - t_ex
                 decided.append(verdict)
                 self.max_inprocess_s = max(self.max_inprocess_s, time.perf_counter() - t_item)
-                if ans is not None and verdict is None:
-                    pending.setdefault((gold, ans), []).append(i)
-                elif pbar is not None and not (features and len(parsed) >= FEATURES_IN_WORKERS_MIN):
+                if verdict is None:
+                    pending.setdefault(key, []).append(i)
+                elif pbar is not None and not in_workers:
                     pbar.update(1)
             keys = list(pending)
-            jobs: list[tuple[str, tuple]] = [("eq", key) for key in keys]
-            in_workers = features and len(parsed) >= FEATURES_IN_WORKERS_MIN
-            if in_workers:  # chain features are the bulk of the work: spread them over the workers too
-                cfg_json = cfg.model_dump_json()
-                for b in range(0, len(parsed), FEATURE_BATCH):
-                    chunk = parsed[b: b + FEATURE_BATCH]
-                    jobs.append(("features", ([c[0] for c in chunk], [c[3] for c in chunk], cfg_json)))
+            jobs: list[tuple[str, tuple]] = list(keys)
+            cfg_json = cfg.model_dump_json()
+            for group in feature_groups:  # chain features are the bulk of the work: spread them over the workers
+                jobs.append(("features", ([parsed[i][0] for i in group], [parsed[i][3] for i in group], cfg_json)))
             outcomes: list[object] = []
             if jobs:
                 def _done(k: int, _outcome: object) -> None:
@@ -144,33 +155,45 @@ class Grader:
                     if in_workers:  # features jobs carry every item: the bar counts those
                         if k >= len(keys):
                             pbar.update(len(jobs[k][1][0]))
+                    elif k >= len(keys):
+                        return
                     else:
                         pbar.update(len(pending[keys[k]]))
 
+                t_w = time.perf_counter()
                 outcomes = self.pool.run_jobs(jobs, on_done=_done)
+                self.tier_s["workers"] += time.perf_counter() - t_w
             symbolic = dict(zip(keys, outcomes[: len(keys)], strict=True))
             feature_rows: list[object] = [None] * len(parsed)
-            if in_workers:
-                for j, batch in enumerate(outcomes[len(keys):]):
-                    start = j * FEATURE_BATCH
-                    n_batch = min(FEATURE_BATCH, len(parsed) - start)
-                    rows = batch if isinstance(batch, list) else [batch] * n_batch  # a failed batch: its status
-                    feature_rows[start: start + n_batch] = rows
+            retry: list[int] = []
+            for group, batch in zip(feature_groups, outcomes[len(keys):], strict=True):
+                if isinstance(batch, list) and len(batch) == len(group):
+                    for i, row in zip(group, batch, strict=True):
+                        feature_rows[i] = row
+                elif len(group) > 1:
+                    retry += group  # a failed batch: its chains once more, one by one
+                else:
+                    log.warning("chain features of item %d: %s in a worker; keeping the cheap features only",
+                                group[0], batch)
+                    feature_rows[group[0]] = cheap_features(parsed[group[0]][0], parsed[group[0]][3], cfg)
+            if retry:
+                self._retry_features(parsed, feature_rows, cfg, retry)
         finally:
             if pbar is not None:
                 pbar.close()
+        gid = grader_id(mode)
         verdicts = []
-        for i, (output, gold, _atype, n_tokens) in enumerate(parsed):
-            t_item = time.perf_counter()
+        for i, (output, gold, atype, n_tokens, _finish) in enumerate(parsed):
             ans = extracted[i]
-            if ans is None:
+            key = ("math_verify", (gold, output)) if mode == "math_verify" else ("eq", (gold, ans, atype))
+            if ans is None and mode != "math_verify":
                 status, correct = "no_answer", False
                 self.stats["no_answer"] += 1
             elif decided[i] is not None:
                 status, correct = "ok", bool(decided[i])
                 self.stats["fast"] += 1
             else:
-                outcome = symbolic[(gold, ans)]
+                outcome = symbolic[key]
                 self.stats["symbolic"] += 1
                 if outcome == TIMEOUT:
                     status, correct = "timeout", False
@@ -180,17 +203,30 @@ class Grader:
                     self.stats["errors"] += 1
                 else:
                     status, correct = "ok", outcome is True
+            t_item = time.perf_counter()
             feats = feature_rows[i]
             if not features:
                 feats = {}
             elif not isinstance(feats, dict):
-                if feats is not None:  # a features job failed in a worker: compute it here (it is bounded)
-                    log.warning("chain features failed in a worker (%s); computing in-process", feats)
-                feats = chain_features(output, n_tokens, cfg)
-            verdicts.append(Verdict(correct=correct, status=status, extracted=ans, grader_version=GRADER_VERSION,
-                                    **feats))
+                feats = chain_features(output, n_tokens, cfg)  # a short chain of a small batch: in-process
+            self.tier_s["features"] += time.perf_counter() - t_item
+            verdicts.append(Verdict(correct=correct, status=status, extracted=ans, grader_version=gid, **feats))
             self.max_inprocess_s = max(self.max_inprocess_s, time.perf_counter() - t_item)
         return verdicts
+
+    def _retry_features(self, parsed: list, rows: list[object], cfg: VerifyConfig, failed: list[int]) -> None:
+        """Chains of a features batch that failed in a worker: once more one by one, in the workers (each
+        bounded by the timeout); a chain that fails alone gets :func:`cheap_features`, never an unbounded
+        in-process recomputation."""
+        log.warning("chain features failed in a worker for %d chain(s); retrying one by one", len(failed))
+        cfg_json = cfg.model_dump_json()
+        again = self.pool.run_jobs([("features", ([parsed[i][0]], [parsed[i][3]], cfg_json)) for i in failed])
+        for i, out in zip(failed, again, strict=True):
+            if isinstance(out, list) and out and isinstance(out[0], dict):
+                rows[i] = out[0]
+            else:
+                log.warning("chain features of item %d: %s in a worker; keeping the cheap features only", i, out)
+                rows[i] = cheap_features(parsed[i][0], parsed[i][3], cfg)
 
 
 _default: dict[str, Grader] = {}
@@ -198,12 +234,12 @@ _default_lock = threading.Lock()
 
 
 def _default_grader(cfg: VerifyConfig) -> Grader:
-    key = f"{cfg.workers}/{cfg.timeout_s}/{cfg.memory_mb}"
+    key = f"{cfg.workers}/{cfg.timeout_s}/{cfg.memory_mb}/{cfg.mode}"
     with _default_lock:
         g = _default.get(key)
         if g is None:
             g = _default[key] = Grader(VerifyConfig(workers=cfg.workers, timeout_s=cfg.timeout_s,
-                                                    memory_mb=cfg.memory_mb))
+                                                    memory_mb=cfg.memory_mb, mode=cfg.mode))
         return g
 
 
@@ -217,8 +253,9 @@ def _close_defaults() -> None:
 
 
 def grade(output: str, gold: str, *, answer_type: str = "auto", cfg: VerifyConfig | None = None,
-          n_tokens: int | None = None) -> Verdict:
+          n_tokens: int | None = None, finish_reason: str | None = None) -> Verdict:
     """Grade one chain. The symbolic tier (when needed) runs in the shared default worker pool."""
     cfg = cfg or VerifyConfig()
     atype = answer_type if answer_type != "auto" else cfg.answer_type
-    return _default_grader(cfg).grade_many([(output, gold, atype, n_tokens)], progress=False, cfg=cfg)[0]
+    return _default_grader(cfg).grade_many([(output, gold, atype, n_tokens, finish_reason)], progress=False,
+                                           cfg=cfg)[0]

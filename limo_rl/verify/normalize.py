@@ -17,7 +17,8 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
-MAX_DIGITS = 50
+MAX_DIGITS = 50  # digit runs in scientific notation, fractions and decimals
+MAX_INT_DIGITS = 4000  # a plain integer may be long: Python ints compare exactly (never as floats)
 MAX_EXP = 300
 MAX_LEN = 2000  # longer answers skip the fast path
 
@@ -37,12 +38,19 @@ NUMBER_WORDS = {
 }
 
 _TEXT_CMD = re.compile(r"\\(?:text|textbf|textit|textrm|mathrm|mathbf|mbox|operatorname)\s*\{([^{}]*)\}(\^\{?[23]\}?)?")
-_SPACING = re.compile(r"\\(?:;|:|quad|qquad|enspace|thinspace|medspace|thickspace| )")
+_SPACING = re.compile(r"(?<!\\)\\(?:;|:|quad|qquad|enspace|thinspace|medspace|thickspace| )")
 _DEGREES = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|°|\\degree|\^\s*\{\s*\\text\{\s*o\s*\}\s*\}")
 _ASSIGN = re.compile(r"^[A-Za-z](?:_\{?[A-Za-z0-9]+\}?)?\s*(?:=|\\in)\s*(?=\S)")
+_TUPLE_NAMES = re.compile(r"^\(\s*[A-Za-z](?:_\{?\w+\}?)?(?:\s*,\s*[A-Za-z](?:_\{?\w+\}?)?)+\s*\)\s*=\s*(?=[(\[])")
+_IN = re.compile(r"^[A-Za-z](?:_\{?[A-Za-z0-9]+\}?)?\s*\\in\s*(?=\S)")
 _TRAILING_UNIT = re.compile(rf"(?<=[0-9}}])(?:\s|\\\s|~)+(?:{_UNIT_RE})(?:\^\{{?[23]\}}?|\^[23])?\.?$", re.I)
 _TRIG = re.compile(r"\\(?:sin|cos|tan|cot|sec|csc)")
 _DEG_VALUE = re.compile(r"(\d+(?:\.\d+)?)\s*(?:\^\s*\{?\s*\\circ\s*\}?|°|\\degree)")
+
+
+EMPTY_SET = "\\emptyset"
+_EMPTY = re.compile(r"\\(?:emptyset|varnothing)|∅|\\\{\s*\\\}|\{\s*\}"
+                    r"|(?:the\s+)?empty\s+set|no\s+(?:real\s+)?solutions?|\\text\{\s*no\s+solutions?\s*\}")
 
 
 def strip_math_delims(s: str) -> str:
@@ -60,8 +68,9 @@ def _unwrap_text(match: re.Match) -> str:
     return inner + (match.group(2) or "")
 
 
-def normalize(answer: str) -> str:
-    """A canonical spelling of a short answer (no evaluation): delimiters, spacing, units, degrees, ``x =``."""
+def normalize(answer: str, strip_assignment: bool = True) -> str:
+    """A canonical spelling of a short answer (no evaluation): delimiters, spacing, units, degrees, ``x =``
+    (a lone ``x = ...`` loses its ``x =`` unless ``strip_assignment`` is False)."""
     s = strip_math_delims(answer)
     if len(s) > MAX_LEN:
         return s
@@ -84,13 +93,19 @@ def normalize(answer: str) -> str:
     s = re.sub(r"[.;,]+$", "", s).strip()
     if s.endswith("%") is False:
         s = _TRAILING_UNIT.sub("", s).strip()
+    if strip_assignment and (m := _TUPLE_NAMES.match(s)):
+        s = s[m.end():]  # (x, y) = (3, -2): the tuple itself
+    if strip_assignment and (m := _IN.match(s)):
+        s = s[m.end():]  # x \in [1,2): the set itself
     m = _ASSIGN.match(s)
-    if m and "=" not in s[m.end():] and "," not in s[m.end():]:
+    if strip_assignment and m and "=" not in s[m.end():] and "," not in s[m.end():]:
         s = s[m.end():]
     s = re.sub(r"\s+", " ", s).strip()
     low = s.lower()
     if low in NUMBER_WORDS:
         s = str(NUMBER_WORDS[low])
+    elif _EMPTY.fullmatch(low):
+        s = EMPTY_SET
     return s
 
 
@@ -139,8 +154,12 @@ def _decimal(text: str) -> Num:
 def parse_number(s: str) -> Num | None:
     """An exact number from a normalized answer, or ``None`` if it is not a plain number (or out of bounds)."""
     s = squash(s)
+    if re.fullmatch(r"[+-]?\d+", s) and len(s) <= MAX_INT_DIGITS + 1:
+        return Num(Fraction(int(s)))  # exact, however long: 12345678901234567891 is not ...890
     if not s or len(s) > 120 or not _digits_ok(s):
         return None
+    if (rep := repeating_decimal(s)) is not None:
+        return Num(rep)
     percent = False
     if s.endswith("%"):
         percent, s = True, s[:-1]
@@ -179,6 +198,28 @@ def parse_number(s: str) -> Num | None:
     return num
 
 
+_REPEAT = re.compile(
+    r"^([+-]?)(\d*)\.(\d*)(?:\\overline\{(\d+)\}|\\overline(\d)|\\dot\{(\d)\}|\\dot(\d)|\((\d+)\)"
+    r"|\\dot\{(\d)\}(\d*)\\dot\{(\d)\})(?:\.{3}|\\ldots|\\dots)?$"
+)
+
+
+def repeating_decimal(s: str) -> Fraction | None:
+    """The exact value of a repeating decimal: ``0.\\overline{3}``, ``0.1\\overline{6}``, ``0.(3)``, ``0.\\dot{3}``,
+    ``0.\\dot{1}4285\\dot{7}``; None for anything else."""
+    m = _REPEAT.match(s)
+    if not m:
+        return None
+    sign, whole, fixed = m.group(1), m.group(2) or "0", m.group(3)
+    if m.group(9) is not None:
+        rep = m.group(9) + m.group(10) + m.group(11)
+    else:
+        rep = next(g for g in m.groups()[3:8] if g is not None)
+    a, r = len(fixed), len(rep)
+    value = int(whole) + Fraction(int(fixed + rep) - int(fixed or "0"), 10**a * (10**r - 1))
+    return -value if sign == "-" else value
+
+
 def _rounds_to(exact: Fraction, decimals: int, written: Fraction) -> bool:
     """Does ``exact`` round (half either way) or truncate to ``written`` at ``decimals`` places?"""
     step = Fraction(1, 10**decimals)
@@ -186,17 +227,31 @@ def _rounds_to(exact: Fraction, decimals: int, written: Fraction) -> bool:
 
 
 def numbers_equal(gold: Num, pred: Num) -> bool:
-    """Exact equality, with rounding allowed only where a decimal literal carries rounding (see module doc)."""
+    """Exact equality (a percentage may stand for its fraction): a fast "equal" is a proof.
+
+    ``0.333`` is not ``1/3`` and ``1.2e-9`` is not ``1.2e-10``; golds that are themselves rounded
+    are compared by :func:`approx_equal` only when the caller asks for that (answer type ``approx``).
+    """
+    for g, p in _percent_candidates(gold, pred):
+        if g == p:
+            return True
+    return False
+
+
+def approx_equal(gold: Num, pred: Num) -> bool:
+    """The documented numeric mode for approximate golds: ``pred`` rounds (half either way) or truncates
+    to ``gold`` at the decimals the gold was written with (gold ``0.33`` accepts ``1/3`` and ``0.3333``).
+    An integer gold, or an exact one, is compared exactly."""
+    for g, p in _percent_candidates(gold, pred):
+        if g == p or (gold.decimals and _rounds_to(p, gold.decimals, g)):
+            return True
+    return False
+
+
+def _percent_candidates(gold: Num, pred: Num) -> list[tuple[Fraction, Fraction]]:
     candidates = [(gold.value, pred.value)]
     if pred.percent and not gold.percent:
         candidates.append((gold.value, pred.value / 100))
     if gold.percent and not pred.percent:
         candidates.append((gold.value / 100, pred.value))
-    for g, p in candidates:
-        if g == p:
-            return True
-        if gold.decimals and not pred.decimals and _rounds_to(p, gold.decimals, g):
-            return True  # gold 0.33 (rounded) vs pred 1/3
-        if pred.decimals and not gold.decimals and pred.decimals >= 3 and _rounds_to(g, pred.decimals, p):
-            return True  # gold 1/3 vs pred 0.333 (3+ places: 3.14 is not 22/7)
-    return False
+    return candidates

@@ -12,8 +12,9 @@ grader (compare numerically at sample points), made conservative:
 * they are evaluated in complex floating point at three sample points (positive reals,
   different per variable); overflow or any math error is "undecided", so ``9^{9^{9}}``
   costs one failed ``pow``, never a hang;
-* "unequal" needs a clear gap at every point; "equal" needs agreement to 1e-9 at every
-  point and no decimal literal in either answer (``0.333333333`` is not ``1/3``);
+* it only ever says "unequal" (a clear relative gap at every point); agreement in floating
+  point is no proof (``12345678901234567891`` and ``...890`` agree to 1e-19, ``10^{-9}`` and
+  ``10^{-10}`` to 1e-9), so "equal" is left to the exact and symbolic tiers;
   equations, ``i``, factorials and everything else outside the grammar are undecided.
 
 Pure core: standard library only. Text is tokenized, never evaluated as code.
@@ -268,7 +269,7 @@ def compile_expr(s: str):
 
 
 def numeric_equal(gold: str, pred: str) -> bool | None:
-    """True/False when sampling decides it clearly, else None (see the module doc for the rules)."""
+    """False when sampling shows a clear difference, else None (never True: see the module doc)."""
     try:
         fg, vg = compile_expr(gold)
         fp, vp = compile_expr(pred)
@@ -277,7 +278,7 @@ def numeric_equal(gold: str, pred: str) -> bool | None:
     names = sorted(vg | vp)
     if len(names) > 8:
         return None
-    agree = differ = 0
+    differ = 0
     for k in range(len(_SAMPLES)):
         env = {n: complex(_SAMPLES[(k + j) % 3] + 0.173 * j) for j, n in enumerate(names)}
         try:
@@ -288,12 +289,8 @@ def numeric_equal(gold: str, pred: str) -> bool | None:
             return None
         scale = max(1.0, abs(a), abs(b))
         gap = abs(a - b) / scale
-        if gap <= 1e-9:
-            agree += 1
-        elif gap > 1e-6:
+        if gap > 1e-6:
             differ += 1
     if differ == len(_SAMPLES):
         return False
-    if agree == len(_SAMPLES) and "." not in gold and "." not in pred:
-        return True
-    return None
+    return None  # agreement in floating point proves nothing: the exact or symbolic tier decides

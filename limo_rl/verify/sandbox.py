@@ -12,7 +12,8 @@ caller's threads or Ray state, and unlike spawn/forkserver they never re-import 
 ``__main__``. A replacement boots in the background while the other workers carry on, and a
 job's clock starts only when a ready worker takes it. Each worker caps its address space with ``RLIMIT_AS``; a job that overruns its deadline or
 dies (memory) is reported as ``"timeout"``, its worker is killed and replaced, and the pool
-carries on. The parent side is plain ``multiprocessing.connection.wait`` with deadlines, so
+carries on. The job handlers live in :mod:`._worker` (this module only manages processes, so
+it imports nothing of the grader). The parent side is plain ``multiprocessing.connection.wait`` with deadlines, so
 it works from any thread and from code running under an event loop (via a thread).
 """
 
@@ -29,55 +30,9 @@ from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
+from limo_rl.verify.outcomes import ERROR, TIMEOUT  # noqa: F401  (re-exported for callers)
+
 log = logging.getLogger(__name__)
-
-TIMEOUT = "timeout"
-ERROR = "error"
-
-
-def _worker_main(reader: Connection, writer: Connection, memory_mb: int) -> None:
-    """Serve (job_id, kind, args) -> (job_id, result | "timeout" | "error") until the pipe closes."""
-    import resource
-
-    limit = memory_mb * 1024 * 1024
-    try:
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    except (ValueError, OSError):  # pragma: no cover - platform without RLIMIT_AS
-        pass
-    from limo_rl.verify.equivalence import quiet_math_verify, symbolic_equal
-
-    quiet_math_verify()
-    handlers: dict[str, Callable[..., object]] = {"eq": symbolic_equal, "features": _features_job}
-    writer.send(("ready", None))
-    while True:
-        try:
-            job = reader.recv()
-        except (EOFError, OSError):
-            return
-        if job is None:
-            return
-        job_id, kind, args = job
-        try:
-            result: object = handlers[kind](*args)
-        except MemoryError:
-            result = TIMEOUT  # out of memory counts as running out of budget
-        except Exception:  # noqa: BLE001 - any failure of the symbolic tier is "error" for this item
-            result = ERROR
-        try:
-            writer.send((job_id, result))
-        except (OSError, MemoryError):
-            return
-        if result == TIMEOUT:
-            return  # a worker that hit its memory cap is not reused
-
-
-def _features_job(texts: list[str], n_tokens: list[int | None], cfg_json: str) -> list[dict]:
-    """Chain features of a batch of chains (batched: one pipe round trip per batch, not per chain)."""
-    from limo_rl.config import VerifyConfig
-    from limo_rl.verify.grade import chain_features
-
-    cfg = VerifyConfig.model_validate_json(cfg_json)
-    return [chain_features(t, n, cfg) for t, n in zip(texts, n_tokens, strict=True)]
 
 
 class _Worker:
@@ -87,7 +42,8 @@ class _Worker:
     def __init__(self, memory_mb: int):
         root = str(Path(__file__).resolve().parents[2])  # so the child imports this very limo_rl
         path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
-        env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1", PYTHONPATH=path)
+        env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1", PYTHONPATH=path,
+                   LIMO_RL_PARENT_PID=str(os.getpid()))  # the worker dies with this process (procs.die_with_parent)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "limo_rl.verify._worker", str(memory_mb)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, close_fds=True,
@@ -158,14 +114,14 @@ class WorkerPool:
     def run(
         self, pairs: Sequence[tuple[str, str]], on_done: Callable[[int, object], None] | None = None
     ) -> list[object]:
-        """Symbolic equivalence of (gold, pred) pairs: True/False/"timeout"/"error", in input order."""
-        return self.run_jobs([("eq", (g, p)) for g, p in pairs], on_done)
+        """Symbolic equivalence of (gold, pred[, answer_type]) pairs: True/False/"timeout"/"error", in input order."""
+        return self.run_jobs([("eq", tuple(p)) for p in pairs], on_done)
 
     def run_jobs(
         self, jobs: Sequence[tuple[str, tuple]], on_done: Callable[[int, object], None] | None = None
     ) -> list[object]:
         """Results of (kind, args) jobs in input order; each job gets ``timeout_s`` from when a ready worker
-        takes it. Kinds: "eq" (gold, pred) -> bool; "features" (texts, n_tokens, VerifyConfig JSON) -> list of dicts."""
+        takes it. Kinds: see :data:`limo_rl.verify._worker.HANDLERS`."""
         pairs = jobs
         if self._closed:
             raise RuntimeError("WorkerPool is closed")

@@ -38,6 +38,30 @@ def test_grade_jsonl_round_trip(tmp_path):
     for key in ("extracted", "verification_density", "quality", "score"):
         assert key in got[1]
     assert "accuracy 0.5000" in res.stderr and "no_answer=1" in res.stderr and "/s" in res.stderr
+    assert all(g["grader_version"] == "limo_rl-verify-3" for g in got) and "grader limo_rl-verify-3" in res.stderr
+
+
+@pytest.mark.slow
+def test_grade_modes_differ_where_math_verify_is_unsound(tmp_path):
+    """--mode math_verify gives plain math-verify semantics (and says so); the default rejects what it accepts."""
+    inp = tmp_path / "in.jsonl"
+    rows = [
+        {"output": "so \\boxed{0.3333333}", "gold": "\\frac{1}{3}"},  # a rounded decimal for an exact fraction
+        {"output": "so \\boxed{\\{3,8\\}}", "gold": "(3,8)"},  # a set for a tuple
+        {"output": "<think>\\boxed{5}", "gold": "5", "finish_reason": "length"},  # cut off in its thinking
+        {"output": "so \\boxed{\\frac{3}{4}}", "gold": "0.75"},
+    ]
+    inp.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    got = {}
+    for mode in ("limo_rl", "math_verify"):
+        out = tmp_path / f"{mode}.jsonl"
+        res = cli("-q", "grade", str(inp), "--out", str(out), "--workers", "1", "--mode", mode)
+        assert res.returncode == 0, res.stderr
+        got[mode] = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [g["correct"] for g in got["limo_rl"]] == [False, False, False, True]
+    assert got["limo_rl"][2]["status"] == "no_answer"
+    assert [g["correct"] for g in got["math_verify"]][:2] == [True, True] and got["math_verify"][3]["correct"]
+    assert {g["grader_version"] for g in got["math_verify"]} == {"math_verify@limo_rl-verify-3"}
 
 
 @pytest.mark.slow

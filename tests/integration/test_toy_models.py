@@ -14,7 +14,7 @@ from limo_rl.artifacts import hash_file
 from limo_rl.config import ToyConfig
 from limo_rl.toy.bootstrap import INFO_FILE, bootstrap_teacher, resolve_toy_model, toy_model_key
 from limo_rl.toy.chains import corpus_examples
-from limo_rl.toy.problems import make_problems
+from limo_rl.toy.problems import eval_problems, make_problems
 
 pytestmark = pytest.mark.slow
 
@@ -98,7 +98,12 @@ def test_toy_cli(tmp_path, capsys):
     problems = read_problems(tmp_path / "p.jsonl")
     assert len(problems) == 7 and problems == make_problems(7)
     assert main(["-q", "toy", "problems", "--n", "5", "--eval", "--out", str(tmp_path / "e.jsonl")]) == 0
-    assert all(p.source == "toy_eval" for p in read_problems(tmp_path / "e.jsonl"))
+    evals = read_problems(tmp_path / "e.jsonl")
+    assert all(p.source == "toy_eval" for p in evals) and evals == eval_problems(5)
+    assert main(["-q", "toy", "problems", "--n", "5", "--dev", "--out", str(tmp_path / "d.jsonl")]) == 0
+    assert all(p.source == "toy_dev" for p in read_problems(tmp_path / "d.jsonl"))
+    assert main(["-q", "toy", "problems", "--n", "5000", "--dev", "--out", str(tmp_path / "x.jsonl")]) == 2
+    assert "cannot draw 5000 distinct problems" in capsys.readouterr().err
 
     assert main(["-q", "toy", "gold", "--n", "9", "--out", str(tmp_path / "g.jsonl")]) == 0
     rows = [json.loads(line) for line in (tmp_path / "g.jsonl").read_text().splitlines()]

@@ -6,8 +6,10 @@ import types
 
 import pytest
 
+from limo_rl.cluster import nodes_from_ray
 from limo_rl.config import RecipeError, load_recipe
-from limo_rl.generate.driver import GenerationError, _fit_actors
+from limo_rl.generate import driver as gen_driver
+from limo_rl.generate.driver import GenerationError
 from limo_rl.storage import unreadable_nodes
 
 
@@ -43,30 +45,27 @@ def test_local_output_dirs_pass(path):
     assert load_recipe(None, [f"run.output_dir={path}"]).run.output_dir == path
 
 
-class FakeRay:
-    """Only ``cluster_resources``: what _fit_actors reads from a cluster."""
-
-    def __init__(self, res):
-        self.res = res
-
-    def cluster_resources(self):
-        return self.res
-
-
 def gen_cfg(**kw):
-    base = {"num_actors": 4, "resources": {}}
+    base = {"num_actors": 4, "resources": {}, "engine": "hf"}
     return types.SimpleNamespace(**{**base, **kw})
 
 
-def test_custom_resource_limits_actor_count():
-    cfg = gen_cfg(resources={"gen_node": 1})
-    assert _fit_actors(cfg, 10, 1.0, 0.0, FakeRay({"CPU": 16, "gen_node": 2})) == 2
-    assert _fit_actors(gen_cfg(), 10, 1.0, 0.0, FakeRay({"CPU": 16})) == 4
+def nodes(*resources):
+    """Cluster nodes as ray.nodes() describes them (the cluster itself is the boundary here)."""
+    return nodes_from_ray([{"Alive": True, "NodeID": f"n{i}", "NodeManagerAddress": f"10.0.0.{i}",
+                            "Resources": r} for i, r in enumerate(resources)])
 
 
-def test_missing_custom_resource_is_named():
-    with pytest.raises(GenerationError, match="'gen_node'.*has 0"):
-        _fit_actors(gen_cfg(resources={"gen_node": 1}), 10, 1.0, 0.0, FakeRay({"CPU": 16}))
+def test_custom_resource_limits_actor_count(monkeypatch):
+    monkeypatch.setattr(gen_driver, "cluster_nodes", lambda: nodes({"CPU": 8}, {"CPU": 8, "gen_node": 2}))
+    assert gen_driver._fit_actors(gen_cfg(resources={"gen_node": 1}), 10, 1.0, 0.0, 0.0) == 2
+    assert gen_driver._fit_actors(gen_cfg(), 10, 1.0, 0.0, 0.0) == 4
+
+
+def test_missing_custom_resource_is_named(monkeypatch):
+    monkeypatch.setattr(gen_driver, "cluster_nodes", lambda: nodes({"CPU": 16}))
+    with pytest.raises(GenerationError, match="gen_node"):
+        gen_driver._fit_actors(gen_cfg(resources={"gen_node": 1}), 10, 1.0, 0.0, 0.0)
 
 
 def test_unreadable_nodes_names_each_failure():

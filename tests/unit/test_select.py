@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -101,6 +102,8 @@ def test_budget_is_a_global_score_cut_and_output_is_complete(tmp_path):
     assert stats["distributions"]["n_tokens"]["selected"]["count"] == 7
     assert stats["steps"][-1] == {"step": "budget", "removed": res_all.n_selected - 7, "kept": 7, "budget": 7,
                                   "balance_by": None}
+    assert stats["budget_bound"] is True
+    assert json.loads(res_all.stats_path.read_text())["budget_bound"] is False  # 1000 > every candidate
 
 
 def test_ties_are_deterministic_and_follow_the_rule(tmp_path):
@@ -154,3 +157,38 @@ def test_curation_modules_import_without_heavy_packages():
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stderr
+
+
+def test_the_m_chains_of_a_problem_are_distinct(tmp_path):
+    """k samples often repeat a chain word for word: per_problem counts distinct texts, and says how many repeats."""
+    problems, chains, verdicts = _world(n_problems=5, k=4)
+    same = [dataclasses.replace(c, text="one text") for c in chains if c.problem_id == "p3"]
+    chains = [c for c in chains if c.problem_id != "p3"] + same
+    res = _sel(tmp_path, problems, chains, verdicts, strategy="verification_density", per_problem=4, budget=1000)
+    p3 = [e for e in res.examples if e.problem_id == "p3"]
+    assert len(p3) == 1  # three correct samples of p3, all the same text: one chain
+    p4 = [e for e in res.examples if e.problem_id == "p4"]
+    assert len(p4) == 4 and len({e.messages[-1]["content"] for e in p4}) == 4
+    step = next(s for s in res.stats["steps"] if s["step"] == "per_problem")
+    assert step["duplicates"] == 2
+
+
+def test_process_consistent_filter_drops_false_arithmetic_and_false_checks(tmp_path):
+    from limo_rl.select.strategies import process_consistent
+    from limo_rl.types import VerificationStep
+
+    problems, chains, verdicts = _world(n_problems=5, k=4)
+    bad_cons, bad_check = ("p3", 0), ("p3", 1)
+    verdicts[bad_cons] = Verdict(correct=True, status="ok", extracted="3", arithmetic_consistency=0.5)
+    verdicts[bad_check] = Verdict(correct=True, status="ok", extracted="3", arithmetic_consistency=1.0,
+                                  verification_steps=(VerificationStep(0, 5, "false", "Check: 18+63=82"),),
+                                  quality={"false_checks": 1.0})
+    assert not process_consistent(verdicts[bad_cons]) and not process_consistent(verdicts[bad_check])
+    assert process_consistent(verdicts[("p3", 2)])
+    off = _sel(tmp_path / "off", problems, chains, verdicts, per_problem=4, budget=1000)
+    on = _sel(tmp_path / "on", problems, chains, verdicts, per_problem=4, budget=1000, process_consistent=True)
+    refs = lambda res: {tuple(e.chain_ref.split("/")[1:]) for e in res.examples}  # noqa: E731
+    assert {("p3", "0"), ("p3", "1")} <= refs(off)
+    assert refs(on) == refs(off) - {("p3", "0"), ("p3", "1")}
+    ch = next(s for s in on.stats["steps"] if s["step"] == "chains")
+    assert ch["excluded"]["inconsistent"] == 2

@@ -15,13 +15,22 @@ from limo_rl.toy.chains import (
     _int_arith,
     boxed_answer,
     corpus_examples,
+    equalities,
     gold_examples,
     parse_question,
+    process_consistent,
     toy_correct,
     verification_steps,
     write_chain,
 )
-from limo_rl.toy.problems import KINDS, eval_problems, is_eval_question, make_problems
+from limo_rl.toy.problems import (
+    KINDS,
+    dev_problems,
+    eval_problems,
+    is_eval_question,
+    make_problems,
+    question_side,
+)
 from limo_rl.types import LIMO_SYSTEM_PROMPT
 
 
@@ -70,6 +79,15 @@ def test_eval_side_is_disjoint_from_training_side():
     assert all(p.id.startswith("toyeval-") for p in evals)
 
 
+def test_dev_set_is_disjoint_from_the_test_set_and_the_training_side():
+    evals, dev = eval_problems(100), dev_problems(60)
+    assert not {p.question for p in evals} & {p.question for p in dev}
+    assert {question_side(p.question) for p in evals} == {"eval"} and {question_side(p.question) for p in dev} == {"dev"}
+    assert all(p.source == "toy_dev" and p.id.startswith("toydev-") for p in dev)
+    train = {p.question for p in make_problems(2000, seed=0)}
+    assert not train & ({p.question for p in evals} | {p.question for p in dev})
+
+
 def test_bad_arguments_raise():
     with pytest.raises(ValueError, match="difficulty"):
         make_problems(3, difficulty=9)
@@ -104,6 +122,27 @@ def test_chain_styles_have_the_quality_they_claim():
             if style == "caught" and "redo" in text:
                 assert checks["real"] == 2
     assert wrong["slip"] >= 90  # a planted slip almost always changes the answer
+
+
+def test_every_step_is_an_equality_a_reader_checks():
+    problems = make_problems(200, seed=6)
+    for p in problems:
+        for style in ("steps", "verified", "hollow", "caught"):
+            text, _ = write_chain(p, style, seed=2)
+            assert process_consistent(text), text
+            # only a caught chain writes a false step, before its redo (a fraction's wrong "gcd(p,q)=g" claim is
+            # not arithmetic the reader evaluates: its divisions by g still hold)
+            counts = equalities(text)
+            slipped = style == "caught" and "redo" in text and p.subject != "fraction"
+            assert counts["true"] >= 2 and (counts["false"] > 0) == slipped, text
+        slip, answer = write_chain(p, "slip", seed=2)
+        # a slip is a false step, except in fractions, where it divides by a smaller common divisor
+        if answer != p.answer:
+            assert process_consistent(slip) == (p.subject == "fraction"), slip
+    caught = "2+8+0=11, write 1.\nCheck: 114-84=30.\nIt does not match. Let me redo it.\n2+8+0=10, write 0."
+    assert equalities(caught) == {"true": 2, "false": 1} and process_consistent(caught)
+    assert not process_consistent("Subtract 6: 7x=34-6=29.\nThe answer is \\boxed{4}.")
+    assert equalities("So 78 + 33 = 111. 16=4*5+0. 7/2=3. gcd(4,6)=2. 3x=12") == {"true": 1, "false": 2}
 
 
 def test_caught_chains_recover_from_the_slip():

@@ -49,3 +49,35 @@ def test_choice_letters():
     assert extract_answer("nothing to pick", answer_type="choice") is None
     assert choice_letter("C. {x \\mid -3<x<4}") == "C"
     assert choice_letter("Cats") is None
+
+
+def test_answer_region_after_think_and_truncated_chains():
+    assert extract_answer("<think>try \\boxed{4}</think> So the answer is \\boxed{5}.") == "5"
+    assert extract_answer("<think>try \\boxed{4} and then the budget ran out") is None  # cut off while thinking
+    assert extract_answer("we get \\boxed{4}", finish_reason="length") is None
+    assert extract_answer("<think>x</think>\\boxed{4}", finish_reason="length") == "4"  # answered, then cut
+
+
+def test_several_different_final_boxes_are_a_hedge():
+    from limo_rl.verify.answers import HEDGE_SEP
+
+    assert extract_answer("so $\\boxed{3}$ or $\\boxed{5}$") == f"3{HEDGE_SEP}5"
+    assert extract_answer("\\boxed{3}.\n\nWait, no.\n\nThe answer is \\boxed{5}.") == "5"  # a later correction
+    assert extract_answer("\\boxed{7} and again \\boxed{7}") == "7"
+    assert extract_answer("\\boxed{B} or \\boxed{C}", answer_type="choice") == f"B{HEDGE_SEP}C"
+
+
+def test_final_answer_statements_and_wrapped_letters():
+    assert extract_answer("Work.\nThe answer is: **12**") == "12"
+    assert extract_answer("so \\boxed{\\textbf{(B)}\\ 5}", answer_type="choice") == "B"
+    assert extract_answer("The answer is **(C)** 42", answer_type="choice") == "C"
+
+
+@pytest.mark.parametrize("text", ["\\boxed{" * 150_000, "{" * 1_000_000, "\\boxed{" + "{" * 1_000_000,
+                                  "\\boxed{1}" * 100_000, "The answer is " * 80_000])
+def test_extraction_is_linear_on_megabyte_outputs(text):
+    import time
+
+    t0 = time.perf_counter()
+    extract_answer(text)
+    assert time.perf_counter() - t0 < 0.5

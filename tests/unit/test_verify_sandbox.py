@@ -15,11 +15,14 @@ from limo_rl.verify.grade import Grader, grade
 @pytest.fixture(scope="module")
 def grader():
     with Grader(VerifyConfig(workers=2, timeout_s=2.0, memory_mb=768)) as g:
+        g.pool.run([("x", "y"), ("y", "x")])  # both workers booted (start-up is not what the tests time)
         yield g
 
 
 def test_tower_times_out_and_pool_carries_on(grader):
-    items = [("\\boxed{9^{9^{9}}}", "1"), ("\\boxed{\\sqrt{8}}", "2\\sqrt{2}"), ("\\boxed{\\frac{\\pi}{2}}", "\\pi/2")]
+    # a tower against itself plus one: only exact integer arithmetic can tell them apart, and it cannot finish
+    items = [("\\boxed{9^{9^{9}}}", "9^{9^{9}}+1"), ("\\boxed{\\sqrt{8}}", "2\\sqrt{2}"),
+             ("\\boxed{\\frac{\\pi}{2}}", "\\pi/2")]
     t0 = time.perf_counter()
     verdicts = grader.grade_many(items, progress=False)
     elapsed = time.perf_counter() - t0
@@ -108,3 +111,19 @@ def test_big_batches_compute_features_in_workers_identically(grader):
         assert v.verification_steps == want["verification_steps"] and v.score == want["score"]
     bare = grader.grade_many([(t, str(i)) for i, t in enumerate(texts)], progress=False, features=False)
     assert [v.correct for v in bare] == [v.correct for v in verdicts] and bare[0].quality == {}
+
+
+def test_megabyte_outputs_never_stall_the_main_process(grader):
+    """1 MB of repeated \\boxed{, of nested braces, and of check spam: extraction is linear and bounded, and
+    the chain analysis of a long chain runs in a worker under the timeout (cheap features if it runs out)."""
+    outs = ["\\boxed{" * 150_000, "{" * 1_000_000, "\\boxed{" + "{" * 1_000_000,
+            "Let me check: 2+2=4. " * 50_000 + "\\boxed{4}"]
+    t0 = time.perf_counter()
+    verdicts = grader.grade_many([(o, "4") for o in outs], progress=False)
+    elapsed = time.perf_counter() - t0
+    assert [v.status for v in verdicts] == ["no_answer", "no_answer", "no_answer", "ok"]
+    assert verdicts[3].correct is True
+    assert grader.max_inprocess_s < 1.0  # nothing long ran in this process
+    assert grader.pool.max_job_s < 2.0 + 1.0  # every job in a worker: at most its timeout (+ the kill)
+    assert elapsed < 60  # a gross stall guard only: replacement workers boot on a shared, loaded machine
+    assert all(isinstance(v.quality.get("n_tokens"), float) for v in verdicts)

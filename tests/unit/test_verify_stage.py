@@ -73,3 +73,18 @@ def test_pure_modules_import_no_heavy_packages():
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stderr
+
+
+def test_verdicts_record_the_grader_and_another_mode_regrades(tmp_path):
+    """verify.mode is part of the grader's identity: rows made by the other mode are not resumed."""
+    problems = {"p1": Problem("p1", "q", "\\frac{1}{3}")}
+    chains = [_chain("p1", 0, "so \\boxed{0.3333333}"), _chain("p1", 1, "<think>so \\boxed{\\frac13}")]
+    out = tmp_path / "verdicts.jsonl"
+    ours = grade_chains(chains, problems, VerifyConfig(workers=1), out)
+    assert [v.correct for v in ours] == [False, False]  # a rounded decimal; an answer cut off in its thinking
+    assert ours[1].status == "no_answer" and {v.grader_version for v in ours} == {"limo_rl-verify-3"}
+    theirs = grade_chains(chains, problems, VerifyConfig(workers=1, mode="math_verify"), out)
+    assert {v.grader_version for v in theirs} == {"math_verify@limo_rl-verify-3"}
+    assert theirs[0].correct is True  # plain math-verify rounds to 6 decimals
+    with pytest.raises(ValueError, match="mode"):
+        VerifyConfig(mode="sympy")
