@@ -5,7 +5,8 @@ or a hub id (``name`` or ``org/name``) -> a path or id an engine or trainer can 
 identity for cache keys. A scheme's models are built once into ONE cache folder per run output
 directory (:func:`model_cache_dir`) under the recipe's settings for that world (``toy:``), so the
 loop, ``limo-rl generate/evaluate/train`` ad hoc and the trainer never disagree on where
-``toy://base`` lives or what it is. An ``s3://`` scheme would be one more entry in the table.
+``toy://base`` lives or what it is. ``s3://`` and ``gs://`` models are fetched by content hash into
+each node's own cache (:mod:`limo_rl.modelstore`).
 
 **Data.** ``source: toy`` (pool, static set) and the ``toy_eval`` / ``toy_dev`` benchmarks are *generated*
 rather than read: :data:`DATA_SOURCES` maps a source name to the functions that make its
@@ -27,6 +28,7 @@ from limo_rl.artifacts import hash_file
 from limo_rl.config import RunConfig, ToyConfig
 from limo_rl.errors import ModelURIError
 from limo_rl.hashing import hash_path
+from limo_rl.modelstore import OBJECT_STORE_SCHEMES, fetch_model
 from limo_rl.types import Problem, SFTExample
 
 CACHE_SUBDIR = ".cache"
@@ -67,8 +69,16 @@ def _toy_model(uri: str, settings: WorldSettings) -> ModelRef:
     return ModelRef(str(path), f"toy-weights:{hash_file(path / 'model.safetensors')}", uri)
 
 
-# scheme -> builder. A new remote store (s3://) is one more entry.
-MODEL_SCHEMES: dict[str, Callable[[str, WorldSettings], ModelRef]] = {"toy": _toy_model}
+def _object_store_model(uri: str, settings: WorldSettings) -> ModelRef:
+    """``s3://`` / ``gs://``: fetched once here for its content hash (the identity in cache keys); the path
+    stays the URI, and every actor or worker loads it from its own node's cache (:mod:`limo_rl.modelstore`)."""
+    _, content = fetch_model(uri)
+    return ModelRef(uri.rstrip("/"), f"content:{content}", uri)
+
+
+# scheme -> builder. A new remote store is one more entry.
+MODEL_SCHEMES: dict[str, Callable[[str, WorldSettings], ModelRef]] = {
+    "toy": _toy_model, **{scheme: _object_store_model for scheme in OBJECT_STORE_SCHEMES}}
 
 
 def looks_like_hub_id(name: str) -> bool:

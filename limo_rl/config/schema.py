@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from limo_rl.types import LIMO_SYSTEM_PROMPT
 
@@ -29,6 +29,19 @@ BENCHMARK_NAMES = (
     "aime24", "aime25", "amc23", "math500", "minerva_math", "olympiadbench", "gpqa_diamond",
     "cn_math_2024", "gaokao", "kaoyan", "grade_school_math", "toy_eval", "toy_dev",
 )
+
+
+def _check_resources(v: dict[str, float]) -> dict[str, float]:
+    for name, amount in v.items():
+        if name in ("CPU", "GPU", "memory", "object_store_memory"):
+            raise ValueError(f"{name!r} is a built-in Ray resource: set it with cpus_per_actor / cpus_per_worker / "
+                             "use_gpu; resources names custom ones (a label a node was started with)")
+        if not amount > 0:
+            raise ValueError(f"{name}: the amount must be positive, got {amount}")
+    return v
+
+
+RayResources = Annotated[dict[str, float], AfterValidator(_check_resources)]
 
 
 class _Section(BaseModel):
@@ -50,6 +63,17 @@ class RunConfig(_Section):
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", v.replace("{hash}", "h")):
             raise ValueError("must be a folder name: letters, digits, '.', '_' or '-', starting with a letter or digit "
                              "(a '{hash}' placeholder becomes the recipe's hash, for sweeps)")
+        return v
+
+    @field_validator("output_dir")
+    @classmethod
+    def _local_dir(cls, v: str) -> str:
+        # An object-store URI would otherwise become a local folder named "s3:" (issue 20).
+        m = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*)://", v)
+        if m:
+            raise ValueError(f"{m.group(1)}:// run folders are not supported yet: use a local path, or on a "
+                             "multi-node cluster a shared filesystem mounted at the same path on every node (NFS, "
+                             "EFS, Filestore, a CSI volume); limo-rl checks that every node sees it")
         return v
 
     def all_seeds(self) -> list[int]:
@@ -156,6 +180,10 @@ class GenerateConfig(_Section):
     cpus_per_actor: float = Field(1.0, gt=0)
     shard_size: int = Field(32, ge=1, description="problems per shard")
     max_shard_retries: int = Field(2, ge=0)
+    resources: RayResources = Field(
+        default_factory=dict,
+        description="custom Ray resources each generate (and evaluate) actor requests, e.g. {gen_node: 1}: "
+                    "pins the actors to the nodes that carry them")
     device: Literal["auto", "cpu", "cuda"] = "auto"
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     vllm: VLLMConfig = Field(default_factory=VLLMConfig)
@@ -261,6 +289,10 @@ class TrainConfig(_Section):
     max_length: int = Field(16384, ge=16)
     num_workers: int = Field(1, ge=1)
     cpus_per_worker: float = Field(1.0, gt=0)
+    resources: RayResources = Field(
+        default_factory=dict,
+        description="custom Ray resources each training worker requests, e.g. {train_node: 1}: pins the "
+                    "workers to the nodes that carry them")
     use_gpu: bool = False
     strategy: Literal["ddp", "deepspeed_zero3", "fsdp"] = "ddp"
     bf16: bool = False

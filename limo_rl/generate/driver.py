@@ -138,9 +138,9 @@ def run_generation(
     log.info("generate: %d problems x %d samples in %d shard(s); %d done, %d to run (engine %s, model %s)",
              len(requests), cfg.n, len(plans), len(plans) - len(todo), len(todo), cfg.engine, model)
 
-    new_tokens, gen_wall, engine_version = 0, 0.0, ""
+    new_tokens, gen_wall, engine_version, nodes = 0, 0.0, "", []
     if todo:
-        new_tokens, gen_wall, engine_version = _run_pool(
+        new_tokens, gen_wall, engine_version, nodes = _run_pool(
             todo, requests, seeds, cfg, model, chains_dir, round=round, teacher=teacher, spec=spec, wait_s=wait_s,
             start_timeout_s=start_timeout_s, pool=pool)
 
@@ -151,7 +151,8 @@ def run_generation(
         "new_tokens": new_tokens, "tokens_per_s": new_tokens / gen_wall if gen_wall > 0 else 0.0,
         "generate_wall_s": gen_wall,
         "wall_s": time.perf_counter() - t_start, "engine": cfg.engine, "engine_version": engine_version,
-        "model": model, "teacher": teacher, "round": round, "base_seed": base_seed, "spec_hash": spec,
+        "actor_nodes": nodes, "model": model, "teacher": teacher, "round": round, "base_seed": base_seed,
+        "spec_hash": spec,
     })
     atomic_write_json(out_dir / "stats.json", stats)
     if tracker is not None:
@@ -163,7 +164,7 @@ def _run_pool(
     todo: list[ShardPlan], requests: dict[str, GenerationRequest], seeds: dict[str, tuple[int, ...]],
     cfg: Any, model: str, chains_dir: Path, *, round: int, teacher: str, spec: str, wait_s: float = 0.0,
     start_timeout_s: float = 1800.0, pool: ActorPool | None = None,
-) -> tuple[int, float, str]:
+) -> tuple[int, float, str, list[str]]:
     import ray
 
     own = pool is None
@@ -178,6 +179,8 @@ def _run_pool(
         engine_version = pool.version
         n_actors = len(actors)
         _check_context(actors[0], [requests[pid] for p in todo for pid in p.problem_ids], ray)
+        nodes = sorted(set(ray.get([a.node_id.remote() for a in actors])))
+        log.info("generate: %d actor(s) on node(s) %s", n_actors, ", ".join(nodes))
 
         total = sum(len(p.problem_ids) for p in todo) * cfg.n
         bar_ = bar(total=total, desc="generate", unit="chains")
@@ -226,7 +229,7 @@ def _run_pool(
             raise GenerationError(
                 f"{len(failed)} of {len(todo)} shard(s) kept failing (finished shards are kept under "
                 f"{chains_dir}; a rerun retries only the missing ones):\n{lines}", failed)
-        return tokens, wall, engine_version
+        return tokens, wall, engine_version, nodes
     finally:
         if bar_ is not None:
             bar_.close()

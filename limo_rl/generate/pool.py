@@ -29,6 +29,7 @@ from limo_rl.artifacts import hash_obj
 from limo_rl.cluster import cluster_nodes, unplaced, wait_for_resources
 from limo_rl.config import GenerateConfig
 from limo_rl.generate.engines import make_engine
+from limo_rl.modelstore import local_model_path
 from limo_rl.progress import QUIET_ENV, is_quiet
 from limo_rl.raysession import start_ray
 from limo_rl.redact import SecretEnv
@@ -38,7 +39,7 @@ from limo_rl.worker_logs import redirect_worker_output, worker_env
 log = logging.getLogger(__name__)
 
 # GenerateConfig fields that decide what an actor holds (sampling fields travel with the requests).
-ENGINE_FIELDS = ("engine", "device", "dtype", "batch_size", "cpus_per_actor", "vllm", "openai")
+ENGINE_FIELDS = ("engine", "device", "dtype", "batch_size", "cpus_per_actor", "vllm", "openai", "resources")
 CLOSE_TIMEOUT_S = 120.0
 
 
@@ -55,10 +56,17 @@ class ShardWorker:
             torch.set_num_threads(threads)
         except ImportError:  # pragma: no cover - torch is a hard dependency
             pass
-        self.engine = make_engine(GenerateConfig.model_validate(cfg_dict), model)
+        # an s3:// / gs:// model is fetched into this node's cache (a lookup when already there)
+        self.engine = make_engine(GenerateConfig.model_validate(cfg_dict), local_model_path(model))
 
     def ready(self) -> str:
         return f"{self.engine.name} {self.engine.version}"
+
+    def node_id(self) -> str:
+        """The Ray node this engine runs on (recorded in stats.json: where generation ran)."""
+        import ray
+
+        return ray.get_runtime_context().get_node_id()
 
     def check_context(self, requests: list[GenerationRequest]) -> None:
         """Raise ContextLengthError for the first prompt + max_new_tokens beyond the engine's window."""
@@ -106,10 +114,12 @@ class _NodeRes:
         self.resources = dict(resources)
 
 
-def fit_actors(wanted: int, cpus: float, gpus: float, nodes: Sequence[Mapping[str, float]]) -> int:
-    """How many actors of (cpus, gpus) the nodes (one resource dict each) hold, placed first-fit per node
-    (an actor never spans nodes), at most ``wanted``; 0 when not even one fits."""
-    bundles = [{"CPU": cpus, "GPU": gpus}] * wanted
+def fit_actors(wanted: int, cpus: float, gpus: float, nodes: Sequence[Mapping[str, float]],
+               extra: Mapping[str, float] | None = None) -> int:
+    """How many actors of (cpus, gpus, plus ``extra`` custom resources such as ``generate.resources``) the
+    nodes (one resource dict each) hold, placed first-fit per node (an actor never spans nodes), at most
+    ``wanted``; 0 when not even one fits."""
+    bundles = [{"CPU": cpus, "GPU": gpus, **(extra or {})}] * wanted
     return wanted - len(unplaced(bundles, [_NodeRes(n) for n in nodes]))
 
 
@@ -167,20 +177,22 @@ class ActorPool:
             cpus, gpus = actor_resources(cfg, cluster.get("GPU", 0))
             threads = max(1, int(cpus))
             cls = ray.remote(ShardWorker).options(
-                num_cpus=cpus, num_gpus=gpus, runtime_env={"env_vars": actor_env(cfg, threads, gpus)})
+                num_cpus=cpus, num_gpus=gpus, resources=dict(cfg.resources),  # generate.resources pin the nodes
+                runtime_env={"env_vars": actor_env(cfg, threads, gpus)})
             secrets = ray.put(SecretEnv([cfg.openai.api_key_env] if cfg.engine == "openai" else []))
             self._spawn_args = (cls, cfg.model_dump(mode="json"), str(model), threads, cpus, gpus, secrets)
             self.key = key
         cls, cfg_dict, model_s, threads, cpus, gpus, secrets = self._spawn_args  # type: ignore[misc]
         if gpus > 0 or wait_s > 0:
-            wait_for_resources([{"CPU": cpus, "GPU": gpus}] * n_wanted,
+            wait_for_resources([{"CPU": cpus, "GPU": gpus, **cfg.resources}] * n_wanted,
                                what=f"generate ({n_wanted} {cfg.engine} actor(s))", wait_s=wait_s)
             n = n_wanted
         else:
             nodes = cluster_nodes()
-            n = fit_actors(n_wanted, cpus, gpus, [nd.resources for nd in nodes])
+            n = fit_actors(n_wanted, cpus, gpus, [nd.resources for nd in nodes], cfg.resources)
             if n < 1:
-                raise PoolError(f"one generate actor needs {cpus:g} CPU but no node of the Ray cluster has that "
+                want = {"CPU": cpus, **cfg.resources}
+                raise PoolError(f"one generate actor needs {want} but no node of the Ray cluster has that "
                                 f"({'; '.join(x.describe() for x in nodes)}); lower generate.cpus_per_actor")
             if n < n_wanted:
                 log.warning("generate.num_actors = %d but the cluster's nodes fit %d actor(s); using %d",

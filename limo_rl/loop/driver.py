@@ -65,6 +65,7 @@ from limo_rl.resolve import ModelRef
 from limo_rl.resolve import resolve_model as _resolve
 from limo_rl.runlock import run_lock
 from limo_rl.select.stream import select_from_shards
+from limo_rl.storage import check_shared_storage
 from limo_rl.tracking import Tracker, make_tracker
 from limo_rl.train import run_training
 from limo_rl.types import SFTExample
@@ -378,6 +379,7 @@ def _run_locked(recipe: Recipe, argv: list[str], stop_after: str | None, from_st
                    f"{run_dir.path}  (logs: {logs})")
     tracker = make_tracker(recipe.tracking, run_dir.path, recipe.to_dict(), name=recipe.run.name)
     runner = StageRunner(run_dir.path, manifest, from_stage=from_stage, stop_after=stop_after)
+    _storage_checked.clear()  # a new session (or cluster) is checked again
     status = "failed"
     try:
         for seed in seeds:
@@ -405,6 +407,9 @@ def _run_locked(recipe: Recipe, argv: list[str], stop_after: str | None, from_st
     close_display()
     _print_result(run_dir.path, runner, status)
     return 0
+
+
+_storage_checked: set[str] = set()
 
 
 RAY_RECORD = ".ray-cluster.json"
@@ -455,3 +460,7 @@ def ensure_ray(run_dir: Path | None = None) -> None:
     (``limo-rl clean`` and the next run end it if even the watchdog was killed)."""
     start_ray()
     guard_local_ray(run_dir / RAY_RECORD if run_dir is not None else None)
+    # the first time, on a multi-node cluster, every node must see the run folder (limo_rl.storage)
+    if run_dir is not None and str(run_dir) not in _storage_checked:
+        check_shared_storage(run_dir)
+        _storage_checked.add(str(run_dir))

@@ -24,8 +24,9 @@ from typing import Any
 
 from limo_rl.artifacts import atomic_write_json, atomic_write_jsonl, hash_obj, read_jsonl
 from limo_rl.config import TrainConfig
+from limo_rl.modelstore import is_object_store_uri, local_model_path
 from limo_rl.raysession import start_ray
-from limo_rl.resolve import resolve_model_path
+from limo_rl.resolve import resolve_model
 from limo_rl.stagecache import previous_input_hash, set_aside
 from limo_rl.train.batching import resolve_batching
 from limo_rl.train.checkpoints import complete_checkpoints
@@ -123,7 +124,12 @@ def _launch(config: dict[str, Any], cfg: TrainConfig, out_dir: Path) -> None:
 
     started = start_ray()  # shut down below only if started here; worker output per limo_rl.worker_logs
     try:
-        resources = {"CPU": cfg.cpus_per_worker, **({"GPU": 1} if cfg.use_gpu else {})}
+        resources = {"CPU": cfg.cpus_per_worker, **({"GPU": 1} if cfg.use_gpu else {}), **cfg.resources}
+        have = ray.cluster_resources()
+        for name, amount in cfg.resources.items():  # Ray Train would wait for them forever
+            if have.get(name, 0) < amount * cfg.num_workers:
+                raise TrainError(f"train.resources: {cfg.num_workers} worker(s) need {amount * cfg.num_workers:g} "
+                                 f"of the custom resource {name!r} but the Ray cluster has {have.get(name, 0):g}")
         trainer = TorchTrainer(
             train_worker,
             train_loop_config=config,
@@ -163,8 +169,11 @@ def run_training(
     for i, ex in enumerate(examples):
         check_example(ex, f"example #{i}")
     seed = cfg.seed if cfg.seed is not None else seed
-    model_path = resolve_model_path(str(base_model), label="base model")  # toy:// built in the default cache
-    examples, dropped = drop_over_length(examples, model_path, cfg.max_length)
+    model_ref = resolve_model(str(base_model), label="base model")  # toy:// built in the default cache
+    model_path = model_ref.path
+    # an object-store model is identified by its content (a changed object at the same URI retrains)
+    model_id = model_ref.fingerprint if is_object_store_uri(model_path) else model_path
+    examples, dropped = drop_over_length(examples, local_model_path(model_path), cfg.max_length)
     if not examples:
         raise TrainError(f"every SFT example exceeds train.max_length = {cfg.max_length} tokens")
     train_set, val_set = _validation_set(examples, cfg, seed, validation)
@@ -177,7 +186,7 @@ def run_training(
                                 per_device_batch_size=cfg.per_device_batch_size)
     train_rows, val_rows = to_rows(train_set), to_rows(val_set)
     cfg_dict = cfg.model_dump(mode="json")
-    input_hash = hash_obj({"train": train_rows, "val": val_rows, "model": model_path, "cfg": cfg_dict,
+    input_hash = hash_obj({"train": train_rows, "val": val_rows, "model": model_id, "cfg": cfg_dict,
                            "seed": seed, "batching": batching})
     out_dir.mkdir(parents=True, exist_ok=True)
     _set_aside_stale(out_dir, input_hash)
@@ -193,12 +202,14 @@ def run_training(
     atomic_write_jsonl(out_dir / "data" / "train.jsonl", [e.to_dict() for e in train_set])
     atomic_write_jsonl(out_dir / "data" / "validation.jsonl", [e.to_dict() for e in val_set])
     atomic_write_jsonl(out_dir / "data" / "dropped_over_length.jsonl", dropped)
-    n_ckpt = len(complete_checkpoints(out_dir / "checkpoints"))
+    done_ckpts = complete_checkpoints(out_dir / "checkpoints")
+    n_ckpt = len(done_ckpts)
     log.info("training %s on %d examples (%d validation), %d worker(s), %s, %s batching%s", model_path,
              len(train_rows), len(val_rows), cfg.num_workers, cfg.strategy, batching,
              f"; resuming ({n_ckpt} complete checkpoint(s))" if n_ckpt else "")
     config = {"train_rows": train_rows, "val_rows": val_rows, "base_model": model_path, "cfg": cfg_dict,
               "out_dir": str(out_dir), "seed": seed, "batching": batching, "input_hash": input_hash,
+              "resume_from": str(done_ckpts[-1]) if done_ckpts else None,  # one choice for every worker
               "launcher": f"ray.train.torch.TorchTrainer, {cfg.num_workers} worker(s)",
               "n_dropped_over_length": len(dropped)}
     (out_dir / PROGRESS_FILE).unlink(missing_ok=True)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from limo_rl.artifacts import atomic_write_json, atomic_write_jsonl, read_jsonl
+from limo_rl.modelstore import local_model_path
 from limo_rl.train.batching import Batching, batching_kwargs
 from limo_rl.train.checkpoints import mark_complete, newest_complete, read_marker
 from limo_rl.train.rows import has_generation_markers, mask_problems
@@ -276,7 +277,8 @@ def build_trainer(config: dict[str, Any], resumed_step: int = 0) -> tuple[Any, s
     cfg, out_dir, batching = config["cfg"], Path(config["out_dir"]), config["batching"]
     rank, _ = _world()
     torch.set_num_threads(max(1, int(cfg["cpus_per_worker"])))
-    tok, _, template_source = load_tokenizer_for_training(config["base_model"])
+    base_model = local_model_path(config["base_model"])  # an s3:// / gs:// model: from this node's cache
+    tok, _, template_source = load_tokenizer_for_training(base_model)
     train_ds = Dataset.from_list(config["train_rows"])
     val_ds = Dataset.from_list(config["val_rows"]) if config.get("val_rows") else None
     # The config comes first: with ZeRO-3 (zero.Init) and FSDP (cpu_ram_efficient_loading) it decides how
@@ -285,7 +287,7 @@ def build_trainer(config: dict[str, Any], resumed_step: int = 0) -> tuple[Any, s
                             world_rank=rank)
     dtype = getattr(torch, weights_dtype(cfg))
     model = AutoModelForCausalLM.from_pretrained(
-        config["base_model"], dtype=dtype, attn_implementation=_attn_implementation(cfg["use_gpu"])
+        base_model, dtype=dtype, attn_implementation=_attn_implementation(cfg["use_gpu"])
     )
     trainer = SFTTrainer(model=model, args=args, train_dataset=train_ds, eval_dataset=val_ds,
                          processing_class=tok, callbacks=_make_callbacks(out_dir, rank, resumed_step))
@@ -296,6 +298,17 @@ def build_trainer(config: dict[str, Any], resumed_step: int = 0) -> tuple[Any, s
     return trainer, template_source
 
 
+def _node_id() -> str | None:
+    """The Ray node rank 0 ran on (where training ran), None outside Ray."""
+    import sys
+
+    if "ray" not in sys.modules:
+        return None
+    import ray
+
+    return ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
+
+
 def train_worker(config: dict[str, Any]) -> None:
     """Train on ``config["train_rows"]``, checkpointing under ``out_dir/checkpoints``; rank 0 saves the model.
 
@@ -304,7 +317,14 @@ def train_worker(config: dict[str, Any]) -> None:
     cfg, out_dir, batching = config["cfg"], Path(config["out_dir"]), config["batching"]
     rank, world = _world()
     redirect_worker_output(f"train-rank{rank}")
-    resume = newest_complete(out_dir / "checkpoints")
+    # The driver picks the checkpoint, once, so every worker resumes from the same step: each worker
+    # looking for itself could see a different newest one (a rank that finished writing one later, a
+    # node whose view of a shared folder lags). None: start fresh.
+    chosen = config["resume_from"] if "resume_from" in config else newest_complete(out_dir / "checkpoints")
+    resume = Path(chosen) if chosen else None
+    if resume is not None and not (resume / "trainer_state.json").is_file():
+        raise RuntimeError(f"rank {rank}: the checkpoint the driver chose, {resume}, is not readable on this "
+                           f"node: {out_dir} must be one filesystem seen by every node")
     resumed_step = read_marker(resume)["global_step"] if resume else 0
     trainer, template_source = build_trainer(config, resumed_step)
     tok = trainer.processing_class
@@ -337,6 +357,7 @@ def train_worker(config: dict[str, Any]) -> None:
         "strategy": cfg["strategy"],
         "batching": batching,
         "world_size": world,
+        "node_id": _node_id(),
         "train_loss": output.training_loss,
         "first_loss": next((r["loss"] for r in progress.history if "loss" in r), None),
         "eval_loss": eval_loss,
