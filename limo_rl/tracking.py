@@ -21,6 +21,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from limo_rl.progress import is_verbose
+
 log = logging.getLogger(__name__)
 
 
@@ -132,8 +134,6 @@ class WandbTracker:
         self.mode = resolve_wandb_mode(cfg.mode)
         wandb_dir = os.environ.get("WANDB_DIR") or str(run_dir)
         Path(wandb_dir).mkdir(parents=True, exist_ok=True)
-        from limo_rl.progress import is_verbose
-
         self.run = wandb.init(
             project=cfg.project,
             entity=cfg.entity,

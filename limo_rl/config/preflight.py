@@ -13,14 +13,13 @@ from collections.abc import Iterable, Sequence
 
 from limo_rl.cluster import ClusterError, cluster_problems, stage_bundles
 from limo_rl.config.schema import Recipe
+from limo_rl.context_window import model_window, read_model_config, window_problems
 from limo_rl.errors import RecipeError
 from limo_rl.raysession import start_ray
 
 
 def context_problems(recipe: Recipe, stages: Iterable[str]) -> list[str]:
     """max_model_len and max_new_tokens against each generating model's window (models found locally)."""
-    from limo_rl.context_window import model_window, read_model_config, window_problems
-
     stages = set(stages)
     checks = []
     if "generate" in stages:

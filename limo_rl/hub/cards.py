@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from limo_rl.artifacts import atomic_write_text, read_jsonl
+from limo_rl.artifacts import atomic_output, atomic_write_text, read_jsonl
 
 CARD = "README.md"
 # The Hub's own layout (what ``push_to_hub`` writes): the split is in the file name, so
@@ -62,9 +62,6 @@ def write_sft_parquet(sft_jsonl: str | Path, out: str | Path | None = None) -> P
     """``sft.jsonl`` -> parquet (messages as a list of {role, content}; one row per example)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
-
-    from limo_rl.artifacts import atomic_output
-
     rows = read_jsonl(sft_jsonl)
     schema = pa.schema([
         ("id", pa.string()),

@@ -5,11 +5,10 @@ from __future__ import annotations
 import argparse
 
 from limo_rl.errors import UsageError
+from limo_rl.hub.push import PushError, plan_push, push
 
 
 def _cmd_push(args: argparse.Namespace) -> int:
-    from limo_rl.hub.push import PushError, plan_push, push
-
     try:
         plan = plan_push(args.run_dir, args.to, item=args.item, dataset=args.dataset, license=args.license)
         print(f"{plan.repo_type} {plan.repo_id} <- {plan.folder} ({len(plan.files)} files: "

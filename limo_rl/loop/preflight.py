@@ -16,6 +16,7 @@ from pathlib import Path
 from limo_rl.artifacts import writable_problem
 from limo_rl.config import Recipe
 from limo_rl.errors import RecipeError
+from limo_rl.evaluate.presets import resolve_protocol
 from limo_rl.resolve import generated_source, model_problem
 
 DATA_SUFFIXES = (".jsonl", ".json", ".parquet")
@@ -59,8 +60,6 @@ def check_inputs(recipe: Recipe, stages: Iterable[str]) -> None:
             problems.append(f"generate.n = {r.generate.n} with generate.temperature = 0: the hf engine cannot "
                             "draw several greedy samples (they would be identical); set a temperature or n=1")
         if "evaluate" in stages:
-            from limo_rl.evaluate.presets import resolve_protocol
-
             for bench in r.evaluate.benchmarks:
                 proto = resolve_protocol(r.evaluate, bench)
                 if proto.n > 1 and proto.temperature == 0:

@@ -19,9 +19,11 @@ from pathlib import Path
 
 from limo_rl.config import SelectConfig
 from limo_rl.data.io import DataError, iter_rows, problem_from_row
+from limo_rl.generate.shards import ShardError, read_shard, shard_files
 from limo_rl.select.difficulty import PassRate
 from limo_rl.select.select import ProblemGroup, Ranked, SelectionResult, run_groups
 from limo_rl.types import Chain, Problem, Verdict
+from limo_rl.verify.stage import iter_verdict_rows, read_verdicts
 
 
 def problem_index(path: str | Path, balance_by: str | None) -> dict[str, str]:
@@ -49,8 +51,6 @@ def problems_by_id(path: str | Path, wanted: set[str]) -> dict[str, Problem]:
 
 def weak_rates(path: str | Path, known: Mapping[str, str]) -> dict[str, PassRate]:
     """Pass rates of the weak model per known problem, from a verdicts file or folder (streaming)."""
-    from limo_rl.verify.stage import iter_verdict_rows
-
     counts: dict[str, list[int]] = {}
     for (pid, _), v in iter_verdict_rows(path):
         if pid in known:
@@ -79,9 +79,6 @@ def _verdict_shard(found: dict[str, list[Path]], verdicts_dir: Path, chain_shard
 def iter_groups(chains_dir: Path, verdicts: Path | Mapping[tuple[str, int], Verdict],
                 index: Mapping[str, str]) -> Iterator[ProblemGroup]:
     """Every problem once: those with chains in shard order, then the rest (no chains, no verdicts)."""
-    from limo_rl.generate.shards import ShardError, read_shard, shard_files
-    from limo_rl.verify.stage import iter_verdict_rows
-
     if not chains_dir.is_dir():
         raise ShardError(f"{chains_dir}: chains folder not found")
     seen: dict[str, str] = {}
@@ -132,8 +129,6 @@ def select_from_shards(
     system_prompt: str | None, out_dir: str | Path, *, seed: int = 0, weak_verdicts: str | Path | None = None,
 ) -> SelectionResult:
     """Select the SFT set streaming over shards; same outputs and figures as ``run_selection``."""
-    from limo_rl.verify.stage import read_verdicts
-
     seed = cfg.seed if cfg.seed is not None else seed
     problems_path, verdicts = Path(problems_path), Path(verdicts)
     index = problem_index(problems_path, cfg.balance_by)

@@ -32,6 +32,7 @@ from typing import Any
 from limo_rl.artifacts import atomic_output, hash_obj
 from limo_rl.config import VerifyConfig
 from limo_rl.data.io import iter_objects
+from limo_rl.generate.shards import ShardError, read_shard, shard_files, shard_metadata
 from limo_rl.types import Chain, Problem, Verdict
 from limo_rl.verify.grade import Grader, grader_id
 
@@ -190,8 +191,6 @@ def grade_shards(
     ``problems`` maps problem id -> Problem or gold answer (the answers alone keep the driver light).
     The driver holds one chain shard at a time; one Grader (its worker pool) serves every shard.
     """
-    from limo_rl.generate.shards import ShardError, read_shard, shard_files, shard_metadata
-
     chains_dir, verdicts_dir = Path(chains_dir), Path(verdicts_dir)
     if not chains_dir.is_dir():
         raise ShardError(f"{chains_dir}: chains folder not found")
