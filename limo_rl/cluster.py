@@ -138,11 +138,13 @@ def stage_bundles(recipe: Any, stage: str) -> list[Bundle]:
     """The bundles a stage of ``recipe`` asks Ray for, from the recipe alone (never from what is up now)."""
     gen, tr = recipe.generate, recipe.train
     if stage in ("generate", "evaluate"):
-        if gen.engine == "vllm":
-            return [{"CPU": gen.cpus_per_actor, "GPU": float(gen.vllm.tensor_parallel_size)}] * gen.num_actors
-        if gen.engine == "hf" and gen.device == "cuda":
-            return [{"CPU": gen.cpus_per_actor, "GPU": 1.0}] * gen.num_actors
-        return []
+        # GPUs only where the engine will use them: device cuda, or auto on hardware the recipe says has GPUs
+        # (vLLM's CPU build and the hf engine run on CPUs otherwise; the actor pool decides the same way)
+        on_gpu = gen.device == "cuda" or (gen.device == "auto" and bool(recipe.hardware.gpus_per_node))
+        if gen.engine == "openai" or not on_gpu:
+            return []
+        gpus = float(gen.vllm.tensor_parallel_size) if gen.engine == "vllm" else 1.0
+        return [{"CPU": gen.cpus_per_actor, "GPU": gpus}] * gen.num_actors
     if stage == "train" and tr.use_gpu:
         return [{"CPU": tr.cpus_per_worker, "GPU": 1.0}] * tr.num_workers
     return []

@@ -38,13 +38,23 @@ def test_placement_is_per_node_not_a_total():
 
 
 def test_static_cluster_names_tp_above_node_size_at_once():
-    r = load_recipe(None, ["generate.engine=vllm", "generate.vllm.tensor_parallel_size=8", "generate.num_actors=1"])
+    r = load_recipe(None, ["generate.engine=vllm", "generate.device=cuda", "generate.vllm.tensor_parallel_size=8",
+                           "generate.num_actors=1"])
     probs = cluster_problems(r, ["generate"], nodes_fn=lambda: [_node(0, 16, 0), _node(1, 32, 4), _node(2, 32, 4)])
     assert len(probs) == 1 and "needs {CPU: 1, GPU: 8} on a single node" in probs[0] and "4 GPU" in probs[0]
-    r2 = load_recipe(None, ["generate.engine=vllm", "generate.vllm.tensor_parallel_size=4", "generate.num_actors=3"])
+    r2 = load_recipe(None, ["generate.engine=vllm", "generate.device=cuda", "generate.vllm.tensor_parallel_size=4",
+                            "generate.num_actors=3"])
     probs = cluster_problems(r2, ["generate"], nodes_fn=lambda: [_node(1, 32, 4), _node(2, 32, 4)])
     assert len(probs) == 1 and "needs 12 GPU(s)" in probs[0]
     assert cluster_problems(r2, ["generate"], nodes_fn=lambda: [_node(i, 32, 4) for i in range(3)]) == []
+    # vLLM's CPU build: device auto on hardware without GPUs asks Ray for no GPU (no check, no wait)
+    cpu_vllm = load_recipe(None, ["generate.engine=vllm", "generate.vllm.tensor_parallel_size=4"])
+    assert stage_bundles(cpu_vllm, "generate") == [] and cluster_problems(cpu_vllm, ["generate"],
+                                                                          nodes_fn=lambda: [_node(0, 2, 0)]) == []
+    # the same recipe on hardware that names GPUs: GPU bundles
+    gpu_vllm = load_recipe(None, ["generate.engine=vllm", "generate.vllm.tensor_parallel_size=4",
+                                  "hardware.gpus_per_node=8"])
+    assert stage_bundles(gpu_vllm, "generate") == [{"CPU": 1, "GPU": 4.0}]
     # a driver on a GPU-less head is fine: only the workers' GPUs count
     gpu_train = load_recipe(None, ["train.use_gpu=true", "train.num_workers=8"])
     assert cluster_problems(gpu_train, ["train"], nodes_fn=lambda: [_node(0, 16, 0), _node(1, 96, 8)]) == []
