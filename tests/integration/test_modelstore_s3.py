@@ -106,7 +106,7 @@ def test_not_a_model_is_a_named_error(s3, tmp_path):
 @pytest.mark.slow
 def test_engine_loads_an_s3_model_from_the_node_cache(s3):
     from limo_rl.config import GenerateConfig
-    from limo_rl.generate.driver import ShardWorker
+    from limo_rl.generate.pool import ShardWorker
     from limo_rl.generate.prompts import build_request, sample_seeds
     from limo_rl.types import Problem
 
