@@ -64,17 +64,24 @@ def test_tampered_verdicts_are_regraded_not_reused(selected, root):
     """Case 1: every verdict set to correct=true; the rerun regrades and selects what it did before."""
     rd = selected / "seed0/loop/round1"
     sft_before = (rd / "select/sft.jsonl").read_text()
-    path = rd / "verify/verdicts.jsonl"
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    assert not all(r["correct"] for r in rows), "the fixture run needs some wrong chains"
-    path.write_text("".join(json.dumps({**r, "correct": True}) + "\n" for r in rows))
+    vdir = rd / "verify/verdicts"  # one verdict shard per chain shard
+
+    def read_rows() -> list[dict]:
+        return [json.loads(line) for f in sorted(vdir.glob("shard-*.jsonl"))
+                for line in f.read_text().splitlines() if line.strip()]
+
+    rows = read_rows()
+    assert rows and not all(r["correct"] for r in rows), "the fixture run needs some wrong chains"
+    for f in sorted(vdir.glob("shard-*.jsonl")):
+        tampered = [{**json.loads(line), "correct": True} for line in f.read_text().splitlines() if line.strip()]
+        f.write_text("".join(json.dumps(r) + "\n" for r in tampered))
     res = limo("select", *recipe_args(root, "a"))
     assert res.returncode == 0, res.stderr[-3000:]
-    regraded = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    regraded = read_rows()
     assert [r["correct"] for r in regraded] == [r["correct"] for r in rows]
     assert (rd / "select/sft.jsonl").read_text() == sft_before
     reasons = [e["reason"] for e in manifest(selected)["set_aside"] if e["stage"].endswith("verify")]
-    assert reasons and "verdicts.jsonl" in reasons[-1] and "modified" in reasons[-1]
+    assert reasons and "verdicts/shard-" in reasons[-1] and "modified" in reasons[-1]
 
 
 def test_edited_pool_file_reruns_the_pool(root):
