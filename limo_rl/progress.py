@@ -251,12 +251,16 @@ class Display:
     """One live area (rich, on a terminal) or plain lines; the console's only writer."""
 
     def __init__(self, stream: Any = None):
-        self.stream = stream if stream is not None else sys.stderr
+        self._stream = stream  # None: whatever sys.stderr is when a line is written (it may be replaced)
         self.live = bool(getattr(self.stream, "isatty", lambda: False)()) and not is_quiet()
         self.lock = threading.RLock()
         self.stage_label = ""
         self._progress: Any = None
         self._console: Any = None
+
+    @property
+    def stream(self) -> Any:
+        return self._stream if self._stream is not None else sys.stderr
 
     # -------------------------------------------------------------- rich plumbing
     def _rich(self) -> Any:

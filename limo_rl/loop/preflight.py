@@ -10,6 +10,7 @@ once, each naming its key, as one :class:`~limo_rl.config.RecipeError` (exit cod
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -60,8 +61,14 @@ def check_inputs(recipe: Recipe, stages: Iterable[str]) -> None:
             problems.append(f"generate.n = {r.generate.n} with generate.temperature = 0: the hf engine cannot "
                             "draw several greedy samples (they would be identical); set a temperature or n=1")
         if "evaluate" in stages:
-            for bench in r.evaluate.benchmarks:
-                proto = resolve_protocol(r.evaluate, bench)
+            # the protocol's own warning about identical greedy samples would repeat the error made here
+            presets_log = logging.getLogger(resolve_protocol.__module__)
+            was_disabled, presets_log.disabled = presets_log.disabled, True
+            try:
+                protocols = [(bench, resolve_protocol(r.evaluate, bench)) for bench in r.evaluate.benchmarks]
+            finally:
+                presets_log.disabled = was_disabled
+            for bench, proto in protocols:
                 if proto.n > 1 and proto.temperature == 0:
                     problems.append(f"evaluate.n = {proto.n} with evaluate.temperature = 0 ({bench}): the hf engine "
                                     "cannot draw several greedy samples; set evaluate.temperature or evaluate.n=1")

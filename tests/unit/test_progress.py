@@ -80,6 +80,9 @@ def test_quiet_prints_no_stage_lines(console, monkeypatch):
 
 
 def test_warnings_once_on_console_rest_in_log_file(console, tmp_path):
+    from limo_rl.worker_logs import route_ray_logs
+
+    route_ray_logs()  # as start_ray does once Ray is up (an earlier test's ray.init may have detached them)
     lg = logging.getLogger("limo_rl.test")
     lg.info("before the run folder exists")
     for _ in range(3):
