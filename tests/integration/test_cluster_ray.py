@@ -12,7 +12,7 @@ def test_real_cluster_nodes_and_named_gpu_shortfall(ray_cluster):  # the session
     nodes = cluster_nodes()
     assert len(nodes) == 1 and nodes[0].cpus == 2
     tp = int(nodes[0].gpus) + 2  # more GPUs than the one node has (0 here, 1 on a GPU runner)
-    r = load_recipe(None, ["generate.engine=vllm", f"generate.vllm.tensor_parallel_size={tp}"])
+    r = load_recipe(None, ["generate.engine=vllm", "generate.device=cuda", f"generate.vllm.tensor_parallel_size={tp}"])
     probs = cluster_problems(r, ["generate"])
     assert len(probs) == 1 and f"GPU: {tp}}} on a single node" in probs[0]
     assert cluster_problems(load_recipe(None), ["generate", "train"]) == []  # the CPU quickstart
