@@ -118,6 +118,31 @@ def setup_logging(verbose: int = 0, quiet: bool = False) -> None:
                           "RAY_DEDUP_LOGS": "1", "HF_DATASETS_DISABLE_PROGRESS_BARS": "1"})
     for k, v in quiet_env.items():
         os.environ.setdefault(k, v)
+    adopt_library_loggers()
+
+
+# Libraries that give their root logger its own stderr handler and cut it off from ours.
+_SELF_HANDLING = ("transformers", "datasets")
+
+
+def adopt_library_loggers() -> None:
+    """Bring the self-handling libraries' loggers under our policy: all of it to the log file.
+
+    ``transformers`` and ``datasets`` attach a stderr handler to their root logger on import, set it
+    to WARNING and stop propagation, so their lines skip our console filter and never reach the run's
+    log file. Only libraries already imported are touched (this never imports one); it is called when
+    logging is set up, when the log file is attached and as each stage starts.
+    """
+    level = logging.DEBUG if os.environ.get(VERBOSE_ENV, "0") not in ("", "0", "1") else logging.INFO
+    for name in _SELF_HANDLING:
+        if f"{name}.utils.logging" not in sys.modules:
+            continue
+        lg = logging.getLogger(name)
+        for h in list(lg.handlers):
+            if type(h) is logging.StreamHandler:
+                lg.removeHandler(h)
+        lg.propagate = True
+        lg.setLevel(level)
 
 
 def attach_log_dir(log_dir: str | Path) -> Path:
@@ -142,6 +167,7 @@ def attach_log_dir(log_dir: str | Path) -> Path:
         root.removeHandler(_buffer)
     root.addHandler(fh)
     _log_file = path
+    adopt_library_loggers()
     return path
 
 
@@ -356,6 +382,7 @@ def stage(kind: str, key: str) -> Iterator[dict[str, Any]]:
 
     Yields a dict the caller fills with the stage's figures (shown on the final line).
     """
+    adopt_library_loggers()  # a library imported since set-up re-attached its own stderr handler
     disp = display()
     where = _where(key)
     previous, disp.stage_label = disp.stage_label, f"{_name(kind, key)} {where}".strip()

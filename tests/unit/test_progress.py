@@ -80,22 +80,28 @@ def test_quiet_prints_no_stage_lines(console, monkeypatch):
 
 
 def test_warnings_once_on_console_rest_in_log_file(console, tmp_path):
+    from transformers.utils import logging as hf_logging
+
     from limo_rl.worker_logs import route_ray_logs
 
+    hf_logging.get_logger("transformers.trainer")  # transformers re-attaches its own stderr handler
     route_ray_logs()  # as start_ray does once Ray is up (an earlier test's ray.init may have detached them)
     lg = logging.getLogger("limo_rl.test")
     lg.info("before the run folder exists")
     for _ in range(3):
         lg.warning("widen select.difficulty")
     logging.getLogger("ray.train").warning("Failed to query Ray Train Controller actor state.")
-    logging.getLogger("transformers.trainer").info("a library's info")
+    with progress.stage("train", "seed0/static/train"):  # a stage start adopts the libraries' loggers
+        logging.getLogger("transformers.trainer").info("a library's info")
+        logging.getLogger("transformers.trainer").warning("a library's warning")
     log_file = progress.attach_log_dir(tmp_path / "logs")
     lg.info("after")
     shown = console.getvalue().splitlines()
-    assert shown == ["warning: widen select.difficulty"]
+    assert shown[0] == "warning: widen select.difficulty" and shown[1].startswith("✓ train"), shown
+    assert len(shown) == 2  # a library's warning goes to the file only, not (via its own handler) to stderr
     text = log_file.read_text()
     for needle in ("before the run folder exists", "Failed to query Ray Train Controller", "a library's info",
-                   "after"):
+                   "a library's warning", "after"):
         assert needle in text
     assert text.count("widen select.difficulty") == 3
 
