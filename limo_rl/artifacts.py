@@ -5,8 +5,12 @@ Every stage writes through these helpers so that "nothing is lost" holds everywh
 * a file is written to a temp file beside it and renamed into place, so a reader sees the
   old file or the new one, never half of one (a crash keeps the old file);
 * a finished stage leaves a marker (``_STAGE_DONE.json``) recording the hash of its inputs
-  and config and the hashes of its outputs; :func:`stage_decision` skips the stage only
-  when that hash is unchanged and the outputs are complete and unmodified;
+  and config and the full content hashes of its outputs (:mod:`limo_rl.hashing`);
+  :func:`stage_decision` skips the stage only when that hash is unchanged and the outputs
+  are complete and unmodified, and reports a modified or missing output as *damaged* so the
+  caller sets the folder aside (:func:`limo_rl.stagecache.begin_stage`) instead of reusing or re-sealing it;
+* files come out with the mode the user's umask gives a new file (collaborators on a shared
+  runs folder can read results); only secrets are written 0600;
 * a run directory holds ``config.yaml`` (the resolved recipe) and ``manifest.json``
   (command line, versions, git commit, seeds, per-stage status, hashes and timings);
 * seeds are derived from (base seed, round, problem id, sample index), never from
@@ -22,6 +26,7 @@ import datetime as _dt
 import hashlib
 import importlib.metadata
 import json
+import logging
 import os
 import platform
 import shutil
@@ -34,6 +39,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from limo_rl.hashing import file_manifest, hash_file, hash_path, manifest_digest
+from limo_rl.redact import redact_obj
+
+__all__ = ["hash_file", "hash_path"]  # re-exported: the stage cache's content hashes live in limo_rl.hashing
 STAGE_MARKER = "_STAGE_DONE.json"
 TRACKED_PACKAGES = (
     "limo_rl", "torch", "transformers", "trl", "accelerate", "ray", "vllm", "datasets",
@@ -56,12 +65,28 @@ def _fsync_dir(path: Path) -> None:
             os.close(fd)
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` so that a crash leaves either the old file or the new one."""
+def current_umask() -> int:
+    """The process umask (read from /proc without changing it; else by the set-and-restore dance)."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write_bytes(path: str | Path, data: bytes, *, mode: int | None = None) -> Path:
+    """Write ``data`` to ``path`` so that a crash leaves either the old file or the new one.
+
+    The file gets the mode a plain ``open(path, "w")`` would (0666 minus the umask: mkstemp's
+    0600 would hide results from collaborators); ``mode=0o600`` for secrets.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, mode if mode is not None else 0o666 & ~current_umask())
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -115,6 +140,30 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
             shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() else tmp.unlink()
 
 
+def writable_problem(path: str | Path, *, folder: bool = False) -> str | None:
+    """Why ``path`` (a file, or with ``folder`` a folder) cannot be written, or None if it can; checked
+    before expensive work and without creating anything: the nearest existing folder on the way must
+    be a writable folder (a probe file is made and removed when the target folder already exists)."""
+    path = Path(path)
+    if path.exists() and (path.is_dir() != folder):
+        return f"{path} is {'a folder' if path.is_dir() else 'a file'}, expected {'a folder' if folder else 'a file'}"
+    target = path if folder else path.parent
+    anc = target
+    while not anc.exists() and anc != anc.parent:
+        anc = anc.parent
+    if not anc.is_dir():
+        return f"{path}: cannot write there ({anc} is a file, not a folder)"
+    if anc != target:
+        return None if os.access(anc, os.W_OK | os.X_OK) else f"{path}: cannot write there ({anc} is read-only)"
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".limo-write-probe-", dir=target)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        return f"{path}: cannot write there ({exc.strerror or exc})"
+    return None
+
+
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
     with open(path, encoding="utf-8") as fh:
         return [json.loads(line) for line in fh if line.strip()]
@@ -125,42 +174,6 @@ def hash_obj(obj: Any) -> str:
     """sha256 of a JSON-able object in canonical form (sorted keys)."""
     blob = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str).encode()
     return hashlib.sha256(blob).hexdigest()
-
-
-SAMPLED_HASH_BYTES = 256 << 20
-
-
-def hash_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    """sha256 of a file's bytes; a file over 256 MiB (model weights) is hashed by its size and three
-    4 MiB samples (start, middle, end), so resume checks on a 64 GB student take milliseconds."""
-    h = hashlib.sha256()
-    size = os.path.getsize(path)
-    with open(path, "rb") as fh:
-        if size > SAMPLED_HASH_BYTES:
-            h.update(f"sampled:{size}:".encode())
-            for offset in (0, size // 2, max(size - (4 << 20), 0)):
-                fh.seek(offset)
-                h.update(fh.read(4 << 20))
-            return h.hexdigest()
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
-def hash_path(path: str | Path) -> str:
-    """sha256 of a file, or of a folder's files (relative names + contents; hidden files and markers skipped)."""
-    path = Path(path)
-    if path.is_file():
-        return hash_file(path)
-    if not path.is_dir():
-        raise FileNotFoundError(path)
-    h = hashlib.sha256()
-    for f in sorted(p for p in path.rglob("*") if p.is_file()):
-        rel = f.relative_to(path)
-        if any(part.startswith(".") for part in rel.parts) or f.name == STAGE_MARKER:
-            continue
-        h.update(str(rel).encode() + b"\0" + hash_file(f).encode() + b"\n")
-    return h.hexdigest()
 
 
 def derive_seed(base_seed: int, round: int = 0, problem_id: str = "", sample_index: int = 0) -> int:
@@ -174,36 +187,59 @@ def derive_seed(base_seed: int, round: int = 0, problem_id: str = "", sample_ind
 class StageDecision:
     run: bool
     reason: str
+    damaged: bool = False  # a sealed output no longer matches its marker: never reuse or re-seal it
 
 
 def stage_decision(stage_dir: str | Path, input_hash: str) -> StageDecision:
-    """Run or skip a stage: skip only if it finished with these inputs and its outputs are intact."""
+    """Run or skip a stage: skip only if it finished with these inputs and its outputs are intact.
+
+    Every output is hashed in full (cached by file identity, so an intact rerun reads nothing);
+    a missing or modified one makes the decision ``damaged``, naming the file.
+    """
     marker = Path(stage_dir) / STAGE_MARKER
     if not marker.is_file():
         return StageDecision(True, "not done yet")
-    try:
-        info = json.loads(marker.read_text())
-    except (OSError, json.JSONDecodeError):
-        return StageDecision(True, "stage marker unreadable")
+    info = read_stage_marker(stage_dir)
+    if info is None:
+        return StageDecision(True, "stage marker unreadable", damaged=True)
     if info.get("input_hash") != input_hash:
         return StageDecision(True, "inputs or config changed")
+    files = info.get("output_files") or {}
     for name, digest in (info.get("outputs") or {}).items():
         out = Path(stage_dir) / name
         if not out.exists():
-            return StageDecision(True, f"output {name} is missing")
-        if hash_path(out) != digest:
-            return StageDecision(True, f"output {name} was modified")
+            return StageDecision(True, f"output {name} is missing", damaged=True)
+        manifest = file_manifest(out)
+        if manifest_digest(manifest) != digest:
+            return StageDecision(True, f"output {_changed_file(name, files.get(name), manifest)} was modified "
+                                       "after the stage finished", damaged=True)
     return StageDecision(False, "done with the same inputs")
+
+
+def _changed_file(name: str, sealed: Mapping[str, str] | None, now: Mapping[str, str]) -> str:
+    """The first file of output ``name`` that differs from the sealed manifest (for the message)."""
+    if not sealed:
+        return name
+    for rel in sorted(set(sealed) | set(now)):
+        if sealed.get(rel) != now.get(rel):
+            what = "" if rel in now else " (deleted)"
+            return (f"{name}/{rel}" if rel else name) + what
+    return name
 
 
 def mark_stage_done(
     stage_dir: str | Path, input_hash: str, outputs: Sequence[str], extra: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
-    """Record a finished stage; ``outputs`` are names relative to ``stage_dir``. Returns the marker."""
+    """Record a finished stage; ``outputs`` are names relative to ``stage_dir``. Returns the marker.
+
+    The marker keeps each output's digest and its manifest of file digests (which file changed).
+    """
     stage_dir = Path(stage_dir)
+    manifests = {name: file_manifest(stage_dir / name) for name in outputs}
     info = {
         "input_hash": input_hash,
-        "outputs": {name: hash_path(stage_dir / name) for name in outputs},
+        "outputs": {name: manifest_digest(m) for name, m in manifests.items()},
+        "output_files": manifests,
         "finished_at": utcnow(),
         **(dict(extra) if extra else {}),
     }
@@ -219,9 +255,10 @@ def clear_stage_marker(stage_dir: str | Path) -> None:
 def read_stage_marker(stage_dir: str | Path) -> dict[str, Any] | None:
     marker = Path(stage_dir) / STAGE_MARKER
     try:
-        return json.loads(marker.read_text())
-    except (OSError, json.JSONDecodeError):
+        info = json.loads(marker.read_bytes())
+    except (OSError, ValueError):  # unreadable, not UTF-8, not JSON
         return None
+    return info if isinstance(info, dict) else None
 
 
 # ---------------------------------------------------------------------------------------- provenance
@@ -257,8 +294,29 @@ class Manifest:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self.data: dict[str, Any] = json.loads(self.path.read_text()) if self.path.is_file() else {}
+        self.data: dict[str, Any] = self._load(self.path)
         self.data.setdefault("stages", {})
+
+    @staticmethod
+    def _load(path: Path) -> dict[str, Any]:
+        """The manifest, or {} when there is none. A damaged one (truncated, not JSON, not an object)
+        is kept beside it as ``manifest.json.damaged-<time>`` and a fresh one started: the manifest
+        is a record, the stage markers decide what is done, so nothing needs deleting by hand."""
+        if not path.is_file():
+            return {}
+        try:
+            data = json.loads(path.read_bytes())
+            if isinstance(data, dict) and isinstance(data.get("stages", {}), dict):
+                return data
+            problem = "not a JSON object with a 'stages' object"
+        except (OSError, ValueError) as exc:
+            problem = f"unreadable ({type(exc).__name__})"
+        stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
+        kept = path.with_name(f"{path.name}.damaged-{stamp}")
+        os.replace(path, kept)
+        logging.getLogger(__name__).warning("%s was %s: kept as %s, starting a fresh manifest", path, problem,
+                                            kept.name)
+        return {"recovered_from": kept.name}
 
     @classmethod
     def start(cls, path: str | Path, argv: Sequence[str], seeds: Mapping[str, Any], config_hash: str) -> Manifest:
@@ -282,7 +340,13 @@ class Manifest:
         return m
 
     def save(self) -> None:
-        atomic_write_json(self.path, self.data)
+        atomic_write_json(self.path, redact_obj(self.data))  # an error body may echo a key
+
+    def record_set_aside(self, stage_key: str, moved_to: str | Path, reason: str) -> None:
+        """List a folder moved aside (``limo-rl clean`` removes what is listed here)."""
+        self.data.setdefault("set_aside", []).append(
+            {"stage": stage_key, "path": str(moved_to), "reason": reason, "at": utcnow()})
+        self.save()
 
     def record_stage(self, key: str, **fields: Any) -> None:
         entry = self.data["stages"].setdefault(key, {})

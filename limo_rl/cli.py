@@ -22,6 +22,7 @@ from limo_rl.data import cli as data_cli
 from limo_rl.errors import LimoError, RecipeError, UsageError
 from limo_rl.evaluate import cli as evaluate_cli
 from limo_rl.generate import cli as generate_cli
+from limo_rl.hub import cli as hub_cli
 from limo_rl.loop import cli as loop_cli
 from limo_rl.loop.driver import run_recipe
 from limo_rl.progress import set_quiet, setup_logging
@@ -45,6 +46,7 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     train_cli.register,  # train
     evaluate_cli.register,  # evaluate
     toy_cli.register,  # toy make-model | bootstrap | problems | gold
+    hub_cli.register,  # push
 ]
 
 
@@ -90,7 +92,13 @@ def _cmd_runs_show(args: argparse.Namespace) -> int:
     manifest_path = run_dir / "manifest.json"
     if not manifest_path.is_file():
         raise UsageError(f"{run_dir}: no manifest.json (is this a limo-rl run directory?)")
-    m = json.loads(manifest_path.read_text())
+    try:
+        m = json.loads(manifest_path.read_bytes())
+        if not isinstance(m, dict):
+            raise ValueError("not a JSON object")
+    except ValueError as exc:
+        raise UsageError(f"{manifest_path}: damaged ({exc}); the next `limo-rl run` keeps it aside and starts "
+                         "a fresh one") from None
     if args.json:
         print(json.dumps(m, indent=2))
         return 0
@@ -175,7 +183,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    rest, dashed = split_overrides(argv)
+    try:
+        rest, dashed = split_overrides(argv)
+    except UsageError as exc:
+        print(f"limo-rl: error: {exc}", file=sys.stderr)
+        return 2
     parser = build_parser()
     args = parser.parse_args(rest)
     if dashed:

@@ -7,6 +7,7 @@ importing :mod:`limo_rl.cli`, which imports them: the command table sits on top,
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,18 +25,36 @@ def add_recipe_args(parser: argparse.ArgumentParser, required: bool = False) -> 
     )
     parser.add_argument(
         "overrides", nargs="*", default=[], metavar="KEY=VALUE",
-        help="dotted overrides, e.g. select.budget=400 generate.n=8 (also --select.budget=400)",
+        help="dotted overrides, e.g. select.budget=400 generate.n=8 (also --select.budget=400 and "
+        "--select.budget 400)",
     )
 
 
 def split_overrides(argv: Sequence[str]) -> tuple[list[str], list[str]]:
-    """Pull ``--a.b=c`` sweep-style overrides out of argv (argparse would reject them as unknown flags)."""
+    """Pull dashed overrides out of argv (argparse would reject them as unknown flags).
+
+    Three forms reach ``KEY=VALUE``: ``select.budget=400`` (left in place: a positional),
+    ``--select.budget=400`` (W&B's ``${args}``) and ``--select.budget 400`` (as TRL and open-r1
+    users type it). A dotted ``--a.b`` is never one of our flags, which have no dots.
+    """
     rest, overrides = [], []
-    for item in argv:
-        if item.startswith("--") and "=" in item and "." in item.split("=", 1)[0]:
-            overrides.append(item[2:])
-        else:
-            rest.append(item)
+    items = list(argv)
+    i = 0
+    while i < len(items):
+        item = items[i]
+        name = item[2:].split("=", 1)[0]
+        if item.startswith("--") and "." in name and re.fullmatch(r"[A-Za-z_][\w.]*", name):
+            if "=" in item:
+                overrides.append(item[2:])
+            elif i + 1 < len(items) and not items[i + 1].startswith("--"):
+                overrides.append(f"{name}={items[i + 1]}")
+                i += 1
+            else:
+                raise UsageError(f"override {item} has no value: write {item}=VALUE or {item} VALUE")
+            i += 1
+            continue
+        rest.append(item)
+        i += 1
     return rest, overrides
 
 

@@ -1,17 +1,39 @@
-"""Progress bars for long stages, and the one switch that silences them.
+"""The console: one live line per stage for people, log files for everything else.
 
-``limo-rl --quiet`` (or ``LIMO_RL_QUIET=1``) turns every bar off, in the driver and in
-Ray workers alike, since the environment variable travels with them.
+A run of the quickstart used to print ~5,000 lines: Ray's, TRL's and the workers' own output,
+one line per training step, W&B's banner and summary. Here the console is for people: each
+stage shows one live line (name, arm, round, seed, a bar with ETA, its figures) that becomes
+one permanent line when the stage ends; warnings from limo_rl are shown once; the run ends on
+its own result. Everything else (limo_rl's INFO log, Ray's and the libraries' loggers, the
+stdout/stderr of every Ray worker) goes to ``<run>/logs/``; ``-v`` streams it instead.
+``--quiet`` (``LIMO_RL_QUIET=1``) keeps warnings and errors only; when stderr is not a
+terminal the live line becomes plain lines (one per stage, plus a heartbeat on long stages).
+
+The switches are environment variables so that they travel into Ray workers with their env.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import logging.handlers
 import os
 import sys
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 QUIET_ENV = "LIMO_RL_QUIET"
+VERBOSE_ENV = "LIMO_RL_VERBOSE"
+LOG_DIR_ENV = "LIMO_RL_LOG_DIR"
+HEARTBEAT_S = 60.0  # plain mode: a progress line at most this often per stage
+_TAG = "_limo_rl_handler"
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "") not in ("", "0", "false")
 
 
 def set_quiet(quiet: bool) -> None:
@@ -22,17 +44,360 @@ def set_quiet(quiet: bool) -> None:
 
 
 def is_quiet() -> bool:
-    return os.environ.get(QUIET_ENV, "") not in ("", "0", "false")
+    return _flag(QUIET_ENV)
 
 
-def bar(total: int | None = None, desc: str = "", unit: str = "it", **kwargs: Any):
-    """A tqdm bar on stderr, disabled when quiet."""
-    from tqdm.auto import tqdm
+def is_verbose() -> bool:
+    return _flag(VERBOSE_ENV)
 
-    return tqdm(total=total, desc=desc, unit=unit, disable=is_quiet(), file=sys.stderr, dynamic_ncols=True, **kwargs)
+
+# ---------------------------------------------------------------------------------------- logging
+class _ConsoleFilter(logging.Filter):
+    """limo_rl's warnings, each distinct message once; everything at INFO with -v."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if is_verbose():
+            return True
+        if record.levelno < logging.WARNING or not record.name.startswith("limo_rl"):
+            return False
+        msg = record.getMessage()
+        if msg in self.seen:
+            return False
+        self.seen.add(msg)
+        return True
+
+
+class _ConsoleHandler(logging.Handler):
+    """Writes through the display, so a message never tears the live line."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            if is_verbose():
+                text = f"{time.strftime('%H:%M:%S')} {record.levelname} {record.name}: {record.getMessage()}"
+            else:
+                text = f"{record.levelname.lower()}: {record.getMessage()}"
+            display().line(text, err=True)
+        except Exception:  # never let logging raise
+            self.handleError(record)
+
+
+_buffer: logging.handlers.MemoryHandler | None = None
+_log_file: Path | None = None
 
 
 def setup_logging(verbose: int = 0, quiet: bool = False) -> None:
-    level = logging.WARNING if quiet else (logging.DEBUG if verbose > 0 else logging.INFO)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
-    logging.getLogger("limo_rl").setLevel(level)
+    """Console for people, the rest buffered until :func:`attach_log_dir` names the run's ``logs/``."""
+    global _buffer
+    if verbose:
+        os.environ[VERBOSE_ENV] = str(verbose)
+    else:
+        os.environ.pop(VERBOSE_ENV, None)
+    set_quiet(quiet)
+    root = logging.getLogger()
+    for h in [h for h in root.handlers if getattr(h, _TAG, False)]:
+        root.removeHandler(h)
+    root.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
+    logging.getLogger("limo_rl").setLevel(logging.DEBUG if verbose else logging.INFO)
+    console = _ConsoleHandler(level=logging.INFO if verbose else logging.WARNING)
+    console.addFilter(_ConsoleFilter())
+    _buffer = logging.handlers.MemoryHandler(capacity=100_000, flushLevel=logging.CRITICAL + 1)
+    for h in (console, _buffer):
+        setattr(h, _TAG, True)
+        root.addHandler(h)
+    logging.captureWarnings(True)  # library warnings.warn(...) -> the log file, not the console
+    quiet_env = {
+        "RAY_TRAIN_ENABLE_PRINT_PATCH": "0",  # Ray Train's print patch escapes dill's capture: bytecode floods
+        "TOKENIZERS_PARALLELISM": "false",
+    }
+    if not verbose:
+        quiet_env.update({"WANDB_SILENT": "true", "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
+                          "RAY_DEDUP_LOGS": "1", "HF_DATASETS_DISABLE_PROGRESS_BARS": "1"})
+    for k, v in quiet_env.items():
+        os.environ.setdefault(k, v)
+    adopt_library_loggers()
+
+
+# Libraries that give their root logger its own stderr handler and cut it off from ours.
+_SELF_HANDLING = ("transformers", "datasets")
+
+
+def adopt_library_loggers() -> None:
+    """Bring the self-handling libraries' loggers under our policy: all of it to the log file.
+
+    ``transformers`` and ``datasets`` attach a stderr handler to their root logger on import, set it
+    to WARNING and stop propagation, so their lines skip our console filter and never reach the run's
+    log file. Only libraries already imported are touched (this never imports one); it is called when
+    logging is set up, when the log file is attached and as each stage starts.
+    """
+    level = logging.DEBUG if os.environ.get(VERBOSE_ENV, "0") not in ("", "0", "1") else logging.INFO
+    for name in _SELF_HANDLING:
+        if f"{name}.utils.logging" not in sys.modules:
+            continue
+        lg = logging.getLogger(name)
+        for h in list(lg.handlers):
+            if type(h) is logging.StreamHandler:
+                lg.removeHandler(h)
+        lg.propagate = True
+        lg.setLevel(level)
+
+
+def attach_log_dir(log_dir: str | Path) -> Path:
+    """Write the log (and what was buffered before the run folder existed) to ``log_dir/limo_rl.log``."""
+    global _log_file
+    log_dir = Path(log_dir).resolve()
+    log_dir.mkdir(parents=True, exist_ok=True)
+    os.environ[LOG_DIR_ENV] = str(log_dir)
+    path = log_dir / "limo_rl.log"
+    root = logging.getLogger()
+    if _log_file == path:
+        return path
+    for h in [h for h in root.handlers if isinstance(h, logging.FileHandler) and getattr(h, _TAG, False)]:
+        root.removeHandler(h)
+        h.close()
+    fh = logging.FileHandler(path, encoding="utf-8")
+    fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
+    setattr(fh, _TAG, True)
+    if _buffer is not None:
+        _buffer.setTarget(fh)
+        _buffer.flush()
+        root.removeHandler(_buffer)
+    root.addHandler(fh)
+    _log_file = path
+    adopt_library_loggers()
+    return path
+
+
+def log_dir() -> Path | None:
+    value = os.environ.get(LOG_DIR_ENV)
+    return Path(value) if value else None
+
+
+# ---------------------------------------------------------------------------------------- the display
+def _where(key: str) -> str:
+    """``seed0/loop/round1/generate`` -> ``loop · round 1 · seed 0``."""
+    parts = key.split("/")[:-1]
+    seed = next((p[4:] for p in parts if p.startswith("seed") and p[4:].isdigit()), None)
+    rnd = next((p[5:] for p in parts if p.startswith("round") and p[5:].isdigit()), None)
+    arm = [p for p in parts if not (p.startswith("seed") or p.startswith("round") or p == "baselines")]
+    bits = [" ".join(arm)] if arm else []
+    if rnd is not None:
+        bits.append(f"round {rnd}")
+    if seed is not None:
+        bits.append(f"seed {seed}")
+    return " · ".join(bits)
+
+
+def _name(kind: str, key: str) -> str:
+    """The stage's name as its folder says (the static arm's data step is cached as a select stage)."""
+    last = key.rsplit("/", 1)[-1]
+    return last if last == "data" else kind
+
+
+def _num(v: float) -> str:
+    if isinstance(v, int) or float(v).is_integer():
+        return f"{int(v):,}"
+    return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}"
+
+
+_FIGURES: dict[str, tuple[tuple[str, str], ...]] = {
+    "pool": (("problems", "{} problems"),),
+    "generate": (("chains", "{} chains"), ("tokens_per_s", "{} tok/s"), ("truncation_rate", "truncated {:.0%}")),
+    "verify": (("chains", "{} chains"), ("accuracy", "correct {:.1%}"),
+               ("mean_verification_density", "density {:.2f}")),
+    "select": (("n_selected", "{} selected"), ("n_examples", "{} examples")),
+    "train": (("global_step", "{} steps"), ("train_loss", "loss {:.3f}"), ("eval_loss", "val loss {:.3f}"),
+              ("tokens_per_s", "{} tok/s")),
+}
+
+
+def summarize(kind: str, figures: Mapping[str, Any]) -> str:
+    """A stage's figures in a few words (evaluate: ``<benchmark> <metric> <value>``)."""
+    out = []
+    for key, fmt in _FIGURES.get(kind, ()):
+        v = figures.get(key)
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            out.append(fmt.format(_num(v)) if fmt.startswith("{}") else fmt.format(v))
+    if kind == "evaluate":
+        for key, v in figures.items():
+            if "/" in key and isinstance(v, (int, float)):
+                bench, metric = key.split("/", 1)
+                out.append(f"{bench} {metric} {v:.1%}")
+    return ", ".join(out)
+
+
+class Bar:
+    """Progress within a stage: a count with ETA and live figures (what ``tqdm`` offered the stages)."""
+
+    def __init__(self, disp: Display, total: int | None, unit: str, desc: str):
+        self.disp, self.total, self.unit, self.desc = disp, total, unit, desc
+        self.n, self.postfix = 0, {}
+        self.t0 = self.last_beat = time.monotonic()
+        self.task = disp._add_task(self)
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+        self.disp._refresh(self)
+
+    def set_postfix(self, **figures: Any) -> None:
+        self.postfix.update(figures)
+        self.disp._refresh(self)
+
+    def reset(self, total: int | None) -> None:
+        self.total, self.n, self.t0 = total, 0, time.monotonic()
+        self.disp._refresh(self)
+
+    def eta(self) -> float | None:
+        elapsed = time.monotonic() - self.t0
+        if not self.total or self.n <= 0 or elapsed <= 0:
+            return None
+        return (self.total - self.n) * elapsed / self.n
+
+    def text(self) -> str:
+        figs = ", ".join(f"{k} {v}" for k, v in self.postfix.items())
+        count = f"{self.n:,}/{self.total:,} {self.unit}" if self.total else f"{self.n:,} {self.unit}"
+        eta = self.eta()
+        return f"{self.desc}: {count}" + (f", ETA {eta:.0f} s" if eta is not None else "") + (
+            f", {figs}" if figs else "")
+
+    def close(self) -> None:
+        self.disp._remove_task(self)
+
+    def __enter__(self) -> Bar:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+class Display:
+    """One live area (rich, on a terminal) or plain lines; the console's only writer."""
+
+    def __init__(self, stream: Any = None):
+        self._stream = stream  # None: whatever sys.stderr is when a line is written (it may be replaced)
+        self.live = bool(getattr(self.stream, "isatty", lambda: False)()) and not is_quiet()
+        self.lock = threading.RLock()
+        self.stage_label = ""
+        self._progress: Any = None
+        self._console: Any = None
+
+    @property
+    def stream(self) -> Any:
+        return self._stream if self._stream is not None else sys.stderr
+
+    # -------------------------------------------------------------- rich plumbing
+    def _rich(self) -> Any:
+        if self._progress is None:
+            from rich.console import Console
+            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self._console = Console(file=self.stream)
+            self._progress = Progress(
+                TextColumn("[bold]{task.fields[stage]}[/]"), BarColumn(bar_width=24),
+                TextColumn("{task.fields[count]}"), TimeRemainingColumn(), TextColumn("{task.fields[figs]}"),
+                console=self._console, transient=True, refresh_per_second=4,
+            )
+            self._progress.start()
+        return self._progress
+
+    def _add_task(self, bar: Bar) -> Any:
+        if not self.live:
+            return None
+        with self.lock:
+            return self._rich().add_task("", total=bar.total, stage=self.stage_label or bar.desc, count="",
+                                         figs="")
+
+    def _refresh(self, bar: Bar) -> None:
+        if is_quiet():
+            return
+        with self.lock:
+            if self.live and bar.task is not None:
+                figs = ", ".join(f"{k} {v}" for k, v in bar.postfix.items())
+                count = f"{bar.n:,}/{bar.total:,} {bar.unit}" if bar.total else f"{bar.n:,} {bar.unit}"
+                self._rich().update(bar.task, completed=bar.n, total=bar.total, count=count, figs=figs)
+            elif not self.live and time.monotonic() - bar.last_beat >= HEARTBEAT_S:
+                bar.last_beat = time.monotonic()
+                label = self.stage_label or bar.desc
+                self._write(f"  ... {label}: {bar.text().split(': ', 1)[-1]}", err=True)
+
+    def _remove_task(self, bar: Bar) -> None:
+        with self.lock:
+            if self._progress is not None and bar.task is not None:
+                self._progress.remove_task(bar.task)
+                bar.task = None
+
+    def _write(self, text: str, err: bool) -> None:
+        stream = self.stream if err else sys.stdout
+        with self.lock:
+            if self._progress is not None and err:
+                self._console.print(text, markup=False, highlight=False, soft_wrap=True)
+            else:
+                stream.write(text + "\n")
+                stream.flush()
+
+    # -------------------------------------------------------------- public
+    def line(self, text: str, err: bool = True) -> None:
+        """A permanent line (above the live area); ``err=False`` writes the run's result to stdout."""
+        self._write(text, err)
+
+    def stage_done(self, kind: str, key: str, status: str, seconds: float | None = None,
+                   figures: Mapping[str, Any] | None = None) -> None:
+        if is_quiet():
+            return
+        mark = {"done": "✓", "reused": "·", "failed": "✗"}.get(status, "-")
+        detail = summarize(kind, figures or {}) if status == "done" else status
+        secs = f"{seconds:6.1f} s" if seconds is not None else ""
+        self.line(f"{mark} {_name(kind, key):<9} {_where(key):<26} {secs:>8}  {detail}".rstrip())
+
+    def close(self) -> None:
+        with self.lock:
+            if self._progress is not None:
+                self._progress.stop()
+                self._progress = None
+
+
+_display: Display | None = None
+
+
+def display() -> Display:
+    global _display
+    if _display is None:
+        _display = Display()
+    return _display
+
+
+def close_display() -> None:
+    global _display
+    if _display is not None:
+        _display.close()
+        _display = None
+
+
+@contextlib.contextmanager
+def stage(kind: str, key: str) -> Iterator[dict[str, Any]]:
+    """Around one stage's work: bars opened inside carry its label; one line when it ends.
+
+    Yields a dict the caller fills with the stage's figures (shown on the final line).
+    """
+    adopt_library_loggers()  # a library imported since set-up re-attached its own stderr handler
+    disp = display()
+    where = _where(key)
+    previous, disp.stage_label = disp.stage_label, f"{_name(kind, key)} {where}".strip()
+    figures: dict[str, Any] = {}
+    t0 = time.perf_counter()
+    try:
+        yield figures
+    except BaseException:
+        disp.stage_label = previous
+        disp.stage_done(kind, key, "failed", time.perf_counter() - t0)
+        raise
+    disp.stage_label = previous
+    disp.stage_done(kind, key, "done", time.perf_counter() - t0, figures)
+
+
+def bar(total: int | None = None, desc: str = "", unit: str = "it", **_: Any) -> Bar:
+    """Progress within the current stage (a no-op display when quiet or inside a Ray worker)."""
+    return Bar(display(), total, unit, desc)

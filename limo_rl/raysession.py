@@ -5,6 +5,9 @@
 * otherwise: a private local cluster without the dashboard, whose workers get the driver's
   thread and quiet settings (:data:`FORWARDED_ENV`; ``OMP_NUM_THREADS`` defaults to 1, since
   each CPU worker would otherwise spin up a thread per core of a shared machine).
+* either way the console policy of :mod:`limo_rl.worker_logs`: worker output reaches the driver's
+  console only with ``-v`` (else it goes to ``<run>/logs/workers``), Ray's own driver logging joins
+  limo_rl's (the run's log file), and workers run with Ray Train's print patch off.
 
 A session that was already up (a test's, the loop driver's, a job's) is used as is and never
 shut down by the code that found it: :func:`ray_session` shuts down only what it started.
@@ -19,7 +22,9 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from limo_rl.progress import is_quiet
+from limo_rl.procs import guard_local_ray
+from limo_rl.worker_logs import ray_init_kwargs, route_ray_logs
+from limo_rl.worker_logs import worker_env as console_env
 
 FORWARDED_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TOKENIZERS_PARALLELISM", "LIMO_RL_QUIET",
                  "HF_HUB_OFFLINE", "WANDB_MODE")
@@ -30,6 +35,7 @@ def worker_env() -> dict[str, str]:
     env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
     env.setdefault("OMP_NUM_THREADS", "1")
     env.setdefault("TOKENIZERS_PARALLELISM", "false")
+    env.update(console_env())
     return env
 
 
@@ -39,13 +45,18 @@ def start_ray(*, address: str | None = None, log_to_driver: bool | None = None, 
 
     if ray.is_initialized():
         return False
-    logs = (not is_quiet()) if log_to_driver is None else log_to_driver
+    policy = ray_init_kwargs()
+    logs = policy.pop("log_to_driver") if log_to_driver is None else log_to_driver
+    init_kwargs = {**policy, **init_kwargs}
+    route_ray_logs()  # before init too: Ray logs while it starts
     if address is not None:
         ray.init(address=address, log_to_driver=logs, **init_kwargs)
     elif os.environ.get("RAY_ADDRESS"):
         ray.init(log_to_driver=logs, **init_kwargs)
     else:
         ray.init(include_dashboard=False, log_to_driver=logs, runtime_env={"env_vars": worker_env()}, **init_kwargs)
+        guard_local_ray()  # the private cluster dies with this process, even by SIGKILL (no orphans)
+    route_ray_logs()
     return True
 
 

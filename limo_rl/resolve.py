@@ -5,9 +5,10 @@ or a hub id (``name`` or ``org/name``) -> a path or id an engine or trainer can 
 identity for cache keys. A scheme's models are built once into ONE cache folder per run output
 directory (:func:`model_cache_dir`) under the recipe's settings for that world (``toy:``), so the
 loop, ``limo-rl generate/evaluate/train`` ad hoc and the trainer never disagree on where
-``toy://base`` lives or what it is. An ``s3://`` scheme would be one more entry in the table.
+``toy://base`` lives or what it is. ``s3://`` and ``gs://`` models are fetched by content hash into
+each node's own cache (:mod:`limo_rl.modelstore`).
 
-**Data.** ``source: toy`` (pool, static set) and the ``toy_eval`` benchmark are *generated*
+**Data.** ``source: toy`` (pool, static set) and the ``toy_eval`` / ``toy_dev`` benchmarks are *generated*
 rather than read: :data:`DATA_SOURCES` maps a source name to the functions that make its
 problems, its gold SFT set and its benchmark. Files and Hugging Face datasets go through
 :mod:`limo_rl.data.sources` as before.
@@ -26,6 +27,8 @@ from limo_rl import toy
 from limo_rl.artifacts import hash_file
 from limo_rl.config import RunConfig, ToyConfig
 from limo_rl.errors import ModelURIError
+from limo_rl.hashing import hash_path
+from limo_rl.modelstore import OBJECT_STORE_SCHEMES, fetch_model
 from limo_rl.types import Problem, SFTExample
 
 CACHE_SUBDIR = ".cache"
@@ -66,8 +69,16 @@ def _toy_model(uri: str, settings: WorldSettings) -> ModelRef:
     return ModelRef(str(path), f"toy-weights:{hash_file(path / 'model.safetensors')}", uri)
 
 
-# scheme -> builder. A new remote store (s3://) is one more entry.
-MODEL_SCHEMES: dict[str, Callable[[str, WorldSettings], ModelRef]] = {"toy": _toy_model}
+def _object_store_model(uri: str, settings: WorldSettings) -> ModelRef:
+    """``s3://`` / ``gs://``: fetched once here for its content hash (the identity in cache keys); the path
+    stays the URI, and every actor or worker loads it from its own node's cache (:mod:`limo_rl.modelstore`)."""
+    _, content = fetch_model(uri)
+    return ModelRef(uri.rstrip("/"), f"content:{content}", uri)
+
+
+# scheme -> builder. A new remote store is one more entry.
+MODEL_SCHEMES: dict[str, Callable[[str, WorldSettings], ModelRef]] = {
+    "toy": _toy_model, **{scheme: _object_store_model for scheme in OBJECT_STORE_SCHEMES}}
 
 
 def looks_like_hub_id(name: str) -> bool:
@@ -97,10 +108,41 @@ def resolve_model(
     if path.exists():
         if not (path / "config.json").is_file():
             raise ModelURIError(f"{label} {uri}: no config.json there (not a Hugging Face model folder)")
-        return ModelRef(str(path.resolve()), uri, uri)
+        # identity by content: an edited or retrained folder at the same path is another model
+        return ModelRef(str(path.resolve()), f"local:{hash_path(path)}", uri)
     if not looks_like_hub_id(uri):
         raise ModelURIError(f"{label} {uri}: no such folder (folder not found, and not a hub id like org/name)")
     return ModelRef(uri, uri, uri)  # a hub id; loads when the hub is reachable
+
+
+def _toy_names() -> tuple[str, ...]:
+    from limo_rl.toy.bootstrap import TOY_MODELS
+
+    return tuple(TOY_MODELS)
+
+
+# scheme -> the names it knows (checked before any stage, without building anything)
+MODEL_NAMES: dict[str, Callable[[], tuple[str, ...]]] = {"toy": _toy_names}
+
+
+def model_problem(uri: str, *, engine: str = "hf", label: str = "model") -> str | None:
+    """Why :func:`resolve_model` would refuse ``uri``, found without building or loading anything (for the
+    preflight before the first stage); None if it would resolve."""
+    scheme, sep, name = uri.partition("://")
+    if sep:
+        if scheme not in MODEL_SCHEMES:
+            return f"{label} = {uri!r}: unknown scheme {scheme}://; known: {', '.join(s + '://' for s in MODEL_SCHEMES)}"
+        known = MODEL_NAMES[scheme]() if scheme in MODEL_NAMES else None
+        if known is not None and name.strip("/") not in known:
+            return f"{label} = {uri!r}: unknown {scheme} model; known: {', '.join(f'{scheme}://{k}' for k in known)}"
+        return None
+    if engine == "openai":
+        return None
+    path = Path(uri).expanduser()
+    if path.exists():
+        return None if (path / "config.json").is_file() else \
+            f"{label} = {uri!r}: not a Hugging Face model folder (no config.json)"
+    return None if looks_like_hub_id(uri) else f"{label} = {uri!r}: no such model folder (and not a hub id)"
 
 
 def resolve_model_path(uri: str, **kwargs) -> str:
@@ -115,7 +157,10 @@ class GeneratedSource:
 
     problems: Callable[[int, int, int], list[Problem]]  # (n, seed, difficulty) -> training-side problems
     gold: Callable[[int, ToyConfig, str | None], list[SFTExample]]  # (n, world settings, system prompt)
-    benchmark: Callable[[int | None, ToyConfig], list[Problem]]  # (n or None: its own size, settings) -> held out
+    # (n or None: the set's own size, world settings) -> held-out problems
+    benchmark: Callable[[int | None, ToyConfig], list[Problem]]
+    # (n or None, world settings) -> a dev set disjoint from the benchmark and the pool, for choices (sweeps)
+    dev_benchmark: Callable[[int | None, ToyConfig], list[Problem]] | None = None
 
 
 DATA_SOURCES: dict[str, GeneratedSource] = {
@@ -124,6 +169,7 @@ DATA_SOURCES: dict[str, GeneratedSource] = {
         gold=lambda n, cfg, system_prompt: list(toy.gold_examples(n=n, seed=cfg.seed, difficulty=cfg.difficulty,
                                                                  system_prompt=system_prompt)),
         benchmark=lambda n, cfg: toy.eval_problems(**({"n": n} if n else {}), difficulty=cfg.difficulty),
+        dev_benchmark=lambda n, cfg: toy.dev_problems(**({"n": n} if n else {}), difficulty=cfg.difficulty),
     ),
 }
 

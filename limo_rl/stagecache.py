@@ -1,17 +1,21 @@
 """The one stage-cache policy: what "inputs changed" means, for the loop and the ad hoc commands alike.
 
-A stage folder records the hash of the inputs it was started with. On the next start:
+A stage folder records the hash of the inputs it was started with (inputs named by path are keyed
+by their *content*: :func:`limo_rl.hashing.content_key`). On the next start:
 
-* same hash: keep everything (partial shards, checkpoints): the stage resumes;
-* another hash (or a forced rerun): the previous contents are **set aside** under
-  ``<stage>/stale-<old hash>-<unix time>/``, never deleted and never read again, and the stage
-  starts afresh;
-* done with the same hash and intact outputs (:func:`stage_decision`): skip.
+* done with the same hash and outputs that still match their sealed full hashes
+  (:func:`stage_decision`): skip;
+* same hash, not done: keep everything (partial shards, checkpoints): the stage resumes;
+* another hash, a forced rerun, a sealed output that no longer matches its hash (edited, truncated,
+  deleted: *damaged*), or work whose inputs are unknown: the previous contents are **set aside**
+  under ``<stage>/stale-<old hash>-<unix time>/``, never deleted, never read again, never re-sealed,
+  and the stage starts afresh. ``carry`` names parts whose own key did not change (an evaluation's
+  samples when only grading or statistics changed): they are hard-linked back and reused.
 
-``limo-rl run`` (:class:`limo_rl.loop.cache.StageRunner`) and ``limo-rl train`` ad hoc
-(:mod:`limo_rl.train.launcher`, which records its inputs in its own file) both call
-:func:`begin_stage`, so old checkpoints are kept under either. The stronger guarantees (content
-hashes of every input, locks against two writers) belong here too when they come.
+``limo-rl run`` (:class:`limo_rl.loop.cache.StageRunner`, which also lists each set-aside folder in
+the manifest for ``limo-rl clean``) and ``limo-rl train`` ad hoc (:mod:`limo_rl.train.launcher`,
+which records its inputs in its own file) both call :func:`begin_stage`. One writer per run folder
+is :mod:`limo_rl.runlock`'s.
 """
 
 from __future__ import annotations
@@ -19,9 +23,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 from limo_rl.artifacts import (
     STAGE_MARKER,
@@ -40,23 +46,30 @@ __all__ = ["STAGE_INPUT", "STALE_PREFIX", "StageDecision", "begin_stage", "previ
            "stage_decision"]
 
 
+def _record(stage_dir: Path, record: str) -> dict[str, Any] | None:
+    try:
+        info = json.loads((stage_dir / record).read_bytes())
+    except (OSError, ValueError):
+        return None
+    return info if isinstance(info, dict) else None
+
+
 def previous_input_hash(stage_dir: str | Path, record: str = STAGE_INPUT) -> str | None:
     """The input hash the folder was last started with (None: never started, or unreadable)."""
-    path = Path(stage_dir) / record
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text()).get("input_hash")
-    except (OSError, json.JSONDecodeError):
-        return None
+    return (_record(Path(stage_dir), record) or {}).get("input_hash")
 
 
-def set_aside(stage_dir: str | Path, old_hash: str | None, names: Iterable[str] | None = None) -> Path | None:
+def _contents(stage_dir: Path, record: str) -> list[str]:
+    return [c.name for c in stage_dir.iterdir()
+            if c.name not in (record, STAGE_INPUT, STAGE_MARKER) and not c.name.startswith(STALE_PREFIX)]
+
+
+def set_aside(stage_dir: str | Path, old_hash: str | None, names: Iterable[str] | None = None,
+              reason: str = "inputs changed") -> Path | None:
     """Move ``names`` (default: everything but records and earlier stale folders) into a stale folder."""
     stage_dir = Path(stage_dir)
     if names is None:
-        names = [c.name for c in stage_dir.iterdir()
-                 if c.name not in (STAGE_INPUT, STAGE_MARKER) and not c.name.startswith(STALE_PREFIX)]
+        names = _contents(stage_dir, STAGE_INPUT)
     present = [n for n in names if (stage_dir / n).exists()]
     if not present:
         return None
@@ -67,22 +80,54 @@ def set_aside(stage_dir: str | Path, old_hash: str | None, names: Iterable[str] 
     stale.mkdir(parents=True)
     for name in present:
         os.replace(stage_dir / name, stale / name)
-    log.warning("%s: inputs changed; moved %s to %s and started afresh", stage_dir, ", ".join(present), stale.name)
+    atomic_write_json(stale / "_SET_ASIDE.json", {"reason": reason, "old_input_hash": old_hash, "time": time.time()})
+    log.warning("%s: %s; moved %s to %s and started afresh", stage_dir, reason, ", ".join(present), stale.name)
     return stale
 
 
 def begin_stage(
     stage_dir: str | Path, input_hash: str, *, record: str = STAGE_INPUT, names: Iterable[str] | None = None,
-    force: bool = False,
+    force: bool = False, damaged: str | None = None, carry: Mapping[str, str] | None = None,
 ) -> Path | None:
-    """Start (or resume) a stage with ``input_hash``: set the old contents aside if the inputs changed
-    (or ``force``), clear the done-marker and record the new hash. Returns the stale folder, if any."""
+    """Start (or resume) a stage with ``input_hash``: set the old contents aside if the inputs changed,
+    if ``force``, if ``damaged`` (the reason a sealed output failed its hash check) or if the folder
+    holds work of unknown inputs; clear the done-marker and record the new hash. ``carry`` maps a glob
+    (relative to the stage) to the key of what it matches: matches whose key is unchanged are reused.
+    Returns the stale folder, if any."""
     stage_dir = Path(stage_dir)
     stage_dir.mkdir(parents=True, exist_ok=True)
-    previous = previous_input_hash(stage_dir, record)
-    stale = None
-    if force or (previous is not None and previous != input_hash):
-        stale = set_aside(stage_dir, previous, names)
+    info = _record(stage_dir, record)
+    previous = (info or {}).get("input_hash")
+    names = list(names) if names is not None else None
+    unknown = info is None and any((stage_dir / n).exists() for n in (names or _contents(stage_dir, record)))
+    reason = ("forced rerun" if force else damaged if damaged else "work of unknown inputs" if unknown
+              else "inputs changed" if previous is not None and previous != input_hash else None)
+    stale = set_aside(stage_dir, previous, names, reason) if reason else None
+    if stale is not None and carry and reason == "inputs changed":
+        before = (info or {}).get("carry") or {}
+        for pattern, key in carry.items():
+            if before.get(pattern) != key:
+                continue
+            for src in sorted(stale.glob(pattern)):
+                _link_copy(src, stage_dir / src.relative_to(stale))
+                log.info("%s: reusing %s (its own inputs did not change)", stage_dir, src.relative_to(stale))
     clear_stage_marker(stage_dir)
-    atomic_write_json(stage_dir / record, {"input_hash": input_hash, "started_at": time.time()})
+    atomic_write_json(stage_dir / record, {"input_hash": input_hash, "carry": dict(carry or {}),
+                                           "started_at": time.time()})
     return stale
+
+
+def _link_copy(src: Path, dst: Path) -> None:
+    """Copy by hard links (no bytes copied; writers replace files, never edit them in place)."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+
+    def link(a: str, b: str) -> None:
+        try:
+            os.link(a, b)
+        except OSError:
+            shutil.copy2(a, b)
+
+    if src.is_dir():
+        shutil.copytree(src, dst, copy_function=link, dirs_exist_ok=True)
+    else:
+        link(str(src), str(dst))

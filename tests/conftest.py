@@ -29,6 +29,8 @@ os.environ["WANDB_CONFIG_DIR"] = os.path.join(_WANDB_TMP, "config")
 # Ray puts unix sockets under its temp dir: keep the path short (AF_UNIX limit ~107 chars).
 _RAY_TMP = tempfile.mkdtemp(prefix="lr-ray-", dir="/tmp")
 os.environ["RAY_TMPDIR"] = _RAY_TMP
+# The file-hash cache (limo_rl.hashing) of the tests stays out of the user's ~/.cache.
+os.environ["LIMO_RL_CACHE_DIR"] = tempfile.mkdtemp(prefix="limo-hash-cache-")
 
 try:
     import torch

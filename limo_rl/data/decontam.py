@@ -1,11 +1,15 @@
 """Benchmark decontamination by n-gram overlap.
 
-A pool problem is contaminated when it shares a word n-gram with an item of a benchmark
-the run evaluates on: 13-grams as in s1 (Muennighoff et al., 2025), 8-grams as in
-open-r1's ``decontaminate.py``; the size is ``pool.decontaminate.ngram``. Both sides are
+A trained-on item (a pool problem, a static-set row) is contaminated when it shares a word
+n-gram with an item of a benchmark the run evaluates on (test or dev): 8-grams as in open-r1's
+``decontaminate.py`` (the default), 13-grams as in s1 (Muennighoff et al., 2025); the size is
+``pool.decontaminate.ngram``. Questions are compared with questions and, with ``answer`` in
+``fields``, the item's solution or answer text with the benchmark item's question and
+solution or answer, so a training chain that copies a benchmark solution is caught too. Both sides are
 normalized first (:mod:`limo_rl.data.text`), so whitespace, LaTeX spellings and reworded
-numbers ("five", "1,000") do not hide a copy. Texts shorter than n match on their whole
-token sequence.
+numbers ("five", "1,000") do not hide a copy. A question shorter than n matches on its whole
+token sequence; solution and answer texts count only through full n-grams (a bare "42" is no
+evidence of a copy).
 
 Two refinements over the plain rule, both recorded in the report:
 
@@ -23,8 +27,13 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from limo_rl.data.io import DataError
 from limo_rl.data.text import tokens
 from limo_rl.types import Problem
+
+
+class ContaminationError(DataError):
+    """A set the run trains on overlaps a benchmark it evaluates on; the message lists the matches."""
 
 
 @dataclass(frozen=True)
@@ -52,10 +61,21 @@ def ngrams(toks: Sequence[str], n: int) -> set[tuple[str, ...]]:
     return {tuple(toks[i: i + n]) for i in range(len(toks) - n + 1)}
 
 
+def answer_text(p: Problem) -> str:
+    """The text an item teaches beyond its question: its solution, else its answer."""
+    return p.solution or p.answer or ""
+
+
+def full_ngrams(text: str, n: int) -> set[tuple[str, ...]]:
+    toks = tokens(text)
+    return {tuple(toks[i: i + n]) for i in range(len(toks) - n + 1)}
+
+
 class NgramIndex:
     """n-gram -> benchmark items holding it, with per-benchmark boilerplate removed."""
 
-    def __init__(self, benchmarks: Mapping[str, Sequence[Problem]], n: int = 13, ignore_common: int | None = 5):
+    def __init__(self, benchmarks: Mapping[str, Sequence[Problem]], n: int = 13, ignore_common: int | None = 5,
+                 answers: bool = False):
         self.n = n
         self.items: list[tuple[str, Problem]] = []
         self.index: dict[tuple[str, ...], list[int]] = {}
@@ -65,7 +85,10 @@ class NgramIndex:
             for p in benchmarks[name]:
                 pos = len(self.items)
                 self.items.append((name, p))
-                for g in ngrams(tokens(p.question), n):
+                grams = ngrams(tokens(p.question), n)
+                if answers:
+                    grams |= full_ngrams(answer_text(p), n)
+                for g in grams:
                     per.setdefault(g, []).append(pos)
             dropped = 0
             for g, where in per.items():
@@ -75,9 +98,14 @@ class NgramIndex:
                 self.index.setdefault(g, []).extend(where)
             self.ignored[name] = dropped
 
-    def match(self, text: str, toks: list[str] | None = None) -> tuple[int, int, int, str] | None:
-        """(item position, shared n-grams, pool n-grams, an example) of the best-matching item, or None."""
+    def match(self, text: str, toks: list[str] | None = None, extra: str = "") -> tuple[int, int, int, str] | None:
+        """(item position, shared n-grams, pool n-grams, an example) of the best-matching item, or None.
+
+        ``extra``: further text of the item (its solution or answer), counted through full n-grams only.
+        """
         grams = ngrams(tokens(text) if toks is None else toks, self.n)
+        if extra:
+            grams |= full_ngrams(extra, self.n)
         hits: Counter[int] = Counter()
         example: dict[int, tuple[str, ...]] = {}
         for g in grams:
@@ -92,17 +120,49 @@ class NgramIndex:
 
 
 def find_contaminated(
-    pool: Sequence[Problem], benchmarks: Mapping[str, Sequence[Problem]], *, n: int = 13,
+    pool: Sequence[Problem], benchmarks: Mapping[str, Sequence[Problem]], *, n: int = 8,
     ignore_common: int | None = 5, pool_tokens: Sequence[list[str]] | None = None,
+    fields: Sequence[str] = ("question",),
 ) -> tuple[list[Contamination], NgramIndex]:
-    """Every pool problem that overlaps a benchmark item, with the item it matched best."""
-    idx = NgramIndex(benchmarks, n, ignore_common)
+    """Every pool problem that overlaps a benchmark item, with the item it matched best.
+
+    ``fields``: ``question`` always; with ``answer`` the solution/answer texts of both sides take part.
+    """
+    answers = "answer" in fields
+    idx = NgramIndex(benchmarks, n, ignore_common, answers=answers)
     found = []
     for i, p in enumerate(pool):
-        m = idx.match(p.question, None if pool_tokens is None else pool_tokens[i])
+        m = idx.match(p.question, None if pool_tokens is None else pool_tokens[i],
+                      answer_text(p) if answers else "")
         if m is None:
             continue
         pos, count, total, example = m
         name, item = idx.items[pos]
         found.append(Contamination(i, p.id, name, item.id, count, total, example))
     return found, idx
+
+
+def require_clean(
+    name: str, items: Sequence[Problem], benchmarks: Mapping[str, Sequence[Problem]], *, n: int = 8,
+    ignore_common: int | None = 5, fields: Sequence[str] = ("question", "answer"), allow: Sequence[str] = (),
+) -> list[dict]:
+    """Report rows of ``items`` overlapping ``benchmarks``; raises ContaminationError unless each is allowed.
+
+    Unlike the pool (where a contaminated problem is simply removed), a fixed training set such as the
+    LIMO 817 is the object of the comparison: a silent cut would change it, a silent keep would leak
+    the test set. So any match stops the run, listing them, unless its id is in ``allow``.
+    """
+    found, idx = find_contaminated(items, benchmarks, n=n, ignore_common=ignore_common, fields=fields)
+    by_item = {(bench, p.id): p for bench, p in idx.items}
+    rows = [{**c.to_report(items[c.index], by_item[(c.benchmark, c.benchmark_id)]),
+             "allowed": c.problem_id in set(allow)} for c in found]
+    bad = [r for r in rows if not r["allowed"]]
+    if bad:
+        shown = "\n".join(f"  - {r['problem_id']} ~ {r['benchmark']}:{r['benchmark_id']} ({r['shared_ngrams']} shared "
+                          f"{n}-grams, e.g. {r['example_ngram']!r})" for r in bad[:20])
+        more = f"\n  ... and {len(bad) - 20} more" if len(bad) > 20 else ""
+        raise ContaminationError(
+            f"{name}: {len(bad)} item(s) overlap an evaluated benchmark ({n}-grams over {', '.join(fields)}):\n"
+            f"{shown}{more}\nRemove them from the set, or allow them by id (loop.static.allow_contaminated) to "
+            "train on them knowingly.")
+    return rows

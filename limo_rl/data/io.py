@@ -9,6 +9,7 @@ mappings, HF datasets and filtering live in :mod:`limo_rl.data.pool`.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,9 @@ def problem_from_row(row: Any, where: str) -> Problem:
         if key not in row or row[key] is None:
             raise DataError(f"{where}: missing field '{key}'")
     pid, question, answer = row["id"], row["question"], row["answer"]
+    for key, value in (("id", pid), ("answer", answer)):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise DataError(f"{where}: field '{key}' must be text or a finite number, got {value!r}")
     if isinstance(pid, (int, float)) and not isinstance(pid, bool):
         pid = str(pid)
     if not isinstance(pid, str) or not pid.strip():
@@ -38,6 +42,8 @@ def problem_from_row(row: Any, where: str) -> Problem:
         answer = str(answer)
     if not isinstance(answer, str) or not answer.strip():
         raise DataError(f"{where}: field 'answer' must be non-empty text, got {row['answer']!r}")
+    if row.get("meta") is not None and not isinstance(row["meta"], dict):
+        raise DataError(f"{where}: field 'meta' must be a JSON object, got {type(row['meta']).__name__}")
     meta = dict(row.get("meta") or {})
     meta.update({k: v for k, v in row.items() if k not in _KNOWN})
     return Problem(
@@ -54,17 +60,31 @@ def iter_rows(path: str | Path) -> Iterable[tuple[int, Any]]:
     if path.suffix == ".parquet":
         import pyarrow.parquet as pq
 
-        for i, row in enumerate(pq.read_table(path).to_pylist(), start=1):
-            yield i, row
+        try:
+            rows = pq.read_table(path).to_pylist()
+        except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for a truncated or foreign file
+            raise DataError(f"{path}: not a readable parquet file ({type(exc).__name__}: {str(exc)[:200]})") from None
+        yield from enumerate(rows, start=1)
         return
-    with open(path, encoding="utf-8") as fh:
-        for i, line in enumerate(fh, start=1):
+    with open(path, "rb") as fh:
+        for i, raw in enumerate(fh, start=1):
+            try:  # a UTF-8 byte-order mark (Windows editors) is accepted on the first line
+                line = raw.decode("utf-8-sig" if i == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                raise DataError(f"{path}:{i}: not UTF-8 text (byte {exc.start + 1} of the line)") from None
             if not line.strip():
                 continue
             try:
-                yield i, json.loads(line)
+                yield i, json.loads(line, parse_constant=_reject_constant)
             except json.JSONDecodeError as exc:
                 raise DataError(f"{path}:{i}: not valid JSON ({exc.msg})") from None
+            except ValueError as exc:
+                raise DataError(f"{path}:{i}: {exc}") from None
+
+
+def _reject_constant(name: str) -> Any:
+    """NaN and Infinity are not JSON (Python's json accepts them): a row holding them is malformed."""
+    raise ValueError(f"{name} is not valid JSON (use a string or a finite number)")
 
 
 def iter_objects(path: str | Path) -> Iterable[tuple[int, dict[str, Any]]]:

@@ -10,7 +10,9 @@ Steps, each recorded in ``pool_stats.json`` with how many problems it removed an
    names the kept problem each removed one duplicates);
 3. decontamination against the benchmarks this run evaluates on (or the recipe's list),
    ``decontamination.jsonl`` naming the benchmark item each removed problem matched;
-4. ``pool.limit``: the first N survivors, so the cut never reintroduces what was removed.
+4. ``pool.limit``: a seeded random sample of N survivors (``pool.seed``; file order kept), as
+   LIMO sampled its candidate pool, never the first N rows (a file sorted by source or difficulty
+   would hand the run one slice of it); cut last, so it never reintroduces what was removed.
 
 A generated source (``source: toy``) makes its pool through :data:`limo_rl.resolve.DATA_SOURCES`.
 """
@@ -18,6 +20,7 @@ A generated source (``source: toy``) makes its pool through :data:`limo_rl.resol
 from __future__ import annotations
 
 import logging
+import random
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -80,12 +83,12 @@ def decontaminate(
 ) -> tuple[list[Problem], list[dict[str, Any]], dict[str, Any]]:
     """(kept problems, report rows, stats) for ``problems`` against loaded ``benchmarks``."""
     found, idx = find_contaminated(problems, benchmarks, n=cfg.ngram, ignore_common=cfg.ignore_common,
-                                   pool_tokens=toks)
+                                   pool_tokens=toks, fields=cfg.fields)
     items = {(name, p.id): p for name, p in idx.items}
     report = [c.to_report(problems[c.index], items[(c.benchmark, c.benchmark_id)]) for c in found]
     drop = {c.index for c in found}
     stats = {
-        "step": "decontaminate", "removed": len(drop), "ngram": cfg.ngram,
+        "step": "decontaminate", "removed": len(drop), "ngram": cfg.ngram, "fields": list(cfg.fields),
         "benchmarks": {name: len(v) for name, v in sorted(benchmarks.items())},
         "by_benchmark": dict(sorted(Counter(c.benchmark for c in found).items())),
         "ignored_common_ngrams": idx.ignored, "ignore_common": cfg.ignore_common,
@@ -144,8 +147,10 @@ def build_pool(
     reports["decontamination"] = atomic_write_jsonl(out_dir / "decontamination.jsonl", report)
 
     if cfg.limit is not None and len(problems) > cfg.limit:
-        steps.append({"step": "limit", "removed": len(problems) - cfg.limit, "limit": cfg.limit})
-        problems = problems[: cfg.limit]
+        steps.append({"step": "limit", "removed": len(problems) - cfg.limit, "limit": cfg.limit,
+                      "sample": "seeded random", "seed": cfg.seed})
+        picked = set(random.Random(f"limo-rl/pool-limit/{cfg.seed}").sample(range(len(problems)), cfg.limit))
+        problems = [p for i, p in enumerate(problems) if i in picked]
     stats = {
         "source": cfg.source, "format": cfg.format, "split": cfg.split, "revision": cfg.revision,
         "steps": steps, "problems": len(problems), "bad_row_examples": bad[:20],

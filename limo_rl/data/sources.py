@@ -9,6 +9,8 @@ imported lazily; a folder written by ``Dataset.save_to_disk`` goes through ``loa
 from __future__ import annotations
 
 import logging
+import math
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +22,10 @@ from limo_rl.types import Problem
 
 log = logging.getLogger(__name__)
 FORMATS = ("auto", "jsonl", "parquet", "hf")
+_SHA = re.compile(r"[0-9a-f]{40}")
+# Every Hub dataset this process loaded, at the commit it was loaded: the run's manifest records these,
+# so a Hub edit can never silently change what a run read (an unpinned source is pinned on first load).
+LOADED: dict[str, dict[str, Any]] = {}
 
 
 @dataclass(frozen=True)
@@ -80,14 +86,40 @@ def _load_hf(src: RowSource):
                 raise DataError(f"{p}: no split {src.split!r}; available: {', '.join(obj)}")
             obj = obj[src.split]
         return obj
+    revision = src.revision
+    if not p.exists():  # a Hub id: load (and record) an exact commit
+        revision = hub_commit(src.location, src.revision) or src.revision
+        if src.revision is None and revision is not None:
+            log.warning("%s: no revision pinned; loading commit %s (pin it with revision: %s)", src.location,
+                        revision[:12], revision)
+        LOADED[f"{src.location}:{src.config or 'default'}:{src.split}"] = {
+            "id": src.location, "config": src.config, "split": src.split, "requested": src.revision,
+            "revision": revision}
     try:
-        return datasets.load_dataset(src.location, src.config, split=src.split, revision=src.revision)
+        return datasets.load_dataset(src.location, src.config, split=src.split, revision=revision)
     except (FileNotFoundError, ValueError, ConnectionError, OSError) as exc:
         hint = "" if p.is_dir() else " (offline? give a local JSONL/parquet file instead)"
         raise DataError(
             f"{src.location}: cannot load {'local folder' if p.is_dir() else 'Hugging Face dataset'} "
             f"(split {src.split!r}, revision {src.revision!r}): {type(exc).__name__}: {exc}{hint}"
         ) from None
+
+
+def hub_commit(repo_id: str, revision: str | None) -> str | None:
+    """The commit sha ``revision`` (a branch, tag or sha; None: the default branch) names on the Hub.
+
+    None when the Hub cannot be asked (offline): ``load_dataset`` then uses its cache, and the
+    requested revision is what gets recorded.
+    """
+    if revision is not None and _SHA.fullmatch(revision):
+        return revision
+    try:
+        from huggingface_hub import HfApi
+
+        return HfApi().dataset_info(repo_id, revision=revision).sha
+    except Exception as exc:  # offline, private, or no such repo: load_dataset reports it better
+        log.debug("could not resolve %s@%s on the Hub: %s", repo_id, revision, exc)
+        return None
 
 
 @dataclass(frozen=True)
@@ -106,6 +138,8 @@ class FieldSpec:
 def _text(value: Any, where: str, name: str) -> str:
     if isinstance(value, bool):
         raise DataError(f"{where}: field {name!r} must be text, got a boolean")
+    if isinstance(value, float) and not math.isfinite(value):  # NaN/Infinity (parquet floats) are not ids or answers
+        raise DataError(f"{where}: field {name!r} must be text or a finite number, got {value!r}")
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, (int, float)):

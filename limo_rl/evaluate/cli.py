@@ -22,6 +22,7 @@ from limo_rl.config import EvaluateConfig, GenerateConfig, load_recipe
 from limo_rl.errors import UsageError
 from limo_rl.evaluate.harness import run_evaluation
 from limo_rl.resolve import resolve_model_path
+from limo_rl.runlock import run_lock
 from limo_rl.tracking import make_tracker
 
 log = logging.getLogger(__name__)
@@ -96,8 +97,9 @@ def _adhoc(args: argparse.Namespace) -> int:
 
     tracker = make_tracker(recipe.tracking, out, recipe.to_dict(), name=f"eval-{_safe_name(args.label or args.model)}")
     try:  # a bad benchmark row raises DataError, which the CLI reports with its file and row (exit 2)
-        res = run_evaluation(model, cfg, gen_cfg, recipe.verify, out, seed=recipe.run.seed, tracker=tracker,
-                             label=args.label, toy=recipe.toy)
+        with run_lock(out):  # one writer per output folder
+            res = run_evaluation(model, cfg, gen_cfg, recipe.verify, out, seed=recipe.run.seed, tracker=tracker,
+                                 label=args.label, toy=recipe.toy)
     finally:
         tracker.finish()
     sys.stdout.write(res.table_path.read_text())

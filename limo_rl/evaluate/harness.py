@@ -1,9 +1,11 @@
 """The evaluation harness: generate n samples per benchmark problem, grade them, score them.
 
-For each benchmark of ``evaluate.benchmarks`` it resolves the sampling protocol (the
+For each benchmark of ``evaluate.benchmarks`` (test) and ``evaluate.dev_benchmarks`` (dev: for
+choices, marked ``"split": "dev"`` in metrics.json) it resolves the sampling protocol (the
 ``limo`` preset or the section's own fields, :mod:`limo_rl.evaluate.presets`), reuses the
 generate stage (``run_generation``: Ray actors, parquet shards, resumable per problem) and
-the verifier (``grade_chains``: answers graded in killable worker processes), then computes
+the verifier (``grade_chains``: answers graded in killable worker processes), with one pool of
+engine actors for all benchmarks (each engine loads once per model), then computes
 the metrics of :mod:`limo_rl.evaluate.metrics` with answers grouped for maj@k by the
 verifier's own equivalence judge.
 
@@ -21,8 +23,10 @@ A rerun skips finished generation shards and cached grades and rewrites the outp
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -45,7 +49,7 @@ from limo_rl.evaluate.metrics import ProblemSamples, benchmark_metrics, group_an
 from limo_rl.evaluate.presets import BenchmarkProtocol, resolve_protocol
 from limo_rl.evaluate.table import render_metrics_table
 from limo_rl.generate import read_chains, run_generation
-from limo_rl.raysession import ray_session
+from limo_rl.generate.pool import ActorPool
 from limo_rl.types import Chain, Problem, Verdict
 from limo_rl.verify import Grader, grade_chains, grader_id, read_verdicts
 
@@ -107,11 +111,14 @@ def _grade_cached(
         "gold": {p.id: p.answer for p in problems},
     })
     path = verify_dir / "verdicts.jsonl"
-    if stage_decision(verify_dir, key).run:
-        # grade_chains resumes from rows already in the file; rows graded for other chains or gold are stale.
+    decision = stage_decision(verify_dir, key)
+    if decision.run:
+        # grade_chains resumes from rows already in the file; rows graded for other chains or gold are stale,
+        # and rows of a sealed file that was modified are untrusted: both are kept aside, never resumed.
         inputs = verify_dir / "inputs.json"
-        if path.exists() and (not inputs.is_file() or json.loads(inputs.read_text()).get("input_hash") != key):
-            path.unlink()
+        if path.exists() and (decision.damaged or not inputs.is_file()
+                              or json.loads(inputs.read_text()).get("input_hash") != key):
+            os.replace(path, verify_dir / f".verdicts.jsonl.{'damaged' if decision.damaged else 'stale'}-{time.time():.0f}")
         atomic_write_json(inputs, {"input_hash": key})
         grade_chains(chains, {p.id: p for p in problems}, verify_cfg, path,
                      answer_types={p.id: answer_type for p in problems})
@@ -132,10 +139,12 @@ def run_evaluation(
     tracker: Any = None,
     label: str = "",
     toy: ToyConfig | None = None,
+    pool: ActorPool | None = None,
 ) -> EvalResult:
     """Evaluate ``model`` on ``cfg.benchmarks``; writes samples.parquet, metrics.json and metrics.md.
 
-    ``toy``: the recipe's world settings, for generated benchmarks (``toy_eval``).
+    ``toy``: the recipe's world settings, for generated benchmarks (``toy_eval``). ``pool``: engine
+    actors to reuse (their owner closes them); else one pool serves every benchmark of this call.
     """
 
     out_dir = Path(out_dir)
@@ -147,23 +156,26 @@ def run_evaluation(
     }
     # Load and check every benchmark before any compute: a bad file fails in seconds, not after generation.
     plan = []
-    for bench in cfg.benchmarks:
-        problems = load_benchmark(bench, cfg.paths.get(bench), cfg.limit, toy=toy)
+    for bench in cfg.all_benchmarks():
+        problems = load_benchmark(bench, cfg.paths.get(bench), cfg.limit, toy=toy,
+                                  revision=cfg.revisions.get(bench))
         if not problems:
             raise ValueError(f"benchmark {bench!r} has no problems ({cfg.paths.get(bench) or 'built-in'})")
         plan.append((bench, resolve_protocol(cfg, bench), problems, benchmark_answer_type(bench)))
     doc["grader"] = grader_id(verify_cfg.mode)  # which grader made these figures (mode and version)
     rows: list[dict[str, Any]] = []
     t0 = time.perf_counter()
-    # one session for several benchmarks (each generate call would otherwise start and stop its own)
-    with ray_session(wanted=len(plan) > 1), Grader(verify_cfg) as grader:
+    # One actor pool for every benchmark (it holds the Ray session too): the engine (vLLM's start
+    # alone is ~20 s on CPU) loads once per model, not once per benchmark.
+    own_pool = ActorPool() if pool is None else contextlib.nullcontext(pool)
+    with own_pool as pool, Grader(verify_cfg) as grader:
         for bench, proto, problems, answer_type in plan:
             bdir = out_dir / bench
             gcfg = protocol_generate_config(gen_cfg, proto, str(model))
             log.info("evaluate %s on %s: %d problems x %d samples (T=%s, max_new_tokens=%d)", model, bench,
                      len(problems), proto.n, proto.temperature, proto.max_new_tokens)
             gen = run_generation(problems, gcfg, str(model), bdir / "generate", round=0, base_seed=base_seed,
-                                 teacher_name=str(model))  # not the label: renaming must not regenerate
+                                 teacher_name=str(model), pool=pool)  # not the label: renaming must not regenerate
             wanted = {p.id for p in problems}
             chains = [c for c in read_chains(gen.chains_dir) if c.problem_id in wanted]
             verdicts = _grade_cached(chains, problems, verify_cfg, answer_type, Path(gen.chains_dir),
@@ -174,6 +186,7 @@ def run_evaluation(
                                    ci_level=cfg.ci_level, seed=derive_seed(base_seed, 0, bench))
             entry = bm.to_dict()
             entry["protocol"] = {**proto.to_dict(), "answer_type": answer_type}
+            entry["split"] = "dev" if bench in cfg.dev_benchmarks else "test"
             doc["benchmarks"][bench] = entry
             rows.extend(_sample_rows(bench, problems, chains, verdicts, samples, equal))
             _log_benchmark(tracker, label, bench, entry)

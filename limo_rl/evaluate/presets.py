@@ -98,4 +98,4 @@ def protocol_summary(cfg: EvaluateConfig) -> dict[str, dict[str, Any]]:
     ``cfg.model_dump()`` alone misses which fields were set explicitly, and under a preset that
     decides the sampling (an explicit ``n: 1`` is not the preset's 16).
     """
-    return {b: resolve_protocol(cfg, b).to_dict() for b in cfg.benchmarks}
+    return {b: resolve_protocol(cfg, b).to_dict() for b in cfg.all_benchmarks()}

@@ -20,6 +20,7 @@ from limo_rl.data.io import DataError, read_problems
 from limo_rl.errors import UsageError
 from limo_rl.generate.driver import GenerationError, run_generation
 from limo_rl.resolve import resolve_model_path
+from limo_rl.runlock import run_lock
 
 FLAG_TO_FIELD = {
     "engine": "engine", "n": "n", "temperature": "temperature", "top_p": "top_p", "top_k": "top_k",
@@ -108,8 +109,9 @@ def _adhoc(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.problems}: no problems in the file")
     model = resolve_model_path(args.model, engine=cfg.engine)
     try:
-        result = run_generation(problems, cfg, model, Path(args.out), round=args.round, base_seed=args.seed,
-                                teacher_name=args.teacher or args.model)
+        with run_lock(args.out):  # one writer per output folder (a second one would mix shards)
+            result = run_generation(problems, cfg, model, Path(args.out), round=args.round, base_seed=args.seed,
+                                    teacher_name=args.teacher or args.model)
     except GenerationError as exc:
         print(f"limo-rl: error: {exc}", file=sys.stderr)
         return 1

@@ -9,17 +9,16 @@ that in ~100 lines; Ray Data would hide the per-shard outcome behind its own ret
 layout. The driver writes the files, so actors on other nodes need no shared filesystem.
 
 Locally, ``ray.init()`` starts a private cluster; under ``ray job submit`` (``RAY_ADDRESS``
-set) it joins that cluster. A cluster the driver did not start is never shut down. Each
-actor reserves ``cpus_per_actor`` CPUs (and ``tensor_parallel_size`` GPUs for vLLM, one for
-HF on CUDA) and runs with that many OMP threads; the pool never asks for more CPUs than the
-cluster has, since a 1-CPU actor more than the cluster holds would wait forever.
+set) it joins that cluster. A cluster the driver did not start is never shut down. The actors
+(:mod:`limo_rl.generate.pool`) reserve ``cpus_per_actor`` CPUs each, GPUs only where the engine
+uses them, and never more than the cluster has, since an actor more than the cluster holds
+would wait forever; a caller with several calls (the evaluation's benchmarks) passes one pool.
+Every prompt is checked against the engine's context window before the first shard runs.
 """
 
 from __future__ import annotations
 
 import logging
-import math
-import os
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -28,19 +27,17 @@ from pathlib import Path
 from typing import Any
 
 from limo_rl.artifacts import atomic_write_json
-from limo_rl.config import GenerateConfig
-from limo_rl.generate.engines import make_engine
+from limo_rl.context_window import ContextLengthError
+from limo_rl.generate.pool import ActorPool, PoolError, short_error
 from limo_rl.generate.prompts import build_request, prompt_hash, sample_seeds, spec_hash
 from limo_rl.generate.shards import (
     ShardPlan,
     plan_shards,
-    read_chains,
     set_aside_stale,
     shard_is_complete,
     write_shard,
 )
-from limo_rl.progress import QUIET_ENV, bar, is_quiet
-from limo_rl.raysession import start_ray
+from limo_rl.progress import bar
 from limo_rl.types import Chain, Completion, GenerationRequest, Problem
 
 log = logging.getLogger(__name__)
@@ -59,25 +56,6 @@ class GenerationResult:
     chains_dir: Path
     n_chains: int
     stats: dict[str, Any] = field(default_factory=dict)
-
-
-class ShardWorker:
-    """One engine in one Ray actor; ``run`` samples a shard's requests and returns the completions."""
-
-    def __init__(self, cfg_dict: dict[str, Any], model: str, threads: int):
-        try:
-            import torch
-
-            torch.set_num_threads(threads)
-        except ImportError:  # pragma: no cover - torch is a hard dependency
-            pass
-        self.engine = make_engine(GenerateConfig.model_validate(cfg_dict), model)
-
-    def ready(self) -> str:
-        return f"{self.engine.name} {self.engine.version}"
-
-    def run(self, requests: list[GenerationRequest], seeds: list[tuple[int, ...]]) -> list[list[Completion]]:
-        return self.engine.generate(requests, seeds)
 
 
 def chains_for_shard(
@@ -112,14 +90,32 @@ def chain_stats(chains: Sequence[Chain]) -> dict[str, Any]:
     }
 
 
+def shard_stats(paths: Sequence[Path]) -> dict[str, Any]:
+    """:func:`chain_stats` over shard files, reading only their token and finish columns, one at a time."""
+    import pyarrow.parquet as pq
+
+    n = tokens = truncated = 0
+    for path in paths:
+        t = pq.read_table(path, columns=["n_tokens", "finish_reason"]).to_pydict()
+        n += len(t["n_tokens"])
+        tokens += sum(t["n_tokens"])
+        truncated += sum(r == "length" for r in t["finish_reason"])
+    return {"chains": n, "tokens": tokens, "mean_tokens": tokens / n if n else 0.0,
+            "truncation_rate": truncated / n if n else 0.0}
+
+
 def run_generation(
     problems: Sequence[Problem], cfg: Any, model: str, out_dir: Path, *, round: int = 1, base_seed: int = 0,
-    teacher_name: str | None = None, tracker: Any = None,
+    teacher_name: str | None = None, tracker: Any = None, wait_s: float = 0.0, start_timeout_s: float = 1800.0,
+    pool: ActorPool | None = None,
 ) -> GenerationResult:
     """Sample ``cfg.n`` chains per problem with ``cfg.engine`` on Ray; shards under ``out_dir/chains``.
 
+    ``wait_s``: how long the actors may wait for an autoscaler (``hardware.wait_for_nodes_s``);
+    ``start_timeout_s``: how long they may take to load the model (``hardware.actor_start_timeout_s``).
+
     Resumable: complete shards of the same spec are skipped; shards of another spec are set
-    aside. Raises GenerationError (after every other shard is written) for shards that kept failing.
+    aside. ``pool``: actors to reuse (closed by its owner); else the call starts and ends its own. Raises GenerationError (after every other shard is written) for shards that kept failing.
     """
     t_start = time.perf_counter()
     model = str(model)
@@ -142,84 +138,52 @@ def run_generation(
     log.info("generate: %d problems x %d samples in %d shard(s); %d done, %d to run (engine %s, model %s)",
              len(requests), cfg.n, len(plans), len(plans) - len(todo), len(todo), cfg.engine, model)
 
-    new_tokens, gen_wall, engine_version = 0, 0.0, ""
+    new_tokens, gen_wall, engine_version, nodes = 0, 0.0, "", []
     if todo:
-        new_tokens, gen_wall, engine_version = _run_pool(
-            todo, requests, seeds, cfg, model, chains_dir, round=round, teacher=teacher, spec=spec)
+        new_tokens, gen_wall, engine_version, nodes = _run_pool(
+            todo, requests, seeds, cfg, model, chains_dir, round=round, teacher=teacher, spec=spec, wait_s=wait_s,
+            start_timeout_s=start_timeout_s, pool=pool)
 
-    chains = read_chains(chains_dir)
-    stats = chain_stats(chains)
+    stats = shard_stats([chains_dir / p.name for p in plans])
+    n_chains = stats["chains"]
     stats.update({
         "shards": len(plans), "shards_skipped": len(plans) - len(todo), "shards_generated": len(todo),
         "new_tokens": new_tokens, "tokens_per_s": new_tokens / gen_wall if gen_wall > 0 else 0.0,
         "generate_wall_s": gen_wall,
         "wall_s": time.perf_counter() - t_start, "engine": cfg.engine, "engine_version": engine_version,
-        "model": model, "teacher": teacher, "round": round, "base_seed": base_seed, "spec_hash": spec,
+        "actor_nodes": nodes, "model": model, "teacher": teacher, "round": round, "base_seed": base_seed,
+        "spec_hash": spec,
     })
     atomic_write_json(out_dir / "stats.json", stats)
     if tracker is not None:
         tracker.log({f"generate/{k}": v for k, v in stats.items() if isinstance(v, (int, float))})
-    return GenerationResult(chains_dir=chains_dir, n_chains=len(chains), stats=stats)
-
-
-def _actor_resources(cfg: Any, ray: Any) -> tuple[float, float]:
-    cluster_gpus = ray.cluster_resources().get("GPU", 0)
-    if cfg.engine == "vllm":
-        return cfg.cpus_per_actor, float(cfg.vllm.tensor_parallel_size)
-    if cfg.engine == "hf" and (cfg.device == "cuda" or (cfg.device == "auto" and cluster_gpus > 0)):
-        return cfg.cpus_per_actor, 1.0
-    return cfg.cpus_per_actor, 0.0
-
-
-def _fit_actors(cfg: Any, n_shards: int, cpus: float, gpus: float, ray: Any) -> int:
-    res = ray.cluster_resources()
-    fits = math.floor(res.get("CPU", 0) / cpus + 1e-9) if cpus > 0 else cfg.num_actors
-    if gpus > 0:
-        fits = min(fits, math.floor(res.get("GPU", 0) / gpus + 1e-9))
-    if fits < 1:
-        raise GenerationError(f"one generate actor needs {cpus:g} CPU and {gpus:g} GPU but the Ray cluster has "
-                              f"{res.get('CPU', 0):g} CPU and {res.get('GPU', 0):g} GPU "
-                              "(lower generate.cpus_per_actor, or use a bigger cluster)")
-    n = min(cfg.num_actors, n_shards, fits)
-    if n < min(cfg.num_actors, n_shards):
-        log.warning("generate.num_actors = %d but the cluster fits %d actor(s); using %d", cfg.num_actors, fits, n)
-    return n
+    return GenerationResult(chains_dir=chains_dir, n_chains=n_chains, stats=stats)
 
 
 def _run_pool(
     todo: list[ShardPlan], requests: dict[str, GenerationRequest], seeds: dict[str, tuple[int, ...]],
-    cfg: Any, model: str, chains_dir: Path, *, round: int, teacher: str, spec: str,
-) -> tuple[int, float, str]:
+    cfg: Any, model: str, chains_dir: Path, *, round: int, teacher: str, spec: str, wait_s: float = 0.0,
+    start_timeout_s: float = 1800.0, pool: ActorPool | None = None,
+) -> tuple[int, float, str, list[str]]:
     import ray
 
-    started = start_ray()  # shut down below only if started here
-    actors: list[Any] = []
+    own = pool is None
+    pool = pool if pool is not None else ActorPool()
     bar_ = None
     try:
-        cpus, gpus = _actor_resources(cfg, ray)
-        n_actors = _fit_actors(cfg, len(todo), cpus, gpus, ray)
-        threads = max(1, int(cpus))
-        env = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "TOKENIZERS_PARALLELISM": "false"}
-        if cfg.engine == "openai" and cfg.openai.api_key_env in os.environ:
-            env[cfg.openai.api_key_env] = os.environ[cfg.openai.api_key_env]
-        if is_quiet():
-            env[QUIET_ENV] = "1"
-        actor_cls = ray.remote(ShardWorker).options(num_cpus=cpus, num_gpus=gpus, runtime_env={"env_vars": env})
-        cfg_dict = cfg.model_dump(mode="json")
-
-        def spawn() -> Any:
-            return actor_cls.remote(cfg_dict, model, threads)
-
-        actors = [spawn() for _ in range(n_actors)]
         try:
-            versions = ray.get([a.ready.remote() for a in actors])
-        except ray.exceptions.RayError as exc:
-            raise GenerationError(f"could not start the {cfg.engine} engine for {model}: {_short(exc)}") from None
-        engine_version = versions[0]
-        log.info("generate: %d actor(s) ready (%s)", n_actors, engine_version)
+            actors = pool.acquire(cfg, model, min(cfg.num_actors, len(todo)), wait_s=wait_s,
+                                  start_timeout_s=start_timeout_s)
+        except PoolError as exc:
+            raise GenerationError(str(exc)) from None
+        engine_version = pool.version
+        n_actors = len(actors)
+        _check_context(actors[0], [requests[pid] for p in todo for pid in p.problem_ids], ray)
+        nodes = sorted(set(ray.get([a.node_id.remote() for a in actors])))
+        log.info("generate: %d actor(s) on node(s) %s", n_actors, ", ".join(nodes))
 
         total = sum(len(p.problem_ids) for p in todo) * cfg.n
-        bar_ = bar(total=total, desc="generate", unit="chain")
+        bar_ = bar(total=total, desc="generate", unit="chains")
         queue, idle = deque(todo), list(range(n_actors))
         inflight: dict[Any, tuple[int, ShardPlan]] = {}
         attempts: dict[int, int] = {}
@@ -240,7 +204,7 @@ def _run_pool(
                 write_shard(chains_dir / plan.name, rows, meta)
             except ray.exceptions.RayActorError as exc:  # the actor died: replace it, retry the shard
                 error = f"actor died: {_short(exc)}"
-                actors[a] = spawn()
+                actors[a] = pool.respawn(a)
             except (ray.exceptions.RayTaskError, RuntimeError, ValueError) as exc:
                 error = _short(exc)
             else:
@@ -265,22 +229,21 @@ def _run_pool(
             raise GenerationError(
                 f"{len(failed)} of {len(todo)} shard(s) kept failing (finished shards are kept under "
                 f"{chains_dir}; a rerun retries only the missing ones):\n{lines}", failed)
-        return tokens, wall, engine_version
+        return tokens, wall, engine_version, nodes
     finally:
         if bar_ is not None:
             bar_.close()
-        for actor in actors:
-            try:
-                ray.kill(actor)
-            except Exception:  # already dead
-                pass
-        if started:
-            ray.shutdown()
+        if own:
+            pool.close()
 
 
-def _short(exc: BaseException, limit: int = 600) -> str:
-    """The useful last lines of a (possibly remote) exception."""
-    text = str(exc).strip()
-    lines = [ln for ln in text.splitlines() if ln.strip()]
-    tail = " | ".join(lines[-3:]) if lines else type(exc).__name__
-    return tail[-limit:]
+def _check_context(actor: Any, requests: list[GenerationRequest], ray: Any) -> None:
+    """Every prompt + max_new_tokens against the engine's window, before any sampling."""
+    try:
+        ray.get(actor.check_context.remote(requests))
+    except ContextLengthError as exc:
+        cause = getattr(exc, "cause", None)
+        raise ContextLengthError(str(cause.args[0] if cause is not None and cause.args else exc)) from None
+
+
+_short = short_error

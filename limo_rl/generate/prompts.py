@@ -7,9 +7,9 @@ teacher with the system prompt "Please reason step by step, and put your final a
 
 Seeds are derived, never global (DESIGN.md): sample ``i`` of problem ``p`` in round ``r`` gets
 ``derive_seed(base_seed, r, p, i)``. Engines that take one seed per sample (vLLM, OpenAI)
-use those seeds directly; the HF engine samples a whole batch from one generator, seeded by
-:func:`batch_seed` over the sample seeds of the batch, so results do not depend on how
-many actors ran or which one got the shard.
+use those seeds directly, and so does the HF engine (one torch generator per sample), so results
+depend neither on how many actors ran, nor on which one got the shard, nor on shard or batch size.
+(:func:`batch_seed` is kept for callers that need one seed for a group of samples.)
 
 Pure core: standard library and limo_rl.types/artifacts only.
 """
@@ -139,3 +139,33 @@ def normalize_finish_reason(reason: Any, n_tokens: int, max_new_tokens: int) -> 
     if reason in ("abort", "content_filter", "error", "cancelled", "timeout"):
         raise ValueError(f"the engine did not finish the sample (finish_reason={reason!r})")
     return "stop"
+
+
+THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
+
+
+def prompt_opens_think(rendered_prompt: str) -> bool:
+    """Does the chat template leave a ``<think>`` block open at the end of the generation prompt?
+
+    R1-Distill, QwQ and Qwen3 (thinking) templates end the prompt with ``<think>\\n``, so the
+    model's text holds only the closing tag.
+    """
+    return rendered_prompt.rstrip().endswith(THINK_OPEN)
+
+
+def canonical_chain(text: str, opened_in_prompt: bool = False) -> str:
+    """The one stored form of a chain: reasoning inside ``<think>...</think>``, then the answer.
+
+    It is what the OpenAI engine returns (reasoning put back in tags) and what a model writes
+    when it opens the tag itself. A chain whose ``<think>`` was opened by the prompt (or that
+    shows a lone ``</think>``) gets its opening tag back, so SFT rows and the verifier see the
+    same text whichever engine sampled it; a chain cut off while thinking stays an open block.
+    """
+    head = text.lstrip()
+    if head.startswith(THINK_OPEN):
+        return text
+    close = text.find(THINK_CLOSE)
+    lone_close = close >= 0 and THINK_OPEN not in text[:close]
+    if opened_in_prompt or lone_close:
+        return f"{THINK_OPEN}\n{head}"
+    return text

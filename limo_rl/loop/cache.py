@@ -4,11 +4,14 @@ A stage is identified by its folder. What "inputs changed" means is :mod:`limo_r
 one policy: a rerun with the same hash keeps whatever partial work the stage left (generation
 shards, training checkpoints) so it resumes; a rerun with another hash, or one forced by
 ``--from-stage``, sets the old contents aside and starts afresh. When the stage finishes,
-:func:`limo_rl.artifacts.mark_stage_done` seals it with the hashes of its outputs.
+:func:`limo_rl.artifacts.mark_stage_done` seals it with full hashes of its outputs; an output that
+no longer matches them is never reused or re-sealed: the stage is set aside and runs again. Every
+set-aside folder is listed in the manifest (``set_aside``), which ``limo-rl clean`` reads.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -18,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from limo_rl.artifacts import Manifest, hash_obj, mark_stage_done, read_stage_marker
+from limo_rl.progress import display, stage
 from limo_rl.stagecache import begin_stage, stage_decision
 
 log = logging.getLogger(__name__)
@@ -54,34 +58,46 @@ class StageRunner:
         inputs: Mapping[str, Any],
         fn: Callable[[Path], Mapping[str, Any] | None],
         outputs: Sequence[str],
+        carry: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Run ``fn(stage_dir)`` unless the stage is done with the same ``inputs``.
+        """Run ``fn(stage_dir)`` unless the stage is done with the same ``inputs`` and intact outputs.
 
         ``fn`` returns the stage's figures (recorded in the manifest); ``outputs`` are the paths
-        (relative to ``stage_dir``) that make the stage complete. Returns the stage's marker.
+        (relative to ``stage_dir``) that make the stage complete and are sealed by hash. ``carry``
+        maps a glob (relative to ``stage_dir``) to the inputs that alone determine what it matches:
+        when the stage's inputs change but these do not, the matches are reused. Returns the marker.
         """
         stage_dir.mkdir(parents=True, exist_ok=True)
         input_hash = hash_obj({"kind": kind, **inputs})
+        carry_keys = {pattern: hash_obj(v) for pattern, v in (carry or {}).items()}
         key = self.key(stage_dir)
         decision = stage_decision(stage_dir, input_hash)
         if self.forced(kind) and key not in self.ran:
             decision_reason = f"forced by --from-stage {self.from_stage}"
-            begin_stage(stage_dir, input_hash, force=True)
+            self._listed(key, begin_stage(stage_dir, input_hash, force=True, carry=carry_keys))
         elif not decision.run:
             self.skipped.append(key)
             log.info("skip %s: %s", key, decision.reason)
             marker = read_stage_marker(stage_dir) or {}
             self.manifest.record_stage(key, status="done", input_hash=input_hash, outputs=marker.get("outputs", {}))
+            display().stage_done(kind, key, "reused")
             self._maybe_stop(kind)
             return marker
         else:
             decision_reason = decision.reason
-            begin_stage(stage_dir, input_hash)
+            if decision.damaged:
+                log.warning("%s: %s; it is set aside (kept) and the stage runs again", key, decision.reason)
+            stale = begin_stage(stage_dir, input_hash, damaged=decision.reason if decision.damaged else None,
+                                carry=carry_keys)
+            self._listed(key, stale)
         log.info("run %s (%s)", key, decision_reason)
-        self.manifest.record_stage(key, status="running", input_hash=input_hash, started_at=time.time())
+        self.manifest.record_stage(key, status="running", input_hash=input_hash, started_at=time.time(),
+                                   reason=decision_reason)
         t0 = time.perf_counter()
         try:
-            figures = dict(fn(stage_dir) or {})
+            with stage(kind, key) as shown:
+                figures = dict(fn(stage_dir) or {})
+                shown.update(figures)
         except BaseException as exc:
             self.manifest.record_stage(key, status="failed", error=f"{type(exc).__name__}: {exc}"[:2000])
             raise
@@ -93,6 +109,14 @@ class StageRunner:
         self.ran.append(key)
         self._maybe_stop(kind)
         return marker
+
+    def _listed(self, key: str, stale: Path | None) -> None:
+        """List a set-aside folder in the manifest (``limo-rl clean`` removes only what is listed)."""
+        if stale is not None:
+            reason = ""
+            with contextlib.suppress(OSError, ValueError):
+                reason = json.loads((stale / "_SET_ASIDE.json").read_bytes()).get("reason", "")
+            self.manifest.record_set_aside(key, stale, reason)
 
     def _maybe_stop(self, kind: str) -> None:
         if self.stop_after == kind:

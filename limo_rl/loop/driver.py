@@ -8,7 +8,11 @@ Per seed:
   (the base model each round as in ReST-EM, or the previous student) and whether the SFT
   data of each round is fresh or accumulates;
 * **static arm**: the same base model, trained with the same config on a fixed set (the
-  LIMO 817, or any set named in ``loop.static``), evaluated under the same protocol;
+  LIMO 817, or any set named in ``loop.static``; all of it, no hold-out), evaluated under the
+  same protocol. The set is checked against every evaluated benchmark before any compute
+  (a match stops the run unless allowed). ``loop.static.match`` matches it to the loop's last
+  round: ``size`` trains on a seeded draw of the loop's realised number of examples, ``steps``
+  for the loop's number of optimizer steps;
 * **baselines**: the base model and the first teacher, evaluated under the same protocol.
 
 The driver only calls stages: every algorithmic choice lives in its stage package. Each
@@ -25,25 +29,47 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from limo_rl.artifacts import RunDir, atomic_write_jsonl, hash_file, hash_obj, read_jsonl, read_stage_marker
+from limo_rl.artifacts import (
+    RunDir,
+    atomic_write_json,
+    atomic_write_jsonl,
+    hash_file,
+    hash_obj,
+    read_jsonl,
+    read_stage_marker,
+)
+from limo_rl.cluster import stage_bundles, wait_for_resources
 from limo_rl.config import Recipe, preflight
+from limo_rl.config.preflight import cluster_preflight
 from limo_rl.data.benchmarks import is_generated_benchmark
-from limo_rl.data.io import read_problems
-from limo_rl.data.pool import build_pool
-from limo_rl.data.static import load_static_set
+from limo_rl.data.decontam import require_clean
+from limo_rl.data.io import iter_rows, problem_from_row, read_problems
+from limo_rl.data.pool import build_pool, load_benchmarks
+from limo_rl.data.sources import LOADED
+from limo_rl.data.static import load_static
 from limo_rl.evaluate import protocol_summary, run_evaluation
-from limo_rl.generate import read_chains, run_generation
+from limo_rl.generate import run_generation
+from limo_rl.hashing import content_key
+from limo_rl.hub.cards import PARQUET
 from limo_rl.loop.cache import STAGE_ORDER, StageRunner, StopAfter
-from limo_rl.loop.layout import CHAINS, METRICS, MODEL, POOL_PROBLEMS, SFT, VERDICTS, RunLayout
-from limo_rl.loop.report import write_report
+from limo_rl.loop.layout import CHAINS, MATCH, METRICS, MODEL, POOL_PROBLEMS, SFT, VERDICTS, RunLayout
+from limo_rl.loop.matching import match_static, seeded_subsample
+from limo_rl.loop.preflight import check_inputs
+from limo_rl.loop.report import accuracy_lines, write_report
+from limo_rl.loop.share import chains_table, provenance, sft_card, student_card
+from limo_rl.procs import guard_local_ray, kill_recorded, pid_alive
+from limo_rl.progress import attach_log_dir, close_display, display, is_quiet
 from limo_rl.raysession import ray_initialized, start_ray
+from limo_rl.redact import register_env_secrets
 from limo_rl.resolve import ModelRef
 from limo_rl.resolve import resolve_model as _resolve
-from limo_rl.select import run_selection
+from limo_rl.runlock import run_lock
+from limo_rl.select.stream import select_from_shards
+from limo_rl.storage import check_shared_storage
 from limo_rl.tracking import Tracker, make_tracker
 from limo_rl.train import run_training
 from limo_rl.types import SFTExample
-from limo_rl.verify import grade_chains, read_verdicts
+from limo_rl.verify import grade_shards
 
 log = logging.getLogger(__name__)
 
@@ -60,18 +86,28 @@ class SeedRun:
         self.r, self.runner, self.run_dir, self.seed, self.tracker = recipe, runner, run_dir, seed, tracker
         self.layout = RunLayout(run_dir)
 
+    def scope(self, arm: str, rnd: int | None = None) -> str:
+        """Tracker namespace of one arm (and round) of this seed: ``loop/round1/seed0``, ``static/seed0``."""
+        return f"{arm}/round{rnd}/seed{self.seed}" if rnd is not None else f"{arm}/seed{self.seed}"
+
+    def provenance(self, stage_dir: Path, rnd: int | None) -> dict[str, Any]:
+        return provenance(self.run_dir, self.runner.manifest.data, self.runner.key(stage_dir), self.seed, rnd)
+
     # ------------------------------------------------------------------ arms
     def run(self) -> None:
         problems_path = self.pool()
+        static = self.layout.static_dir(self.seed)
+        static_sft = self.static_data(static / "data") if self.r.loop.static.enabled else None  # before compute
         teacher0 = resolve_model(self.r.generate.model, self.r, self.r.generate.engine, "generate.model")
         base = resolve_model(self.r.train.model, self.r, label="train.model")
         self.loop_arm(problems_path, teacher0, base)
-        if self.r.loop.static.enabled:
-            self.static_arm(base)
+        if static_sft is not None:
+            self.static_arm(base, static_sft)
         if self.r.loop.baselines:
-            self.evaluate(base, self.layout.baseline_eval_dir(self.seed, "base"), "baseline/base")
+            self.evaluate(base, self.layout.baseline_eval_dir(self.seed, "base"), self.scope("baseline/base"))
             if teacher0.fingerprint != base.fingerprint:
-                self.evaluate(teacher0, self.layout.baseline_eval_dir(self.seed, "teacher"), "baseline/teacher")
+                self.evaluate(teacher0, self.layout.baseline_eval_dir(self.seed, "teacher"),
+                              self.scope("baseline/teacher"))
 
     def loop_arm(self, problems_path: Path, teacher0: ModelRef, base: ModelRef) -> None:
         teacher, student, sft_files = teacher0, None, []
@@ -79,39 +115,74 @@ class SeedRun:
             rd = self.layout.round_dir(self.seed, rnd)
             chains_dir = self.generate(problems_path, teacher, rd / "generate", rnd)
             verdicts = self.verify(problems_path, chains_dir, rd / "verify")
-            sft = self.select(problems_path, chains_dir, verdicts, rd / "select")
+            sft = self.select(problems_path, chains_dir, verdicts, rd / "select", teacher, rnd)
             sft_files = [*sft_files, sft] if self.r.loop.data == "accumulate" else [sft]
             init = student if (self.r.loop.student_init == "previous" and student is not None) else base
-            student = self.train(sft_files, init, rd / "train", f"loop/round{rnd}")
-            self.evaluate(student, rd / "evaluate", f"loop/round{rnd}")
+            student = self.train(sft_files, init, rd / "train", self.scope("loop", rnd))
+            self.evaluate(student, rd / "evaluate", self.scope("loop", rnd))
+            self.card(student, sft_files, rd / "evaluate", "loop", rnd)
             teacher = student if self.r.loop.next_teacher == "student" else teacher0
 
-    def static_arm(self, base: ModelRef) -> None:
+    def static_arm(self, base: ModelRef, sft: Path) -> None:
         d = self.layout.static_dir(self.seed)
-        sft = self.static_data(d / "data")
-        student = self.train([sft], base, d / "train", "static")
-        self.evaluate(student, d / "evaluate", "static")
+        examples = [SFTExample.from_dict(row) for row in read_jsonl(sft)]
+        examples, cfg, record = match_static(examples, self.r, self.layout, self.seed)  # loop.static.match
+        atomic_write_json(d / MATCH, record)
+        student = self.train([sft], base, d / "train", self.scope("static"), examples=examples, cfg=cfg,
+                             extra_inputs={"match": record})
+        self.evaluate(student, d / "evaluate", self.scope("static"))
+        self.card(student, [sft], d / "evaluate", "static", None)
+        self.static_curve(base, sft)
+
+    def static_curve(self, base: ModelRef, sft: Path) -> None:
+        """The data-size curve: the static arm at ``loop.static.curve`` sizes, ``curve_draws`` seeded draws each."""
+        st = self.r.loop.static
+        if not st.curve:
+            return
+        full = [SFTExample.from_dict(row) for row in read_jsonl(sft)]
+        for size in st.curve:
+            for draw in range(st.curve_draws):
+                d = self.layout.curve_dir(self.seed, size, draw)
+                seed = (st.match_seed if st.match_seed is not None else self.seed) * 1000 + draw
+                examples = seeded_subsample(full, size, seed)
+                atomic_write_json(d / MATCH, {"match": "curve", "available": len(full),
+                                                     "examples": len(examples), "match_target": size,
+                                                     "draw_seed": seed})
+                student = self.train([sft], base, d / "train", self.scope(f"static/n{size}/draw{draw}"), examples=examples,
+                                     extra_inputs={"curve": {"size": size, "seed": seed}})
+                self.evaluate(student, d / "evaluate", self.scope(f"static/n{size}/draw{draw}"))
+
+    def card(self, student: ModelRef, sft_files: Sequence[Path], eval_dir: Path, arm: str, rnd: int | None) -> None:
+        """The student's model card, with this run's evaluation (rewritten on every run: cheap, not hashed)."""
+        model_dir = Path(student.path)
+        if model_dir.name == MODEL and model_dir.parent.is_relative_to(self.run_dir):
+            student_card(model_dir, self.r, self.provenance(model_dir.parent, rnd), sft_files, eval_dir,
+                         self.scope(arm, rnd), self.run_dir)
 
     # ------------------------------------------------------------------ stages
     def pool(self) -> Path:
         d = self.layout.pool_dir
         cfg = self.r
-        inputs = {"pool": cfg.pool.model_dump(), "benchmarks": cfg.evaluate.benchmarks, "paths": cfg.evaluate.paths,
+        benchmarks = cfg.evaluate.all_benchmarks()  # test and dev: nothing trained on may overlap either
+        inputs = {"pool": cfg.pool.model_dump(), "benchmarks": benchmarks, "paths": cfg.evaluate.paths,
+                  "content": {"source": content_key(cfg.pool.source),
+                              "paths": {b: content_key(p) for b, p in cfg.evaluate.paths.items()}},
                   **self._world_inputs()}
         self.runner.run(
             "pool", d, inputs,
-            lambda out: build_pool(cfg.pool, list(cfg.evaluate.benchmarks), dict(cfg.evaluate.paths), out,
-                                   toy=cfg.toy).stats,
+            lambda out: build_pool(cfg.pool, benchmarks, dict(cfg.evaluate.paths), out, toy=cfg.toy).stats,
             [POOL_PROBLEMS],
         )
         return d / POOL_PROBLEMS
 
     def generate(self, problems_path: Path, teacher: ModelRef, d: Path, rnd: int) -> Path:
         def fn(out: Path) -> dict[str, Any]:
-            ensure_ray()
+            ensure_ray(self.run_dir)
             res = run_generation(
                 read_problems(problems_path), self.r.generate, teacher.path, out,
-                round=rnd, base_seed=self.seed, teacher_name=teacher.name, tracker=self.tracker,
+                round=rnd, base_seed=self.seed, teacher_name=teacher.name,
+                tracker=self.tracker.scoped(self.scope("loop", rnd)),
+                wait_s=self.r.hardware.wait_for_nodes_s, start_timeout_s=self.r.hardware.actor_start_timeout_s,
             )
             return res.stats
 
@@ -122,65 +193,97 @@ class SeedRun:
 
     def verify(self, problems_path: Path, chains_dir: Path, d: Path) -> Path:
         def fn(out: Path) -> dict[str, Any]:
-            chains = read_chains(chains_dir)
-            problems = {p.id: p for p in read_problems(problems_path)}
-            verdicts = grade_chains(chains, problems, self.r.verify, out / VERDICTS)
-            n = max(len(verdicts), 1)
-            return {"chains": len(verdicts), "accuracy": sum(v.correct for v in verdicts) / n,
-                    "mean_verification_density": sum(v.verification_density for v in verdicts) / n}
+            golds = _gold_answers(problems_path)  # answers only: the questions stay on disk
+            return grade_shards(chains_dir, golds, self.r.verify, out / VERDICTS)
 
         inputs = {"verify": self.r.verify.model_dump(), "chains": self._marker_hash(chains_dir.parent),
                   "problems": hash_file(problems_path)}
         self.runner.run("verify", d, inputs, fn, [VERDICTS])
         return d / VERDICTS
 
-    def select(self, problems_path: Path, chains_dir: Path, verdicts_path: Path, d: Path) -> Path:
+    def select(self, problems_path: Path, chains_dir: Path, verdicts_path: Path, d: Path, teacher: ModelRef,
+               rnd: int) -> Path:
         def fn(out: Path) -> dict[str, Any]:
-            res = run_selection(
-                read_problems(problems_path), read_chains(chains_dir), read_verdicts(verdicts_path),
-                self.r.select, self.r.generate.system_prompt, out, seed=self.seed,
-            )
+            res = select_from_shards(problems_path, chains_dir, verdicts_path, self.r.select,
+                                     self.r.generate.system_prompt, out, seed=self.seed)
+            card = sft_card(out, self.r, self.provenance(out, rnd), teacher.name, verdicts_path)
+            tracker = self.tracker.scoped(self.scope("loop", rnd))
+            chains_table(tracker, verdicts_path, out / SFT, chains_dir, self.seed)
+            tracker.log_artifact(f"sft-{self.run_dir.name}-{self.scope('loop', rnd)}", "dataset",
+                                 [out / SFT, out / PARQUET, card], {"examples": res.n_selected})
             return {"n_selected": res.n_selected}
 
         inputs = {"select": self.r.select.model_dump(), "system_prompt": self.r.generate.system_prompt,
-                  "verdicts": hash_file(verdicts_path), "chains": self._marker_hash(chains_dir.parent),
+                  "verdicts": self._marker_hash(verdicts_path.parent), "chains": self._marker_hash(chains_dir.parent),
                   "seed": self.seed}
         self.runner.run("select", d, inputs, fn, [SFT, "stats.json"])
         return d / SFT
 
     def static_data(self, d: Path) -> Path:
-        def fn(out: Path) -> dict[str, Any]:
-            examples = load_static_set(self.r.loop.static, self.r.generate.system_prompt, self.r.toy)
-            atomic_write_jsonl(out / SFT, (e.to_dict() for e in examples))
-            return {"n_examples": len(examples)}
+        dc, ev = self.r.pool.decontaminate, self.r.evaluate
+        names = sorted(set(ev.all_benchmarks()) | set(dc.benchmarks or []))
 
-        inputs = {"static": self.r.loop.static.model_dump(), "system_prompt": self.r.generate.system_prompt,
-                  "toy": self.r.toy.model_dump() if self.r.loop.static.source == "toy" else None}
-        self.runner.run("select", d, inputs, fn, [SFT])
+        def fn(out: Path) -> dict[str, Any]:
+            problems, examples = load_static(self.r.loop.static, self.r.generate.system_prompt, self.r.toy)
+            rows: list[dict[str, Any]] = []
+            if dc.enabled:
+                rows = require_clean(f"static set {self.r.loop.static.source}", problems,
+                                     load_benchmarks(names, dict(ev.paths), toy=self.r.toy), n=dc.ngram,
+                                     ignore_common=dc.ignore_common, fields=dc.fields,
+                                     allow=self.r.loop.static.allow_contaminated)
+            atomic_write_jsonl(out / "decontamination.jsonl", rows)
+            atomic_write_jsonl(out / SFT, (e.to_dict() for e in examples))
+            sft_card(out, self.r, self.provenance(out, None), None, None, static=True)
+            stats = {"available": len(examples), "decontaminated_against": names if dc.enabled else [],
+                     "ngram": dc.ngram, "fields": list(dc.fields), "allowed_matches": len(rows)}
+            atomic_write_json(out / "stats.json", stats)
+            return {"n_examples": len(examples), "allowed_matches": len(rows)}
+
+        inputs = {"static": self.r.loop.static.model_dump(exclude={"match", "match_seed", "curve", "curve_draws"}),
+                  "system_prompt": self.r.generate.system_prompt,
+                  "content": content_key(self.r.loop.static.source),
+                  "toy": self.r.toy.model_dump() if self.r.loop.static.source == "toy" else None,
+                  "decontaminate": dc.model_dump() if dc.enabled else None, "benchmarks": names,
+                  "paths": {k: v for k, v in ev.paths.items() if k in names},
+                  "path_content": {k: content_key(v) for k, v in ev.paths.items() if k in names},
+                  **self._world_inputs()}
+        # a data-preparation stage like the pool: it runs before any compute and never ends `limo-rl select`
+        self.runner.run("pool", d, inputs, fn, [SFT])
         return d / SFT
 
-    def train(self, sft_files: Sequence[Path], init: ModelRef, d: Path, label: str) -> ModelRef:
-        examples = [SFTExample.from_dict(row) for f in sft_files for row in read_jsonl(f)]
+    def train(self, sft_files: Sequence[Path], init: ModelRef, d: Path, label: str, *,
+              examples: Sequence[SFTExample] | None = None, cfg: Any = None,
+              extra_inputs: dict[str, Any] | None = None) -> ModelRef:
+        """Train ``init`` on the examples of ``sft_files`` (or the given subset ``examples`` of them)."""
+        cfg = cfg or self.r.train
+        if examples is None:
+            examples = [SFTExample.from_dict(row) for f in sft_files for row in read_jsonl(f)]
         if not examples:
             # Nothing passed verification and selection: the student is its initial model, unchanged.
             log.warning("%s: the SFT set is empty (no correct, finished chain was selected); the student "
                         "stays %s untrained. Widen select.difficulty or sample more (generate.n).", label, init.name)
             self.runner.manifest.record_stage(self.runner.key(d), status="skipped", reason="empty SFT set")
+            display().stage_done("train", self.runner.key(d), "skipped: empty SFT set")
             return init
 
         def fn(out: Path) -> dict[str, Any]:
-            ensure_ray()
-            res = run_training(examples, init.path, self.r.train, out, seed=self.seed, tracker=self.tracker)
+            ensure_ray(self.run_dir)
+            if bundles := stage_bundles(self.r, "train"):  # Ray Train would wait for missing GPUs forever
+                wait_for_resources(bundles, what=f"train ({len(bundles)} GPU workers)",
+                                   wait_s=self.r.hardware.wait_for_nodes_s)
+            res = run_training(examples, init.path, cfg, out, seed=self.seed, tracker=self.tracker.scoped(label))
             return res.metrics
 
-        inputs = {"train": self.r.train.model_dump(), "init": init.fingerprint, "seed": self.seed,
-                  "data": [hash_file(f) for f in sft_files]}
+        inputs = {"train": cfg.model_dump(), "init": init.fingerprint, "seed": self.seed,
+                  "data": [hash_file(f) for f in sft_files],
+                  "validation": content_key(cfg.validation_file) if cfg.validation_file else None,
+                  **(extra_inputs or {})}
         marker = self.runner.run("train", d, inputs, fn, [MODEL])
         return ModelRef(str(d / MODEL), f"train:{marker['input_hash']}", f"{label}/student")
 
     def evaluate(self, model: ModelRef, d: Path, label: str) -> dict[str, Any]:
         def fn(out: Path) -> dict[str, Any]:
-            ensure_ray()
+            ensure_ray(self.run_dir)
             res = run_evaluation(model.path, self.r.evaluate, self.r.generate, self.r.verify, out,
                                  seed=self.seed, tracker=self.tracker, label=label, toy=self.r.toy)
             figures = headline_metrics(res.metrics)
@@ -188,17 +291,29 @@ class SeedRun:
             return figures
 
         gen = self.r.generate.model_dump(exclude={"model", "n", "temperature", "top_p", "max_new_tokens"})
-        inputs = {"evaluate": self.r.evaluate.model_dump(), "protocol": protocol_summary(self.r.evaluate),
+        ecfg = self.r.evaluate
+        files = {b: content_key(p) for b, p in ecfg.paths.items()}
+        protocols = protocol_summary(ecfg)
+        world = self._world_inputs()
+        inputs = {"evaluate": ecfg.model_dump(), "protocol": protocols, "files": files,
                   "generate": gen, "verify": self.r.verify.model_dump(),
-                  "model": model.fingerprint, "seed": self.seed, **self._world_inputs()}
-        return self.runner.run("evaluate", d, inputs, fn, [METRICS])
+                  "model": model.fingerprint, "seed": self.seed, **world}
+        # A benchmark's samples depend on the model, the engine, its sampling protocol, its problems and the
+        # seed, not on grading or statistics (verify.*, evaluate.k, bootstrap_samples, ci_level): reuse them.
+        samples = {b: {"model": model.fingerprint, "generate": gen, "file": files.get(b), "limit": ecfg.limit,
+                       "seed": ecfg.seed if ecfg.seed is not None else self.seed, **world,
+                       "protocol": {k: v for k, v in protocols[b].items() if k != "ks"}} for b in ecfg.benchmarks}
+        # grades ride along: the harness re-keys them by chains, gold and verify config and regrades on a change
+        carry = {f"{b}/{part}": samples[b] for b in ecfg.benchmarks for part in ("generate", "verify")}
+        outputs = [METRICS, "samples.parquet", *ecfg.benchmarks]
+        return self.runner.run("evaluate", d, inputs, fn, outputs, carry=carry)
 
     def _world_inputs(self) -> dict[str, Any]:
         """The world settings generated benchmarks (toy_eval without a file) are made under: part of the
         inputs of the stages that load them, so changing ``toy.difficulty`` re-evaluates. Absent when no
         benchmark is generated, so the cache keys of file-based runs are what they were."""
         ev = self.r.evaluate
-        if any(is_generated_benchmark(b) and b not in ev.paths for b in ev.benchmarks):
+        if any(is_generated_benchmark(b) and b not in ev.paths for b in ev.all_benchmarks()):
             return {"world": self.r.toy.model_dump()}
         return {}
 
@@ -206,6 +321,15 @@ class SeedRun:
     def _marker_hash(stage_dir: Path) -> str:
         marker = read_stage_marker(stage_dir) or {}
         return hash_obj(marker.get("outputs") or {})
+
+
+def _gold_answers(problems_path: Path) -> dict[str, str]:
+    """Problem id -> gold answer, streaming the problems file (the verify stage needs nothing else)."""
+    out = {}
+    for i, row in iter_rows(problems_path):
+        p = problem_from_row(row, f"{problems_path}:{i}")
+        out[p.id] = p.answer
+    return out
 
 
 def headline_metrics(metrics: dict[str, Any]) -> dict[str, float]:
@@ -229,38 +353,114 @@ def run_recipe(
 ) -> int:
     """Run a recipe (or, with ``stop_after``, the first round of its loop arm up to that stage)."""
     preflight(recipe, stages_for(stop_after))
-    run_dir, manifest = RunDir.create(recipe, list(argv) if argv is not None else sys.argv)
+    check_inputs(recipe, stages_for(stop_after))
+    ray_was_up = ray_initialized()
+    try:
+        cluster_preflight(recipe, stages_for(stop_after))  # may start Ray: GPU recipes check the nodes first
+    except BaseException:
+        if not ray_was_up and ray_initialized():
+            import ray
+
+            ray.shutdown()
+        raise
+    argv = list(argv) if argv is not None else sys.argv
+    with run_lock(Path(recipe.run.output_dir) / recipe.run.name, argv):  # one writer per run folder
+        return _run_locked(recipe, argv, stop_after, from_stage, ray_was_up)
+
+
+def _run_locked(recipe: Recipe, argv: list[str], stop_after: str | None, from_stage: str | None,
+                ray_was_up: bool) -> int:
+    end_orphan_cluster(Path(recipe.run.output_dir) / recipe.run.name)
+    register_env_secrets([recipe.generate.openai.api_key_env])  # scrubbed from the manifest and errors
+    run_dir, manifest = RunDir.create(recipe, argv)
+    logs = attach_log_dir(run_dir.path / "logs").parent
+    seeds = recipe.run.all_seeds()
+    display().line(f"limo-rl run {recipe.run.name}: {recipe.loop.rounds} round(s) x {len(seeds)} seed(s) -> "
+                   f"{run_dir.path}  (logs: {logs})")
     tracker = make_tracker(recipe.tracking, run_dir.path, recipe.to_dict(), name=recipe.run.name)
     runner = StageRunner(run_dir.path, manifest, from_stage=from_stage, stop_after=stop_after)
-    ray_was_up = ray_initialized()
+    _storage_checked.clear()  # a new session (or cluster) is checked again
     status = "failed"
     try:
-        for seed in recipe.run.all_seeds():
+        for seed in seeds:
             SeedRun(recipe, runner, run_dir.path, seed, tracker).run()
         status = "finished"
     except StopAfter as stop:
         status = f"stopped after {stop}"
     finally:
+        manifest.data.setdefault("data_revisions", {}).update(LOADED)  # Hub datasets at the commit loaded
         manifest.finish(status)
         if not ray_was_up and ray_initialized():
             import ray  # lazily: only a run that started Ray gets here
 
             ray.shutdown()
+            (run_dir.path / RAY_RECORD).unlink(missing_ok=True)
+        if status == "failed":
+            close_display()
     if status == "finished" and (runner.ran or not (run_dir.path / "report.md").exists()):
         summary = write_report(run_dir.path, tracker=tracker)
         manifest.data["headline"] = summary
         manifest.save()
-    tracker.finish()
-    if runner.ran:
-        print(f"{run_dir.path}: ran {len(runner.ran)} stage(s), reused {len(runner.skipped)}; {status}",
-              file=sys.stderr)
-    else:
-        print(f"{run_dir.path}: nothing to do, every stage is done with the same inputs "
-              f"({len(runner.skipped)} reused)", file=sys.stderr)
+        tracker.log_artifact(f"report-{recipe.run.name}", "report",
+                             [run_dir.path / "report.md", run_dir.path / "report.png"], summary)
+    tracker.finish()  # before the result: the run's last lines are its own
+    close_display()
+    _print_result(run_dir.path, runner, status)
     return 0
 
 
-def ensure_ray() -> None:
+_storage_checked: set[str] = set()
+
+
+RAY_RECORD = ".ray-cluster.json"
+
+
+def end_orphan_cluster(run_dir: Path) -> list[int]:
+    """End the private Ray cluster a killed earlier driver of this run left (only processes recorded in
+    ``<run>/.ray-cluster.json`` with their start times; never anyone else's Ray)."""
+    import json
+
+    record = run_dir / RAY_RECORD
+    try:
+        info = json.loads(record.read_bytes())
+        driver = info["driver"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    if pid_alive(int(driver.get("pid", 0)), driver.get("start_ticks")):
+        return []
+    killed = kill_recorded(info.get("processes") or [])
+    if killed:
+        log.warning("%s: ended %d process(es) of the Ray cluster left by a killed driver (pid %s)", run_dir,
+                    len(killed), driver.get("pid"))
+    record.unlink(missing_ok=True)
+    return killed
+
+
+def _print_result(run_dir: Path, runner: StageRunner, status: str) -> None:
+    """The run's result on stdout: the accuracy table, then where the report and its figure are."""
+    out = display()
+    if not is_quiet():
+        work = (f"ran {len(runner.ran)} stage(s), reused {len(runner.skipped)}" if runner.ran else
+                f"nothing to do, every stage is done with the same inputs ({len(runner.skipped)} reused)")
+        out.line(f"\n{run_dir}: {status}; {work}", err=False)
+        if status == "finished":
+            out.line("", err=False)
+            for line in accuracy_lines(run_dir):
+                out.line(line, err=False)
+            out.line("", err=False)
+    for name in ("report.md", "report.png"):
+        if (run_dir / name).is_file():
+            out.line(f"{name:<11} {run_dir / name}" if not is_quiet() else str(run_dir / name), err=False)
+
+
+def ensure_ray(run_dir: Path | None = None) -> None:
     """One Ray session for the whole run, started when a stage first needs it (a stage that found no
-    session would start and stop its own, ~12 s each); :func:`run_recipe` shuts it down at the end."""
+    session would start and stop its own, ~12 s each); :func:`run_recipe` shuts it down at the end.
+    A private cluster started here dies with this process (a watchdog) and is recorded in the run folder
+    (``limo-rl clean`` and the next run end it if even the watchdog was killed)."""
     start_ray()
+    guard_local_ray(run_dir / RAY_RECORD if run_dir is not None else None)
+    # the first time, on a multi-node cluster, every node must see the run folder (limo_rl.storage)
+    if run_dir is not None and str(run_dir) not in _storage_checked:
+        check_shared_storage(run_dir)
+        _storage_checked.add(str(run_dir))

@@ -1,22 +1,62 @@
-"""A pure resource planner: what each stage of a recipe asks of a cluster, and what is short.
+"""An honest resource planner: does a recipe fit the hardware it names, and how long will it take?
 
-Memory figures are estimates from the model size (read from the name, e.g. ``...-32B...``,
-or given with ``--params``): bf16 weights take 2 bytes per parameter; vLLM shards them over
-``tensor_parallel_size`` GPUs and fills ``gpu_memory_utilization`` of each card; full
-fine-tuning with Adam in mixed precision keeps ~16 bytes per parameter (weights, gradients,
-fp32 master weights and two moments), which ZeRO-3 / FSDP shard over the training world
-size (activations come on top). Against a live cluster (``limo-rl plan --address``), the
-plan is compared with ``ray.cluster_resources()`` before anything launches.
+Everything comes from the recipe, the model shapes (:mod:`limo_rl.loop.models`: ``config.json``,
+or a labelled table for hub ids) and the ``hardware`` section; every assumption is printed.
+
+* **Training memory per GPU** (full fine-tune, bf16 mixed precision, Adam): 16 bytes per
+  parameter of state (bf16 weights 2 + bf16 grads 2 + fp32 master 4 + two fp32 moments 8),
+  sharded over the world size by ZeRO-3 / FSDP; with optimizer offload only weights and grads
+  (4 B/param) stay on the GPU and 12 B/param go to host memory. On top: the gathered bf16
+  working set of ZeRO-3/FSDP (two modules: the larger of a decoder layer and the embedding),
+  activations at ``train.max_length`` x batch (with gradient checkpointing one input of h per
+  layer plus one layer recomputed; without, every layer), the logits (bf16, their fp32 upcast
+  and its gradient: 10 B x tokens x vocab) and a fixed 4 GiB for the CUDA context, NCCL and
+  allocator fragmentation.
+* **vLLM**: weights 2 B/param over ``tensor_parallel_size``; the KV cache gets
+  ``gpu_memory_utilization`` x memory minus weights minus 2 GiB (activations, CUDA graphs) and
+  must hold at least one ``max_model_len`` sequence; ``tensor_parallel_size`` <= GPUs per node.
+* **Context**: prompt (512 tokens assumed) + ``max_new_tokens`` <= ``max_model_len`` <= the
+  model's ``max_position_embeddings``; ``train.max_length`` <= the student's.
+* **Time**: decode is memory-bound, so tokens/s per engine = batch / step time, step time =
+  (weights + KV read per step) / (HBM bandwidth x 0.5), batch = sequences the KV room holds at
+  the mean context (capped at 256); chains average 40% of ``max_new_tokens``. Training FLOPs =
+  (6 + 2 with checkpointing) x params x tokens at 30% of bf16 peak. Grading: 20 chains/s per
+  verify worker. Override the assumptions with ``limo-rl plan`` flags.
+* **Disk**: chains (~1.5 B/token compressed) and verdicts (~600 B/chain), the final model of
+  each training (2 B/param) and its kept checkpoints (14 B/param each: model + optimizer).
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
+from typing import Any
 
 from limo_rl.config import Recipe
+from limo_rl.loop.models import ModelInfoError, ModelShape, model_shape
 
 GIB = 1024**3
+# name -> (memory GiB, HBM bandwidth B/s, dense bf16 peak FLOP/s); vendor datasheets
+GPU_SPECS: dict[str, tuple[float, float, float]] = {
+    "a100-40gb": (40, 1.555e12, 312e12), "a100-80gb": (80, 2.039e12, 312e12), "l40s-48gb": (48, 0.864e12, 362e12),
+    "h100-80gb": (80, 3.35e12, 989e12), "h200-141gb": (141, 4.8e12, 989e12),
+}
+KNOWN_POOL_SIZES = {"AI-MO/NuminaMath-CoT": 859_494}
+BENCHMARK_SIZES = {"aime24": 30, "aime25": 30, "amc23": 40, "math500": 500, "minerva_math": 272,
+                   "olympiadbench": 675, "gpqa_diamond": 198, "toy_eval": 100}
+LIMO_SAMPLED = {"aime24", "aime25", "amc23"}  # the limo preset samples these 16 times
+PROMPT_TOKENS = 512
+OVERHEAD_GIB = 4.0
+VLLM_RESERVE_GIB = 2.0
+MAX_NUM_SEQS = 256
+
+
+@dataclass(frozen=True)
+class Assumptions:
+    mean_tokens_fraction: float = 0.4  # mean chain length / max_new_tokens
+    hbm_efficiency: float = 0.5
+    mfu: float = 0.3
+    verify_chains_per_s_per_worker: float = 20.0
 
 
 @dataclass(frozen=True)
@@ -27,6 +67,7 @@ class StagePlan:
     gpus_per_unit: float
     mem_per_gpu_gib: float | None
     note: str
+    hours: float = 0.0
 
     @property
     def gpus(self) -> float:
@@ -37,50 +78,226 @@ class StagePlan:
         return self.units * self.cpus_per_unit
 
 
-def params_from_name(name: str) -> float | None:
-    """``Qwen2.5-32B-Instruct`` -> 32e9; ``...-1.5B`` -> 1.5e9; None if the name says nothing."""
-    m = re.search(r"(?<![\d.])(\d+(?:\.\d+)?)\s*[bB](?![a-zA-Z])", name.split("/")[-1])
-    return float(m.group(1)) * 1e9 if m else None
+@dataclass
+class Plan:
+    stages: list[StagePlan]
+    problems: list[str] = field(default_factory=list)  # what does not fit, one line each
+    notes: list[str] = field(default_factory=list)
+    figures: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def fits(self) -> bool:
+        return not self.problems
 
 
-def plan_recipe(recipe: Recipe, params: dict[str, float] | None = None) -> list[StagePlan]:
-    params = params or {}
-    gen, tr = recipe.generate, recipe.train
-    plans = []
-    teacher_params = params.get("teacher") or params_from_name(gen.model)
-    if gen.engine == "vllm":
-        tp = gen.vllm.tensor_parallel_size
-        weights = teacher_params * 2 / tp / GIB if teacher_params else None
-        note = (f"vLLM, TP={tp}, weights ~{weights:.1f} GiB/GPU, KV cache fills up to "
-                f"{gen.vllm.gpu_memory_utilization:.0%} of each GPU" if weights else f"vLLM, TP={tp}")
-        plans.append(StagePlan("generate", gen.num_actors, gen.cpus_per_actor, float(tp),
-                               weights, note))
-    elif gen.engine == "hf":
-        gpu = 1.0 if gen.device == "cuda" else 0.0
-        weights = teacher_params * 2 / GIB if (teacher_params and gpu) else None
-        plans.append(StagePlan("generate", gen.num_actors, gen.cpus_per_actor, gpu, weights,
-                               f"transformers on {'GPU' if gpu else gen.device}"))
+def train_memory_gib(m: ModelShape, *, world: int, strategy: str, max_length: int, batch: int = 1,
+                     checkpointing: bool = True, offload: bool = False) -> dict[str, float]:
+    """Per-GPU training memory by part (GiB), and host memory per rank for offload."""
+    p = m.params
+    shard = world if strategy in ("deepspeed_zero3", "fsdp") else 1
+    states = (4 if offload else 16) * p / shard
+    working = 2 * 2 * max(m.layer_params, m.embed_params) if shard > 1 else 0
+    tokens = max_length * batch
+    per_layer = m.activation_bytes_per_token_layer() * tokens
+    acts = (m.num_hidden_layers * tokens * m.hidden_size * 2 + per_layer) if checkpointing \
+        else m.num_hidden_layers * per_layer
+    logits = 10 * tokens * m.vocab_size
+    parts = {"states": states / GIB, "working": working / GIB, "activations": acts / GIB,
+             "logits": logits / GIB, "overhead": OVERHEAD_GIB}
+    parts["total"] = sum(parts.values())
+    parts["host_per_rank"] = (12 * p / shard / GIB) if offload else 0.0
+    return parts
+
+
+def vllm_engine(m: ModelShape, *, tp: int, util: float, gpu_mem_gib: float, max_model_len: int) -> dict[str, float]:
+    weights = 2 * m.params / tp / GIB
+    kv_room = util * gpu_mem_gib - weights - VLLM_RESERVE_GIB  # per GPU
+    kv_per_token = m.kv_bytes_per_token / tp / GIB
+    return {"weights_gib": weights, "kv_room_gib": kv_room,
+            "full_sequences": kv_room / (kv_per_token * max_model_len) if kv_room > 0 else 0.0,
+            "kv_tokens": kv_room / kv_per_token if kv_room > 0 else 0.0}
+
+
+def decode_tokens_per_s(m: ModelShape, eng: dict[str, float], *, tp: int, mean_context: float,
+                        bandwidth: float, efficiency: float) -> float:
+    """Tokens/s of one engine (all its TP GPUs): memory-bound decode at the batch the KV cache holds."""
+    batch = max(1.0, min(MAX_NUM_SEQS, eng["kv_tokens"] / mean_context))
+    kv_read = batch * mean_context * m.kv_bytes_per_token / tp
+    step = (2 * m.params / tp + kv_read) / (bandwidth * efficiency)
+    return batch / step
+
+
+def _pool_size(recipe: Recipe) -> int | None:
+    pool = recipe.pool
+    if pool.source == "toy":
+        n = pool.toy.n
     else:
-        plans.append(StagePlan("generate", 1, 1.0, 0.0, None,
-                               f"OpenAI-compatible server at {gen.openai.base_url} (runs elsewhere)"))
-    student_params = params.get("student") or params_from_name(tr.model)
+        n = KNOWN_POOL_SIZES.get(pool.source)
+    if pool.limit is not None:
+        n = min(n, pool.limit) if n is not None else pool.limit
+    return n
+
+
+def _eval_samples(recipe: Recipe) -> int:
+    ev = recipe.evaluate
+    n = 0
+    for b in ev.benchmarks:
+        size = min(BENCHMARK_SIZES.get(b, 500), ev.limit or 10**9)
+        n += size * (16 if (ev.preset == "limo" and b in LIMO_SAMPLED) else ev.n)
+    return n
+
+
+def plan_recipe(recipe: Recipe, a: Assumptions | None = None) -> Plan:
+    """The plan of ``recipe`` on ``recipe.hardware``; ``Plan.problems`` lists what does not fit."""
+    a = a or Assumptions()
+    hw, gen, tr, ev, loop = recipe.hardware, recipe.generate, recipe.train, recipe.evaluate, recipe.loop
+    plan = Plan(stages=[])
+    short = plan.problems.append
+    if hw.gpu is None or hw.gpus_per_node == 0:
+        plan.notes.append("a CPU recipe (hardware names no GPU): only CPU counts are planned")
+        plan.stages += [
+            StagePlan("generate", gen.num_actors, gen.cpus_per_actor, 0.0, None, f"{gen.engine} engine actors"),
+            StagePlan("verify", 1, float(recipe.verify.workers), 0.0, None, "grading worker processes"),
+            StagePlan("train", tr.num_workers, tr.cpus_per_worker, 0.0, None, f"{tr.strategy} on CPU (gloo)"),
+        ]
+        if tr.use_gpu or gen.engine == "vllm":
+            short("hardware: the recipe uses GPUs (train.use_gpu or generate.engine=vllm) but names none: "
+                  "set hardware.gpu and hardware.gpus_per_node")
+        return plan
+    mem, bw, peak = GPU_SPECS[hw.gpu]
+    total_gpus = hw.nodes * hw.gpus_per_node
+    try:
+        teacher = model_shape(gen.model)
+        student = model_shape(tr.model)
+    except ModelInfoError as exc:
+        short(str(exc))
+        return plan
+    for m in {teacher.name: teacher, student.name: student}.values():
+        plan.notes.append(f"{m.name}: {m.params / 1e9:.2f}B params, context {m.max_position_embeddings}, "
+                          f"shape from {m.source}")
+    rounds, seeds = loop.rounds, len(recipe.run.all_seeds())
+    hours: dict[str, float] = {}
+
+    # ---- generation (and evaluation, on the same engine settings)
+    if gen.engine != "vllm":
+        short(f"generate.engine = {gen.engine!r}: the planner sizes vLLM engines only on GPU recipes")
+        return plan
+    tp = gen.vllm.tensor_parallel_size
+    mml = gen.vllm.max_model_len or teacher.max_position_embeddings
+    per_node = hw.gpus_per_node // tp
+    if tp > hw.gpus_per_node:
+        short(f"generate.vllm.tensor_parallel_size = {tp} > hardware.gpus_per_node = {hw.gpus_per_node}: "
+              "one vLLM engine must fit on one node")
+    elif gen.num_actors > hw.nodes * per_node:
+        short(f"generate.num_actors = {gen.num_actors} engines of {tp} GPU(s) need {gen.num_actors * tp} GPUs "
+              f"({per_node} per node) but the hardware has {hw.nodes} node(s) x {hw.gpus_per_node}")
+    uses = [("generate", teacher, gen.max_new_tokens)] if rounds else []
+    uses.append(("evaluate", student, ev.max_new_tokens))
+    if loop.baselines and teacher.name != student.name:
+        uses.append(("evaluate", teacher, ev.max_new_tokens))  # the teacher's baseline, same engine settings
+    for label, m, new in uses:
+        limit = min(mml, m.max_position_embeddings)
+        if mml > m.max_position_embeddings:
+            short(f"{label}: generate.vllm.max_model_len = {mml} exceeds {m.name}'s context "
+                  f"{m.max_position_embeddings}")
+        if PROMPT_TOKENS + new > limit:
+            key = "generate.max_new_tokens" if label == "generate" else "evaluate.max_new_tokens"
+            short(f"{label}: {key} = {new} + a {PROMPT_TOKENS}-token prompt exceeds the context {limit} "
+                  f"({m.name})")
+    eng = vllm_engine(teacher, tp=tp, util=gen.vllm.gpu_memory_utilization, gpu_mem_gib=mem, max_model_len=mml)
+    if eng["full_sequences"] < 1:
+        short(f"generate: {teacher.name} at TP={tp} leaves {eng['kv_room_gib']:.1f} GiB/GPU of KV cache, less than "
+              f"one {mml}-token sequence; raise tensor_parallel_size or lower max_model_len")
+    mean_new = a.mean_tokens_fraction * gen.max_new_tokens
+    tps = decode_tokens_per_s(teacher, eng, tp=tp, mean_context=PROMPT_TOKENS + mean_new / 2, bandwidth=bw,
+                              efficiency=a.hbm_efficiency)
+    engines = min(gen.num_actors, hw.nodes * max(per_node, 1))
+    n_pool = _pool_size(recipe)
+    if n_pool is None:
+        short(f"pool.source = {recipe.pool.source!r}: size unknown to the planner; set pool.limit")
+        n_pool = 0
+    gen_tokens = n_pool * gen.n * mean_new * rounds * seeds
+    hours["generate"] = gen_tokens / (tps * engines) / 3600
+    plan.stages.append(StagePlan(
+        "generate", gen.num_actors, gen.cpus_per_actor, float(tp), eng["weights_gib"] + max(eng["kv_room_gib"], 0),
+        f"vLLM TP={tp}: weights {eng['weights_gib']:.1f} GiB/GPU, KV room {eng['kv_room_gib']:.1f} GiB/GPU "
+        f"({eng['full_sequences']:.0f} sequences of {mml}); ~{tps / tp:,.0f} tok/s per GPU; "
+        f"{n_pool:,} problems x {gen.n} x {rounds} round(s) = {gen_tokens / 1e9:.2f}e9 tokens", hours["generate"]))
+    n_chains = n_pool * gen.n * rounds * seeds
+    hours["verify"] = n_chains / (a.verify_chains_per_s_per_worker * recipe.verify.workers) / 3600
+    plan.stages.append(StagePlan("verify", 1, float(recipe.verify.workers), 0.0, None,
+                                 f"{n_chains:,} chains on {recipe.verify.workers} grading worker(s)", hours["verify"]))
+
+    # ---- training
     world = tr.num_workers
-    if student_params and tr.use_gpu:
-        shard = world if tr.strategy in ("deepspeed_zero3", "fsdp") else 1
-        mem = student_params * 16 / shard / GIB
-        note = f"{tr.strategy}, world size {world}, ~{mem:.1f} GiB/GPU of model+optimizer state before activations"
-    else:
-        mem, note = None, f"{tr.strategy}, world size {world} ({'GPU' if tr.use_gpu else 'CPU, gloo'})"
-    plans.append(StagePlan("train", world, tr.cpus_per_worker, 1.0 if tr.use_gpu else 0.0, mem, note))
-    plans.append(StagePlan("evaluate", plans[0].units, plans[0].cpus_per_unit, plans[0].gpus_per_unit,
-                           plans[0].mem_per_gpu_gib, "same engine as generate, on each student"))
-    plans.append(StagePlan("verify", 1, float(recipe.verify.workers), 0.0, None,
-                           f"{recipe.verify.workers} grading worker processes on the driver node"))
-    return plans
+    if not tr.use_gpu:
+        short("train.use_gpu = false on a GPU recipe")
+    if world > total_gpus:
+        short(f"train.num_workers = {world} > {total_gpus} GPUs ({hw.nodes} x {hw.gpus_per_node})")
+    if tr.max_length > student.max_position_embeddings:
+        short(f"train.max_length = {tr.max_length} exceeds {student.name}'s context {student.max_position_embeddings}")
+    kw = {"world": world, "strategy": tr.strategy, "max_length": tr.max_length, "batch": tr.per_device_batch_size,
+          "checkpointing": tr.gradient_checkpointing}
+    tm, tm_off = train_memory_gib(student, **kw), train_memory_gib(student, **kw, offload=True)
+    plan.figures["train_memory"], plan.figures["train_memory_offload"] = tm, tm_off
+    if tm["total"] > mem:
+        host = tm_off["host_per_rank"] * min(world, hw.gpus_per_node)
+        if tm_off["total"] <= mem and host <= hw.cpu_memory_gib:
+            short(f"train: ~{tm['total']:.0f} GiB/GPU > {mem:g} GiB; it would fit with optimizer offload "
+                  f"({tm_off['total']:.0f} GiB/GPU, {host:.0f} GiB host/node), which the train stage does not "
+                  "offer yet: raise train.num_workers or lower train.max_length")
+        else:
+            short(f"train: ~{tm['total']:.0f} GiB/GPU > {mem:g} GiB (even with optimizer offload: "
+                  f"{tm_off['total']:.0f} GiB/GPU, {host:.0f} GiB host/node)")
+    n_train = ((rounds if loop.data == "fresh" else rounds * (rounds + 1) / 2) * recipe.select.budget
+               + (817 if loop.static.enabled else 0))
+    train_tokens = n_train * tr.epochs * min(tr.max_length, PROMPT_TOKENS + mean_new) * seeds
+    flops = (8 if tr.gradient_checkpointing else 6) * student.params * train_tokens
+    hours["train"] = flops / (world * peak * a.mfu) / 3600
+    plan.stages.append(StagePlan(
+        "train", world, tr.cpus_per_worker, 1.0, tm["total"],
+        f"{tr.strategy}, world {world}: states {tm['states']:.1f} + working {tm['working']:.1f} + activations "
+        f"{tm['activations']:.1f} + logits {tm['logits']:.1f} + {OVERHEAD_GIB:g} GiB (with offload "
+        f"{tm_off['total']:.0f} GiB); {train_tokens / 1e6:.0f}M tokens", hours["train"]))
+
+    # ---- evaluation: students, static arm, baselines
+    n_models = (rounds + (1 if loop.static.enabled else 0)
+                + ((2 if gen.model != tr.model else 1) if loop.baselines else 0)) * seeds
+    ev_eng = vllm_engine(student, tp=tp, util=gen.vllm.gpu_memory_utilization, gpu_mem_gib=mem, max_model_len=mml)
+    ev_new = a.mean_tokens_fraction * ev.max_new_tokens
+    ev_tps = decode_tokens_per_s(student, ev_eng, tp=tp, mean_context=PROMPT_TOKENS + ev_new / 2, bandwidth=bw,
+                                 efficiency=a.hbm_efficiency)
+    ev_tokens = n_models * _eval_samples(recipe) * ev_new
+    hours["evaluate"] = ev_tokens / (ev_tps * engines) / 3600
+    plan.stages.append(StagePlan("evaluate", gen.num_actors, gen.cpus_per_actor, float(tp), ev_eng["weights_gib"],
+                                 f"{n_models} model(s) x {_eval_samples(recipe):,} samples", hours["evaluate"]))
+
+    # ---- disk
+    n_trainings = (rounds + (1 if loop.static.enabled else 0)) * seeds
+    ckpt = 14 * student.params / GIB
+    steps = math.ceil(max(n_train / max(rounds + loop.static.enabled, 1), 1)
+                      / (world * tr.per_device_batch_size * tr.gradient_accumulation_steps)) * tr.epochs
+    saves = tr.epochs if tr.save_strategy == "epoch" else math.ceil(steps / tr.save_steps)
+    kept = min(saves, tr.save_total_limit + (tr.select_checkpoint == "best_val")) if tr.save_total_limit else saves
+    disk = {"chains": gen_tokens * 1.5 / GIB + n_chains * 600 / GIB, "models": n_trainings * 2 * student.params / GIB,
+            "checkpoints": n_trainings * kept * ckpt}
+    disk["total"] = sum(disk.values())
+    plan.figures["disk_gib"] = disk
+    if disk["total"] > hw.disk_gib:
+        short(f"disk: ~{disk['total']:,.0f} GiB needed (checkpoints {disk['checkpoints']:,.0f}: {kept} kept x "
+              f"{n_trainings} training(s) x {ckpt:.0f} GiB) > hardware.disk_gib = {hw.disk_gib:g}; "
+              "set train.save_total_limit")
+    hours["total"] = sum(hours.values())
+    plan.figures["hours"] = hours
+    if hw.max_hours is not None and hours["total"] > hw.max_hours:
+        short(f"time: ~{hours['total']:,.0f} h > hardware.max_hours = {hw.max_hours:g} "
+              f"(generation {hours['generate']:,.0f} h): lower pool.limit or generate.n")
+    return plan
 
 
-def shortfalls(plans: list[StagePlan], resources: dict[str, float], gpu_mem_gib: float | None = None) -> list[str]:
-    """What the cluster lacks for each stage (stages run one after another, so each is checked alone)."""
+def shortfalls(plans: list[StagePlan], resources: dict[str, float], gpu_mem_gib: float | None = None,
+               gpus_per_node: list[float] | None = None) -> list[str]:
+    """What a live cluster lacks for each stage (stages run one after another, so each is checked alone)."""
     short = []
     have_cpu, have_gpu = resources.get("CPU", 0.0), resources.get("GPU", 0.0)
     for p in plans:
@@ -88,14 +305,34 @@ def shortfalls(plans: list[StagePlan], resources: dict[str, float], gpu_mem_gib:
             short.append(f"{p.stage}: needs {p.gpus:g} GPU(s), the cluster has {have_gpu:g}")
         if p.cpus > have_cpu:
             short.append(f"{p.stage}: needs {p.cpus:g} CPU(s), the cluster has {have_cpu:g}")
+        if gpus_per_node is not None and p.gpus_per_unit > max(gpus_per_node or [0]):
+            short.append(f"{p.stage}: one unit needs {p.gpus_per_unit:g} GPUs on one node; the largest node has "
+                         f"{max(gpus_per_node or [0]):g}")
         if gpu_mem_gib and p.mem_per_gpu_gib and p.mem_per_gpu_gib > gpu_mem_gib:
             short.append(f"{p.stage}: needs ~{p.mem_per_gpu_gib:.0f} GiB per GPU, GPUs have {gpu_mem_gib:.0f} GiB")
     return short
 
 
-def render(plans: list[StagePlan]) -> str:
-    rows = ["stage      units  CPU/unit  GPU/unit  GPUs  mem/GPU   notes"]
-    for p in plans:
+def render(plan: Plan, recipe: Recipe | None = None, a: Assumptions | None = None) -> str:
+    a = a or Assumptions()
+    rows = []
+    if recipe is not None:
+        hw = recipe.hardware
+        rows.append(f"hardware: {hw.nodes} node(s) x {hw.gpus_per_node} {hw.gpu or 'no GPU'}, "
+                    f"{hw.cpu_memory_gib:g} GiB host memory per node, {hw.disk_gib:g} GiB run storage")
+    rows += [f"model: {n}" for n in plan.notes]
+    rows.append("stage      units  GPU/unit  mem/GPU  hours  notes")
+    for p in plan.stages:
         mem = f"{p.mem_per_gpu_gib:6.1f}G" if p.mem_per_gpu_gib else "      -"
-        rows.append(f"{p.stage:<10} {p.units:>5}  {p.cpus_per_unit:>8g}  {p.gpus_per_unit:>8g}  {p.gpus:>4g}  {mem}   {p.note}")
+        rows.append(f"{p.stage:<10} {p.units:>5}  {p.gpus_per_unit:>8g}  {mem}  {p.hours:5.1f}  {p.note}")
+    if "disk_gib" in plan.figures:
+        d = plan.figures["disk_gib"]
+        rows.append(f"disk: ~{d['total']:,.0f} GiB (chains {d['chains']:,.0f}, models {d['models']:,.0f}, "
+                    f"checkpoints {d['checkpoints']:,.0f})")
+    if "hours" in plan.figures:
+        rows.append(f"time: ~{plan.figures['hours']['total']:,.1f} h end to end")
+    rows.append(f"assumptions: chains average {a.mean_tokens_fraction:.0%} of max_new_tokens; decode at "
+                f"{a.hbm_efficiency:.0%} of HBM bandwidth; training at {a.mfu:.0%} MFU; "
+                f"{a.verify_chains_per_s_per_worker:g} chains/s per grading worker")
+    rows += [f"DOES NOT FIT  {p}" for p in plan.problems] or ["fits: every check passed"]
     return "\n".join(rows)

@@ -1,10 +1,12 @@
-"""The comparison report of a run: ``report.md``, ``report.png`` and the headline figures.
+"""The comparison report of a run: ``report.md``, ``report.json``, ``report.png`` and the headline figures.
 
 Everything is read back from the run directory (metrics.json of each evaluation, the
 verdicts and SFT sets of each round), so ``limo-rl report RUN_DIR`` rebuilds the report of
 any finished or interrupted run, and several runs can be compared side by side.
-Accuracy is the evaluation's primary metric, ``pass@1[avg of n]``, with its bootstrap CI;
-with several seeds the table shows the mean and the spread across seeds.
+The report opens with the verdicts of the paired comparisons between arms
+(:mod:`limo_rl.loop.comparisons`) and what each arm trained on; ``report.json`` holds the same
+figures for tools. Accuracy per arm is the evaluation's primary metric, ``pass@1[avg of n]``,
+with its bootstrap CI; with several seeds the table shows the mean and the spread across seeds.
 """
 
 from __future__ import annotations
@@ -17,18 +19,29 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from limo_rl.artifacts import atomic_write_text, read_jsonl
+from limo_rl.artifacts import atomic_write_json, atomic_write_text, read_jsonl
+from limo_rl.loop.comparisons import (
+    arm_training,
+    build_comparisons,
+    collect_samples,
+    curve_rows,
+    render_curve,
+    render_verdicts,
+    report_doc,
+)
 from limo_rl.loop.layout import (
     CHAINS,
     METRICS,
     SFT,
     VERDICTS,
     RunLayout,
+    iter_verdict_figures,
     read_eval_metrics,
     read_verdict_figures,
 )
 
 log = logging.getLogger(__name__)
+ALPHA, POWER = 0.05, 0.8  # the report's decision rule (limo_rl.evaluate.paired)
 
 
 @dataclass(frozen=True)
@@ -41,6 +54,7 @@ class Score:
     value: float
     ci_low: float | None
     ci_high: float | None
+    split: str = "test"  # "dev": a benchmark for choices (sweeps), never judged in the verdicts
 
 
 @dataclass(frozen=True)
@@ -67,18 +81,24 @@ def collect_scores(run_dir: Path) -> list[Score]:
                 m = res.primary_value
                 if m is None:
                     continue
-                scores.append(Score(seed, ed.arm, ed.round, bench, res.primary or "", m.value, m.ci_low, m.ci_high))
+                scores.append(Score(seed, ed.arm, ed.round, bench, res.primary or "", m.value, m.ci_low, m.ci_high,
+                                    res.split))
     return scores
 
 
-def _chain_tokens(chains_dir: Path) -> dict[tuple[str, int], int]:
+def _chain_tokens(chains_dir: Path, wanted: set[tuple[str, int]]) -> tuple[dict[tuple[str, int], int], float | None]:
+    """(token counts of the ``wanted`` chains, mean over all chains), one shard at a time."""
     import pyarrow.parquet as pq
 
     out: dict[tuple[str, int], int] = {}
+    total = n = 0
     for shard in sorted(chains_dir.glob("*.parquet")):
         t = pq.read_table(shard, columns=["problem_id", "sample_index", "n_tokens"]).to_pydict()
-        out.update({(p, int(i)): int(n) for p, i, n in zip(t["problem_id"], t["sample_index"], t["n_tokens"], strict=True)})
-    return out
+        for p, i, k in zip(t["problem_id"], t["sample_index"], t["n_tokens"], strict=True):
+            total, n = total + int(k), n + 1
+            if (p, int(i)) in wanted:
+                out[(p, int(i))] = int(k)
+    return out, (total / n if n else None)
 
 
 def _parse_ref(ref: str) -> tuple[str, int] | None:
@@ -101,19 +121,26 @@ def collect_data_stats(run_dir: Path) -> list[DataStats]:
     for seed in layout.seeds():
         for rnd in layout.rounds(seed):
             rd = layout.round_dir(seed, rnd)
-            sft_path, ver_path = rd / "select" / SFT, rd / "verify" / VERDICTS
-            if not sft_path.is_file() or not ver_path.is_file():
+            sft_path = rd / "select" / SFT
+            ver_path = next((p for p in (rd / "verify" / VERDICTS, rd / "verify" / "verdicts.jsonl") if p.exists()),
+                            None)  # a run graded before verdict shards kept one file
+            if not sft_path.is_file() or ver_path is None:
                 continue
-            verdicts = read_verdict_figures(ver_path)
-            tokens = _chain_tokens(rd / "generate" / CHAINS)
             refs = [_parse_ref(r.get("chain_ref", "")) for r in read_jsonl(sft_path)]
             refs = [r for r in refs if r is not None]
+            wanted, picked, density_sum, n_verdicts = set(refs), {}, 0.0, 0
+            tokens, mean_tokens = _chain_tokens(rd / "generate" / CHAINS, wanted)
+            for v in iter_verdict_figures(ver_path):  # streaming: one row at a time, the selected ones kept
+                density_sum += v.verification_density
+                n_verdicts += 1
+                if (v.problem_id, v.sample_index) in wanted:
+                    picked[(v.problem_id, v.sample_index)] = v.verification_density
             out.append(DataStats(
                 seed, "loop", rnd, len(refs),
-                _mean([verdicts[r].verification_density for r in refs if r in verdicts]),
-                _mean([v.verification_density for v in verdicts.values()]),
+                _mean([picked[r] for r in refs if r in picked]),
+                density_sum / n_verdicts if n_verdicts else None,
                 _mean([tokens[r] for r in refs if r in tokens]),
-                _mean(list(tokens.values())),
+                mean_tokens,
             ))
         static = layout.static_dir(seed) / "data" / SFT
         if static.is_file():
@@ -192,9 +219,9 @@ def headline(scores: list[Score]) -> dict[str, float]:
 
 
 def render_markdown(run_dir: Path, scores: list[Score], data: list[DataStats], recipe: dict[str, Any] | None,
-                    outputs: Sequence[OutputStats] = ()) -> str:
+                    outputs: Sequence[OutputStats] = (), verdicts: Sequence[str] = ()) -> str:
     seeds = sorted({s.seed for s in scores}) or sorted({d.seed for d in data})
-    lines = [f"# limo_rl report: {run_dir.name}", ""]
+    lines = [f"# limo_rl report: {run_dir.name}", "", *verdicts]
     if recipe:
         sel, lp = recipe.get("select", {}), recipe.get("loop", {})
         diff = sel.get("difficulty", {})
@@ -205,14 +232,16 @@ def render_markdown(run_dir: Path, scores: list[Score], data: list[DataStats], r
             f"pass-rate window [{diff.get('min_pass_rate')}, {diff.get('max_pass_rate')}]"
             + (f", solved {diff.get('min_correct')}-{diff.get('max_correct')} times" if diff.get("min_correct") is not None
                or diff.get("max_correct") is not None else ""),
-            f"- static arm: `{lp.get('static', {}).get('source')}`", "",
+            f"- static arm: `{lp.get('static', {}).get('source')}`, matched to the loop by: "
+            f"{lp.get('static', {}).get('match', 'none')}", "",
         ]
     lines += ["## Accuracy", "",
               "Primary metric per benchmark (pass@1 averaged over n samples per problem) with its 95% bootstrap CI"
               + ("; across seeds: mean ± sd (min, max)." if len(seeds) > 1 else "."), "",
               "| arm | round | benchmark | metric | value |", "|---|---|---|---|---|"]
     for (arm, rnd, bench, metric), group in _groups(scores).items():
-        lines.append(f"| {arm} | {rnd if rnd is not None else '-'} | {bench} | `{metric}` | {_cell(group)} |")
+        shown = f"{bench} (dev)" if group[0].split == "dev" else bench
+        lines.append(f"| {arm} | {rnd if rnd is not None else '-'} | {shown} | `{metric}` | {_cell(group)} |")
     lines += ["", "## Data each student saw", "",
               "| arm | round | seed | SFT size | verification density (selected / all) | tokens (selected / all) |",
               "|---|---|---|---|---|---|"]
@@ -318,7 +347,7 @@ def plot(run_dir: Path, scores: list[Score], data: list[DataStats], outputs: Seq
 
 
 def write_report(run_dir: str | Path, tracker: Any = None) -> dict[str, float]:
-    """(Re)build ``report.md`` and ``report.png`` of a run; returns (and logs) the headline figures."""
+    """(Re)build ``report.md``, ``report.json`` and ``report.png`` of a run; returns (and logs) the headline figures."""
     import yaml
 
     run_dir = Path(run_dir)
@@ -326,7 +355,14 @@ def write_report(run_dir: str | Path, tracker: Any = None) -> dict[str, float]:
     cfg_path = run_dir / "config.yaml"
     recipe = yaml.safe_load(cfg_path.read_text()) if cfg_path.is_file() else None
     outputs = collect_output_stats(run_dir)
-    atomic_write_text(run_dir / "report.md", render_markdown(run_dir, scores, data, recipe, outputs))
+    dev = list(((recipe or {}).get("evaluate") or {}).get("dev_benchmarks") or [])
+    results = build_comparisons(run_dir, dev_benchmarks=dev, alpha=ALPHA, power=POWER)
+    training = arm_training(run_dir)
+    curve = curve_rows(collect_samples(run_dir))
+    atomic_write_json(run_dir / "report.json", {**report_doc(results, training, alpha=ALPHA, power=POWER),
+                                                "data_size_curve": curve})
+    verdicts = [*render_verdicts(results, training, alpha=ALPHA, power=POWER), *render_curve(curve)]
+    atomic_write_text(run_dir / "report.md", render_markdown(run_dir, scores, data, recipe, outputs, verdicts))
     png = plot(run_dir, scores, data, outputs)
     summary = headline(scores)
     if tracker is not None:
@@ -334,7 +370,27 @@ def write_report(run_dir: str | Path, tracker: Any = None) -> dict[str, float]:
         tracker.summary(summary)
         if png is not None:
             tracker.log_image("report", png)
+        tracker.log_table("report/accuracy", ["arm", "round", "seed", "benchmark", "metric", "value", "ci_low",
+                                              "ci_high"],
+                          [[s.arm, s.round, s.seed, s.benchmark, s.metric, s.value, s.ci_low, s.ci_high]
+                           for s in scores])
+        tracker.log_table("report/data", ["arm", "round", "seed", "sft_size", "density_selected", "density_all",
+                                          "tokens_selected", "tokens_all"],
+                          [[d.arm, d.round, d.seed, d.sft_size, d.density_selected, d.density_all,
+                            d.tokens_selected, d.tokens_all] for d in data])
     return summary
+
+
+def accuracy_lines(run_dir: str | Path) -> list[str]:
+    """The accuracy table of ``report.md`` as aligned plain text, for the end of ``limo-rl run``."""
+    groups = _groups(collect_scores(Path(run_dir)))
+    if not groups:
+        return ["no evaluation results yet"]
+    rows = [("arm", "round", "benchmark", "metric", "value [95% CI]")]
+    rows += [(arm, str(rnd) if rnd is not None else "-", bench, metric, _cell(group))
+             for (arm, rnd, bench, metric), group in groups.items()]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    return ["  ".join(c.ljust(w) for c, w in zip(r[:4], widths, strict=True)) + "  " + r[4] for r in rows]
 
 
 def compare_runs(run_dirs: Sequence[str | Path]) -> str:

@@ -1,26 +1,24 @@
 """``limo-rl select``: the select stage of a recipe, or ad hoc on explicit files.
 
 ``limo-rl select RECIPE [overrides]`` runs the recipe up to its select stage (the loop
-driver); ``limo-rl select --problems FILE --chains DIR --verdicts FILE --out DIR`` selects
-from files alone, with the selection knobs as flags (unset flags keep the recipe defaults).
+driver); ``limo-rl select --problems FILE --chains DIR --verdicts FILE|DIR --out DIR``
+selects from files alone (a chains folder and a verdict shard folder are read streaming), with the selection knobs as flags (unset flags keep the recipe defaults).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from limo_rl.cliargs import add_recipe_args
 from limo_rl.config import SELECT_STRATEGIES, SelectConfig
-from limo_rl.data.io import read_problems
 from limo_rl.errors import UsageError
-from limo_rl.generate import read_chains
-from limo_rl.select.select import run_selection
+from limo_rl.select.stream import select_from_shards
 from limo_rl.types import LIMO_SYSTEM_PROMPT
-from limo_rl.verify.stage import read_verdicts
 
 _FLAGS = ("strategy", "budget", "per_problem", "tie_break", "balance_by", "seed")
 _WINDOW = ("min_pass_rate", "max_pass_rate", "min_correct", "max_correct")
@@ -32,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Difficulty window on pass rates, correct finished chains only, rank by a strategy, "
         "top m per problem, cut to the budget. Writes OUT/sft.jsonl, OUT/stats.json, OUT/difficulty.jsonl.",
         epilog="examples:\n  limo-rl select recipes/quickstart.yaml select.strategy=shortest_correct\n"
-        "  limo-rl select --problems pool/problems.jsonl --chains gen/chains --verdicts v/verdicts.jsonl "
+        "  limo-rl select --problems pool/problems.jsonl --chains gen/chains --verdicts v/verdicts "
         "--out sel/ --strategy limo_rules --budget 800 --max-correct 3 --min-correct 1",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -40,7 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     a = p.add_argument_group("ad hoc mode (no recipe)")
     a.add_argument("--problems", help="problems file (JSONL or parquet)")
     a.add_argument("--chains", help="chains folder (parquet shards of Chain rows)")
-    a.add_argument("--verdicts", help="verdicts JSONL ({problem_id, sample_index, **Verdict})")
+    a.add_argument("--verdicts", help="verdicts JSONL ({problem_id, sample_index, **Verdict}), or a folder of "
+                   "verdict shards (the verify stage's verdicts/: read streaming, shard by shard)")
     a.add_argument("--weak-verdicts", dest="weak_verdicts", help="weak model's verdicts: enables the pre-filter")
     a.add_argument("--weak-max-pass-rate", dest="weak_max_pass_rate", type=float,
                    help="drop problems the weak model solves above this rate (default 0.0)")
@@ -103,16 +102,17 @@ def _adhoc(args: argparse.Namespace) -> int:
     cfg = build_adhoc_config(args)
     system_prompt = LIMO_SYSTEM_PROMPT if args.system_prompt is None else (args.system_prompt or None)
     try:
-        problems = read_problems(args.problems)
-        chains = read_chains(args.chains)
-        verdicts = read_verdicts(args.verdicts)
-        weak = read_verdicts(args.weak_verdicts) if args.weak_verdicts else None
-        res = run_selection(problems, chains, verdicts, cfg, system_prompt, Path(args.out),
-                            seed=cfg.seed or 0, weak_verdicts=weak)
+        res = select_from_shards(args.problems, args.chains, args.verdicts, cfg, system_prompt, Path(args.out),
+                                 seed=cfg.seed or 0, weak_verdicts=args.weak_verdicts or None)
     except (ValueError, OSError) as exc:  # DataError, ShardError and bad verdict rows are ValueErrors
         raise UsageError(str(exc)) from None
     steps = {s["step"]: s for s in res.stats["steps"]}
     print(json.dumps({"selected": res.n_selected, "sft": str(res.sft_path), "stats": str(res.stats_path),
                       "candidates": steps["chains"]["candidates"],
                       "problems_in_window": steps["difficulty"]["kept"]}, indent=2))
+    if res.n_selected == 0:  # an empty SFT set is never what the caller wanted: say so and fail
+        print(f"limo-rl: select: no chain was selected ({steps['chains']['candidates']} candidate chain(s), "
+              f"{steps['difficulty']['kept']} problem(s) in the difficulty window); widen --min-pass-rate/"
+              "--max-pass-rate or check that the verdicts match the chains", file=sys.stderr)
+        return 1
     return 0

@@ -11,12 +11,12 @@ kernels use them directly, so no example attends to another.
 8 examples per step) measured padded 1.4k tok/s, padding-free 2.8k (1.96x, the *same* loss:
 the same optimization at half the cost), packing into one 2048-token block per step 4.1k
 (2.9x, but a step is then a fixed number of tokens, not of examples, so the recipe's batch
-size changes meaning). Hence ``auto``:
+size changes meaning). Hence ``auto`` never packs (``packing`` stays an explicit choice):
 
 * one example per device: padded (nothing to flatten; TRL warns that padding-free is moot);
-* GPU with FlashAttention: packing, the norm there (TRL docs, open-instruct);
-* otherwise (CPU, GPU without FlashAttention): padding-free: faster than padded with an
-  identical loss curve, and batch sizes keep meaning examples.
+* otherwise, CPU or GPU, with or without FlashAttention (whose varlen kernels take padding-free
+  batches directly): padding-free: faster than padded with an identical loss curve, and the
+  recipe's batch size keeps meaning examples (LIMO's "batch 1 per device, effective 32").
 
 Pure core: standard library only.
 """
@@ -29,10 +29,12 @@ Batching = Literal["padded", "padding_free", "packing"]
 
 
 def resolve_batching(requested: str, *, use_gpu: bool, flash_attention: bool, per_device_batch_size: int = 2) -> Batching:
-    """``auto`` -> the measured default for the device; anything else is returned as given."""
+    """``auto`` -> a layout that keeps the batch size meaning examples; anything else is returned as given.
+
+    ``use_gpu`` and ``flash_attention`` are kept for callers and logs: ``auto`` no longer depends on
+    them, since packing (the only GPU-specific choice) changes what a step is.
+    """
     if requested == "auto":
-        if use_gpu and flash_attention:
-            return "packing"
         return "padded" if per_device_batch_size <= 1 else "padding_free"
     if requested not in ("padded", "padding_free", "packing"):
         raise ValueError(f"train.batching = {requested!r}; allowed: auto, padded, padding_free, packing")

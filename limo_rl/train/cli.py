@@ -16,6 +16,7 @@ from limo_rl.cliargs import add_recipe_args
 from limo_rl.config import load_recipe
 from limo_rl.errors import UsageError
 from limo_rl.resolve import resolve_model_path
+from limo_rl.runlock import run_lock
 from limo_rl.train.launcher import TrainError, run_training
 from limo_rl.train.rows import SFTDataError, read_sft_jsonl
 from limo_rl.train.runner import TemplateError
@@ -40,13 +41,15 @@ def _adhoc(args: argparse.Namespace) -> int:
     bad = [o for o in overrides if not o.lstrip("-").startswith("train.")]
     if bad:
         raise UsageError(f"ad hoc mode takes only train.* overrides, got: {' '.join(bad)}")
-    recipe = load_recipe(None, overrides)
+    # one arm, trained alone: the run-level rule that arms share one dev set does not apply
+    recipe = load_recipe(None, [*overrides, "loop.rounds=1", "loop.static.enabled=false"])
     cfg = recipe.train
     model = resolve_model_path(args.model, toy_cfg=recipe.toy, output_dir=recipe.run.output_dir, label="--model")
     try:
         examples = read_sft_jsonl(args.data)
         validation = read_sft_jsonl(args.validation) if args.validation else None
-        result = run_training(examples, model, cfg, Path(args.out), seed=args.seed, validation=validation)
+        with run_lock(args.out):  # one writer per output folder (a second one would resume our checkpoints)
+            result = run_training(examples, model, cfg, Path(args.out), seed=args.seed, validation=validation)
     except (SFTDataError, TemplateError, TrainError) as exc:
         raise UsageError(str(exc)) from None
     m = result.metrics

@@ -24,13 +24,15 @@ from typing import Any
 
 from limo_rl.artifacts import atomic_write_json, atomic_write_jsonl, hash_obj, read_jsonl
 from limo_rl.config import TrainConfig
+from limo_rl.modelstore import is_object_store_uri, local_model_path
 from limo_rl.raysession import start_ray
-from limo_rl.resolve import resolve_model_path
+from limo_rl.resolve import resolve_model
 from limo_rl.stagecache import previous_input_hash, set_aside
 from limo_rl.train.batching import resolve_batching
 from limo_rl.train.checkpoints import complete_checkpoints
 from limo_rl.train.rows import check_example, read_sft_jsonl, split_validation, to_rows
-from limo_rl.train.runner import LOG_FILE, METRICS_FILE, train_worker
+from limo_rl.train.runner import LOG_FILE, METRICS_FILE, PROGRESS_FILE, train_worker
+from limo_rl.train.watch import TrainWatcher, log_rows
 from limo_rl.types import SFTExample
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,30 @@ class TrainResult:
     metrics: dict[str, Any]
     checkpoints_dir: Path
     log_path: Path
+
+
+def drop_over_length(examples: Sequence[SFTExample], model_path: str, max_length: int,
+                     ) -> tuple[list[SFTExample], list[dict[str, Any]]]:
+    """Examples whose rendered chat fits ``max_length`` tokens, and a record of each one dropped.
+
+    TRL would cut an over-long conversation at ``max_length`` (the answer and the end-of-turn token
+    lost: the student learns to trail off) or, packed, split it across rows. Dropping it instead,
+    counted and shown per arm, treats the loop's chains and the static set alike.
+    """
+    from limo_rl.train.runner import load_tokenizer_for_training
+
+    tok, _, _ = load_tokenizer_for_training(model_path)
+    kept, dropped = [], []
+    for ex in examples:
+        ids = tok.apply_chat_template(list(ex.messages), tokenize=True, return_dict=True)["input_ids"]
+        if len(ids) > max_length:
+            dropped.append({"id": ex.id, "tokens": len(ids), "max_length": max_length})
+        else:
+            kept.append(ex)
+    if dropped:
+        log.warning("%d of %d SFT examples exceed train.max_length = %d tokens and are dropped (not truncated)",
+                    len(dropped), len(examples), max_length)
+    return kept, dropped
 
 
 def _validation_set(
@@ -77,13 +103,18 @@ def _finished(out_dir: Path, input_hash: str) -> dict[str, Any] | None:
 
 
 def _replay_log(tracker: Any, log_path: Path, metrics: dict[str, Any]) -> None:
+    """A training finished earlier: its whole curve and figures (the tracker namespaces them)."""
     if tracker is None:
         return
     if log_path.is_file():
-        for row in read_jsonl(log_path):
-            figures = {f"train/{k}": v for k, v in row.items() if isinstance(v, (int, float)) and k != "step"}
-            tracker.log(figures, step=int(row.get("step", 0)))
-    tracker.summary({f"train/{k}": v for k, v in metrics.items() if isinstance(v, (int, float, str))})
+        log_rows(tracker, read_jsonl(log_path))
+    _log_summary(tracker, metrics)
+
+
+def _log_summary(tracker: Any, metrics: dict[str, Any]) -> None:
+    if tracker is not None:
+        tracker.summary({f"train/{k}": v for k, v in metrics.items()
+                         if isinstance(v, (int, float, str)) and k != "input_hash"})
 
 
 def _launch(config: dict[str, Any], cfg: TrainConfig, out_dir: Path) -> None:
@@ -91,9 +122,14 @@ def _launch(config: dict[str, Any], cfg: TrainConfig, out_dir: Path) -> None:
     from ray.train import FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
-    started = start_ray(log_to_driver=False)  # shut down below only if started here
+    started = start_ray()  # shut down below only if started here; worker output per limo_rl.worker_logs
     try:
-        resources = {"CPU": cfg.cpus_per_worker, **({"GPU": 1} if cfg.use_gpu else {})}
+        resources = {"CPU": cfg.cpus_per_worker, **({"GPU": 1} if cfg.use_gpu else {}), **cfg.resources}
+        have = ray.cluster_resources()
+        for name, amount in cfg.resources.items():  # Ray Train would wait for them forever
+            if have.get(name, 0) < amount * cfg.num_workers:
+                raise TrainError(f"train.resources: {cfg.num_workers} worker(s) need {amount * cfg.num_workers:g} "
+                                 f"of the custom resource {name!r} but the Ray cluster has {have.get(name, 0):g}")
         trainer = TorchTrainer(
             train_worker,
             train_loop_config=config,
@@ -133,7 +169,13 @@ def run_training(
     for i, ex in enumerate(examples):
         check_example(ex, f"example #{i}")
     seed = cfg.seed if cfg.seed is not None else seed
-    model_path = resolve_model_path(str(base_model), label="base model")  # toy:// built in the default cache
+    model_ref = resolve_model(str(base_model), label="base model")  # toy:// built in the default cache
+    model_path = model_ref.path
+    # an object-store model is identified by its content (a changed object at the same URI retrains)
+    model_id = model_ref.fingerprint if is_object_store_uri(model_path) else model_path
+    examples, dropped = drop_over_length(examples, local_model_path(model_path), cfg.max_length)
+    if not examples:
+        raise TrainError(f"every SFT example exceeds train.max_length = {cfg.max_length} tokens")
     train_set, val_set = _validation_set(examples, cfg, seed, validation)
     for i, ex in enumerate(val_set):
         check_example(ex, f"validation example #{i}")
@@ -144,7 +186,7 @@ def run_training(
                                 per_device_batch_size=cfg.per_device_batch_size)
     train_rows, val_rows = to_rows(train_set), to_rows(val_set)
     cfg_dict = cfg.model_dump(mode="json")
-    input_hash = hash_obj({"train": train_rows, "val": val_rows, "model": model_path, "cfg": cfg_dict,
+    input_hash = hash_obj({"train": train_rows, "val": val_rows, "model": model_id, "cfg": cfg_dict,
                            "seed": seed, "batching": batching})
     out_dir.mkdir(parents=True, exist_ok=True)
     _set_aside_stale(out_dir, input_hash)
@@ -159,18 +201,27 @@ def run_training(
                                               "n_validation": len(val_rows)})
     atomic_write_jsonl(out_dir / "data" / "train.jsonl", [e.to_dict() for e in train_set])
     atomic_write_jsonl(out_dir / "data" / "validation.jsonl", [e.to_dict() for e in val_set])
-    n_ckpt = len(complete_checkpoints(out_dir / "checkpoints"))
+    atomic_write_jsonl(out_dir / "data" / "dropped_over_length.jsonl", dropped)
+    done_ckpts = complete_checkpoints(out_dir / "checkpoints")
+    n_ckpt = len(done_ckpts)
     log.info("training %s on %d examples (%d validation), %d worker(s), %s, %s batching%s", model_path,
              len(train_rows), len(val_rows), cfg.num_workers, cfg.strategy, batching,
              f"; resuming ({n_ckpt} complete checkpoint(s))" if n_ckpt else "")
     config = {"train_rows": train_rows, "val_rows": val_rows, "base_model": model_path, "cfg": cfg_dict,
               "out_dir": str(out_dir), "seed": seed, "batching": batching, "input_hash": input_hash,
-              "launcher": f"ray.train.torch.TorchTrainer, {cfg.num_workers} worker(s)"}
-    _launch(config, cfg, out_dir)
+              "resume_from": str(done_ckpts[-1]) if done_ckpts else None,  # one choice for every worker
+              "launcher": f"ray.train.torch.TorchTrainer, {cfg.num_workers} worker(s)",
+              "n_dropped_over_length": len(dropped)}
+    (out_dir / PROGRESS_FILE).unlink(missing_ok=True)
+    watcher = TrainWatcher(out_dir, LOG_FILE, PROGRESS_FILE, tracker).start()
+    try:
+        _launch(config, cfg, out_dir)
+    finally:
+        watcher.stop()  # forwards the last rows: the tracker holds the whole curve, logged live
     metrics_path = out_dir / METRICS_FILE
     if not metrics_path.is_file():
         raise TrainError(f"training in {out_dir} ended without writing {METRICS_FILE}")
     metrics = json.loads(metrics_path.read_text())
-    _replay_log(tracker, log_path, metrics)
+    _log_summary(tracker, metrics)
     return TrainResult(out_dir / "model", metrics, out_dir / "checkpoints", log_path)
 

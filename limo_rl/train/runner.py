@@ -21,15 +21,17 @@ from pathlib import Path
 from typing import Any
 
 from limo_rl.artifacts import atomic_write_json, atomic_write_jsonl, read_jsonl
-from limo_rl.progress import is_quiet
+from limo_rl.modelstore import local_model_path
 from limo_rl.train.batching import Batching, batching_kwargs
 from limo_rl.train.checkpoints import mark_complete, newest_complete, read_marker
 from limo_rl.train.rows import has_generation_markers, mask_problems
+from limo_rl.worker_logs import redirect_worker_output
 
 log = logging.getLogger(__name__)
 
 METRICS_FILE = "train_metrics.json"
 LOG_FILE = "train_log.jsonl"
+PROGRESS_FILE = "train_progress.json"
 _PROBE = [
     {"role": "user", "content": "What is 2 + 3?"},
     {"role": "assistant", "content": "2 + 3 = 5. The answer is \\boxed{5}."},
@@ -135,6 +137,7 @@ def build_sft_config(cfg: dict[str, Any], out_dir: Path, *, seed: int, batching:
     return SFTConfig(
         output_dir=str(out_dir / "checkpoints"),
         num_train_epochs=cfg["epochs"],
+        max_steps=cfg.get("max_steps") or -1,  # set: overrides epochs (loop.static.match = steps)
         learning_rate=cfg["learning_rate"],
         lr_scheduler_type=cfg["lr_scheduler"],
         warmup_steps=cfg["warmup_ratio"],  # transformers 5: a float < 1 is a ratio of total steps
@@ -145,7 +148,9 @@ def build_sft_config(cfg: dict[str, Any], out_dir: Path, *, seed: int, batching:
         gradient_accumulation_steps=cfg["gradient_accumulation_steps"],
         bf16=cfg["bf16"],
         fp16=False,
-        activation_checkpointing=cfg["gradient_checkpointing"],
+        # `gradient_checkpointing`, not `activation_checkpointing` (transformers >= 5.23 only): vLLM's
+        # transformers pin is older, and both must train.
+        gradient_checkpointing=cfg["gradient_checkpointing"],
         logging_steps=cfg["logging_steps"],
         logging_first_step=True,
         save_strategy=save,
@@ -163,12 +168,26 @@ def build_sft_config(cfg: dict[str, Any], out_dir: Path, *, seed: int, batching:
         ddp_find_unused_parameters=False,
         dataloader_pin_memory=cfg["use_gpu"],
         report_to="none",
-        disable_tqdm=is_quiet() or world_rank != 0,
+        disable_tqdm=True,  # the driver shows training progress (one live line), never per-step lines
         seed=seed,
         data_seed=seed,
         **batching_kwargs(batching, cfg["max_length"]),
         **extra,
     )
+
+
+def weights_dtype(cfg: dict[str, Any]) -> str:
+    """The dtype the model's weights are loaded in: fp32 master weights unless ZeRO-3 keeps them itself.
+
+    With ``bf16`` the Trainer autocasts the forward and backward passes to bf16; loading the weights
+    in bf16 as well would make DDP (and FSDP, which shards the loaded dtype) pure bf16: the optimizer
+    would update bf16 weights, and small updates (lr 5e-6 times a gradient) round away. DeepSpeed's
+    ZeRO-3 with ``bf16.enabled`` keeps its own fp32 master partition, so there bf16 weights are right
+    and halve the memory of the loaded model.
+    """
+    if cfg["bf16"] and cfg["strategy"] == "deepspeed_zero3":
+        return "bfloat16"
+    return "float32"
 
 
 def truncate_rows(dataset: Any, max_length: int) -> Any:
@@ -198,11 +217,21 @@ def _make_callbacks(out_dir: Path, world_rank: int, resumed_step: int) -> list[A
             self.t0 = time.perf_counter()
             self.tok0 = 0
             self.last = (self.t0, 0)
+            self.shown = 0.0
 
         def on_train_begin(self, args, state, control, **kw):
             self.t0 = time.perf_counter()
             self.tok0 = int(state.num_input_tokens_seen or 0)
             self.last = (self.t0, self.tok0)
+
+        def on_step_end(self, args, state, control, **kw):
+            # what the driver's live line shows (step of max_steps); throttled, rank 0 only
+            now = time.perf_counter()
+            if world_rank == 0 and (now - self.shown >= 1.0 or state.global_step >= state.max_steps):
+                self.shown = now
+                atomic_write_json(out_dir / PROGRESS_FILE, {
+                    "step": state.global_step, "max_steps": state.max_steps, "epoch": state.epoch,
+                    "tokens_seen": int(state.num_input_tokens_seen or 0) - self.tok0, "seconds": now - self.t0})
 
         def on_save(self, args, state, control, **kw):
             if world_rank == 0:
@@ -248,16 +277,17 @@ def build_trainer(config: dict[str, Any], resumed_step: int = 0) -> tuple[Any, s
     cfg, out_dir, batching = config["cfg"], Path(config["out_dir"]), config["batching"]
     rank, _ = _world()
     torch.set_num_threads(max(1, int(cfg["cpus_per_worker"])))
-    tok, _, template_source = load_tokenizer_for_training(config["base_model"])
+    base_model = local_model_path(config["base_model"])  # an s3:// / gs:// model: from this node's cache
+    tok, _, template_source = load_tokenizer_for_training(base_model)
     train_ds = Dataset.from_list(config["train_rows"])
     val_ds = Dataset.from_list(config["val_rows"]) if config.get("val_rows") else None
     # The config comes first: with ZeRO-3 (zero.Init) and FSDP (cpu_ram_efficient_loading) it decides how
     # from_pretrained places the weights, so a 32B model is never materialized whole on every worker.
     args = build_sft_config(cfg, out_dir, seed=config["seed"], batching=batching, has_val=val_ds is not None,
                             world_rank=rank)
-    dtype = torch.bfloat16 if cfg["bf16"] else torch.float32
+    dtype = getattr(torch, weights_dtype(cfg))
     model = AutoModelForCausalLM.from_pretrained(
-        config["base_model"], dtype=dtype, attn_implementation=_attn_implementation(cfg["use_gpu"])
+        base_model, dtype=dtype, attn_implementation=_attn_implementation(cfg["use_gpu"])
     )
     trainer = SFTTrainer(model=model, args=args, train_dataset=train_ds, eval_dataset=val_ds,
                          processing_class=tok, callbacks=_make_callbacks(out_dir, rank, resumed_step))
@@ -268,6 +298,17 @@ def build_trainer(config: dict[str, Any], resumed_step: int = 0) -> tuple[Any, s
     return trainer, template_source
 
 
+def _node_id() -> str | None:
+    """The Ray node rank 0 ran on (where training ran), None outside Ray."""
+    import sys
+
+    if "ray" not in sys.modules:
+        return None
+    import ray
+
+    return ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
+
+
 def train_worker(config: dict[str, Any]) -> None:
     """Train on ``config["train_rows"]``, checkpointing under ``out_dir/checkpoints``; rank 0 saves the model.
 
@@ -275,7 +316,15 @@ def train_worker(config: dict[str, Any]) -> None:
     """
     cfg, out_dir, batching = config["cfg"], Path(config["out_dir"]), config["batching"]
     rank, world = _world()
-    resume = newest_complete(out_dir / "checkpoints")
+    redirect_worker_output(f"train-rank{rank}")
+    # The driver picks the checkpoint, once, so every worker resumes from the same step: each worker
+    # looking for itself could see a different newest one (a rank that finished writing one later, a
+    # node whose view of a shared folder lags). None: start fresh.
+    chosen = config["resume_from"] if "resume_from" in config else newest_complete(out_dir / "checkpoints")
+    resume = Path(chosen) if chosen else None
+    if resume is not None and not (resume / "trainer_state.json").is_file():
+        raise RuntimeError(f"rank {rank}: the checkpoint the driver chose, {resume}, is not readable on this "
+                           f"node: {out_dir} must be one filesystem seen by every node")
     resumed_step = read_marker(resume)["global_step"] if resume else 0
     trainer, template_source = build_trainer(config, resumed_step)
     tok = trainer.processing_class
@@ -308,6 +357,7 @@ def train_worker(config: dict[str, Any]) -> None:
         "strategy": cfg["strategy"],
         "batching": batching,
         "world_size": world,
+        "node_id": _node_id(),
         "train_loss": output.training_loss,
         "first_loss": next((r["loss"] for r in progress.history if "loss" in r), None),
         "eval_loss": eval_loss,
@@ -326,4 +376,5 @@ def train_worker(config: dict[str, Any]) -> None:
         "chat_template_source": template_source,
         "n_train": len(config["train_rows"]),
         "n_validation": len(config.get("val_rows") or []),
+        "n_dropped_over_length": config.get("n_dropped_over_length", 0),
     })

@@ -14,7 +14,8 @@ import sys
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 
-from limo_rl.verify.sandbox import ERROR, TIMEOUT
+from limo_rl.procs import die_with_parent
+from limo_rl.verify.outcomes import ERROR, TIMEOUT
 
 
 def _features_job(texts: list[str], n_tokens: list[int | None], cfg_json: str) -> list[dict]:
@@ -98,6 +99,7 @@ def worker_main(reader: Connection, writer: Connection, memory_mb: int) -> None:
 
 
 if __name__ == "__main__":
+    die_with_parent()  # killed with the grader that started us, even by SIGKILL (no orphan at 100% CPU)
     _in = Connection(os.dup(0), writable=False)
     _out = Connection(os.dup(1), readable=False)
     os.dup2(2, 1)  # stray prints go to stderr, never into the protocol pipe

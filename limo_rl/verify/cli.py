@@ -9,17 +9,20 @@ counts by status, throughput) goes to stderr.
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import sys
 import time
 from collections import Counter
 from pathlib import Path
 
-from limo_rl.artifacts import atomic_write_jsonl
+from limo_rl.artifacts import atomic_write_jsonl, writable_problem
 from limo_rl.config import VerifyConfig
 from limo_rl.data.io import DataError, iter_objects
 from limo_rl.errors import UsageError
 from limo_rl.verify.grade import Grader, grader_id
 
+log = logging.getLogger(__name__)
 ANSWER_TYPES = ("auto", "number", "expression", "choice", "approx")
 MODES = ("limo_rl", "math_verify")
 
@@ -84,7 +87,13 @@ def _adhoc(args: argparse.Namespace) -> int:
         raise GradeInputError(f"KEY=VALUE overrides need a recipe; got {' '.join(args.overrides)}")
     if not args.out:
         raise GradeInputError("--out OUT.jsonl is required when grading a JSONL file")
+    if (problem := writable_problem(args.out)) is not None:  # before grading, not after
+        raise GradeInputError(f"--out {problem}")
     rows = _load_rows(Path(args.input))
+    cpus = os.cpu_count() or 1
+    if args.workers is not None and args.workers > cpus:
+        log.warning("--workers %d is more than the %d CPU(s) here; using %d", args.workers, cpus, cpus)
+        args.workers = cpus
     kw = {k: v for k, v in (("workers", args.workers), ("timeout_s", args.timeout), ("memory_mb", args.memory_mb),
                             ("answer_type", args.answer_type), ("mode", args.mode)) if v is not None}
     try:

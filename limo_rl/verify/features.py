@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from limo_rl.config import VerifyConfig
-from limo_rl.verify.density import analyze
+from limo_rl.verify.density import analyze, approx_tokens
 from limo_rl.verify.quality import quality_features
 
 FALSE_CHECK_FACTOR = 0.5  # each false check halves the chain's score: claimed verification that is wrong
@@ -43,8 +43,6 @@ def chain_features(text: str, n_tokens: int | None, cfg: VerifyConfig) -> dict[s
 def cheap_features(text: str, n_tokens: int | None, cfg: VerifyConfig) -> dict[str, Any]:
     """What is left when the full analysis ran out of time in a worker: the linear-time quality features
     only (no steps, density 0), so a pathological chain is never recomputed unbounded in-process."""
-    from limo_rl.verify.density import approx_tokens
-
     tokens = n_tokens if n_tokens and n_tokens > 0 else approx_tokens(text[:200_000])
     feats, score = quality_features(text[:200_000], tokens, cfg.quality_weights.model_dump())
     feats["n_tokens"] = float(tokens)

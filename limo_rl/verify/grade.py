@@ -122,7 +122,7 @@ class Grader:
                 if in_workers else []
             feature_groups = [short[b: b + FEATURE_BATCH] for b in range(0, len(short), FEATURE_BATCH)]
             feature_groups += [[i] for i in long_ones]
-        pbar = bar(total=len(parsed), desc="grade", unit="chain") if parsed and progress else None
+        pbar = bar(total=len(parsed), desc="grade", unit="chains") if parsed and progress else None
         try:
             for i, (output, gold, atype, _, finish) in enumerate(parsed):
                 t_item = time.perf_counter()

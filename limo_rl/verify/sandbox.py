@@ -30,10 +30,9 @@ from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
-log = logging.getLogger(__name__)
+from limo_rl.verify.outcomes import ERROR, TIMEOUT  # noqa: F401  (re-exported for callers)
 
-TIMEOUT = "timeout"
-ERROR = "error"
+log = logging.getLogger(__name__)
 
 
 class _Worker:
@@ -43,7 +42,8 @@ class _Worker:
     def __init__(self, memory_mb: int):
         root = str(Path(__file__).resolve().parents[2])  # so the child imports this very limo_rl
         path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
-        env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1", PYTHONPATH=path)
+        env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1", PYTHONPATH=path,
+                   LIMO_RL_PARENT_PID=str(os.getpid()))  # the worker dies with this process (procs.die_with_parent)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "limo_rl.verify._worker", str(memory_mb)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, close_fds=True,

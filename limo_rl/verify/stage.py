@@ -1,77 +1,238 @@
-"""The verify stage: grade a round's chains against their problems' gold answers, resumably.
+"""The verify stage's files: verdict rows, graded resumably, appended, never rewritten whole.
 
-``grade_chains`` writes one JSONL row per chain, ``{problem_id, sample_index, **Verdict}``,
-atomically (a reader sees the old file or the new one). A rerun keeps the rows already
-graded by the same grader (mode and version, :func:`~limo_rl.verify.grade.grader_id`) and grades only the missing chains, so an interrupted
-stage resumes without duplicates; the file is rewritten after every chunk.
+Two forms, one row format (``{problem_id, sample_index, **Verdict}`` per JSONL line):
+
+* :func:`grade_shards` (the loop's verify stage) grades a ``chains/`` folder shard by shard
+  and writes one verdict shard per chain shard under ``verdicts/``, named after it
+  (``shard-00003-<key>.<tag>.jsonl``; ``tag`` hashes the grader version and verify config).
+  Each verdict shard is written once, atomically, after its chain shard is graded, so the
+  driver holds one shard of chains at a time and writes every verdict once: linear in the
+  number of chains (the former single file was rewritten after every 512 chains, which is
+  quadratic). A killed run resumes at the first shard without its verdict file; a verdict
+  file of another tag or of a chain shard no longer present is set aside under ``.stale/``.
+* :func:`grade_chains` (ad hoc and evaluation: a list of chains in memory) appends each graded
+  chunk to one JSONL file; a rerun keeps the rows of the current grader (mode and version,
+  :func:`~limo_rl.verify.grade.grader_id`), drops a torn
+  last line, and grades only the chains without a row.
+
+:func:`iter_verdict_rows` / :func:`read_verdicts` read either form (a file or a folder).
 """
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Mapping, Sequence
+import os
+import shutil
+import time
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
-from limo_rl.artifacts import atomic_write_jsonl
+from limo_rl.artifacts import atomic_output, hash_obj
 from limo_rl.config import VerifyConfig
 from limo_rl.data.io import iter_objects
+from limo_rl.generate.shards import ShardError, read_shard, shard_files, shard_metadata
 from limo_rl.types import Chain, Problem, Verdict
 from limo_rl.verify.grade import Grader, grader_id
 
 log = logging.getLogger(__name__)
 CHUNK = 512
+VERDICT_GLOB = "shard-*.jsonl"
+
+
+# ---------------------------------------------------------------------------------------- reading
+def _verdict_row(row: dict[str, Any], where: str) -> tuple[tuple[str, int], Verdict]:
+    for key in ("problem_id", "sample_index", "correct", "status"):
+        if key not in row:
+            raise ValueError(f"{where}: missing field {key!r}")
+    row.setdefault("extracted", None)
+    try:
+        return (str(row["problem_id"]), int(row["sample_index"])), Verdict.from_dict(row)
+    except (TypeError, ValueError, KeyError) as exc:
+        raise ValueError(f"{where}: not a verdict row ({exc})") from None
+
+
+def verdict_files(path: str | Path) -> list[Path]:
+    """The verdict files of a path: itself if a file, else its shard files in name order."""
+    path = Path(path)
+    if path.is_dir():
+        return sorted(path.glob(VERDICT_GLOB))
+    if not path.is_file():
+        raise ValueError(f"{path}: verdicts file or folder not found")
+    return [path]
+
+
+def iter_verdict_rows(path: str | Path) -> Iterator[tuple[tuple[str, int], Verdict]]:
+    """((problem_id, sample_index), Verdict) per row of a verdicts file or shard folder, streaming."""
+    for f in verdict_files(path):
+        for n, row in iter_objects(f):  # DataError (a ValueError) names file:line for bad JSON
+            yield _verdict_row(row, f"{f}:{n}")
 
 
 def read_verdicts(path: str | Path) -> dict[tuple[str, int], Verdict]:
     """Verdict rows keyed by (problem_id, sample_index); a bad row raises naming the file, line and field."""
-    out: dict[tuple[str, int], Verdict] = {}
-    path = Path(path)
-    for n, row in iter_objects(path):  # DataError (a ValueError) names file:line for bad JSON
-        for key in ("problem_id", "sample_index", "correct", "status"):
-            if key not in row:
-                raise ValueError(f"{path}:{n}: missing field {key!r}")
-        row.setdefault("extracted", None)
+    return dict(iter_verdict_rows(path))
+
+
+def _row(c: Chain, v: Verdict) -> str:
+    return json.dumps({"problem_id": c.problem_id, "sample_index": c.sample_index, **v.to_dict()},
+                      ensure_ascii=False, default=str) + "\n"
+
+
+def _items(chains: Sequence[Chain], problems: Mapping[str, Problem | str], cfg: VerifyConfig,
+           answer_types: Mapping[str, str]) -> list[tuple]:
+    def gold(pid: str) -> str:
+        p = problems[pid]
+        return p if isinstance(p, str) else p.answer
+
+    return [(c.text, gold(c.problem_id), answer_types.get(c.problem_id) or cfg.answer_type, c.n_tokens,
+             c.finish_reason)
+            for c in chains]
+
+
+# ---------------------------------------------------------------------------------------- one file, appended
+def _resume_file(out_path: Path, grader: str) -> dict[tuple[str, int], Verdict]:
+    """Rows of ``grader`` (:func:`grader_id`) already in ``out_path``; the file is cut back to them (once, linear)."""
+    if not out_path.is_file():
+        return {}
+    done: dict[tuple[str, int], Verdict] = {}
+    keep: list[str] = []
+    dropped = 0
+    with open(out_path, encoding="utf-8") as fh:
+        lines = fh.readlines()
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
         try:
-            out[(str(row["problem_id"]), int(row["sample_index"]))] = Verdict.from_dict(row)
-        except (TypeError, ValueError, KeyError) as exc:
-            raise ValueError(f"{path}:{n}: not a verdict row ({exc})") from None
-    return out
+            key, v = _verdict_row(json.loads(line), f"{out_path}:{n}")
+        except (json.JSONDecodeError, ValueError) as exc:
+            if n == len(lines) and not line.endswith("\n"):  # torn by a kill mid-append: drop it
+                dropped += 1
+                continue
+            log.warning("regrading everything: %s", exc)
+            done, keep = {}, []
+            break
+        if v.grader_version != grader or key in done:
+            dropped += 1
+            continue
+        done[key] = v
+        keep.append(line if line.endswith("\n") else line + "\n")
+    if dropped or len(keep) != len([ln for ln in lines if ln.strip()]):
+        with atomic_output(out_path) as tmp:
+            tmp.write_text("".join(keep), encoding="utf-8")
+    return done
 
 
 def grade_chains(
     chains: Sequence[Chain], problems: Mapping[str, Problem], cfg: VerifyConfig, out_path: Path,
     answer_types: Mapping[str, str] | None = None,
 ) -> list[Verdict]:
-    """Verdicts for ``chains`` (in their order), written to ``out_path``; resumes from an existing file."""
+    """Verdicts for ``chains`` (in their order), appended to ``out_path``; resumes from an existing file."""
     out_path = Path(out_path)
     answer_types = answer_types or {}
     missing = [c.problem_id for c in chains if c.problem_id not in problems]
     if missing:
         raise ValueError(f"{len(missing)} chain(s) name unknown problems, e.g. {missing[0]!r}")
-    done: dict[tuple[str, int], Verdict] = {}
-    if out_path.is_file():
-        try:
-            done = {k: v for k, v in read_verdicts(out_path).items() if v.grader_version == grader_id(cfg.mode)}
-        except ValueError as exc:
-            log.warning("regrading everything: %s", exc)
+    done = _resume_file(out_path, grader_id(cfg.mode))
     keys = [(c.problem_id, c.sample_index) for c in chains]
     todo = [c for c, k in zip(chains, keys, strict=True) if k not in done]
     if done:
         log.info("verify: %d of %d chains already graded in %s", len(chains) - len(todo), len(chains), out_path)
-
-    def _write() -> None:
-        rows = [{"problem_id": k[0], "sample_index": k[1], **done[k].to_dict()} for k in keys if k in done]
-        atomic_write_jsonl(out_path, rows)
-
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.touch()
     if todo:
-        with Grader(cfg) as grader:
+        with Grader(cfg) as grader, open(out_path, "a", encoding="utf-8") as fh:
             for i in range(0, len(todo), CHUNK):
                 chunk = todo[i: i + CHUNK]
-                items = [(c.text, problems[c.problem_id].answer, answer_types.get(c.problem_id) or cfg.answer_type,
-                          c.n_tokens, c.finish_reason) for c in chunk]
-                for c, v in zip(chunk, grader.grade_many(items), strict=True):
+                verdicts = grader.grade_many(_items(chunk, problems, cfg, answer_types))
+                fh.write("".join(_row(c, v) for c, v in zip(chunk, verdicts, strict=True)))
+                fh.flush()
+                os.fsync(fh.fileno())
+                for c, v in zip(chunk, verdicts, strict=True):
                     done[(c.problem_id, c.sample_index)] = v
-                _write()
-    elif not out_path.is_file() or len(done) != len(set(keys)):
-        _write()
     return [done[k] for k in keys]
+
+
+# ---------------------------------------------------------------------------------------- shards
+def verdict_tag(cfg: VerifyConfig, answer_types: Mapping[str, str] | None = None) -> str:
+    """What makes a verdict shard reusable: the grader version, its config and the answer types."""
+    return hash_obj({"grader": grader_id(cfg.mode), "verify": cfg.model_dump(mode="json"),
+                     "answer_types": dict(sorted((answer_types or {}).items()))})[:10]
+
+
+def verdict_shard_name(chain_shard: str | Path, tag: str) -> str:
+    return f"{Path(chain_shard).name.removesuffix('.parquet')}.{tag}.jsonl"
+
+
+def _count_lines(path: Path) -> int:
+    with open(path, "rb") as fh:
+        return sum(1 for line in fh if line.strip())
+
+
+def _set_aside(verdicts_dir: Path, keep: set[str]) -> None:
+    for tmp in verdicts_dir.glob(".shard-*.tmp-*"):  # leftovers of a writer killed before its rename
+        tmp.unlink(missing_ok=True)
+    stale = [p for p in verdicts_dir.glob(VERDICT_GLOB) if p.name not in keep]
+    if stale:
+        dest = verdicts_dir / ".stale" / time.strftime("%Y%m%d-%H%M%S")
+        dest.mkdir(parents=True, exist_ok=True)
+        for p in stale:
+            shutil.move(str(p), dest / p.name)
+        log.warning("verify: set aside %d verdict shard(s) of another grader or chain set under %s", len(stale), dest)
+
+
+def grade_shards(
+    chains_dir: str | Path, problems: Mapping[str, Problem | str], cfg: VerifyConfig, verdicts_dir: str | Path,
+    answer_types: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Grade every chain shard into its verdict shard (resumable per shard); returns summary figures.
+
+    ``problems`` maps problem id -> Problem or gold answer (the answers alone keep the driver light).
+    The driver holds one chain shard at a time; one Grader (its worker pool) serves every shard.
+    """
+    chains_dir, verdicts_dir = Path(chains_dir), Path(verdicts_dir)
+    if not chains_dir.is_dir():
+        raise ShardError(f"{chains_dir}: chains folder not found")
+    answer_types = answer_types or {}
+    tag = verdict_tag(cfg, answer_types)
+    shards = shard_files(chains_dir)
+    names = {s: verdict_shard_name(s, tag) for s in shards}
+    verdicts_dir.mkdir(parents=True, exist_ok=True)
+    _set_aside(verdicts_dir, set(names.values()))
+    todo = []
+    for s in shards:
+        out = verdicts_dir / names[s]
+        if out.is_file() and _count_lines(out) == shard_metadata(s)[0]:
+            continue
+        todo.append(s)
+    log.info("verify: %d chain shard(s), %d already graded, %d to grade", len(shards), len(shards) - len(todo),
+             len(todo))
+    if todo:
+        with Grader(cfg) as grader:
+            for s in todo:
+                chains = read_shard(s)
+                bad = next((c.problem_id for c in chains if c.problem_id not in problems), None)
+                if bad is not None:
+                    raise ShardError(f"{s}: chain of unknown problem {bad!r} (not in the problems file)")
+                verdicts = []
+                for i in range(0, len(chains), CHUNK):
+                    verdicts += grader.grade_many(_items(chains[i: i + CHUNK], problems, cfg, answer_types))
+                with atomic_output(verdicts_dir / names[s]) as tmp:
+                    with open(tmp, "w", encoding="utf-8") as fh:
+                        fh.write("".join(_row(c, v) for c, v in zip(chains, verdicts, strict=True)))
+                        fh.flush()
+                        os.fsync(fh.fileno())
+    return verdict_summary(verdicts_dir)
+
+
+def verdict_summary(path: str | Path) -> dict[str, Any]:
+    """chains, accuracy and mean verification density of a verdicts file or folder, streaming."""
+    n = correct = 0
+    density = 0.0
+    for f in verdict_files(path):
+        for _, row in iter_objects(f):
+            n += 1
+            correct += bool(row.get("correct"))
+            density += float(row.get("verification_density") or 0.0)
+    return {"chains": n, "accuracy": correct / max(n, 1), "mean_verification_density": density / max(n, 1)}

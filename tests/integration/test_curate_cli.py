@@ -61,3 +61,19 @@ def test_select_cli_adhoc(tmp_path, capsys):
     assert "expected FEATURE=NUMBER" in capsys.readouterr().err
     assert main(["select", "--problems", str(tmp_path / "problems.jsonl")]) == 2
     assert "needs all of" in capsys.readouterr().err
+
+
+def test_select_cli_adhoc_selecting_nothing_fails(tmp_path, capsys):
+    """Issue 15 case 10: an ad hoc selection that matches no chain exits non-zero and says why."""
+    problems = [Problem(id="p0", question="What is 1 + 1?", answer="2")]
+    write_problems(tmp_path / "problems.jsonl", problems)
+    chains = [Chain(problem_id="p0", sample_index=0, round=1, teacher="t", engine="hf", seed=0, prompt_hash="h",
+                    text="so \\boxed{3}", n_tokens=5, finish_reason="stop")]
+    (tmp_path / "chains").mkdir()
+    write_shard(tmp_path / "chains" / "shard-00000.parquet", chains)
+    v = Verdict(correct=False, status="ok", extracted="3", verification_density=0.0)
+    (tmp_path / "verdicts.jsonl").write_text(json.dumps({"problem_id": "p0", "sample_index": 0, **v.to_dict()}) + "\n")
+    rc = main(["-q", "select", "--problems", str(tmp_path / "problems.jsonl"), "--chains", str(tmp_path / "chains"),
+               "--verdicts", str(tmp_path / "verdicts.jsonl"), "--out", str(tmp_path / "sel")])
+    err = capsys.readouterr().err
+    assert rc == 1 and "no chain was selected" in err

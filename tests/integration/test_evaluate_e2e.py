@@ -81,8 +81,10 @@ def test_scoring_with_planted_chains_of_a_good_model(tmp_path):
     texts = {
         "a": ["so \\boxed{0.5}", "thus \\boxed{\\frac{1}{2}}", "\\boxed{2}"],  # 2 right (equal forms), 1 wrong
         "b": ["\\boxed{7}", "\\boxed{7}", "no idea"],  # 2 right, 1 missing
-        "c": ["\\boxed{4}", "\\boxed{4}", "\\boxed{3}"],  # the majority is wrong
+        "c": ["\\boxed{4}", "\\boxed{4}", "\\boxed{3}"],  # the majority is wrong, the right one truncated
     }
+    # sample 2 of each problem hit the length limit: a chain cut off has no final answer (issue 14), so
+    # c's truncated \boxed{3} does not count
     chains = [Chain(problem_id=pid, sample_index=i, round=0, teacher="planted", engine="none", seed=i,
                     prompt_hash="x", text=t, n_tokens=10 + i, finish_reason="stop" if i < 2 else "length")
               for pid, ts in texts.items() for i, t in enumerate(ts)]
@@ -95,16 +97,16 @@ def test_scoring_with_planted_chains_of_a_good_model(tmp_path):
     verdicts = _grade_cached(chains, problems, cfg, "expression", chains_dir, tmp_path / "verify")
     assert (tmp_path / "verify" / "verdicts.jsonl").is_file()
     samples = problem_samples(problems, chains, verdicts, 3)
-    assert [s.correct for s in samples] == [(True, True, False), (True, True, False), (False, False, True)]
+    assert [s.correct for s in samples] == [(True, True, False), (True, True, False), (False, False, False)]
     with Grader(cfg) as grader:
         bm = benchmark_metrics(samples, [1, 2, 3], _memo_equal(grader, "expression"), bootstrap_samples=100)
     m = {k: v.value for k, v in bm.metrics.items()}
-    assert m["pass@1[avg of 3]"] == pytest.approx(5 / 9)
-    assert m["pass@3"] == pytest.approx(1.0)
-    assert m["pass@2"] == pytest.approx((1 + 1 + 2 / 3) / 3)
+    assert m["pass@1[avg of 3]"] == pytest.approx(4 / 9)
+    assert m["pass@3"] == pytest.approx(2 / 3)
+    assert m["pass@2"] == pytest.approx((1 + 1 + 0) / 3)
     # maj@3: a -> 0.5 and \frac{1}{2} vote together (1); b -> 7 (1); c -> 4 wins (0)
     assert m["maj@3"] == pytest.approx(2 / 3)
-    assert m["no_answer_rate"] == pytest.approx(1 / 9)
+    assert m["no_answer_rate"] == pytest.approx(3 / 9)  # the three truncated chains
     assert m["truncation_rate"] == pytest.approx(1 / 3)
     assert m["mean_tokens"] == pytest.approx(11.0)
     # A cached grade is reused: delete nothing, regrade nothing (the marker matches).

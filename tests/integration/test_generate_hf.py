@@ -37,13 +37,31 @@ def test_length_when_budget_runs_out_and_seeds_decide_samples(engine):
     assert [c.text for r in other for c in r] != [c.text for r in out for c in r]
 
 
+def test_chains_do_not_depend_on_batch_size(engine, tiny_model_dir):
+    """Issue 15 case 10: a chain is drawn from its own sample seed, whatever shares its batch."""
+    cfg = GenerateConfig(n=2, max_new_tokens=12, temperature=1.0, top_p=0.9, top_k=20)
+    reqs, seeds = _reqs(cfg, k=5)
+    batched = engine.generate(reqs, seeds)  # batch_size 4: batches of 4 and 1
+    single = HFEngine(tiny_model_dir, device="cpu", batch_size=1)
+    try:
+        alone = single.generate(reqs, seeds)
+        shifted = single.generate(reqs[2:], seeds[2:])
+    finally:
+        single.close()
+    assert [[c.text for c in r] for r in alone] == [[c.text for c in r] for r in batched]
+    assert [[c.text for c in r] for r in shifted] == [[c.text for c in r] for r in batched[2:]]
+    assert len({c.text for r in batched for c in r}) > 1  # really sampled
+
+
 def test_stop_string_cuts_text_and_reports_stop(engine):
     sampled = GenerateConfig(n=1, max_new_tokens=24, temperature=1.0, top_p=1.0)
     reqs, seeds = _reqs(sampled, k=1)
     full = engine.generate(reqs, seeds)[0][0]
     assert full.finish_reason == "length"
     # a 3-character window (no whitespace, so it cannot join the prompt's tail) the model will produce
-    start = next(i for i in range(3, len(full.text) - 3) if not any(ch.isspace() for ch in full.text[i:i + 3]))
+    # (ASCII letters and digits: a window holding half of a multi-byte character cannot match token strings)
+    start = next(i for i in range(3, len(full.text) - 3)
+                 if full.text[i:i + 3].isascii() and full.text[i:i + 3].isalnum())
     stop = full.text[start:start + 3]
     cfg = sampled.model_copy(update={"stop": [stop]})
     reqs2, _ = _reqs(cfg, k=1)

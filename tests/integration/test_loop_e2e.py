@@ -81,17 +81,50 @@ def test_artifacts_are_consistent(finished_run):
     assert "| loop | 1 | toy_eval |" in report and "| static | - | toy_eval |" in report
     assert (run / "report.png").stat().st_size > 1000
     assert {"loop/toy_eval/pass@1", "static/toy_eval/pass@1"} <= set(manifest["headline"])
+    check_report_json(run)
     for pkg in ("torch", "transformers", "trl", "ray"):
         assert manifest["packages"][pkg]
     assert (run / "config.yaml").is_file()
 
 
+def check_report_json(run: Path) -> None:
+    """report.json's paired differences agree with a recomputation from each arm's samples.parquet."""
+    import pyarrow.parquet as pq
+
+    doc = json.loads((run / "report.json").read_text())
+    where = {"base": "baselines/base", "static": "static", "loop/round1": "loop/round1"}
+
+    def pass1(label: str, bench: str) -> dict[str, float]:
+        rows = pq.read_table(run / "seed0" / where[label] / "evaluate" / "samples.parquet").to_pylist()
+        per: dict[str, list[float]] = {}
+        for r in rows:
+            if r["benchmark"] == bench:
+                per.setdefault(r["problem_id"], []).append(float(r["correct"]))
+        return {p: sum(v) / len(v) for p, v in per.items()}
+
+    pairs = {(c["a"], c["b"]) for c in doc["comparisons"]}
+    assert {("loop/round1", "base"), ("loop/round1", "static"), ("static", "base")} <= pairs
+    for c in doc["comparisons"]:
+        a, b = pass1(c["a"], c["benchmark"]), pass1(c["b"], c["benchmark"])
+        assert set(a) == set(b) and len(a) == c["n_problems"]
+        assert abs(c["difference"] - sum(a[p] - b[p] for p in a) / len(a)) < 1e-12
+        assert c["p_value"] <= c["p_adjusted"] <= 1 and c["ci_low"] <= c["difference"] <= c["ci_high"]
+        assert "beats" in c["verdict"] or c["verdict"].startswith("no detectable difference (smallest detectable:")
+    arms = {a["arm"]: a for a in doc["arms"]}
+    for label in ("loop/round1", "static"):
+        assert arms[label]["examples"] > 0 and arms[label]["steps"] > 0 and arms[label]["tokens"] > 0
+    md = (run / "report.md").read_text()
+    assert next(ln for ln in md.splitlines() if ln.startswith("|")).startswith("| A | B | benchmark |")
+
+
 def test_second_invocation_does_no_work(finished_run, root):
     before = {p: p.stat().st_mtime_ns for p in finished_run.rglob(STAGE_MARKER)}
     t0 = time.monotonic()
-    res = limo("run", *recipe_args(root, "a"))
+    # not -q: the run's result line ("... nothing to do ...") is part of the normal console, on stdout
+    res = subprocess.run([sys.executable, "-m", "limo_rl.cli", "run", *recipe_args(root, "a")], cwd=REPO,
+                         env=cli_env(), capture_output=True, text=True, timeout=1200)
     assert res.returncode == 0, res.stderr[-3000:]
-    assert "nothing to do" in res.stderr
+    assert "nothing to do" in res.stdout, res.stdout[-3000:]
     assert {p: p.stat().st_mtime_ns for p in finished_run.rglob(STAGE_MARKER)} == before
     assert time.monotonic() - t0 < 60
     manifest = json.loads((finished_run / "manifest.json").read_text())

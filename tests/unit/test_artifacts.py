@@ -153,14 +153,15 @@ def test_manifest_never_contains_api_key(tmp_path, monkeypatch):
     assert "sk-secret-123" not in rd.config_path.read_text()
 
 
-def test_large_files_hash_by_samples(tmp_path, monkeypatch):
-    monkeypatch.setattr(A, "SAMPLED_HASH_BYTES", 1024)
+def test_large_files_hash_in_full(tmp_path):
+    """Issue 15 case 1: a change between the old 4 MiB samples of a large file is seen (every byte is hashed)."""
     big = tmp_path / "w.bin"
-    big.write_bytes(b"a" * 5000)
+    size = 9 << 20
+    big.write_bytes(b"a" * size)
     h = A.hash_file(big)
-    data = bytearray(big.read_bytes())
-    data[0] = ord("b")
-    big.write_bytes(bytes(data))
-    assert A.hash_file(big) != h  # a change at the start is seen
-    big.write_bytes(b"a" * 5001)
-    assert A.hash_file(big) != h  # so is a change of size
+    with open(big, "r+b") as fh:  # edit one byte at 6 MiB, outside start/middle/end samples, same size
+        fh.seek(6 << 20)
+        fh.write(b"b")
+    assert A.hash_file(big) != h
+    big.write_bytes(b"a" * (size - 1))  # a truncated file too
+    assert A.hash_file(big) != h

@@ -89,9 +89,17 @@ def test_index_ids_limit_and_near_dedup(tmp_path):
     cfg = PoolConfig.model_validate({"source": str(src), "limit": 3, "decontaminate": {"enabled": False},
                                      "dedup": {"near_threshold": 0.7}})
     res = build_pool(cfg, [], {}, tmp_path / "out")
-    assert [p.id for p in read_problems(res.problems_path)] == ["circ-0", "circ-1", "circ-3"]
+    ids = [p.id for p in read_problems(res.problems_path)]
+    survivors = ["circ-0", "circ-1", "circ-3", "circ-4", "circ-5", "circ-6"]  # circ-2 is the near duplicate
+    assert len(ids) == 3 and set(ids) <= set(survivors) and ids == sorted(ids, key=survivors.index)
     steps = {s["step"]: s["removed"] for s in res.stats["steps"] if "removed" in s}
     assert steps["near_dedup"] >= 1 and steps["limit"] == 7 - 3 - steps["near_dedup"]
+    # pool.limit is a seeded random sample: the same seed the same problems, other seeds other ones
+    draws = []
+    for seed in range(6):
+        out = build_pool(cfg.model_copy(update={"seed": seed}), [], {}, tmp_path / f"s{seed}")
+        draws.append(tuple(p.id for p in read_problems(out.problems_path)))
+    assert draws[0] == tuple(ids) and len(set(draws)) > 1
 
 
 def test_parquet_and_local_hf_folders(tmp_path):
@@ -119,5 +127,8 @@ def test_parquet_and_local_hf_folders(tmp_path):
 
 
 def test_toy_pool_is_clean_against_toy_eval(tmp_path):
-    res = build_pool(PoolConfig.model_validate({"source": "toy", "toy": {"n": 50}}), ["toy_eval"], {}, tmp_path)
+    # toy questions are a template plus numbers ("Solve for x: 7x + 6 = 34."): an 8-gram is the template and all
+    # but the last number, so the toy world compares whole questions (13-grams, longer than any toy question)
+    cfg = PoolConfig.model_validate({"source": "toy", "toy": {"n": 50}, "decontaminate": {"ngram": 13}})
+    res = build_pool(cfg, ["toy_eval"], {}, tmp_path)
     assert res.n_problems == 50 and res.stats["steps"][-1]["benchmarks"] == {"toy_eval": 1000}

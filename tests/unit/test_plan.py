@@ -1,46 +1,117 @@
-"""The pure resource planner."""
+"""The planner: shapes from config.json, hand-computed memory figures, and every Qwen-scale recipe fitting."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import pytest
+
 from limo_rl.config import load_recipe
-from limo_rl.loop.plan import params_from_name, plan_recipe, render, shortfalls
+from limo_rl.loop.models import KNOWN_CONFIGS, ModelInfoError, model_shape
+from limo_rl.loop.plan import GIB, plan_recipe, render, shortfalls, train_memory_gib, vllm_engine
 
 REPO = Path(__file__).resolve().parents[2]
+QWEN_SCALE = sorted((REPO / "recipes" / "limo").glob("*.yaml"))
 
 
-def test_params_from_name():
-    assert params_from_name("Qwen/Qwen2.5-32B-Instruct") == 32e9
-    assert params_from_name("Qwen/Qwen2.5-1.5B-Instruct") == 1.5e9
-    assert params_from_name("deepseek-ai/DeepSeek-R1-Distill-Qwen-7B") == 7e9
-    assert params_from_name("toy://teacher") is None
-    assert params_from_name("Qwen/Qwen2.5-Math-7B") == 7e9
+def test_params_of_qwen_configs_by_hand():
+    q7 = model_shape("Qwen/Qwen2.5-7B-Instruct")
+    # embed 152064*3584; layer: q,o 2*3584^2 + k,v 2*3584*512 + biases 3584+1024 + mlp 3*3584*18944 + norms 2*3584
+    layer = 2 * 3584**2 + 2 * 3584 * 512 + 3584 + 1024 + 3 * 3584 * 18944 + 2 * 3584
+    assert q7.layer_params == layer == 233_057_792
+    assert q7.params == 2 * 152064 * 3584 + 28 * layer + 3584 == 7_615_616_512  # untied lm_head
+    assert q7.source.startswith("known table") and q7.max_position_embeddings == 32768
+    q15 = model_shape("Qwen/Qwen2.5-1.5B-Instruct")
+    assert q15.params == 1_543_714_304  # tied embeddings: counted once
+    assert model_shape("Qwen/Qwen2.5-32B-Instruct").kv_bytes_per_token == 2 * 64 * 8 * 128 * 2
 
 
-def test_plan_for_limo_loop_recipe():
-    r = load_recipe(REPO / "recipes" / "limo" / "loop_r1_distill_teacher.yaml")
-    plans = {p.stage: p for p in plan_recipe(r)}
-    assert plans["generate"].gpus == 2 * 4  # 2 actors x TP 4
-    assert abs(plans["generate"].mem_per_gpu_gib - 32e9 * 2 / 4 / 1024**3) < 1e-6
-    assert plans["train"].gpus == 32
-    assert abs(plans["train"].mem_per_gpu_gib - 32e9 * 16 / 32 / 1024**3) < 1e-6
-    text = render(list(plans.values()))
-    assert "generate" in text and "TP=4" in text
+def test_local_config_json_wins_and_errors_are_named(tmp_path):
+    cfg = dict(KNOWN_CONFIGS["Qwen/Qwen2.5-7B-Instruct"], max_position_embeddings=4096)
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    m = model_shape(str(tmp_path))
+    assert m.max_position_embeddings == 4096 and "config.json at" in m.source
+    with pytest.raises(ModelInfoError, match="not in the planner's table"):
+        model_shape("someone/Unknown-13B")
+    (tmp_path / "config.json").write_text('{"hidden_size": 8}')
+    with pytest.raises(ModelInfoError, match="missing or bad"):
+        model_shape(str(tmp_path))
 
 
-def test_shortfalls_name_stage_and_need():
-    r = load_recipe(REPO / "recipes" / "limo" / "qwen7b_one_node.yaml")
-    plans = plan_recipe(r)
-    assert shortfalls(plans, {"CPU": 200, "GPU": 8}, gpu_mem_gib=80) == []
-    short = shortfalls(plans, {"CPU": 200, "GPU": 4}, gpu_mem_gib=80)
-    assert any(s.startswith("generate: needs 8 GPU(s)") for s in short)
-    assert any(s.startswith("train: needs 8 GPU(s)") for s in short)
-    big = load_recipe(REPO / "recipes" / "limo" / "qwen7b_one_node.yaml", ["train.num_workers=1"])
-    assert any("GiB per GPU" in s for s in shortfalls(plan_recipe(big), {"CPU": 64, "GPU": 8}, gpu_mem_gib=80))
+def test_training_memory_by_hand():
+    q7 = model_shape("Qwen/Qwen2.5-7B-Instruct")
+    m = train_memory_gib(q7, world=8, strategy="deepspeed_zero3", max_length=16384, checkpointing=True)
+    assert m["states"] == pytest.approx(16 * 7_615_616_512 / 8 / GIB)  # 14.18 GiB
+    assert m["working"] == pytest.approx(4 * 152064 * 3584 / GIB)  # two gathered embedding-sized modules
+    acts = 28 * 16384 * 3584 * 2 + 16384 * 2 * (7 * 3584 + 2 * 512 + 4 * 18944)  # layer inputs + one layer
+    assert m["activations"] == pytest.approx(acts / GIB)  # 6.17 GiB
+    assert m["logits"] == pytest.approx(10 * 16384 * 152064 / GIB)  # 23.2 GiB
+    assert m["total"] == pytest.approx(49.59, abs=0.01)
+    off = train_memory_gib(q7, world=8, strategy="deepspeed_zero3", max_length=16384, offload=True)
+    assert off["states"] == pytest.approx(m["states"] / 4) and off["host_per_rank"] == pytest.approx(
+        12 * 7_615_616_512 / 8 / GIB)
+    ddp = train_memory_gib(q7, world=8, strategy="ddp", max_length=16384)
+    assert ddp["states"] == pytest.approx(16 * 7_615_616_512 / GIB) and ddp["working"] == 0
+
+
+def test_32b_zero3_at_16k_needs_32_gpus_or_offload():
+    r = load_recipe(REPO / "recipes" / "limo" / "static_817.yaml")
+    assert plan_recipe(r).fits
+    eight = load_recipe(REPO / "recipes" / "limo" / "static_817.yaml", ["train.num_workers=8"])
+    plan = plan_recipe(eight)
+    assert not plan.fits
+    assert any("would fit with optimizer offload" in p for p in plan.problems)
+    assert plan.figures["train_memory"]["total"] > 80 > plan.figures["train_memory_offload"]["total"]
+
+
+def test_named_failures_context_tp_disk_time():
+    base = REPO / "recipes" / "limo" / "qwen7b_one_node.yaml"
+    probs = plan_recipe(load_recipe(base, ["generate.vllm.tensor_parallel_size=16"])).problems
+    assert any("tensor_parallel_size = 16 > hardware.gpus_per_node = 8" in p for p in probs)
+    probs = plan_recipe(load_recipe(base, ["evaluate.max_new_tokens=32768"])).problems
+    assert any("evaluate.max_new_tokens = 32768" in p and "18432" in p for p in probs)
+    probs = plan_recipe(load_recipe(base, ["generate.vllm.max_model_len=65536"])).problems
+    assert any("exceeds Qwen/Qwen2.5-7B-Instruct's context 32768" in p for p in probs)
+    probs = plan_recipe(load_recipe(base, ["train.save_total_limit=null", "hardware.disk_gib=1500"])).problems
+    assert any(p.startswith("disk:") for p in probs)
+    probs = plan_recipe(load_recipe(base, ["pool.limit=500000"])).problems
+    assert any(p.startswith("time:") for p in probs)
+
+
+def test_kv_room_by_hand():
+    q32 = model_shape("Qwen/Qwen2.5-32B-Instruct")
+    e = vllm_engine(q32, tp=4, util=0.9, gpu_mem_gib=80, max_model_len=32768)
+    weights = 2 * q32.params / 4 / GIB
+    assert e["weights_gib"] == pytest.approx(weights)
+    assert e["kv_room_gib"] == pytest.approx(72 - weights - 2)
+    assert e["full_sequences"] == pytest.approx(e["kv_room_gib"] * GIB / (262144 / 4 * 32768))
+    assert vllm_engine(q32, tp=1, util=0.9, gpu_mem_gib=40, max_model_len=32768)["full_sequences"] == 0
+
+
+@pytest.mark.parametrize("path", QWEN_SCALE, ids=lambda p: p.name)
+def test_every_qwen_scale_recipe_fits_its_hardware(path):
+    r = load_recipe(path)
+    plan = plan_recipe(r)
+    assert plan.fits, render(plan, r)
+    hours = plan.figures["hours"]["total"]
+    assert 0 < hours <= r.hardware.max_hours
+    assert "time: ~" in render(plan, r)
 
 
 def test_cpu_quickstart_needs_no_gpu():
     r = load_recipe(REPO / "recipes" / "quickstart.yaml")
-    assert shortfalls(plan_recipe(r), {"CPU": 2, "GPU": 0}) == []
-    assert shortfalls(plan_recipe(r), {"CPU": 1, "GPU": 0})
+    plan = plan_recipe(r)
+    assert plan.fits
+    assert shortfalls(plan.stages, {"CPU": 2, "GPU": 0}) == []
+    assert shortfalls(plan.stages, {"CPU": 1, "GPU": 0})
+
+
+def test_live_cluster_shortfalls_per_node():
+    plan = plan_recipe(load_recipe(REPO / "recipes" / "limo" / "qwen7b_one_node.yaml"))
+    assert shortfalls(plan.stages, {"CPU": 200, "GPU": 8}, 80, [8]) == []
+    short = shortfalls(plan.stages, {"CPU": 200, "GPU": 4}, 80, [4])
+    assert any(s.startswith("generate: needs 8 GPU(s)") for s in short)
+    r32 = plan_recipe(load_recipe(REPO / "recipes" / "limo" / "static_817.yaml"))
+    short = shortfalls(r32.stages, {"CPU": 500, "GPU": 64}, 80, [2] * 32)  # 64 GPUs, but 2 per node
+    assert any("one unit needs 4 GPUs on one node" in s for s in short)

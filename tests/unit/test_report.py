@@ -6,6 +6,7 @@ import json
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 import yaml
 
 from limo_rl.config import load_recipe
@@ -89,3 +90,121 @@ def test_compare_runs(tmp_path):
     assert "| loop | 1 | toy_eval | 0.300 | 0.600 |" in table
     assert "| static | - | toy_eval | 0.400 | 0.200 |" in table
     assert yaml.safe_load((a / "config.yaml").read_text())["loop"]["rounds"] == 1
+
+
+# ---------------------------------------------------------------------------------------- paired verdicts
+def write_samples(eval_dir, correct_by_problem, bench="toy_eval"):
+    rows = [{"benchmark": bench, "problem_id": pid, "sample_index": j, "correct": bool(x)}
+            for pid, xs in correct_by_problem.items() for j, x in enumerate(xs)]
+    pq.write_table(pa.Table.from_pylist(rows), eval_dir / "samples.parquet")
+
+
+def write_train(arm_dir, n_train, steps, tokens):
+    (arm_dir / "train").mkdir(parents=True, exist_ok=True)
+    (arm_dir / "train" / "train_metrics.json").write_text(json.dumps(
+        {"n_train": n_train, "n_validation": 0, "global_step": steps, "epoch": 2.0, "train_tokens": tokens,
+         "select_checkpoint": "last", "n_dropped_over_length": 0}))
+
+
+def paired_run(tmp_path, seeds=(0,), n=60):
+    """Round 1 solves every problem, round 2 the first 45, static the first 30, base the first 20."""
+    run = make_run(tmp_path, "paired", seeds=seeds)
+    for s in seeds:
+        sd = run / f"seed{s}"
+        (sd / "baselines" / "base" / "evaluate").mkdir(parents=True)
+        (sd / "baselines" / "base" / "evaluate" / "metrics.json").write_text(json.dumps(metrics(0.3, 0.2, 0.4, n=1)))
+        for d, solved in ((sd / "loop/round1", n), (sd / "loop/round2", 45), (sd / "static", 30),
+                          (sd / "baselines/base", 20)):
+            write_samples(d / "evaluate", {f"q{i:03d}": [int(i < solved)] for i in range(n)})
+        write_train(sd / "loop/round1", 150, 20, 38000)
+        write_train(sd / "loop/round2", 160, 21, 39000)
+        write_train(sd / "static", 776, 98, 211000)
+    return run
+
+
+def test_report_json_and_verdict_table(tmp_path):
+    run = paired_run(tmp_path)
+    write_report(run)
+    doc = json.loads((run / "report.json").read_text())
+    pairs = [(c["a"], c["b"]) for c in doc["comparisons"]]
+    assert pairs == [("loop/round1", "base"), ("loop/round1", "static"), ("loop/round2", "base"),
+                     ("loop/round2", "loop/round1"), ("loop/round2", "static"), ("static", "base")]
+    by = {(c["a"], c["b"]): c for c in doc["comparisons"]}
+    for c in doc["comparisons"]:
+        for key in ("benchmark", "metric", "difference", "ci_low", "ci_high", "p_value", "p_adjusted", "verdict"):
+            assert key in c
+        assert c["p_adjusted"] >= c["p_value"] and c["ci_low"] <= c["difference"] <= c["ci_high"]
+    assert by[("loop/round1", "base")]["difference"] == pytest.approx(40 / 60)
+    assert by[("loop/round1", "base")]["verdict"] == "loop/round1 beats base"
+    assert by[("loop/round2", "loop/round1")]["difference"] == pytest.approx(-15 / 60)
+    assert by[("loop/round2", "loop/round1")]["verdict"] == "loop/round1 beats loop/round2"
+    # static vs base: 10 discordant problems, p = 2^-9, Holm rank 6 of 6 -> still below 0.05
+    assert by[("static", "base")]["p_value"] == pytest.approx(2 / 2**10)
+    md = (run / "report.md").read_text()
+    first_table = next(ln for ln in md.splitlines() if ln.startswith("|"))
+    assert first_table.startswith("| A | B | benchmark | metric | A - B |")
+    assert md.index("## Verdicts") < md.index("## Accuracy")
+    # the arms differ 5x in examples and steps: a banner says so, report.json lists it
+    assert "Arms are not matched" in md and doc["mismatch"]
+    arms = {(a["arm"], a["seed"]): a for a in doc["arms"]}
+    assert (arms[("static", 0)]["examples"], arms[("static", 0)]["steps"], arms[("static", 0)]["tokens"]) == (
+        776, 98, 211000)
+    assert "| loop/round1 | 0 | 150 | 20 | 2.00 | 38000 | 0 / - | last |" in md
+
+
+def test_report_differences_recompute_from_sample_files(tmp_path):
+    """report.json's differences equal a recomputation from the per-sample files (two seeds pooled)."""
+    run = paired_run(tmp_path, seeds=(0, 1))
+    # seed 1's base solves 10 more problems than seed 0's
+    write_samples(run / "seed1/baselines/base/evaluate", {f"q{i:03d}": [int(i < 30)] for i in range(60)})
+    write_report(run)
+    doc = json.loads((run / "report.json").read_text())
+    rel = {"base": "baselines/base", "static": "static", "loop/round1": "loop/round1",
+           "loop/round2": "loop/round2"}
+
+    def pass1(label):
+        per_problem = {}
+        for s in (0, 1):
+            t = pq.read_table(run / f"seed{s}" / rel[label] / "evaluate" / "samples.parquet").to_pylist()
+            for r in t:
+                per_problem.setdefault(r["problem_id"], []).append(float(r["correct"]))
+        return sum(sum(v) / len(v) for v in per_problem.values()) / len(per_problem)
+
+    assert len(doc["comparisons"]) == 6
+    for c in doc["comparisons"]:
+        assert c["difference"] == pytest.approx(pass1(c["a"]) - pass1(c["b"]))
+        assert c["test"].startswith("sign_flip")  # two samples per problem (one per seed)
+    base = next(c for c in doc["comparisons"] if (c["a"], c["b"]) == ("loop/round1", "base"))
+    assert base["difference"] == pytest.approx(1 - 25 / 60)
+
+
+def test_identical_arms_report_no_detectable_difference(tmp_path):
+    run = paired_run(tmp_path)
+    sd = run / "seed0"
+    write_samples(sd / "static" / "evaluate", {f"q{i:03d}": [int(i < 20)] for i in range(60)})  # = base
+    write_train(sd / "static", 150, 20, 38000)  # matched to round 1
+    write_train(sd / "loop/round2", 150, 20, 38000)
+    write_report(run)
+    doc = json.loads((run / "report.json").read_text())
+    c = next(c for c in doc["comparisons"] if (c["a"], c["b"]) == ("static", "base"))
+    assert c["difference"] == 0 and c["p_value"] == 1.0 and c["p_adjusted"] == 1.0
+    assert c["verdict"].startswith("no detectable difference (smallest detectable: 0.")
+    assert not doc["mismatch"] and "Arms are not matched" not in (run / "report.md").read_text()
+
+
+def test_data_size_curve_table(tmp_path):
+    run = paired_run(tmp_path)
+    for size, draws in ((10, (12, 18)), (40, (30, 36))):
+        for j, solved in enumerate(draws):
+            d = run / "seed0" / "static_curve" / f"n{size}" / f"draw{j}"
+            (d / "evaluate").mkdir(parents=True)
+            write_samples(d / "evaluate", {f"q{i:03d}": [int(i < solved)] for i in range(60)})
+            write_train(d, size, size // 8, 100 * size)
+    write_report(run)
+    doc = json.loads((run / "report.json").read_text())
+    curve = {(r["size"], r["benchmark"]): r for r in doc["data_size_curve"]}
+    assert curve[(10, "toy_eval")]["pass@1"] == pytest.approx(15 / 60) and curve[(10, "toy_eval")]["draws"] == 2
+    assert curve[(40, "toy_eval")]["per_draw"] == pytest.approx([30 / 60, 36 / 60])
+    assert len(doc["comparisons"]) == 6  # curve points are described, not tested
+    assert not any("static/n" in m for m in doc["mismatch"])
+    assert "| 40 | toy_eval | 2 | 0.550 |" in (run / "report.md").read_text()

@@ -23,7 +23,9 @@ def test_local_folder_hub_id_and_served_name(tmp_path):
         resolve_model(str(model))
     (model / "config.json").write_text("{}")
     ref = resolve_model(str(model))
-    assert ref.path == str(model.resolve()) and ref.fingerprint == str(model)
+    assert ref.path == str(model.resolve()) and ref.fingerprint.startswith("local:")
+    (model / "config.json").write_text('{"edited": 1}')  # issue 15: a local folder is keyed by its content
+    assert resolve_model(str(model)).fingerprint != ref.fingerprint
     assert resolve_model("Qwen/Qwen2.5-0.5B").path == "Qwen/Qwen2.5-0.5B"
     assert resolve_model("gpt2").path == "gpt2"
     with pytest.raises(ModelURIError, match="no such folder"):

