@@ -263,8 +263,23 @@ def run_seed(seed: int, args, out: Path, bench, teacher_dir: Path, base_dir: Pat
         if exs and label in args.arms:
             train_eval(label, exs)
     row["wall_s"] = round(time.perf_counter() - t_seed, 1)
-    atomic_write_json(out / f"seed{seed}.json", row)
+    row["vectors"] = {label: v[seed] for label, v in vectors.items() if seed in v and label != "base"}
+    row["settings"] = _settings(args)
+    atomic_write_json(out / f"seed{seed}.json", row)  # a seed done is never rerun (see main)
     return row
+
+
+def _settings(args) -> dict:
+    """What a seed's result depends on (a finished seed is reused only under the same settings)."""
+    return {k: v for k, v in sorted(vars(args).items()) if k not in ("seeds", "out")}
+
+
+def _finished_seed(out: Path, seed: int, args) -> dict | None:
+    path = out / f"seed{seed}.json"
+    if not path.is_file():
+        return None
+    row = json.loads(path.read_text())
+    return row if row.get("settings") == json.loads(json.dumps(_settings(args))) and "vectors" in row else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -313,6 +328,13 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for seed in args.seeds:
         vectors["base"][seed] = base_vec  # greedy: the base model's answers do not depend on the seed
+        done = _finished_seed(out, seed, args)  # seeds can run in parallel processes sharing --out
+        if done is not None:
+            log.info("seed %d: reusing %s", seed, out / f"seed{seed}.json")
+            for label, vec in done["vectors"].items():
+                vectors[label][seed] = vec
+            rows.append(done)
+            continue
         rows.append(run_seed(seed, args, out, bench, teacher_dir, base_dir, vectors))
     seeds_all = [s for s in args.seeds if all(s in v for v in vectors.values())]
     pooled = {arm: {pid: [v[s][pid] for s in seeds_all] for pid in v[seeds_all[0]]}
@@ -324,7 +346,8 @@ def main(argv: list[str] | None = None) -> int:
               ("gold@loop", "gold-random"), ("static-full", "static")]
     pairs = [(a, b) for a, b in pairs if a in pooled and b in pooled]
     comparisons = compare_all(pooled, pairs, args.bench) if pooled else []
-    doc = {"args": vars(args), "seeds_compared": seeds_all, "base": base_summary, "rows": rows,
+    doc = {"args": vars(args), "seeds_compared": seeds_all, "base": base_summary,
+           "rows": [{k: v for k, v in r.items() if k != "vectors"} for r in rows],
            "comparisons": comparisons, "wall_s": round(time.perf_counter() - t0, 1),
            "means": {arm: sum(sum(x) / len(x) for x in v.values()) / len(v) for arm, v in pooled.items()}}
     (out / "finding.json").write_text(json.dumps(doc, indent=2))
