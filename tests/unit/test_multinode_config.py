@@ -29,12 +29,18 @@ def test_bad_resources_are_named(override, fragment):
     assert fragment in str(e.value) and override.split("=")[0] in str(e.value)
 
 
-@pytest.mark.parametrize("uri", ["s3://bucket/runs", "gs://bucket/runs", "hdfs://nn/runs", "file:///tmp/x"])
-def test_object_store_output_dir_is_refused_not_made_a_local_folder(uri):
+@pytest.mark.parametrize("uri", ["s3://bucket/runs", "gs://bucket/runs/", "s3://bucket"])
+def test_object_store_output_dir_is_accepted(uri):
+    # a run store (limo_rl.runstore), not a local folder named "s3:"
+    assert load_recipe(None, [f"run.output_dir={uri}"]).run.output_dir == uri.rstrip("/")
+
+
+@pytest.mark.parametrize("uri", ["hdfs://nn/runs", "file:///tmp/x", "s3://"])
+def test_other_uri_output_dir_is_refused_in_one_line(uri):
     with pytest.raises(RecipeError) as e:
         load_recipe(None, [f"run.output_dir={uri}"])
     msg = str(e.value)
-    assert "run.output_dir" in msg and "not supported" in msg and "shared" in msg
+    assert "run.output_dir" in msg and ("s3://bucket/prefix" in msg)
 
 
 @pytest.mark.parametrize("path", ["runs", "/mnt/shared/runs", "./a:b/runs"])
