@@ -219,6 +219,7 @@ def test_two_node_loop_with_driver_kill_and_resume(tmp_path):
     print(f"two-node loop with a driver kill and resume: {t_run:.0f} s")
 
 
+@pytest.mark.timeout(2700)  # two rounds, two drivers: ~10 min on a loaded 2-core machine
 def test_two_node_loop_on_object_store_with_driver_kill_and_fresh_machine_resume(tmp_path, monkeypatch):
     """The run folder is ``s3://`` on a moto server: two rounds, generation on the head, training on the
     second node, round 2's teacher (round 1's student) loaded from the store by URI. The driver is
