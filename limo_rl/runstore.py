@@ -64,7 +64,7 @@ RECORDS = ("config.yaml", "manifest.json")  # run-level files a resume needs (th
 _PACKAGES = {"s3": "s3fs", "gs": "gcsfs"}
 SECRET_ENV = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 
-__all__ = ["RunStore", "RunStoreError", "StoreLease", "download_tree", "is_object_store_uri", "put_file", "storage_for",
+__all__ = ["RunStore", "RunStoreError", "StoreLease", "download_tree", "is_object_store_uri", "put_file", "read_json", "storage_for",
            "upload_tree", "work_root"]
 
 
@@ -166,6 +166,17 @@ def put_file(local: Path, uri: str) -> None:
     if Path(local).is_file():
         fs, key = filesystem(uri)
         fs.put_file(str(local), key)
+
+
+def read_json(uri: str) -> dict[str, Any] | None:
+    """A small JSON object in the store (None: absent or not a JSON object)."""
+    fs, key = filesystem(uri)
+    fs.invalidate_cache(key)
+    try:
+        info = json.loads(fs.cat_file(key))
+    except (FileNotFoundError, ValueError):
+        return None
+    return info if isinstance(info, dict) else None
 
 
 def download_tree(uri: str, local: Path, *, skip: Sequence[str] = ()) -> int:

@@ -31,7 +31,7 @@ from limo_rl.config import TrainConfig
 from limo_rl.modelstore import is_object_store_uri, local_model_path
 from limo_rl.raysession import start_ray
 from limo_rl.resolve import resolve_model
-from limo_rl.runstore import download_tree, storage_for
+from limo_rl.runstore import download_tree, put_file, read_json, storage_for
 from limo_rl.stagecache import previous_input_hash, set_aside
 from limo_rl.train.batching import resolve_batching
 from limo_rl.train.checkpoints import complete_checkpoints
@@ -212,8 +212,11 @@ def run_training(
     atomic_write_jsonl(out_dir / "data" / "train.jsonl", [e.to_dict() for e in train_set])
     atomic_write_jsonl(out_dir / "data" / "validation.jsonl", [e.to_dict() for e in val_set])
     atomic_write_jsonl(out_dir / "data" / "dropped_over_length.jsonl", dropped)
-    if store_uri is not None:  # checkpoints a worker on any node committed (the working copy may be fresh)
-        download_tree(f"{store_uri}/checkpoints", out_dir / "checkpoints")
+    if store_uri is not None:
+        # checkpoints a worker on any node uploaded (the working copy may be fresh), if of these inputs
+        if (read_json(f"{store_uri}/{INPUTS_FILE}") or {}).get("input_hash") == input_hash:
+            download_tree(f"{store_uri}/checkpoints", out_dir / "checkpoints")
+        put_file(out_dir / INPUTS_FILE, f"{store_uri}/{INPUTS_FILE}")
     done_ckpts = complete_checkpoints(out_dir / "checkpoints")
     n_ckpt = len(done_ckpts)
     log.info("training %s on %d examples (%d validation), %d worker(s), %s, %s batching%s", model_path,

@@ -233,9 +233,11 @@ def test_two_node_loop_on_object_store_with_driver_kill_and_fresh_machine_resume
     cwd = tmp_path / "cwd"
     cwd.mkdir()
     with moto_server() as endpoint:
+        store_env = {**s3_env(endpoint), "LIMO_RL_MODEL_CACHE": str(tmp_path / "models")}
+        for k, v in store_env.items():
+            monkeypatch.setenv(k, v)  # this test process reads the store too
         bucket = new_bucket(endpoint)
         uri = f"s3://{bucket}/runs/mn"
-        store_env = {**s3_env(endpoint), "LIMO_RL_MODEL_CACHE": str(tmp_path / "models")}
         args = [sys.executable, "-m", "limo_rl.cli", "-q", "run", str(REPO / "recipes/quickstart.yaml"),
                 f"run.output_dir=s3://{bucket}/runs", "run.name=mn", "loop.rounds=2", "loop.baselines=false",
                 "loop.static.enabled=false", f"generate.resources={{{GEN}: 1}}", f"train.resources={{{TRAIN}: 1}}",
@@ -245,8 +247,6 @@ def test_two_node_loop_on_object_store_with_driver_kill_and_fresh_machine_resume
             gen_node = next(n for n, r in cluster.nodes.items() if GEN in r)
             train_node = next(n for n, r in cluster.nodes.items() if TRAIN in r)
             env1 = {**cluster.env, WORK_ENV: str(tmp_path / "machine1")}
-            for k, v in store_env.items():
-                monkeypatch.setenv(k, v)  # this test process reads the store too
             store = RunStore(uri)
 
             def committed() -> set[str]:
