@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from limo_rl.cluster import nodes_from_ray
@@ -72,3 +74,12 @@ def test_unreadable_nodes_names_each_failure():
     assert "bbbbbbbbbbbb (10.0.0.2): FileNotFoundError" in bad[0]
     assert "cccccccccccc (10.0.0.3): a different file" in bad[1]
     assert unreadable_nodes(results[:1], "tok", {}) == []
+
+
+def test_world_models_of_an_object_store_run_are_built_in_the_node_cache(monkeypatch, tmp_path):
+    from limo_rl.resolve import model_cache_dir
+    from limo_rl.runstore import WORK_ENV
+
+    monkeypatch.setenv(WORK_ENV, str(tmp_path / "wc"))
+    assert model_cache_dir("toy", "s3://bucket/runs") == tmp_path / "wc" / ".cache" / "toy"  # never a folder "s3:"
+    assert model_cache_dir("toy", "runs") == Path("runs/.cache/toy")
