@@ -52,7 +52,7 @@ from limo_rl.artifacts import (
 from limo_rl.errors import LimoError
 from limo_rl.modelstore import OBJECT_STORE_SCHEMES, cache_root, is_object_store_uri
 from limo_rl.procs import identity, pid_alive
-from limo_rl.redact import register_env_secrets
+from limo_rl.redact import redact, register_env_secrets
 from limo_rl.stagecache import STALE_PREFIX, set_aside
 
 log = logging.getLogger(__name__)
@@ -70,6 +70,19 @@ __all__ = ["RunStore", "RunStoreError", "StoreLease", "download_tree", "is_objec
 
 class RunStoreError(LimoError):
     """The run's object store cannot be used (no package, no bucket, no credentials, held by another driver)."""
+
+
+@contextlib.contextmanager
+def store_errors(uri: str, doing: str) -> Iterator[None]:
+    """A store that cannot be reached (no bucket, no credentials, endpoint down) -> one line, exit 2."""
+    try:
+        yield
+    except LimoError:
+        raise
+    except Exception as exc:  # s3fs/gcsfs/botocore raise a zoo of types; the user needs one line
+        raise RunStoreError(f"run.output_dir {uri}: cannot {doing} ({type(exc).__name__}: "
+                            f"{redact(str(exc)).splitlines()[0][:300] if str(exc) else ''}); check the bucket, "
+                            "AWS_ENDPOINT_URL and the credentials in the environment") from None
 
 
 def work_root() -> Path:
@@ -270,6 +283,10 @@ class RunStore:
 
     def pull(self) -> dict[str, list[str]]:
         """Bring the committed state into the working copy; returns the stages pulled and those reset."""
+        with store_errors(self.uri, "read the run's committed state"):
+            return self._pull()
+
+    def _pull(self) -> dict[str, list[str]]:
         self.local.mkdir(parents=True, exist_ok=True)
         for name in RECORDS:
             with contextlib.suppress(FileNotFoundError):
@@ -345,6 +362,10 @@ class StoreLease:
         return None
 
     def acquire(self) -> None:
+        with store_errors(self.store.uri, "take the run's lease"):
+            self._acquire()
+
+    def _acquire(self) -> None:
         held = self.read()
         if held is not None:
             why = self._free(held)

@@ -200,3 +200,10 @@ def test_recipe_on_s3_writes_no_local_run_folder_and_resumes_elsewhere(run_uri, 
     manifest = json.loads(store.fs.cat_file(f"{store.root}/manifest.json"))
     assert len(manifest["invocations"]) == 2 and manifest["stages"]["pool"]["status"] == "done"
     assert list(cwd.iterdir()) == []  # no "s3:" folder, no runs/, nothing
+
+
+def test_a_store_that_cannot_be_used_is_one_line(run_uri):
+    store = RunStore("s3://no-such-bucket-here/runs/r")
+    with pytest.raises(RunStoreError, match="run.output_dir s3://no-such-bucket-here/runs/r: cannot take the run's "
+                                            "lease .*bucket does not exist"):
+        store.lease(["x"]).acquire()  # the driver takes the lease before anything else touches the store
