@@ -377,9 +377,11 @@ class RunDir:
         return self.path / "manifest.json"
 
     @classmethod
-    def create(cls, recipe: Any, argv: Sequence[str] | None = None) -> tuple[RunDir, Manifest]:
-        """Create (or reopen) the run directory of a recipe and write its resolved config and manifest."""
-        path = Path(recipe.run.output_dir) / recipe.run.name
+    def create(cls, recipe: Any, argv: Sequence[str] | None = None,
+               path: str | Path | None = None) -> tuple[RunDir, Manifest]:
+        """Create (or reopen) the run directory of a recipe and write its resolved config and manifest.
+        ``path``: where, when not ``<run.output_dir>/<run.name>`` (an object-store run's working copy)."""
+        path = Path(path) if path is not None else Path(recipe.run.output_dir) / recipe.run.name
         path.mkdir(parents=True, exist_ok=True)
         rd = cls(path)
         atomic_write_text(rd.config_path, recipe.to_yaml())

@@ -28,7 +28,8 @@ from limo_rl.artifacts import hash_file
 from limo_rl.config import RunConfig, ToyConfig
 from limo_rl.errors import ModelURIError
 from limo_rl.hashing import hash_path
-from limo_rl.modelstore import OBJECT_STORE_SCHEMES, fetch_model
+from limo_rl.modelstore import OBJECT_STORE_SCHEMES, fetch_model, is_object_store_uri
+from limo_rl.runstore import work_root
 from limo_rl.types import Problem, SFTExample
 
 CACHE_SUBDIR = ".cache"
@@ -56,8 +57,13 @@ class WorldSettings:
 
 
 def model_cache_dir(scheme: str, output_dir: str | Path | None = None) -> Path:
-    """The one folder where ``scheme://`` models are built: ``<run.output_dir>/.cache/<scheme>``."""
-    return Path(output_dir if output_dir is not None else RunConfig().output_dir) / CACHE_SUBDIR / scheme
+    """The one folder where ``scheme://`` models are built: ``<run.output_dir>/.cache/<scheme>``; for an
+    object-store run folder, this node's working-copy cache (:func:`limo_rl.runstore.work_root`): a built
+    model is a cache, rebuilt from its settings anywhere, never written into the store."""
+    out = str(output_dir if output_dir is not None else RunConfig().output_dir)
+    if is_object_store_uri(out):
+        return work_root() / CACHE_SUBDIR / scheme
+    return Path(out) / CACHE_SUBDIR / scheme
 
 
 def _toy_model(uri: str, settings: WorldSettings) -> ModelRef:

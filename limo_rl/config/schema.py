@@ -67,14 +67,15 @@ class RunConfig(_Section):
 
     @field_validator("output_dir")
     @classmethod
-    def _local_dir(cls, v: str) -> str:
-        # An object-store URI would otherwise become a local folder named "s3:" (issue 20).
+    def _run_dir(cls, v: str) -> str:
+        # a local folder, or an object store (limo_rl.runstore); any other URI would become a folder named "x:"
         m = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*)://", v)
-        if m:
-            raise ValueError(f"{m.group(1)}:// run folders are not supported yet: use a local path, or on a "
-                             "multi-node cluster a shared filesystem mounted at the same path on every node (NFS, "
-                             "EFS, Filestore, a CSI volume); limo-rl checks that every node sees it")
-        return v
+        if m and m.group(1) not in ("s3", "gs"):
+            raise ValueError(f"{m.group(1)}:// is not a supported run store: use a local path (a shared filesystem "
+                             "on a multi-node cluster), s3://bucket/prefix or gs://bucket/prefix")
+        if m and not v[len(m.group(0)):].strip("/"):
+            raise ValueError(f"{v}: name a bucket (s3://bucket/prefix)")
+        return v.rstrip("/") if m else v
 
     def all_seeds(self) -> list[int]:
         return list(self.seeds) if self.seeds else [self.seed]

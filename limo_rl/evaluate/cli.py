@@ -93,6 +93,8 @@ def _adhoc(args: argparse.Namespace) -> int:
     cfg, gen_cfg = _configs(args, recipe)
     model = resolve_model_path(args.model, toy_cfg=recipe.toy, output_dir=recipe.run.output_dir,
                                engine=gen_cfg.engine)
+    if not args.out and "://" in recipe.run.output_dir:  # an object-store run folder is limo-rl run's alone
+        raise UsageError(f"run.output_dir is {recipe.run.output_dir}: give --out DIR for an ad hoc evaluation")
     out = Path(args.out) if args.out else Path(recipe.run.output_dir) / "eval" / _safe_name(args.label or args.model)
 
     tracker = make_tracker(recipe.tracking, out, recipe.to_dict(), name=f"eval-{_safe_name(args.label or args.model)}")

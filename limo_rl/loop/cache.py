@@ -22,6 +22,7 @@ from typing import Any
 
 from limo_rl.artifacts import Manifest, hash_obj, mark_stage_done, read_stage_marker
 from limo_rl.progress import display, stage
+from limo_rl.runstore import RunStore
 from limo_rl.stagecache import begin_stage, stage_decision
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ class StageRunner:
     stop_after: str | None = None
     ran: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    store: RunStore | None = None  # an object-store run: each finished stage is committed there
 
     def key(self, stage_dir: Path) -> str:
         return str(stage_dir.relative_to(self.run_dir))
@@ -75,6 +77,7 @@ class StageRunner:
         if self.forced(kind) and key not in self.ran:
             decision_reason = f"forced by --from-stage {self.from_stage}"
             self._listed(key, begin_stage(stage_dir, input_hash, force=True, carry=carry_keys))
+            self._uncommit(stage_dir)
         elif not decision.run:
             self.skipped.append(key)
             log.info("skip %s: %s", key, decision.reason)
@@ -90,6 +93,7 @@ class StageRunner:
             stale = begin_stage(stage_dir, input_hash, damaged=decision.reason if decision.damaged else None,
                                 carry=carry_keys)
             self._listed(key, stale)
+            self._uncommit(stage_dir)
         log.info("run %s (%s)", key, decision_reason)
         self.manifest.record_stage(key, status="running", input_hash=input_hash, started_at=time.time(),
                                    reason=decision_reason)
@@ -103,12 +107,24 @@ class StageRunner:
             raise
         seconds = time.perf_counter() - t0
         marker = mark_stage_done(stage_dir, input_hash, outputs, extra={"metrics": _jsonable(figures)})
+        if self.store is not None:
+            self.store.commit_stage(stage_dir)  # files, then the marker: done in the store from here on
         self.manifest.record_stage(
             key, status="done", outputs=marker["outputs"], seconds=round(seconds, 3), metrics=_jsonable(figures)
         )
+        self.push(self.manifest.path)
         self.ran.append(key)
         self._maybe_stop(kind)
         return marker
+
+    def _uncommit(self, stage_dir: Path) -> None:
+        if self.store is not None:
+            self.store.uncommit_stage(stage_dir)
+
+    def push(self, path: Path) -> None:
+        """A run-level record (manifest, report, a model card) to the store, when the run has one."""
+        if self.store is not None:
+            self.store.push_file(path)
 
     def _listed(self, key: str, stale: Path | None) -> None:
         """List a set-aside folder in the manifest (``limo-rl clean`` removes only what is listed)."""

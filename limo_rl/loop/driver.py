@@ -23,6 +23,7 @@ follows but not generation, and a killed run resumes at the stage (and shard) it
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 from collections.abc import Sequence
@@ -64,6 +65,7 @@ from limo_rl.redact import register_env_secrets
 from limo_rl.resolve import ModelRef
 from limo_rl.resolve import resolve_model as _resolve
 from limo_rl.runlock import run_lock
+from limo_rl.runstore import RunStore, is_object_store_uri, work_root
 from limo_rl.select.stream import select_from_shards
 from limo_rl.storage import check_shared_storage
 from limo_rl.tracking import Tracker, make_tracker
@@ -154,10 +156,14 @@ class SeedRun:
 
     def card(self, student: ModelRef, sft_files: Sequence[Path], eval_dir: Path, arm: str, rnd: int | None) -> None:
         """The student's model card, with this run's evaluation (rewritten on every run: cheap, not hashed)."""
-        model_dir = Path(student.path)
+        store = self.runner.store
+        stored = store is not None and store.contains(student.path)
+        model_dir = store.local_of(student.path) if stored else Path(student.path)
         if model_dir.name == MODEL and model_dir.parent.is_relative_to(self.run_dir):
-            student_card(model_dir, self.r, self.provenance(model_dir.parent, rnd), sft_files, eval_dir,
-                         self.scope(arm, rnd), self.run_dir)
+            card = student_card(model_dir, self.r, self.provenance(model_dir.parent, rnd), sft_files, eval_dir,
+                                self.scope(arm, rnd), self.run_dir)
+            if card is not None:
+                self.runner.push(card)
 
     # ------------------------------------------------------------------ stages
     def pool(self) -> Path:
@@ -271,7 +277,9 @@ class SeedRun:
             if bundles := stage_bundles(self.r, "train"):  # Ray Train would wait for missing GPUs forever
                 wait_for_resources(bundles, what=f"train ({len(bundles)} GPU workers)",
                                    wait_s=self.r.hardware.wait_for_nodes_s)
-            res = run_training(examples, init.path, cfg, out, seed=self.seed, tracker=self.tracker.scoped(label))
+            store = self.runner.store
+            res = run_training(examples, init.path, cfg, out, seed=self.seed, tracker=self.tracker.scoped(label),
+                               store_uri=store.uri_of(out) if store is not None else None)
             return res.metrics
 
         inputs = {"train": cfg.model_dump(), "init": init.fingerprint, "seed": self.seed,
@@ -279,7 +287,9 @@ class SeedRun:
                   "validation": content_key(cfg.validation_file) if cfg.validation_file else None,
                   **(extra_inputs or {})}
         marker = self.runner.run("train", d, inputs, fn, [MODEL])
-        return ModelRef(str(d / MODEL), f"train:{marker['input_hash']}", f"{label}/student")
+        # an object-store run names the student by its URI: any node loads it from its own cache by content
+        path = self.runner.store.uri_of(d / MODEL) if self.runner.store is not None else str(d / MODEL)
+        return ModelRef(path, f"train:{marker['input_hash']}", f"{label}/student")
 
     def evaluate(self, model: ModelRef, d: Path, label: str) -> dict[str, Any]:
         def fn(out: Path) -> dict[str, Any]:
@@ -364,21 +374,35 @@ def run_recipe(
             ray.shutdown()
         raise
     argv = list(argv) if argv is not None else sys.argv
-    with run_lock(Path(recipe.run.output_dir) / recipe.run.name, argv):  # one writer per run folder
-        return _run_locked(recipe, argv, stop_after, from_stage, ray_was_up)
+    store = open_store(recipe)
+    run_path = store.local if store is not None else Path(recipe.run.output_dir) / recipe.run.name
+    # one writer per run folder (and, for an object-store run, one driver per run: the store's lease)
+    with run_lock(run_path, argv), (store.lease(argv).held() if store is not None else contextlib.nullcontext()):
+        if store is not None:
+            store.pull()  # the committed state: a fresh machine resumes where the store says
+        return _run_locked(recipe, argv, stop_after, from_stage, ray_was_up, run_path, store)
+
+
+def open_store(recipe: Recipe) -> RunStore | None:
+    """The run's object store (``run.output_dir: s3://...``), or None for a local (or shared) run folder."""
+    out = recipe.run.output_dir
+    return RunStore(f"{out}/{recipe.run.name}") if is_object_store_uri(out) else None
 
 
 def _run_locked(recipe: Recipe, argv: list[str], stop_after: str | None, from_stage: str | None,
-                ray_was_up: bool) -> int:
-    end_orphan_cluster(Path(recipe.run.output_dir) / recipe.run.name)
+                ray_was_up: bool, run_path: Path, store: RunStore | None) -> int:
+    end_orphan_cluster(run_path)
     register_env_secrets([recipe.generate.openai.api_key_env])  # scrubbed from the manifest and errors
-    run_dir, manifest = RunDir.create(recipe, argv)
+    run_dir, manifest = RunDir.create(recipe, argv, run_path)
+    if store is not None:
+        store.push_file(run_dir.config_path)
+        store.push_file(manifest.path)
     logs = attach_log_dir(run_dir.path / "logs").parent
     seeds = recipe.run.all_seeds()
     display().line(f"limo-rl run {recipe.run.name}: {recipe.loop.rounds} round(s) x {len(seeds)} seed(s) -> "
                    f"{run_dir.path}  (logs: {logs})")
     tracker = make_tracker(recipe.tracking, run_dir.path, recipe.to_dict(), name=recipe.run.name)
-    runner = StageRunner(run_dir.path, manifest, from_stage=from_stage, stop_after=stop_after)
+    runner = StageRunner(run_dir.path, manifest, from_stage=from_stage, stop_after=stop_after, store=store)
     _storage_checked.clear()  # a new session (or cluster) is checked again
     status = "failed"
     try:
@@ -390,6 +414,7 @@ def _run_locked(recipe: Recipe, argv: list[str], stop_after: str | None, from_st
     finally:
         manifest.data.setdefault("data_revisions", {}).update(LOADED)  # Hub datasets at the commit loaded
         manifest.finish(status)
+        runner.push(manifest.path)
         if not ray_was_up and ray_initialized():
             import ray  # lazily: only a run that started Ray gets here
 
@@ -401,6 +426,8 @@ def _run_locked(recipe: Recipe, argv: list[str], stop_after: str | None, from_st
         summary = write_report(run_dir.path, tracker=tracker)
         manifest.data["headline"] = summary
         manifest.save()
+        for name in ("report.md", "report.png", "manifest.json"):
+            runner.push(run_dir.path / name)
         tracker.log_artifact(f"report-{recipe.run.name}", "report",
                              [run_dir.path / "report.md", run_dir.path / "report.png"], summary)
     tracker.finish()  # before the result: the run's last lines are its own
@@ -460,7 +487,12 @@ def ensure_ray(run_dir: Path | None = None) -> None:
     (``limo-rl clean`` and the next run end it if even the watchdog was killed)."""
     start_ray()
     guard_local_ray(run_dir / RAY_RECORD if run_dir is not None else None)
-    # the first time, on a multi-node cluster, every node must see the run folder (limo_rl.storage)
-    if run_dir is not None and str(run_dir) not in _storage_checked:
+    # the first time, on a multi-node cluster, every node must see the run folder (limo_rl.storage);
+    # an object-store run's working copy is the driver's alone (workers write to the store)
+    if run_dir is not None and str(run_dir) not in _storage_checked and not _is_working_copy(run_dir):
         check_shared_storage(run_dir)
         _storage_checked.add(str(run_dir))
+
+
+def _is_working_copy(run_dir: Path) -> bool:
+    return Path(run_dir).resolve().is_relative_to(work_root().resolve())

@@ -19,6 +19,7 @@ from limo_rl.config import Recipe
 from limo_rl.errors import RecipeError
 from limo_rl.evaluate.presets import resolve_protocol
 from limo_rl.resolve import generated_source, model_problem
+from limo_rl.runstore import is_object_store_uri, work_root
 
 DATA_SUFFIXES = (".jsonl", ".json", ".parquet")
 
@@ -72,9 +73,12 @@ def check_inputs(recipe: Recipe, stages: Iterable[str]) -> None:
                 if proto.n > 1 and proto.temperature == 0:
                     problems.append(f"evaluate.n = {proto.n} with evaluate.temperature = 0 ({bench}): the hf engine "
                                     "cannot draw several greedy samples; set evaluate.temperature or evaluate.n=1")
-    out = Path(r.run.output_dir) / r.run.name
-    problems.append(writable_problem(out, folder=True) if not out.exists() or out.is_dir()
-                    else f"run.output_dir/run.name = {out}: exists and is not a folder")
+    if is_object_store_uri(r.run.output_dir):  # the store is checked when the run takes its lease
+        problems.append(writable_problem(work_root(), folder=True))
+    else:
+        out = Path(r.run.output_dir) / r.run.name
+        problems.append(writable_problem(out, folder=True) if not out.exists() or out.is_dir()
+                        else f"run.output_dir/run.name = {out}: exists and is not a folder")
     problems = [p for p in problems if p]
     if problems:
         raise RecipeError("the recipe's inputs cannot run (checked before any stage):\n"

@@ -9,7 +9,11 @@ complete checkpoint; a finished run with the same inputs is returned as is; with
 inputs old checkpoints are moved aside (kept, never deleted) and training starts fresh.
 
 ``out_dir`` must be visible to every worker (one node, or a shared filesystem): workers write
-checkpoints and the model there, as with Ray Train's own ``storage_path``.
+checkpoints and the model there, as with Ray Train's own ``storage_path``. Or, with ``store_uri``
+(an object-store run, :mod:`limo_rl.runstore`), ``out_dir`` is the driver's working copy: rank 0
+uploads each complete checkpoint (its done-marker last), the model and the metrics to ``store_uri``,
+Ray Train's own storage is there too, and the driver brings them back; a resume starts from the
+newest complete checkpoint in the store, fetched by any worker that does not have it.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from limo_rl.config import TrainConfig
 from limo_rl.modelstore import is_object_store_uri, local_model_path
 from limo_rl.raysession import start_ray
 from limo_rl.resolve import resolve_model
+from limo_rl.runstore import download_tree, put_file, read_json, storage_for
 from limo_rl.stagecache import previous_input_hash, set_aside
 from limo_rl.train.batching import resolve_batching
 from limo_rl.train.checkpoints import complete_checkpoints
@@ -117,7 +122,7 @@ def _log_summary(tracker: Any, metrics: dict[str, Any]) -> None:
                          if isinstance(v, (int, float, str)) and k != "input_hash"})
 
 
-def _launch(config: dict[str, Any], cfg: TrainConfig, out_dir: Path) -> None:
+def _launch(config: dict[str, Any], cfg: TrainConfig, out_dir: Path, store_uri: str | None = None) -> None:
     import ray
     from ray.train import FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
@@ -130,13 +135,17 @@ def _launch(config: dict[str, Any], cfg: TrainConfig, out_dir: Path) -> None:
             if have.get(name, 0) < amount * cfg.num_workers:
                 raise TrainError(f"train.resources: {cfg.num_workers} worker(s) need {amount * cfg.num_workers:g} "
                                  f"of the custom resource {name!r} but the Ray cluster has {have.get(name, 0):g}")
+        storage: dict[str, Any] = {"storage_path": str(out_dir / "ray")}
+        if store_uri is not None:  # workers on any node persist Ray Train's state to the store
+            path, fs = storage_for(f"{store_uri}/ray")
+            storage = {"storage_path": path, "storage_filesystem": fs}
         trainer = TorchTrainer(
             train_worker,
             train_loop_config=config,
             torch_config=TorchConfig(backend="nccl" if cfg.use_gpu else "gloo"),
             scaling_config=ScalingConfig(num_workers=cfg.num_workers, use_gpu=cfg.use_gpu,
                                          resources_per_worker=resources),
-            run_config=RunConfig(name=f"train-{int(time.time() * 1000)}", storage_path=str(out_dir / "ray"),
+            run_config=RunConfig(name=f"train-{int(time.time() * 1000)}", **storage,
                                  failure_config=FailureConfig(max_failures=0)),
         )
         try:
@@ -157,6 +166,7 @@ def run_training(
     seed: int = 0,
     tracker: Any = None,
     validation: Sequence[SFTExample] | None = None,
+    store_uri: str | None = None,
 ) -> TrainResult:
     """Fine-tune ``base_model`` on ``examples``; the student lands in ``out_dir/"model"`` (HF format).
 
@@ -202,6 +212,11 @@ def run_training(
     atomic_write_jsonl(out_dir / "data" / "train.jsonl", [e.to_dict() for e in train_set])
     atomic_write_jsonl(out_dir / "data" / "validation.jsonl", [e.to_dict() for e in val_set])
     atomic_write_jsonl(out_dir / "data" / "dropped_over_length.jsonl", dropped)
+    if store_uri is not None:
+        # checkpoints a worker on any node uploaded (the working copy may be fresh), if of these inputs
+        if (read_json(f"{store_uri}/{INPUTS_FILE}") or {}).get("input_hash") == input_hash:
+            download_tree(f"{store_uri}/checkpoints", out_dir / "checkpoints")
+        put_file(out_dir / INPUTS_FILE, f"{store_uri}/{INPUTS_FILE}")
     done_ckpts = complete_checkpoints(out_dir / "checkpoints")
     n_ckpt = len(done_ckpts)
     log.info("training %s on %d examples (%d validation), %d worker(s), %s, %s batching%s", model_path,
@@ -211,13 +226,15 @@ def run_training(
               "out_dir": str(out_dir), "seed": seed, "batching": batching, "input_hash": input_hash,
               "resume_from": str(done_ckpts[-1]) if done_ckpts else None,  # one choice for every worker
               "launcher": f"ray.train.torch.TorchTrainer, {cfg.num_workers} worker(s)",
-              "n_dropped_over_length": len(dropped)}
+              "n_dropped_over_length": len(dropped), "store_dir": store_uri}
     (out_dir / PROGRESS_FILE).unlink(missing_ok=True)
     watcher = TrainWatcher(out_dir, LOG_FILE, PROGRESS_FILE, tracker).start()
     try:
-        _launch(config, cfg, out_dir)
+        _launch(config, cfg, out_dir, store_uri)
     finally:
         watcher.stop()  # forwards the last rows: the tracker holds the whole curve, logged live
+    if store_uri is not None:  # what rank 0 wrote on its own node: the model, metrics, log, checkpoints
+        download_tree(store_uri, out_dir)
     metrics_path = out_dir / METRICS_FILE
     if not metrics_path.is_file():
         raise TrainError(f"training in {out_dir} ended without writing {METRICS_FILE}")

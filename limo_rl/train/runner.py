@@ -22,8 +22,9 @@ from typing import Any
 
 from limo_rl.artifacts import atomic_write_json, atomic_write_jsonl, read_jsonl
 from limo_rl.modelstore import local_model_path
+from limo_rl.runstore import download_tree, put_file, upload_tree
 from limo_rl.train.batching import Batching, batching_kwargs
-from limo_rl.train.checkpoints import mark_complete, newest_complete, read_marker
+from limo_rl.train.checkpoints import COMPLETE_MARKER, mark_complete, newest_complete, read_marker
 from limo_rl.train.rows import has_generation_markers, mask_problems
 from limo_rl.worker_logs import redirect_worker_output
 
@@ -206,7 +207,7 @@ def _previous_history(out_dir: Path, until_step: int) -> list[dict[str, Any]]:
     return [r for r in read_jsonl(path) if int(r.get("step", 0)) <= until_step]
 
 
-def _make_callbacks(out_dir: Path, world_rank: int, resumed_step: int) -> list[Any]:
+def _make_callbacks(out_dir: Path, world_rank: int, resumed_step: int, store_dir: str | None = None) -> list[Any]:
     from transformers import TrainerCallback
 
     class Progress(TrainerCallback):
@@ -238,6 +239,8 @@ def _make_callbacks(out_dir: Path, world_rank: int, resumed_step: int) -> list[A
                 ckpt = Path(args.output_dir) / f"checkpoint-{state.global_step}"
                 if ckpt.is_dir():
                     mark_complete(ckpt, state.global_step, state.epoch)
+                    if store_dir:  # an object-store run: complete in the store once its marker is there
+                        upload_tree(ckpt, f"{store_dir}/checkpoints/{ckpt.name}", last=COMPLETE_MARKER)
 
         def on_log(self, args, state, control, logs=None, **kw):
             if world_rank != 0 or not logs:
@@ -290,7 +293,8 @@ def build_trainer(config: dict[str, Any], resumed_step: int = 0) -> tuple[Any, s
         base_model, dtype=dtype, attn_implementation=_attn_implementation(cfg["use_gpu"])
     )
     trainer = SFTTrainer(model=model, args=args, train_dataset=train_ds, eval_dataset=val_ds,
-                         processing_class=tok, callbacks=_make_callbacks(out_dir, rank, resumed_step))
+                         processing_class=tok, callbacks=_make_callbacks(out_dir, rank, resumed_step,
+                                                                           config.get("store_dir")))
     if batching == "padding_free":
         trainer.train_dataset = truncate_rows(trainer.train_dataset, cfg["max_length"])
         if trainer.eval_dataset is not None:
@@ -322,6 +326,9 @@ def train_worker(config: dict[str, Any]) -> None:
     # node whose view of a shared folder lags). None: start fresh.
     chosen = config["resume_from"] if "resume_from" in config else newest_complete(out_dir / "checkpoints")
     resume = Path(chosen) if chosen else None
+    if resume is not None and config.get("store_dir") and not (resume / COMPLETE_MARKER).is_file():
+        # another node's working copy: this worker fetches the driver's choice from the store
+        download_tree(f"{config['store_dir']}/checkpoints/{resume.name}", resume)
     if resume is not None and not (resume / "trainer_state.json").is_file():
         raise RuntimeError(f"rank {rank}: the checkpoint the driver chose, {resume}, is not readable on this "
                            f"node: {out_dir} must be one filesystem seen by every node")
@@ -378,3 +385,8 @@ def train_worker(config: dict[str, Any]) -> None:
         "n_validation": len(config.get("val_rows") or []),
         "n_dropped_over_length": config.get("n_dropped_over_length", 0),
     })
+    if config.get("store_dir"):  # an object-store run: the driver may be on another node
+        store = config["store_dir"]
+        upload_tree(final_dir, f"{store}/model", delete_extra=True)
+        for name in (LOG_FILE, METRICS_FILE):  # the metrics last: the driver's sign that training ended
+            put_file(out_dir / name, f"{store}/{name}")

@@ -6,10 +6,7 @@ s3fs through fsspec, configured only by the standard AWS environment variables.
 
 from __future__ import annotations
 
-import contextlib
 import shutil
-import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -23,25 +20,15 @@ from limo_rl.artifacts import hash_path  # noqa: E402
 from limo_rl.errors import ModelURIError  # noqa: E402
 from limo_rl.modelstore import CACHE_ENV, local_model_path  # noqa: E402
 from limo_rl.resolve import resolve_model  # noqa: E402
-from tests.integration.ray_head import VENV_BIN, free_port  # noqa: E402
+from tests.integration.s3_server import moto_server  # noqa: E402
 
 TEACHER = Path(__file__).resolve().parents[2] / "limo_rl/toy/pretrained/teacher-cca4a6dd1495"
 
 
 @pytest.fixture(scope="module")
 def s3_server():
-    port = free_port()
-    proc = subprocess.Popen([str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while True:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
-            break
-        assert proc.poll() is None and time.monotonic() < deadline, "moto_server did not start"
-        time.sleep(0.2)
-    yield f"http://127.0.0.1:{port}"
-    proc.terminate()
-    proc.wait(timeout=30)
+    with moto_server() as endpoint:
+        yield endpoint
 
 
 @pytest.fixture

@@ -126,8 +126,9 @@ print(json.dumps({n["NodeID"]: n["Resources"] for n in ray.nodes() if n["Alive"]
 
 
 @contextlib.contextmanager
-def two_node_cluster(logs: Path) -> Iterator[Cluster]:
+def two_node_cluster(logs: Path, extra_env: dict[str, str] | None = None) -> Iterator[Cluster]:
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    env.update(extra_env or {})
     env.update({"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16), "OMP_NUM_THREADS": "1",
                 "PATH": f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}", "TOKENIZERS_PARALLELISM": "false",
                 "PYTHONPATH": str(REPO)})
@@ -216,3 +217,87 @@ def test_two_node_loop_with_driver_kill_and_resume(tmp_path):
     assert Path(eval_stats["model"]).resolve() == student.resolve()
     assert "loop/toy_eval/pass@1" in manifest["headline"]
     print(f"two-node loop with a driver kill and resume: {t_run:.0f} s")
+
+
+@pytest.mark.timeout(2700)  # two rounds, two drivers: ~10 min on a loaded 2-core machine
+def test_two_node_loop_on_object_store_with_driver_kill_and_fresh_machine_resume(tmp_path, monkeypatch):
+    """The run folder is ``s3://`` on a moto server: two rounds, generation on the head, training on the
+    second node, round 2's teacher (round 1's student) loaded from the store by URI. The driver is
+    SIGKILLed during round 1's training and resumed with an EMPTY working copy (a fresh machine): the
+    committed stages come from the store and are not recomputed. Nothing is written to a local run folder."""
+    pytest.importorskip("s3fs")
+    from limo_rl.runstore import WORK_ENV, RunStore
+    from tests.integration.s3_server import moto_server, new_bucket, s3_env
+
+    t0 = time.monotonic()
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    with moto_server() as endpoint:
+        store_env = {**s3_env(endpoint), "LIMO_RL_MODEL_CACHE": str(tmp_path / "models")}
+        for k, v in store_env.items():
+            monkeypatch.setenv(k, v)  # this test process reads the store too
+        bucket = new_bucket(endpoint)
+        uri = f"s3://{bucket}/runs/mn"
+        args = [sys.executable, "-m", "limo_rl.cli", "-q", "run", str(REPO / "recipes/quickstart.yaml"),
+                f"run.output_dir=s3://{bucket}/runs", "run.name=mn", "loop.rounds=2", "loop.baselines=false",
+                "loop.static.enabled=false", f"generate.resources={{{GEN}: 1}}", f"train.resources={{{TRAIN}: 1}}",
+                *TINY_OVERRIDES]
+        r1 = "seed0/loop/round1"
+        with two_node_cluster(tmp_path, store_env) as cluster:
+            gen_node = next(n for n, r in cluster.nodes.items() if GEN in r)
+            train_node = next(n for n, r in cluster.nodes.items() if TRAIN in r)
+            env1 = {**cluster.env, WORK_ENV: str(tmp_path / "machine1")}
+            store = RunStore(uri)
+
+            def committed() -> set[str]:
+                store.fs.invalidate_cache()
+                return {k[len(store.root) + 1:] for k in store.fs.find(store.root)}
+
+            # 1. SIGKILL the driver once round 1's selection is committed (training is starting)
+            driver = subprocess.Popen(args, cwd=cwd, env=env1, stdout=subprocess.DEVNULL,
+                                      stderr=(tmp_path / "driver1.log").open("w"), start_new_session=True)
+            try:
+                deadline = time.monotonic() + 1200
+                while f"{r1}/select/{STAGE_MARKER}" not in committed():
+                    assert driver.poll() is None, (tmp_path / "driver1.log").read_text()[-4000:]
+                    assert time.monotonic() < deadline, "round 1's selection not committed within 1200 s"
+                    time.sleep(0.5)
+            finally:
+                os.killpg(driver.pid, signal.SIGKILL)
+                driver.wait()
+            before = {k: v.get("ETag") for k, v in store.fs.find(f"{store.root}/{r1}/generate", detail=True).items()}
+            assert f"{r1}/train/{STAGE_MARKER}" not in committed()
+
+            # 2. a fresh machine (empty working copy) resumes from the store on the same cluster
+            env2 = {**cluster.env, WORK_ENV: str(tmp_path / "machine2")}
+            res = subprocess.run(args, cwd=cwd, env=env2, capture_output=True, text=True, timeout=2400)
+            assert res.returncode == 0, res.stderr[-5000:]
+            t_run = time.monotonic() - t0
+        for sid in cluster.sids:
+            assert session_pids(sid) == []
+
+        keys = committed()
+        store.fs.invalidate_cache()
+        after = {k: v.get("ETag") for k, v in store.fs.find(f"{store.root}/{r1}/generate", detail=True).items()}
+        assert after == before  # round 1's committed generation was pulled, not regenerated
+        manifest = json.loads(store.fs.cat_file(f"{store.root}/manifest.json"))
+        assert manifest["status"] == "finished" and len(manifest["invocations"]) == 2
+        for rnd in (1, 2):
+            for stage in ("generate", "verify", "select", "train", "evaluate"):
+                key = f"seed0/loop/round{rnd}/{stage}"
+                assert manifest["stages"][key]["status"] == "done", key
+                assert f"{key}/{STAGE_MARKER}" in keys, key
+        assert {"report.md", f"{r1}/train/model/config.json", f"{r1}/train/train_metrics.json"} <= keys
+        assert any(k.startswith(f"{r1}/train/ray/") for k in keys)  # Ray Train's storage is the store
+        assert ".lease.json" not in keys
+        gen2 = json.loads(store.fs.cat_file(f"{store.root}/seed0/loop/round2/generate/stats.json"))
+        assert gen2["model"] == f"{uri}/{r1}/train/model"  # round 2's teacher: round 1's student, from the store
+        assert gen2["actor_nodes"] == [gen_node]
+        tm = json.loads(store.fs.cat_file(f"{store.root}/{r1}/train/train_metrics.json"))
+        assert tm["node_id"] == train_node and tm["world_size"] == 2
+        ev = json.loads(store.fs.cat_file(f"{store.root}/{r1}/evaluate/toy_eval/generate/stats.json"))
+        assert ev["model"] == f"{uri}/{r1}/train/model" and ev["actor_nodes"] == [gen_node]
+    # nothing in a local run folder: not in the driver's cwd, not in the repository
+    assert list(cwd.iterdir()) == []
+    assert not (REPO / "s3:").exists()
+    print(f"two-node loop on the object store with a driver kill and a fresh-machine resume: {t_run:.0f} s")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from limo_rl.cluster import nodes_from_ray
@@ -29,12 +31,18 @@ def test_bad_resources_are_named(override, fragment):
     assert fragment in str(e.value) and override.split("=")[0] in str(e.value)
 
 
-@pytest.mark.parametrize("uri", ["s3://bucket/runs", "gs://bucket/runs", "hdfs://nn/runs", "file:///tmp/x"])
-def test_object_store_output_dir_is_refused_not_made_a_local_folder(uri):
+@pytest.mark.parametrize("uri", ["s3://bucket/runs", "gs://bucket/runs/", "s3://bucket"])
+def test_object_store_output_dir_is_accepted(uri):
+    # a run store (limo_rl.runstore), not a local folder named "s3:"
+    assert load_recipe(None, [f"run.output_dir={uri}"]).run.output_dir == uri.rstrip("/")
+
+
+@pytest.mark.parametrize("uri", ["hdfs://nn/runs", "file:///tmp/x", "s3://"])
+def test_other_uri_output_dir_is_refused_in_one_line(uri):
     with pytest.raises(RecipeError) as e:
         load_recipe(None, [f"run.output_dir={uri}"])
     msg = str(e.value)
-    assert "run.output_dir" in msg and "not supported" in msg and "shared" in msg
+    assert "run.output_dir" in msg and ("s3://bucket/prefix" in msg)
 
 
 @pytest.mark.parametrize("path", ["runs", "/mnt/shared/runs", "./a:b/runs"])
@@ -66,3 +74,12 @@ def test_unreadable_nodes_names_each_failure():
     assert "bbbbbbbbbbbb (10.0.0.2): FileNotFoundError" in bad[0]
     assert "cccccccccccc (10.0.0.3): a different file" in bad[1]
     assert unreadable_nodes(results[:1], "tok", {}) == []
+
+
+def test_world_models_of_an_object_store_run_are_built_in_the_node_cache(monkeypatch, tmp_path):
+    from limo_rl.resolve import model_cache_dir
+    from limo_rl.runstore import WORK_ENV
+
+    monkeypatch.setenv(WORK_ENV, str(tmp_path / "wc"))
+    assert model_cache_dir("toy", "s3://bucket/runs") == tmp_path / "wc" / ".cache" / "toy"  # never a folder "s3:"
+    assert model_cache_dir("toy", "runs") == Path("runs/.cache/toy")

@@ -1,0 +1,209 @@
+"""An object-store run folder (issue 20): commit (marker last), pull, resume, no duplicates, the lease.
+
+The store is a real S3-compatible server (moto in server mode) on 127.0.0.1, reached through s3fs
+configured only by the standard AWS environment. Each "fresh machine" is a new, empty working copy
+(``LIMO_RL_RUN_CACHE``) pulling from the same store.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("s3fs")
+pytest.importorskip("moto")
+
+from limo_rl.artifacts import STAGE_MARKER, Manifest, atomic_write_text, read_stage_marker  # noqa: E402
+from limo_rl.loop.cache import StageRunner  # noqa: E402
+from limo_rl.modelstore import CACHE_ENV  # noqa: E402
+from limo_rl.runstore import LEASE, WORK_ENV, RunStore, RunStoreError  # noqa: E402
+from tests.integration.s3_server import moto_server, new_bucket, s3_env  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def endpoint():
+    with moto_server() as url:
+        yield url
+
+
+@pytest.fixture
+def run_uri(endpoint, monkeypatch, tmp_path):
+    for k, v in {**s3_env(endpoint), CACHE_ENV: str(tmp_path / "models"), WORK_ENV: str(tmp_path / "m1")}.items():
+        monkeypatch.setenv(k, v)
+    return f"s3://{new_bucket(endpoint)}/runs/r1"
+
+
+def machine(monkeypatch, tmp_path, name: str, uri: str) -> RunStore:
+    """A fresh machine: its own empty working copy of the run."""
+    monkeypatch.setenv(WORK_ENV, str(tmp_path / name))
+    store = RunStore(uri)
+    assert not store.local.exists()
+    return store
+
+
+def keys(store: RunStore) -> set[str]:
+    store.fs.invalidate_cache()
+    return {k[len(store.root) + 1:] for k in store.fs.find(store.root)}
+
+
+def runner(store: RunStore) -> StageRunner:
+    store.pull()
+    return StageRunner(store.local, Manifest(store.local / "manifest.json"), store=store)
+
+
+def shards_stage(names: list[str], calls: list[str]):
+    def fn(out: Path) -> dict:
+        for n in names:
+            if not (out / "chains" / n).exists():  # a resumed stage keeps what it finished
+                atomic_write_text(out / "chains" / n, f"rows of {n}\n")
+                calls.append(n)
+        atomic_write_text(out / "stats.json", json.dumps({"shards": len(names)}))
+        return {"shards": len(names)}
+    return fn
+
+
+def test_commit_then_a_fresh_machine_pulls_and_skips(run_uri, monkeypatch, tmp_path):
+    calls: list[str] = []
+    a = runner(RunStore(run_uri))
+    a.run("generate", a.run_dir / "gen", {"k": 1}, shards_stage(["s0", "s1"], calls), ["chains"])
+    store = a.store
+    assert {"gen/chains/s0", "gen/chains/s1", "gen/stats.json", "gen/_STAGE_INPUT.json",
+            f"gen/{STAGE_MARKER}", "manifest.json"} <= keys(store)
+    # a second machine: everything committed arrives, the stage is reused, nothing recomputed
+    b = runner(machine(monkeypatch, tmp_path, "m2", run_uri))
+    assert (b.run_dir / "gen/chains/s1").read_text() == "rows of s1\n"
+    assert read_stage_marker(b.run_dir / "gen") == read_stage_marker(a.run_dir / "gen")
+    b.run("generate", b.run_dir / "gen", {"k": 1}, shards_stage(["s0", "s1"], calls), ["chains"])
+    assert calls == ["s0", "s1"] and b.skipped == ["gen"]
+    assert b.manifest.data["stages"]["gen"]["status"] == "done"  # the manifest record came along
+
+
+def test_kill_between_upload_and_marker_means_not_done(run_uri, monkeypatch, tmp_path):
+    """The marker goes up last: a driver dying after the files and before the marker left a stage that
+    is not done; the next driver (another machine) redoes it and then commits it."""
+    calls: list[str] = []
+    a = runner(RunStore(run_uri))
+    real_put = a.store.fs.put_file
+
+    def dies_at_the_marker(src, dst, **kw):  # the process ends here (the store itself is real)
+        if dst.endswith(STAGE_MARKER):
+            raise KeyboardInterrupt("killed")
+        return real_put(src, dst, **kw)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(a.store.fs, "put_file", dies_at_the_marker)
+        with pytest.raises(KeyboardInterrupt):
+            a.run("generate", a.run_dir / "gen", {"k": 1}, shards_stage(["s0", "s1"], calls), ["chains"])
+    assert "gen/chains/s1" in keys(a.store) and f"gen/{STAGE_MARKER}" not in keys(a.store)
+    assert (a.run_dir / "gen" / STAGE_MARKER).is_file()  # done locally, never committed
+
+    # the same machine: the store decides, the local marker is cleared, the stage runs again
+    assert a.store.pull()["reset"] == ["gen"]
+    assert not (a.run_dir / "gen" / STAGE_MARKER).exists()
+    # a fresh machine redoes the whole stage (nothing of it was committed) and commits it
+    b = runner(machine(monkeypatch, tmp_path, "m2", run_uri))
+    assert not (b.run_dir / "gen").exists()
+    b.run("generate", b.run_dir / "gen", {"k": 1}, shards_stage(["s0", "s1"], calls), ["chains"])
+    assert calls == ["s0", "s1", "s0", "s1"] and b.ran == ["gen"]
+    assert f"gen/{STAGE_MARKER}" in keys(b.store)
+    c = runner(machine(monkeypatch, tmp_path, "m3", run_uri))
+    c.run("generate", c.run_dir / "gen", {"k": 1}, shards_stage(["s0", "s1"], calls), ["chains"])
+    assert c.skipped == ["gen"] and len(calls) == 4
+
+
+def test_changed_inputs_leave_no_duplicates_in_the_store(run_uri, monkeypatch, tmp_path):
+    calls: list[str] = []
+    a = runner(RunStore(run_uri))
+    a.run("generate", a.run_dir / "gen", {"k": 1}, shards_stage(["s0", "s1", "s2"], calls), ["chains"])
+    # inputs change: the local copy is set aside (kept), the stage writes fewer shards, the store holds
+    # exactly the new stage: no shard of the old inputs beside the new ones
+    a2 = StageRunner(a.run_dir, a.manifest, store=a.store)
+    a2.run("generate", a.run_dir / "gen", {"k": 2}, shards_stage(["s0"], calls), ["chains"])
+    assert {k for k in keys(a.store) if k.startswith("gen/chains/")} == {"gen/chains/s0"}
+    assert any(p.name.startswith("stale-") for p in (a.run_dir / "gen").iterdir())  # kept locally
+    assert not any("stale-" in k for k in keys(a.store))
+    b = runner(machine(monkeypatch, tmp_path, "m2", run_uri))
+    assert sorted(p.name for p in (b.run_dir / "gen/chains").iterdir()) == ["s0"]
+    b.run("generate", b.run_dir / "gen", {"k": 2}, shards_stage(["s0"], calls), ["chains"])
+    assert b.skipped == ["gen"]
+    # a recommit of unchanged files sends only the marker
+    assert a.store.commit_stage(a.run_dir / "gen") == 1
+
+
+def test_pull_sets_aside_a_local_copy_that_differs(run_uri, monkeypatch, tmp_path):
+    calls: list[str] = []
+    a = runner(RunStore(run_uri))
+    a.run("generate", a.run_dir / "gen", {"k": 1}, shards_stage(["s0"], calls), ["chains"])
+    (a.run_dir / "gen/chains/s0").write_text("edited by hand\n")
+    pulled = a.store.pull()
+    assert pulled["pulled"] == ["gen"]
+    assert (a.run_dir / "gen/chains/s0").read_text() == "rows of s0\n"
+    stale = [p for p in (a.run_dir / "gen").iterdir() if p.name.startswith("stale-")]
+    assert len(stale) == 1 and (stale[0] / "chains/s0").read_text() == "edited by hand\n"  # kept, not lost
+
+
+def test_lease_one_driver_per_run(run_uri, monkeypatch, tmp_path):
+    store = RunStore(run_uri)
+    first = store.lease(["limo-rl", "run", "a"], ttl_s=30)
+    first.acquire()
+    try:
+        other = RunStore(run_uri).lease(["limo-rl", "run", "b"], ttl_s=30)
+        with pytest.raises(RunStoreError, match=f"pid {os.getpid()}.*limo-rl run a"):
+            other.acquire()
+    finally:
+        first.release()
+    assert LEASE not in keys(store)
+    # a lease whose holder is gone (same host, dead pid) is taken over at once
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    pid = int(dead.stdout)
+    store.fs.pipe_file(f"{store.root}/{LEASE}", json.dumps(
+        {"pid": pid, "host": os.uname().nodename, "start_ticks": None, "token": "x", "heartbeat_at": time.time(),
+         "ttl_s": 3600, "argv": ["old"]}).encode())
+    with store.lease(["new"], ttl_s=30).held():
+        assert json.loads(store.fs.cat_file(f"{store.root}/{LEASE}"))["argv"] == ["new"]
+    # on another host, only an old heartbeat frees it
+    store.fs.pipe_file(f"{store.root}/{LEASE}", json.dumps(
+        {"pid": 1, "host": "elsewhere", "token": "y", "heartbeat_at": time.time(), "ttl_s": 3600}).encode())
+    with pytest.raises(RunStoreError, match="elsewhere"):
+        store.lease(["new"], ttl_s=30).acquire()
+    store.fs.pipe_file(f"{store.root}/{LEASE}", json.dumps(
+        {"pid": 1, "host": "elsewhere", "token": "y", "heartbeat_at": time.time() - 100, "ttl_s": 60}).encode())
+    with store.lease(["new"], ttl_s=30).held():
+        pass
+
+
+def test_recipe_on_s3_writes_no_local_run_folder_and_resumes_elsewhere(run_uri, monkeypatch, tmp_path):
+    """``limo-rl run`` with ``run.output_dir: s3://...`` up to the pool stage (no Ray needed), twice, from
+    two machines: the second reuses the committed stage; nothing lands in a local run folder."""
+    bucket = run_uri.split("/")[2]
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", WORK_ENV: str(tmp_path / "m1")}
+    args = [sys.executable, "-m", "limo_rl.cli", "-q", "pool", str(REPO / "recipes/quickstart.yaml"),
+            f"run.output_dir=s3://{bucket}/runs", "run.name=r2", "tracking.backend=none", "pool.toy.n=24"]
+    first = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stderr[-3000:]
+    store = RunStore(f"s3://{bucket}/runs/r2")
+    assert {"config.yaml", "manifest.json", "pool/problems.jsonl", f"pool/{STAGE_MARKER}"} <= keys(store)
+    assert LEASE not in keys(store)  # released at the end
+    second = subprocess.run(args, cwd=cwd, env={**env, WORK_ENV: str(tmp_path / "m2")}, capture_output=True,
+                            text=True, timeout=600)
+    assert second.returncode == 0, second.stderr[-3000:]
+    manifest = json.loads(store.fs.cat_file(f"{store.root}/manifest.json"))
+    assert len(manifest["invocations"]) == 2 and manifest["stages"]["pool"]["status"] == "done"
+    assert list(cwd.iterdir()) == []  # no "s3:" folder, no runs/, nothing
+
+
+def test_a_store_that_cannot_be_used_is_one_line(run_uri):
+    store = RunStore("s3://no-such-bucket-here/runs/r")
+    with pytest.raises(RunStoreError, match="run.output_dir s3://no-such-bucket-here/runs/r: cannot take the run's "
+                                            "lease .*bucket does not exist"):
+        store.lease(["x"]).acquire()  # the driver takes the lease before anything else touches the store
