@@ -20,8 +20,8 @@ Per seed ``s`` (the seed of every sample, draw and SFT run; the teacher is the s
   problems and size), ``gold-random`` (the gold set on random pool problems at the last round's size:
   size alone; the static arm draws from a separate problem stream), and optionally ``static-full``.
 
-Every model is scored greedily on ``--bench`` (``toy_eval`` by default, ``--bench-n`` problems; pass
-``toy_dev`` while making choices: the test set is for the final figures only). Comparisons are paired: per problem, each arm's correctness over
+Every model is scored greedily on ``--bench`` (``toy_eval``, 1,000 problems stratified by kind, by default;
+pass ``toy_dev`` while making choices: the test set is for the final figures only). Comparisons are paired: per problem, each arm's correctness over
 all seeds, a bootstrap CI over problems, an exact McNemar or sign-flip test, Holm across the table and the
 smallest detectable effect (:mod:`limo_rl.evaluate.paired` when present, else the same rule computed here).
 Headroom (greedy pass@1 against pass@k at the loop's k, per kind) is measured on the pool the loop samples.
@@ -263,8 +263,23 @@ def run_seed(seed: int, args, out: Path, bench, teacher_dir: Path, base_dir: Pat
         if exs and label in args.arms:
             train_eval(label, exs)
     row["wall_s"] = round(time.perf_counter() - t_seed, 1)
-    atomic_write_json(out / f"seed{seed}.json", row)
+    row["vectors"] = {label: v[seed] for label, v in vectors.items() if seed in v and label != "base"}
+    row["settings"] = _settings(args)
+    atomic_write_json(out / f"seed{seed}.json", row)  # a seed done is never rerun (see main)
     return row
+
+
+def _settings(args) -> dict:
+    """What a seed's result depends on (a finished seed is reused only under the same settings)."""
+    return {k: v for k, v in sorted(vars(args).items()) if k not in ("seeds", "out")}
+
+
+def _finished_seed(out: Path, seed: int, args) -> dict | None:
+    path = out / f"seed{seed}.json"
+    if not path.is_file():
+        return None
+    row = json.loads(path.read_text())
+    return row if row.get("settings") == json.loads(json.dumps(_settings(args))) and "vectors" in row else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -272,11 +287,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     ap.add_argument("--out", default="/tmp/limo-toy-finding")
     ap.add_argument("--bench", choices=("toy_eval", "toy_dev"), default="toy_eval")
-    ap.add_argument("--bench-n", type=int, default=400, help="benchmark problems (at 400 the MDE is ~6 points)")
+    ap.add_argument("--bench-n", type=int, default=None, help="problems (default: the set's size, 1000 / 500)")
     ap.add_argument("--pool", type=int, default=600, help="pool problems")
     ap.add_argument("--pool-seed", type=int, default=0)
     ap.add_argument("--k", type=int, default=8, help="samples per pool problem")
-    ap.add_argument("--temperature", type=float, default=0.6, help="0.6: the most headroom measured (k=8)")
+    ap.add_argument("--temperature", type=float, default=0.8, help="teacher sampling temperature")
     ap.add_argument("--window", type=float, nargs=2, default=[0.1, 0.9], help="pass-rate window over the k samples")
     ap.add_argument("--per-problem", type=int, default=4)
     ap.add_argument("--budget", type=int, default=800)
@@ -288,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--max-length", type=int, default=512)
-    ap.add_argument("--max-new", type=int, default=256)
+    ap.add_argument("--max-new", type=int, default=384)
     ap.add_argument("--batch", type=int, default=128, help="generation batch")
     ap.add_argument("--difficulty", type=int, default=2)
     ap.add_argument("--teacher", help="a model folder instead of the shipped toy://teacher (it is also the base)")
@@ -313,6 +328,13 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for seed in args.seeds:
         vectors["base"][seed] = base_vec  # greedy: the base model's answers do not depend on the seed
+        done = _finished_seed(out, seed, args)  # seeds can run in parallel processes sharing --out
+        if done is not None:
+            log.info("seed %d: reusing %s", seed, out / f"seed{seed}.json")
+            for label, vec in done["vectors"].items():
+                vectors[label][seed] = vec
+            rows.append(done)
+            continue
         rows.append(run_seed(seed, args, out, bench, teacher_dir, base_dir, vectors))
     seeds_all = [s for s in args.seeds if all(s in v for v in vectors.values())]
     pooled = {arm: {pid: [v[s][pid] for s in seeds_all] for pid in v[seeds_all[0]]}
@@ -324,7 +346,8 @@ def main(argv: list[str] | None = None) -> int:
               ("gold@loop", "gold-random"), ("static-full", "static")]
     pairs = [(a, b) for a, b in pairs if a in pooled and b in pooled]
     comparisons = compare_all(pooled, pairs, args.bench) if pooled else []
-    doc = {"args": vars(args), "seeds_compared": seeds_all, "base": base_summary, "rows": rows,
+    doc = {"args": vars(args), "seeds_compared": seeds_all, "base": base_summary,
+           "rows": [{k: v for k, v in r.items() if k != "vectors"} for r in rows],
            "comparisons": comparisons, "wall_s": round(time.perf_counter() - t0, 1),
            "means": {arm: sum(sum(x) / len(x) for x in v.values()) / len(v) for arm, v in pooled.items()}}
     (out / "finding.json").write_text(json.dumps(doc, indent=2))

@@ -163,9 +163,10 @@ class GeneratedSource:
 
     problems: Callable[[int, int, int], list[Problem]]  # (n, seed, difficulty) -> training-side problems
     gold: Callable[[int, ToyConfig, str | None], list[SFTExample]]  # (n, world settings, system prompt)
-    benchmark: Callable[[int, ToyConfig], list[Problem]]  # (n, world settings) -> held-out problems
-    # (n, world settings) -> a dev set disjoint from the benchmark and the pool, for choices (sweeps)
-    dev_benchmark: Callable[[int, ToyConfig], list[Problem]] | None = None
+    # (n or None: the set's own size, world settings) -> held-out problems
+    benchmark: Callable[[int | None, ToyConfig], list[Problem]]
+    # (n or None, world settings) -> a dev set disjoint from the benchmark and the pool, for choices (sweeps)
+    dev_benchmark: Callable[[int | None, ToyConfig], list[Problem]] | None = None
 
 
 DATA_SOURCES: dict[str, GeneratedSource] = {
@@ -173,8 +174,8 @@ DATA_SOURCES: dict[str, GeneratedSource] = {
         problems=lambda n, seed, difficulty: toy.make_problems(n, seed=seed, difficulty=difficulty),
         gold=lambda n, cfg, system_prompt: list(toy.gold_examples(n=n, seed=cfg.seed, difficulty=cfg.difficulty,
                                                                  system_prompt=system_prompt)),
-        benchmark=lambda n, cfg: toy.eval_problems(n=n, difficulty=cfg.difficulty),
-        dev_benchmark=lambda n, cfg: toy.dev_problems(n=n, difficulty=cfg.difficulty),
+        benchmark=lambda n, cfg: toy.eval_problems(**({"n": n} if n else {}), difficulty=cfg.difficulty),
+        dev_benchmark=lambda n, cfg: toy.dev_problems(**({"n": n} if n else {}), difficulty=cfg.difficulty),
     ),
 }
 

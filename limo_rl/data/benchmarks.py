@@ -125,11 +125,12 @@ def load_benchmark(
     """
     spec = _spec(name)
     if spec.generated is not None and path is None:
+        # no limit: the set's own size (toy_eval 1,000 problems, toy_dev 500; an equal share per kind)
         gen = DATA_SOURCES[spec.generated]
         make = gen.dev_benchmark if spec.dev else gen.benchmark
         if make is None:
             raise DataError(f"benchmark {name!r}: the {spec.generated} world makes no dev set")
-        problems = make(limit or 100, toy or ToyConfig())
+        problems = make(limit, toy or ToyConfig())
         return [p if p.source == name else _with_source(p, name) for p in problems[: limit or None]]
     if path is None and spec.hf_id is None:
         raise DataError(f"benchmark {name!r} has no Hugging Face copy: give a local file (evaluate.paths.{name})")

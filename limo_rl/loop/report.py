@@ -200,6 +200,17 @@ def _cell(group: list[Score]) -> str:
 ARM_ORDER = {"base": 0, "teacher": 1, "loop": 2, "static": 3}
 
 
+def _band(group: list[Score]) -> tuple[float, float, float]:
+    """(value, low, high) for a plot: one seed -> its bootstrap CI; several -> mean ± 1.96 standard errors."""
+    vals = [s.value for s in group]
+    m = statistics.mean(vals)
+    if len(group) > 1:
+        half = 1.96 * statistics.stdev(vals) / len(vals) ** 0.5
+        return m, m - half, m + half
+    s = group[0]
+    return m, s.ci_low if s.ci_low is not None else m, s.ci_high if s.ci_high is not None else m
+
+
 def _groups(scores: list[Score]) -> dict[tuple[str, int | None, str, str], list[Score]]:
     groups: dict[tuple[str, int | None, str, str], list[Score]] = defaultdict(list)
     for s in scores:
@@ -293,22 +304,25 @@ def plot(run_dir: Path, scores: list[Score], data: list[DataStats], outputs: Seq
     ax = axes[0]
     for i, bench in enumerate(benches):
         color = f"C{i}"
-        by_round: dict[int, list[float]] = defaultdict(list)
+        by_round: dict[int, list[Score]] = defaultdict(list)
         for s in scores:
             if s.arm == "loop" and s.benchmark == bench:
-                by_round[s.round or 0].append(s.value)
+                by_round[s.round or 0].append(s)
         if by_round:
             rounds = sorted(by_round)
-            means = [statistics.mean(by_round[r]) for r in rounds]
-            errs = [statistics.stdev(by_round[r]) if len(by_round[r]) > 1 else 0.0 for r in rounds]
+            bands = [_band(by_round[r]) for r in rounds]
+            means = [b[0] for b in bands]
+            errs = [[m - lo for m, lo, _ in bands], [hi - m for m, _, hi in bands]]
             ax.errorbar(rounds, means, yerr=errs, marker="o", color=color, label=f"loop: {bench}", capsize=3)
         for arm, style in (("static", "--"), ("base", ":"), ("teacher", "-.")):
-            vals = [s.value for s in scores if s.arm == arm and s.benchmark == bench]
-            if vals:
-                ax.axhline(statistics.mean(vals), linestyle=style, color=color, alpha=0.8, label=f"{arm}: {bench}")
+            group = [s for s in scores if s.arm == arm and s.benchmark == bench]
+            if group:
+                m, lo, hi = _band(group)
+                ax.axhline(m, linestyle=style, color=color, alpha=0.8, label=f"{arm}: {bench}")
+                ax.axhspan(lo, hi, color=color, alpha=0.08)
     ax.set_xlabel("round")
     ax.set_ylabel("pass@1 (avg of n)")
-    ax.set_title("Accuracy by round (static arm and baselines as lines)")
+    ax.set_title("Accuracy by round, 95% CI (static arm and baselines as lines and bands)")
     ax.set_ylim(0, 1)
     ax.legend(fontsize=7)
     ax = axes[1]

@@ -44,7 +44,7 @@ from limo_rl.types import LIMO_SYSTEM_PROMPT
 
 log = logging.getLogger(__name__)
 
-WORLD_VERSION = "toy-world-1"
+WORLD_VERSION = "toy-world-2"
 TOY_SCHEME = "toy://"
 TOY_MODELS = ("teacher", "base", "random")
 INFO_FILE = "limo_toy.json"

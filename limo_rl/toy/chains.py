@@ -14,11 +14,9 @@ generated from the problem's numbers, never from a model, so its quality is know
 * ``caught``: the same slip, then a real check that fails, "Let me redo it.", and the
   correct steps: verification that matters.
 
-Every step of the work is an equality (``2+8+1=11``, ``34-6=28``, ``21/3=7``), so
+Every step of the work is an equality (``2+8+1=11``, ``13=4*3+1``, ``84/2=42``), so
 :func:`equalities` and :func:`process_consistent` tell right work from wrong work whatever
-the final answer. Measured on the shipped teacher's samples: a quarter of the chains that box
-the right answer contain a false step (all of its correct ``linear`` chains: x takes about 14
-values, so wrong work often lands on the right x), which is what a process filter removes.
+the final answer: in world 2 a chain with a false step rarely lands on the right answer.
 
 The answer is always in ``\\boxed{}``. :func:`verification_steps` finds the checks in any
 text (model output included) and says which ones hold, using a small integer-arithmetic
@@ -34,7 +32,6 @@ import random
 import re
 from collections.abc import Mapping
 
-from limo_rl.toy.problems import make_problems
 from limo_rl.types import LIMO_SYSTEM_PROMPT, Problem, SFTExample, chat_messages
 
 STYLES = ("terse", "steps", "verified", "hollow", "slip", "caught")
@@ -115,21 +112,51 @@ def _mul_steps(a: int, b: int, slip_col: int | None) -> tuple[list[str], int]:
     return lines, int("".join(reversed(out)))
 
 
+def _divide_steps(value: int, a: int, slip: bool) -> tuple[list[str], int]:
+    """Short division of ``value`` by the digit ``a``, left to right: one ``cur=a*q+r.`` line per digit.
+    The slip writes the last quotient digit one too big (a false equality), so the quotient is one too big."""
+    lines, rem, digits = [], 0, []
+    text = str(value)
+    for i, ch in enumerate(text):
+        cur = rem * 10 + int(ch)
+        q, rem = divmod(cur, a)
+        if slip and i == len(text) - 1:
+            q += 1
+        lines.append(f"{cur}={a}*{q}+{rem}.")
+        digits.append(q)
+    return lines, int("".join(map(str, digits)))
+
+
 def _linear_steps(a: int, b: int, c: int, slip: bool) -> tuple[list[str], str]:
-    rhs = c - b + (a if slip else 0)  # the slip: a subtraction off by a, so x comes out one too big
-    x_num = rhs // a
-    return [f"Subtract {b}: {a}x={c}-{b}={rhs}.", f"Divide by {a}: x={rhs}/{a}={x_num}."], str(x_num)
+    """Subtract b column by column, then divide by a digit by digit: every step a local, checkable equality."""
+    sub_lines, rhs = _sub_steps(c, b, None)
+    div_lines, x = _divide_steps(rhs, a, slip)
+    return [f"Subtract {b}: {a}x={c}-{b}.", *sub_lines, f"So {a}x={rhs}.",
+            f"Divide {rhs} by {a}:", *div_lines, f"So x={x}."], str(x)
 
 
-def _fraction_steps(p: int, q: int, slip: bool) -> tuple[list[str], str, int]:
-    g = math.gcd(p, q)
-    used = g
-    if slip:  # a common but not greatest divisor, or a wrong one
-        smaller = [d for d in range(2, g) if g % d == 0]
-        used = smaller[-1] if smaller else 1
-    m, n = p // used, q // used
-    lines = [f"gcd({p},{q})={used}.", f"{p}/{used}={m}, {q}/{used}={n}."]
-    return lines, f"\\frac{{{m}}}{{{n}}}", used
+def _prime_factors(k: int) -> list[int]:
+    out, f = [], 2
+    while k > 1:
+        while k % f == 0:
+            out.append(f)
+            k //= f
+        f += 1
+    return out
+
+
+def _fraction_steps(p: int, q: int, slip: bool) -> tuple[list[str], str]:
+    """Divide numerator and denominator by their common prime factors, smallest first. The slip stops one
+    division early, so the fraction is not in lowest terms (no false equality, a wrong answer)."""
+    factors = _prime_factors(math.gcd(p, q))
+    if slip and factors:
+        factors = factors[:-1]
+    lines = []
+    for f in factors:
+        lines.append(f"Divide by {f}: {p}/{f}={p // f}, {q}/{f}={q // f}.")
+        p, q = p // f, q // f
+    lines.append(f"So the fraction is {p}/{q}.")
+    return lines, f"\\frac{{{p}}}{{{q}}}"
 
 
 def _solve(spec: dict, slip: bool, rng: random.Random) -> tuple[list[str], str]:
@@ -144,8 +171,7 @@ def _solve(spec: dict, slip: bool, rng: random.Random) -> tuple[list[str], str]:
     if kind == "linear":
         lines, x = _linear_steps(spec["a"], spec["b"], spec["c"], slip)
         return lines, x
-    lines, ans, _ = _fraction_steps(spec["p"], spec["q"], slip)
-    return lines, ans
+    return _fraction_steps(spec["p"], spec["q"], slip)
 
 
 def _check(spec: dict, answer: str) -> tuple[str, bool]:
@@ -339,5 +365,7 @@ def gold_examples(n: int = 817, seed: int = 0, difficulty: int = 2,
                   system_prompt: str | None = LIMO_SYSTEM_PROMPT) -> list[SFTExample]:
     """The toy analogue of LIMO's static 817: generator-written chains with real verification
     (:data:`GOLD_MIX`), on training-side problems drawn from their own seed stream."""
+    from limo_rl.toy.problems import make_problems
+
     problems = make_problems(n, seed=seed + GOLD_SEED_OFFSET, difficulty=difficulty)
     return corpus_examples(problems, seed=seed, mix=GOLD_MIX, system_prompt=system_prompt, source="static")

@@ -136,7 +136,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pr.add_argument("--n", type=int, required=True, help="how many problems")
     pr.add_argument("--out", required=True, help="output JSONL file")
     side = pr.add_mutually_exclusive_group()
-    side.add_argument("--eval", action="store_true", help="the toy_eval test set (fixed seed)")
+    side.add_argument("--eval", action="store_true", help="the toy_eval test set (stratified by kind, fixed seed)")
     side.add_argument("--dev", action="store_true", help="the toy_dev set, for choices (disjoint from toy_eval)")
     world(pr, steps=False)
     pr.set_defaults(func=_cmd_problems)

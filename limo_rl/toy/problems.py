@@ -5,15 +5,21 @@ produces an answer a verifier accepts, so the LIMO question (does a small, caref
 set of verified chains teach reasoning?) is asked on problems a ~1M-parameter model can
 learn in minutes, the way nanoGPT uses tiny Shakespeare. The operations are the ones whose
 step-by-step procedure is local (column addition with carries, subtraction with borrows,
-multiplication by a digit, one-variable linear equations, fractions to lowest terms), so a
-chain that writes the steps out is easier to learn than a bare answer, and a verification
-step (substituting back, recomputing the other way) is a real computation.
+multiplication by a digit, a linear equation solved by a column subtraction and a short
+division, a fraction reduced one prime at a time), so a chain that writes the steps out is
+easier to learn than a bare answer, and every step is an equality a reader can check.
 
-Disjointness: every question is assigned to the training or the evaluation side by a hash
-of its text (about one in eight goes to evaluation), so :func:`make_problems` and
-:func:`eval_problems` never share a question, whatever seeds are used. A second hash byte
-splits the evaluation side into the ``toy_eval`` test set (3/4) and the ``toy_dev`` set (1/4)
-that choices (sweeps, tuning) are made on, so the two never share a question either.
+Answers that cannot be guessed (world 2): every kind has well over a hundred possible
+answers at difficulty 2 (``linear``: x up to 49; ``fraction``: numerator and denominator up
+to 28), so a chain whose work is wrong rarely lands on the right answer by chance, and
+"correct" means what it says.
+
+Disjointness: every question is assigned to the training side, ``toy_eval`` (the test set)
+or ``toy_dev`` (the set every choice is made on) by a hash of its text (one in eight goes to
+evaluation, a quarter of those to dev), so :func:`make_problems`, :func:`eval_problems` and
+:func:`dev_problems` never share a question, whatever seeds are used. The evaluation sets
+are stratified: a fixed, equal share of every kind whatever their size, each kind drawn
+from its own seeded stream, so a larger set only adds problems.
 
 Pure core: standard library only. Gold answers are canonical strings (integers, or
 ``\\frac{m}{n}`` in lowest terms), so an exact string match after extraction is a sound grader.
@@ -30,8 +36,11 @@ from limo_rl.types import Problem
 
 KINDS = ("add", "sub", "mul", "linear", "fraction")
 EVAL_SEED = 10_007
+EVAL_SIZE = 1_000  # toy_eval's default size: 200 problems per kind, enough to see a few points
+DEV_SIZE = 500  # toy_dev's default size: 100 problems per kind
 _EVAL_BUCKETS = 8  # one question in _EVAL_BUCKETS belongs to the evaluation side
 _DEV_BUCKETS = 4  # one evaluation-side question in _DEV_BUCKETS belongs to toy_dev
+_MAX_MISSES = 2_000  # consecutive rejected draws after which a kind's question space counts as exhausted
 
 
 def _digits(difficulty: int) -> int:
@@ -55,13 +64,15 @@ def _sub(rng: random.Random, d: int) -> dict:
 
 
 def _mul(rng: random.Random, d: int) -> dict:
-    a, b = _number(rng, _digits(d)), rng.randint(2, 9)
+    """One more digit than add: a (d+1)-digit number times a digit (thousands of questions, answers)."""
+    a, b = _number(rng, _digits(d) + 1), rng.randint(2, 9)
     return {"kind": "mul", "a": a, "b": b, "question": f"What is {a} * {b}?", "answer": str(a * b)}
 
 
 def _linear(rng: random.Random, d: int) -> dict:
+    """a x + b = c with x in 2..25d-1 (48 values at difficulty 2), so x is not guessed from a slip."""
     a = rng.randint(2, 9)
-    x = rng.randint(2, 5 * d + 5)
+    x = rng.randint(2, 25 * d - 1)
     b = rng.randint(1, 10**d - 1)
     c = a * x + b
     return {"kind": "linear", "a": a, "b": b, "c": c, "x": x,
@@ -69,12 +80,13 @@ def _linear(rng: random.Random, d: int) -> dict:
 
 
 def _fraction(rng: random.Random, d: int) -> dict:
-    limit = 4 + 3 * d
+    """(k m) / (k n) with m, n coprime up to 4+12d and k in 2..4+4d: hundreds of distinct answers."""
+    limit = 4 + 12 * d
     while True:
         m, n = rng.randint(1, limit), rng.randint(2, limit)
         if m != n and math.gcd(m, n) == 1:
             break
-    k = rng.randint(2, 2 + 2 * d)
+    k = rng.randint(2, 4 + 4 * d)
     p, q = k * m, k * n
     return {"kind": "fraction", "p": p, "q": q, "m": m, "n": n, "k": k,
             "question": f"Simplify the fraction \\frac{{{p}}}{{{q}}}.", "answer": f"\\frac{{{m}}}{{{n}}}"}
@@ -83,12 +95,7 @@ def _fraction(rng: random.Random, d: int) -> dict:
 _MAKERS: dict[str, Callable[[random.Random, int], dict]] = {
     "add": _add, "sub": _sub, "mul": _mul, "linear": _linear, "fraction": _fraction,
 }
-
-
-def is_eval_question(question: str) -> bool:
-    """True for questions reserved for evaluation (``toy_eval`` or ``toy_dev``; a fixed hash split)."""
-    digest = hashlib.sha256(question.encode("utf-8")).digest()
-    return digest[0] % _EVAL_BUCKETS == 0
+_SIDES = {"train": ("toy", "toy"), "eval": ("toyeval", "toy_eval"), "dev": ("toydev", "toy_dev")}
 
 
 def question_side(question: str) -> str:
@@ -99,11 +106,16 @@ def question_side(question: str) -> str:
     return "dev" if digest[1] % _DEV_BUCKETS == 0 else "eval"
 
 
+def is_eval_question(question: str) -> bool:
+    """True for questions reserved for evaluation (``toy_eval`` or ``toy_dev``), never trained on."""
+    return question_side(question) != "train"
+
+
 def _problem_id(prefix: str, question: str) -> str:
     return f"{prefix}-{hashlib.sha256(question.encode('utf-8')).hexdigest()[:12]}"
 
 
-def _generate(n: int, seed: int, difficulty: int, *, side: str, kinds: tuple[str, ...]) -> list[Problem]:
+def _check_args(n: int, difficulty: int, kinds: tuple[str, ...]) -> None:
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
     if not 1 <= difficulty <= 6:
@@ -111,11 +123,21 @@ def _generate(n: int, seed: int, difficulty: int, *, side: str, kinds: tuple[str
     unknown = [k for k in kinds if k not in _MAKERS]
     if unknown:
         raise ValueError(f"unknown problem kind(s) {unknown}; known: {', '.join(KINDS)}")
-    rng = random.Random(f"limo-toy/{seed}/{difficulty}/{side}")
-    prefix, source = {"train": ("toy", "toy"), "eval": ("toyeval", "toy_eval"), "dev": ("toydev", "toy_dev")}[side]
+
+
+def _problem(spec: dict, side: str, difficulty: int) -> Problem:
+    prefix, source = _SIDES[side]
+    q, answer = spec.pop("question"), spec.pop("answer")
+    return Problem(id=_problem_id(prefix, q), question=q, answer=answer, source=source, subject=spec["kind"],
+                   meta={"difficulty": difficulty, **spec})
+
+
+def _rotation(n: int, seed: int, difficulty: int, kinds: tuple[str, ...]) -> list[Problem]:
+    """Training side: kinds in rotation from one stream; a kind whose questions run out is dropped."""
+    rng = random.Random(f"limo-toy/{seed}/{difficulty}/train")
     seen: set[str] = set()
     out: list[Problem] = []
-    misses = dict.fromkeys(kinds, 0)  # consecutive repeats per kind; a kind whose questions run out is dropped
+    misses = dict.fromkeys(kinds, 0)
     turn = 0
     while len(out) < n:
         live = [k for k in kinds if misses[k] < 500]
@@ -123,33 +145,57 @@ def _generate(n: int, seed: int, difficulty: int, *, side: str, kinds: tuple[str
             raise ValueError(f"cannot draw {n} distinct problems at difficulty {difficulty} (got {len(out)})")
         kind = live[turn % len(live)]
         spec = _MAKERS[kind](rng, difficulty)
-        q = spec.pop("question")
-        if q in seen or question_side(q) != side:
+        if spec["question"] in seen or question_side(spec["question"]) != "train":
             misses[kind] += 1
             continue
         misses[kind] = 0
         turn += 1
-        seen.add(q)
-        answer = spec.pop("answer")
-        out.append(Problem(
-            id=_problem_id(prefix, q), question=q, answer=answer, source=source,
-            subject=kind, meta={"difficulty": difficulty, **spec},
-        ))
+        seen.add(spec["question"])
+        out.append(_problem(spec, "train", difficulty))
     return out
+
+
+def _stratified(n: int, seed: int, difficulty: int, side: str, kinds: tuple[str, ...]) -> list[Problem]:
+    """Evaluation sides: a fixed equal share per kind (the first ``n % len(kinds)`` kinds get one more),
+    each kind from its own stream, interleaved; a kind whose question space is too small is an error."""
+    per_kind: dict[str, list[Problem]] = {}
+    for i, kind in enumerate(kinds):
+        quota = n // len(kinds) + (i < n % len(kinds))
+        rng = random.Random(f"limo-toy/{seed}/{difficulty}/{side}/{kind}")
+        seen: set[str] = set()
+        got: list[Problem] = []
+        misses = 0
+        while len(got) < quota:
+            spec = _MAKERS[kind](rng, difficulty)
+            if spec["question"] in seen or question_side(spec["question"]) != side:
+                misses += 1
+                if misses >= _MAX_MISSES:
+                    raise ValueError(f"only {len(got)} distinct {kind!r} problems exist on the {side} side at "
+                                     f"difficulty {difficulty}; asked for {quota} (n={n})")
+                continue
+            misses = 0
+            seen.add(spec["question"])
+            got.append(_problem(spec, side, difficulty))
+        per_kind[kind] = got
+    return [per_kind[k][j] for j in range(max(map(len, per_kind.values()), default=0))
+            for k in kinds if j < len(per_kind[k])]
 
 
 def make_problems(n: int, seed: int = 0, difficulty: int = 2, kinds: tuple[str, ...] = KINDS) -> list[Problem]:
     """``n`` distinct training-side problems, kinds in rotation; deterministic in (n, seed, difficulty)."""
-    return _generate(n, seed, difficulty, side="train", kinds=tuple(kinds))
+    _check_args(n, difficulty, tuple(kinds))
+    return _rotation(n, seed, difficulty, tuple(kinds))
 
 
-def eval_problems(n: int = 100, seed: int = EVAL_SEED, difficulty: int = 2,
+def eval_problems(n: int = EVAL_SIZE, seed: int = EVAL_SEED, difficulty: int = 2,
                   kinds: tuple[str, ...] = KINDS) -> list[Problem]:
-    """The ``toy_eval`` benchmark: ``n`` problems never produced by :func:`make_problems`."""
-    return _generate(n, seed, difficulty, side="eval", kinds=tuple(kinds))
+    """The ``toy_eval`` test set: ``n`` problems, an equal share per kind, never produced by :func:`make_problems`."""
+    _check_args(n, difficulty, tuple(kinds))
+    return _stratified(n, seed, difficulty, "eval", tuple(kinds))
 
 
-def dev_problems(n: int = 100, seed: int = EVAL_SEED, difficulty: int = 2,
+def dev_problems(n: int = DEV_SIZE, seed: int = EVAL_SEED, difficulty: int = 2,
                  kinds: tuple[str, ...] = KINDS) -> list[Problem]:
-    """The ``toy_dev`` benchmark: ``n`` problems in neither :func:`make_problems` nor :func:`eval_problems`."""
-    return _generate(n, seed, difficulty, side="dev", kinds=tuple(kinds))
+    """The ``toy_dev`` set (checkpoints, sweeps, calibration): disjoint from toy_eval and the training side."""
+    _check_args(n, difficulty, tuple(kinds))
+    return _stratified(n, seed, difficulty, "dev", tuple(kinds))

@@ -131,4 +131,4 @@ def test_toy_pool_is_clean_against_toy_eval(tmp_path):
     # but the last number, so the toy world compares whole questions (13-grams, longer than any toy question)
     cfg = PoolConfig.model_validate({"source": "toy", "toy": {"n": 50}, "decontaminate": {"ngram": 13}})
     res = build_pool(cfg, ["toy_eval"], {}, tmp_path)
-    assert res.n_problems == 50 and res.stats["steps"][-1]["benchmarks"] == {"toy_eval": 100}
+    assert res.n_problems == 50 and res.stats["steps"][-1]["benchmarks"] == {"toy_eval": 1000}

@@ -79,13 +79,29 @@ def test_eval_side_is_disjoint_from_training_side():
     assert all(p.id.startswith("toyeval-") for p in evals)
 
 
-def test_dev_set_is_disjoint_from_the_test_set_and_the_training_side():
-    evals, dev = eval_problems(100), dev_problems(60)
+def test_eval_and_dev_sets_are_stratified_disjoint_and_grow_by_adding():
+    evals, dev = eval_problems(), dev_problems()
+    assert len(evals) == 1000 and len(dev) == 500
+    assert Counter(p.subject for p in evals) == {k: 200 for k in KINDS}
+    assert Counter(p.subject for p in dev) == {k: 100 for k in KINDS}
+    assert Counter(p.subject for p in eval_problems(7)) == {"add": 2, "sub": 2, "mul": 1, "linear": 1, "fraction": 1}
+    assert {p.question for p in eval_problems(300)} <= {p.question for p in evals}  # a bigger set only adds
     assert not {p.question for p in evals} & {p.question for p in dev}
     assert {question_side(p.question) for p in evals} == {"eval"} and {question_side(p.question) for p in dev} == {"dev"}
     assert all(p.source == "toy_dev" and p.id.startswith("toydev-") for p in dev)
     train = {p.question for p in make_problems(2000, seed=0)}
     assert not train & ({p.question for p in evals} | {p.question for p in dev})
+    with pytest.raises(ValueError, match="distinct 'add' problems exist on the dev side"):
+        dev_problems(5000)
+
+
+def test_answers_cannot_be_guessed():
+    """Every kind has a wide answer range: at least 45 answers per kind, none above 6% of a kind's test problems."""
+    evals = eval_problems()
+    for kind in KINDS:
+        answers = Counter(p.answer for p in evals if p.subject == kind)
+        assert len(answers) >= 45, (kind, len(answers))
+        assert answers.most_common(1)[0][1] <= 12, (kind, answers.most_common(3))
 
 
 def test_bad_arguments_raise():
@@ -121,7 +137,7 @@ def test_chain_styles_have_the_quality_they_claim():
                 assert checks == {"real": 0, "failed": 0, "hollow": 0}
             if style == "caught" and "redo" in text:
                 assert checks["real"] == 2
-    assert wrong["slip"] >= 90  # a planted slip almost always changes the answer
+    assert wrong["slip"] == 100  # a planted slip always changes the answer
 
 
 def test_every_step_is_an_equality_a_reader_checks():
@@ -130,15 +146,11 @@ def test_every_step_is_an_equality_a_reader_checks():
         for style in ("steps", "verified", "hollow", "caught"):
             text, _ = write_chain(p, style, seed=2)
             assert process_consistent(text), text
-            # only a caught chain writes a false step, before its redo (a fraction's wrong "gcd(p,q)=g" claim is
-            # not arithmetic the reader evaluates: its divisions by g still hold)
-            counts = equalities(text)
-            slipped = style == "caught" and "redo" in text and p.subject != "fraction"
-            assert counts["true"] >= 2 and (counts["false"] > 0) == slipped, text
-        slip, answer = write_chain(p, "slip", seed=2)
-        # a slip is a false step, except in fractions, where it divides by a smaller common divisor
-        if answer != p.answer:
-            assert process_consistent(slip) == (p.subject == "fraction"), slip
+            if style != "terse" and p.subject != "fraction":
+                assert equalities(text)["true"] >= 2, text
+        slip, _ = write_chain(p, "slip", seed=2)
+        # a slip is a false step, except in fractions, where it stops one division early
+        assert process_consistent(slip) == (p.subject == "fraction"), slip
     caught = "2+8+0=11, write 1.\nCheck: 114-84=30.\nIt does not match. Let me redo it.\n2+8+0=10, write 0."
     assert equalities(caught) == {"true": 2, "false": 1} and process_consistent(caught)
     assert not process_consistent("Subtract 6: 7x=34-6=29.\nThe answer is \\boxed{4}.")
