@@ -17,12 +17,14 @@ pytest.importorskip("s3fs")
 pytest.importorskip("moto")
 
 from limo_rl.artifacts import hash_path  # noqa: E402
+from limo_rl.config import ToyConfig  # noqa: E402
 from limo_rl.errors import ModelURIError  # noqa: E402
 from limo_rl.modelstore import CACHE_ENV, local_model_path  # noqa: E402
 from limo_rl.resolve import resolve_model  # noqa: E402
+from limo_rl.toy.bootstrap import PRETRAINED_DIR, toy_model_key  # noqa: E402
 from tests.integration.s3_server import moto_server  # noqa: E402
 
-TEACHER = Path(__file__).resolve().parents[2] / "limo_rl/toy/pretrained/teacher-cca4a6dd1495"
+TEACHER = PRETRAINED_DIR / toy_model_key("teacher", ToyConfig())  # the shipped teacher: a real model folder
 
 
 @pytest.fixture(scope="module")
