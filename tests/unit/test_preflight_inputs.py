@@ -12,7 +12,7 @@ from limo_rl.cli import main
     ("train.model=/nonexistent/student", "train.model = '/nonexistent/student': no such model folder"),
     ("generate.model=toy://teachr", "generate.model = 'toy://teachr': unknown toy model"),
     ("evaluate.n=2", "evaluate.n = 2 with evaluate.temperature = 0"),
-    ("generate.temperature=0", "generate.n = 4 with generate.temperature = 0"),
+    ("generate.temperature=0", "generate.n = 8 with generate.temperature = 0"),  # the quickstart samples 8
     ("evaluate.paths={toy_eval: /nonexistent/bench.jsonl}", "evaluate.paths.toy_eval"),
     ("pool.source=/nonexistent/pool.jsonl", "pool.source = '/nonexistent/pool.jsonl': file not found"),
 ])

@@ -16,7 +16,9 @@ def test_shipped_teacher_matches_its_key_and_config():
         info = json.loads((folder / INFO_FILE).read_text())
         toy = ToyConfig(**info["config"])
         assert folder.name == toy_model_key("teacher", toy)
-        assert info["kind"] == "toy-teacher" and 0.2 <= info["toy_eval_pass@1"] <= 0.6
+        # middling, neither degenerate nor saturated: world 2's answers cannot be guessed, so its teacher's
+        # greedy pass@1 is low (0.08 on 100 toy_eval problems) while sampling solves more (the loop's headroom)
+        assert info["kind"] == "toy-teacher" and 0.05 <= info["toy_eval_pass@1"] <= 0.6
         for name in ("model.safetensors", "config.json", "tokenizer.json", "chat_template.jinja"):
             assert (folder / name).is_file(), name
 
