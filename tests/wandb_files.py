@@ -21,9 +21,17 @@ def records(path: str | Path, wait_s: float = 60.0) -> list[Any]:
     while wandb-core is still writing the file on a loaded machine."""
     import time
 
+    from google.protobuf.message import DecodeError
+
     deadline = time.monotonic() + wait_s
     while True:
-        out = _read(path)
+        try:
+            out = _read(path)
+        except DecodeError:  # read while wandb-core was mid-way through a record: read again
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+            continue
         if any(r.WhichOneof("record_type") == "exit" for r in out) or time.monotonic() > deadline:
             return out
         time.sleep(0.5)
@@ -41,6 +49,8 @@ def _read(path: str | Path) -> list[Any]:
             pos += left
             continue
         _crc, length, kind = struct.unpack("<IHB", data[pos:pos + 7])
+        if pos + 7 + length > len(data):  # the tail is still being written
+            break
         chunk = data[pos + 7:pos + 7 + length]
         pos += 7 + length
         if kind == 0 and length == 0:
