@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import shutil
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -22,7 +21,7 @@ from limo_rl.errors import ModelURIError  # noqa: E402
 from limo_rl.modelstore import CACHE_ENV, local_model_path  # noqa: E402
 from limo_rl.resolve import resolve_model  # noqa: E402
 from limo_rl.toy.bootstrap import PRETRAINED_DIR, toy_model_key  # noqa: E402
-from tests.integration.s3_server import moto_server  # noqa: E402
+from tests.integration.s3_server import moto_server, new_bucket, s3_env  # noqa: E402
 
 TEACHER = PRETRAINED_DIR / toy_model_key("teacher", ToyConfig())  # the shipped teacher: a real model folder
 
@@ -37,13 +36,10 @@ def s3_server():
 def s3(s3_server, monkeypatch, tmp_path):
     import s3fs
 
-    for k, v in {"AWS_ENDPOINT_URL": s3_server, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                 "AWS_DEFAULT_REGION": "us-east-1", CACHE_ENV: str(tmp_path / "node-cache")}.items():
+    for k, v in {**s3_env(s3_server), CACHE_ENV: str(tmp_path / "node-cache")}.items():
         monkeypatch.setenv(k, v)
-    s3fs.S3FileSystem.clear_instance_cache()
+    bucket = new_bucket(s3_server)
     fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": s3_server})
-    bucket = f"b{time.monotonic_ns()}"
-    fs.mkdir(bucket)
     return fs, bucket
 
 
