@@ -300,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--static-full", action="store_true", help="also train on the whole static set (unmatched)")
     ap.add_argument("--arms", nargs="+", default=["static", "negative", "gold@loop", "gold-random", "static-full"])
     ap.add_argument("--epochs", type=float, default=3.0)
-    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--lr", type=float, default=1e-4, help="SFT peak lr (chosen on toy_dev)")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--max-length", type=int, default=512)
     ap.add_argument("--max-new", type=int, default=384)

@@ -2,11 +2,20 @@
 
 The teacher is a tiny Qwen2 pretrained (plain SFT, :mod:`limo_rl.toy.lm`) on a corpus of
 mixed quality (:data:`limo_rl.toy.chains.CORPUS_MIX`: bare answers, step-by-step chains,
-real and hollow checks, planted slips), so that it imitates every style, good and bad, and
-lands at a middling pass@1: an honest stand-in for a pretrained teacher whose samples are
-worth filtering. Because it learned a mixture, its greedy answer is the mixture's mode while
-its samples cover the other styles too: it knows more than it shows (pass@k at the loop's k
-well above greedy pass@1), the gap self-distillation lives on.
+real and hollow checks, planted slips), so that it imitates every style, good and bad: an
+honest stand-in for a pretrained teacher whose samples are worth filtering. Two phases:
+
+1. ``bootstrap_steps`` from a random init on that corpus (it learns the procedures);
+2. ``continue_steps`` on fresh problems where bare answers are the most common style
+   (:data:`CONTINUE_MIX`, 55%).
+
+After phase 2 the teacher's greedy reply is a bare answer, which a model this small rarely
+gets right (toy_eval greedy pass@1 about 0.02), while about half of its samples at T=0.8 still
+write the steps (pass@8 about 0.3): it knows more than it shows, the gap LIMO's hypothesis and
+self-distillation live on. Measured on toy_dev (500 problems): SFT on 100 gold chains (3
+epochs, lr 1e-4) lifts greedy pass@1 from 0.02 to 0.16; the same 300 steps of phase 2 on the
+first corpus's mix instead give a teacher whose greedy reply already writes steps (0.32) and
+that 400 gold chains barely move (+0.6 points): no headroom for a selection to show.
 
 ``toy://base``, the student the loop trains, is the teacher itself (a separate copy). This
 is the ReST-EM / STaR setting (Singh et al. 2023, "Beyond Human Data"; Zelikman et al.
@@ -37,7 +46,7 @@ from pathlib import Path
 from limo_rl.artifacts import atomic_output, atomic_write_json, hash_obj
 from limo_rl.config import ToyConfig
 from limo_rl.toy import lm
-from limo_rl.toy.chains import STYLES, corpus_examples, write_chain
+from limo_rl.toy.chains import CORPUS_MIX, STYLES, corpus_examples, write_chain
 from limo_rl.toy.model import make_tiny_model
 from limo_rl.toy.problems import eval_problems, make_problems
 from limo_rl.types import LIMO_SYSTEM_PROMPT
@@ -52,6 +61,15 @@ INFO_FILE = "limo_toy.json"
 TEACHER_ARCH = {"hidden_size": 128, "num_layers": 2, "num_heads": 4, "vocab_size": 768}
 BOOTSTRAP_BATCH = 32
 BOOTSTRAP_LR = 3e-3
+CONTINUE_LR = 1e-3
+CONTINUE_SEED = 123_457  # the continued-pretraining problems' stream (disjoint from the first corpus's)
+# Phase 2's corpus: bare answers become the single most common style (55%), the other styles keep their shares
+# of the rest. The teacher's greedy reply is then a bare answer (rarely right) while its samples still write
+# steps about half the time: it knows more than it shows, and a few hundred step-by-step chains flip its habit.
+CONTINUE_TERSE = 0.55
+HEADROOM_K, HEADROOM_T = 8, 0.8  # the teacher's info records pass@8 at T=0.8 beside greedy pass@1: its headroom
+CONTINUE_MIX = {"terse": CONTINUE_TERSE, **{s: w * (1 - CONTINUE_TERSE) / 0.9 for s, w in CORPUS_MIX.items()
+                                            if s != "terse"}}
 # Teachers bootstrapped ahead of time, one folder per cache key (see _copy_pretrained).
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
 
@@ -68,35 +86,65 @@ def tokenizer_corpus(toy: ToyConfig, n: int = 200) -> list[str]:
     return chains + prompts
 
 
-def bootstrap_teacher(out_dir: str | Path, toy: ToyConfig | None = None, *, eval_n: int = 100) -> dict:
+def continue_corpus(toy: ToyConfig) -> list:
+    """The continued-pretraining corpus: fresh problems (about 4 visits each), the same mixed-quality styles."""
+    n = toy.continue_steps * BOOTSTRAP_BATCH // 4 + 100
+    problems = make_problems(n, seed=toy.seed * 1_000 + CONTINUE_SEED, difficulty=toy.difficulty)
+    return corpus_examples(problems, seed=toy.seed + 1, mix=CONTINUE_MIX)
+
+
+def bootstrap_teacher(out_dir: str | Path, toy: ToyConfig | None = None, *, eval_n: int = 100,
+                      pretrained: str | Path | None = None) -> dict:
     """Pretrain a tiny teacher into ``out_dir`` (atomically); returns its info (pass@1 on toy_eval, timings).
 
-    Deterministic under ``toy.seed``: the corpus, the tokenizer, the init and the batch order all derive from it.
+    Two phases: ``bootstrap_steps`` from a random init (peak lr 3e-3), then ``continue_steps`` on fresh problems
+    of the same corpus mix (peak lr 1e-3). ``pretrained``: a folder holding phase 1's output for this config
+    (an earlier bootstrap's), so only phase 2 runs. Deterministic under ``toy.seed`` (single-threaded CPU): the
+    corpora, the tokenizer, the init and the batch order all derive from it.
     """
     toy = toy or ToyConfig()
     t0 = time.perf_counter()
-    problems = make_problems(toy.corpus_size, seed=_corpus_seed(toy), difficulty=toy.difficulty)
-    corpus = corpus_examples(problems, seed=toy.seed)
-    tok_text = tokenizer_corpus(toy)
     out = Path(out_dir)
-    with atomic_output(out) as tmp, tempfile.TemporaryDirectory(prefix="limo-toy-init-") as init:
-        init_dir = make_tiny_model(Path(init) / "model", seed=toy.seed, tokenizer_corpus=tok_text, **TEACHER_ARCH)
-        model, tok, stats = lm.sft(
-            init_dir, corpus, tmp, steps=toy.bootstrap_steps, batch_size=BOOTSTRAP_BATCH,
-            learning_rate=BOOTSTRAP_LR, warmup_steps=min(30, max(1, toy.bootstrap_steps // 10)), seed=toy.seed,
-        )
+    phases = []
+    with atomic_output(out) as tmp, tempfile.TemporaryDirectory(prefix="limo-toy-init-") as scratch:
+        first = Path(pretrained) if pretrained else Path(scratch) / "phase1"
+        if not pretrained:
+            problems = make_problems(toy.corpus_size, seed=_corpus_seed(toy), difficulty=toy.difficulty)
+            init_dir = make_tiny_model(Path(scratch) / "init", seed=toy.seed, tokenizer_corpus=tokenizer_corpus(toy),
+                                       **TEACHER_ARCH)
+            model, tok, stats = lm.sft(
+                init_dir, corpus_examples(problems, seed=toy.seed), tmp if not toy.continue_steps else first,
+                steps=toy.bootstrap_steps, batch_size=BOOTSTRAP_BATCH, learning_rate=BOOTSTRAP_LR,
+                warmup_steps=min(30, max(1, toy.bootstrap_steps // 10)), seed=toy.seed,
+            )
+            phases.append({"phase": "pretrain", "steps": stats.steps, "final_loss": round(stats.final_loss, 4),
+                           "train_tokens": stats.tokens, "wall_s": round(stats.wall_s, 1)})
+        else:
+            phases.append({"phase": "pretrain", "steps": toy.bootstrap_steps, "reused": str(first)})
+        if toy.continue_steps:
+            model, tok, stats = lm.sft(first, continue_corpus(toy), tmp, steps=toy.continue_steps,
+                                       batch_size=BOOTSTRAP_BATCH, learning_rate=CONTINUE_LR, warmup_steps=10,
+                                       seed=toy.seed)
+            phases.append({"phase": "continue", "steps": stats.steps, "final_loss": round(stats.final_loss, 4),
+                           "train_tokens": stats.tokens, "wall_s": round(stats.wall_s, 1)})
+        elif pretrained:
+            model, tok = lm.load(first)
+            shutil.copytree(first, tmp, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".*", INFO_FILE))
         _set_generation_defaults(tmp, tok)
-        acc = None
+        acc = pass_k = None
         if eval_n:
-            acc, _ = lm.pass_at_1(model, tok, eval_problems(eval_n, difficulty=toy.difficulty))
+            problems = eval_problems(eval_n, difficulty=toy.difficulty)
+            acc, _ = lm.pass_at_1(model, tok, problems)
+            pass_k = lm.pass_at_k(model, tok, problems, k=HEADROOM_K, temperature=HEADROOM_T, seed=toy.seed)
         info = {
             "kind": "toy-teacher", "world": WORLD_VERSION, "config": toy.model_dump(), "arch": TEACHER_ARCH,
-            "steps": stats.steps, "final_loss": round(stats.final_loss, 4), "train_tokens": stats.tokens,
-            "tokens_per_s": round(stats.tokens_per_s, 1), "wall_s": round(time.perf_counter() - t0, 1),
-            "toy_eval_pass@1": acc, "toy_eval_n": eval_n,
+            "steps": toy.bootstrap_steps + toy.continue_steps, "phases": phases,
+            "final_loss": phases[-1].get("final_loss"), "wall_s": round(time.perf_counter() - t0, 1),
+            "toy_eval_pass@1": acc, f"toy_eval_pass@{HEADROOM_K}_T{HEADROOM_T}": pass_k, "toy_eval_n": eval_n,
         }
         atomic_write_json(tmp / INFO_FILE, info)
-    log.info("toy teacher written to %s: pass@1 %s on %d toy_eval problems, %.0f s", out, acc, eval_n, info["wall_s"])
+    log.info("toy teacher written to %s: greedy pass@1 %s, pass@%d %s on %d toy_eval problems, %.0f s", out, acc,
+             HEADROOM_K, pass_k, eval_n, info["wall_s"])
     return info
 
 
@@ -166,7 +214,7 @@ def resolve_toy_model(uri: str, cache_dir: str | Path, toy: ToyConfig | None = N
 def _copy_pretrained(src: Path, path: Path) -> None:
     """The default teacher ships with the package (2.4 MB), bootstrapped by :func:`bootstrap_teacher` under
     its recorded config; ``limo-rl toy bootstrap --out DIR`` rebuilds it (deterministic under the seed).
-    It spares every quickstart and CI run the ~8 CPU-minutes of pretraining."""
+    It spares every quickstart and CI run the ~20 CPU-minutes of pretraining."""
     with atomic_output(path) as tmp:
         shutil.copytree(src, tmp)
         info = json.loads((tmp / INFO_FILE).read_text())

@@ -23,7 +23,8 @@ from limo_rl.toy.problems import dev_problems, eval_problems, make_problems
 
 def _toy_config(args: argparse.Namespace):
     try:
-        return ToyConfig(seed=args.seed, bootstrap_steps=args.steps, corpus_size=args.corpus_size,
+        return ToyConfig(seed=args.seed, bootstrap_steps=args.steps,
+                         continue_steps=args.continue_steps, corpus_size=args.corpus_size,
                          difficulty=args.difficulty)
     except ValueError as exc:
         raise UsageError(f"bad toy option: {exc}") from None
@@ -99,6 +100,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         q.add_argument("--difficulty", type=_difficulty, default=2, help="1..6: operand digits and steps (default 2)")
         if steps:
             q.add_argument("--steps", type=int, default=600, help="bootstrap optimizer steps (default 600)")
+            q.add_argument("--continue-steps", type=int, default=300,
+                           help="continued-pretraining steps on fresh problems, lower lr (default 300)")
             q.add_argument("--corpus-size", type=int, default=3000, help="bootstrap corpus problems (default 3000)")
 
     mm = sub.add_parser(

@@ -145,6 +145,8 @@ def sample(model, tok, questions: Sequence[str], *, n: int = 1, temperature: flo
             enc = tok([p for _, p in chunk], return_tensors="pt", padding=True, add_special_tokens=False)
             kwargs = {"do_sample": True, "temperature": temperature, "top_k": 0} if temperature > 0 else {
                 "do_sample": False}
+            if model.device.type == "cpu":  # a preallocated KV cache: same text, ~1.3x faster on CPU
+                kwargs["cache_implementation"] = "static"
             gen = model.generate(**enc, max_new_tokens=max_new_tokens, eos_token_id=tok.eos_token_id,
                                  pad_token_id=tok.pad_token_id, **kwargs)
             texts = tok.batch_decode(gen[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
@@ -160,3 +162,12 @@ def pass_at_1(model, tok, problems: Sequence[Problem], *, n: int = 1, temperatur
                      max_new_tokens=max_new_tokens, seed=seed)
     per = [sum(toy_correct(t, p.answer) for t in s) / len(s) for p, s in zip(problems, samples, strict=True)]
     return (sum(per) / len(per) if per else 0.0), samples
+
+
+def pass_at_k(model, tok, problems: Sequence[Problem], *, k: int = 8, temperature: float = 0.8,
+              max_new_tokens: int = 256, seed: int = 0) -> float:
+    """Fraction of problems with at least one correct answer among ``k`` samples at ``temperature``."""
+    samples = sample(model, tok, [p.question for p in problems], n=k, temperature=temperature,
+                     max_new_tokens=max_new_tokens, seed=seed)
+    hits = [any(toy_correct(t, p.answer) for t in s) for p, s in zip(problems, samples, strict=True)]
+    return sum(hits) / len(hits) if hits else 0.0

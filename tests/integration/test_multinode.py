@@ -242,7 +242,7 @@ def test_two_node_loop_on_object_store_with_driver_kill_and_fresh_machine_resume
                 f"run.output_dir=s3://{bucket}/runs", "run.name=mn", "loop.baselines=false",
                 "loop.static.enabled=false", f"generate.resources={{{GEN}: 1}}", f"train.resources={{{TRAIN}: 1}}",
                 *TINY_OVERRIDES, "loop.rounds=2", "generate.n=4"]  # after the tiny overrides (one round, 2 samples:
-        # ~8% of the toy teacher's samples are correct, so 4 x 24 keeps round 2's SFT set from coming up empty)
+        # ~5% of the toy teacher's samples are correct, so 4 x 24 keeps round 2's SFT set from coming up empty)
         r1 = "seed0/loop/round1"
         with two_node_cluster(tmp_path, store_env) as cluster:
             gen_node = next(n for n, r in cluster.nodes.items() if GEN in r)

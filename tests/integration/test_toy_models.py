@@ -18,7 +18,7 @@ from limo_rl.toy.problems import eval_problems, make_problems
 
 pytestmark = pytest.mark.slow
 
-TINY = ToyConfig(seed=3, bootstrap_steps=4, corpus_size=48, difficulty=1)
+TINY = ToyConfig(seed=3, bootstrap_steps=4, continue_steps=2, corpus_size=48, difficulty=1)
 
 
 def test_loss_mask_covers_the_reply_and_end_of_turn_only(tiny_model_dir):
@@ -56,7 +56,8 @@ def test_toy_models_resolve_once_and_are_deterministic(tmp_path):
     teacher = resolve_toy_model("toy://teacher", cache, TINY, eval_n=8)
     assert teacher.name == toy_model_key("teacher", TINY)
     info = json.loads((teacher / INFO_FILE).read_text())
-    assert info["kind"] == "toy-teacher" and info["steps"] == TINY.bootstrap_steps
+    assert info["kind"] == "toy-teacher" and info["steps"] == TINY.bootstrap_steps + TINY.continue_steps
+    assert [(ph["phase"], ph["steps"]) for ph in info["phases"]] == [("pretrain", 4), ("continue", 2)]
     assert 0.0 <= info["toy_eval_pass@1"] <= 1.0 and info["toy_eval_n"] == 8
     weights = teacher / "model.safetensors"
     stamp = weights.stat().st_mtime_ns
@@ -75,6 +76,12 @@ def test_toy_models_resolve_once_and_are_deterministic(tmp_path):
     bootstrap_teacher(tmp_path / "other", TINY.model_copy(update={"seed": 4}), eval_n=0)
     assert hash_file(tmp_path / "other" / "model.safetensors") != hash_file(weights)
     assert not [p for p in os.listdir(cache) if ".tmp-" in p]
+    # phase 2 alone, from phase 1's output: the same teacher as the whole bootstrap
+    phase1 = tmp_path / "phase1"
+    bootstrap_teacher(phase1, TINY.model_copy(update={"continue_steps": 0}), eval_n=0)
+    resumed = tmp_path / "resumed"
+    assert bootstrap_teacher(resumed, TINY, eval_n=0, pretrained=phase1)["phases"][0]["reused"] == str(phase1)
+    assert hash_file(resumed / "model.safetensors") == hash_file(weights)
 
     # the teacher is an ordinary HF model that answers through the chat template
     from transformers import AutoModelForCausalLM

@@ -76,7 +76,8 @@ def test_generate_resume_and_evaluate_on_one_vllm_actor(ray_cluster, tmp_path):
     samples = pq.read_table(ev.samples_path).to_pylist()
     assert len(samples) == 12 and {s["engine"] for s in samples} == {"vllm"}
     assert set(ev.metrics["benchmarks"]) == {"toy_eval", "grade_school_math"}
-    assert sum(s["correct"] for s in samples) >= 1  # the toy teacher (greedy pass@1 ~0.1) solves some
+    # the toy teacher's greedy reply is mostly a bare boxed answer (rarely right): real model text, graded
+    assert sum(s["extracted"] is not None for s in samples) >= 9
 
     # closed: the engine core processes are gone and the actor has ended
     import ray
