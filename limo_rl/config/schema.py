@@ -381,8 +381,9 @@ class ToyConfig(_Section):
     seed: int = Field(0, ge=0)
     bootstrap_steps: int = Field(600, ge=1, description="pretraining steps (peak lr 3e-3, cosine)")
     continue_steps: int = Field(
-        300, ge=0, description="continued pretraining on fresh problems of the same mixed-quality corpus at a "
-        "lower peak lr (1e-3): 600 steps alone leave a teacher that cannot add two digits; 0 skips it")
+        300, ge=0, description="continued pretraining on fresh problems where bare answers are the most common "
+        "style, at a lower peak lr (1e-3): the teacher's greedy habit becomes a bare answer while its samples "
+        "still write steps (its headroom); 0 skips it")
     corpus_size: int = Field(3000, ge=1)
     difficulty: int = Field(2, ge=1, le=6)
 

@@ -67,9 +67,9 @@ CONTINUE_SEED = 123_457  # the continued-pretraining problems' stream (disjoint 
 # of the rest. The teacher's greedy reply is then a bare answer (rarely right) while its samples still write
 # steps about half the time: it knows more than it shows, and a few hundred step-by-step chains flip its habit.
 CONTINUE_TERSE = 0.55
+CONTINUE_MIX = {"terse": CONTINUE_TERSE, **{s: w * (1 - CONTINUE_TERSE) / (1 - CORPUS_MIX["terse"])
+                                            for s, w in CORPUS_MIX.items() if s != "terse"}}
 HEADROOM_K, HEADROOM_T = 8, 0.8  # the teacher's info records pass@8 at T=0.8 beside greedy pass@1: its headroom
-CONTINUE_MIX = {"terse": CONTINUE_TERSE, **{s: w * (1 - CONTINUE_TERSE) / 0.9 for s, w in CORPUS_MIX.items()
-                                            if s != "terse"}}
 # Teachers bootstrapped ahead of time, one folder per cache key (see _copy_pretrained).
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
 
@@ -87,7 +87,7 @@ def tokenizer_corpus(toy: ToyConfig, n: int = 200) -> list[str]:
 
 
 def continue_corpus(toy: ToyConfig) -> list:
-    """The continued-pretraining corpus: fresh problems (about 4 visits each), the same mixed-quality styles."""
+    """The continued-pretraining corpus: fresh problems (about 4 visits each) in :data:`CONTINUE_MIX`'s styles."""
     n = toy.continue_steps * BOOTSTRAP_BATCH // 4 + 100
     problems = make_problems(n, seed=toy.seed * 1_000 + CONTINUE_SEED, difficulty=toy.difficulty)
     return corpus_examples(problems, seed=toy.seed + 1, mix=CONTINUE_MIX)
@@ -98,7 +98,7 @@ def bootstrap_teacher(out_dir: str | Path, toy: ToyConfig | None = None, *, eval
     """Pretrain a tiny teacher into ``out_dir`` (atomically); returns its info (pass@1 on toy_eval, timings).
 
     Two phases: ``bootstrap_steps`` from a random init (peak lr 3e-3), then ``continue_steps`` on fresh problems
-    of the same corpus mix (peak lr 1e-3). ``pretrained``: a folder holding phase 1's output for this config
+    where bare answers are the most common style (:data:`CONTINUE_MIX`, peak lr 1e-3). ``pretrained``: a folder holding phase 1's output for this config
     (an earlier bootstrap's), so only phase 2 runs. Deterministic under ``toy.seed`` (single-threaded CPU): the
     corpora, the tokenizer, the init and the batch order all derive from it.
     """
