@@ -5,6 +5,13 @@
 * otherwise: a private local cluster without the dashboard, whose workers get the driver's
   thread and quiet settings (:data:`FORWARDED_ENV`; ``OMP_NUM_THREADS`` defaults to 1, since
   each CPU worker would otherwise spin up a thread per core of a shared machine).
+* workers run at niceness 0 (:func:`worker_niceness`), not Ray's default 15: at 15, as soon as
+  runnable processes outnumber cores, any ordinary process (an editor, a browser, a second job)
+  takes ~96% of a core from each worker, and the quickstart's generation ran 5x slower beside two
+  busy loops. ``RAY_worker_niceness`` set in the driver's environment (Ray's own knob) wins, so a
+  shared node can still push the workers down. It travels in every worker's and actor's
+  environment (:func:`worker_env`), so it holds on a joined cluster too, where Ray's job
+  supervisor resets it to 15 for the job's tasks and actors.
 * either way the console policy of :mod:`limo_rl.worker_logs`: worker output reaches the driver's
   console only with ``-v`` (else it goes to ``<run>/logs/workers``), Ray's own driver logging joins
   limo_rl's (the run's log file), and workers run with Ray Train's print patch off.
@@ -22,6 +29,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+from limo_rl.errors import UsageError
 from limo_rl.procs import guard_local_ray
 from limo_rl.worker_logs import ray_init_kwargs, route_ray_logs
 from limo_rl.worker_logs import worker_env as console_env
@@ -30,12 +38,33 @@ FORWARDED_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TOKENIZERS_PARALLELISM",
                  "HF_HUB_OFFLINE", "WANDB_MODE")
 
 
+NICENESS_ENV = "RAY_worker_niceness"  # read by each Ray worker's core at start-up
+DEFAULT_NICENESS = 0
+
+
+def worker_niceness() -> int:
+    """The niceness Ray workers start at: ``RAY_worker_niceness`` if the user set it, else 0."""
+    raw = os.environ.get(NICENESS_ENV, "").strip()
+    if not raw:
+        return DEFAULT_NICENESS
+    try:
+        value = int(raw)
+    except ValueError:
+        raise UsageError(f"{NICENESS_ENV}={raw!r} is not an integer niceness (0 = normal priority, "
+                         "19 = lowest)") from None
+    if not 0 <= value <= 19:
+        raise UsageError(f"{NICENESS_ENV}={value} is outside 0..19 (a worker cannot raise its own priority)")
+    return value
+
+
 def worker_env() -> dict[str, str]:
-    """Environment variables a private local cluster's workers inherit from the driver."""
+    """Environment every Ray worker and actor limo_rl starts gets: the driver's thread and quiet
+    settings (:data:`FORWARDED_ENV`), the console policy and the niceness policy above."""
     env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
     env.setdefault("OMP_NUM_THREADS", "1")
     env.setdefault("TOKENIZERS_PARALLELISM", "false")
     env.update(console_env())
+    env[NICENESS_ENV] = str(worker_niceness())
     return env
 
 

@@ -66,13 +66,15 @@ def ray_cluster():
     """A private local Ray cluster (2 CPUs) for the whole session; shut down only by us."""
     import ray
 
+    from limo_rl.raysession import worker_env
+
     if not ray.is_initialized():
         ray.init(
             num_cpus=2,
             include_dashboard=False,
             _temp_dir=_RAY_TMP,
             log_to_driver=False,
-            runtime_env={"env_vars": {"OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}},
+            runtime_env={"env_vars": worker_env()},  # the product's policy: 1 thread, niceness 0
         )
     yield ray
     ray.shutdown()

@@ -31,10 +31,10 @@ from limo_rl.config import GenerateConfig
 from limo_rl.generate.engines import make_engine
 from limo_rl.modelstore import local_model_path
 from limo_rl.progress import QUIET_ENV, is_quiet
-from limo_rl.raysession import start_ray
+from limo_rl.raysession import start_ray, worker_env
 from limo_rl.redact import SecretEnv
 from limo_rl.types import Completion, GenerationRequest
-from limo_rl.worker_logs import redirect_worker_output, worker_env
+from limo_rl.worker_logs import redirect_worker_output
 
 log = logging.getLogger(__name__)
 
@@ -97,15 +97,16 @@ def actor_resources(cfg: Any, cluster_gpus: float) -> tuple[float, float]:
 
 
 def actor_env(cfg: Any, threads: int, gpus: float) -> dict[str, str]:
-    """Environment of one actor: thread counts, and vLLM's CPU settings when it runs on CPU."""
-    env = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "TOKENIZERS_PARALLELISM": "false"}
+    """Environment of one actor: the Ray worker policy (where worker output goes, the print patch off,
+    niceness), its thread counts, and vLLM's CPU settings when it runs on CPU."""
+    env = worker_env()
+    env.update({"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)})
     if cfg.engine == "vllm" and gpus == 0:
         from limo_rl.generate.engines.vllm import cpu_env
 
         env.update(cpu_env(cfg.vllm, threads))
     if is_quiet():
         env[QUIET_ENV] = "1"
-    env.update(worker_env())  # where worker output goes (<run>/logs/workers), the print patch off
     return env
 
 

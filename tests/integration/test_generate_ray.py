@@ -69,3 +69,17 @@ def test_two_actors_cover_every_sample_and_match_one_actor(ray_cluster, tiny_mod
     assert len(list((tmp_path / "a2" / "chains" / ".stale").rglob("shard-*.parquet"))) == 3
     assert _key(read_chains(other.chains_dir)) != _key(chains)
     assert len(read_chains(other.chains_dir)) == 10
+
+
+def test_actors_start_at_the_niceness_of_the_policy(ray_cluster, tiny_model_dir, monkeypatch):
+    """Each actor carries the niceness in its own environment (on a joined cluster the job's would be 15):
+    the session cluster runs its workers at 0, so an actor at 7 proves the actor's own setting applies."""
+    import os
+
+    from limo_rl.generate.pool import ActorPool
+
+    monkeypatch.setenv("RAY_worker_niceness", "7")
+    with ActorPool() as pool:
+        actors = pool.acquire(_cfg(num_actors=1), str(tiny_model_dir), 1)
+        assert ray_cluster.get(actors[0].__ray_call__.remote(lambda _self: os.nice(0))) == 7
+    assert ray_cluster.get(ray_cluster.remote(lambda: os.nice(0)).remote()) == 0  # the session's own workers

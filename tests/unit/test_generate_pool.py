@@ -51,3 +51,24 @@ def test_engine_key_ignores_sampling_but_not_the_engine():
     assert engine_key(base, "m") == engine_key(base.model_copy(update={"n": 16, "temperature": 0.0}), "m")
     assert engine_key(base, "m") != engine_key(base, "other")
     assert engine_key(base, "m") != engine_key(cfg(engine="vllm", vllm={"max_model_len": 512}), "m")
+
+
+def test_actors_run_at_normal_priority_unless_the_user_says_otherwise(monkeypatch):
+    """Ray's default worker niceness (15) starves actors beside any busy process; the policy sets 0."""
+    from limo_rl.errors import UsageError
+    from limo_rl.raysession import NICENESS_ENV, worker_env
+
+    monkeypatch.delenv(NICENESS_ENV, raising=False)
+    env = actor_env(cfg(engine="hf"), threads=1, gpus=0)
+    assert env[NICENESS_ENV] == "0" and worker_env()[NICENESS_ENV] == "0"
+    assert env["RAY_TRAIN_ENABLE_PRINT_PATCH"] == "0" and env["OMP_NUM_THREADS"] == "1"
+    monkeypatch.setenv(NICENESS_ENV, "10")  # a shared node may push the workers down on purpose
+    assert actor_env(cfg(engine="hf"), threads=1, gpus=0)[NICENESS_ENV] == "10"
+    for bad in ("high", "-5", "25"):
+        monkeypatch.setenv(NICENESS_ENV, bad)
+        try:
+            worker_env()
+        except UsageError as err:
+            assert NICENESS_ENV in str(err)
+        else:
+            raise AssertionError(f"{bad!r} accepted")
