@@ -7,6 +7,10 @@ on the head (``lrl_gen``), training workers on the second node (``lrl_train``), 
 is written by one node and loaded from the run folder by the other. The driver joins the cluster
 with ``RAY_ADDRESS``, is killed with SIGKILL during generation, and a rerun resumes: finished
 chain shards are kept, and the run ends with every stage done.
+
+Both tests run on one cluster (module fixture :func:`cluster`, ~1-3 minutes to start on a loaded
+machine), whose nodes carry the S3 settings of one moto server: a killed driver's job ends with it,
+so the next test starts from a cluster with no work of the last one.
 """
 
 from __future__ import annotations
@@ -157,7 +161,29 @@ def two_node_cluster(logs: Path, extra_env: dict[str, str] | None = None) -> Ite
             p.wait()
 
 
-def test_two_node_loop_with_driver_kill_and_resume(tmp_path):
+@pytest.fixture(scope="module")
+def store_endpoint() -> Iterator[str]:
+    pytest.importorskip("s3fs")
+    from tests.integration.s3_server import moto_server
+
+    with moto_server() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture(scope="module")
+def cluster(store_endpoint, tmp_path_factory) -> Iterator[Cluster]:
+    """One two-node cluster for the module; its nodes (so every worker) see the moto store."""
+    from tests.integration.s3_server import s3_env
+
+    logs = tmp_path_factory.mktemp("two-node-logs")
+    store_env = {**s3_env(store_endpoint), "LIMO_RL_MODEL_CACHE": str(logs / "models")}
+    with two_node_cluster(logs, store_env) as c:
+        yield c
+    for sid in c.sids:
+        assert session_pids(sid) == []  # every process of both nodes is gone
+
+
+def test_two_node_loop_with_driver_kill_and_resume(tmp_path, cluster):
     t0 = time.monotonic()
     out = tmp_path / "runs"
     args = [sys.executable, "-m", "limo_rl.cli", "-q", "run", "recipes/quickstart.yaml", f"run.output_dir={out}",
@@ -166,33 +192,30 @@ def test_two_node_loop_with_driver_kill_and_resume(tmp_path):
     run = out / "mn"
     rd = run / "seed0/loop/round1"
     chains = rd / "generate/chains"
-    with two_node_cluster(tmp_path) as cluster:
-        gen_node = next(n for n, r in cluster.nodes.items() if GEN in r)
-        train_node = next(n for n, r in cluster.nodes.items() if TRAIN in r)
-        assert gen_node != train_node
+    gen_node = next(n for n, r in cluster.nodes.items() if GEN in r)
+    train_node = next(n for n, r in cluster.nodes.items() if TRAIN in r)
+    assert gen_node != train_node
 
-        # 1. the driver joins the cluster and is SIGKILLed once generation has written a shard
-        driver = subprocess.Popen(args, cwd=REPO, env=cluster.env, stdout=subprocess.DEVNULL,
-                                  stderr=(tmp_path / "driver1.log").open("w"), start_new_session=True)
-        try:
-            deadline = time.monotonic() + 900
-            while not list(chains.glob("*.parquet")):
-                assert driver.poll() is None, (tmp_path / "driver1.log").read_text()[-4000:]
-                assert time.monotonic() < deadline, "no chain shard within 900 s"
-                time.sleep(0.2)
-        finally:
-            os.killpg(driver.pid, signal.SIGKILL)
-            driver.wait()
-        kept = {p.name: p.stat().st_mtime_ns for p in chains.glob("*.parquet")}
-        assert kept
-        assert not (run / PROBE_NAME).exists()  # the shared-storage probe ran and was cleaned up
+    # 1. the driver joins the cluster and is SIGKILLed once generation has written a shard
+    driver = subprocess.Popen(args, cwd=REPO, env=cluster.env, stdout=subprocess.DEVNULL,
+                              stderr=(tmp_path / "driver1.log").open("w"), start_new_session=True)
+    try:
+        deadline = time.monotonic() + 900
+        while not list(chains.glob("*.parquet")):
+            assert driver.poll() is None, (tmp_path / "driver1.log").read_text()[-4000:]
+            assert time.monotonic() < deadline, "no chain shard within 900 s"
+            time.sleep(0.2)
+    finally:
+        os.killpg(driver.pid, signal.SIGKILL)
+        driver.wait()
+    kept = {p.name: p.stat().st_mtime_ns for p in chains.glob("*.parquet")}
+    assert kept
+    assert not (run / PROBE_NAME).exists()  # the shared-storage probe ran and was cleaned up
 
-        # 2. the same command resumes on the same cluster (both nodes still up) and finishes
-        res = subprocess.run(args, cwd=REPO, env=cluster.env, capture_output=True, text=True, timeout=1500)
-        assert res.returncode == 0, res.stderr[-5000:]
-        t_run = time.monotonic() - t0
-    for sid in cluster.sids:
-        assert session_pids(sid) == []  # every process of both nodes is gone
+    # 2. the same command resumes on the same cluster (both nodes still up) and finishes
+    res = subprocess.run(args, cwd=REPO, env=cluster.env, capture_output=True, text=True, timeout=1500)
+    assert res.returncode == 0, res.stderr[-5000:]
+    t_run = time.monotonic() - t0
 
     for name, mtime in kept.items():  # shards finished before the kill were kept, not regenerated
         assert (chains / name).stat().st_mtime_ns == mtime, f"{name} was regenerated"
@@ -220,84 +243,81 @@ def test_two_node_loop_with_driver_kill_and_resume(tmp_path):
 
 
 @pytest.mark.timeout(2700)  # two rounds, two drivers: ~10 min on a loaded 2-core machine
-def test_two_node_loop_on_object_store_with_driver_kill_and_fresh_machine_resume(tmp_path, monkeypatch):
+def test_two_node_loop_on_object_store_with_driver_kill_and_fresh_machine_resume(tmp_path, monkeypatch, cluster,
+                                                                                 store_endpoint):
     """The run folder is ``s3://`` on a moto server: two rounds, generation on the head, training on the
     second node, round 2's teacher (round 1's student) loaded from the store by URI. The driver is
     SIGKILLed during round 1's training and resumed with an EMPTY working copy (a fresh machine): the
     committed stages come from the store and are not recomputed. Nothing is written to a local run folder."""
-    pytest.importorskip("s3fs")
     from limo_rl.runstore import WORK_ENV, RunStore
-    from tests.integration.s3_server import moto_server, new_bucket, s3_env
+    from tests.integration.s3_server import new_bucket, s3_env
 
     t0 = time.monotonic()
     cwd = tmp_path / "cwd"
     cwd.mkdir()
-    with moto_server() as endpoint:
-        store_env = {**s3_env(endpoint), "LIMO_RL_MODEL_CACHE": str(tmp_path / "models")}
-        for k, v in store_env.items():
-            monkeypatch.setenv(k, v)  # this test process reads the store too
-        bucket = new_bucket(endpoint)
-        uri = f"s3://{bucket}/runs/mn"
-        args = [sys.executable, "-m", "limo_rl.cli", "-q", "run", str(REPO / "recipes/quickstart.yaml"),
-                f"run.output_dir=s3://{bucket}/runs", "run.name=mn", "loop.baselines=false",
-                "loop.static.enabled=false", f"generate.resources={{{GEN}: 1}}", f"train.resources={{{TRAIN}: 1}}",
-                *TINY_OVERRIDES, "loop.rounds=2", "generate.n=4"]  # after the tiny overrides (one round, 2 samples:
-        # ~5% of the toy teacher's samples are correct, so 4 x 24 keeps round 2's SFT set from coming up empty)
-        r1 = "seed0/loop/round1"
-        with two_node_cluster(tmp_path, store_env) as cluster:
-            gen_node = next(n for n, r in cluster.nodes.items() if GEN in r)
-            train_node = next(n for n, r in cluster.nodes.items() if TRAIN in r)
-            env1 = {**cluster.env, WORK_ENV: str(tmp_path / "machine1")}
-            store = RunStore(uri)
+    endpoint = store_endpoint
+    store_env = {**s3_env(endpoint), "LIMO_RL_MODEL_CACHE": str(tmp_path / "models")}
+    for k, v in store_env.items():
+        monkeypatch.setenv(k, v)  # this test process reads the store too
+    bucket = new_bucket(endpoint)
+    uri = f"s3://{bucket}/runs/mn"
+    args = [sys.executable, "-m", "limo_rl.cli", "-q", "run", str(REPO / "recipes/quickstart.yaml"),
+            f"run.output_dir=s3://{bucket}/runs", "run.name=mn", "loop.baselines=false",
+            "loop.static.enabled=false", f"generate.resources={{{GEN}: 1}}", f"train.resources={{{TRAIN}: 1}}",
+            *TINY_OVERRIDES, "loop.rounds=2", "generate.n=4"]  # after the tiny overrides (one round, 2 samples:
+    # ~5% of the toy teacher's samples are correct, so 4 x 24 keeps round 2's SFT set from coming up empty)
+    r1 = "seed0/loop/round1"
+    gen_node = next(n for n, r in cluster.nodes.items() if GEN in r)
+    train_node = next(n for n, r in cluster.nodes.items() if TRAIN in r)
+    env1 = {**cluster.env, WORK_ENV: str(tmp_path / "machine1")}
+    store = RunStore(uri)
 
-            def committed() -> set[str]:
-                store.fs.invalidate_cache()
-                return {k[len(store.root) + 1:] for k in store.fs.find(store.root)}
-
-            # 1. SIGKILL the driver once round 1's selection is committed (training is starting)
-            driver = subprocess.Popen(args, cwd=cwd, env=env1, stdout=subprocess.DEVNULL,
-                                      stderr=(tmp_path / "driver1.log").open("w"), start_new_session=True)
-            try:
-                deadline = time.monotonic() + 1200
-                while f"{r1}/select/{STAGE_MARKER}" not in committed():
-                    assert driver.poll() is None, (tmp_path / "driver1.log").read_text()[-4000:]
-                    assert time.monotonic() < deadline, "round 1's selection not committed within 1200 s"
-                    time.sleep(0.5)
-            finally:
-                os.killpg(driver.pid, signal.SIGKILL)
-                driver.wait()
-            before = {k: v.get("ETag") for k, v in store.fs.find(f"{store.root}/{r1}/generate", detail=True).items()}
-            assert f"{r1}/train/{STAGE_MARKER}" not in committed()
-
-            # 2. a fresh machine (empty working copy) resumes from the store on the same cluster
-            env2 = {**cluster.env, WORK_ENV: str(tmp_path / "machine2")}
-            res = subprocess.run(args, cwd=cwd, env=env2, capture_output=True, text=True, timeout=2400)
-            assert res.returncode == 0, res.stderr[-5000:]
-            t_run = time.monotonic() - t0
-        for sid in cluster.sids:
-            assert session_pids(sid) == []
-
-        keys = committed()
+    def committed() -> set[str]:
         store.fs.invalidate_cache()
-        after = {k: v.get("ETag") for k, v in store.fs.find(f"{store.root}/{r1}/generate", detail=True).items()}
-        assert after == before  # round 1's committed generation was pulled, not regenerated
-        manifest = json.loads(store.fs.cat_file(f"{store.root}/manifest.json"))
-        assert manifest["status"] == "finished" and len(manifest["invocations"]) == 2
-        for rnd in (1, 2):
-            for stage in ("generate", "verify", "select", "train", "evaluate"):
-                key = f"seed0/loop/round{rnd}/{stage}"
-                assert manifest["stages"][key]["status"] == "done", key
-                assert f"{key}/{STAGE_MARKER}" in keys, key
-        assert {"report.md", f"{r1}/train/model/config.json", f"{r1}/train/train_metrics.json"} <= keys
-        assert any(k.startswith(f"{r1}/train/ray/") for k in keys)  # Ray Train's storage is the store
-        assert ".lease.json" not in keys
-        gen2 = json.loads(store.fs.cat_file(f"{store.root}/seed0/loop/round2/generate/stats.json"))
-        assert gen2["model"] == f"{uri}/{r1}/train/model"  # round 2's teacher: round 1's student, from the store
-        assert gen2["actor_nodes"] == [gen_node]
-        tm = json.loads(store.fs.cat_file(f"{store.root}/{r1}/train/train_metrics.json"))
-        assert tm["node_id"] == train_node and tm["world_size"] == 2
-        ev = json.loads(store.fs.cat_file(f"{store.root}/{r1}/evaluate/toy_eval/generate/stats.json"))
-        assert ev["model"] == f"{uri}/{r1}/train/model" and ev["actor_nodes"] == [gen_node]
+        return {k[len(store.root) + 1:] for k in store.fs.find(store.root)}
+
+    # 1. SIGKILL the driver once round 1's selection is committed (training is starting)
+    driver = subprocess.Popen(args, cwd=cwd, env=env1, stdout=subprocess.DEVNULL,
+                              stderr=(tmp_path / "driver1.log").open("w"), start_new_session=True)
+    try:
+        deadline = time.monotonic() + 1200
+        while f"{r1}/select/{STAGE_MARKER}" not in committed():
+            assert driver.poll() is None, (tmp_path / "driver1.log").read_text()[-4000:]
+            assert time.monotonic() < deadline, "round 1's selection not committed within 1200 s"
+            time.sleep(0.5)
+    finally:
+        os.killpg(driver.pid, signal.SIGKILL)
+        driver.wait()
+    before = {k: v.get("ETag") for k, v in store.fs.find(f"{store.root}/{r1}/generate", detail=True).items()}
+    assert f"{r1}/train/{STAGE_MARKER}" not in committed()
+
+    # 2. a fresh machine (empty working copy) resumes from the store on the same cluster
+    env2 = {**cluster.env, WORK_ENV: str(tmp_path / "machine2")}
+    res = subprocess.run(args, cwd=cwd, env=env2, capture_output=True, text=True, timeout=2400)
+    assert res.returncode == 0, res.stderr[-5000:]
+    t_run = time.monotonic() - t0
+
+    keys = committed()
+    store.fs.invalidate_cache()
+    after = {k: v.get("ETag") for k, v in store.fs.find(f"{store.root}/{r1}/generate", detail=True).items()}
+    assert after == before  # round 1's committed generation was pulled, not regenerated
+    manifest = json.loads(store.fs.cat_file(f"{store.root}/manifest.json"))
+    assert manifest["status"] == "finished" and len(manifest["invocations"]) == 2
+    for rnd in (1, 2):
+        for stage in ("generate", "verify", "select", "train", "evaluate"):
+            key = f"seed0/loop/round{rnd}/{stage}"
+            assert manifest["stages"][key]["status"] == "done", key
+            assert f"{key}/{STAGE_MARKER}" in keys, key
+    assert {"report.md", f"{r1}/train/model/config.json", f"{r1}/train/train_metrics.json"} <= keys
+    assert any(k.startswith(f"{r1}/train/ray/") for k in keys)  # Ray Train's storage is the store
+    assert ".lease.json" not in keys
+    gen2 = json.loads(store.fs.cat_file(f"{store.root}/seed0/loop/round2/generate/stats.json"))
+    assert gen2["model"] == f"{uri}/{r1}/train/model"  # round 2's teacher: round 1's student, from the store
+    assert gen2["actor_nodes"] == [gen_node]
+    tm = json.loads(store.fs.cat_file(f"{store.root}/{r1}/train/train_metrics.json"))
+    assert tm["node_id"] == train_node and tm["world_size"] == 2
+    ev = json.loads(store.fs.cat_file(f"{store.root}/{r1}/evaluate/toy_eval/generate/stats.json"))
+    assert ev["model"] == f"{uri}/{r1}/train/model" and ev["actor_nodes"] == [gen_node]
     # nothing in a local run folder: not in the driver's cwd, not in the repository
     assert list(cwd.iterdir()) == []
     assert not (REPO / "s3:").exists()
