@@ -30,7 +30,10 @@ variance that per-arm CIs carry (on the toy evaluation the paired CI is ~1.5x na
   (the strictest Holm step).
 * **Decision rule**: "A beats B" only when the Holm-adjusted p-value is below ``alpha``
   (the sign of the difference names the winner); otherwise "no detectable difference
-  (smallest detectable: MDE)". The CI printed beside it is per comparison.
+  (smallest detectable: MDE at alpha / m)", the adjusted MDE that matches the adjusted decision.
+  The CI printed beside it is per comparison.
+* Comparisons of procedures over several seeds (:mod:`limo_rl.evaluate.procedure`) carry their t
+  degrees of freedom (``df``) and standard error; their MDE is ``(t_{df,1-alpha/2} + t_{df,power}) se``.
 
 Pure core: standard library and numpy.
 """
@@ -73,6 +76,9 @@ class PairedResult:
     p_adjusted: float | None = None
     mde_adjusted: float | None = None
     verdict: str | None = None
+    unit: str = "problems"  # what was resampled: "problems" (checkpoints) or "seeds x problems" (procedures)
+    n_seeds: int | None = None
+    df: float | None = None  # t degrees of freedom (procedure comparisons); sd_diff then holds the standard error
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -213,6 +219,20 @@ def min_detectable_effect(sd_diff: float, n: int, *, alpha: float = 0.05, power:
     return max(k * sd_diff / math.sqrt(n), k * k / (n + k * k))
 
 
+def procedure_mde(se: float, df: float, *, alpha: float = 0.05, power: float = 0.8) -> float:
+    """Smallest difference a seeds x problems design detects: ``(t_{df,1-alpha/2} + t_{df,power}) * se``."""
+    from limo_rl.evaluate.tdist import t_quantile
+
+    return (t_quantile(1.0 - alpha / 2.0, df) + t_quantile(power, df)) * se
+
+
+def result_mde(r: PairedResult, *, alpha: float = 0.05, power: float = 0.8) -> float:
+    """The MDE of one comparison at ``alpha``, by its design (one seed or seeds x problems)."""
+    if r.df is not None:
+        return procedure_mde(r.sd_diff, r.df, alpha=alpha, power=power)
+    return min_detectable_effect(r.sd_diff, r.n_problems, alpha=alpha, power=power)
+
+
 # ---------------------------------------------------------------------------------------- one comparison
 def compare(
     a: Mapping[str, Sequence[float]], b: Mapping[str, Sequence[float]], *, label_a: str = "a", label_b: str = "b",
@@ -257,7 +277,7 @@ def decide(results: Sequence[PairedResult], *, alpha: float = 0.05, power: float
     m = max(len(results), 1)
     out = []
     for r, p_adj in zip(results, adjusted, strict=True):
-        mde_adj = min_detectable_effect(r.sd_diff, r.n_problems, alpha=alpha / m, power=power)
+        mde_adj = result_mde(r, alpha=alpha / m, power=power)
         out.append(dataclasses.replace(r, p_adjusted=p_adj, mde_adjusted=mde_adj,
-                                       verdict=verdict(r, p_adj, r.mde, alpha)))
+                                       verdict=verdict(r, p_adj, mde_adj, alpha)))
     return out

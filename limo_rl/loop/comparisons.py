@@ -9,9 +9,11 @@ evaluates as a test set; dev benchmarks are for choices, not verdicts):
 * ``static`` vs ``base``;
 * the last loop round and ``static`` vs ``teacher`` when the teacher is a different model.
 
-Seeds: an arm's samples of one problem from every seed that both arms of a pair have are
-pooled (kept together per problem), see :mod:`limo_rl.evaluate.paired`. Holm's correction
-runs over every comparison of the report.
+Seeds: with one seed shared by both arms of a pair, the comparison is of these two checkpoints
+(:mod:`limo_rl.evaluate.paired`, problems resampled); with two or more, of the two procedures
+(:mod:`limo_rl.evaluate.procedure`: seeds x problems, a t interval and test that carry the
+seed-to-seed variance). ``unit`` in ``report.json`` says which. Holm's correction runs over every
+comparison of the report.
 
 Comparability: per arm (and seed) the examples it trained on, optimizer steps, training
 tokens, epochs, examples dropped for exceeding ``train.max_length``, the checkpoint rule and,
@@ -29,7 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from limo_rl.evaluate.paired import PairedResult, compare, decide
+from limo_rl.evaluate.paired import PairedResult, decide
+from limo_rl.evaluate.procedure import compare_procedures
 from limo_rl.loop.layout import (
     MATCH,
     METRICS,
@@ -123,20 +126,31 @@ def build_comparisons(
         for bench in benches:
             if bench in dev_benchmarks:
                 continue
-            pa, pb = _pooled(arms[a], seeds, bench), _pooled(arms[b], seeds, bench)
-            common = set(pa) & set(pb)
-            if common != set(pa) | set(pb):  # e.g. a different evaluate.limit between reruns: pair what both have
-                log.warning("%s vs %s on %s: %d problems graded for only one arm are left out", a, b, bench,
-                            len(set(pa) ^ set(pb)))
-                pa, pb = {p: pa[p] for p in common}, {p: pb[p] for p in common}
-            if not common:
+            sa, sb = _common_problems(arms[a], arms[b], seeds, bench, f"{a} vs {b} on {bench}")
+            if not sa:
                 continue
             ma, mb = arms[a].primary.get(bench), arms[b].primary.get(bench)
             metric = ma if ma == mb and ma else "pass@1[avg of n]"
-            raw.append(compare(pa, pb, label_a=a, label_b=b, benchmark=bench, metric=metric,
-                               bootstrap_samples=bootstrap_samples, level=level, alpha=alpha, power=power,
-                               seed=seed))
+            raw.append(compare_procedures(sa, sb, label_a=a, label_b=b, benchmark=bench, metric=metric,
+                                          bootstrap_samples=bootstrap_samples, level=level, alpha=alpha,
+                                          power=power, seed=seed))
     return decide(raw, alpha=alpha, power=power)
+
+
+def _common_problems(a: ArmSamples, b: ArmSamples, seeds: Sequence[int], bench: str,
+                     what: str) -> tuple[dict[int, Correctness], dict[int, Correctness]]:
+    """Both arms' samples by seed on the problems both graded in every shared seed (e.g. a different
+    ``evaluate.limit`` between reruns leaves some out, with a warning); empty when none are shared."""
+    sa = {s: a.by_seed[s].get(bench, {}) for s in seeds}
+    sb = {s: b.by_seed[s].get(bench, {}) for s in seeds}
+    every = [set(x) for x in (*sa.values(), *sb.values())]
+    common = set.intersection(*every) if every else set()
+    left_out = set.union(*every) - common if every else set()
+    if left_out and common:
+        log.warning("%s: %d problems graded for only one arm or seed are left out", what, len(left_out))
+    if not common:
+        return {}, {}
+    return ({s: {p: sa[s][p] for p in common} for s in seeds}, {s: {p: sb[s][p] for p in common} for s in seeds})
 
 
 # ---------------------------------------------------------------------------------------- what each arm trained on
@@ -212,25 +226,34 @@ def render_verdicts(results: Sequence[PairedResult], training: Sequence[dict[str
         lines += ["> **Arms are not matched.** " + " ".join(banner[:1]), *[f"> {b}" for b in banner[1:]], ""]
     if results:
         lines += [
-            "| A | B | benchmark | metric | A - B | 95% paired CI | test | p | p (Holm) | MDE | verdict |",
+            "| A | B | benchmark | metric | A - B | 95% paired CI | test | p | p (Holm) | MDE (Holm) | verdict |",
             "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for r in results:
             lines.append(
                 f"| {r.a} | {r.b} | {r.benchmark} | `{r.metric}` | {r.difference:+.3f} | "
                 f"[{r.ci_low:+.3f}, {r.ci_high:+.3f}] | {r.test} | {r.p_value:.3g} | {r.p_adjusted:.3g} | "
-                f"{r.mde:.3f} | {r.verdict} |")
+                f"{r.mde_adjusted:.3f} | {r.verdict} |")
         n = sorted({r.n_problems for r in results})
+        seeds = sorted({r.n_seeds or 1 for r in results})
         lines += [
             "",
             f"Decision rule: \"A beats B\" only when the Holm-adjusted p-value (over all {len(results)} comparisons "
             f"of this report) is below {alpha}; otherwise \"no detectable difference\" with the smallest difference "
-            f"detectable at this size: MDE = max(k s_d / sqrt(n), k^2 / (n + k^2)), k = z(1 - alpha/2) + z(power) "
-            f"(alpha {alpha} two-sided, power {power}), s_d the SD of the per-problem differences, n = "
-            f"{', '.join(map(str, n))} problems. Differences are paired per problem (every seed and sample of a "
-            "problem together); CI: percentile bootstrap over problems; test: exact McNemar (one sample per "
-            "problem) or a sign-flip permutation test on per-problem differences. Recomputable from each "
-            "evaluation's samples.parquet (report.json holds every figure).",
+            f"detectable at this size at Holm's strictest level (alpha / {len(results)}): MDE = "
+            f"max(k s_d / sqrt(n), k^2 / (n + k^2)), k = z(1 - alpha/2) + z(power) (alpha {alpha} two-sided, "
+            f"power {power}), s_d the SD of the per-problem differences, n = {', '.join(map(str, n))} problems. ",
+            *([] if seeds != [1] else [
+                "With one seed these verdicts compare **checkpoints** (these trained students), not procedures: "
+                "rerun with more seeds (run.seeds) for a claim about the training procedure. "]),
+            *([] if max(seeds) < 2 else [
+                f"Comparisons over {', '.join(map(str, (x for x in seeds if x > 1)))} seeds compare **procedures** "
+                "(test seed_problem_t: seeds x problems, a t interval and test whose variance carries the "
+                "seed-to-seed variance, limo_rl.evaluate.procedure). "]),
+            "Differences are paired per problem (every sample of a problem together); CI: percentile bootstrap "
+            "over problems; test: exact McNemar (one sample per problem) or a sign-flip permutation test on "
+            "per-problem differences. Recomputable from each evaluation's samples.parquet (report.json holds "
+            "every figure).",
             "",
         ]
     else:

@@ -153,7 +153,8 @@ def test_report_json_and_verdict_table(tmp_path):
 
 
 def test_report_differences_recompute_from_sample_files(tmp_path):
-    """report.json's differences equal a recomputation from the per-sample files (two seeds pooled)."""
+    """report.json's differences equal a recomputation from the per-sample files; with two seeds each
+    comparison is of procedures (seeds x problems), not of pooled checkpoints."""
     run = paired_run(tmp_path, seeds=(0, 1))
     # seed 1's base solves 10 more problems than seed 0's
     write_samples(run / "seed1/baselines/base/evaluate", {f"q{i:03d}": [int(i < 30)] for i in range(60)})
@@ -173,7 +174,7 @@ def test_report_differences_recompute_from_sample_files(tmp_path):
     assert len(doc["comparisons"]) == 6
     for c in doc["comparisons"]:
         assert c["difference"] == pytest.approx(pass1(c["a"]) - pass1(c["b"]))
-        assert c["test"].startswith("sign_flip")  # two samples per problem (one per seed)
+        assert c["test"] == "seed_problem_t" and c["unit"] == "seeds x problems" and c["n_seeds"] == 2
     base = next(c for c in doc["comparisons"] if (c["a"], c["b"]) == ("loop/round1", "base"))
     assert base["difference"] == pytest.approx(1 - 25 / 60)
 
