@@ -1,4 +1,5 @@
-"""Commands of the loop package: ``run``, ``report``, ``plan`` and ``clean``."""
+"""Commands of the loop package: ``run`` (one recipe, or a family of them), ``compare``, ``report``, ``plan``
+and ``clean``."""
 
 from __future__ import annotations
 
@@ -12,13 +13,41 @@ from limo_rl.errors import UsageError
 from limo_rl.loop.cache import STAGE_ORDER
 from limo_rl.loop.clean import clean_run
 from limo_rl.loop.driver import run_recipe
+from limo_rl.loop.family import build_family, render_family, write_family
 from limo_rl.loop.plan import Assumptions, plan_recipe, render, shortfalls
 from limo_rl.loop.report import compare_runs, write_report
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    recipe = recipe_from_args(args)
-    return run_recipe(recipe, args.argv, from_stage=args.from_stage)
+    extra = [o for o in args.overrides if "=" not in o and o.endswith((".yaml", ".yml"))]
+    if not extra:
+        return run_recipe(recipe_from_args(args), args.argv, from_stage=args.from_stage)
+    # a family: RECIPE is the base, each further YAML a variant; the overrides apply to all of them
+    overrides = [o for o in args.overrides if o not in extra]
+    for path in extra:
+        if not Path(path).is_file():
+            raise UsageError(f"{path}: no such recipe file")
+    recipes = [recipe_from_args(argparse.Namespace(recipe=r, overrides=overrides)) for r in (args.recipe, *extra)]
+    runs = []
+    for recipe in recipes:  # validated all before the first computes
+        rc = run_recipe(recipe, args.argv, from_stage=args.from_stage)
+        if rc != 0:
+            return rc
+        runs.append(Path(recipe.run.output_dir) / recipe.run.name)
+    out = Path(recipes[0].run.output_dir) / f"family-{recipes[0].run.name}"
+    stems = {Path(f).stem: r.run.name for f, r in zip((args.recipe, *extra), recipes, strict=True)}
+    primary = [stems.get(p, p) for p in args.primary or ()]  # a recipe file's stem names its run
+    md, _ = write_family(build_family(runs, primary=primary), out)
+    print(f"family report  {md}")
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    fam = build_family(args.run_dirs, base=args.base, primary=args.primary or ())
+    md, js = write_family(fam, args.out)
+    print(render_family(fam), end="")
+    print(f"\ncompare.md    {md}\ncompare.json  {js}")
+    return 0
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
@@ -95,15 +124,37 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "run", help="run a recipe: rounds of the loop arm, the static arm, baselines, then the report",
         description="Run every arm and round of RECIPE, caching each stage: a rerun resumes where it stopped "
-        "and a finished recipe reruns as a no-op. Without RECIPE runs recipes/quickstart.yaml.",
+        "and a finished recipe reruns as a no-op. Without RECIPE runs recipes/quickstart.yaml. Further YAML "
+        "files after RECIPE make a family: each runs in turn (overrides apply to all) and a family report "
+        "compares each with the first (see `limo-rl compare`).",
         epilog="examples:\n  limo-rl run recipes/quickstart.yaml\n  limo-rl run recipes/quickstart.yaml "
-        "select.strategy=correct_random --from-stage select",
+        "select.strategy=correct_random --from-stage select\n  limo-rl run recipes/ablations/base.yaml "
+        "recipes/ablations/select_correct_random.yaml --primary select_correct_random",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_recipe_args(p)
     p.add_argument("--from-stage", choices=STAGE_ORDER, default=None,
                    help="rerun this stage and everything after it even if cached")
+    p.add_argument("--primary", action="append", default=None, metavar="CONTRAST",
+                   help="with several recipes: a primary contrast of the family (a variant's recipe file stem or "
+                   "run name, NAME:ARM or 'A vs B'); Holm runs over these only. Repeatable")
     p.set_defaults(func=_cmd_run)
+
+    cmp_ = sub.add_parser(
+        "compare", help="a family report: each run against a base, paired verdicts, what differs, what it trained on",
+        description="Compare finished runs as one family: each variant's trained arms against the base's on the "
+        "same problems (seeds x problems with 2+ seeds, else checkpoints), the resolved recipe diff, and the share "
+        "of each SFT set that differs from the base's. Arms that trained on the same inputs get a warning, not a "
+        "verdict. Writes compare.md and compare.json to --out.",
+        epilog="example: limo-rl compare runs/qa runs/qb --out runs/family-qa --primary qb",
+    )
+    cmp_.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    cmp_.add_argument("--base", default=None, metavar="RUN_DIR", help="the base run (default: the first RUN_DIR)")
+    cmp_.add_argument("--out", required=True, help="folder for compare.md and compare.json")
+    cmp_.add_argument("--primary", action="append", default=None, metavar="CONTRAST",
+                      help="a primary contrast (variant run name, NAME:ARM or 'A vs B'); Holm runs over these "
+                      "only, the rest are descriptive. Repeatable; none: all comparisons in one Holm family")
+    cmp_.set_defaults(func=_cmd_compare)
 
     r = sub.add_parser(
         "report", help="rebuild a run's report.md/report.png, or compare several runs",

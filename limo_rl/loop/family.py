@@ -1,0 +1,247 @@
+"""A family of runs answers one question: each variant against the base, paired, with what differs.
+
+A researcher's question is a base recipe and its one-factor variants, each run with one or more
+seeds. :func:`build_family` reads finished runs back (their resolved ``config.yaml``, each arm's
+``samples.parquet`` and SFT set) and, for every variant, every trained arm both runs have and every
+benchmark, compares the variant's arm with the base's on the same problems:
+
+* **what differs**: the resolved recipe diff (dotted keys; names and output places left out);
+* **what each trained on**: the share of the variant's SFT examples (by content, per seed) that the
+  base's arm did not train on. An arm whose SFT sets are identical to the base's in every seed and
+  whose training settings (``train.*``) are equal trained on the same inputs: it gets no verdict but a
+  named warning ("same training data as <base>"), never a false null;
+* **the verdict**: :func:`limo_rl.evaluate.procedure.compare_procedures`, so with two or more seeds
+  per arm it is about the procedure (seeds x problems), with one about the checkpoints;
+* **the family**: Holm runs over the declared primary contrasts only (``--primary``: a variant name,
+  ``variant:arm`` or ``A vs B``); the other comparisons are descriptive (no adjusted p, no verdict
+  beyond their interval). Without a declaration every comparison is in one Holm family, as a run's
+  report does.
+
+Outputs (:func:`write_family`): ``compare.json`` (``comparisons`` rows in ``report.json``'s schema plus
+``unit``, ``split``, ``primary``; ``variants`` with their diffs and SFT overlap; ``warnings``) and
+``compare.md``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from limo_rl.artifacts import atomic_write_json, atomic_write_text
+from limo_rl.errors import UsageError
+from limo_rl.evaluate.paired import PairedResult, PairingError, decide
+from limo_rl.evaluate.procedure import compare_procedures
+from limo_rl.loop.comparisons import ArmSamples, collect_samples
+from limo_rl.loop.layout import METRICS, SFT, RunLayout, read_eval_metrics
+
+log = logging.getLogger(__name__)
+IGNORED_KEYS = ("run.name", "run.output_dir", "tracking.")  # where a run goes, not what it does
+ALPHA, POWER = 0.05, 0.8
+
+
+@dataclass
+class Member:
+    """One finished run of the family."""
+
+    name: str
+    path: Path
+    recipe: dict[str, Any]
+    arms: dict[str, ArmSamples]
+    sft: dict[str, dict[int, list[str]]]  # arm -> seed -> sorted fingerprints of its SFT examples
+    splits: dict[str, str] = field(default_factory=dict)  # benchmark -> "dev" | "test"
+
+
+def _flatten(doc: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(doc, dict):
+        out: dict[str, Any] = {}
+        for k, v in doc.items():
+            out.update(_flatten(v, f"{prefix}{k}."))
+        return out
+    return {prefix[:-1]: doc}
+
+
+def recipe_diff(base: dict[str, Any], other: dict[str, Any]) -> dict[str, list[Any]]:
+    """Dotted keys whose resolved values differ: key -> [base value, other value] (absent: None)."""
+    fa, fb = _flatten(base), _flatten(other)
+    keys = sorted(k for k in set(fa) | set(fb) if not k.startswith(IGNORED_KEYS) and fa.get(k) != fb.get(k))
+    return {k: [fa.get(k), fb.get(k)] for k in keys}
+
+
+def _fingerprint(example: dict[str, Any]) -> str:
+    body = json.dumps(example.get("messages"), sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def _sft_file(label: str, arm_dir: Path) -> Path | None:
+    if label.startswith("loop/round"):
+        return arm_dir / "select" / SFT
+    if label == "static":
+        return arm_dir / "data" / SFT
+    return None
+
+
+def read_sft_sets(path: Path) -> dict[str, dict[int, list[str]]]:
+    """arm -> seed -> sorted content fingerprints of the examples that arm trained on."""
+    layout, out = RunLayout(path), {}
+    for seed in layout.seeds():
+        for label, d in layout.arms(seed):
+            f = _sft_file(label, d)
+            if f is None or not f.is_file():
+                continue
+            with open(f, encoding="utf-8") as fh:
+                prints = sorted(_fingerprint(json.loads(line)) for line in fh if line.strip())
+            out.setdefault(label, {})[seed] = prints
+    return out
+
+
+def load_member(path: str | Path) -> Member:
+    import yaml
+
+    path = Path(path)
+    cfg = path / "config.yaml"
+    if not cfg.is_file():
+        raise UsageError(f"{path}: not a limo-rl run directory (no config.yaml)")
+    recipe = yaml.safe_load(cfg.read_text()) or {}
+    splits: dict[str, str] = {}
+    layout = RunLayout(path)
+    for seed in layout.seeds():
+        for ed in layout.eval_dirs(seed):
+            if (ed.path / METRICS).is_file():
+                splits.update({b: r.split for b, r in read_eval_metrics(ed.path / METRICS).items()})
+    name = str((recipe.get("run") or {}).get("name") or path.name)
+    return Member(name, path, recipe, collect_samples(path), read_sft_sets(path), splits)
+
+
+def sft_difference(base: dict[int, list[str]], other: dict[int, list[str]]) -> float | None:
+    """Share of ``other``'s examples (over the seeds both have) that ``base`` did not train on (multisets)."""
+    from collections import Counter
+
+    seeds = sorted(set(base) & set(other))
+    total = sum(len(other[s]) for s in seeds)
+    if not seeds or total == 0:
+        return None
+    new = 0
+    for s in seeds:
+        left = Counter(base[s])
+        for fp in other[s]:
+            if left[fp] > 0:
+                left[fp] -= 1
+            else:
+                new += 1
+    return new / total
+
+
+def _same_inputs(base: Member, var: Member, arm: str, diff: dict[str, list[Any]]) -> bool:
+    a, b = base.sft.get(arm), var.sft.get(arm)
+    if not a or not b or set(a) != set(b) or any(a[s] != b[s] for s in a):
+        return False
+    return not any(k.startswith("train.") for k in diff)
+
+
+def _is_primary(r: PairedResult, variant: str, primary: Sequence[str]) -> bool:
+    arm = r.a.split(":", 1)[1]
+    return any(p in (variant, f"{variant}:{arm}", f"{r.a} vs {r.b}") for p in primary)
+
+
+@dataclass
+class Family:
+    base: str
+    comparisons: list[dict[str, Any]]
+    variants: list[dict[str, Any]]
+    warnings: list[str]
+    primary: list[str]
+
+
+def build_family(paths: Sequence[str | Path], *, base: str | Path | None = None, primary: Sequence[str] = (),
+                 bootstrap_samples: int = 2000) -> Family:
+    """Every variant against the base (module docstring); ``base`` defaults to the first run."""
+    members = [load_member(p) for p in paths]
+    if len(members) < 2 and base is None:
+        raise UsageError("a family needs at least two runs (a base and a variant)")
+    base_m = load_member(base) if base is not None else members[0]
+    variants = [m for m in members if m.path.resolve() != base_m.path.resolve()]
+    names = [m.name for m in (base_m, *variants)]
+    if len(set(names)) != len(names):
+        raise UsageError(f"two runs of the family share a name ({names}): name them apart (run.name=...)")
+    raw: list[tuple[PairedResult, str, str]] = []  # (result, variant name, split)
+    rows_v, warnings = [], []
+    for var in variants:
+        diff = recipe_diff(base_m.recipe, var.recipe)
+        trained = sorted(set(base_m.sft) & set(var.sft))
+        overlap = {arm: sft_difference(base_m.sft[arm], var.sft[arm]) for arm in trained}
+        same = [arm for arm in trained if _same_inputs(base_m, var, arm, diff)]
+        for arm in same:
+            warnings.append(f"{var.name}:{arm}: same training data as {base_m.name}:{arm} (identical SFT set in "
+                            f"every seed, same train settings): no verdict; the factor did not change what was "
+                            f"trained on at this scale")
+        rows_v.append({"name": var.name, "path": str(var.path), "diff": diff, "sft_share_different": overlap,
+                       "same_training_data": same})
+        for arm in sorted(set(base_m.arms) & set(var.arms)):
+            if arm in same or arm in ("base", "teacher"):
+                continue
+            for bench in sorted(set(_benches(base_m.arms[arm])) & set(_benches(var.arms[arm]))):
+                a = {s: by.get(bench, {}) for s, by in var.arms[arm].by_seed.items()}
+                b = {s: by.get(bench, {}) for s, by in base_m.arms[arm].by_seed.items()}
+                metric = var.arms[arm].primary.get(bench) or "pass@1[avg of n]"
+                try:
+                    r = compare_procedures(a, b, label_a=f"{var.name}:{arm}", label_b=f"{base_m.name}:{arm}",
+                                           benchmark=bench, metric=metric, bootstrap_samples=bootstrap_samples)
+                except PairingError as exc:
+                    warnings.append(f"{var.name}:{arm} on {bench}: not compared ({exc})")
+                    continue
+                raw.append((r, var.name, var.splits.get(bench, "test")))
+    return Family(base_m.name, _decide_family(raw, primary), rows_v, warnings, list(primary))
+
+
+def _benches(arm: ArmSamples) -> set[str]:
+    return {b for by in arm.by_seed.values() for b in by}
+
+
+def _decide_family(raw: Sequence[tuple[PairedResult, str, str]], primary: Sequence[str]) -> list[dict[str, Any]]:
+    """Holm over the primary contrasts (all, when none is declared); the rest descriptive."""
+    is_p = [(not primary) or _is_primary(r, v, primary) for r, v, _ in raw]
+    decided = iter(decide([r for (r, _, _), p in zip(raw, is_p, strict=True) if p], alpha=ALPHA, power=POWER))
+    out = []
+    for (r, variant, split), p in zip(raw, is_p, strict=True):
+        res = next(decided) if p else replace(r, verdict="descriptive (not a primary contrast)")
+        out.append({**res.to_dict(), "variant": variant, "split": split, "primary": p})
+    return out
+
+
+def render_family(fam: Family) -> str:
+    lines = [f"# Family: variants against {fam.base}", ""]
+    if fam.warnings:
+        lines += [f"> **{w}**" for w in fam.warnings] + [""]
+    lines += ["| A | B | benchmark | split | A - B | 95% CI | unit | p | p (Holm) | MDE (Holm) | verdict |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for c in fam.comparisons:
+        p_adj = "-" if c["p_adjusted"] is None else f"{c['p_adjusted']:.3g}"
+        mde = "-" if c["mde_adjusted"] is None else f"{c['mde_adjusted']:.3f}"
+        lines.append(f"| {c['a']} | {c['b']} | {c['benchmark']} | {c['split']} | {c['difference']:+.3f} | "
+                     f"[{c['ci_low']:+.3f}, {c['ci_high']:+.3f}] | {c['unit']} | {c['p_value']:.3g} | {p_adj} | "
+                     f"{mde} | {c['verdict']} |")
+    scope = (f"the {sum(c['primary'] for c in fam.comparisons)} primary contrasts ({', '.join(fam.primary)})"
+             if fam.primary else f"all {len(fam.comparisons)} comparisons (no primary contrast declared)")
+    lines += ["", f"Holm's correction runs over {scope}; \"A beats B\" only when the adjusted p is below {ALPHA}.",
+              "", "## What differs", ""]
+    for v in fam.variants:
+        diff = ", ".join(f"`{k}`: {a!r} -> {b!r}" for k, (a, b) in v["diff"].items()) or "nothing in the recipe"
+        share = ", ".join(f"{arm} {s:.0%}" for arm, s in v["sft_share_different"].items() if s is not None) or "-"
+        lines.append(f"- **{v['name']}**: {diff}; SFT examples not in the base's set: {share}")
+    return "\n".join(lines) + "\n"
+
+
+def write_family(fam: Family, out_dir: str | Path) -> tuple[Path, Path]:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    doc = {"base": fam.base, "primary": fam.primary, "decision_rule": {
+        "alpha": ALPHA, "power": POWER, "correction": "holm over the primary contrasts (all when none declared)"},
+        "comparisons": fam.comparisons, "variants": fam.variants, "warnings": fam.warnings}
+    atomic_write_json(out / "compare.json", doc)
+    atomic_write_text(out / "compare.md", render_family(fam))
+    return out / "compare.md", out / "compare.json"

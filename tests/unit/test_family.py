@@ -1,0 +1,130 @@
+"""A family of runs (limo_rl.loop.family): each variant against the base, paired over seeds x problems, with
+the recipe diff, the share of each SFT set that differs, no verdict for arms trained on the same inputs, and
+Holm over the declared primary contrasts only. Synthetic run folders, no compute."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from limo_rl.config import load_recipe
+from limo_rl.errors import UsageError
+from limo_rl.loop.family import build_family, recipe_diff, sft_difference, write_family
+
+N = 120
+
+
+def sft_rows(texts):
+    return "".join(json.dumps({"id": f"e{i}", "messages": [{"role": "user", "content": "q"},
+                                                            {"role": "assistant", "content": t}]}) + "\n"
+                   for i, t in enumerate(texts))
+
+
+def make_run(root, name, overrides, *, solved_loop, solved_static, sft_loop, seeds=(0, 1)):
+    """A finished one-round run: per seed, loop and static arms with samples (the first ``solved`` problems
+    right, shifted by the seed) and SFT sets."""
+    run = root / name
+    run.mkdir(parents=True)
+    recipe = load_recipe(None, ["loop.rounds=1", f"run.name={name}", *overrides])
+    (run / "config.yaml").write_text(recipe.to_yaml())
+    for s in seeds:
+        for arm, solved, sft in (("loop/round1", solved_loop, ("select", sft_loop)),
+                                 ("static", solved_static, ("data", [f"gold {i}" for i in range(20)]))):
+            d = run / f"seed{s}" / arm
+            (d / "evaluate").mkdir(parents=True)
+            (d / sft[0]).mkdir(parents=True)
+            (d / sft[0] / "sft.jsonl").write_text(sft_rows(sft[1]))
+            rows = [{"benchmark": "toy_eval", "problem_id": f"q{i:03d}", "sample_index": 0,
+                     "correct": i < solved + 3 * s} for i in range(N)]
+            pq.write_table(pa.Table.from_pylist(rows), d / "evaluate" / "samples.parquet")
+    return run
+
+
+def test_recipe_diff_and_sft_difference():
+    a = {"run": {"name": "a"}, "select": {"strategy": "x", "budget": 10}, "tracking": {"mode": "offline"}}
+    b = {"run": {"name": "b"}, "select": {"strategy": "y", "budget": 10}, "tracking": {"mode": "online"}}
+    assert recipe_diff(a, b) == {"select.strategy": ["x", "y"]}
+    assert sft_difference({0: ["a", "b", "b"]}, {0: ["b", "b", "c", "d"]}) == 0.5
+    assert sft_difference({0: ["a"]}, {1: ["a"]}) is None
+
+
+def test_family_verdicts_warnings_and_primary(tmp_path):
+    base = make_run(tmp_path, "qa", [], solved_loop=30, solved_static=40, sft_loop=[f"c{i}" for i in range(20)])
+    # a selection variant: another SFT set (half new), a loop arm that solves many more problems
+    qb = make_run(tmp_path, "qb", ["select.strategy=correct_random"], solved_loop=70, solved_static=40,
+                  sft_loop=[f"c{i}" for i in range(10)] + [f"n{i}" for i in range(10)])
+    # a variant whose factor did not bind: the same SFT sets as the base
+    qc = make_run(tmp_path, "qc", ["select.budget=700"], solved_loop=31, solved_static=40,
+                  sft_loop=[f"c{i}" for i in range(20)])
+    fam = build_family([base, qb, qc], primary=["qb"])
+    by = {(c["a"], c["b"]): c for c in fam.comparisons}
+    loop_b = by[("qb:loop/round1", "qa:loop/round1")]
+    assert loop_b["unit"] == "seeds x problems" and loop_b["n_seeds"] == 2 and loop_b["primary"]
+    assert loop_b["difference"] == pytest.approx(40 / N) and loop_b["verdict"] == "qb:loop/round1 beats qa:loop/round1"
+    assert loop_b["p_adjusted"] is not None and loop_b["mde_adjusted"] > 0
+    # the static arms of qa and qb trained on the same set with the same settings: warned, never compared
+    assert ("qb:static", "qa:static") not in by and ("qc:loop/round1", "qa:loop/round1") not in by
+    assert any(w.startswith("qc:loop/round1: same training data as qa:loop/round1") for w in fam.warnings)
+    assert any(w.startswith("qb:static: same training data as qa:static") for w in fam.warnings)
+    v = {x["name"]: x for x in fam.variants}
+    default = load_recipe(None, []).select.strategy
+    assert default != "correct_random" and v["qb"]["diff"] == {"select.strategy": [default, "correct_random"]}
+    assert v["qb"]["sft_share_different"]["loop/round1"] == pytest.approx(0.5)
+    assert v["qc"]["sft_share_different"]["loop/round1"] == 0.0
+    md, js = write_family(fam, tmp_path / "out")
+    doc = json.loads(js.read_text())
+    for key in ("a", "b", "benchmark", "metric", "difference", "ci_low", "ci_high", "p_value", "p_adjusted",
+                "verdict", "mde", "mde_adjusted", "unit"):
+        assert key in doc["comparisons"][0]
+    assert "same training data as qa" in md.read_text()
+
+
+def test_only_primary_contrasts_are_adjusted(tmp_path):
+    base = make_run(tmp_path, "qa", [], solved_loop=30, solved_static=40, sft_loop=["a"] * 5, seeds=(0,))
+    qb = make_run(tmp_path, "qb", ["train.learning_rate=0.001"], solved_loop=50, solved_static=45,
+                  sft_loop=["a"] * 5, seeds=(0,))
+    fam = build_family([base, qb], primary=["qb:static"])
+    by = {c["a"]: c for c in fam.comparisons}
+    # same SFT sets but other training settings: a legitimate comparison of the training change
+    assert set(by) == {"qb:loop/round1", "qb:static"} and not fam.warnings
+    assert by["qb:static"]["primary"] and by["qb:static"]["p_adjusted"] == pytest.approx(by["qb:static"]["p_value"])
+    assert not by["qb:loop/round1"]["primary"] and by["qb:loop/round1"]["p_adjusted"] is None
+    assert by["qb:loop/round1"]["verdict"].startswith("descriptive")
+    assert by["qb:static"]["unit"].startswith("problems (one seed")
+
+
+def test_family_needs_two_runs_with_distinct_names(tmp_path):
+    a = make_run(tmp_path / "x", "qa", [], solved_loop=1, solved_static=1, sft_loop=["a"], seeds=(0,))
+    with pytest.raises(UsageError):
+        build_family([a])
+    b = make_run(tmp_path / "y", "qa", [], solved_loop=2, solved_static=1, sft_loop=["b"], seeds=(0,))
+    with pytest.raises(UsageError, match="share a name"):
+        build_family([a, b])
+
+
+def test_compare_command_writes_the_report(tmp_path):
+    a = make_run(tmp_path, "qa", [], solved_loop=10, solved_static=20, sft_loop=["a", "b"], seeds=(0,))
+    b = make_run(tmp_path, "qb", ["select.per_problem=1"], solved_loop=60, solved_static=20, sft_loop=["c"],
+                 seeds=(0,))
+    res = subprocess.run([sys.executable, "-m", "limo_rl.cli", "compare", str(a), str(b), "--out",
+                          str(tmp_path / "fam")], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "qb:loop/round1 beats qa:loop/round1" in res.stdout
+    assert (tmp_path / "fam" / "compare.json").is_file() and (tmp_path / "fam" / "compare.md").is_file()
+
+
+def test_family_run_validates_every_recipe_before_computing(tmp_path):
+    good = tmp_path / "good.yaml"
+    good.write_text(f"run: {{name: good, output_dir: {tmp_path / 'runs'}}}\n")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("select: {strategy: no_such_strategy}\n")
+    for variant, needle in ((bad, "no_such_strategy"), (tmp_path / "missing.yaml", "no such recipe file")):
+        res = subprocess.run([sys.executable, "-m", "limo_rl.cli", "run", str(good), str(variant)],
+                             capture_output=True, text=True, timeout=120)
+        assert res.returncode == 2 and needle in res.stderr, res.stderr[-2000:]
+    assert not (tmp_path / "runs").exists()  # nothing ran
