@@ -109,7 +109,7 @@ def begin_stage(
             if before.get(pattern) != key:
                 continue
             for src in sorted(stale.glob(pattern)):
-                _link_copy(src, stage_dir / src.relative_to(stale))
+                link_copy(src, stage_dir / src.relative_to(stale))
                 log.info("%s: reusing %s (its own inputs did not change)", stage_dir, src.relative_to(stale))
     clear_stage_marker(stage_dir)
     atomic_write_json(stage_dir / record, {"input_hash": input_hash, "carry": dict(carry or {}),
@@ -117,7 +117,7 @@ def begin_stage(
     return stale
 
 
-def _link_copy(src: Path, dst: Path) -> None:
+def link_copy(src: Path, dst: Path) -> None:
     """Copy by hard links (no bytes copied; writers replace files, never edit them in place)."""
     dst.parent.mkdir(parents=True, exist_ok=True)
 

@@ -56,6 +56,9 @@ class RunConfig(_Section):
     seed: int = Field(0, ge=0)
     seeds: list[Annotated[int, Field(ge=0)]] | None = Field(
         None, min_length=1, description="several seeds: the loop runs once per seed")
+    share_stages: bool = Field(
+        True, description="reuse finished stages of other runs in output_dir with the same content key "
+        "(<output_dir>/.stages, limo_rl.stagestore); local output folders only")
 
     @field_validator("name")
     @classmethod

@@ -23,7 +23,8 @@ from typing import Any
 from limo_rl.artifacts import Manifest, hash_obj, mark_stage_done, read_stage_marker
 from limo_rl.progress import display, stage
 from limo_rl.runstore import RunStore
-from limo_rl.stagecache import begin_stage, stage_decision
+from limo_rl.stagecache import begin_stage, set_aside, stage_decision
+from limo_rl.stagestore import StageStore
 
 log = logging.getLogger(__name__)
 STAGE_ORDER = ("pool", "generate", "verify", "select", "train", "evaluate")
@@ -44,6 +45,8 @@ class StageRunner:
     ran: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     store: RunStore | None = None  # an object-store run: each finished stage is committed there
+    stages: StageStore | None = None  # finished stages shared with the other runs of the output folder
+    reused: list[str] = field(default_factory=list)  # stages taken from ``stages``
 
     def key(self, stage_dir: Path) -> str:
         return str(stage_dir.relative_to(self.run_dir))
@@ -74,11 +77,8 @@ class StageRunner:
         carry_keys = {pattern: hash_obj(v) for pattern, v in (carry or {}).items()}
         key = self.key(stage_dir)
         decision = stage_decision(stage_dir, input_hash)
-        if self.forced(kind) and key not in self.ran:
-            decision_reason = f"forced by --from-stage {self.from_stage}"
-            self._listed(key, begin_stage(stage_dir, input_hash, force=True, carry=carry_keys))
-            self._uncommit(stage_dir)
-        elif not decision.run:
+        forced = self.forced(kind) and key not in self.ran
+        if not forced and not decision.run:
             self.skipped.append(key)
             log.info("skip %s: %s", key, decision.reason)
             marker = read_stage_marker(stage_dir) or {}
@@ -86,6 +86,44 @@ class StageRunner:
             display().stage_done(kind, key, "reused")
             self._maybe_stop(kind)
             return marker
+        claim = self.stages.claim(kind, input_hash, key) if self.stages is not None else contextlib.nullcontext()
+        with claim:  # of two runs needing one key, one computes and the other then fetches it
+            if not forced and self.stages is not None and self.stages.has(kind, input_hash):
+                return self._fetch(kind, stage_dir, input_hash, decision, carry_keys)
+            marker = self._compute(kind, stage_dir, input_hash, decision, forced, fn, outputs, carry_keys)
+            if self.stages is not None:
+                self.stages.publish(kind, input_hash, stage_dir)
+            self._maybe_stop(kind)
+            return marker
+
+    def _fetch(self, kind: str, stage_dir: Path, input_hash: str, decision: Any,
+               carry_keys: Mapping[str, str]) -> dict[str, Any]:
+        """Take a finished stage of the same key from the store (hard links); the folder's own work is set aside."""
+        key = self.key(stage_dir)
+        self._listed(key, begin_stage(stage_dir, input_hash, damaged=decision.reason if decision.damaged else None,
+                                      carry=carry_keys))
+        self._listed(key, set_aside(stage_dir, input_hash, reason="replaced by the stage store's finished entry"))
+        marker = self.stages.fetch(kind, input_hash, stage_dir) if self.stages is not None else None
+        if marker is None:
+            raise RuntimeError(f"{key}: the stage store's entry {kind}/{input_hash[:12]} vanished while fetching")
+        self._uncommit(stage_dir)
+        self.skipped.append(key)
+        self.reused.append(key)
+        log.info("reuse %s from the stage store (%s)", key, self.stages.entry(kind, input_hash))
+        self.manifest.record_stage(key, status="done", input_hash=input_hash, outputs=marker.get("outputs", {}),
+                                   reused_from=str(self.stages.entry(kind, input_hash)))
+        display().stage_done(kind, key, "from the stage store")
+        self._maybe_stop(kind)
+        return marker
+
+    def _compute(self, kind: str, stage_dir: Path, input_hash: str, decision: Any, forced: bool,
+                 fn: Callable[[Path], Mapping[str, Any] | None], outputs: Sequence[str],
+                 carry_keys: Mapping[str, str]) -> dict[str, Any]:
+        key = self.key(stage_dir)
+        if forced:
+            decision_reason = f"forced by --from-stage {self.from_stage}"
+            self._listed(key, begin_stage(stage_dir, input_hash, force=True, carry=carry_keys))
+            self._uncommit(stage_dir)
         else:
             decision_reason = decision.reason
             if decision.damaged:
@@ -114,7 +152,6 @@ class StageRunner:
         )
         self.push(self.manifest.path)
         self.ran.append(key)
-        self._maybe_stop(kind)
         return marker
 
     def _uncommit(self, stage_dir: Path) -> None:

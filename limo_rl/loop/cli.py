@@ -16,6 +16,7 @@ from limo_rl.loop.driver import run_recipe
 from limo_rl.loop.family import build_family, render_family, write_family
 from limo_rl.loop.plan import Assumptions, plan_recipe, render, shortfalls
 from limo_rl.loop.report import compare_runs, write_report
+from limo_rl.stagestore import StageStore
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -89,6 +90,8 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 
 
 def _cmd_clean(args: argparse.Namespace) -> int:
+    if args.store:
+        return _clean_store(Path(args.run_dir), args.dry_run)
     if not (Path(args.run_dir) / "manifest.json").is_file():
         raise UsageError(f"{args.run_dir}: not a limo-rl run directory (no manifest.json)")
     rep = clean_run(args.run_dir, dry_run=args.dry_run, clusters=not args.dry_run)
@@ -97,6 +100,22 @@ def _cmd_clean(args: argparse.Namespace) -> int:
         print(f"{verb} {path}")
     print(f"{args.run_dir}: {verb} {len(rep.removed)} set-aside folder(s), {rep.freed_bytes / 2**20:.1f} MiB; "
           f"ended {len(rep.killed)} leftover Ray process(es)")
+    return 0
+
+
+def _clean_store(output_dir: Path, dry_run: bool) -> int:
+    import shutil
+
+    store = StageStore.of_output_dir(output_dir)
+    if not store.root.is_dir():
+        raise UsageError(f"{output_dir}: no stage store here ({store.root} does not exist)")
+    gone = store.unreferenced(output_dir)
+    verb = "would remove" if dry_run else "removed"
+    for entry in gone:
+        print(f"{verb} {entry}")
+        if not dry_run:
+            shutil.rmtree(entry)
+    print(f"{store.root}: {verb} {len(gone)} entr{'y' if len(gone) == 1 else 'ies'} no run in {output_dir} refers to")
     return 0
 
 
@@ -193,4 +212,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     c.add_argument("run_dir", metavar="RUN_DIR")
     c.add_argument("--dry-run", action="store_true", help="list what would be removed, remove nothing")
+    c.add_argument("--store", action="store_true",
+                   help="RUN_DIR is an output folder: remove the entries of its stage store (.stages) that no run "
+                   "in it refers to")
     c.set_defaults(func=_cmd_clean)

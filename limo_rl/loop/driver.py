@@ -67,6 +67,7 @@ from limo_rl.resolve import resolve_model as _resolve
 from limo_rl.runlock import run_lock
 from limo_rl.runstore import RunStore, is_object_store_uri, work_root
 from limo_rl.select.stream import select_from_shards
+from limo_rl.stagestore import StageStore
 from limo_rl.storage import check_shared_storage
 from limo_rl.tracking import Tracker, make_tracker
 from limo_rl.train import run_training
@@ -402,7 +403,9 @@ def _run_locked(recipe: Recipe, argv: list[str], stop_after: str | None, from_st
     display().line(f"limo-rl run {recipe.run.name}: {recipe.loop.rounds} round(s) x {len(seeds)} seed(s) -> "
                    f"{run_dir.path}  (logs: {logs})")
     tracker = make_tracker(recipe.tracking, run_dir.path, recipe.to_dict(), name=recipe.run.name)
-    runner = StageRunner(run_dir.path, manifest, from_stage=from_stage, stop_after=stop_after, store=store)
+    stages = StageStore.of_output_dir(recipe.run.output_dir) if store is None and recipe.run.share_stages else None
+    runner = StageRunner(run_dir.path, manifest, from_stage=from_stage, stop_after=stop_after, store=store,
+                         stages=stages)
     _storage_checked.clear()  # a new session (or cluster) is checked again
     status = "failed"
     try:
@@ -467,8 +470,9 @@ def _print_result(run_dir: Path, runner: StageRunner, status: str) -> None:
     """The run's result on stdout: the accuracy table, then where the report and its figure are."""
     out = display()
     if not is_quiet():
-        work = (f"ran {len(runner.ran)} stage(s), reused {len(runner.skipped)}" if runner.ran else
-                f"nothing to do, every stage is done with the same inputs ({len(runner.skipped)} reused)")
+        shared = f" ({len(runner.reused)} from the stage store)" if runner.reused else ""
+        work = (f"ran {len(runner.ran)} stage(s), reused {len(runner.skipped)}{shared}" if runner.ran else
+                f"nothing to do, every stage is done with the same inputs ({len(runner.skipped)} reused{shared})")
         out.line(f"\n{run_dir}: {status}; {work}", err=False)
         if status == "finished":
             out.line("", err=False)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -132,7 +133,7 @@ def test_second_invocation_does_no_work(finished_run, root):
 
 
 def test_killed_during_generation_resumes_to_same_sft_set(finished_run, root):
-    args = recipe_args(root, "b")
+    args = [*recipe_args(root, "b"), "run.share_stages=false"]  # it must generate, not fetch run a's stages
     chains = root / "b" / "seed0/loop/round1/generate/chains"
     proc = subprocess.Popen([sys.executable, "-m", "limo_rl.cli", "-q", "run", *args], cwd=REPO, env=cli_env(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -160,6 +161,29 @@ def test_killed_during_generation_resumes_to_same_sft_set(finished_run, root):
     rows = read_chains(chains)
     keys = [(c.problem_id, c.sample_index) for c in rows]
     assert len(keys) == len(set(keys)) == 24 * 2
+
+
+def test_a_variant_in_the_same_folder_reuses_the_shared_stages(finished_run, root):
+    """A second run of the family (another selection strategy) takes the pool, round 1's generation and
+    verification from the stage store (hard links, no compute) and computes selection; the console says so."""
+    args = [*recipe_args(root, "v"), "select.strategy=correct_random"]
+    t0 = time.monotonic()
+    res = subprocess.run([sys.executable, "-m", "limo_rl.cli", "select", *args], cwd=REPO, env=cli_env(),
+                         capture_output=True, text=True, timeout=1200)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert time.monotonic() - t0 < 120  # no generation: nothing on Ray
+    stages = json.loads((root / "v" / "manifest.json").read_text())["stages"]
+    for key in ("pool", "seed0/loop/round1/generate", "seed0/loop/round1/verify"):
+        assert stages[key]["status"] == "done" and stages[key]["reused_from"], key
+        assert stages[key]["input_hash"] == json.loads((finished_run / "manifest.json").read_text())[
+            "stages"][key]["input_hash"]
+    assert "reused_from" not in stages["seed0/loop/round1/select"]
+    assert "from the stage store" in res.stderr  # the stage's console line
+    shared = re.search(r"\((\d+) from the stage store\)", res.stdout)
+    assert shared and int(shared.group(1)) >= 3, res.stdout
+    a_chain = next((finished_run / "seed0/loop/round1/generate/chains").glob("*.parquet"))
+    v_chain = root / "v" / a_chain.relative_to(finished_run)
+    assert v_chain.stat().st_ino == a_chain.stat().st_ino  # a hard link: no bytes copied
 
 
 def test_changed_selection_reruns_selection_not_generation(finished_run, root):

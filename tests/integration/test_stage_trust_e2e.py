@@ -114,7 +114,7 @@ def test_changed_temperature_keeps_old_chains(selected, root):
 
 def test_second_writer_fails_with_the_holder_named(root):
     """Case 4: while one `limo-rl run` writes a run folder, another command on it exits 2 naming the holder."""
-    args = recipe_args(root, "locked")
+    args = recipe_args(root, "locked", "run.share_stages=false")  # it must compute, not fetch run a's stages
     proc = subprocess.Popen([sys.executable, "-m", "limo_rl.cli", "-q", "run", *args], cwd=REPO, env=cli_env(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
@@ -135,7 +135,7 @@ def test_second_writer_fails_with_the_holder_named(root):
 def test_killed_driver_leaves_no_process_behind(root):
     """Case 6: SIGKILL of the driver alone (not its group) during generation: its Ray cluster is gone
     within seconds, and the next run of the same folder starts normally."""
-    args = recipe_args(root, "killed")
+    args = recipe_args(root, "killed", "run.share_stages=false")  # it must generate, not fetch run a's chains
     run = root / "killed"
     proc = subprocess.Popen([sys.executable, "-m", "limo_rl.cli", "-q", "generate", *args], cwd=REPO,
                             env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
