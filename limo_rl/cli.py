@@ -25,9 +25,11 @@ from limo_rl.generate import cli as generate_cli
 from limo_rl.hub import cli as hub_cli
 from limo_rl.loop import cli as loop_cli
 from limo_rl.loop.driver import run_recipe
+from limo_rl.loop.headline import verdict_lines
 from limo_rl.progress import set_quiet, setup_logging
 from limo_rl.select import cli as select_cli
 from limo_rl.toy import cli as toy_cli
+from limo_rl.tracking import read_run_record, record_location
 from limo_rl.train import cli as train_cli
 from limo_rl.verify import cli as verify_cli
 
@@ -127,6 +129,14 @@ def _cmd_runs_show(args: argparse.Namespace) -> int:
         print("\nheadline")
         for k, v in headline.items():
             print(f"  {k}: {_fmt(v)}")
+    verdicts = verdict_lines(run_dir)
+    if verdicts:
+        print("\nverdicts (report.json)")
+        for line in verdicts:
+            print(f"  {line}")
+    wandb_at = record_location(read_run_record(run_dir))
+    if wandb_at:
+        print(f"\nW&B        {wandb_at}")
     return 0
 
 

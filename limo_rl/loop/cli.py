@@ -12,6 +12,7 @@ from limo_rl.errors import UsageError
 from limo_rl.loop.cache import STAGE_ORDER
 from limo_rl.loop.clean import clean_run
 from limo_rl.loop.driver import run_recipe
+from limo_rl.loop.headline import verdict_lines
 from limo_rl.loop.plan import Assumptions, plan_recipe, render, shortfalls
 from limo_rl.loop.report import compare_runs, write_report
 
@@ -29,6 +30,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
         print(f"{d}/report.md")
         for k, v in summary.items():
             print(f"  {k}: {v:.4f}")
+        for line in verdict_lines(d):
+            print(f"  {line}")
     if len(args.run_dirs) > 1:
         table = compare_runs(args.run_dirs)
         if args.out:

@@ -53,6 +53,7 @@ from limo_rl.generate import run_generation
 from limo_rl.hashing import content_key
 from limo_rl.hub.cards import PARQUET
 from limo_rl.loop.cache import STAGE_ORDER, StageRunner, StopAfter
+from limo_rl.loop.headline import verdict_lines
 from limo_rl.loop.layout import CHAINS, MATCH, METRICS, MODEL, POOL_PROBLEMS, SFT, VERDICTS, RunLayout
 from limo_rl.loop.matching import match_static, seeded_subsample
 from limo_rl.loop.preflight import check_inputs
@@ -432,7 +433,7 @@ def _run_locked(recipe: Recipe, argv: list[str], stop_after: str | None, from_st
                              [run_dir.path / "report.md", run_dir.path / "report.png"], summary)
     tracker.finish()  # before the result: the run's last lines are its own
     close_display()
-    _print_result(run_dir.path, runner, status)
+    _print_result(run_dir.path, runner, status, tracker.location())
     return 0
 
 
@@ -463,8 +464,9 @@ def end_orphan_cluster(run_dir: Path) -> list[int]:
     return killed
 
 
-def _print_result(run_dir: Path, runner: StageRunner, status: str) -> None:
-    """The run's result on stdout: the accuracy table, then where the report and its figure are."""
+def _print_result(run_dir: Path, runner: StageRunner, status: str, wandb_at: str | None = None) -> None:
+    """The run's result on stdout: the accuracy table, the verdict table, then where the W&B run, the report
+    and its figure are."""
     out = display()
     if not is_quiet():
         work = (f"ran {len(runner.ran)} stage(s), reused {len(runner.skipped)}" if runner.ran else
@@ -475,6 +477,13 @@ def _print_result(run_dir: Path, runner: StageRunner, status: str) -> None:
             for line in accuracy_lines(run_dir):
                 out.line(line, err=False)
             out.line("", err=False)
+            verdicts = verdict_lines(run_dir)
+            for line in verdicts:
+                out.line(line, err=False)
+            if verdicts:
+                out.line("", err=False)
+        if wandb_at:
+            out.line(f"{'W&B':<11} {wandb_at}", err=False)
     for name in ("report.md", "report.png"):
         if (run_dir / name).is_file():
             out.line(f"{name:<11} {run_dir / name}" if not is_quiet() else str(run_dir / name), err=False)
