@@ -58,7 +58,14 @@ from limo_rl.loop.layout import CHAINS, MATCH, METRICS, MODEL, POOL_PROBLEMS, SF
 from limo_rl.loop.matching import match_static, seeded_subsample
 from limo_rl.loop.preflight import check_inputs
 from limo_rl.loop.report import accuracy_lines, write_report
-from limo_rl.loop.share import chains_table, provenance, sft_card, student_card
+from limo_rl.loop.share import (
+    chains_table,
+    provenance,
+    select_figures,
+    sft_card,
+    student_card,
+    verify_figures,
+)
 from limo_rl.procs import guard_local_ray, kill_recorded, pid_alive
 from limo_rl.progress import attach_log_dir, close_display, display, is_quiet
 from limo_rl.raysession import ray_initialized, start_ray
@@ -117,7 +124,7 @@ class SeedRun:
         for rnd in range(1, self.r.loop.rounds + 1):
             rd = self.layout.round_dir(self.seed, rnd)
             chains_dir = self.generate(problems_path, teacher, rd / "generate", rnd)
-            verdicts = self.verify(problems_path, chains_dir, rd / "verify")
+            verdicts = self.verify(problems_path, chains_dir, rd / "verify", rnd)
             sft = self.select(problems_path, chains_dir, verdicts, rd / "select", teacher, rnd)
             sft_files = [*sft_files, sft] if self.r.loop.data == "accumulate" else [sft]
             init = student if (self.r.loop.student_init == "previous" and student is not None) else base
@@ -198,10 +205,12 @@ class SeedRun:
         self.runner.run("generate", d, inputs, fn, [CHAINS])
         return d / CHAINS
 
-    def verify(self, problems_path: Path, chains_dir: Path, d: Path) -> Path:
+    def verify(self, problems_path: Path, chains_dir: Path, d: Path, rnd: int) -> Path:
         def fn(out: Path) -> dict[str, Any]:
             golds = _gold_answers(problems_path)  # answers only: the questions stay on disk
-            return grade_shards(chains_dir, golds, self.r.verify, out / VERDICTS)
+            summary = grade_shards(chains_dir, golds, self.r.verify, out / VERDICTS)
+            self.tracker.scoped(self.scope("loop", rnd)).log(verify_figures(summary))
+            return summary
 
         inputs = {"verify": self.r.verify.model_dump(), "chains": self._marker_hash(chains_dir.parent),
                   "problems": hash_file(problems_path)}
@@ -215,7 +224,8 @@ class SeedRun:
                                      self.r.generate.system_prompt, out, seed=self.seed)
             card = sft_card(out, self.r, self.provenance(out, rnd), teacher.name, verdicts_path)
             tracker = self.tracker.scoped(self.scope("loop", rnd))
-            chains_table(tracker, verdicts_path, out / SFT, chains_dir, self.seed)
+            tracker.log(select_figures(res.stats))
+            chains_table(tracker, verdicts_path, out / SFT, chains_dir, self.seed, problems_path)
             tracker.log_artifact(f"sft-{self.run_dir.name}-{self.scope('loop', rnd)}", "dataset",
                                  [out / SFT, out / PARQUET, card], {"examples": res.n_selected})
             return {"n_selected": res.n_selected}
