@@ -54,7 +54,7 @@ from limo_rl.hashing import content_key
 from limo_rl.hub.cards import PARQUET
 from limo_rl.loop.cache import STAGE_ORDER, StageRunner, StopAfter
 from limo_rl.loop.headline import verdict_lines
-from limo_rl.loop.layout import CHAINS, MATCH, METRICS, MODEL, POOL_PROBLEMS, SFT, VERDICTS, RunLayout
+from limo_rl.loop.layout import CHAINS, MATCH, METRICS, MODEL, POOL_PROBLEMS, SFT, VERDICTS, RunLayout, arm_of
 from limo_rl.loop.matching import match_static, seeded_subsample
 from limo_rl.loop.preflight import check_inputs
 from limo_rl.loop.report import accuracy_lines, write_report
@@ -305,8 +305,9 @@ class SeedRun:
     def evaluate(self, model: ModelRef, d: Path, label: str) -> dict[str, Any]:
         def fn(out: Path) -> dict[str, Any]:
             ensure_ray(self.run_dir)
+            arm, rnd = arm_of(label)
             res = run_evaluation(model.path, self.r.evaluate, self.r.generate, self.r.verify, out,
-                                 seed=self.seed, tracker=self.tracker, label=label, toy=self.r.toy)
+                                 seed=self.seed, tracker=self.tracker, label=label, toy=self.r.toy, arm=arm, round=rnd)
             figures = headline_metrics(res.metrics)
             self.tracker.log({f"{label}/{k}": v for k, v in figures.items()})
             return figures
