@@ -43,14 +43,26 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
-    recipe = recipe_from_args(args)
+    """One plan per recipe: ``limo-rl plan A.yaml B.yaml [KEY=VALUE ...]`` (the overrides apply to each)."""
+    extra = [o for o in args.overrides if "=" not in o and o.endswith((".yaml", ".yml"))]
+    overrides = [o for o in args.overrides if o not in extra]
     a = Assumptions(**{k: v for k, v in (("mean_tokens_fraction", args.mean_tokens_fraction),
                                           ("hbm_efficiency", args.hbm_efficiency), ("mfu", args.mfu)) if v})
+    nodes = _cluster_nodes(args.address, args.connect_timeout) if args.address else None
+    code = 0
+    for i, path in enumerate([args.recipe, *extra]):
+        recipe = recipe_from_args(argparse.Namespace(recipe=path, overrides=overrides))
+        if extra:
+            print(f"{'' if i == 0 else chr(10)}== {path}")
+        code = max(code, _plan_one(recipe, a, args, nodes))
+    return code
+
+
+def _plan_one(recipe, a: Assumptions, args: argparse.Namespace, nodes: list | None) -> int:
     plan = plan_recipe(recipe, a)
     print(render(plan, recipe, a))
-    if not args.address:
+    if nodes is None:
         return 0 if plan.fits else 1
-    nodes = _cluster_nodes(args.address, args.connect_timeout)
     resources = {"CPU": sum(n.cpus for n in nodes), "GPU": sum(n.gpus for n in nodes)}
     print(f"\ncluster at {args.address}: {len(nodes)} node(s), {resources['CPU']:g} CPU, {resources['GPU']:g} GPU "
           f"(GPUs per node: {', '.join(f'{n.gpus:g}' for n in nodes)})")
@@ -121,9 +133,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     pl = sub.add_parser(
         "plan", help="does a recipe fit the hardware it names: memory, context, KV cache, disk, hours",
         description="Check RECIPE against its hardware section (GPU memory for training and vLLM, context "
-        "limits, GPUs per node, disk) and estimate hours; exit 1 if it does not fit. With --address, also "
-        "compare with a live Ray cluster, node by node.",
-        epilog="example: limo-rl plan recipes/limo/loop_r1_teacher.yaml --address auto --gpu-mem-gib 80",
+        "limits, GPUs per node, disk) and estimate hours; exit 1 if it does not fit. Several recipes (files "
+        "ending in .yaml among the arguments) are planned one after the other, each with the same overrides. "
+        "With --address, also compare with a live Ray cluster, node by node.",
+        epilog="examples:\n  limo-rl plan recipes/limo/loop_r1_distill_teacher.yaml --address auto --gpu-mem-gib 80\n"
+        "  limo-rl plan recipes/limo/qwen1.5b_one_node.yaml recipes/limo/qwen7b_one_node.yaml",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_recipe_args(pl, required=True)
     pl.add_argument("--address", default=None, help="Ray cluster address (e.g. auto, ray://host:10001)")
