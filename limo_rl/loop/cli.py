@@ -153,8 +153,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     c = sub.add_parser(
         "clean", help="remove a run's set-aside folders and end the Ray processes a killed driver left",
-        description="Delete the folders the stage cache moved aside (listed in manifest.json under set_aside, "
-        "inside RUN_DIR/attic) and end the private Ray cluster a killed driver of this run left behind "
+        description="Delete the folders the stage cache moved aside (listed in manifest.json under set_aside: "
+        "<stage>/stale-<old input hash>-<unix time>/ inside each stage folder of RUN_DIR) and end the private Ray cluster a killed driver of this run left behind "
         "(only the processes recorded in RUN_DIR/.ray-cluster.json). Refuses while a writer holds the run.",
         epilog="example: limo-rl clean runs/quickstart --dry-run",
     )
