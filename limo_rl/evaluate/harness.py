@@ -141,13 +141,13 @@ def run_evaluation(
     toy: ToyConfig | None = None,
     pool: ActorPool | None = None,
     arm: str | None = None,
-    round: int | None = None,
+    rnd: int | None = None,
 ) -> EvalResult:
     """Evaluate ``model`` on ``cfg.benchmarks``; writes samples.parquet, metrics.json and metrics.md.
 
     ``toy``: the recipe's world settings, for generated benchmarks (``toy_eval``). ``pool``: engine
     actors to reuse (their owner closes them); else one pool serves every benchmark of this call.
-    ``arm``, ``round`` (and ``seed``): what the model is in its run, written on every row of samples.parquet
+    ``arm``, ``rnd`` (its round) and ``seed``: what the model is in its run, written on every row of samples.parquet
     so the files of several arms line up in one table.
     """
 
@@ -192,7 +192,7 @@ def run_evaluation(
             entry["protocol"] = {**proto.to_dict(), "answer_type": answer_type}
             entry["split"] = "dev" if bench in cfg.dev_benchmarks else "test"
             doc["benchmarks"][bench] = entry
-            who = {"arm": arm if arm is not None else (label or None), "round": round, "seed": seed}
+            who = {"arm": arm if arm is not None else (label or None), "round": rnd, "seed": seed}
             rows.extend(_sample_rows(bench, problems, chains, verdicts, samples, equal, who))
             _log_benchmark(tracker, label, bench, entry)
     doc["wall_s"] = round(time.perf_counter() - t0, 3)

@@ -293,7 +293,7 @@ class SeedRun:
                                store_uri=store.uri_of(out) if store is not None else None)
             return res.metrics
 
-        inputs = {"train": cfg.model_dump(), "init": init.fingerprint, "seed": self.seed,
+        inputs = {"train": cfg.key_dict(), "init": init.fingerprint, "seed": self.seed,
                   "data": [hash_file(f) for f in sft_files],
                   "validation": content_key(cfg.validation_file) if cfg.validation_file else None,
                   **(extra_inputs or {})}
@@ -307,7 +307,7 @@ class SeedRun:
             ensure_ray(self.run_dir)
             arm, rnd = arm_of(label)
             res = run_evaluation(model.path, self.r.evaluate, self.r.generate, self.r.verify, out,
-                                 seed=self.seed, tracker=self.tracker, label=label, toy=self.r.toy, arm=arm, round=rnd)
+                                 seed=self.seed, tracker=self.tracker, label=label, toy=self.r.toy, arm=arm, rnd=rnd)
             figures = headline_metrics(res.metrics)
             self.tracker.log({f"{label}/{k}": v for k, v in figures.items()})
             return figures
