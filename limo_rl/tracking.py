@@ -136,12 +136,16 @@ class ScopedTracker:
 
 
 def resolve_wandb_mode(requested: str, env: dict[str, str] | None = None) -> str:
-    """offline unless online was asked for by the recipe (with a key) or by WANDB_MODE."""
+    """offline unless online was asked for by the recipe (with a key) or by WANDB_MODE; ``auto``: online
+    exactly when a key is there (a cluster job whose pods get WANDB_API_KEY from a secret)."""
     env = dict(os.environ if env is None else env)
     if env.get("WANDB_MODE") in ("online", "offline", "disabled"):
         return env["WANDB_MODE"]
-    if requested == "online" and (env.get("WANDB_API_KEY") or Path("~/.netrc").expanduser().exists()):
+    has_key = bool(env.get("WANDB_API_KEY")) or Path(env.get("HOME", "~"), ".netrc").expanduser().exists()
+    if requested in ("online", "auto") and has_key:
         return "online"
+    if requested == "auto":
+        return "offline"
     if requested == "online":
         log.warning("tracking.mode = online but WANDB_API_KEY is not set (and no ~/.netrc): logging offline; "
                     "`wandb sync` uploads the run later")

@@ -83,7 +83,8 @@ class RunConfig(_Section):
 
 class TrackingConfig(_Section):
     backend: Literal["wandb", "none"] = "none"
-    mode: Literal["offline", "online"] = "offline"
+    mode: Literal["offline", "online", "auto"] = Field(
+        "offline", description="auto: online when WANDB_API_KEY (or ~/.netrc) is there, else offline")
     project: str = "limo_rl"
     entity: str | None = None
     group: str | None = None

@@ -111,3 +111,23 @@ def test_one_wandb_run_per_run_folder(tmp_path, monkeypatch):
     again = json.loads((tmp_path / RUN_RECORD).read_text())
     assert len(folders()) == 2 and again["id"] == record["id"] and again["resumed"]
     assert all(record["id"] in f for f in folders())
+
+
+def test_auto_mode_is_online_exactly_when_a_key_is_there(tmp_path):
+    assert resolve_wandb_mode("auto", {"WANDB_API_KEY": "k", "HOME": str(tmp_path)}) == "online"
+    assert resolve_wandb_mode("auto", {"HOME": str(tmp_path)}) == "offline"
+    assert resolve_wandb_mode("auto", {"WANDB_MODE": "offline", "WANDB_API_KEY": "k"}) == "offline"
+
+
+def test_cluster_manifests_neither_silence_the_console_nor_force_wandb_offline():
+    import yaml
+
+    from limo_rl.config import load_recipe
+
+    repo = Path(__file__).resolve().parents[2]
+    rt = yaml.safe_load((repo / "ray_cluster" / "runtime_env.yaml").read_text())["env_vars"]
+    job = yaml.safe_load((repo / "ray_cluster" / "kuberay" / "rayjob.yaml").read_text())
+    for env in (rt, yaml.safe_load(job["spec"]["runtimeEnvYAML"])["env_vars"]):
+        assert "LIMO_RL_QUIET" not in env and "WANDB_MODE" not in env
+    entry = job["spec"]["entrypoint"].split()
+    assert load_recipe(repo / entry[2], entry[3:]).tracking.mode == "auto"
