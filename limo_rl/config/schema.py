@@ -359,7 +359,8 @@ class EvaluateConfig(_Section):
     benchmarks: list[str] = Field(default_factory=lambda: ["aime24", "math500"], description="test benchmarks")
     dev_benchmarks: list[str] = Field(
         default_factory=list, description="evaluated for choices (sweeps, tuning), never a test benchmark")
-    preset: Literal["limo", "custom"] = "custom"
+    preset: Literal["limo", "open-r1", "custom"] = Field(
+        "custom", description="sampling protocol per benchmark (limo_rl.evaluate.presets); custom: the fields here")
     n: int = Field(1, ge=1, description="samples per problem")
     temperature: float = Field(0.0, ge=0.0)
     top_p: float = Field(1.0, gt=0.0, le=1.0)
