@@ -1,4 +1,4 @@
-"""Commands of the loop package: ``run``, ``report``, ``plan`` and ``clean``."""
+"""Commands of the loop package: ``run``, ``report``, ``plan``, ``export`` and ``clean``."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from limo_rl.errors import UsageError
 from limo_rl.loop.cache import STAGE_ORDER
 from limo_rl.loop.clean import clean_run
 from limo_rl.loop.driver import run_recipe
+from limo_rl.loop.export import FORMATS, export_lighteval
 from limo_rl.loop.headline import verdict_lines
 from limo_rl.loop.plan import Assumptions, plan_recipe, render, shortfalls
 from limo_rl.loop.report import compare_runs, write_report
@@ -72,6 +73,18 @@ def _plan_one(recipe, a: Assumptions, args: argparse.Namespace, nodes: list | No
     if not short:
         print("enough resources for every stage")
     return 1 if (short or not plan.fits) else 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    if not (Path(args.run_dir) / "config.yaml").is_file():
+        raise UsageError(f"{args.run_dir}: not a limo-rl run directory (no config.yaml)")
+    out = Path(args.out or Path(args.run_dir) / "export" / args.format)
+    written = export_lighteval(args.run_dir, out)
+    if not written:
+        raise UsageError(f"{args.run_dir}: no evaluation results yet (no evaluate/metrics.json)")
+    for path in written:
+        print(path)
+    return 0
 
 
 def _cmd_clean(args: argparse.Namespace) -> int:
@@ -150,6 +163,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     pl.add_argument("--hbm-efficiency", type=float, default=None, help="share of HBM bandwidth decode reaches (0.5)")
     pl.add_argument("--mfu", type=float, default=None, help="training model-FLOPs utilisation (default 0.3)")
     pl.set_defaults(func=_cmd_plan)
+
+    e = sub.add_parser(
+        "export", help="a run's evaluations in another tool's results layout (lighteval)",
+        description="Write each evaluated arm and seed of RUN_DIR as a lighteval results file "
+        "(results/<run>/<arm>-round<R>-seed<S>/results_<time>.json): tasks by lighteval's names and the Hub "
+        "datasets they are (math500 -> lighteval|math_500|0, HuggingFaceH4/MATH-500), limo_rl's exact metric "
+        "names, fractions, stderr from the bootstrap interval.",
+        epilog="example: limo-rl export runs/quickstart --format lighteval --out exported/",
+    )
+    e.add_argument("run_dir", metavar="RUN_DIR")
+    e.add_argument("--format", choices=FORMATS, default="lighteval", help="results layout (default: lighteval)")
+    e.add_argument("--out", default=None, help="folder to write under (default: RUN_DIR/export/<format>)")
+    e.set_defaults(func=_cmd_export)
 
     c = sub.add_parser(
         "clean", help="remove a run's set-aside folders and end the Ray processes a killed driver left",

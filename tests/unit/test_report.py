@@ -303,3 +303,27 @@ def test_report_in_an_offline_wandb_run(tmp_path, monkeypatch):
     for table in ("report/verdicts", "report/accuracy", "report/accuracy_by_round/toy_eval_table"):
         assert any(h.get(f"{table}/_type") == "table-file" for h in rows), table
     assert "verdict/static-vs-base/toy_eval/diff" in summary_keys(f)
+
+
+def test_export_in_lightevals_results_layout_with_hub_ids(tmp_path, capsys):
+    from limo_rl.cli import main
+
+    run = paired_run(tmp_path)
+    doc = {"model": "m", "ci_level": 0.95, "preset": "open-r1", "benchmarks": {
+        "math500": {"primary": "pass@1[avg of 4]", "n_problems": 500, "split": "test",
+                    "protocol": {"n": 4, "max_new_tokens": 32768},
+                    "metrics": {"pass@1[avg of 4]": {"value": 0.8, "ci_low": 0.76, "ci_high": 0.84}}},
+        "toy_eval": json.loads((run / "seed0/loop/round2/evaluate/metrics.json").read_text())["benchmarks"]["toy_eval"]}}
+    (run / "seed0/loop/round2/evaluate/metrics.json").write_text(json.dumps(doc))
+    assert main(["export", str(run), "--format", "lighteval", "--out", str(tmp_path / "out")]) == 0
+    files = capsys.readouterr().out.split()
+    assert len(files) == 4  # loop rounds 1 and 2, static, base
+    (r2,) = [f for f in files if "/paired/loop-round2-seed0/results_" in f]
+    res = json.loads(open(r2).read())
+    assert res["config_general"]["model_name"] == "paired/loop-round2-seed0"
+    math = res["results"]["lighteval|math_500|0"]
+    assert math["pass@1[avg of 4]"] == 0.8 and math["pass@1[avg of 4]_stderr"] == pytest.approx(0.04 / 1.96, rel=1e-3)
+    task = res["config_tasks"]["lighteval|math_500|0"]
+    assert (task["hf_repo"], task["evaluation_splits"], task["name"]) == ("HuggingFaceH4/MATH-500", ["test"], "math_500")
+    assert res["results"]["limo_rl|toy_eval|0"]["pass@1[avg of 4]"] == 0.5
+    assert res["config_tasks"]["limo_rl|toy_eval|0"]["hf_repo"] is None
