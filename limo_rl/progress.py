@@ -7,7 +7,9 @@ one permanent line when the stage ends; warnings from limo_rl are shown once; th
 its own result. Everything else (limo_rl's INFO log, Ray's and the libraries' loggers, the
 stdout/stderr of every Ray worker) goes to ``<run>/logs/``; ``-v`` streams it instead.
 ``--quiet`` (``LIMO_RL_QUIET=1``) keeps warnings and errors only; when stderr is not a
-terminal the live line becomes plain lines (one per stage, plus a heartbeat on long stages).
+terminal the live line becomes plain lines (one per stage, plus a heartbeat line at least every
+:data:`HEARTBEAT_S` while a stage runs, with its progress where the stage counts it: what ``ray job logs``
+shows of a day-long run).
 
 The switches are environment variables so that they travel into Ray workers with their env.
 """
@@ -28,7 +30,7 @@ from typing import Any
 QUIET_ENV = "LIMO_RL_QUIET"
 VERBOSE_ENV = "LIMO_RL_VERBOSE"
 LOG_DIR_ENV = "LIMO_RL_LOG_DIR"
-HEARTBEAT_S = 60.0  # plain mode: a progress line at most this often per stage
+HEARTBEAT_S = 60.0  # plain mode: a progress line this often while a stage runs
 _TAG = "_limo_rl_handler"
 
 
@@ -283,6 +285,9 @@ class Display:
         self.stage_label = ""
         self._progress: Any = None
         self._console: Any = None
+        self.bars: list[Bar] = []
+        self.last_out = time.monotonic()  # when a line last went to stderr (plain mode's heartbeat)
+        self._beat: tuple[threading.Thread, threading.Event] | None = None
 
     @property
     def stream(self) -> Any:
@@ -304,6 +309,8 @@ class Display:
         return self._progress
 
     def _add_task(self, bar: Bar) -> Any:
+        with self.lock:
+            self.bars.append(bar)
         if not self.live:
             return None
         with self.lock:
@@ -325,6 +332,8 @@ class Display:
 
     def _remove_task(self, bar: Bar) -> None:
         with self.lock:
+            if bar in self.bars:
+                self.bars.remove(bar)
             if self._progress is not None and bar.task is not None:
                 self._progress.remove_task(bar.task)
                 bar.task = None
@@ -332,6 +341,8 @@ class Display:
     def _write(self, text: str, err: bool) -> None:
         stream = self.stream if err else sys.stdout
         with self.lock:
+            if err:
+                self.last_out = time.monotonic()
             if self._progress is not None and err:
                 self._console.print(text, markup=False, highlight=False, soft_wrap=True)
             else:
@@ -353,10 +364,38 @@ class Display:
         self.line(f"{mark} {_name(kind, key):<9} {_where(key):<26} {secs:>8}  {detail}".rstrip())
 
     def close(self) -> None:
+        self.stop_heartbeat()
         with self.lock:
             if self._progress is not None:
                 self._progress.stop()
                 self._progress = None
+
+    # -------------------------------------------------------------- plain mode's heartbeat
+    def start_heartbeat(self) -> None:
+        """While a stage runs (plain mode), a line whenever none was written for HEARTBEAT_S."""
+        if self.live or is_quiet() or self._beat is not None:
+            return
+        stop = threading.Event()
+        thread = threading.Thread(target=self._heartbeat, args=(stop, time.monotonic()), daemon=True,
+                                  name="limo-rl-heartbeat")
+        self._beat = (thread, stop)
+        thread.start()
+
+    def stop_heartbeat(self) -> None:
+        beat, self._beat = self._beat, None
+        if beat is not None:
+            beat[1].set()
+            beat[0].join(timeout=5)
+
+    def _heartbeat(self, stop: threading.Event, t0: float) -> None:
+        while not stop.wait(min(5.0, max(HEARTBEAT_S / 4, 0.01))):
+            with self.lock:
+                if time.monotonic() - self.last_out < HEARTBEAT_S or is_quiet():
+                    continue
+                label = self.stage_label or "limo-rl"
+                state = "; ".join(b.text().split(": ", 1)[-1] for b in self.bars) or "running"
+                minutes = (time.monotonic() - t0) / 60
+                self._write(f"  ... {label}: {state} ({minutes:.0f} min into the stage)", err=True)
 
 
 _display: Display | None = None
@@ -388,13 +427,20 @@ def stage(kind: str, key: str) -> Iterator[dict[str, Any]]:
     previous, disp.stage_label = disp.stage_label, f"{_name(kind, key)} {where}".strip()
     figures: dict[str, Any] = {}
     t0 = time.perf_counter()
+    outer = disp._beat is None
+    if outer:
+        disp.start_heartbeat()
     try:
         yield figures
     except BaseException:
         disp.stage_label = previous
+        if outer:
+            disp.stop_heartbeat()
         disp.stage_done(kind, key, "failed", time.perf_counter() - t0)
         raise
     disp.stage_label = previous
+    if outer:
+        disp.stop_heartbeat()
     disp.stage_done(kind, key, "done", time.perf_counter() - t0, figures)
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from limo_rl.config.schema import Recipe
+from limo_rl.config.schema import TRL_TRAIN_NAMES, Recipe
 from limo_rl.errors import RecipeError
 
 
@@ -50,6 +50,22 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+def trl_names(data: dict[str, Any], source: str) -> dict[str, Any]:
+    """A recipe mapping with TRL's names of train keys (``num_train_epochs``, ...) turned into ours
+    (:data:`~limo_rl.config.schema.TRL_TRAIN_NAMES`); both names in one mapping is an error."""
+    train = data.get("train")
+    if not isinstance(train, dict) or not set(train) & set(TRL_TRAIN_NAMES):
+        return data
+    train = dict(train)
+    for trl, ours in TRL_TRAIN_NAMES.items():
+        if trl in train:
+            if ours in train:
+                raise RecipeError(f"{source}: train.{trl} (TRL's name) and train.{ours} are the same setting; "
+                                  "give one")
+            train[ours] = train.pop(trl)
+    return {**data, "train": train}
+
+
 def load_yaml_tree(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     """Read a recipe file and its ``base:`` chain into one merged mapping."""
     path = Path(path).resolve()
@@ -70,6 +86,7 @@ def load_yaml_tree(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, 
         raise RecipeError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(data, dict):
         raise RecipeError(f"{path}: a recipe must be a mapping of sections, got {type(data).__name__}")
+    data = trl_names(data, str(path))
     base = data.pop("base", None)
     if base is None:
         return data
@@ -100,6 +117,8 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str,
     for text in overrides:
         key, value = parse_override(text)
         parts = key.split(".")
+        if len(parts) == 2 and parts[0] == "train" and parts[1] in TRL_TRAIN_NAMES:
+            parts[1] = TRL_TRAIN_NAMES[parts[1]]  # TRL's name: the later value wins, as for ours
         node = out
         for i, part in enumerate(parts[:-1]):
             child = node.get(part)
@@ -149,6 +168,7 @@ def _format_errors(exc: ValidationError, source: str) -> str:
 def validate_recipe(data: dict[str, Any], source: str = "<recipe>") -> Recipe:
     if "base" in data:
         raise RecipeError(f"{source}: 'base' is only allowed at the top of a recipe file")
+    data = trl_names(data, source)
     try:
         return Recipe.model_validate(data)
     except ValidationError as exc:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import os
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from limo_rl.cluster import ClusterError, cluster_problems, stage_bundles
 from limo_rl.config.schema import Recipe
@@ -35,6 +36,56 @@ def context_problems(recipe: Recipe, stages: Iterable[str]) -> list[str]:
             if line not in out:
                 out.append(line)
     return out
+
+
+def sft_args_problems(sft_args: dict[str, Any]) -> list[str]:
+    """``train.sft_args`` against the installed TRL: every name a field of its ``SFTConfig``, and a value of the
+    field's type where that type is a plain one (bool, int, float, str, optionally None)."""
+    if not sft_args:
+        return []
+    import dataclasses
+    import difflib
+    import typing
+
+    try:
+        import trl
+        from trl import SFTConfig
+    except ImportError:
+        return ["train.sft_args needs TRL installed (pip install trl)"]
+    fields = {f.name: f for f in dataclasses.fields(SFTConfig)}
+    try:
+        hints = typing.get_type_hints(SFTConfig)
+    except Exception:  # an annotation this Python cannot evaluate: names are still checked
+        hints = {}
+    out = []
+    for key, value in sft_args.items():
+        if key not in fields:
+            close = difflib.get_close_matches(key, list(fields), n=1)
+            out.append(f"train.sft_args.{key}: not a field of SFTConfig in the installed TRL {trl.__version__}"
+                       + (f"; did you mean {close[0]}?" if close else ""))
+            continue
+        kinds = _plain_types(hints.get(key))
+        if kinds and not _fits(value, kinds):
+            out.append(f"train.sft_args.{key} = {value!r}: SFTConfig expects {' or '.join(k.__name__ for k in kinds)}")
+    return out
+
+
+def _plain_types(hint: Any) -> tuple[type, ...]:
+    """(bool, int, float, str, NoneType) members of a type hint, or () when it holds anything else."""
+    import types
+    import typing
+
+    members = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+    plain = (bool, int, float, str, type(None))
+    return tuple(members) if members and all(m in plain for m in members) else ()
+
+
+def _fits(value: Any, kinds: tuple[type, ...]) -> bool:
+    if isinstance(value, bool):
+        return bool in kinds
+    if isinstance(value, int) and float in kinds:
+        return True
+    return isinstance(value, kinds)
 
 
 def preflight(recipe: Recipe, stages: Iterable[str] = ("generate", "train", "evaluate")) -> None:
@@ -65,6 +116,8 @@ def preflight(recipe: Recipe, stages: Iterable[str] = ("generate", "train", "eva
         problems.append(f"train.num_workers = {recipe.train.num_workers} > the {hw.nodes * hw.gpus_per_node} GPUs "
                         "named under hardware")
     problems += context_problems(recipe, stages)
+    if "train" in stages:
+        problems += sft_args_problems(recipe.train.sft_args)
     if "train" in stages and (recipe.train.use_gpu or recipe.train.strategy != "ddp"):
         if recipe.train.strategy == "deepspeed_zero3" and importlib.util.find_spec("deepspeed") is None:
             problems.append("train.strategy = 'deepspeed_zero3' needs DeepSpeed: pip install -e '.[deepspeed]'")

@@ -86,7 +86,8 @@ class RunConfig(_Section):
 
 class TrackingConfig(_Section):
     backend: Literal["wandb", "none"] = "none"
-    mode: Literal["offline", "online"] = "offline"
+    mode: Literal["offline", "online", "auto"] = Field(
+        "offline", description="auto: online when WANDB_API_KEY (or ~/.netrc) is there, else offline")
     project: str = "limo_rl"
     entity: str | None = None
     group: str | None = None
@@ -279,6 +280,24 @@ class SelectConfig(_Section):
 
 
 # ---------------------------------------------------------------------------------------- train
+# TRL's SFTConfig names of the train keys that mirror its fields under another name: a recipe may use either
+# (loading turns them into ours). The other mirrored keys already carry TRL's name (learning_rate, warmup_ratio,
+# weight_decay, max_grad_norm, gradient_accumulation_steps, max_length, max_steps, bf16, gradient_checkpointing,
+# logging_steps, save_strategy, save_steps, save_total_limit, seed).
+TRL_TRAIN_NAMES = {"num_train_epochs": "epochs", "lr_scheduler_type": "lr_scheduler",
+                   "per_device_train_batch_size": "per_device_batch_size"}
+# SFTConfig fields limo_rl sets itself (from its own keys, or because the pipeline depends on them): never
+# through train.sft_args.
+SFT_MANAGED = frozenset({
+    "output_dir", "num_train_epochs", "max_steps", "learning_rate", "lr_scheduler_type", "warmup_steps",
+    "warmup_ratio", "weight_decay", "max_grad_norm", "per_device_train_batch_size", "per_device_eval_batch_size",
+    "gradient_accumulation_steps", "bf16", "fp16", "gradient_checkpointing", "logging_steps", "logging_first_step",
+    "save_strategy", "save_steps", "save_total_limit", "eval_strategy", "eval_steps", "load_best_model_at_end",
+    "metric_for_best_model", "greater_is_better", "assistant_only_loss", "include_num_input_tokens_seen", "use_cpu",
+    "ddp_backend", "ddp_find_unused_parameters", "dataloader_pin_memory", "report_to", "disable_tqdm", "seed",
+    "data_seed", "max_length", "packing", "padding_free", "deepspeed", "fsdp", "fsdp_config",
+})
+
 class TrainConfig(_Section):
     model: str = Field("toy://base", description="the base student (path, HF id or toy://base)")
     epochs: int = Field(3, ge=1)
@@ -313,6 +332,29 @@ class TrainConfig(_Section):
     select_checkpoint: Literal["last", "best_val"] = "last"
     logging_steps: int = Field(10, ge=1)
     seed: int | None = None
+    sft_args: dict[str, Any] = Field(
+        default_factory=dict, description="further TRL SFTConfig fields passed through as they are (e.g. "
+        "{optim: adamw_torch_fused, neftune_noise_alpha: 5}); names are checked against the installed TRL "
+        "before any compute")
+
+    @field_validator("sft_args")
+    @classmethod
+    def _not_managed(cls, v: dict[str, Any]) -> dict[str, Any]:
+        taken = sorted(set(v) & SFT_MANAGED)
+        if taken:
+            ours = {k: TRL_TRAIN_NAMES.get(k, k) for k in taken}
+            own = [f"{k} (set train.{o})" if o in cls.model_fields else k for k, o in ours.items()]
+            raise ValueError(f"{', '.join(own)}: limo_rl sets these SFTConfig fields itself; "
+                             "train.sft_args is for the others")
+        return v
+
+    def key_dict(self, mode: str = "python") -> dict[str, Any]:
+        """The section as the cache keys see it: without ``sft_args`` while empty, so the trainings a run
+        finished before that key existed are still found."""
+        out = self.model_dump(mode=mode)
+        if not out["sft_args"]:
+            del out["sft_args"]
+        return out
 
 
 # ---------------------------------------------------------------------------------------- evaluate
@@ -320,7 +362,8 @@ class EvaluateConfig(_Section):
     benchmarks: list[str] = Field(default_factory=lambda: ["aime24", "math500"], description="test benchmarks")
     dev_benchmarks: list[str] = Field(
         default_factory=list, description="evaluated for choices (sweeps, tuning), never a test benchmark")
-    preset: Literal["limo", "custom"] = "custom"
+    preset: Literal["limo", "open-r1", "custom"] = Field(
+        "custom", description="sampling protocol per benchmark (limo_rl.evaluate.presets); custom: the fields here")
     n: int = Field(1, ge=1, description="samples per problem")
     temperature: float = Field(0.0, ge=0.0)
     top_p: float = Field(1.0, gt=0.0, le=1.0)

@@ -98,6 +98,16 @@ REGISTRY: dict[str, BenchmarkSpec] = {
 assert set(REGISTRY) == set(BENCHMARK_NAMES), "registry and config.BENCHMARK_NAMES must agree"
 
 
+def hub_dataset(name: str) -> dict[str, Any] | None:
+    """Where a benchmark lives on the Hub: ``{id, config, split, revision}`` (``math500`` ->
+    ``HuggingFaceH4/MATH-500``), so cards and exports name the dataset others evaluate on; None for a
+    benchmark with no Hub source (local files, generated toy sets)."""
+    spec = REGISTRY.get(name)
+    if spec is None or spec.hf_id is None:
+        return None
+    return {"id": spec.hf_id, "config": spec.config, "split": spec.split, "revision": spec.revision}
+
+
 def benchmark_answer_type(name: str) -> AnswerType:
     return _spec(name).answer_type
 

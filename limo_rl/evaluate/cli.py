@@ -55,7 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--benchmarks", type=_csv, help="comma-separated benchmark names, e.g. aime24,math500")
     p.add_argument("--benchmark-file", action="append", default=[], metavar="NAME=PATH",
                    help="a local JSONL/parquet file for benchmark NAME (repeatable)")
-    p.add_argument("--preset", choices=["limo", "custom"], help="sampling protocol (default: custom)")
+    p.add_argument("--preset", choices=["limo", "open-r1", "custom"], help="sampling protocol (default: custom)")
     p.add_argument("--n", type=int, help="samples per problem")
     p.add_argument("--temperature", type=float)
     p.add_argument("--top-p", type=float)

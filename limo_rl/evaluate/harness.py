@@ -140,11 +140,15 @@ def run_evaluation(
     label: str = "",
     toy: ToyConfig | None = None,
     pool: ActorPool | None = None,
+    arm: str | None = None,
+    rnd: int | None = None,
 ) -> EvalResult:
     """Evaluate ``model`` on ``cfg.benchmarks``; writes samples.parquet, metrics.json and metrics.md.
 
     ``toy``: the recipe's world settings, for generated benchmarks (``toy_eval``). ``pool``: engine
     actors to reuse (their owner closes them); else one pool serves every benchmark of this call.
+    ``arm``, ``rnd`` (its round) and ``seed``: what the model is in its run, written on every row of samples.parquet
+    so the files of several arms line up in one table.
     """
 
     out_dir = Path(out_dir)
@@ -188,7 +192,8 @@ def run_evaluation(
             entry["protocol"] = {**proto.to_dict(), "answer_type": answer_type}
             entry["split"] = "dev" if bench in cfg.dev_benchmarks else "test"
             doc["benchmarks"][bench] = entry
-            rows.extend(_sample_rows(bench, problems, chains, verdicts, samples, equal))
+            who = {"arm": arm if arm is not None else (label or None), "round": rnd, "seed": seed}
+            rows.extend(_sample_rows(bench, problems, chains, verdicts, samples, equal, who))
             _log_benchmark(tracker, label, bench, entry)
     doc["wall_s"] = round(time.perf_counter() - t0, 3)
     return _write_outputs(out_dir, doc, rows, tracker, label)
@@ -206,17 +211,19 @@ def _memo_equal(grader: Any, answer_type: str):
     return equal
 
 
-def _sample_rows(bench, problems, chains, verdicts, samples, equal) -> list[dict[str, Any]]:
+def _sample_rows(bench, problems, chains, verdicts, samples, equal, who) -> list[dict[str, Any]]:
     gold = {p.id: p.answer for p in problems}
+    question = {p.id: p.question for p in problems}
     classes = {s.problem_id: group_answers(s.extracted, equal) for s in samples}
     rows = []
     for c in sorted(chains, key=lambda c: (c.problem_id, c.sample_index)):
         v = verdicts[(c.problem_id, c.sample_index)]
         rows.append({
-            "benchmark": bench, "problem_id": c.problem_id, "sample_index": c.sample_index, "gold": gold[c.problem_id],
+            **who, "benchmark": bench, "problem_id": c.problem_id, "sample_index": c.sample_index,
+            "question": question[c.problem_id], "gold": gold[c.problem_id],
             "extracted": v.extracted, "correct": bool(v.correct), "status": v.status,
             "answer_class": classes[c.problem_id][c.sample_index], "n_tokens": c.n_tokens,
-            "finish_reason": c.finish_reason, "seed": c.seed, "engine": c.engine, "text": c.text,
+            "finish_reason": c.finish_reason, "sample_seed": c.seed, "engine": c.engine, "text": c.text,
         })
     return rows
 
@@ -239,11 +246,12 @@ def _write_outputs(out_dir: Path, doc: dict[str, Any], rows: list[dict[str, Any]
     import pyarrow.parquet as pq
 
     samples_path = out_dir / "samples.parquet"
-    schema = pa.schema([
+    schema = pa.schema([  # seed: the run's; sample_seed: the one this sample was drawn with
+        ("arm", pa.string()), ("round", pa.int64()), ("seed", pa.int64()),
         ("benchmark", pa.string()), ("problem_id", pa.string()), ("sample_index", pa.int64()),
-        ("gold", pa.string()), ("extracted", pa.string()), ("correct", pa.bool_()), ("status", pa.string()),
-        ("answer_class", pa.int64()), ("n_tokens", pa.int64()), ("finish_reason", pa.string()),
-        ("seed", pa.int64()), ("engine", pa.string()), ("text", pa.string()),
+        ("question", pa.string()), ("gold", pa.string()), ("extracted", pa.string()), ("correct", pa.bool_()),
+        ("status", pa.string()), ("answer_class", pa.int64()), ("n_tokens", pa.int64()),
+        ("finish_reason", pa.string()), ("sample_seed", pa.int64()), ("engine", pa.string()), ("text", pa.string()),
     ])
     with atomic_output(samples_path) as tmp:
         pq.write_table(pa.Table.from_pylist(rows, schema=schema), tmp)

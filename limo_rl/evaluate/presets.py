@@ -5,6 +5,10 @@ paper's protocol (Ye et al. 2025, "LIMO: Less is More for Reasoning", section 5 
 evaluation scripts): greedy decoding (one sample) for the large sets, 16 samples at
 temperature 0.7, top_p 0.95 with pass@1 averaged over them for the small, high-variance
 AIME24 and AMC23, at most 32768 new tokens, and the LIMO system prompt.
+``open-r1`` is DeepSeek-R1's protocol as Hugging Face's open-r1 evaluates with lighteval: every
+benchmark sampled at temperature 0.6, top_p 0.95, up to 32768 new tokens, no system prompt (R1's
+advice: the instruction sits in the user turn), pass@1 averaged over n samples per problem (16 on the
+small AIME/AMC sets, 4 elsewhere), so limo_rl's figures line up with published R1-style tables.
 
 A field the user set explicitly in the ``evaluate`` section (``evaluate.n=4``,
 ``--max-new-tokens 256``) overrides the preset, so a CPU smoke run of the ``limo`` protocol is
@@ -74,13 +78,27 @@ def _limo(cfg: EvaluateConfig, benchmark: str) -> BenchmarkProtocol:
     return BenchmarkProtocol(benchmark, 1, 0.0, 1.0, max_new, system, (1,))
 
 
+OPEN_R1_SMALL = ("aime24", "aime25", "amc23")
+OPEN_R1_MAX_NEW_TOKENS = 32768
+
+
+def _open_r1(cfg: EvaluateConfig, benchmark: str) -> BenchmarkProtocol:
+    given = cfg.model_fields_set
+    n = cfg.n if "n" in given else (16 if benchmark in OPEN_R1_SMALL else 4)
+    max_new = cfg.max_new_tokens if "max_new_tokens" in given else OPEN_R1_MAX_NEW_TOKENS
+    system = cfg.system_prompt if "system_prompt" in given else None
+    ks = _ks(cfg.k, n) if "k" in given else _ks([k for k in (1, 4, 8, 16) if k <= n], n)
+    return BenchmarkProtocol(benchmark, n, 0.6, 0.95, max_new, system, ks)
+
+
 def _ks(ks: list[int], n: int) -> tuple[int, ...]:
     """The requested k values plus 1 and n (the ends of the curve); a requested k > n is kept so the
     metrics report it as skipped rather than silently dropping it."""
     return tuple(sorted({*ks, 1, n}))
 
 
-PRESETS: dict[str, Callable[[EvaluateConfig, str], BenchmarkProtocol]] = {"custom": _custom, "limo": _limo}
+PRESETS: dict[str, Callable[[EvaluateConfig, str], BenchmarkProtocol]] = {
+    "custom": _custom, "limo": _limo, "open-r1": _open_r1}
 
 
 def resolve_protocol(cfg: EvaluateConfig, benchmark: str) -> BenchmarkProtocol:

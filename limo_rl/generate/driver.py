@@ -28,7 +28,7 @@ from typing import Any
 
 from limo_rl.artifacts import atomic_write_json
 from limo_rl.context_window import ContextLengthError
-from limo_rl.generate.pool import ActorPool, PoolError, short_error
+from limo_rl.generate.pool import ActorPool, PoolError, SampleCounter, short_error
 from limo_rl.generate.prompts import build_request, prompt_hash, sample_seeds, spec_hash
 from limo_rl.generate.shards import (
     ShardPlan,
@@ -183,7 +183,9 @@ def _run_pool(
         log.info("generate: %d actor(s) on node(s) %s", n_actors, ", ".join(nodes))
 
         total = sum(len(p.problem_ids) for p in todo) * cfg.n
-        bar_ = bar(total=total, desc="generate", unit="chains")
+        bar_ = bar(total=total, desc="generate", unit="samples")
+        counter = ray.remote(num_cpus=0)(SampleCounter).remote()
+        written = 0  # samples in shards written; the counter also holds those of shards still running
         queue, idle = deque(todo), list(range(n_actors))
         inflight: dict[Any, tuple[int, ShardPlan]] = {}
         attempts: dict[int, int] = {}
@@ -193,9 +195,12 @@ def _run_pool(
             while queue and idle:
                 a, plan = idle.pop(), queue.popleft()
                 ref = actors[a].run.remote([requests[pid] for pid in plan.problem_ids],
-                                           [seeds[pid] for pid in plan.problem_ids])
+                                           [seeds[pid] for pid in plan.problem_ids], counter)
                 inflight[ref] = (a, plan)
-            ready, _ = ray.wait(list(inflight), num_returns=1)
+            ready, _ = ray.wait(list(inflight), num_returns=1, timeout=POLL_S)
+            if not ready:  # shards still running: count their finished samples (retries can overcount: capped)
+                _show_samples(bar_, max(written, min(total, _counted(counter, ray))))
+                continue
             a, plan = inflight.pop(ready[0])
             try:
                 completions = ray.get(ready[0])
@@ -211,7 +216,8 @@ def _run_pool(
                 idle.append(a)
                 done += 1
                 tokens += sum(c.n_tokens for c in rows)
-                bar_.update(len(rows))
+                written += len(rows)
+                _show_samples(bar_, max(written, min(total, _counted(counter, ray))))
                 bar_.set_postfix(shards=f"{done}/{len(todo)}", tok_s=f"{tokens / (time.perf_counter() - t0):.0f}")
                 continue
             idle.append(a)
@@ -235,6 +241,21 @@ def _run_pool(
             bar_.close()
         if own:
             pool.close()
+
+
+POLL_S = 10.0  # how often the driver reads the sample counter while shards run
+
+
+def _counted(counter: Any, ray: Any) -> int:
+    try:
+        return int(ray.get(counter.total.remote(), timeout=POLL_S))
+    except Exception:  # the counter is for the console only: never let it stop a generation
+        return 0
+
+
+def _show_samples(bar_: Any, n: int) -> None:
+    if n > bar_.n:
+        bar_.update(n - bar_.n)
 
 
 def _check_context(actor: Any, requests: list[GenerationRequest], ray: Any) -> None:

@@ -74,12 +74,29 @@ class ShardWorker:
         if check is not None:
             check(requests)
 
-    def run(self, requests: list[GenerationRequest], seeds: list[tuple[int, ...]]) -> list[list[Completion]]:
-        return self.engine.generate(requests, seeds)
+    def run(self, requests: list[GenerationRequest], seeds: list[tuple[int, ...]],
+            counter: Any = None) -> list[list[Completion]]:
+        """The shard's completions; ``counter`` (a :class:`SampleCounter` actor) hears of samples as they finish."""
+        tell = (lambda k: counter.add.remote(k)) if counter is not None else None
+        return self.engine.generate(requests, seeds, progress=tell)
 
     def close(self) -> bool:
         self.engine.close()
         return True
+
+
+class SampleCounter:
+    """A Ray actor (no CPU: it must never wait for one) that counts samples finished inside running shards,
+    so the console moves while a shard of hours runs; the driver reads it between shard results."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def add(self, k: int) -> None:
+        self.n += int(k)
+
+    def total(self) -> int:
+        return self.n
 
 
 def wants_gpu(cfg: Any, cluster_gpus: float) -> bool:

@@ -10,7 +10,12 @@ the run's evaluation results (``model-index``). Cards are descriptions, rewritte
 stages learn more (the evaluation comes after training), so the stage cache does not hash
 them (:func:`limo_rl.artifacts.hash_path`).
 
-Pure core: yaml and pyarrow only.
+Both cards are made with ``huggingface_hub``'s ``DatasetCard``/``ModelCard`` and their card data
+classes, the library the Hub validates cards against; the evaluation goes in as ``EvalResult``s (the Hub
+dataset id, config, split and revision of each benchmark, :func:`limo_rl.data.benchmarks.hub_dataset`, and
+the metric by its exact name), from which ``huggingface_hub`` writes the ``model-index``.
+
+Pure core: yaml, pyarrow and huggingface_hub (imported when a card is made).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from typing import Any
 import yaml
 
 from limo_rl.artifacts import atomic_output, atomic_write_text, read_jsonl
+from limo_rl.data.benchmarks import hub_dataset
 
 CARD = "README.md"
 # The Hub's own layout (what ``push_to_hub`` writes): the split is in the file name, so
@@ -82,13 +88,7 @@ def dataset_card(info: Mapping[str, Any]) -> str:
     n = int(counts.get("examples", 0))
     meta: dict[str, Any] = {
         "license": info.get("license") or "other",
-        "language": ["en"],
         "pretty_name": info.get("title", "limo_rl SFT set"),
-        "task_categories": ["text-generation"],
-        "tags": ["limo_rl", "reasoning", "math", "sft", "synthetic"],
-        "size_categories": [_size_category(n)],
-        "limo_rl": {k: info[k] for k in ("provenance", "teacher", "grader", "selection", "counts", "pool")
-                    if info.get(k) is not None},
     }
     sel = info.get("selection") or {}
     grader = info.get("grader") or {}
@@ -114,7 +114,16 @@ def dataset_card(info: Mapping[str, Any]) -> str:
         f"`{meta['license']}`: the chains are outputs of the teacher on the problem pool; check both licenses "
         "before sharing (`limo-rl push --license` sets this field).", "",
     ]
-    return _front_matter(meta) + "\n" + "\n".join(lines)
+    from huggingface_hub import DatasetCard, DatasetCardData
+
+    data = DatasetCardData(
+        license=meta["license"], language=["en"], pretty_name=meta["pretty_name"],
+        task_categories=["text-generation"], size_categories=[_size_category(n)],
+        tags=["limo_rl", "reasoning", "math", "sft", "synthetic"],
+        limo_rl={k: info[k] for k in ("provenance", "teacher", "grader", "selection", "counts", "pool")
+                 if info.get(k) is not None},
+    )
+    return str(DatasetCard(_front_matter(data.to_dict()) + "\n" + "\n".join(lines)))
 
 
 def write_dataset_card(sft_dir: str | Path, info: Mapping[str, Any]) -> Path:
@@ -127,23 +136,26 @@ def write_dataset_card(sft_dir: str | Path, info: Mapping[str, Any]) -> Path:
 def model_card(info: Mapping[str, Any]) -> str:
     """The card of a student. ``info``: title, base_model, datasets, training (config), train_metrics,
     evaluation ({benchmark: {metric, value, ci_low, ci_high, n}}), provenance, license."""
+    from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
     base = info.get("base_model")
     evaluation: Mapping[str, Mapping[str, Any]] = info.get("evaluation") or {}
-    meta: dict[str, Any] = {"license": info.get("license") or "other", "library_name": "transformers",
-                            "pipeline_tag": "text-generation", "tags": ["limo_rl", "reasoning", "sft", "trl"]}
-    if is_hub_id(base):
-        meta["base_model"] = base
+    results = []
+    for bench, e in evaluation.items():
+        hub = e.get("dataset") or {}
+        results.append(EvalResult(
+            task_type="text-generation", dataset_name=bench, dataset_type=hub.get("id") or bench,
+            dataset_config=hub.get("config"), dataset_split=hub.get("split"), dataset_revision=hub.get("revision"),
+            metric_type=e["metric"], metric_name=e["metric"], metric_value=round(100 * e["value"], 2)))
     hub_data = [d for d in info.get("datasets") or [] if is_hub_id(d)]
-    if hub_data:
-        meta["datasets"] = hub_data
-    if evaluation:
-        meta["model-index"] = [{"name": info.get("title", "student"), "results": [
-            {"task": {"type": "text-generation"},
-             "dataset": {"name": bench, "type": bench},
-             "metrics": [{"type": e["metric"], "name": e["metric"], "value": round(100 * e["value"], 2)}]}
-            for bench, e in evaluation.items()]}]
-    meta["limo_rl"] = {k: info[k] for k in ("base_model", "datasets", "training", "train_metrics", "evaluation",
-                                            "provenance") if info.get(k) is not None}
+    data = ModelCardData(
+        license=info.get("license") or "other", library_name="transformers", pipeline_tag="text-generation",
+        tags=["limo_rl", "reasoning", "sft", "trl"], base_model=base if is_hub_id(base) else None,
+        datasets=hub_data or None, model_name=info.get("title", "student") if results else None,
+        eval_results=results or None,
+        limo_rl={k: info[k] for k in ("base_model", "datasets", "training", "train_metrics", "evaluation",
+                                      "provenance") if info.get(k) is not None},
+    )
     lines = [f"# {info.get('title', 'student')}", "",
              f"Fine-tuned from `{base}` with TRL's SFTTrainer (assistant-only loss) on "
              f"{', '.join(f'`{d}`' for d in info.get('datasets') or []) or 'its SFT set'} by limo_rl.", ""]
@@ -158,7 +170,7 @@ def model_card(info: Mapping[str, Any]) -> str:
     if tm:
         lines += ["## Training", "", ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                                              for k, v in tm.items()), ""]
-    return _front_matter(meta) + "\n" + "\n".join(lines)
+    return str(ModelCard(_front_matter(data.to_dict()) + "\n" + "\n".join(lines)))
 
 
 def write_model_card(model_dir: str | Path, info: Mapping[str, Any]) -> Path | None:
@@ -180,7 +192,7 @@ def evaluation_results(metrics_json: str | Path) -> dict[str, dict[str, Any]]:
         m = (entry.get("metrics") or {}).get(primary)
         if primary and m and m.get("value") is not None:
             out[bench] = {"metric": primary, "value": float(m["value"]), "ci_low": m.get("ci_low"),
-                          "ci_high": m.get("ci_high"), "n": entry.get("n_problems")}
+                          "ci_high": m.get("ci_high"), "n": entry.get("n_problems"), "dataset": hub_dataset(bench)}
     return out
 
 

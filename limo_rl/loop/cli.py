@@ -1,5 +1,5 @@
-"""Commands of the loop package: ``run`` (one recipe, or a family of them), ``compare``, ``report``, ``plan``
-and ``clean``."""
+"""Commands of the loop package: ``run`` (one recipe, or a family of them), ``compare``, ``report``, ``plan``,
+``export`` and ``clean``."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ from limo_rl.errors import UsageError
 from limo_rl.loop.cache import STAGE_ORDER
 from limo_rl.loop.clean import clean_run
 from limo_rl.loop.driver import run_recipe
+from limo_rl.loop.export import FORMATS, export_lighteval
 from limo_rl.loop.family import build_family, render_family, write_family
+from limo_rl.loop.headline import verdict_lines
 from limo_rl.loop.plan import Assumptions, plan_recipe, render, shortfalls
 from limo_rl.loop.report import compare_runs, write_report
 from limo_rl.stagestore import StageStore
@@ -59,6 +61,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
         print(f"{d}/report.md")
         for k, v in summary.items():
             print(f"  {k}: {v:.4f}")
+        for line in verdict_lines(d):
+            print(f"  {line}")
     if len(args.run_dirs) > 1:
         table = compare_runs(args.run_dirs)
         if args.out:
@@ -70,14 +74,26 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
-    recipe = recipe_from_args(args)
+    """One plan per recipe: ``limo-rl plan A.yaml B.yaml [KEY=VALUE ...]`` (the overrides apply to each)."""
+    extra = [o for o in args.overrides if "=" not in o and o.endswith((".yaml", ".yml"))]
+    overrides = [o for o in args.overrides if o not in extra]
     a = Assumptions(**{k: v for k, v in (("mean_tokens_fraction", args.mean_tokens_fraction),
                                           ("hbm_efficiency", args.hbm_efficiency), ("mfu", args.mfu)) if v})
+    nodes = _cluster_nodes(args.address, args.connect_timeout) if args.address else None
+    code = 0
+    for i, path in enumerate([args.recipe, *extra]):
+        recipe = recipe_from_args(argparse.Namespace(recipe=path, overrides=overrides))
+        if extra:
+            print(f"{'' if i == 0 else chr(10)}== {path}")
+        code = max(code, _plan_one(recipe, a, args, nodes))
+    return code
+
+
+def _plan_one(recipe, a: Assumptions, args: argparse.Namespace, nodes: list | None) -> int:
     plan = plan_recipe(recipe, a)
     print(render(plan, recipe, a))
-    if not args.address:
+    if nodes is None:
         return 0 if plan.fits else 1
-    nodes = _cluster_nodes(args.address, args.connect_timeout)
     resources = {"CPU": sum(n.cpus for n in nodes), "GPU": sum(n.gpus for n in nodes)}
     print(f"\ncluster at {args.address}: {len(nodes)} node(s), {resources['CPU']:g} CPU, {resources['GPU']:g} GPU "
           f"(GPUs per node: {', '.join(f'{n.gpus:g}' for n in nodes)})")
@@ -87,6 +103,18 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     if not short:
         print("enough resources for every stage")
     return 1 if (short or not plan.fits) else 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    if not (Path(args.run_dir) / "config.yaml").is_file():
+        raise UsageError(f"{args.run_dir}: not a limo-rl run directory (no config.yaml)")
+    out = Path(args.out or Path(args.run_dir) / "export" / args.format)
+    written = export_lighteval(args.run_dir, out)
+    if not written:
+        raise UsageError(f"{args.run_dir}: no evaluation results yet (no evaluate/metrics.json)")
+    for path in written:
+        print(path)
+    return 0
 
 
 def _cmd_clean(args: argparse.Namespace) -> int:
@@ -188,9 +216,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     pl = sub.add_parser(
         "plan", help="does a recipe fit the hardware it names: memory, context, KV cache, disk, hours",
         description="Check RECIPE against its hardware section (GPU memory for training and vLLM, context "
-        "limits, GPUs per node, disk) and estimate hours; exit 1 if it does not fit. With --address, also "
-        "compare with a live Ray cluster, node by node.",
-        epilog="example: limo-rl plan recipes/limo/loop_r1_teacher.yaml --address auto --gpu-mem-gib 80",
+        "limits, GPUs per node, disk) and estimate hours; exit 1 if it does not fit. Several recipes (files "
+        "ending in .yaml among the arguments) are planned one after the other, each with the same overrides. "
+        "With --address, also compare with a live Ray cluster, node by node.",
+        epilog="examples:\n  limo-rl plan recipes/limo/loop_r1_distill_teacher.yaml --address auto --gpu-mem-gib 80\n"
+        "  limo-rl plan recipes/limo/qwen1.5b_one_node.yaml recipes/limo/qwen7b_one_node.yaml",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_recipe_args(pl, required=True)
     pl.add_argument("--address", default=None, help="Ray cluster address (e.g. auto, ray://host:10001)")
@@ -203,10 +234,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     pl.add_argument("--mfu", type=float, default=None, help="training model-FLOPs utilisation (default 0.3)")
     pl.set_defaults(func=_cmd_plan)
 
+    e = sub.add_parser(
+        "export", help="a run's evaluations in another tool's results layout (lighteval)",
+        description="Write each evaluated arm and seed of RUN_DIR as a lighteval results file "
+        "(results/<run>/<arm>-round<R>-seed<S>/results_<time>.json): tasks by lighteval's names and the Hub "
+        "datasets they are (math500 -> lighteval|math_500|0, HuggingFaceH4/MATH-500), limo_rl's exact metric "
+        "names, fractions, stderr from the bootstrap interval.",
+        epilog="example: limo-rl export runs/quickstart --format lighteval --out exported/",
+    )
+    e.add_argument("run_dir", metavar="RUN_DIR")
+    e.add_argument("--format", choices=FORMATS, default="lighteval", help="results layout (default: lighteval)")
+    e.add_argument("--out", default=None, help="folder to write under (default: RUN_DIR/export/<format>)")
+    e.set_defaults(func=_cmd_export)
+
     c = sub.add_parser(
         "clean", help="remove a run's set-aside folders and end the Ray processes a killed driver left",
-        description="Delete the folders the stage cache moved aside (listed in manifest.json under set_aside, "
-        "inside RUN_DIR/attic) and end the private Ray cluster a killed driver of this run left behind "
+        description="Delete the folders the stage cache moved aside (listed in manifest.json under set_aside: "
+        "<stage>/stale-<old input hash>-<unix time>/ inside each stage folder of RUN_DIR) and end the private Ray cluster a killed driver of this run left behind "
         "(only the processes recorded in RUN_DIR/.ray-cluster.json). Refuses while a writer holds the run.",
         epilog="example: limo-rl clean runs/quickstart --dry-run",
     )

@@ -53,11 +53,19 @@ from limo_rl.generate import run_generation
 from limo_rl.hashing import content_key
 from limo_rl.hub.cards import PARQUET
 from limo_rl.loop.cache import STAGE_ORDER, StageRunner, StopAfter
-from limo_rl.loop.layout import CHAINS, MATCH, METRICS, MODEL, POOL_PROBLEMS, SFT, VERDICTS, RunLayout
+from limo_rl.loop.headline import verdict_lines
+from limo_rl.loop.layout import CHAINS, MATCH, METRICS, MODEL, POOL_PROBLEMS, SFT, VERDICTS, RunLayout, arm_of
 from limo_rl.loop.matching import match_static, seeded_subsample
 from limo_rl.loop.preflight import check_inputs
 from limo_rl.loop.report import accuracy_lines, write_report
-from limo_rl.loop.share import chains_table, provenance, sft_card, student_card
+from limo_rl.loop.share import (
+    chains_table,
+    provenance,
+    select_figures,
+    sft_card,
+    student_card,
+    verify_figures,
+)
 from limo_rl.procs import guard_local_ray, kill_recorded, pid_alive
 from limo_rl.progress import attach_log_dir, close_display, display, is_quiet
 from limo_rl.raysession import ray_initialized, start_ray
@@ -117,7 +125,7 @@ class SeedRun:
         for rnd in range(1, self.r.loop.rounds + 1):
             rd = self.layout.round_dir(self.seed, rnd)
             chains_dir = self.generate(problems_path, teacher, rd / "generate", rnd)
-            verdicts = self.verify(problems_path, chains_dir, rd / "verify")
+            verdicts = self.verify(problems_path, chains_dir, rd / "verify", rnd)
             sft = self.select(problems_path, chains_dir, verdicts, rd / "select", teacher, rnd)
             sft_files = [*sft_files, sft] if self.r.loop.data == "accumulate" else [sft]
             init = student if (self.r.loop.student_init == "previous" and student is not None) else base
@@ -198,10 +206,12 @@ class SeedRun:
         self.runner.run("generate", d, inputs, fn, [CHAINS])
         return d / CHAINS
 
-    def verify(self, problems_path: Path, chains_dir: Path, d: Path) -> Path:
+    def verify(self, problems_path: Path, chains_dir: Path, d: Path, rnd: int) -> Path:
         def fn(out: Path) -> dict[str, Any]:
             golds = _gold_answers(problems_path)  # answers only: the questions stay on disk
-            return grade_shards(chains_dir, golds, self.r.verify, out / VERDICTS)
+            summary = grade_shards(chains_dir, golds, self.r.verify, out / VERDICTS)
+            self.tracker.scoped(self.scope("loop", rnd)).log(verify_figures(summary))
+            return summary
 
         inputs = {"verify": self.r.verify.model_dump(), "chains": self._marker_hash(chains_dir.parent),
                   "problems": hash_file(problems_path)}
@@ -215,7 +225,8 @@ class SeedRun:
                                      self.r.generate.system_prompt, out, seed=self.seed)
             card = sft_card(out, self.r, self.provenance(out, rnd), teacher.name, verdicts_path)
             tracker = self.tracker.scoped(self.scope("loop", rnd))
-            chains_table(tracker, verdicts_path, out / SFT, chains_dir, self.seed)
+            tracker.log(select_figures(res.stats))
+            chains_table(tracker, verdicts_path, out / SFT, chains_dir, self.seed, problems_path)
             tracker.log_artifact(f"sft-{self.run_dir.name}-{self.scope('loop', rnd)}", "dataset",
                                  [out / SFT, out / PARQUET, card], {"examples": res.n_selected})
             return {"n_selected": res.n_selected}
@@ -283,7 +294,7 @@ class SeedRun:
                                store_uri=store.uri_of(out) if store is not None else None)
             return res.metrics
 
-        inputs = {"train": cfg.model_dump(), "init": init.fingerprint, "seed": self.seed,
+        inputs = {"train": cfg.key_dict(), "init": init.fingerprint, "seed": self.seed,
                   "data": [hash_file(f) for f in sft_files],
                   "validation": content_key(cfg.validation_file) if cfg.validation_file else None,
                   **(extra_inputs or {})}
@@ -295,8 +306,9 @@ class SeedRun:
     def evaluate(self, model: ModelRef, d: Path, label: str) -> dict[str, Any]:
         def fn(out: Path) -> dict[str, Any]:
             ensure_ray(self.run_dir)
+            arm, rnd = arm_of(label)
             res = run_evaluation(model.path, self.r.evaluate, self.r.generate, self.r.verify, out,
-                                 seed=self.seed, tracker=self.tracker, label=label, toy=self.r.toy)
+                                 seed=self.seed, tracker=self.tracker, label=label, toy=self.r.toy, arm=arm, rnd=rnd)
             figures = headline_metrics(res.metrics)
             self.tracker.log({f"{label}/{k}": v for k, v in figures.items()})
             return figures
@@ -435,7 +447,7 @@ def _run_locked(recipe: Recipe, argv: list[str], stop_after: str | None, from_st
                              [run_dir.path / "report.md", run_dir.path / "report.png"], summary)
     tracker.finish()  # before the result: the run's last lines are its own
     close_display()
-    _print_result(run_dir.path, runner, status)
+    _print_result(run_dir.path, runner, status, tracker.location())
     return 0
 
 
@@ -466,8 +478,9 @@ def end_orphan_cluster(run_dir: Path) -> list[int]:
     return killed
 
 
-def _print_result(run_dir: Path, runner: StageRunner, status: str) -> None:
-    """The run's result on stdout: the accuracy table, then where the report and its figure are."""
+def _print_result(run_dir: Path, runner: StageRunner, status: str, wandb_at: str | None = None) -> None:
+    """The run's result on stdout: the accuracy table, the verdict table, then where the W&B run, the report
+    and its figure are."""
     out = display()
     if not is_quiet():
         shared = f" ({len(runner.reused)} from the stage store)" if runner.reused else ""
@@ -479,6 +492,13 @@ def _print_result(run_dir: Path, runner: StageRunner, status: str) -> None:
             for line in accuracy_lines(run_dir):
                 out.line(line, err=False)
             out.line("", err=False)
+            verdicts = verdict_lines(run_dir)
+            for line in verdicts:
+                out.line(line, err=False)
+            if verdicts:
+                out.line("", err=False)
+        if wandb_at:
+            out.line(f"{'W&B':<11} {wandb_at}", err=False)
     for name in ("report.md", "report.png"):
         if (run_dir / name).is_file():
             out.line(f"{name:<11} {run_dir / name}" if not is_quiet() else str(run_dir / name), err=False)

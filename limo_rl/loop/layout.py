@@ -41,6 +41,17 @@ MATCH = "match.json"
 BASELINES = ("base", "teacher")
 
 
+def arm_of(scope: str) -> tuple[str, int | None]:
+    """A tracker scope's arm and round: ``loop/round2/seed0`` -> (loop, 2), ``baseline/base/seed0`` -> (base,
+    None), ``static/n10/draw0/seed0`` -> (static/n10/draw0, None)."""
+    parts = [p for p in scope.split("/") if not re.fullmatch(r"seed\d+", p)]
+    rnd = next((int(p[len("round"):]) for p in parts if re.fullmatch(r"round\d+", p)), None)
+    parts = [p for p in parts if not re.fullmatch(r"round\d+", p)]
+    if parts[:1] == ["baseline"]:
+        parts = parts[1:]
+    return "/".join(parts), rnd
+
+
 @dataclass(frozen=True)
 class EvalDir:
     """One evaluation of a seed: its arm (loop, static, base, teacher), round (loop arm only) and folder."""

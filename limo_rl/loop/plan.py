@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from limo_rl.config import Recipe
+from limo_rl.evaluate.presets import resolve_protocol
 from limo_rl.loop.models import ModelInfoError, ModelShape, model_shape
 
 GIB = 1024**3
@@ -44,7 +45,6 @@ GPU_SPECS: dict[str, tuple[float, float, float]] = {
 KNOWN_POOL_SIZES = {"AI-MO/NuminaMath-CoT": 859_494}
 BENCHMARK_SIZES = {"aime24": 30, "aime25": 30, "amc23": 40, "math500": 500, "minerva_math": 272,
                    "olympiadbench": 675, "gpqa_diamond": 198, "toy_eval": 100}
-LIMO_SAMPLED = {"aime24", "aime25", "amc23"}  # the limo preset samples these 16 times
 PROMPT_TOKENS = 512
 OVERHEAD_GIB = 4.0
 VLLM_RESERVE_GIB = 2.0
@@ -143,7 +143,7 @@ def _eval_samples(recipe: Recipe) -> int:
     n = 0
     for b in ev.benchmarks:
         size = min(BENCHMARK_SIZES.get(b, 500), ev.limit or 10**9)
-        n += size * (16 if (ev.preset == "limo" and b in LIMO_SAMPLED) else ev.n)
+        n += size * resolve_protocol(ev, b).n  # the preset's samples per problem
     return n
 
 

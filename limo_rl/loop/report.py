@@ -29,6 +29,7 @@ from limo_rl.loop.comparisons import (
     render_verdicts,
     report_doc,
 )
+from limo_rl.loop.headline import SCORE_FIELDS, track_report
 from limo_rl.loop.layout import (
     CHAINS,
     METRICS,
@@ -218,6 +219,11 @@ def _groups(scores: list[Score]) -> dict[tuple[str, int | None, str, str], list[
     return dict(sorted(groups.items(), key=lambda kv: (ARM_ORDER.get(kv[0][0], 9), kv[0][1] or 0, kv[0][2])))
 
 
+def score_rows(scores: Sequence[Score]) -> list[dict[str, Any]]:
+    """``report.json``'s flat ``scores`` list: one row per arm, round, seed and benchmark (fractions)."""
+    return [{k: getattr(s, k) for k in SCORE_FIELDS} for s in scores]
+
+
 def headline(scores: list[Score]) -> dict[str, float]:
     """Names a sweep can optimize: ``<arm>/<benchmark>/pass@1`` (loop: its last round), mean over seeds."""
     out: dict[str, float] = {}
@@ -373,21 +379,17 @@ def write_report(run_dir: str | Path, tracker: Any = None) -> dict[str, float]:
     results = build_comparisons(run_dir, dev_benchmarks=dev, alpha=ALPHA, power=POWER)
     training = arm_training(run_dir)
     curve = curve_rows(collect_samples(run_dir))
-    atomic_write_json(run_dir / "report.json", {**report_doc(results, training, alpha=ALPHA, power=POWER),
-                                                "data_size_curve": curve})
+    flat = score_rows(scores)
+    doc = {**report_doc(results, training, alpha=ALPHA, power=POWER), "scores": flat, "data_size_curve": curve}
+    atomic_write_json(run_dir / "report.json", doc)
     verdicts = [*render_verdicts(results, training, alpha=ALPHA, power=POWER), *render_curve(curve)]
     atomic_write_text(run_dir / "report.md", render_markdown(run_dir, scores, data, recipe, outputs, verdicts))
     png = plot(run_dir, scores, data, outputs)
     summary = headline(scores)
     if tracker is not None:
-        tracker.log(summary)
-        tracker.summary(summary)
+        track_report(tracker, flat, doc["comparisons"], summary)
         if png is not None:
             tracker.log_image("report", png)
-        tracker.log_table("report/accuracy", ["arm", "round", "seed", "benchmark", "metric", "value", "ci_low",
-                                              "ci_high"],
-                          [[s.arm, s.round, s.seed, s.benchmark, s.metric, s.value, s.ci_low, s.ci_high]
-                           for s in scores])
         tracker.log_table("report/data", ["arm", "round", "seed", "sft_size", "density_selected", "density_all",
                                           "tokens_selected", "tokens_all"],
                           [[d.arm, d.round, d.seed, d.sft_size, d.density_selected, d.density_all,

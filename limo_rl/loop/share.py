@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from limo_rl.artifacts import package_versions, read_jsonl
-from limo_rl.data.io import iter_objects
+from limo_rl.data.io import iter_objects, iter_rows, problem_from_row
 from limo_rl.generate.shards import read_shard, shard_files
 from limo_rl.hub.cards import TRAIN_KEYS, evaluation_results, write_dataset_card, write_model_card
 from limo_rl.verify.stage import verdict_files
@@ -82,11 +82,14 @@ def student_card(model_dir: Path, recipe: Any, prov: dict[str, Any], sft_files: 
     return write_model_card(model_dir, info)
 
 
-def chains_table(tracker: Any, verdicts_path: Path, sft_path: Path, chains_dir: Path, seed: int) -> None:
-    """A W&B table of sample chains: selected and rejected, with verdict, density and check kinds.
+def chains_table(tracker: Any, verdicts_path: Path, sft_path: Path, chains_dir: Path, seed: int,
+                 problems_path: Path | None = None) -> None:
+    """A W&B table of sample chains: selected and rejected, with the question and gold answer, verdict,
+    density and check kinds.
 
     Streams: a seeded reservoir of verdict rows per class (selected / rejected), then one pass over the
-    chain shards for the texts of the few sampled chains, so memory does not grow with the pool."""
+    chain shards for the texts of the few sampled chains (and one over the problems for their questions),
+    so memory does not grow with the pool."""
     if tracker is None:
         return
     selected = {r.get("chain_ref", "").split("/", 1)[-1] for r in read_jsonl(sft_path)}
@@ -109,14 +112,49 @@ def chains_table(tracker: Any, verdicts_path: Path, sft_path: Path, chains_dir: 
         for c in read_shard(shard):
             if (c.problem_id, c.sample_index) in wanted:
                 texts[(c.problem_id, c.sample_index)] = (c.n_tokens, c.text[:2000])
+    problems = _questions(problems_path, {k[0] for k in wanted}) if problems_path is not None else {}
     sample = []
     for cls in (True, False):
         for key, v in kept[cls]:
             if key not in texts:
                 continue
             kinds = sorted({s.get("kind", "?") for s in v.get("verification_steps") or []})
-            sample.append([cls, key[0], key[1], bool(v.get("correct")), v.get("status"), v.get("extracted"),
+            question, gold = problems.get(key[0], (None, None))
+            sample.append([cls, key[0], key[1], question, gold, bool(v.get("correct")), v.get("status"),
+                           v.get("extracted"),
                            round(float(v.get("verification_density") or 0.0), 3), ", ".join(kinds),
                            round(float(v.get("score") or 0.0), 3), *texts[key]])
-    tracker.log_table("chains/sample", ["selected", "problem_id", "sample_index", "correct", "status", "extracted",
-                                        "verification_density", "check_kinds", "score", "n_tokens", "text"], sample)
+    tracker.log_table("chains/sample", ["selected", "problem_id", "sample_index", "question", "gold_answer",
+                                        "correct", "status", "extracted", "verification_density", "check_kinds",
+                                        "score", "n_tokens", "text"], sample)
+
+
+def _questions(problems_path: Path, ids: set[str]) -> dict[str, tuple[str, str]]:
+    """Problem id -> (question, gold answer) for the ``ids`` wanted, streaming the problems file."""
+    out = {}
+    for i, row in iter_rows(problems_path):
+        p = problem_from_row(row, f"{problems_path}:{i}")
+        if p.id in ids:
+            out[p.id] = (p.question[:2000], p.answer)
+    return out
+
+
+def verify_figures(summary: dict[str, Any]) -> dict[str, float]:
+    """The verify stage's figures for the tracker: chains graded, correct rate, mean verification density."""
+    names = {"chains": "verify/chains", "accuracy": "verify/correct_rate",
+             "mean_verification_density": "verify/mean_verification_density"}
+    return {names[k]: float(v) for k, v in summary.items() if k in names and isinstance(v, (int, float))}
+
+
+def select_figures(stats: dict[str, Any]) -> dict[str, float]:
+    """The select stage's figures for the tracker: selected, kept after each step, budget bound, and the mean
+    verification density, score and length of all chains and of the selected ones."""
+    out: dict[str, Any] = {"select/selected": stats.get("selected"),
+                           "select/problems_with_candidates": stats.get("problems_with_candidates"),
+                           "select/budget_bound": float(bool(stats.get("budget_bound")))}
+    for step in stats.get("steps") or []:
+        out[f"select/kept_after_{step.get('step')}"] = step.get("kept")
+    for name, d in (stats.get("distributions") or {}).items():
+        for part in ("all", "selected"):
+            out[f"select/{name}_{part}_mean"] = ((d or {}).get(part) or {}).get("mean")
+    return {k: float(v) for k, v in out.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}

@@ -195,7 +195,7 @@ def run_training(
                                 flash_attention=importlib.util.find_spec("flash_attn") is not None,
                                 per_device_batch_size=cfg.per_device_batch_size)
     train_rows, val_rows = to_rows(train_set), to_rows(val_set)
-    cfg_dict = cfg.model_dump(mode="json")
+    cfg_dict = cfg.key_dict(mode="json")  # sft_args only when set: earlier trainings keep their hash
     input_hash = hash_obj({"train": train_rows, "val": val_rows, "model": model_id, "cfg": cfg_dict,
                            "seed": seed, "batching": batching})
     out_dir.mkdir(parents=True, exist_ok=True)

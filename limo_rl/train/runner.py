@@ -174,6 +174,7 @@ def build_sft_config(cfg: dict[str, Any], out_dir: Path, *, seed: int, batching:
         data_seed=seed,
         **batching_kwargs(batching, cfg["max_length"]),
         **extra,
+        **(cfg.get("sft_args") or {}),  # train.sft_args: other SFTConfig fields, checked before any compute
     )
 
 

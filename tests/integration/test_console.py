@@ -19,10 +19,10 @@ import pytest
 from limo_rl.hub.cards import PARQUET, read_card
 from tests.integration.test_loop_e2e import REPO, cli_env
 from tests.integration.tiny_recipe import TINY_OVERRIDES
-from tests.wandb_files import artifacts, history, run_file
+from tests.wandb_files import artifacts, history, run_file, summary_keys
 
 pytestmark = pytest.mark.slow
-MAX_LINES = 40  # the full quickstart has the same stages: ~25 lines; the bound for it is ~150
+MAX_LINES = 48  # the full quickstart has the same stages: ~35 lines with the verdict table; the bound is ~150
 BYTECODE = re.compile(r"^\s*(\d+\s+)?\d+\s+[A-Z][A-Z_]{3,}\b|LOAD_FAST|RETURN_VALUE|LOAD_CONST")
 NOISE = ("pid=", "RayTrainWorker", "ShardWorker", "Failed to query Ray Train Controller", "wandb:",
          "{'loss'", "Loading weights", "it/s]", "Token authentication")
@@ -53,6 +53,14 @@ def test_quiet_console_cards_and_wandb_curves(tmp_path):
     out = res.stdout.strip().splitlines()
     assert out[-2] == f"report.md   {run / 'report.md'}" and out[-1] == f"report.png  {run / 'report.png'}"
     assert any(line.startswith("loop ") and "toy_eval" in line for line in out)  # the accuracy table
+    # the verdict table after it (the same rows report.json holds), then where the W&B run is
+    comparisons = json.loads((run / "report.json").read_text())["comparisons"]
+    header = next(i for i, line in enumerate(out) if line.startswith("A ") and "verdict" in line)
+    assert header > next(i for i, line in enumerate(out) if line.startswith("loop "))
+    for c in comparisons:
+        assert any(line.split()[:2] == [c["a"], c["b"]] and line.endswith(c["verdict"]) for line in out), c
+    wandb_dir = json.loads((run / "wandb-run.json").read_text())["dir"]
+    assert out[-3].startswith("W&B ") and wandb_dir in out[-3]
     assert (run / "logs" / "limo_rl.log").is_file()
     assert list((run / "logs" / "workers").glob("train-rank0-*.log"))
 
@@ -82,3 +90,16 @@ def test_quiet_console_cards_and_wandb_curves(tmp_path):
         assert any(h.get(f"{table}/_type") == "table-file" for h in rows), table
     kinds = dict((t, n) for n, t in artifacts(f))
     assert {"dataset", "report"} <= set(kinds)
+    assert any("verify/loop/round1/seed0/correct_rate" in h for h in rows)
+    assert any("select/loop/round1/seed0/selected" in h for h in rows)
+    for table in ("report/verdicts", "report/accuracy_by_round/toy_eval_table"):
+        assert any(h.get(f"{table}/_type") == "table-file" for h in rows), table
+    assert "verdict/static-vs-base/toy_eval/diff" in summary_keys(f)
+
+    # ---- a no-op rerun: no new W&B run, and the console still says where the run is
+    before = sorted(p.name for p in run.rglob("offline-run-*") if p.is_dir())
+    res = subprocess.run([sys.executable, "-m", "limo_rl.cli", "run", *args], cwd=REPO, env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0 and "nothing to do" in res.stdout, res.stderr[-3000:]
+    assert sorted(p.name for p in run.rglob("offline-run-*") if p.is_dir()) == before == [before[0]]
+    assert any(line.startswith("W&B ") and wandb_dir in line for line in res.stdout.splitlines())

@@ -62,3 +62,33 @@ def test_plot_metrics_writes_a_png(tmp_path):
     path = plot_metrics(doc, tmp_path / "metrics.png")
     assert path is not None and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert plot_metrics({"benchmarks": {}}, tmp_path / "none.png") is None
+
+
+def test_samples_parquet_names_arm_round_seed_and_question(tmp_path):
+    import pyarrow.parquet as pq
+
+    from limo_rl.evaluate.harness import _sample_rows, _write_outputs, problem_samples
+    from limo_rl.types import Chain, Problem, Verdict
+
+    problems = [Problem(f"q{i}", f"what is {i}?", str(i)) for i in range(2)]
+    chains = [Chain(p.id, j, 0, "m", "hf", 100 + j, "h", f"it is {p.answer}", 4, "stop") for p in problems
+              for j in range(2)]
+    verdicts = {(c.problem_id, c.sample_index): Verdict(c.sample_index == 0, "ok", c.text[-1]) for c in chains}
+    samples = problem_samples(problems, chains, verdicts, 2)
+    rows = _sample_rows("toy_eval", problems, chains, verdicts, samples, exact_equal,
+                        {"arm": "loop", "round": 2, "seed": 7})
+    _write_outputs(tmp_path, {"benchmarks": {}, "ci_level": 0.95}, rows, None, "")
+    got = pq.read_table(tmp_path / "samples.parquet").to_pylist()
+    assert len(got) == 4
+    for r in got:
+        assert (r["arm"], r["round"], r["seed"]) == ("loop", 2, 7)
+        assert r["question"] == f"what is {r['problem_id'][1:]}?" and r["gold"] == r["problem_id"][1:]
+        assert r["sample_seed"] == 100 + r["sample_index"]
+
+
+def test_arm_and_round_of_a_scope():
+    from limo_rl.loop.layout import arm_of
+
+    assert arm_of("loop/round2/seed0") == ("loop", 2)
+    assert arm_of("baseline/teacher/seed3") == ("teacher", None)
+    assert arm_of("static/n10/draw0/seed0") == ("static/n10/draw0", None)

@@ -82,3 +82,17 @@ def test_protocol_summary_tells_explicit_from_default():
     explicit = protocol_summary(EvaluateConfig(preset="limo", benchmarks=["aime24"], n=1))
     assert default["aime24"]["n"] == 16 and explicit["aime24"]["n"] == 1
     assert EvaluateConfig(preset="limo", n=1).model_dump() == EvaluateConfig(preset="limo").model_dump()
+
+
+def test_open_r1_preset_samples_every_benchmark_like_r1():
+    from limo_rl.config import EvaluateConfig
+    from limo_rl.evaluate.presets import resolve_protocol
+
+    cfg = EvaluateConfig(preset="open-r1", benchmarks=["aime24", "math500", "gpqa_diamond"])
+    aime, math, gpqa = (resolve_protocol(cfg, b) for b in cfg.benchmarks)
+    for p in (aime, math, gpqa):
+        assert (p.temperature, p.top_p, p.max_new_tokens, p.system_prompt) == (0.6, 0.95, 32768, None)
+    assert (aime.n, math.n, gpqa.n) == (16, 4, 4) and aime.ks == (1, 4, 8, 16) and math.ks == (1, 4)
+    smoke = EvaluateConfig(preset="open-r1", benchmarks=["aime24"], n=2, max_new_tokens=64)
+    p = resolve_protocol(smoke, "aime24")
+    assert (p.n, p.max_new_tokens, p.temperature) == (2, 64, 0.6)  # explicit fields win, sampling stays R1's

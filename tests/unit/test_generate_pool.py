@@ -72,3 +72,52 @@ def test_actors_run_at_normal_priority_unless_the_user_says_otherwise(monkeypatc
             assert NICENESS_ENV in str(err)
         else:
             raise AssertionError(f"{bad!r} accepted")
+
+
+def test_vllm_progress_bar_counts_finished_requests_where_vllm_takes_a_tqdm_class():
+    from collections.abc import Callable
+
+    from tqdm import tqdm
+
+    from limo_rl.generate.engines.vllm import progress_bar
+
+    def chat_new(messages, sampling_params=None, use_tqdm: bool | Callable[..., tqdm] = True):
+        pass
+
+    def chat_old(messages, sampling_params=None, use_tqdm: bool = True):
+        pass
+
+    seen = []
+    cls = progress_bar(chat_new, seen.append)
+    pbar = cls(total=5, desc="Processed prompts", dynamic_ncols=True)  # what vLLM builds
+    for _ in range(3):
+        pbar.update(1)
+    pbar.close()
+    assert seen == [1, 1, 1]
+    assert progress_bar(chat_old, seen.append) is False and progress_bar(chat_new, None) is False
+
+
+def test_sample_counter_and_worker_pass_progress_to_the_engine():
+    from limo_rl.generate.pool import SampleCounter, ShardWorker
+
+    c = SampleCounter()
+    c.add(3)
+    c.add(2)
+    assert c.total() == 5
+
+    class Engine:
+        def generate(self, requests, seeds, progress=None):
+            progress(len(seeds))
+            return [[] for _ in requests]
+
+    class Remote:  # what a Ray actor handle offers
+        def __init__(self):
+            self.got = []
+            self.add = self
+
+        def remote(self, k):
+            self.got.append(k)
+
+    w = ShardWorker.__new__(ShardWorker)  # no engine load
+    w.engine, handle = Engine(), Remote()
+    assert w.run(["r1", "r2"], [(1,), (2,)], handle) == [[], []] and handle.got == [2]

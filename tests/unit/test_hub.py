@@ -97,6 +97,15 @@ def test_model_card_has_base_model_data_config_and_results(tmp_path):
     result = meta["model-index"][0]["results"][0]
     assert result["dataset"]["name"] == "math500" and result["metrics"][0]["value"] == 50.0
     assert "| math500 | `pass@1[avg of 1]` | 50.0 | [45.0, 55.0] |" in body
+    # the Hub's own classes read it back: the benchmark by its Hub dataset id and split, the metric by its name
+    from huggingface_hub import DatasetCard, ModelCard
+
+    card = ModelCard.load(run / "seed0" / "loop" / "round1" / "train" / "model" / "README.md")
+    (r,) = card.data.eval_results
+    assert (r.dataset_type, r.dataset_name, r.dataset_split) == ("HuggingFaceH4/MATH-500", "math500", "test")
+    assert (r.metric_type, r.metric_value) == ("pass@1[avg of 1]", 50.0)
+    ds = DatasetCard.load(run / "seed0" / "loop" / "round1" / "select" / "README.md")
+    assert ds.data.task_categories == ["text-generation"] and ds.data.limo_rl["counts"]["examples"] == 5
 
 
 def test_a_toy_base_model_is_not_claimed_as_a_hub_base_model(tmp_path):

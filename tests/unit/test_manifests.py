@@ -82,3 +82,24 @@ def test_runs_volume_is_shared_and_claimed():
         for group, pod in _pod_templates(_cluster_spec(doc)):
             claims = {v["persistentVolumeClaim"]["claimName"] for v in pod["volumes"] if "persistentVolumeClaim" in v}
             assert pvc["metadata"]["name"] in claims, f"{name}/{group}: /runs not on the shared claim"
+
+
+def test_the_dockerfile_builds_the_image_the_manifests_name():
+    """No Docker here: the Dockerfile and the manifests agree on the image, the Ray version and the extras."""
+    repo = KUBERAY.parents[1]
+    text = (repo / "ray_cluster" / "Dockerfile").read_text()
+    image = re.search(r'^LABEL org\.opencontainers\.image\.ref\.name="([^"]+)"', text, re.M).group(1)
+    ray_version = re.search(r"^ARG RAY_VERSION=(\S+)", text, re.M).group(1)
+    assert re.search(r"^FROM rayproject/ray:\$\{RAY_VERSION\}-py3\d+-gpu$", text, re.M)
+    assert f"-t {image} " in text  # the build command in its header tags that image
+    assert '"ray[data,train,tune,default]==${RAY_VERSION}"' in text and ".[vllm,deepspeed" in text
+    for name, doc in RAY_DOCS:
+        spec = _cluster_spec(doc)
+        assert spec["rayVersion"] == ray_version, name
+        for group, pod in _pod_templates(spec):
+            assert {c["image"] for c in pod["containers"]} == {image}, (name, group)
+    copied = re.findall(r"^COPY (?:--\S+ )*(.+) \S+$", text, re.M)
+    for src in " ".join(copied).split():
+        assert (repo / src).exists(), src
+    ignored = (repo / ".dockerignore").read_text().split()
+    assert ".venv" in ignored and "runs" in ignored

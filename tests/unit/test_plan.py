@@ -115,3 +115,13 @@ def test_live_cluster_shortfalls_per_node():
     r32 = plan_recipe(load_recipe(REPO / "recipes" / "limo" / "static_817.yaml"))
     short = shortfalls(r32.stages, {"CPU": 500, "GPU": 64}, 80, [2] * 32)  # 64 GPUs, but 2 per node
     assert any("one unit needs 4 GPUs on one node" in s for s in short)
+
+
+def test_plan_takes_several_recipes(capsys):
+    from limo_rl.cli import main
+
+    repo = Path(__file__).resolve().parents[2]
+    a, b = repo / "recipes/limo/qwen1.5b_one_node.yaml", repo / "recipes/limo/qwen7b_one_node.yaml"
+    assert main(["plan", str(a), str(b), "run.name=x"]) == 0
+    out = capsys.readouterr().out
+    assert out.index(f"== {a}") < out.index(f"== {b}") and out.count("fits: every check passed") == 2

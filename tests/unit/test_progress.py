@@ -68,8 +68,8 @@ def test_heartbeat_when_not_a_tty(console, monkeypatch):
         b = progress.bar(total=4, unit="steps")
         b.update(2)
         b.close()
-    beat = console.getvalue().splitlines()[0]
-    assert beat.startswith("  ... train loop · round 1 · seed 0: 2/4 steps"), beat
+    lines = console.getvalue().splitlines()
+    assert any(ln.startswith("  ... train loop · round 1 · seed 0: 2/4 steps") for ln in lines), lines
 
 
 def test_quiet_prints_no_stage_lines(console, monkeypatch):
@@ -134,3 +134,24 @@ def test_worker_output_goes_to_the_run_logs(tmp_path):
     env[progress.VERBOSE_ENV] = "1"  # -v: the worker keeps its streams (Ray forwards them to the console)
     res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert "from python" in res.stdout and "from C level" in res.stderr
+
+
+def test_heartbeat_at_least_every_interval_while_a_stage_runs(console, monkeypatch):
+    """Nothing updates for a while (a long shard, a verify pass): the heartbeat still says where things are."""
+    import time
+
+    monkeypatch.setattr(progress, "HEARTBEAT_S", 0.1)
+    with progress.stage("generate", "seed0/loop/round1/generate"):
+        b = progress.bar(total=8192, unit="samples")
+        b.update(3200)  # then silence
+        time.sleep(0.6)
+        b.close()
+    beats = [ln for ln in console.getvalue().splitlines() if ln.startswith("  ... generate loop · round 1")]
+    assert len(beats) >= 2, console.getvalue()
+    assert any("3,200/8,192 samples" in ln and "min into the stage" in ln for ln in beats), beats
+    n = len(console.getvalue().splitlines())
+    time.sleep(0.3)  # the stage is over: no more heartbeats
+    assert len(console.getvalue().splitlines()) == n
+    with progress.stage("verify", "seed0/loop/round1/verify"):  # a stage without a bar
+        time.sleep(0.3)
+    assert any(ln.startswith("  ... verify loop · round 1 · seed 0: running (") for ln in console.getvalue().splitlines())

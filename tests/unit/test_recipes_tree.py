@@ -244,3 +244,34 @@ def test_sweep_agent_command_resolves_to_an_online_recipe(path, macro, monkeypat
 def test_job_runtime_env_turns_ray_trains_print_patch_off():
     rt = yaml.safe_load((REPO / "ray_cluster" / "runtime_env.yaml").read_text())
     assert rt["env_vars"]["RAY_TRAIN_ENABLE_PRINT_PATCH"] == "0"
+
+
+def test_config_validate_checks_sweeps_and_names_a_bad_value(tmp_path, capsys, monkeypatch):
+    from limo_rl.cli import main
+
+    monkeypatch.chdir(REPO)
+    assert main(["config", "validate", str(REPO / "recipes")]) == 0
+    out = capsys.readouterr().out
+    for sweep in SWEEPS:
+        assert f"ok   {sweep}  (W&B sweep" in out
+    bad = tmp_path / "sweeps" / "bad.yaml"
+    bad.parent.mkdir()
+    doc = yaml.safe_load(SWEEPS[0].read_text())
+    first = next(iter(doc["parameters"]))
+    doc["parameters"][first] = {"values": ["not-a-valid-value"]}
+    doc["parameters"]["select.no_such_key"] = {"values": [1]}
+    doc["metric"]["name"] = "loop/toy_eval/pass@1"  # the test benchmark: not for tuning
+    bad.write_text(yaml.safe_dump(doc))
+    assert main(["config", "validate", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert f"FAIL {bad}" in err and f"parameters.{first} = 'not-a-valid-value'" in err
+    assert "select.no_such_key" in err and "toy_eval is not one of the recipe's evaluate.dev_benchmarks" in err
+
+
+def test_version(capsys):
+    from limo_rl import __version__
+    from limo_rl.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0 and capsys.readouterr().out.strip() == f"limo-rl {__version__}"

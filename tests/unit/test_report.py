@@ -209,3 +209,122 @@ def test_data_size_curve_table(tmp_path):
     assert len(doc["comparisons"]) == 6  # curve points are described, not tested
     assert not any("static/n" in m for m in doc["mismatch"])
     assert "| 40 | toy_eval | 2 | 0.550 |" in (run / "report.md").read_text()
+
+
+# ---------------------------------------------------------------------------------------- the headline on every surface
+def test_report_json_has_a_flat_scores_list(tmp_path):
+    run = paired_run(tmp_path)
+    write_report(run)
+    doc = json.loads((run / "report.json").read_text())
+    rows = {(s["arm"], s["round"], s["seed"], s["benchmark"]): s for s in doc["scores"]}
+    assert set(rows) == {("loop", 1, 0, "toy_eval"), ("loop", 2, 0, "toy_eval"), ("static", None, 0, "toy_eval"),
+                         ("base", None, 0, "toy_eval")}
+    r2 = rows[("loop", 2, 0, "toy_eval")]
+    assert (r2["metric"], r2["value"], r2["ci_low"], r2["ci_high"]) == ("pass@1[avg of 4]", 0.5, 0.4, 0.6)
+    assert {"arm", "round", "seed", "benchmark", "metric", "value", "ci_low", "ci_high"} <= set(r2)
+
+
+def test_verdict_table_on_console_runs_show_and_report(tmp_path, capsys):
+    from limo_rl.cli import main
+    from limo_rl.loop.headline import verdict_lines
+
+    run = paired_run(tmp_path)
+    write_report(run)
+    doc = json.loads((run / "report.json").read_text())
+    lines = verdict_lines(run)
+    assert lines[0].split() == ["A", "B", "benchmark", "A", "-", "B", "[95%", "CI]", "verdict"]
+    assert len(lines) == 1 + len(doc["comparisons"])
+    c = next(c for c in doc["comparisons"] if (c["a"], c["b"]) == ("loop/round1", "base"))
+    row = next(ln for ln in lines if ln.split()[:2] == ["loop/round1", "base"])
+    assert f"{c['difference']:+.3f} [{c['ci_low']:+.3f}, {c['ci_high']:+.3f}]" in row
+    assert row.endswith("loop/round1 beats base")
+    assert verdict_lines(tmp_path / "nowhere") == []
+
+    (run / "manifest.json").write_text(json.dumps({"status": "finished", "stages": {}}))
+    (run / "wandb-run.json").write_text(json.dumps({"id": "abc", "dir": "/x/offline-run-abc", "url": None}))
+    assert main(["runs", "show", str(run)]) == 0
+    shown = capsys.readouterr().out
+    assert "verdicts (report.json)" in shown and row in shown
+    assert "W&B        /x/offline-run-abc (offline; `wandb sync /x/offline-run-abc` uploads it)" in shown
+    assert main(["report", str(run)]) == 0
+    assert row in capsys.readouterr().out
+
+
+class Recorder:
+    def __init__(self):
+        self.tables, self.series, self.summaries, self.logged = {}, {}, {}, {}
+
+    def log(self, metrics, step=None):
+        self.logged.update(metrics)
+
+    def summary(self, values):
+        self.summaries.update(values)
+
+    def log_table(self, name, columns, rows):
+        self.tables[name] = (list(columns), [list(r) for r in rows])
+
+    def log_series(self, name, xs, series, *, x_name="x", title=""):
+        self.series[name] = (list(xs), {k: list(v) for k, v in series.items()})
+
+    def log_image(self, name, path):
+        pass
+
+
+def test_wandb_gets_verdicts_summary_keys_and_accuracy_by_round(tmp_path):
+    run = paired_run(tmp_path)
+    t = Recorder()
+    write_report(run, tracker=t)
+    doc = json.loads((run / "report.json").read_text())
+    cols, rows = t.tables["report/verdicts"]
+    assert len(rows) == len(doc["comparisons"]) and {"a", "b", "difference", "p_adjusted", "verdict"} <= set(cols)
+    c = next(c for c in doc["comparisons"] if (c["a"], c["b"]) == ("loop/round2", "static"))
+    key = "verdict/loop_round2-vs-static/toy_eval"
+    assert t.summaries[f"{key}/diff"] == pytest.approx(c["difference"])
+    assert (t.summaries[f"{key}/ci_low"], t.summaries[f"{key}/ci_high"], t.summaries[f"{key}/p"]) == (
+        c["ci_low"], c["ci_high"], c["p_value"])
+    xs, series = t.series["report/accuracy_by_round/toy_eval"]
+    assert xs == [1, 2] and series["loop"] == [0.3, 0.5] and series["static"] == [0.4, 0.4]
+    assert list(series)[0] == "loop"
+
+
+def test_report_in_an_offline_wandb_run(tmp_path, monkeypatch):
+    from limo_rl.tracking import make_tracker
+    from tests.wandb_files import history, run_file, summary_keys
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.delenv("WANDB_DIR", raising=False)
+    monkeypatch.setenv("WANDB_CACHE_DIR", str(tmp_path / "cache"))
+    run = paired_run(tmp_path)
+    r = load_recipe(None, ["tracking.backend=wandb"])
+    t = make_tracker(r.tracking, run, r.to_dict(), name="paired")
+    write_report(run, tracker=t)
+    t.finish()
+    f = run_file(run)
+    rows = history(f)
+    for table in ("report/verdicts", "report/accuracy", "report/accuracy_by_round/toy_eval_table"):
+        assert any(h.get(f"{table}/_type") == "table-file" for h in rows), table
+    assert "verdict/static-vs-base/toy_eval/diff" in summary_keys(f)
+
+
+def test_export_in_lightevals_results_layout_with_hub_ids(tmp_path, capsys):
+    from limo_rl.cli import main
+
+    run = paired_run(tmp_path)
+    doc = {"model": "m", "ci_level": 0.95, "preset": "open-r1", "benchmarks": {
+        "math500": {"primary": "pass@1[avg of 4]", "n_problems": 500, "split": "test",
+                    "protocol": {"n": 4, "max_new_tokens": 32768},
+                    "metrics": {"pass@1[avg of 4]": {"value": 0.8, "ci_low": 0.76, "ci_high": 0.84}}},
+        "toy_eval": json.loads((run / "seed0/loop/round2/evaluate/metrics.json").read_text())["benchmarks"]["toy_eval"]}}
+    (run / "seed0/loop/round2/evaluate/metrics.json").write_text(json.dumps(doc))
+    assert main(["export", str(run), "--format", "lighteval", "--out", str(tmp_path / "out")]) == 0
+    files = capsys.readouterr().out.split()
+    assert len(files) == 4  # loop rounds 1 and 2, static, base
+    (r2,) = [f for f in files if "/paired/loop-round2-seed0/results_" in f]
+    res = json.loads(open(r2).read())
+    assert res["config_general"]["model_name"] == "paired/loop-round2-seed0"
+    math = res["results"]["lighteval|math_500|0"]
+    assert math["pass@1[avg of 4]"] == 0.8 and math["pass@1[avg of 4]_stderr"] == pytest.approx(0.04 / 1.96, rel=1e-3)
+    task = res["config_tasks"]["lighteval|math_500|0"]
+    assert (task["hf_repo"], task["evaluation_splits"], task["name"]) == ("HuggingFaceH4/MATH-500", ["test"], "math_500")
+    assert res["results"]["limo_rl|toy_eval|0"]["pass@1[avg of 4]"] == 0.5
+    assert res["config_tasks"]["limo_rl|toy_eval|0"]["hf_repo"] is None

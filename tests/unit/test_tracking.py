@@ -75,3 +75,59 @@ def test_scope_key():
     assert scope_key("train/loss", "loop/round1/seed0") == "train/loop/round1/seed0/loss"
     assert scope_key("eval/toy_eval/pass@1", "static/seed0") == "eval/static/seed0/toy_eval/pass@1"
     assert scope_key("loss", "s") == "s/loss"
+
+
+def test_one_wandb_run_per_run_folder(tmp_path, monkeypatch):
+    """No figure, no W&B run (a no-op rerun creates none); a later invocation continues the stored run."""
+    import json
+
+    from limo_rl.tracking import RUN_RECORD
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.delenv("WANDB_DIR", raising=False)
+    monkeypatch.setenv("WANDB_CACHE_DIR", str(tmp_path / "cache"))
+    r = load_recipe(None, ["tracking.backend=wandb"])
+
+    def folders():
+        return sorted(p.name for p in tmp_path.rglob("offline-run-*") if p.is_dir())
+
+    first = make_tracker(r.tracking, tmp_path, r.to_dict(), name="t")
+    assert first.location() is None
+    first.log({"generate/chains": 10})
+    first.finish()
+    assert len(folders()) == 1
+    record = json.loads((tmp_path / RUN_RECORD).read_text())
+    assert folders()[0].endswith(record["id"]) and not record["resumed"]
+    assert record["dir"] in first.location()
+
+    noop = make_tracker(r.tracking, tmp_path, r.to_dict(), name="t")  # a rerun with nothing to do
+    noop.finish()
+    assert len(folders()) == 1
+    assert noop.location() == first.location()  # the console still says where the run is
+
+    resumed = make_tracker(r.tracking, tmp_path, r.to_dict(), name="t")  # a killed run, resumed
+    resumed.log({"train/loss": 0.5})
+    resumed.finish()
+    again = json.loads((tmp_path / RUN_RECORD).read_text())
+    assert len(folders()) == 2 and again["id"] == record["id"] and again["resumed"]
+    assert all(record["id"] in f for f in folders())
+
+
+def test_auto_mode_is_online_exactly_when_a_key_is_there(tmp_path):
+    assert resolve_wandb_mode("auto", {"WANDB_API_KEY": "k", "HOME": str(tmp_path)}) == "online"
+    assert resolve_wandb_mode("auto", {"HOME": str(tmp_path)}) == "offline"
+    assert resolve_wandb_mode("auto", {"WANDB_MODE": "offline", "WANDB_API_KEY": "k"}) == "offline"
+
+
+def test_cluster_manifests_neither_silence_the_console_nor_force_wandb_offline():
+    import yaml
+
+    from limo_rl.config import load_recipe
+
+    repo = Path(__file__).resolve().parents[2]
+    rt = yaml.safe_load((repo / "ray_cluster" / "runtime_env.yaml").read_text())["env_vars"]
+    job = yaml.safe_load((repo / "ray_cluster" / "kuberay" / "rayjob.yaml").read_text())
+    for env in (rt, yaml.safe_load(job["spec"]["runtimeEnvYAML"])["env_vars"]):
+        assert "LIMO_RL_QUIET" not in env and "WANDB_MODE" not in env
+    entry = job["spec"]["entrypoint"].split()
+    assert load_recipe(repo / entry[2], entry[3:]).tracking.mode == "auto"

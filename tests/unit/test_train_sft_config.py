@@ -32,3 +32,30 @@ def test_bf16_keeps_fp32_master_weights_unless_zero3():
     assert weights_dtype({**base, "strategy": "fsdp"}) == "float32"
     assert weights_dtype({**base, "strategy": "deepspeed_zero3"}) == "bfloat16"  # ZeRO-3 keeps fp32 itself
     assert weights_dtype({**base, "bf16": False}) == "float32"
+
+
+def test_trl_names_and_sft_args_pass_through(tmp_path):
+    """TRL's names for the keys that mirror SFTConfig are accepted; other SFTConfig fields pass through,
+    checked against the installed TRL before any compute."""
+    from limo_rl.config import RecipeError, load_recipe
+    from limo_rl.config.preflight import preflight, sft_args_problems
+
+    r = load_recipe(None, ["train.num_train_epochs=5", "train.per_device_train_batch_size=4",
+                           "train.lr_scheduler_type=linear", "train.sft_args={optim: adafactor, neftune_noise_alpha: 5}"])
+    assert (r.train.epochs, r.train.per_device_batch_size, r.train.lr_scheduler) == (5, 4, "linear")
+    y = tmp_path / "r.yaml"
+    y.write_text("train:\n  num_train_epochs: 2\n  epochs: 3\n")
+    with pytest.raises(RecipeError, match="train.num_train_epochs .TRL's name. and train.epochs are the same"):
+        load_recipe(y)
+    with pytest.raises(RecipeError, match="learning_rate .set train.learning_rate."):
+        load_recipe(None, ["train.sft_args={learning_rate: 0.1}"])
+    args = build_sft_config(r.train.model_dump(mode="json"), tmp_path, seed=0, batching="padded", has_val=False)
+    assert args.optim == "adafactor" and args.neftune_noise_alpha == 5 and args.num_train_epochs == 5
+    assert sft_args_problems(r.train.sft_args) == []
+    bad = sft_args_problems({"optm": "adafactor", "dataset_num_proc": "four"})
+    assert bad[0].startswith("train.sft_args.optm: not a field of SFTConfig") and "did you mean optim?" in bad[0]
+    assert bad[1].startswith("train.sft_args.dataset_num_proc = 'four': SFTConfig expects int")
+    with pytest.raises(RecipeError, match="optm"):
+        preflight(load_recipe(None, ["train.sft_args={optm: adafactor}"]), ["train"])
+    # an empty pass-through leaves the training cache key as it was before the key existed
+    assert "sft_args" not in load_recipe(None).train.key_dict() and "sft_args" in r.train.key_dict()

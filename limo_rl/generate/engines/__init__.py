@@ -21,9 +21,11 @@ class Engine(Protocol):
     version: str
 
     def generate(
-        self, requests: Sequence[GenerationRequest], seeds: Sequence[Sequence[int]]
+        self, requests: Sequence[GenerationRequest], seeds: Sequence[Sequence[int]],
+        progress: Callable[[int], None] | None = None,
     ) -> list[list[Completion]]:
-        """``seeds[i]`` holds one seed per sample of ``requests[i]`` (``len == sampling.n``)."""
+        """``seeds[i]`` holds one seed per sample of ``requests[i]`` (``len == sampling.n``); ``progress(k)``
+        is told of every k samples finished while the call runs (the console counts samples, not shards)."""
         ...
 
     def close(self) -> None: ...

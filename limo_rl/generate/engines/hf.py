@@ -24,7 +24,7 @@ the number of actors do not change the chains (one torch generator per batch did
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from limo_rl.generate.prompts import apply_stop, canonical_chain, prompt_opens_think
@@ -76,7 +76,8 @@ class HFEngine:
         )
 
     def generate(
-        self, requests: Sequence[GenerationRequest], seeds: Sequence[Sequence[int]]
+        self, requests: Sequence[GenerationRequest], seeds: Sequence[Sequence[int]],
+        progress: Callable[[int], None] | None = None,
     ) -> list[list[Completion]]:
         if len(requests) != len(seeds):
             raise ValueError(f"{len(requests)} requests but {len(seeds)} seed lists")
@@ -90,6 +91,8 @@ class HFEngine:
                    and requests[end].sampling.to_dict() | {"seed": 0} == spec):
                 end += 1
             out.extend(self._generate_batch(requests[start:end], seeds[start:end]))
+            if progress is not None:
+                progress(sum(len(sd) for sd in seeds[start:end]))
             start = end
         return out
 

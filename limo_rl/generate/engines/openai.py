@@ -22,7 +22,7 @@ import os
 import random
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -141,11 +141,16 @@ class OpenAIEngine:
         return completion_from_response(body, request.sampling.max_new_tokens, self.version)
 
     def generate(
-        self, requests: Sequence[GenerationRequest], seeds: Sequence[Sequence[int]]
+        self, requests: Sequence[GenerationRequest], seeds: Sequence[Sequence[int]],
+        progress: Callable[[int], None] | None = None,
     ) -> list[list[Completion]]:
         if len(requests) != len(seeds):
             raise ValueError(f"{len(requests)} requests but {len(seeds)} seed lists")
         futures = [[self._pool.submit(self._one, r, s) for s in sd] for r, sd in zip(requests, seeds, strict=True)]
+        if progress is not None:
+            for row in futures:
+                for f in row:
+                    f.add_done_callback(lambda f: f.cancelled() or f.exception() or progress(1))
         try:
             return [[f.result() for f in row] for row in futures]
         except BaseException:

@@ -15,7 +15,7 @@ cache shares the prompt's KV across the samples of a problem. ``max_tokens`` is 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -147,7 +147,8 @@ class VLLMEngine:
             check_prompt_fits(req.problem_id, n, req.sampling.max_new_tokens, self.max_model_len)
 
     def generate(
-        self, requests: Sequence[GenerationRequest], seeds: Sequence[Sequence[int]]
+        self, requests: Sequence[GenerationRequest], seeds: Sequence[Sequence[int]],
+        progress: Callable[[int], None] | None = None,
     ) -> list[list[Completion]]:
         if self.llm is None:
             raise RuntimeError("the vLLM engine is closed")
@@ -155,8 +156,8 @@ class VLLMEngine:
         if not flat:
             return [[] for _ in requests]
         params = [self._vllm.SamplingParams(**kw) for _, _, kw in flat]
-        outputs = self.llm.chat([msgs for _, msgs, _ in flat], sampling_params=params, use_tqdm=False,
-                                add_generation_prompt=True)
+        outputs = self.llm.chat([msgs for _, msgs, _ in flat], sampling_params=params,
+                                use_tqdm=progress_bar(self.llm.chat, progress), add_generation_prompt=True)
         completions = [
             completion_from_vllm(o.outputs[0], kw["max_tokens"], self.version, self._opens_think(msgs))
             for o, (_, msgs, kw) in zip(outputs, flat, strict=True)
@@ -184,3 +185,29 @@ class VLLMEngine:
 
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
+
+
+def progress_bar(chat: Callable[..., Any], progress: Callable[[int], None] | None) -> Any:
+    """``use_tqdm`` for ``LLM.chat``: where the installed vLLM takes a tqdm class there, one that prints nothing
+    and tells ``progress`` of each finished request (one sample each: requests have ``n=1``); else False."""
+    import inspect
+
+    try:
+        annotation = str(inspect.signature(chat).parameters["use_tqdm"].annotation)
+    except (KeyError, TypeError, ValueError):
+        return False
+    if progress is None or "Callable" not in annotation:
+        return False
+    from tqdm import tqdm
+
+    class _Counted(tqdm):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs["disable"] = True
+            super().__init__(*args, **kwargs)
+
+        def update(self, n: float | None = 1) -> bool | None:
+            if n:
+                progress(int(n))
+            return super().update(n)
+
+    return _Counted
