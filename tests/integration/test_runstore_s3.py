@@ -340,3 +340,53 @@ def test_finished_shards_are_committed_and_a_fresh_machine_resumes_from_them(run
     d = runner(machine(monkeypatch, tmp_path, "m4", run_uri))
     d.run("generate", d.run_dir / "gen", {"k": 3}, parts_stage(names, c_calls, d.store), ["chains"])
     assert c_calls == ["s0", "s0", "s1", "s2"]
+
+
+@pytest.mark.slow
+def test_generate_on_s3_resumes_at_the_shard_and_drops_an_overlong_prompt(
+        run_uri, monkeypatch, tmp_path, ray_cluster, tiny_model_dir, caplog):
+    """The real generate stage (HF engine on Ray) of an object-store run: one problem's prompt exceeds the
+    tiny model's 2,048 positions and is dropped and counted while the others are generated (issue 25 item 5,
+    issue 31 item 9); the node is preempted after 2 committed shards and a fresh working copy resumes from
+    them: "2 done, 4 to run" (issue 25 item 10)."""
+    from limo_rl.config import GenerateConfig
+    from limo_rl.generate import read_chains, run_generation
+    from limo_rl.types import Problem
+
+    problems = [Problem(id=f"p{i}", question=f"Compute {i} + {i + 2}.", answer=str(2 * i + 2)) for i in range(5)]
+    problems.insert(2, Problem(id="p-long", question=" ".join(f"w{i}" for i in range(4000)), answer="0"))
+    cfg = GenerateConfig(engine="hf", n=2, max_new_tokens=16, shard_size=1, batch_size=1, num_actors=1,
+                         temperature=1.0)
+
+    def stage(store: RunStore, preempt_after: int | None = None):
+        sent: list[Path] = []
+
+        def on_shard(path: Path, out: Path) -> None:
+            if preempt_after is not None and len(sent) >= preempt_after:
+                raise KeyboardInterrupt("node preempted")
+            store.commit_part(out, path)
+            sent.append(path)
+
+        def fn(out: Path) -> dict:
+            return run_generation(problems, cfg, str(tiny_model_dir), out, base_seed=3,
+                                  on_shard=lambda p: on_shard(p, out)).stats
+        return fn
+
+    a = runner(RunStore(run_uri))
+    with pytest.raises(KeyboardInterrupt):
+        a.run("generate", a.run_dir / "gen", {"k": 1}, stage(a.store, preempt_after=2), ["chains"])
+    assert len([k for k in keys(a.store) if k.startswith("gen/chains/shard-")]) == 2
+
+    b = runner(machine(monkeypatch, tmp_path, "m2", run_uri))
+    with caplog.at_level("WARNING", logger="limo_rl.generate.driver"):
+        marker = b.run("generate", b.run_dir / "gen", {"k": 1}, stage(b.store), ["chains"])
+    figures = marker["metrics"]
+    assert (figures["shards"], figures["shards_skipped"], figures["shards_generated"]) == (6, 2, 4)
+    assert figures["dropped_over_window"] == 1 and figures["dropped"][0]["problem_id"] == "p-long"
+    assert figures["dropped"][0]["prompt_tokens"] + 16 > figures["dropped"][0]["limit"] == 2048
+    assert b.manifest.data["stages"]["gen"]["metrics"]["dropped_over_window"] == 1
+    assert any("1 of 6 problem(s) dropped" in r.getMessage() and "p-long" in r.getMessage() for r in caplog.records)
+    chains = read_chains(b.run_dir / "gen" / "chains")
+    assert [(c.problem_id, c.sample_index) for c in chains] == [(p.id, j) for p in sorted(
+        problems, key=lambda p: p.id) if p.id != "p-long" for j in range(2)]
+    assert f"gen/{STAGE_MARKER}" in keys(b.store) and f"gen/{PARTIAL}" not in keys(b.store)
