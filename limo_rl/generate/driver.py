@@ -117,6 +117,7 @@ def run_generation(
     problems: Sequence[Problem], cfg: Any, model: str, out_dir: Path, *, round: int = 1, base_seed: int = 0,
     teacher_name: str | None = None, tracker: Any = None, wait_s: float = 0.0, start_timeout_s: float = 1800.0,
     pool: ActorPool | None = None, on_shard: Callable[[Path], None] | None = None, drop_over_window: bool = True,
+    model_id: str | None = None,
 ) -> GenerationResult:
     """Sample ``cfg.n`` chains per problem with ``cfg.engine`` on Ray; shards under ``out_dir/chains``.
 
@@ -127,7 +128,9 @@ def run_generation(
     aside. ``pool``: actors to reuse (closed by its owner); else the call starts and ends its own. Raises
     GenerationError (after every other shard is written) for shards that kept failing. Problems whose prompt
     does not fit the window are dropped and counted (``drop_over_window``, see the module docstring);
-    ``on_shard(path)`` runs after each shard is written.
+    ``on_shard(path)`` runs after each shard is written. ``model_id``: the model's identity in the shard keys
+    (default: ``model``); a caller whose model path is node-local (a toy model built in an object-store run's
+    working-copy cache) passes a content fingerprint, so shards committed by another node stay valid.
     """
     t_start = time.perf_counter()
     model = str(model)
@@ -143,7 +146,7 @@ def run_generation(
             raise ValueError(f"problem id {p.id!r} appears twice; ids key shards and must be unique")
         requests[p.id] = build_request(p, cfg, base_seed=base_seed, round=round)
     seeds = {pid: sample_seeds(base_seed, round, pid, cfg.n) for pid in requests}
-    spec = spec_hash(cfg, model, round=round, base_seed=base_seed, teacher=teacher)
+    spec = spec_hash(cfg, model_id or model, round=round, base_seed=base_seed, teacher=teacher)
     plans = plan_shards({pid: prompt_hash(r.messages) for pid, r in requests.items()}, cfg.shard_size, spec)
     set_aside_stale(chains_dir, keep={p.name for p in plans})
     todo = [p for p in plans if not shard_is_complete(chains_dir / p.name, p, cfg.n)]

@@ -192,6 +192,7 @@ class SeedRun:
                 tracker=self.tracker.scoped(self.scope("loop", rnd)),
                 wait_s=self.r.hardware.wait_for_nodes_s, start_timeout_s=self.r.hardware.actor_start_timeout_s,
                 on_shard=(lambda shard: store.commit_part(out, shard)) if store is not None else None,
+                model_id=teacher.fingerprint,  # not its path: a toy model's is node-local on an object-store run
             )
             return res.stats
 

@@ -348,7 +348,8 @@ def test_generate_on_s3_resumes_at_the_shard_and_drops_an_overlong_prompt(
     """The real generate stage (HF engine on Ray) of an object-store run: one problem's prompt exceeds the
     tiny model's 2,048 positions and is dropped and counted while the others are generated (issue 25 item 5,
     issue 31 item 9); the node is preempted after 2 committed shards and a fresh working copy resumes from
-    them: "2 done, 4 to run" (issue 25 item 10)."""
+    them: "2 done, 4 to run" (issue 25 item 10), though the model's path differs between the two nodes (a toy
+    model is built in each working copy's cache: the shard keys name the model by its fingerprint)."""
     from limo_rl.config import GenerateConfig
     from limo_rl.generate import read_chains, run_generation
     from limo_rl.types import Problem
@@ -360,6 +361,9 @@ def test_generate_on_s3_resumes_at_the_shard_and_drops_an_overlong_prompt(
 
     def stage(store: RunStore, preempt_after: int | None = None):
         sent: list[Path] = []
+        model = store.local.parent / "model"  # this node's copy of the model
+        model.parent.mkdir(parents=True, exist_ok=True)
+        model.symlink_to(tiny_model_dir, target_is_directory=True)
 
         def on_shard(path: Path, out: Path) -> None:
             if preempt_after is not None and len(sent) >= preempt_after:
@@ -368,8 +372,8 @@ def test_generate_on_s3_resumes_at_the_shard_and_drops_an_overlong_prompt(
             sent.append(path)
 
         def fn(out: Path) -> dict:
-            return run_generation(problems, cfg, str(tiny_model_dir), out, base_seed=3,
-                                  on_shard=lambda p: on_shard(p, out)).stats
+            return run_generation(problems, cfg, str(model), out, base_seed=3, model_id="weights:tiny",
+                                  teacher_name="tiny", on_shard=lambda p: on_shard(p, out)).stats
         return fn
 
     a = runner(RunStore(run_uri))
