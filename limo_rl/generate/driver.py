@@ -205,20 +205,12 @@ def _run_pool(
             raise ContextLengthError(overflow_message(next(iter(over.values()))))
         nodes = sorted(set(ray.get([a.node_id.remote() for a in actors])))
         log.info("generate: %d actor(s) on node(s) %s", n_actors, ", ".join(nodes))
-        kept = {p.index: [pid for pid in p.problem_ids if pid not in over] for p in todo}
-
-        def land(plan: ShardPlan, rows: list[Chain]) -> None:
-            """Write a shard (with the records of its dropped problems), then hand it to ``on_shard``."""
-            meta = {"shard_key": plan.key, "spec_hash": spec, "engine_version": engine_version}
-            if len(kept[plan.index]) < len(plan.problem_ids):
-                meta["dropped"] = json.dumps([over[pid] for pid in plan.problem_ids if pid in over])
-            write_shard(chains_dir / plan.name, rows, meta)
-
+        out = _Landing(chains_dir, spec, engine_version, over, on_shard)
+        kept = {p.index: out.kept(p) for p in todo}
         empty = [p for p in todo if not kept[p.index]]
         for plan in empty:  # nothing of it fits: an empty shard, no engine call
-            land(plan, [])
-            if on_shard is not None:
-                on_shard(chains_dir / plan.name)
+            out.write(plan, [])
+            out.commit(plan)
         bar_ = bar(total=sum(len(ids) for ids in kept.values()) * cfg.n, desc="generate", unit="chains")
         queue, idle = deque(p for p in todo if kept[p.index]), list(range(n_actors))
         inflight: dict[Any, tuple[int, ShardPlan]] = {}
@@ -237,7 +229,7 @@ def _run_pool(
                 completions = ray.get(ready[0])
                 rows = chains_for_shard(plan, requests, seeds, completions, round=round, teacher=teacher,
                                         ids=kept[plan.index])
-                land(plan, rows)
+                out.write(plan, rows)
             except ray.exceptions.RayActorError as exc:  # the actor died: replace it, retry the shard
                 error = f"actor died: {_short(exc)}"
                 actors[a] = pool.respawn(a)
@@ -245,8 +237,7 @@ def _run_pool(
                 error = _short(exc)
             else:
                 idle.append(a)
-                if on_shard is not None:
-                    on_shard(chains_dir / plan.name)  # outside the retry: a failed commit stops the stage
+                out.commit(plan)  # outside the retry: a failed commit stops the stage
                 done += 1
                 tokens += sum(c.n_tokens for c in rows)
                 bar_.update(len(rows))
@@ -273,6 +264,31 @@ def _run_pool(
             bar_.close()
         if own:
             pool.close()
+
+
+@dataclass
+class _Landing:
+    """Where a finished shard goes: written with the records of its dropped problems, then handed on."""
+
+    chains_dir: Path
+    spec: str
+    engine_version: str
+    over: dict[str, dict[str, Any]]  # problem id -> overflow record (prompt beyond the window)
+    on_shard: Callable[[Path], None] | None = None
+
+    def kept(self, plan: ShardPlan) -> list[str]:
+        return [pid for pid in plan.problem_ids if pid not in self.over]
+
+    def write(self, plan: ShardPlan, rows: list[Chain]) -> None:
+        meta = {"shard_key": plan.key, "spec_hash": self.spec, "engine_version": self.engine_version}
+        dropped = [self.over[pid] for pid in plan.problem_ids if pid in self.over]
+        if dropped:
+            meta["dropped"] = json.dumps(dropped)
+        write_shard(self.chains_dir / plan.name, rows, meta)
+
+    def commit(self, plan: ShardPlan) -> None:
+        if self.on_shard is not None:
+            self.on_shard(self.chains_dir / plan.name)
 
 
 def _over_window(actor: Any, requests: list[GenerationRequest], ray: Any) -> dict[str, dict[str, Any]]:
