@@ -104,6 +104,9 @@ def overflow(problem_id: str, prompt_tokens: int, max_new_tokens: int, limit: in
 def overflow_message(record: dict[str, Any]) -> str:
     """One line naming an :func:`overflow` record."""
     pid, prompt, new, limit = (record[k] for k in ("problem_id", "prompt_tokens", "max_new_tokens", "limit"))
+    if record.get("at_least"):  # counted by its length, not tokenized (see count_prompt_tokens)
+        return (f"problem {pid!r}: prompt of at least {prompt} tokens ({record.get('chars')} characters) exceeds "
+                f"the model's {limit}-token context; drop the problem")
     return (f"problem {pid!r}: prompt of {prompt} tokens + max_new_tokens {new} = {prompt + new} exceeds the "
             f"model's {limit}-token context; lower max_new_tokens to {max(0, limit - prompt)} or drop the problem")
 
@@ -123,9 +126,13 @@ def count_prompt_tokens(text: str, encode: Callable[[str], Sequence[int]], limit
     of more than ``limit * max_token_chars`` characters has more than ``limit`` tokens: its lower bound
     ``ceil(len / max_token_chars)`` is returned instead of tokenizing it (a 10 MB question would hold
     gigabytes in the tokenizer). ``max_token_chars`` <= 0: always tokenize."""
-    if max_token_chars > 0 and len(text) > limit * max_token_chars:
+    if _beyond_any_tokenization(text, limit, max_token_chars):
         return -(-len(text) // max_token_chars)
     return len(encode(text))
+
+
+def _beyond_any_tokenization(text: str, limit: int, max_token_chars: int) -> bool:
+    return max_token_chars > 0 and len(text) > limit * max_token_chars
 
 
 def prompt_overflows(
@@ -138,8 +145,11 @@ def prompt_overflows(
         return []
     out = []
     for req in requests:
-        n = count_prompt_tokens(render(req), encode, limit, max_token_chars)
+        text = render(req)
+        n = count_prompt_tokens(text, encode, limit, max_token_chars)
         record = overflow(req.problem_id, n, req.sampling.max_new_tokens, limit)
         if record is not None:
+            if _beyond_any_tokenization(text, limit, max_token_chars):
+                record.update(at_least=True, chars=len(text))
             out.append(record)
     return out

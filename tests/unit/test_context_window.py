@@ -98,4 +98,6 @@ def test_overflow_records_and_a_huge_prompt_is_never_tokenized():
             for pid, q in (("short", "two words"), ("long", "w " * 20), ("huge", "z" * 10**6))]
     over = prompt_overflows(reqs, lambda r: r.messages, str.split, limit=16, max_token_chars=8)
     assert [(r["problem_id"], r["prompt_tokens"]) for r in over] == [("long", 20), ("huge", 125_000)]
+    assert "at_least" not in over[0] and over[1]["at_least"] and over[1]["chars"] == 10**6
+    assert "prompt of at least 125000 tokens (1000000 characters)" in overflow_message(over[1])
     assert prompt_overflows(reqs, lambda r: r.messages, str.split, limit=None) == []  # unknown window
