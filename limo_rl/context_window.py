@@ -107,6 +107,8 @@ def overflow_message(record: dict[str, Any]) -> str:
     if record.get("at_least"):  # counted by its length, not tokenized (see count_prompt_tokens)
         return (f"problem {pid!r}: prompt of at least {prompt} tokens ({record.get('chars')} characters) exceeds "
                 f"the model's {limit}-token context; drop the problem")
+    if prompt >= limit:
+        return f"problem {pid!r}: prompt of {prompt} tokens alone fills the model's {limit}-token context"
     return (f"problem {pid!r}: prompt of {prompt} tokens + max_new_tokens {new} = {prompt + new} exceeds the "
             f"model's {limit}-token context; lower max_new_tokens to {max(0, limit - prompt)} or drop the problem")
 

@@ -88,6 +88,8 @@ def test_overflow_records_and_a_huge_prompt_is_never_tokenized():
     rec = overflow("p", 101, 900, 1000)
     assert rec == {"problem_id": "p", "prompt_tokens": 101, "max_new_tokens": 900, "limit": 1000}
     assert "lower max_new_tokens to 899" in overflow_message(rec)
+    assert overflow_message(overflow("q", 1000, 8, 1000)) == "problem 'q': prompt of 1000 tokens alone fills the " \
+        "model's 1000-token context"
 
     def refuse(text):
         raise AssertionError("tokenized a prompt that cannot fit")
