@@ -14,7 +14,8 @@ reads the lease again (:meth:`StoreLease.check`) and raises :class:`LeaseLostErr
 longer carries this driver's token: the stalled driver stops before its next commit and the store holds
 the stages of one driver only. Run-level records (manifest, report) of a driver that lost its lease are
 not pushed (:meth:`RunStore.push_file` logs and skips them). A store without conditional writes leaves a
-window of one request between that read and the write; a stall exactly there is not fenced.
+window of one request between that read and the write (the heartbeat too reads before it renews, and reads
+again when it stalled in between); a stall exactly there is not fenced.
 """
 
 from __future__ import annotations
@@ -120,11 +121,13 @@ class StoreLease:
     def _beat(self) -> None:
         while not self._stop.wait(self.ttl / 4):
             try:
-                held = self.read()
+                held, read_at = self.read(), time.monotonic()
                 if (held or {}).get("token") != self.token:
                     self.lost = self._whose(held)
                     log.error("%s: %s; this driver commits nothing more", self.store.uri, self.lost)
                     return
+                if time.monotonic() - read_at > self.ttl / 4:
+                    continue  # stalled since that read (another driver may have taken over): read again first
                 self._write()
             except OSError as exc:  # a blip of the store: the next beat tries again
                 log.warning("%s: lease heartbeat failed (%s)", self.store.uri, type(exc).__name__)

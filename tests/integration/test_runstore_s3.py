@@ -394,3 +394,20 @@ def test_generate_on_s3_resumes_at_the_shard_and_drops_an_overlong_prompt(
     assert [(c.problem_id, c.sample_index) for c in chains] == [(p.id, j) for p in sorted(
         problems, key=lambda p: p.id) if p.id != "p-long" for j in range(2)]
     assert f"gen/{STAGE_MARKER}" in keys(b.store) and f"gen/{PARTIAL}" not in keys(b.store)
+
+
+def test_the_heartbeat_notices_a_take_over_and_stops_renewing(run_uri):
+    store = RunStore(run_uri)
+    lease = StoreLease(store, ["limo-rl", "run", "A"], ttl_s=0.4)
+    lease.acquire()
+    try:
+        other = {"pid": 1, "host": "elsewhere", "token": "other", "heartbeat_at": time.time(), "ttl_s": 60}
+        store.fs.pipe_file(lease.key, json.dumps(other).encode())
+        lease._thread.join(timeout=10)
+        assert not lease._thread.is_alive() and "pid 1 on elsewhere" in (lease.lost or "")
+        assert json.loads(store.fs.cat_file(lease.key))["token"] == "other"  # never overwritten
+        with pytest.raises(LeaseLostError):
+            store.check_lease("anything")
+    finally:
+        lease.release()
+    assert json.loads(store.fs.cat_file(lease.key))["token"] == "other" and store.holder is None
