@@ -16,6 +16,7 @@ Pure core: standard library and limo_rl.errors (``huggingface_hub`` is imported 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -92,10 +93,65 @@ def window_problems(
     return problems
 
 
+def overflow(problem_id: str, prompt_tokens: int, max_new_tokens: int, limit: int) -> dict[str, Any] | None:
+    """The record of a prompt that does not fit ``limit`` beside its new tokens (None when it fits)."""
+    if prompt_tokens + max_new_tokens <= limit:
+        return None
+    return {"problem_id": problem_id, "prompt_tokens": prompt_tokens, "max_new_tokens": max_new_tokens,
+            "limit": limit}
+
+
+def overflow_message(record: dict[str, Any]) -> str:
+    """One line naming an :func:`overflow` record."""
+    pid, prompt, new, limit = (record[k] for k in ("problem_id", "prompt_tokens", "max_new_tokens", "limit"))
+    if record.get("at_least"):  # counted by its length, not tokenized (see count_prompt_tokens)
+        return (f"problem {pid!r}: prompt of at least {prompt} tokens ({record.get('chars')} characters) exceeds "
+                f"the model's {limit}-token context; drop the problem")
+    if prompt >= limit:
+        return f"problem {pid!r}: prompt of {prompt} tokens alone fills the model's {limit}-token context"
+    return (f"problem {pid!r}: prompt of {prompt} tokens + max_new_tokens {new} = {prompt + new} exceeds the "
+            f"model's {limit}-token context; lower max_new_tokens to {max(0, limit - prompt)} or drop the problem")
+
+
 def check_prompt_fits(problem_id: str, prompt_tokens: int, max_new_tokens: int, limit: int) -> None:
     """Raise ContextLengthError when one rendered prompt plus its new tokens exceeds ``limit``."""
-    if prompt_tokens + max_new_tokens > limit:
-        raise ContextLengthError(
-            f"problem {problem_id!r}: prompt of {prompt_tokens} tokens + max_new_tokens {max_new_tokens} = "
-            f"{prompt_tokens + max_new_tokens} exceeds the model's {limit}-token context; lower max_new_tokens "
-            f"to {max(0, limit - prompt_tokens)} or drop the problem")
+    record = overflow(problem_id, prompt_tokens, max_new_tokens, limit)
+    if record is not None:
+        raise ContextLengthError(overflow_message(record))
+
+
+def count_prompt_tokens(text: str, encode: Callable[[str], Sequence[int]], limit: int, max_token_chars: int) -> int:
+    """Tokens of a rendered prompt, without tokenizing one that cannot fit however it tokenizes.
+
+    No token of a vocabulary covers more characters than its longest entry (``max_token_chars``; byte-level
+    and SentencePiece vocabularies spell each token in at least as many characters as it covers), so a text
+    of more than ``limit * max_token_chars`` characters has more than ``limit`` tokens: its lower bound
+    ``ceil(len / max_token_chars)`` is returned instead of tokenizing it (a 10 MB question would hold
+    gigabytes in the tokenizer). ``max_token_chars`` <= 0: always tokenize."""
+    if _beyond_any_tokenization(text, limit, max_token_chars):
+        return -(-len(text) // max_token_chars)
+    return len(encode(text))
+
+
+def _beyond_any_tokenization(text: str, limit: int, max_token_chars: int) -> bool:
+    return max_token_chars > 0 and len(text) > limit * max_token_chars
+
+
+def prompt_overflows(
+    requests: Iterable[Any], render: Callable[[Any], str], encode: Callable[[str], Sequence[int]],
+    limit: int | None, max_token_chars: int = 0,
+) -> list[dict[str, Any]]:
+    """:func:`overflow` records of the requests (``problem_id``, ``sampling.max_new_tokens``) whose rendered
+    prompt plus new tokens exceed ``limit`` (none when the window is unknown)."""
+    if limit is None:
+        return []
+    out = []
+    for req in requests:
+        text = render(req)
+        n = count_prompt_tokens(text, encode, limit, max_token_chars)
+        record = overflow(req.problem_id, n, req.sampling.max_new_tokens, limit)
+        if record is not None:
+            if _beyond_any_tokenization(text, limit, max_token_chars):
+                record.update(at_least=True, chars=len(text))
+            out.append(record)
+    return out

@@ -223,6 +223,8 @@ def summarize(kind: str, figures: Mapping[str, Any]) -> str:
         v = figures.get(key)
         if isinstance(v, (int, float)) and not isinstance(v, bool):
             out.append(fmt.format(_num(v)) if fmt.startswith("{}") else fmt.format(v))
+    if kind == "generate" and figures.get("dropped_over_window"):
+        out.append(f"{_num(figures['dropped_over_window'])} problem(s) dropped (prompt beyond the window)")
     if kind == "evaluate":
         for key, v in figures.items():
             if "/" in key and isinstance(v, (int, float)):

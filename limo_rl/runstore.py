@@ -15,11 +15,16 @@ and the store holds the run's **committed** state:
   manifest) and every committed stage come down into the working copy; a local stage that differs
   from its committed copy is set aside first (kept, as :mod:`limo_rl.stagecache` does), and a local
   marker the store does not have is cleared (that stage is redone: its commit never finished).
-* :class:`StoreLease`: one driver per run. A lease object ``<run>/.lease.json`` names the holder
-  (pid, host, start) and is renewed by a heartbeat; another driver is refused while it is fresh.
-  A lease left by a killed driver is taken over once its heartbeat is older than the TTL
-  (``LIMO_RL_LEASE_TTL_S``, default 120 s), or at once when the holder was on this host and is gone.
-  Clocks of the drivers' machines must roughly agree (NTP); an object store offers no flock.
+* :meth:`RunStore.commit_part`: a long stage (generate) commits each finished part (a chain shard)
+  as it lands, after a small record ``_STAGE_PARTIAL.json`` naming the stage's input hash. A part is
+  one object, written whole or not at all, and verifiable on its own (a shard's name and metadata
+  carry its key and its rows are counted on resume); the stage's marker still goes last, and its
+  commit removes the partial record. :meth:`RunStore.pull` brings the committed parts of a stage
+  that is not done into a fresh working copy, so a stage killed on a preempted node resumes at the
+  shard, not at shard 0.
+* one driver per run: :class:`limo_rl.runlease.StoreLease` (a lease object with a heartbeat). While
+  a driver holds it (``holder``), every commit reads the lease again first and raises
+  :class:`limo_rl.runlease.LeaseLostError` when another driver took it over.
 
 Set-aside (``stale-*``) folders stay in the working copy of the machine that set them aside; they
 are never uploaded and never removed from the store. Endpoint and credentials come from the
@@ -36,9 +41,8 @@ import json
 import logging
 import os
 import re
-import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,20 +55,18 @@ from limo_rl.artifacts import (
 )
 from limo_rl.errors import LimoError
 from limo_rl.modelstore import OBJECT_STORE_SCHEMES, cache_root, is_object_store_uri
-from limo_rl.procs import identity, pid_alive
 from limo_rl.redact import redact, register_env_secrets
-from limo_rl.stagecache import STALE_PREFIX, set_aside
+from limo_rl.stagecache import STAGE_INPUT, STALE_PREFIX, previous_input_hash, set_aside
 
 log = logging.getLogger(__name__)
 
 WORK_ENV = "LIMO_RL_RUN_CACHE"
-TTL_ENV = "LIMO_RL_LEASE_TTL_S"
-LEASE = ".lease.json"
+PARTIAL = "_STAGE_PARTIAL.json"  # in the store only: a stage not done whose finished parts are committed
 RECORDS = ("config.yaml", "manifest.json")  # run-level files a resume needs (the report is remade)
 _PACKAGES = {"s3": "s3fs", "gs": "gcsfs"}
 SECRET_ENV = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 
-__all__ = ["RunStore", "RunStoreError", "StoreLease", "download_tree", "is_object_store_uri", "put_file", "read_json", "storage_for",
+__all__ = ["PARTIAL", "RunStore", "RunStoreError", "download_tree", "is_object_store_uri", "put_file", "read_json", "storage_for",
            "upload_tree", "work_root"]
 
 
@@ -149,12 +151,14 @@ def _listing(fs: Any, prefix: str) -> dict[str, dict[str, Any]]:
             if v.get("type") != "directory" and k[len(prefix):].lstrip("/")}
 
 
-def upload_tree(local: Path, uri: str, *, delete_extra: bool = False, last: str | None = None) -> int:
+def upload_tree(local: Path, uri: str, *, delete_extra: bool = False, last: str | None = None,
+                before_last: Callable[[], None] | None = None) -> int:
     """Upload the files under ``local`` to ``uri`` (unchanged objects are not sent again); returns the count sent.
 
     ``last``: a relative path uploaded after everything else (a done-marker: present only once all is
     there). ``delete_extra``: remove objects under ``uri`` that are not in ``local`` (never ``stale-*``
-    ones), before ``last`` goes up."""
+    ones), before ``last`` goes up. ``before_last``: called before those removals and ``last`` (a check
+    that may raise: the lease's fence)."""
     fs, root = filesystem(uri)
     have = _listing(fs, root)
     files = _local_files(local)
@@ -163,6 +167,8 @@ def upload_tree(local: Path, uri: str, *, delete_extra: bool = False, last: str 
         if rel != last and not _same(have.get(rel), f):
             fs.put_file(str(f), f"{root}/{rel}")
             sent += 1
+    if before_last is not None:
+        before_last()
     if delete_extra:
         extra = [f"{root}/{rel}" for rel in have if rel not in files and not rel.startswith(STALE_PREFIX)]
         if extra:
@@ -228,6 +234,8 @@ class RunStore:
         self.fs, self.root = filesystem(self.uri)
         name = re.sub(r"[^A-Za-z0-9._-]", "_", self.uri.rsplit("/", 1)[-1])[:40] or "run"
         self.local = local or work_root() / f"{name}-{hashlib.sha256(self.uri.encode()).hexdigest()[:16]}"
+        self.holder: Any = None  # the StoreLease this driver holds (limo_rl.runlease sets it): commits check it
+        self._partial: dict[str, str] = {}  # stage -> input hash of the partial record this process sent
 
     def __repr__(self) -> str:
         return f"RunStore({self.uri} <-> {self.local})"
@@ -261,25 +269,57 @@ class RunStore:
                 out["/".join(parts[:-1])] = self.fs.cat_file(f"{self.root}/{rel}")
         return out
 
+    def check_lease(self, doing: str) -> None:
+        """The fence: raise LeaseLostError when another driver took this run's lease (no-op without one)."""
+        if self.holder is not None:
+            self.holder.check(doing)
+
     def commit_stage(self, stage_dir: Path) -> int:
         """Upload a finished stage, then its marker last. Returns the files sent (marker included)."""
         marker = Path(stage_dir) / STAGE_MARKER
         if not marker.is_file():
             raise RunStoreError(f"{stage_dir}: not done, nothing to commit")
+        rel = self.rel(stage_dir)
+        self.check_lease(f"committing {rel}")
         uri = self.uri_of(stage_dir)
-        sent = upload_tree(Path(stage_dir), uri, delete_extra=True, last=STAGE_MARKER)
-        log.info("committed %s to %s (%d file(s) sent)", self.rel(stage_dir), uri, sent)
+        sent = upload_tree(Path(stage_dir), uri, delete_extra=True, last=STAGE_MARKER,
+                           before_last=lambda: self.check_lease(f"sealing {rel} (its marker)"))
+        self._partial.pop(rel, None)  # the partial record went with delete_extra
+        log.info("committed %s to %s (%d file(s) sent)", rel, uri, sent)
         return sent
+
+    def commit_part(self, stage_dir: Path, path: Path) -> None:
+        """Commit one finished part of a running stage (a chain shard, written whole by its writer): the
+        stage's partial record (its input hash) first, then the part. The stage is still not done."""
+        rel = self.rel(stage_dir)
+        self.check_lease(f"committing {self.rel(path)}")
+        input_hash = previous_input_hash(stage_dir)
+        if input_hash is None:
+            raise RunStoreError(f"{stage_dir}: no {STAGE_INPUT}: a part is committed only for a started stage")
+        if self._partial.get(rel) != input_hash:
+            record = {"input_hash": input_hash, "started_at": time.time()}
+            self.fs.pipe_file(f"{self.root}/{rel}/{PARTIAL}", json.dumps(record).encode())
+            self._partial[rel] = input_hash
+        self.fs.put_file(str(path), f"{self.root}/{self.rel(path)}")
 
     def uncommit_stage(self, stage_dir: Path) -> None:
         """A stage starts (again): its committed marker goes first, so it is not done in the store."""
+        rel = self.rel(stage_dir)
+        self.check_lease(f"starting {rel}")
         with contextlib.suppress(FileNotFoundError):
-            self.fs.rm_file(f"{self.root}/{self.rel(stage_dir)}/{STAGE_MARKER}")
+            self.fs.rm_file(f"{self.root}/{rel}/{STAGE_MARKER}")
 
     def push_file(self, path: Path) -> None:
-        """Upload one run-level record (manifest, config, report, a model card) to its place in the store."""
-        if Path(path).is_file():
-            self.fs.put_file(str(path), f"{self.root}/{self.rel(path)}")
+        """Upload one run-level record (manifest, config, report, a model card) to its place in the store
+        (skipped, with an error logged, by a driver that lost the run's lease: the run is another's now)."""
+        if not Path(path).is_file():
+            return
+        try:
+            self.check_lease(f"pushing {self.rel(path)}")
+        except RunStoreError as exc:
+            log.error("not pushed: %s", exc)
+            return
+        self.fs.put_file(str(path), f"{self.root}/{self.rel(path)}")
 
     def pull(self) -> dict[str, list[str]]:
         """Bring the committed state into the working copy; returns the stages pulled and those reset."""
@@ -304,106 +344,42 @@ class RunStore:
             download_tree(f"{self.uri}/{rel}", d, skip=(STAGE_MARKER,))
             atomic_write_bytes(d / STAGE_MARKER, marker)  # last, as in the store
             pulled.append(rel)
+        partial = self._pull_partial(committed)
         for m in sorted(self.local.rglob(STAGE_MARKER)):
             rel = m.parent.relative_to(self.local).as_posix()
             if rel not in committed and not any(p.startswith(STALE_PREFIX) for p in rel.split("/")):
                 clear_stage_marker(m.parent)  # its commit never finished: not done (partial work is kept)
                 reset.append(rel)
-        if pulled or reset:
-            log.info("%s: pulled %d committed stage(s) into %s; %d uncommitted stage(s) to redo",
-                     self.uri, len(pulled), self.local, len(reset))
-        return {"pulled": pulled, "reset": reset}
+        if pulled or reset or partial:
+            log.info("%s: pulled %d committed stage(s) into %s; %d uncommitted stage(s) to redo; %d stage(s) "
+                     "resume from their committed parts", self.uri, len(pulled), self.local, len(reset), len(partial))
+        return {"pulled": pulled, "reset": reset, "partial": partial}
+
+    def _pull_partial(self, committed: dict[str, bytes]) -> list[str]:
+        """The committed parts of stages that are not done, into a working copy that holds no other work
+        of them: the stage resumes (:func:`limo_rl.stagecache.begin_stage` keeps work of the same input
+        hash; parts of other inputs are set aside by the stage itself, as locally)."""
+        out = []
+        for rel in sorted(k for k in _listing(self.fs, self.root) if k.split("/")[-1] == PARTIAL):
+            stage = rel.rpartition("/")[0]
+            if stage in committed or any(p.startswith(STALE_PREFIX) for p in stage.split("/")):
+                continue
+            info = read_json(f"{self.uri}/{rel}") or {}
+            want, d = info.get("input_hash"), self.local / stage
+            have = previous_input_hash(d)
+            other = have != want if have is not None else d.is_dir() and any(d.iterdir())
+            if not isinstance(want, str) or other:
+                log.info("%s: local work of other inputs; the committed parts stay in the store", stage)
+                continue
+            got = download_tree(f"{self.uri}/{stage}", d, skip=(STAGE_MARKER, PARTIAL, STAGE_INPUT))
+            if have is None:
+                atomic_write_bytes(d / STAGE_INPUT, json.dumps({"input_hash": want, "carry": {},
+                                                                "started_at": time.time()}).encode())
+            log.info("%s: %d committed part(s) pulled; the stage resumes from them", stage, got)
+            out.append(stage)
+        return out
 
     def ray_storage(self, path: Path) -> tuple[str, Any]:
         """Ray Train's ``(storage_path, storage_filesystem)`` for a working-copy folder: its place in the
         store, through the same fsspec filesystem (one configuration: the standard environment)."""
         return storage_for(self.uri_of(path))
-
-    def lease(self, argv: Sequence[str], ttl_s: float | None = None) -> StoreLease:
-        return StoreLease(self, argv, ttl_s)
-
-
-class StoreLease:
-    """One driver per object-store run: a lease object with owner and heartbeat (see the module docstring)."""
-
-    def __init__(self, store: RunStore, argv: Sequence[str], ttl_s: float | None = None):
-        self.store, self.argv = store, list(argv)
-        self.ttl = float(ttl_s if ttl_s is not None else os.environ.get(TTL_ENV) or 120.0)
-        self.key = f"{store.root}/{LEASE}"
-        self.token = os.urandom(8).hex()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def read(self) -> dict[str, Any] | None:
-        try:
-            info = json.loads(self.store.fs.cat_file(self.key))
-        except FileNotFoundError:
-            return None
-        except ValueError:
-            return {}
-        return info if isinstance(info, dict) else {}
-
-    def _write(self) -> None:
-        record = {**identity(), "token": self.token, "argv": self.argv, "heartbeat_at": time.time(), "ttl_s": self.ttl}
-        self.store.fs.pipe_file(self.key, json.dumps(record).encode())
-
-    def _free(self, held: dict[str, Any]) -> str | None:
-        """Why a lease record may be taken over (None: it is held)."""
-        if not held or held.get("token") == self.token:
-            return "unreadable" if not held else "ours"
-        age = time.time() - float(held.get("heartbeat_at") or 0)
-        if age > float(held.get("ttl_s") or self.ttl):
-            return f"its heartbeat is {age:.0f} s old"
-        import socket
-
-        with contextlib.suppress(KeyError, TypeError, ValueError):
-            if held.get("host") == socket.gethostname() and not pid_alive(int(held["pid"]), held.get("start_ticks")):
-                return "its process is gone"
-        return None
-
-    def acquire(self) -> None:
-        with store_errors(self.store.uri, "take the run's lease"):
-            self._acquire()
-
-    def _acquire(self) -> None:
-        held = self.read()
-        if held is not None:
-            why = self._free(held)
-            if why is None:
-                cmd = " ".join(held.get("argv") or [])[:200]
-                raise RunStoreError(f"{self.store.uri} is being written by another driver (pid {held.get('pid')} on "
-                                    f"{held.get('host')}: {cmd}); wait for it to finish (one driver per run)")
-            log.warning("%s: taking over the lease of pid %s on %s (%s)", self.store.uri, held.get("pid"),
-                        held.get("host"), why)
-        self._write()
-        time.sleep(min(1.0, self.ttl / 10))  # two drivers that raced: the last write wins, the other backs off
-        if (self.read() or {}).get("token") != self.token:
-            raise RunStoreError(f"{self.store.uri}: another driver took the run's lease at the same moment")
-        self._thread = threading.Thread(target=self._beat, name="limo-lease", daemon=True)
-        self._thread.start()
-
-    def _beat(self) -> None:
-        while not self._stop.wait(self.ttl / 4):
-            try:
-                if (self.read() or {}).get("token") != self.token:
-                    log.error("%s: the run's lease was taken over by another driver", self.store.uri)
-                    return
-                self._write()
-            except OSError as exc:  # a blip of the store: the next beat tries again
-                log.warning("%s: lease heartbeat failed (%s)", self.store.uri, type(exc).__name__)
-
-    def release(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-        with contextlib.suppress(OSError):
-            if (self.read() or {}).get("token") == self.token:
-                self.store.fs.rm_file(self.key)
-
-    @contextlib.contextmanager
-    def held(self) -> Iterator[StoreLease]:
-        self.acquire()
-        try:
-            yield self
-        finally:
-            self.release()

@@ -26,6 +26,11 @@ _SHA = re.compile(r"[0-9a-f]{40}")
 # Every Hub dataset this process loaded, at the commit it was loaded: the run's manifest records these,
 # so a Hub edit can never silently change what a run read (an unpinned source is pinned on first load).
 LOADED: dict[str, dict[str, Any]] = {}
+# A question longer than this is no problem statement (competition problems run to a few thousand
+# characters; 100,000 is beyond the prompt room of any recipe's window): a bad row, so a 10 MB "question"
+# stops the build with its file and row (``pool.on_bad_row: skip`` drops and counts it) before an engine
+# tokenizes it.
+MAX_QUESTION_CHARS = 100_000
 
 
 @dataclass(frozen=True)
@@ -161,6 +166,10 @@ def row_to_problem(row: Any, where: str, spec: FieldSpec, prefix: str, index: in
     if qkey is None:
         raise DataError(f"{where}: missing field {' or '.join(repr(k) for k in spec.question)}")
     question = _text(row[qkey], where, qkey)
+    if len(question) > MAX_QUESTION_CHARS:
+        raise DataError(f"{where}: field {qkey!r} holds {len(question):,} characters, more than the "
+                        f"{MAX_QUESTION_CHARS:,} a question may have (no prompt budget holds it); fix the row, or "
+                        "set pool.on_bad_row: skip to drop and count it")
     solution = None
     if spec.solution and row.get(spec.solution) is not None:
         solution = _text(row[spec.solution], where, spec.solution) if str(row[spec.solution]).strip() else None

@@ -179,7 +179,8 @@ def run_evaluation(
             log.info("evaluate %s on %s: %d problems x %d samples (T=%s, max_new_tokens=%d)", model, bench,
                      len(problems), proto.n, proto.temperature, proto.max_new_tokens)
             gen = run_generation(problems, gcfg, str(model), bdir / "generate", round=0, base_seed=base_seed,
-                                 teacher_name=str(model), pool=pool)  # not the label: renaming must not regenerate
+                                 teacher_name=str(model), pool=pool,  # not the label: renaming must not regenerate
+                                 drop_over_window=False)  # a benchmark problem is never dropped unseen: an error
             wanted = {p.id for p in problems}
             chains = [c for c in read_chains(gen.chains_dir) if c.problem_id in wanted]
             verdicts = _grade_cached(chains, problems, verify_cfg, answer_type, Path(gen.chains_dir),

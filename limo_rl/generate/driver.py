@@ -13,27 +13,35 @@ set) it joins that cluster. A cluster the driver did not start is never shut dow
 (:mod:`limo_rl.generate.pool`) reserve ``cpus_per_actor`` CPUs each, GPUs only where the engine
 uses them, and never more than the cluster has, since an actor more than the cluster holds
 would wait forever; a caller with several calls (the evaluation's benchmarks) passes one pool.
-Every prompt is checked against the engine's context window before the first shard runs.
+Every prompt is checked against the engine's context window before the first shard runs: a problem
+whose prompt plus ``max_new_tokens`` does not fit is dropped and counted (a warning, ``dropped_over_window``
+in the stage's figures, and a record in its shard's metadata), never sent to the engine, while the other
+problems are generated; a caller that must not lose a problem (an evaluation) passes
+``drop_over_window=False`` and gets a ContextLengthError naming it instead. ``on_shard`` is called with
+each shard file as it lands (an object-store run commits it there at once: a fresh node resumes at the
+shard).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from limo_rl.artifacts import atomic_write_json
-from limo_rl.context_window import ContextLengthError
+from limo_rl.context_window import ContextLengthError, overflow_message
 from limo_rl.generate.pool import ActorPool, PoolError, SampleCounter, short_error
 from limo_rl.generate.prompts import build_request, prompt_hash, sample_seeds, spec_hash
 from limo_rl.generate.shards import (
     ShardPlan,
     plan_shards,
     set_aside_stale,
+    shard_dropped,
     shard_is_complete,
     write_shard,
 )
@@ -60,14 +68,15 @@ class GenerationResult:
 
 def chains_for_shard(
     plan: ShardPlan, requests: dict[str, GenerationRequest], seeds: dict[str, tuple[int, ...]],
-    completions: Sequence[Sequence[Completion]], *, round: int, teacher: str,
+    completions: Sequence[Sequence[Completion]], *, round: int, teacher: str, ids: Sequence[str] | None = None,
 ) -> list[Chain]:
-    """Shard completions -> Chain rows; a wrong number of samples is an error, never a silent gap."""
-    if len(completions) != len(plan.problem_ids):
-        raise RuntimeError(f"{plan.name}: engine returned {len(completions)} results for "
-                           f"{len(plan.problem_ids)} problems")
+    """Shard completions -> Chain rows; a wrong number of samples is an error, never a silent gap.
+    ``ids``: the problems of the shard that were sent (default: all of them)."""
+    ids = plan.problem_ids if ids is None else tuple(ids)
+    if len(completions) != len(ids):
+        raise RuntimeError(f"{plan.name}: engine returned {len(completions)} results for {len(ids)} problems")
     rows = []
-    for pid, comps in zip(plan.problem_ids, completions, strict=True):
+    for pid, comps in zip(ids, completions, strict=True):
         req = requests[pid]
         if len(comps) != req.sampling.n:
             raise RuntimeError(f"{plan.name}: problem {pid}: {len(comps)} samples, expected {req.sampling.n}")
@@ -107,7 +116,8 @@ def shard_stats(paths: Sequence[Path]) -> dict[str, Any]:
 def run_generation(
     problems: Sequence[Problem], cfg: Any, model: str, out_dir: Path, *, round: int = 1, base_seed: int = 0,
     teacher_name: str | None = None, tracker: Any = None, wait_s: float = 0.0, start_timeout_s: float = 1800.0,
-    pool: ActorPool | None = None,
+    pool: ActorPool | None = None, on_shard: Callable[[Path], None] | None = None, drop_over_window: bool = True,
+    model_id: str | None = None,
 ) -> GenerationResult:
     """Sample ``cfg.n`` chains per problem with ``cfg.engine`` on Ray; shards under ``out_dir/chains``.
 
@@ -115,7 +125,12 @@ def run_generation(
     ``start_timeout_s``: how long they may take to load the model (``hardware.actor_start_timeout_s``).
 
     Resumable: complete shards of the same spec are skipped; shards of another spec are set
-    aside. ``pool``: actors to reuse (closed by its owner); else the call starts and ends its own. Raises GenerationError (after every other shard is written) for shards that kept failing.
+    aside. ``pool``: actors to reuse (closed by its owner); else the call starts and ends its own. Raises
+    GenerationError (after every other shard is written) for shards that kept failing. Problems whose prompt
+    does not fit the window are dropped and counted (``drop_over_window``, see the module docstring);
+    ``on_shard(path)`` runs after each shard is written. ``model_id``: the model's identity in the shard keys
+    (default: ``model``); a caller whose model path is node-local (a toy model built in an object-store run's
+    working-copy cache) passes a content fingerprint, so shards committed by another node stay valid.
     """
     t_start = time.perf_counter()
     model = str(model)
@@ -131,7 +146,7 @@ def run_generation(
             raise ValueError(f"problem id {p.id!r} appears twice; ids key shards and must be unique")
         requests[p.id] = build_request(p, cfg, base_seed=base_seed, round=round)
     seeds = {pid: sample_seeds(base_seed, round, pid, cfg.n) for pid in requests}
-    spec = spec_hash(cfg, model, round=round, base_seed=base_seed, teacher=teacher)
+    spec = spec_hash(cfg, model_id or model, round=round, base_seed=base_seed, teacher=teacher)
     plans = plan_shards({pid: prompt_hash(r.messages) for pid, r in requests.items()}, cfg.shard_size, spec)
     set_aside_stale(chains_dir, keep={p.name for p in plans})
     todo = [p for p in plans if not shard_is_complete(chains_dir / p.name, p, cfg.n)]
@@ -142,11 +157,17 @@ def run_generation(
     if todo:
         new_tokens, gen_wall, engine_version, nodes = _run_pool(
             todo, requests, seeds, cfg, model, chains_dir, round=round, teacher=teacher, spec=spec, wait_s=wait_s,
-            start_timeout_s=start_timeout_s, pool=pool)
+            start_timeout_s=start_timeout_s, pool=pool, on_shard=on_shard, drop_over_window=drop_over_window)
 
     stats = shard_stats([chains_dir / p.name for p in plans])
     n_chains = stats["chains"]
+    dropped = [r for p in plans for r in shard_dropped(chains_dir / p.name)]
+    if dropped:
+        log.warning("generate: %d of %d problem(s) dropped, their prompt + max_new_tokens beyond the engine's "
+                    "window (listed under 'dropped' in %s): %s", len(dropped), len(requests),
+                    out_dir / "stats.json", "; ".join(overflow_message(r) for r in dropped[:3]))
     stats.update({
+        "problems": len(requests), "dropped_over_window": len(dropped), "dropped": dropped[:100],
         "shards": len(plans), "shards_skipped": len(plans) - len(todo), "shards_generated": len(todo),
         "new_tokens": new_tokens, "tokens_per_s": new_tokens / gen_wall if gen_wall > 0 else 0.0,
         "generate_wall_s": gen_wall,
@@ -163,7 +184,8 @@ def run_generation(
 def _run_pool(
     todo: list[ShardPlan], requests: dict[str, GenerationRequest], seeds: dict[str, tuple[int, ...]],
     cfg: Any, model: str, chains_dir: Path, *, round: int, teacher: str, spec: str, wait_s: float = 0.0,
-    start_timeout_s: float = 1800.0, pool: ActorPool | None = None,
+    start_timeout_s: float = 1800.0, pool: ActorPool | None = None, on_shard: Callable[[Path], None] | None = None,
+    drop_over_window: bool = True,
 ) -> tuple[int, float, str, list[str]]:
     import ray
 
@@ -178,24 +200,32 @@ def _run_pool(
             raise GenerationError(str(exc)) from None
         engine_version = pool.version
         n_actors = len(actors)
-        _check_context(actors[0], [requests[pid] for p in todo for pid in p.problem_ids], ray)
+        over = _over_window(actors[0], [requests[pid] for p in todo for pid in p.problem_ids], ray)
+        if over and not drop_over_window:
+            raise ContextLengthError(overflow_message(next(iter(over.values()))))
         nodes = sorted(set(ray.get([a.node_id.remote() for a in actors])))
         log.info("generate: %d actor(s) on node(s) %s", n_actors, ", ".join(nodes))
+        out = _Landing(chains_dir, spec, engine_version, over, on_shard)
+        kept = {p.index: out.kept(p) for p in todo}
+        empty = [p for p in todo if not kept[p.index]]
+        for plan in empty:  # nothing of it fits: an empty shard, no engine call
+            out.write(plan, [])
+            out.commit(plan)
 
-        total = sum(len(p.problem_ids) for p in todo) * cfg.n
+        total = sum(len(ids) for ids in kept.values()) * cfg.n
         bar_ = bar(total=total, desc="generate", unit="samples")
         counter = ray.remote(num_cpus=0)(SampleCounter).remote()
         written = 0  # samples in shards written; the counter also holds those of shards still running
-        queue, idle = deque(todo), list(range(n_actors))
+        queue, idle = deque(p for p in todo if kept[p.index]), list(range(n_actors))
         inflight: dict[Any, tuple[int, ShardPlan]] = {}
         attempts: dict[int, int] = {}
         failed: dict[str, str] = {}
-        tokens, done, t0 = 0, 0, time.perf_counter()
+        tokens, done, t0 = 0, len(empty), time.perf_counter()
         while queue or inflight:
             while queue and idle:
                 a, plan = idle.pop(), queue.popleft()
-                ref = actors[a].run.remote([requests[pid] for pid in plan.problem_ids],
-                                           [seeds[pid] for pid in plan.problem_ids], counter)
+                ref = actors[a].run.remote([requests[pid] for pid in kept[plan.index]],
+                                           [seeds[pid] for pid in kept[plan.index]], counter)
                 inflight[ref] = (a, plan)
             ready, _ = ray.wait(list(inflight), num_returns=1, timeout=POLL_S)
             if not ready:  # shards still running: count their finished samples (retries can overcount: capped)
@@ -204,9 +234,9 @@ def _run_pool(
             a, plan = inflight.pop(ready[0])
             try:
                 completions = ray.get(ready[0])
-                rows = chains_for_shard(plan, requests, seeds, completions, round=round, teacher=teacher)
-                meta = {"shard_key": plan.key, "spec_hash": spec, "engine_version": engine_version}
-                write_shard(chains_dir / plan.name, rows, meta)
+                rows = chains_for_shard(plan, requests, seeds, completions, round=round, teacher=teacher,
+                                        ids=kept[plan.index])
+                out.write(plan, rows)
             except ray.exceptions.RayActorError as exc:  # the actor died: replace it, retry the shard
                 error = f"actor died: {_short(exc)}"
                 actors[a] = pool.respawn(a)
@@ -214,6 +244,7 @@ def _run_pool(
                 error = _short(exc)
             else:
                 idle.append(a)
+                out.commit(plan)  # outside the retry: a failed commit stops the stage
                 done += 1
                 tokens += sum(c.n_tokens for c in rows)
                 written += len(rows)
@@ -258,13 +289,35 @@ def _show_samples(bar_: Any, n: int) -> None:
         bar_.update(n - bar_.n)
 
 
-def _check_context(actor: Any, requests: list[GenerationRequest], ray: Any) -> None:
-    """Every prompt + max_new_tokens against the engine's window, before any sampling."""
-    try:
-        ray.get(actor.check_context.remote(requests))
-    except ContextLengthError as exc:
-        cause = getattr(exc, "cause", None)
-        raise ContextLengthError(str(cause.args[0] if cause is not None and cause.args else exc)) from None
+@dataclass
+class _Landing:
+    """Where a finished shard goes: written with the records of its dropped problems, then handed on."""
+
+    chains_dir: Path
+    spec: str
+    engine_version: str
+    over: dict[str, dict[str, Any]]  # problem id -> overflow record (prompt beyond the window)
+    on_shard: Callable[[Path], None] | None = None
+
+    def kept(self, plan: ShardPlan) -> list[str]:
+        return [pid for pid in plan.problem_ids if pid not in self.over]
+
+    def write(self, plan: ShardPlan, rows: list[Chain]) -> None:
+        meta = {"shard_key": plan.key, "spec_hash": self.spec, "engine_version": self.engine_version}
+        dropped = [self.over[pid] for pid in plan.problem_ids if pid in self.over]
+        if dropped:
+            meta["dropped"] = json.dumps(dropped)
+        write_shard(self.chains_dir / plan.name, rows, meta)
+
+    def commit(self, plan: ShardPlan) -> None:
+        if self.on_shard is not None:
+            self.on_shard(self.chains_dir / plan.name)
+
+
+def _over_window(actor: Any, requests: list[GenerationRequest], ray: Any) -> dict[str, dict[str, Any]]:
+    """Problem id -> overflow record of every prompt + max_new_tokens beyond the engine's window, before
+    any sampling (counted by the engine's own tokenizer and chat template)."""
+    return {r["problem_id"]: r for r in ray.get(actor.over_window.remote(requests))}
 
 
 _short = short_error

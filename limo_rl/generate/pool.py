@@ -68,11 +68,11 @@ class ShardWorker:
 
         return ray.get_runtime_context().get_node_id()
 
-    def check_context(self, requests: list[GenerationRequest]) -> None:
-        """Raise ContextLengthError for the first prompt + max_new_tokens beyond the engine's window."""
-        check = getattr(self.engine, "check_context", None)
-        if check is not None:
-            check(requests)
+    def over_window(self, requests: list[GenerationRequest]) -> list[dict[str, Any]]:
+        """The requests whose prompt + max_new_tokens exceed the engine's window (an engine that cannot
+        tell, such as a remote server, reports none: the server refuses such a request itself)."""
+        check = getattr(self.engine, "prompt_overflow", None)
+        return check(requests) if check is not None else []
 
     def run(self, requests: list[GenerationRequest], seeds: list[tuple[int, ...]],
             counter: Any = None) -> list[list[Completion]]:

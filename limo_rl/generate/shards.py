@@ -10,7 +10,9 @@ resume (NeMo-Skills' ``skip_filled`` and Ray Data's checkpointing follow the sam
 
 Columns: problem_id, sample_index, round, teacher, engine, seed, prompt_hash, text,
 n_tokens, finish_reason (the :class:`~limo_rl.types.Chain` fields); the engine version and
-shard key travel in the parquet schema metadata.
+shard key travel in the parquet schema metadata, and so do the problems of the shard that were
+dropped because their prompt does not fit the engine's window (``dropped``: one record each, with
+its prompt tokens and the window), so a shard is complete with ``n`` rows for every other problem.
 """
 
 from __future__ import annotations
@@ -103,17 +105,37 @@ def shard_metadata(path: str | Path) -> tuple[int, dict[str, str]]:
     return md.num_rows, {k.decode(): v.decode() for k, v in meta.items() if not k.startswith(b"ARROW")}
 
 
+def dropped_records(meta: Mapping[str, str], where: str | Path = "shard") -> list[dict]:
+    """The ``dropped`` records of a shard's metadata (none when absent; ShardError when malformed)."""
+    try:
+        records = json.loads(meta.get("dropped") or "[]")
+        if isinstance(records, list) and all(isinstance(r, dict) and isinstance(r.get("problem_id"), str)
+                                              for r in records):
+            return records
+    except ValueError:
+        pass
+    raise ShardError(f"{where}: its 'dropped' metadata is not a list of problem records")
+
+
+def shard_dropped(path: str | Path) -> list[dict]:
+    """The problems a shard file dropped (prompt beyond the window), one record each."""
+    return dropped_records(shard_metadata(path)[1], path)
+
+
 def shard_is_complete(path: str | Path, plan: ShardPlan, n: int) -> bool:
-    """True when the shard file exists, is readable, carries ``plan.key`` and has every sample."""
+    """True when the shard file exists, is readable, carries ``plan.key`` and has every sample of every
+    problem of the plan that it does not list as dropped."""
     path = Path(path)
     if not path.is_file():
         return False
     try:
         rows, meta = shard_metadata(path)
+        dropped = {r["problem_id"] for r in dropped_records(meta, path)}
     except ShardError as exc:
         log.warning("%s; it will be regenerated", exc)
         return False
-    return meta.get("shard_key") == plan.key and rows == len(plan.problem_ids) * n
+    return (meta.get("shard_key") == plan.key and dropped <= set(plan.problem_ids)
+            and rows == (len(plan.problem_ids) - len(dropped)) * n)
 
 
 def read_shard(path: str | Path) -> list[Chain]:

@@ -72,6 +72,7 @@ from limo_rl.raysession import ray_initialized, start_ray
 from limo_rl.redact import register_env_secrets
 from limo_rl.resolve import ModelRef
 from limo_rl.resolve import resolve_model as _resolve
+from limo_rl.runlease import StoreLease
 from limo_rl.runlock import run_lock
 from limo_rl.runstore import RunStore, is_object_store_uri, work_root
 from limo_rl.select.stream import select_from_shards
@@ -193,11 +194,14 @@ class SeedRun:
     def generate(self, problems_path: Path, teacher: ModelRef, d: Path, rnd: int) -> Path:
         def fn(out: Path) -> dict[str, Any]:
             ensure_ray(self.run_dir)
+            store = self.runner.store  # an object-store run commits each shard as it lands: resume at the shard
             res = run_generation(
                 read_problems(problems_path), self.r.generate, teacher.path, out,
                 round=rnd, base_seed=self.seed, teacher_name=teacher.name,
                 tracker=self.tracker.scoped(self.scope("loop", rnd)),
                 wait_s=self.r.hardware.wait_for_nodes_s, start_timeout_s=self.r.hardware.actor_start_timeout_s,
+                on_shard=(lambda shard: store.commit_part(out, shard)) if store is not None else None,
+                model_id=teacher.fingerprint,  # not its path: a toy model's is node-local on an object-store run
             )
             return res.stats
 
@@ -390,7 +394,8 @@ def run_recipe(
     store = open_store(recipe)
     run_path = store.local if store is not None else Path(recipe.run.output_dir) / recipe.run.name
     # one writer per run folder (and, for an object-store run, one driver per run: the store's lease)
-    with run_lock(run_path, argv), (store.lease(argv).held() if store is not None else contextlib.nullcontext()):
+    lease = StoreLease(store, argv).held() if store is not None else contextlib.nullcontext()
+    with run_lock(run_path, argv), lease:
         if store is not None:
             store.pull()  # the committed state: a fresh machine resumes where the store says
         return _run_locked(recipe, argv, stop_after, from_stage, ray_was_up, run_path, store)

@@ -75,3 +75,31 @@ def test_read_model_config(tmp_path):
     assert read_model_config(model_dir(tmp_path, max_position_embeddings=77))["max_position_embeddings"] == 77
     assert read_model_config("toy://teacher") is None
     assert read_model_config(str(tmp_path / "missing")) is None
+
+
+def test_overflow_records_and_a_huge_prompt_is_never_tokenized():
+    """Issue 25 item 5 / issue 31 item 9: every prompt beyond the window is named (the driver drops and counts
+    them); a prompt longer than window x the longest token cannot fit and is not handed to the tokenizer."""
+    from types import SimpleNamespace
+
+    from limo_rl.context_window import count_prompt_tokens, overflow, overflow_message, prompt_overflows
+
+    assert overflow("p", 100, 900, 1000) is None
+    rec = overflow("p", 101, 900, 1000)
+    assert rec == {"problem_id": "p", "prompt_tokens": 101, "max_new_tokens": 900, "limit": 1000}
+    assert "lower max_new_tokens to 899" in overflow_message(rec)
+    assert overflow_message(overflow("q", 1000, 8, 1000)) == "problem 'q': prompt of 1000 tokens alone fills the " \
+        "model's 1000-token context"
+
+    def refuse(text):
+        raise AssertionError("tokenized a prompt that cannot fit")
+
+    assert count_prompt_tokens("x" * 10_000_001, refuse, 1000, 16) == 625_001  # ceil(chars / longest token)
+    assert count_prompt_tokens("a b c", str.split, 1000, 16) == 3  # fits the bound: counted exactly
+    reqs = [SimpleNamespace(problem_id=pid, messages=q, sampling=SimpleNamespace(max_new_tokens=8))
+            for pid, q in (("short", "two words"), ("long", "w " * 20), ("huge", "z" * 10**6))]
+    over = prompt_overflows(reqs, lambda r: r.messages, str.split, limit=16, max_token_chars=8)
+    assert [(r["problem_id"], r["prompt_tokens"]) for r in over] == [("long", 20), ("huge", 125_000)]
+    assert "at_least" not in over[0] and over[1]["at_least"] and over[1]["chars"] == 10**6
+    assert "prompt of at least 125000 tokens (1000000 characters)" in overflow_message(over[1])
+    assert prompt_overflows(reqs, lambda r: r.messages, str.split, limit=None) == []  # unknown window

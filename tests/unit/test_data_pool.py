@@ -132,3 +132,20 @@ def test_toy_pool_is_clean_against_toy_eval(tmp_path):
     cfg = PoolConfig.model_validate({"source": "toy", "toy": {"n": 50}, "decontaminate": {"ngram": 13}})
     res = build_pool(cfg, ["toy_eval"], {}, tmp_path)
     assert res.n_problems == 50 and res.stats["steps"][-1]["benchmarks"] == {"toy_eval": 1000}
+
+
+def test_an_absurd_question_stops_the_build_or_is_dropped_and_counted(tmp_path):
+    """Issue 25 item 5: a 10 MB "question" never reaches an engine: a bad row naming its file and row."""
+    from limo_rl.data.sources import MAX_QUESTION_CHARS
+
+    rows = _pool_rows()
+    rows.insert(2, {"problem": "x" * (10 * 2**20), "solution": "\\boxed{1}", "uid": "huge"})
+    rows.append({"problem": "y" * MAX_QUESTION_CHARS, "solution": "\\boxed{2}", "uid": "at-the-cap"})
+    src = _write_jsonl(tmp_path / "pool.jsonl", rows)
+    with pytest.raises(DataError, match=rf"{src}:3: field 'problem' holds 10,485,760 characters, more than the "
+                                        "100,000 a question may have.*on_bad_row: skip"):
+        build_pool(_cfg(str(src), decontaminate={"enabled": False}), [], {}, tmp_path / "o1")
+    res = build_pool(_cfg(str(src), decontaminate={"enabled": False}, on_bad_row="skip"), [], {}, tmp_path / "o2")
+    assert res.stats["steps"][1] == {"step": "bad_rows", "removed": 1, "policy": "skip"}
+    assert [b["where"] for b in res.stats["bad_row_examples"]] == [f"{src}:3"]
+    assert "pool-at-the-cap" in {p.id for p in read_problems(res.problems_path)}  # the cap itself is allowed

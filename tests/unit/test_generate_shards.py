@@ -13,6 +13,7 @@ from limo_rl.generate.shards import (
     read_chains,
     read_shard,
     set_aside_stale,
+    shard_dropped,
     shard_is_complete,
     write_shard,
 )
@@ -109,3 +110,27 @@ def test_adhoc_config_from_flags():
     assert build_adhoc_config(_args()).n == 4  # schema default
     with pytest.raises(UsageError, match="--n"):
         build_adhoc_config(_args(n=0))
+
+
+def test_a_shard_with_dropped_problems_is_complete_without_their_rows(tmp_path):
+    """Problems dropped for an over-long prompt are recorded in the shard's metadata: the shard is complete
+    with n rows for every other problem, and a resume neither regenerates nor loses them."""
+    import json
+
+    plan = plan_shards({"p0": "h0", "p1": "h1", "p2": "h2"}, 3, "spec")[0]
+    rec = {"problem_id": "p1", "prompt_tokens": 5000, "max_new_tokens": 48, "limit": 2048}
+    rows = [_chain(pid, j) for pid in ("p0", "p2") for j in range(2)]
+    path = write_shard(tmp_path / plan.name, rows, {"shard_key": plan.key, "dropped": json.dumps([rec])})
+    assert shard_is_complete(path, plan, 2) and shard_dropped(path) == [rec]
+    write_shard(path, rows, {"shard_key": plan.key})  # the same rows without the record: a problem is missing
+    assert not shard_is_complete(path, plan, 2) and shard_dropped(path) == []
+    stranger = dict(rec, problem_id="p9")  # a record of a problem not in the shard
+    write_shard(path, rows, {"shard_key": plan.key, "dropped": json.dumps([stranger, rec])})
+    assert not shard_is_complete(path, plan, 2)
+    write_shard(path, rows, {"shard_key": plan.key, "dropped": "not json"})
+    assert not shard_is_complete(path, plan, 2)
+    with pytest.raises(ShardError, match="'dropped' metadata"):
+        shard_dropped(path)
+    empty = write_shard(tmp_path / "all-dropped.parquet", [], {"shard_key": plan.key, "dropped": json.dumps(
+        [dict(rec, problem_id=p) for p in plan.problem_ids])})
+    assert shard_is_complete(empty, plan, 2) and read_shard(empty) == []

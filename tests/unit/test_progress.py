@@ -40,6 +40,8 @@ def test_stage_names_say_arm_round_seed():
 def test_figures_in_a_few_words():
     assert progress.summarize("generate", {"chains": 1600, "tokens_per_s": 7312.4, "truncation_rate": 0.02,
                                            "engine": "hf"}) == "1,600 chains, 7,312 tok/s, truncated 2%"
+    assert progress.summarize("generate", {"chains": 10, "dropped_over_window": 1}) \
+        == "10 chains, 1 problem(s) dropped (prompt beyond the window)"
     assert progress.summarize("evaluate", {"toy_eval/pass@1[avg of 1]": 0.4375}) == \
         "toy_eval pass@1[avg of 1] 43.8%"
     assert progress.summarize("train", {"global_step": 12, "train_loss": 0.41234}) == "12 steps, loss 0.412"

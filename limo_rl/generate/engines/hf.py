@@ -26,7 +26,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
+from limo_rl.context_window import model_window, prompt_overflows
 from limo_rl.generate.prompts import apply_stop, canonical_chain, prompt_opens_think
 from limo_rl.types import Completion, GenerationRequest
 
@@ -69,6 +71,18 @@ class HFEngine:
         self.pad_id = pad if pad is not None else (gen_cfg.pad_token_id if gen_cfg.pad_token_id is not None
                                                    else self.eos_ids[0])
         self._torch = torch
+        self.window = model_window(self.model.config.to_dict())  # max_position_embeddings (rope scaling)
+        self._max_token_chars: int | None = None
+
+    def prompt_overflow(self, requests: Sequence[GenerationRequest]) -> list[dict[str, Any]]:
+        """The requests whose prompt tokens + max_new_tokens exceed the model's positions (the driver drops
+        them: beyond its window a model attends over positions it never learned, and a huge prompt exhausts
+        memory before a token comes out)."""
+        if self._max_token_chars is None:
+            self._max_token_chars = max((len(t) for t in self.tokenizer.get_vocab()), default=0)
+        return prompt_overflows(requests, self._render,
+                                lambda text: self.tokenizer(text, add_special_tokens=False)["input_ids"],
+                                self.window, self._max_token_chars)
 
     def _render(self, request: GenerationRequest) -> str:
         return self.tokenizer.apply_chat_template(

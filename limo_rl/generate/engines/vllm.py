@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from limo_rl.context_window import check_prompt_fits
+from limo_rl.context_window import ContextLengthError, overflow_message, prompt_overflows
 from limo_rl.generate.prompts import (
     canonical_chain,
     normalize_finish_reason,
@@ -128,6 +128,7 @@ class VLLMEngine:
         self.max_model_len = int(self.llm.llm_engine.model_config.max_model_len)
         self._tokenizer = self.llm.get_tokenizer()
         self._think: dict[str, bool] = {}
+        self._max_token_chars: int | None = None
 
     def _opens_think(self, messages: list[dict[str, str]]) -> bool:
         """Does the template open ``<think>`` in this prompt? Cached per system prompt (the template's input)."""
@@ -138,13 +139,22 @@ class VLLMEngine:
             self._think[key] = prompt_opens_think(rendered)
         return self._think[key]
 
+    def prompt_overflow(self, requests: Sequence[GenerationRequest]) -> list[dict[str, Any]]:
+        """The requests whose prompt tokens + max_new_tokens exceed max_model_len (the driver drops them)."""
+        tok = self._tokenizer
+        if self._max_token_chars is None:
+            self._max_token_chars = max((len(t) for t in tok.get_vocab()), default=0)
+        return prompt_overflows(
+            requests,
+            lambda r: tok.apply_chat_template([dict(m) for m in r.messages], add_generation_prompt=True,
+                                              tokenize=False),
+            lambda text: tok.encode(text, add_special_tokens=False), self.max_model_len, self._max_token_chars)
+
     def check_context(self, requests: Sequence[GenerationRequest]) -> None:
         """ContextLengthError for the first prompt whose tokens + max_new_tokens exceed max_model_len."""
-        for req in requests:
-            text = self._tokenizer.apply_chat_template([dict(m) for m in req.messages], add_generation_prompt=True,
-                                                       tokenize=False)
-            n = len(self._tokenizer.encode(text, add_special_tokens=False))
-            check_prompt_fits(req.problem_id, n, req.sampling.max_new_tokens, self.max_model_len)
+        over = self.prompt_overflow(requests)
+        if over:
+            raise ContextLengthError(overflow_message(over[0]))
 
     def generate(
         self, requests: Sequence[GenerationRequest], seeds: Sequence[Sequence[int]],
