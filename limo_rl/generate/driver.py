@@ -135,6 +135,10 @@ def run_generation(
     plans = plan_shards({pid: prompt_hash(r.messages) for pid, r in requests.items()}, cfg.shard_size, spec)
     set_aside_stale(chains_dir, keep={p.name for p in plans})
     todo = [p for p in plans if not shard_is_complete(chains_dir / p.name, p, cfg.n)]
+    redo = {p.name for p in todo if (chains_dir / p.name).exists()}
+    if redo:  # never overwritten in place, never resumed: kept aside, made again
+        set_aside_stale(chains_dir, keep={p.name for p in plans} - redo,
+                        why="shards that failed their check on resume (edited, incomplete or of unknown origin)")
     log.info("generate: %d problems x %d samples in %d shard(s); %d done, %d to run (engine %s, model %s)",
              len(requests), cfg.n, len(plans), len(plans) - len(todo), len(todo), cfg.engine, model)
 

@@ -66,7 +66,7 @@ def _cmd_clean(args: argparse.Namespace) -> int:
     verb = "would remove" if args.dry_run else "removed"
     for path in rep.removed:
         print(f"{verb} {path}")
-    print(f"{args.run_dir}: {verb} {len(rep.removed)} set-aside folder(s), {rep.freed_bytes / 2**20:.1f} MiB; "
+    print(f"{args.run_dir}: {verb} {len(rep.removed)} set-aside item(s), {rep.freed_bytes / 2**20:.1f} MiB; "
           f"ended {len(rep.killed)} leftover Ray process(es)")
     return 0
 
@@ -135,8 +135,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     c = sub.add_parser(
         "clean", help="remove a run's set-aside folders and end the Ray processes a killed driver left",
-        description="Delete the folders the stage cache moved aside (listed in manifest.json under set_aside, "
-        "inside RUN_DIR/attic) and end the private Ray cluster a killed driver of this run left behind "
+        description="Delete what the run set aside: the <stage>/stale-<hash>-<time>/ folders the stage cache "
+        "moved aside (listed in manifest.json under set_aside) and the shards the stages moved aside inside "
+        "their own folders (chains/.stale/, verdicts/.stale/); and end the private Ray cluster a killed driver of this run left behind "
         "(only the processes recorded in RUN_DIR/.ray-cluster.json). Refuses while a writer holds the run.",
         epilog="example: limo-rl clean runs/quickstart --dry-run",
     )

@@ -1,0 +1,165 @@
+"""Issue 25: nothing sealed that was not produced. Edited shards are never carried or resumed into a seal
+(cases 1, 3), set-aside shard folders never come back and are cleaned (case 9)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from limo_rl import artifacts as A
+from limo_rl.config import VerifyConfig
+from limo_rl.generate.shards import plan_shards, read_shard, shard_is_complete, write_shard
+from limo_rl.loop.cache import StageRunner
+from limo_rl.produced import record_of, trusted
+from limo_rl.types import Chain, Problem
+from limo_rl.verify.stage import grade_chains, grade_shards, read_verdicts, verdict_summary
+
+GOLD = {f"p{i}": str(2 * i) for i in range(4)}
+
+
+def _chains(pids, n=2) -> list[Chain]:  # sample 0 right, sample 1 wrong
+    return [Chain(problem_id=pid, sample_index=j, round=1, teacher="t", engine="hf", seed=j, prompt_hash="h",
+                  text=f"so \\boxed{{{GOLD[pid] if j == 0 else -1}}}", n_tokens=5, finish_reason="stop")
+            for pid in pids for j in range(n)]
+
+
+def _tamper_parquet(path: Path) -> None:
+    """What a user does with pyarrow: every row's text rewritten to the gold answer; schema metadata kept."""
+    table = pq.read_table(path)
+    rows = table.to_pylist()
+    for r in rows:
+        r["text"] = f"\\boxed{{{GOLD[r['problem_id']]}}}"
+    pq.write_table(table.from_pylist(rows, schema=table.schema), path)
+
+
+def _runner(tmp_path) -> StageRunner:
+    return StageRunner(tmp_path, A.Manifest(tmp_path / "manifest.json"))
+
+
+# ------------------------------------------------------------------------------------------ producer records
+def test_a_shard_is_resumed_only_as_its_writer_wrote_it(tmp_path):
+    [plan] = plan_shards({pid: "h" for pid in GOLD}, 4, "spec")
+    path = write_shard(tmp_path / plan.name, _chains(sorted(GOLD)), {"shard_key": plan.key})
+    assert trusted(path) and shard_is_complete(path, plan, 2)
+    _tamper_parquet(path)  # same key, same row count: the old check passed it
+    assert not trusted(path) and not shard_is_complete(path, plan, 2)
+    record_of(path).unlink()  # a shard nobody vouched for
+    assert not shard_is_complete(path, plan, 2)
+
+
+# ------------------------------------------------------------------------------------------ case 1: carry
+def _evaluate_fn(calls):
+    """A stand-in for the harness: resumes chain shards the way run_generation does, then 'grades' them."""
+    def fn(out: Path):
+        chains_dir = out / "bench" / "generate" / "chains"
+        chains_dir.mkdir(parents=True, exist_ok=True)
+        [plan] = plan_shards({pid: "h" for pid in GOLD}, 4, "spec")
+        if not shard_is_complete(chains_dir / plan.name, plan, 2):
+            calls.append("generate")
+            write_shard(chains_dir / plan.name, _chains(sorted(GOLD)), {"shard_key": plan.key})
+        rows = read_shard(chains_dir / plan.name)
+        acc = sum(r.text.endswith(f"{{{GOLD[r.problem_id]}}}") for r in rows) / len(rows)
+        A.atomic_write_json(out / "metrics.json", {"pass@1": acc})
+        return {"pass@1": acc}
+    return fn
+
+
+def test_edited_evaluation_chains_are_not_laundered_through_the_carry(tmp_path):
+    """Case 1: edit every chain of a sealed evaluation, rerun with only a statistics setting changed:
+    the edited shard stays aside, the chains are made again, the metrics are the untampered ones."""
+    d, calls = tmp_path / "evaluate", []
+    carry = {"bench/generate": {"model": "m"}}
+    first = _runner(tmp_path).run("evaluate", d, {"bootstrap": 1000}, _evaluate_fn(calls), ["metrics.json", "bench"],
+                                  carry=carry)
+    assert first["metrics"]["pass@1"] == 0.5 and calls == ["generate"]
+    [shard] = (d / "bench" / "generate" / "chains").glob("shard-*.parquet")
+    original = A.hash_file(shard)
+    stale_inside = d / "bench" / "generate" / "chains" / ".stale" / "old"
+    stale_inside.mkdir(parents=True)
+    (stale_inside / "shard-00000-x.parquet").write_bytes(b"old shard set aside by the stage")
+    _tamper_parquet(shard)
+    second = _runner(tmp_path).run("evaluate", d, {"bootstrap": 400}, _evaluate_fn(calls), ["metrics.json", "bench"],
+                                   carry=carry)
+    assert calls == ["generate", "generate"]  # regenerated, not carried
+    assert second["metrics"]["pass@1"] == 0.5 and A.hash_file(shard) == original
+    assert not (d / "bench" / "generate" / "chains" / ".stale").exists()  # case 9: set-asides never come back
+    [entry] = json.loads((tmp_path / "manifest.json").read_text())["set_aside"]
+    kept = Path(entry["path"]) / "bench" / "generate" / "chains" / shard.name
+    assert A.hash_file(kept) != original  # the edit is kept aside, not deleted
+    third = _runner(tmp_path).run("evaluate", d, {"bootstrap": 400}, _evaluate_fn(calls), ["metrics.json", "bench"],
+                                  carry=carry)
+    assert third["metrics"]["pass@1"] == 0.5 and calls == ["generate", "generate"]
+
+
+def test_intact_carry_is_reused_even_when_sealed_before_records_existed(tmp_path):
+    d, calls = tmp_path / "evaluate", []
+    carry = {"bench/generate": {"model": "m"}}
+    _runner(tmp_path).run("evaluate", d, {"bootstrap": 1000}, _evaluate_fn(calls), ["metrics.json", "bench"],
+                          carry=carry)
+    [shard] = (d / "bench" / "generate" / "chains").glob("shard-*.parquet")
+    record_of(shard).unlink()  # a run sealed by an older limo_rl: its seal vouches for the shard
+    _runner(tmp_path).run("evaluate", d, {"bootstrap": 400}, _evaluate_fn(calls), ["metrics.json", "bench"],
+                          carry=carry)
+    assert calls == ["generate"] and trusted(shard)
+
+
+# ------------------------------------------------------------------------------------------ case 3: no marker
+def _write_chains(tmp_path) -> Path:
+    chains_dir = tmp_path / "chains"
+    write_shard(chains_dir / "shard-00000-a.parquet", _chains(["p0", "p1"]))
+    write_shard(chains_dir / "shard-00001-b.parquet", _chains(["p2", "p3"]))
+    return chains_dir
+
+
+def test_deleting_the_verify_marker_does_not_reseal_edited_verdicts(tmp_path):
+    """Case 3: verdict shards edited to correct: true, the stage marker deleted, the stage rerun:
+    the edited shards are set aside and graded again; the seal holds the true accuracy."""
+    chains_dir = _write_chains(tmp_path)
+    d = tmp_path / "verify"
+
+    def fn(out: Path):
+        return grade_shards(chains_dir, GOLD, VerifyConfig(workers=1), out / "verdicts")
+
+    first = _runner(tmp_path).run("verify", d, {"v": 1}, fn, ["verdicts"])
+    assert first["metrics"]["accuracy"] == 0.5
+    for f in (d / "verdicts").glob("shard-*.jsonl"):
+        f.write_text("".join(json.dumps({**json.loads(x), "correct": True}) + "\n" for x in f.read_text().splitlines()))
+    (d / A.STAGE_MARKER).unlink()
+    second = _runner(tmp_path).run("verify", d, {"v": 1}, fn, ["verdicts"])
+    assert second["metrics"]["accuracy"] == 0.5 and second["outputs"] == first["outputs"]
+    assert len(list((d / "verdicts" / ".stale").rglob("shard-*.jsonl"))) == 2
+
+
+def test_edited_appended_verdicts_are_set_aside_and_regraded(tmp_path):
+    """The evaluation's one-file form: an edited row makes the whole file untrusted (kept aside)."""
+    problems = {pid: Problem(pid, "q", gold) for pid, gold in GOLD.items()}
+    chains = _chains(sorted(GOLD))
+    out = tmp_path / "verdicts.jsonl"
+    grade_chains(chains, problems, VerifyConfig(workers=1), out)
+    truth = verdict_summary(out)
+    out.write_text("".join(json.dumps({**json.loads(x), "correct": True}) + "\n" for x in out.read_text().splitlines()))
+    assert verdict_summary(out)["accuracy"] == 1.0
+    grade_chains(chains, problems, VerifyConfig(workers=1), out)
+    assert verdict_summary(out) == truth and len(read_verdicts(out)) == len(chains)
+    assert len(list(tmp_path.glob(".verdicts.jsonl.untrusted-*"))) == 1
+
+
+# ------------------------------------------------------------------------------------------ case 9: clean
+def test_clean_removes_shard_set_asides_inside_stage_folders(tmp_path):
+    from limo_rl.loop.clean import clean_run
+
+    A.Manifest(tmp_path / "manifest.json").save()
+    chains = tmp_path / "seed0" / "evaluate" / "toy_eval" / "generate" / "chains"
+    write_shard(chains / "shard-00000-a.parquet", _chains(["p0"]))
+    (chains / ".stale" / "20261207").mkdir(parents=True)
+    (chains / ".stale" / "20261207" / "shard-00000-old.parquet").write_bytes(b"x" * 100)
+    kept = tmp_path / "seed0" / "evaluate" / "toy_eval" / "verify" / ".verdicts.jsonl.untrusted-1796600000"
+    kept.parent.mkdir(parents=True)
+    kept.write_text("{}\n")
+    dry = clean_run(tmp_path, dry_run=True, clusters=False)
+    assert sorted(dry.removed) == sorted([str(chains / ".stale"), str(kept)]) and kept.exists()
+    rep = clean_run(tmp_path, clusters=False)
+    assert rep.freed_bytes >= 103 and not (chains / ".stale").exists() and not kept.exists()
+    assert trusted(chains / "shard-00000-a.parquet")  # live shards and their records stay
