@@ -76,6 +76,17 @@ def current_umask() -> int:
     return mask
 
 
+def follow_umask(path: str | Path) -> None:
+    """Give the files under ``path`` the mode a plain ``open(path, "w")`` would: writers we do not own
+    (safetensors 0.8 saves weights 0600) would otherwise hide a student from collaborators."""
+    mode = 0o666 & ~current_umask()
+    path = Path(path)
+    for f in [path] if path.is_file() else (p for p in path.rglob("*") if p.is_file() and not p.is_symlink()):
+        with contextlib.suppress(FileNotFoundError):  # a checkpoint rotated away meanwhile
+            if f.stat().st_mode & 0o777 != mode:
+                os.chmod(f, mode)
+
+
 def atomic_write_bytes(path: str | Path, data: bytes, *, mode: int | None = None) -> Path:
     """Write ``data`` to ``path`` so that a crash leaves either the old file or the new one.
 

@@ -163,3 +163,30 @@ def test_clean_removes_shard_set_asides_inside_stage_folders(tmp_path):
     rep = clean_run(tmp_path, clusters=False)
     assert rep.freed_bytes >= 103 and not (chains / ".stale").exists() and not kept.exists()
     assert trusted(chains / "shard-00000-a.parquet")  # live shards and their records stay
+
+
+# ------------------------------------------------------------------------------------------ case 4: umask
+def test_weights_and_checkpoints_follow_the_umask(tmp_path):
+    """safetensors 0.8 writes 0600: the tiny model and a checkpoint saved through the training callback
+    come out with the umask's mode (0644 under 022), like every other file of a run."""
+    import os
+    from types import SimpleNamespace
+
+    from limo_rl.toy.model import make_tiny_model
+    from limo_rl.train.runner import _make_callbacks
+
+    old = os.umask(0o022)
+    try:
+        model = make_tiny_model(tmp_path / "tiny", seed=0)
+        ckpt = tmp_path / "train" / "checkpoints" / "checkpoint-1"
+        ckpt.mkdir(parents=True)
+        (ckpt / "model.safetensors").write_bytes(b"w")
+        os.chmod(ckpt / "model.safetensors", 0o600)
+        (ckpt / "trainer_state.json").write_text("{}")
+        [cb] = _make_callbacks(tmp_path / "train", 0, 0)
+        cb.on_save(SimpleNamespace(output_dir=str(ckpt.parent)), SimpleNamespace(global_step=1, epoch=1.0), None)
+    finally:
+        os.umask(old)
+    weights = list(Path(model).rglob("*.safetensors"))
+    assert weights and {f.stat().st_mode & 0o777 for f in weights} == {0o644}
+    assert {f.stat().st_mode & 0o777 for f in ckpt.iterdir()} == {0o644}
