@@ -37,6 +37,7 @@ from limo_rl.train.batching import resolve_batching
 from limo_rl.train.checkpoints import complete_checkpoints
 from limo_rl.train.rows import check_example, read_sft_jsonl, split_validation, to_rows
 from limo_rl.train.runner import LOG_FILE, METRICS_FILE, PROGRESS_FILE, train_worker
+from limo_rl.train.schedule import check_schedule
 from limo_rl.train.watch import TrainWatcher, log_rows
 from limo_rl.types import SFTExample
 
@@ -196,6 +197,7 @@ def run_training(
                                 per_device_batch_size=cfg.per_device_batch_size)
     train_rows, val_rows = to_rows(train_set), to_rows(val_set)
     cfg_dict = cfg.model_dump(mode="json")
+    check_schedule(len(train_rows), cfg_dict, packing=batching == "packing")  # before anything is written
     input_hash = hash_obj({"train": train_rows, "val": val_rows, "model": model_id, "cfg": cfg_dict,
                            "seed": seed, "batching": batching})
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -4,9 +4,12 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
+from types import SimpleNamespace
 
 import pyarrow.parquet as pq
+import pytest
 
 from limo_rl import artifacts as A
 from limo_rl.config import VerifyConfig
@@ -169,9 +172,6 @@ def test_clean_removes_shard_set_asides_inside_stage_folders(tmp_path):
 def test_weights_and_checkpoints_follow_the_umask(tmp_path):
     """safetensors 0.8 writes 0600: the tiny model and a checkpoint saved through the training callback
     come out with the umask's mode (0644 under 022), like every other file of a run."""
-    import os
-    from types import SimpleNamespace
-
     from limo_rl.toy.model import make_tiny_model
     from limo_rl.train.runner import _make_callbacks
 
@@ -190,3 +190,74 @@ def test_weights_and_checkpoints_follow_the_umask(tmp_path):
     weights = list(Path(model).rglob("*.safetensors"))
     assert weights and {f.stat().st_mode & 0o777 for f in weights} == {0o644}
     assert {f.stat().st_mode & 0o777 for f in ckpt.iterdir()} == {0o644}
+
+
+# ------------------------------------------------------------------------------------------ case 8: lr 0
+def _train(**kw):
+    from limo_rl.config import TrainConfig
+
+    return TrainConfig(**kw).model_dump(mode="json")
+
+
+def test_schedule_mirrors_transformers():
+    """The learning-rate factors match transformers' own schedules step by step."""
+    import torch
+    from transformers import get_scheduler
+
+    from limo_rl.train.schedule import schedule
+
+    for name in ("cosine", "linear", "constant", "constant_with_warmup"):
+        for rows, ratio in ((1, 0.05), (40, 0.05), (200, 0.3), (40, 0.0)):
+            cfg = _train(lr_scheduler=name, warmup_ratio=ratio, per_device_batch_size=4, num_workers=2, epochs=2)
+            s = schedule(rows, cfg)
+            opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+            sch = get_scheduler(name, opt, num_warmup_steps=s.warmup, num_training_steps=s.steps)
+            got = []
+            for _ in range(s.steps):
+                got.append(opt.param_groups[0]["lr"])
+                opt.step()
+                sch.step()
+            assert got == [pytest.approx(s.factor(i)) for i in range(s.steps)], (name, rows, ratio)
+
+
+def test_a_run_whose_every_step_has_lr_zero_is_refused():
+    """Case 8: 1 optimizer step with warmup_ratio 0.05 trains nothing: refused, saying why."""
+    from limo_rl.errors import RecipeError
+    from limo_rl.train.schedule import check_schedule
+
+    quick = dict(epochs=1, warmup_ratio=0.05, per_device_batch_size=16, num_workers=2, learning_rate=1e-4)
+    with pytest.raises(RecipeError) as err:
+        check_schedule(20, _train(**quick))
+    msg = str(err.value)
+    assert "every optimizer step would have learning rate 0" in msg and "1 optimizer step" in msg
+    assert "1 warmup step" in msg and "warmup_ratio" in msg
+    with pytest.raises(RecipeError):
+        check_schedule(64, _train(**quick, max_steps=1))
+    with pytest.raises(RecipeError):  # packing can only make fewer steps
+        check_schedule(20, _train(**quick), packing=True)
+    assert check_schedule(20, _train(**{**quick, "warmup_ratio": 0.0})).steps == 1
+    assert check_schedule(20, _train(**{**quick, "lr_scheduler": "constant"})).steps == 1
+    assert check_schedule(33, _train(**quick)).zero_steps() == 1  # 2 steps: the second one trains
+
+
+def test_train_refuses_before_any_compute(tmp_path, monkeypatch):
+    """Through run_training: the refusal comes before Ray starts or anything is written."""
+    from limo_rl.config import TrainConfig
+    from limo_rl.errors import RecipeError
+    from limo_rl.train import launcher
+    from limo_rl.types import SFTExample
+
+    def boom(*a, **k):
+        raise AssertionError("launched")
+
+    monkeypatch.setattr(launcher, "_launch", boom)
+    monkeypatch.setattr(launcher, "drop_over_length", lambda exs, *a: (list(exs), []))
+    monkeypatch.setattr(launcher, "resolve_model", lambda *a, **k: SimpleNamespace(
+        path=str(tmp_path), fingerprint="f"))
+    exs = [SFTExample.from_dict({"id": f"e{i}", "messages": [{"role": "user", "content": "1+1?"},
+                                                             {"role": "assistant", "content": "\\boxed{2}"}]})
+           for i in range(8)]
+    cfg = TrainConfig(epochs=1, warmup_ratio=0.05, per_device_batch_size=16, num_workers=1, validation_split=0)
+    with pytest.raises(RecipeError, match="learning rate 0"):
+        launcher.run_training(exs, "m", cfg, tmp_path / "train")
+    assert not (tmp_path / "train").exists()
