@@ -261,3 +261,41 @@ def test_train_refuses_before_any_compute(tmp_path, monkeypatch):
     with pytest.raises(RecipeError, match="learning rate 0"):
         launcher.run_training(exs, "m", cfg, tmp_path / "train")
     assert not (tmp_path / "train").exists()
+
+
+# ------------------------------------------------------------------------------------------ case 6: YAML
+def _alias_bomb(levels: int = 9) -> str:
+    lines = ["x: &a [" + ", ".join(['"lol"'] * 9) + "]"]
+    for i in range(1, levels):
+        lines.append(f"x{i}: &a{i} [" + ", ".join([f"*a{i - 1}" if i > 1 else "*a"] * 9) + "]")
+    return "\n".join(lines) + f"\nselect:\n  budget: *a{levels - 1}\n"
+
+
+def test_alias_bomb_as_a_value_is_reported_at_once(tmp_path):
+    """Case 6: 9**9 strings behind aliases: the error shows a bounded excerpt, in well under a second."""
+    import time
+
+    from limo_rl.config import RecipeError, load_recipe
+
+    f = tmp_path / "bomb.yaml"
+    f.write_text(_alias_bomb())
+    t0 = time.perf_counter()
+    with pytest.raises(RecipeError) as err:
+        load_recipe(f)
+    assert time.perf_counter() - t0 < 5
+    line = next(x for x in str(err.value).splitlines() if "select.budget" in x)
+    assert "valid integer" in line and len(line) < 200
+
+
+def test_deeply_nested_values_are_one_line_errors(tmp_path, capsys):
+    from limo_rl.cli import main
+    from limo_rl.config import RecipeError, load_recipe
+
+    f = tmp_path / "deep.yaml"
+    f.write_text("select:\n  budget: " + "[" * 100_000 + "]" * 100_000 + "\n")
+    with pytest.raises(RecipeError, match="nested too deeply"):
+        load_recipe(f)
+    with pytest.raises(RecipeError, match="nested too deeply"):
+        load_recipe("recipes/quickstart.yaml", ["select.budget=" + "[" * 100_000 + "]" * 100_000])
+    assert main(["config", "validate", str(f)]) == 1
+    assert "nested too deeply" in capsys.readouterr().err
