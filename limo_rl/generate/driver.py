@@ -28,6 +28,7 @@ from typing import Any
 
 from limo_rl.artifacts import atomic_write_json
 from limo_rl.context_window import ContextLengthError
+from limo_rl.errors import StageFailure
 from limo_rl.generate.pool import ActorPool, PoolError, short_error
 from limo_rl.generate.prompts import build_request, prompt_hash, sample_seeds, spec_hash
 from limo_rl.generate.shards import (
@@ -43,7 +44,7 @@ from limo_rl.types import Chain, Completion, GenerationRequest, Problem
 log = logging.getLogger(__name__)
 
 
-class GenerationError(RuntimeError):
+class GenerationError(StageFailure):
     """Shards that kept failing (``failed``: shard name -> last error). Finished shards are kept."""
 
     def __init__(self, message: str, failed: dict[str, str] | None = None):

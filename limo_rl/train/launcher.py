@@ -28,6 +28,7 @@ from typing import Any
 
 from limo_rl.artifacts import atomic_write_json, atomic_write_jsonl, hash_obj, read_jsonl
 from limo_rl.config import TrainConfig
+from limo_rl.errors import StageFailure
 from limo_rl.modelstore import is_object_store_uri, local_model_path
 from limo_rl.raysession import start_ray
 from limo_rl.resolve import resolve_model
@@ -46,8 +47,27 @@ log = logging.getLogger(__name__)
 INPUTS_FILE = "train_inputs.json"
 
 
-class TrainError(RuntimeError):
+class TrainError(StageFailure):
     """Training could not run or failed; the message says where and why."""
+
+
+def failure_summary(exc: BaseException, limit: int = 600) -> str:
+    """One line for a failed training: each worker's own last error line (Ray's WorkerGroupError carries
+    every rank's traceback; the reason, e.g. ``OSError: [Errno 28] No space left on device``, is the last line)."""
+    def last_line(err: BaseException) -> str:
+        lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+        line = lines[-1] if lines else ""
+        return line if ":" in line or not line else f"{type(err).__name__}: {line}"
+
+    failures = getattr(exc, "worker_failures", None) or {}
+    if isinstance(failures, dict) and failures:
+        by_msg: dict[str, list[str]] = {}
+        for rank, err in sorted(failures.items(), key=lambda kv: str(kv[0])):
+            by_msg.setdefault(last_line(err) or type(err).__name__, []).append(str(rank))
+        text = "; ".join(f"rank {','.join(ranks)}: {msg}" for msg, ranks in by_msg.items())
+    else:
+        text = last_line(exc) or type(exc).__name__
+    return text[:limit]
 
 
 @dataclass(frozen=True)
@@ -151,8 +171,11 @@ def _launch(config: dict[str, Any], cfg: TrainConfig, out_dir: Path, store_uri: 
         )
         try:
             trainer.fit()
-        except Exception as exc:  # Ray wraps the worker's exception; keep its message
-            raise TrainError(f"training in {out_dir} failed: {exc}") from exc
+        except Exception as exc:  # Ray wraps the workers' exceptions; keep their reasons, one line
+            log.debug("training failed", exc_info=True)
+            raise TrainError(f"training in {out_dir} failed: {failure_summary(exc)} (the workers' output is "
+                             "under the run's logs/workers/; complete checkpoints are kept and a rerun resumes)"
+                             ) from exc
     finally:
         if started:
             ray.shutdown()

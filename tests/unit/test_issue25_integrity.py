@@ -299,3 +299,102 @@ def test_deeply_nested_values_are_one_line_errors(tmp_path, capsys):
         load_recipe("recipes/quickstart.yaml", ["select.budget=" + "[" * 100_000 + "]" * 100_000])
     assert main(["config", "validate", str(f)]) == 1
     assert "nested too deeply" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------------ case 7: no tracebacks
+def test_stage_failures_are_one_line_errors_in_recipe_mode(monkeypatch, capsys):
+    """A GenerationError (a server answering 401) and a TrainError are messages, exit 2, no traceback."""
+    import limo_rl.cli as cli
+    from limo_rl.cli import main
+    from limo_rl.generate.driver import GenerationError
+    from limo_rl.train.launcher import TrainError
+
+    for err in (GenerationError("1 of 1 shard(s) kept failing: HTTP 401 invalid api key"),
+                TrainError("training in /x failed: rank 0: OSError: [Errno 28] No space left on device")):
+        def boom(*a, err=err, **k):
+            raise err
+        monkeypatch.setattr(cli, "run_recipe", boom)
+        assert main(["generate", "recipes/quickstart.yaml"]) == 2
+        out = capsys.readouterr().err
+        assert out.startswith("limo-rl: error: ") and "Traceback" not in out and str(err) in out
+    assert isinstance(GenerationError("x"), RuntimeError)  # still a failed computation for its callers
+
+
+def test_disk_full_is_one_line(monkeypatch, capsys):
+    import errno
+
+    import limo_rl.cli as cli
+
+    def full(*a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device", "/runs/x/seed0/train/model")
+    monkeypatch.setattr(cli, "run_recipe", full)
+    assert cli.main(["train", "recipes/quickstart.yaml"]) == 2
+    err = capsys.readouterr().err
+    assert "No space left on device" in err and "Traceback" not in err and len(err.splitlines()) == 1
+
+
+def test_train_failure_summary_keeps_each_ranks_reason():
+    from limo_rl.train.launcher import failure_summary
+
+    class FakeWorkerGroupError(Exception):
+        def __init__(self):
+            super().__init__("Training failed due to worker errors:\n" + "Traceback ...\n  File x\n" * 10)
+            self.worker_failures = {r: RuntimeError("Traceback (most recent call last):\n  File \"t.py\", line 1\n"
+                                                    "OSError: [Errno 28] No space left on device: 'ckpt'")
+                                    for r in (0, 1)}
+
+    line = failure_summary(FakeWorkerGroupError())
+    assert line == "rank 0,1: OSError: [Errno 28] No space left on device: 'ckpt'"
+
+
+def test_disk_full_during_a_stage_leaves_a_manifest_that_says_failed(tmp_path, monkeypatch):
+    """The stage's own error propagates (not the manifest's ENOSPC) and the manifest says failed: the space
+    reserved at the run's start takes the record."""
+    import errno
+
+    m = A.Manifest.start(tmp_path / "manifest.json", ["limo-rl", "run"], {}, "h")
+    reserve = tmp_path / ".manifest.json.reserve"
+    assert reserve.stat().st_size >= 1 << 20
+    real = A.atomic_write_bytes
+
+    def disk(path, data, **kw):  # full while the reserve holds its space
+        if reserve.exists():
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real(path, data, **kw)
+
+    def train(out):  # the disk fills while the stage writes its weights
+        monkeypatch.setattr(A, "atomic_write_bytes", disk)
+        raise OSError(errno.ENOSPC, "No space left on device", str(out / "model.safetensors"))
+
+    runner = StageRunner(tmp_path, m)
+    with pytest.raises(OSError) as err:
+        runner.run("train", tmp_path / "train", {"a": 1}, train, ["model"])
+    assert "model.safetensors" in str(err.value)
+    entry = json.loads((tmp_path / "manifest.json").read_text())["stages"]["train"]
+    assert entry["status"] == "failed" and "No space left" in entry["error"] and not reserve.exists()
+
+
+def test_decontaminate_out_equal_to_pool_is_refused(tmp_path, capsys):
+    from limo_rl.cli import main
+
+    pool = tmp_path / "pool.jsonl"
+    pool.write_text('{"id": "a", "question": "What is 1+1?", "answer": "2"}\n')
+    code = main(["decontaminate", "--pool", str(pool), "--benchmarks", "toy_eval", "--out", str(pool)])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err and "--out" in err and "expected a folder" in err
+    (tmp_path / "problems.jsonl").write_text(pool.read_text())
+    code = main(["decontaminate", "--pool", str(tmp_path / "problems.jsonl"), "--benchmarks", "toy_eval",
+                 "--out", str(tmp_path)])
+    assert code == 2 and "is the --pool file itself" in capsys.readouterr().err
+
+
+def test_a_booting_grading_worker_whose_grader_left_exits_quietly():
+    """BrokenPipeError on SIGTERM: the grader is gone before the worker says it is ready."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "limo_rl.verify._worker", "1024"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=Path(__file__).resolve().parents[2])
+    proc.stdout.close()  # the reading end gone, as when the grader dies during the warm-up
+    _, err = proc.communicate(timeout=120)
+    assert "Traceback" not in err.decode() and proc.returncode == 0
