@@ -14,6 +14,7 @@ from limo_rl.loop.clean import clean_run
 from limo_rl.loop.driver import run_recipe
 from limo_rl.loop.plan import Assumptions, plan_recipe, render, shortfalls
 from limo_rl.loop.report import compare_runs, write_report
+from limo_rl.runlock import run_lock
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -25,7 +26,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
     for d in args.run_dirs:
         if not (Path(d) / "config.yaml").is_file():
             raise UsageError(f"{d}: not a limo-rl run directory (no config.yaml)")
-        summary = write_report(d)  # a damaged metrics.json: RunFileError names it (exit 2)
+        with run_lock(d, ["limo-rl", "report", str(d)]):  # never beside a live writer (RunLockedError names it)
+            summary = write_report(d)  # a damaged metrics.json: RunFileError names it (exit 2)
         print(f"{d}/report.md")
         for k, v in summary.items():
             print(f"  {k}: {v:.4f}")

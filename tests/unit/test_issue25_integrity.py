@@ -398,3 +398,33 @@ def test_a_booting_grading_worker_whose_grader_left_exits_quietly():
     proc.stdout.close()  # the reading end gone, as when the grader dies during the warm-up
     _, err = proc.communicate(timeout=120)
     assert "Traceback" not in err.decode() and proc.returncode == 0
+
+
+# ------------------------------------------------------------------------------------------ case 9: report
+def test_report_of_a_live_run_is_refused_and_an_unfinished_one_is_marked(tmp_path, capsys):
+    import subprocess
+    import sys
+
+    from limo_rl.cli import main
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text("run: {name: run}\n")
+    A.Manifest.start(run / "manifest.json", ["limo-rl", "run"], {}, "h")  # started, never ended
+    code = ("from limo_rl.runlock import acquire; import time; acquire(%r, ['limo-rl', 'run']); "
+            "print('held', flush=True); time.sleep(60)" % str(run))
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                              cwd=Path(__file__).resolve().parents[2])
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert main(["report", str(run)]) == 2
+        assert "being written" in capsys.readouterr().err and not (run / "report.md").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert main(["report", str(run)]) == 0  # the writer is gone (killed): a report, marked as partial
+    assert "Run not finished" in (run / "report.md").read_text()
+    assert json.loads((run / "report.json").read_text())["run_status"].startswith("started and not ended")
+    m = A.Manifest(run / "manifest.json")
+    m.finish("finished")
+    assert main(["report", str(run)]) == 0 and "Run not finished" not in (run / "report.md").read_text()
