@@ -411,8 +411,8 @@ def test_report_of_a_live_run_is_refused_and_an_unfinished_one_is_marked(tmp_pat
     run.mkdir()
     (run / "config.yaml").write_text("run: {name: run}\n")
     A.Manifest.start(run / "manifest.json", ["limo-rl", "run"], {}, "h")  # started, never ended
-    code = ("from limo_rl.runlock import acquire; import time; acquire(%r, ['limo-rl', 'run']); "
-            "print('held', flush=True); time.sleep(60)" % str(run))
+    code = (f"from limo_rl.runlock import acquire; import time; acquire({str(run)!r}, ['limo-rl', 'run']); "
+            "print('held', flush=True); time.sleep(60)")
     holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
                               cwd=Path(__file__).resolve().parents[2])
     try:
@@ -428,3 +428,28 @@ def test_report_of_a_live_run_is_refused_and_an_unfinished_one_is_marked(tmp_pat
     m = A.Manifest(run / "manifest.json")
     m.finish("finished")
     assert main(["report", str(run)]) == 0 and "Run not finished" not in (run / "report.md").read_text()
+
+
+def test_adhoc_evaluate_with_a_bad_benchmark_file_builds_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    from limo_rl.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bad.jsonl").write_text('{"id": "a", "question": "q"}\n')
+    assert main(["evaluate", "--model", "toy://base", "--benchmark-file", "toy_eval=bad.jsonl"]) == 2
+    assert "bad.jsonl:1" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.jsonl"]  # no ./runs/eval, no toy model
+
+
+def test_an_answer_beyond_the_parsers_depth_is_an_error_not_wrong():
+    """Case 9: \\boxed{1+1+...+1} with 4,999 terms was graded incorrect with status ok."""
+    from limo_rl.verify.grade import Grader
+
+    with Grader(VerifyConfig(workers=1)) as g:
+        big, small, bad = g.grade_many([
+            ("so \\boxed{" + "+".join(["1"] * 4999) + "}", "4999"),
+            ("so \\boxed{" + "+".join(["1"] * 10) + "}", "10"),
+            ("so \\boxed{x+}", "3"),  # unparseable content stays a wrong answer
+        ])
+    assert big.status == "error" and not big.correct
+    assert small.status == "ok" and small.correct
+    assert bad.status == "ok" and not bad.correct
