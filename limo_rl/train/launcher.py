@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from limo_rl.artifacts import atomic_write_json, atomic_write_jsonl, hash_obj, read_jsonl
+from limo_rl.artifacts import atomic_write_json, atomic_write_jsonl, hash_obj, hash_path, read_jsonl
 from limo_rl.config import TrainConfig
 from limo_rl.errors import StageFailure
 from limo_rl.modelstore import is_object_store_uri, local_model_path
@@ -121,11 +121,23 @@ def _set_aside_stale(out_dir: Path, input_hash: str) -> None:
 
 
 def _finished(out_dir: Path, input_hash: str) -> dict[str, Any] | None:
+    """The metrics of a training that finished with these inputs and whose model is still the one it wrote
+    (its digest, recorded by the worker: an edited model is never reported as trained, marker or not)."""
     metrics_path = out_dir / METRICS_FILE
     if not metrics_path.is_file() or not (out_dir / "model" / "config.json").is_file():
         return None
-    metrics = json.loads(metrics_path.read_text())
-    return metrics if metrics.get("input_hash") == input_hash else None
+    try:
+        metrics = json.loads(metrics_path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(metrics, dict) or metrics.get("input_hash") != input_hash:
+        return None
+    if metrics.get("model_digest") != hash_path(out_dir / "model"):
+        log.warning("%s: the model no longer matches the digest its training recorded (edited, or written by an "
+                    "older limo_rl); it is set aside and trained again", out_dir / "model")
+        set_aside(out_dir, input_hash, ("model", METRICS_FILE), "model modified after training")
+        return None
+    return metrics
 
 
 def _replay_log(tracker: Any, log_path: Path, metrics: dict[str, Any]) -> None:

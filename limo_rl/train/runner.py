@@ -20,7 +20,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from limo_rl.artifacts import atomic_write_json, atomic_write_jsonl, follow_umask, read_jsonl
+from limo_rl.artifacts import atomic_write_json, atomic_write_jsonl, follow_umask, hash_path, read_jsonl
 from limo_rl.modelstore import local_model_path
 from limo_rl.runstore import download_tree, put_file, upload_tree
 from limo_rl.train.batching import Batching, batching_kwargs
@@ -387,6 +387,8 @@ def train_worker(config: dict[str, Any]) -> None:
         "n_train": len(config["train_rows"]),
         "n_validation": len(config.get("val_rows") or []),
         "n_dropped_over_length": config.get("n_dropped_over_length", 0),
+        # what this run wrote: a rerun trusts a finished model only while it still hashes to this
+        "model_digest": hash_path(final_dir),
     })
     if config.get("store_dir"):  # an object-store run: the driver may be on another node
         store = config["store_dir"]

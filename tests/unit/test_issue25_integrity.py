@@ -453,3 +453,20 @@ def test_an_answer_beyond_the_parsers_depth_is_an_error_not_wrong():
     assert big.status == "error" and not big.correct
     assert small.status == "ok" and small.correct
     assert bad.status == "ok" and not bad.correct
+
+
+def test_an_edited_student_is_not_reported_as_trained(tmp_path):
+    """Case 3 for training: the stage marker deleted and the weights edited: launcher's 'already finished'
+    holds only while the model hashes to the digest its training recorded."""
+    from limo_rl.train.launcher import _finished
+    from limo_rl.train.runner import METRICS_FILE
+
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    (model / "model.safetensors").write_bytes(b"w" * 64)
+    A.atomic_write_json(tmp_path / METRICS_FILE, {"input_hash": "h", "model_digest": A.hash_path(model)})
+    assert _finished(tmp_path, "h")["model_digest"] == A.hash_path(model)
+    (model / "model.safetensors").write_bytes(b"v" * 64)
+    assert _finished(tmp_path, "h") is None
+    assert not model.exists() and len(list(tmp_path.glob("stale-*/model/model.safetensors"))) == 1
