@@ -470,3 +470,40 @@ def test_an_edited_student_is_not_reported_as_trained(tmp_path):
     (model / "model.safetensors").write_bytes(b"v" * 64)
     assert _finished(tmp_path, "h") is None
     assert not model.exists() and len(list(tmp_path.glob("stale-*/model/model.safetensors"))) == 1
+
+
+def test_run_generation_sets_an_edited_shard_aside_and_makes_it_again(tmp_path, monkeypatch):
+    """Case 3 for generate (the marker deleted, a chain shard edited): the driver regenerates that shard only."""
+    from limo_rl.config import GenerateConfig
+    from limo_rl.generate import driver
+
+    made: list[str] = []
+
+    def fake_pool(todo, requests, seeds, cfg, model, chains_dir, *, round, teacher, spec, **kw):
+        for plan in todo:
+            made.append(plan.name)
+            rows = [Chain(problem_id=pid, sample_index=j, round=round, teacher=teacher, engine="fake",
+                          seed=seeds[pid][j], prompt_hash="h", text=f"\\boxed{{{j}}}", n_tokens=3,
+                          finish_reason="stop") for pid in plan.problem_ids for j in range(cfg.n)]
+            write_shard(chains_dir / plan.name, rows, {"shard_key": plan.key, "spec_hash": spec})
+        return 0, 0.0, "fake", []
+
+    monkeypatch.setattr(driver, "_run_pool", fake_pool)
+    problems = [Problem(f"p{i}", f"What is {i}+{i}?", str(2 * i)) for i in range(4)]
+    cfg = GenerateConfig(n=2, shard_size=2)
+    driver.run_generation(problems, cfg, "m", tmp_path)
+    first = {p.name: A.hash_file(p) for p in (tmp_path / "chains").glob("shard-*.parquet")}
+    assert len(made) == 2
+    victim = sorted(first)[1]
+    _tamper_parquet_rows(tmp_path / "chains" / victim)
+    made.clear()
+    driver.run_generation(problems, cfg, "m", tmp_path)
+    assert made == [victim]
+    assert {p.name: A.hash_file(p) for p in (tmp_path / "chains").glob("shard-*.parquet")} == first
+    assert [p.name for p in (tmp_path / "chains" / ".stale").rglob("*.parquet")] == [victim]
+
+
+def _tamper_parquet_rows(path: Path) -> None:
+    table = pq.read_table(path)
+    rows = [{**r, "text": "\\boxed{2}"} for r in table.to_pylist()]
+    pq.write_table(table.from_pylist(rows, schema=table.schema), path)
