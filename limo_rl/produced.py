@@ -2,8 +2,9 @@
 
 A finished stage is sealed by its marker (:func:`limo_rl.artifacts.mark_stage_done`); the work of a
 stage that has *no* marker (killed mid-way, or its marker deleted to force a rerun) is resumed shard
-by shard. A shard is resumed only when its bytes still match the digest its producer recorded
-right after writing it, in a hidden record beside it (``.<name>.produced``); a shard that was
+by shard. A shard is resumed only when its bytes still match the digest its producer recorded as it
+wrote it (before renaming it into place, so a shard on disk always has its record), in a hidden
+record beside it (``.<name>.produced``); a shard that was
 edited, or that no producer vouched for, is set aside and made again. An append-only file (the
 evaluation's ``verdicts.jsonl``) records the length and digest of the prefix written so far: a
 resume keeps that prefix only when it still matches.

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from limo_rl.artifacts import atomic_output, hash_obj
+from limo_rl.hashing import hash_bytes_of
 from limo_rl.produced import record_of, record_produced, trusted
 from limo_rl.types import Chain
 
@@ -91,7 +92,9 @@ def write_shard(path: str | Path, chains: Sequence[Chain], metadata: Mapping[str
         pq.write_table(table, tmp, compression="zstd")
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
-    record_produced(path)  # the writer vouches for these bytes: a resume checks them (limo_rl.produced)
+        # the writer vouches for these bytes (a resume checks them, limo_rl.produced), before the rename: a
+        # shard on disk always has its record, however the writer is killed
+        record_produced(path, hash_bytes_of(tmp))
     return path
 
 

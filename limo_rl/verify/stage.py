@@ -35,7 +35,7 @@ from limo_rl.artifacts import atomic_output, hash_obj
 from limo_rl.config import VerifyConfig
 from limo_rl.data.io import iter_objects
 from limo_rl.generate.shards import STALE_DIR, ShardError, read_shard, shard_files, shard_metadata
-from limo_rl.hashing import HASH_ALGORITHM
+from limo_rl.hashing import HASH_ALGORITHM, hash_bytes_of
 from limo_rl.produced import record_of, record_prefix, record_produced, trusted, trusted_prefix
 from limo_rl.types import Chain, Problem, Verdict
 from limo_rl.verify.grade import Grader, grader_id
@@ -247,7 +247,7 @@ def grade_shards(
                         fh.write("".join(_row(c, v) for c, v in zip(chains, verdicts, strict=True)))
                         fh.flush()
                         os.fsync(fh.fileno())
-                record_produced(verdicts_dir / names[s])
+                    record_produced(verdicts_dir / names[s], hash_bytes_of(tmp))  # before the rename
     return verdict_summary(verdicts_dir)
 
 
