@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import errno
 import hashlib
 import importlib.metadata
 import json
@@ -74,6 +75,17 @@ def current_umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+def follow_umask(path: str | Path) -> None:
+    """Give the files under ``path`` the mode a plain ``open(path, "w")`` would: writers we do not own
+    (safetensors 0.8 saves weights 0600) would otherwise hide a student from collaborators."""
+    mode = 0o666 & ~current_umask()
+    path = Path(path)
+    for f in [path] if path.is_file() else (p for p in path.rglob("*") if p.is_file() and not p.is_symlink()):
+        with contextlib.suppress(FileNotFoundError):  # a checkpoint rotated away meanwhile
+            if f.stat().st_mode & 0o777 != mode:
+                os.chmod(f, mode)
 
 
 def atomic_write_bytes(path: str | Path, data: bytes, *, mode: int | None = None) -> Path:
@@ -337,10 +349,34 @@ class Manifest:
             }
         )
         m.save()
+        m.reserve_space()
         return m
 
+    @property
+    def _reserve(self) -> Path:
+        return self.path.with_name(f".{self.path.name}.reserve")
+
+    def reserve_space(self) -> None:
+        """Hold disk space for the manifest's last words: a disk that fills during a stage (a checkpoint,
+        a shard) must still let the run record ``failed``, not stay ``running`` forever."""
+        with contextlib.suppress(OSError):
+            size = max(1 << 20, 4 * (self.path.stat().st_size if self.path.exists() else 0))
+            if not self._reserve.exists() or self._reserve.stat().st_size < size:
+                with open(self._reserve, "wb") as fh:
+                    fh.write(b"\0" * size)  # real blocks (a sparse file would free nothing)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+
     def save(self) -> None:
-        atomic_write_json(self.path, redact_obj(self.data))  # an error body may echo a key
+        data = redact_obj(self.data)  # an error body may echo a key
+        try:
+            atomic_write_json(self.path, data)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT) or not self._reserve.exists():
+                raise
+            self._reserve.unlink()  # the space held for this moment
+            logging.getLogger(__name__).warning("disk full: %s written into the space reserved for it", self.path)
+            atomic_write_json(self.path, data)
 
     def record_set_aside(self, stage_key: str, moved_to: str | Path, reason: str) -> None:
         """List a folder moved aside (``limo-rl clean`` removes what is listed here)."""

@@ -11,6 +11,7 @@ message and exit code 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -222,6 +223,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _dispatch(args)
     except LimoError as exc:
         print(f"limo-rl: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        print(f"limo-rl: error: {exc.strerror} (writing {exc.filename or 'a file'}); finished work is kept and a "
+              "rerun resumes once there is space", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("limo-rl: interrupted; finished work is kept and a rerun resumes", file=sys.stderr)

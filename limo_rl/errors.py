@@ -4,7 +4,9 @@ Every error whose message is meant for the user (a bad flag, recipe, input row o
 subclasses :class:`LimoError`; :func:`limo_rl.cli.main` catches that one class, so a stage raises
 its own subclass without importing the CLI (which would import the stage back). Errors that mean
 "the computation failed" (a crashed engine, a failed training run) stay ``RuntimeError``s of their
-stage. Imports nothing from limo_rl, so any module may raise these.
+stage; those whose message already says what failed and why (a server answering 401, shards that
+kept failing, a disk that filled during training) also subclass :class:`StageFailure`, so the user
+gets that message, not a traceback. Imports nothing from limo_rl, so any module may raise these.
 """
 
 from __future__ import annotations
@@ -28,3 +30,7 @@ class DataError(LimoError, ValueError):
 
 class ModelURIError(UsageError):
     """A model name no resolver accepts (no such folder, not a hub id, an unknown ``scheme://``)."""
+
+
+class StageFailure(LimoError, RuntimeError):
+    """A stage's computation failed for a reason its message states; finished work is kept for a rerun."""

@@ -10,7 +10,11 @@ by their *content*: :func:`limo_rl.hashing.content_key`). On the next start:
   deleted: *damaged*), or work whose inputs are unknown: the previous contents are **set aside**
   under ``<stage>/stale-<old hash>-<unix time>/``, never deleted, never read again, never re-sealed,
   and the stage starts afresh. ``carry`` names parts whose own key did not change (an evaluation's
-  samples when only grading or statistics changed): they are hard-linked back and reused.
+  samples when only grading or statistics changed): they are hard-linked back and reused, file by
+  file: a file the old marker sealed must still match its sealed digest (an edited chain shard stays
+  aside and is made again); records and unsealed visible files come back, and the stage's own resume
+  checks each shard against its producer's record (:mod:`limo_rl.produced`). Shard-level set-asides
+  (``.stale/``), other hidden files and temp files never come back.
 
 ``limo-rl run`` (:class:`limo_rl.loop.cache.StageRunner`, which also lists each set-aside folder in
 the manifest for ``limo-rl clean``) and ``limo-rl train`` ad hoc (:mod:`limo_rl.train.launcher`,
@@ -34,8 +38,11 @@ from limo_rl.artifacts import (
     StageDecision,
     atomic_write_json,
     clear_stage_marker,
+    read_stage_marker,
     stage_decision,
 )
+from limo_rl.hashing import STAGE_FILES, hash_file
+from limo_rl.produced import is_record, record_of, record_produced
 
 log = logging.getLogger(__name__)
 
@@ -102,23 +109,79 @@ def begin_stage(
     unknown = info is None and any((stage_dir / n).exists() for n in (names or _contents(stage_dir, record)))
     reason = ("forced rerun" if force else damaged if damaged else "work of unknown inputs" if unknown
               else "inputs changed" if previous is not None and previous != input_hash else None)
+    seal = read_stage_marker(stage_dir) if reason == "inputs changed" else None
     stale = set_aside(stage_dir, previous, names, reason) if reason else None
     if stale is not None and carry and reason == "inputs changed":
         before = (info or {}).get("carry") or {}
+        sealed = _sealed_files(seal) if seal is not None and seal.get("input_hash") == previous else None
         for pattern, key in carry.items():
             if before.get(pattern) != key:
                 continue
             for src in sorted(stale.glob(pattern)):
-                link_copy(src, stage_dir / src.relative_to(stale))
-                log.info("%s: reusing %s (its own inputs did not change)", stage_dir, src.relative_to(stale))
+                _carry(src, stale, stage_dir, sealed)
     clear_stage_marker(stage_dir)
     atomic_write_json(stage_dir / record, {"input_hash": input_hash, "carry": dict(carry or {}),
                                            "started_at": time.time()})
     return stale
 
 
+def _sealed_files(marker: Mapping[str, Any]) -> dict[str, str]:
+    """``path relative to the stage -> sealed digest`` of every file a stage marker sealed."""
+    out: dict[str, str] = {}
+    for name, files in (marker.get("output_files") or {}).items():
+        for rel, digest in (files or {}).items():
+            out[f"{name}/{rel}" if rel else name] = digest
+    return out
+
+
+def _carriable(rel: str, path: Path, sealed: Mapping[str, str] | None) -> str | None:
+    """Why the set-aside file ``rel`` may not come back (None: it may). Records (stage markers, producer
+    records) only vouch for other files and are checked again where they are used."""
+    parts = rel.split("/")
+    if any(p.startswith(".") for p in parts[:-1]) or ".tmp" in parts[-1]:
+        return "a set-aside or temp file"
+    if parts[-1] in STAGE_FILES or is_record(path):
+        return None
+    if parts[-1].startswith("."):
+        return "a hidden file"
+    if sealed is None or rel not in sealed:  # nothing sealed it: the stage's resume checks it
+        return None
+    if hash_file(path) != sealed[rel]:
+        return "modified after the stage sealed it"
+    return None
+
+
+def _carry(src: Path, stale: Path, stage_dir: Path, sealed: Mapping[str, str] | None) -> None:
+    """Bring the vouched-for files under ``src`` back from ``stale``, by hard links (no bytes copied;
+    writers replace files, never edit them in place). A file verified against the seal gets a producer
+    record from it, so the stage's own resume accepts it (:mod:`limo_rl.produced`)."""
+    files = [src] if src.is_file() else sorted(f for f in src.rglob("*") if f.is_file())
+    kept, left = 0, []
+    for f in files:
+        rel = f.relative_to(stale).as_posix()
+        why = _carriable(rel, f, sealed)
+        if why is not None:
+            left.append(f"{rel} ({why})")
+            continue
+        dst = stage_dir / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(f, dst)
+        except OSError:
+            shutil.copy2(f, dst)
+        kept += 1
+        if sealed is not None and rel in sealed and not record_of(f).exists():  # sealed before records existed
+            record_produced(dst, sealed[rel])
+    log.info("%s: reusing %d file(s) of %s (its own inputs did not change)", stage_dir, kept,
+             src.relative_to(stale))
+    if left:
+        log.warning("%s: not reusing %d file(s) of %s, they stay in %s: %s", stage_dir, len(left),
+                    src.relative_to(stale), stale.name, "; ".join(left[:5]) + (" ..." if len(left) > 5 else ""))
+
+
 def link_copy(src: Path, dst: Path) -> None:
-    """Copy by hard links (no bytes copied; writers replace files, never edit them in place)."""
+    """Copy a file or folder by hard links (no bytes copied; writers replace files, never edit them in
+    place); a copy where the filesystem cannot link. Used by the stage store (:mod:`limo_rl.stagestore`)."""
     dst.parent.mkdir(parents=True, exist_ok=True)
 
     def link(a: str, b: str) -> None:

@@ -10,6 +10,7 @@ import difflib
 import hashlib
 import json
 import re
+import reprlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -68,11 +69,18 @@ def trl_names(data: dict[str, Any], source: str) -> dict[str, Any]:
 
 def load_yaml_tree(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     """Read a recipe file and its ``base:`` chain into one merged mapping."""
-    path = Path(path).resolve()
+    try:
+        path = Path(path).resolve()
+    except OSError as exc:
+        raise RecipeError(f"{str(path)[:200]}: cannot read ({exc.strerror or exc})") from None
     if path in _seen:
         chain = " -> ".join(str(p) for p in (*_seen, path))
         raise RecipeError(f"{path}: 'base' inheritance forms a cycle: {chain}")
-    if not path.is_file():
+    try:
+        found = path.is_file()
+    except OSError as exc:  # a name too long for the filesystem, a permission on the way
+        raise RecipeError(f"{str(path)[:200]}: cannot read ({exc.strerror or exc})") from None
+    if not found:
         raise RecipeError(f"{path}: recipe file not found")
     try:
         text = path.read_bytes().decode("utf-8-sig")  # a byte-order mark (Windows editors) is fine
@@ -84,6 +92,8 @@ def load_yaml_tree(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, 
         data = yaml.load(text, Loader=_UniqueKeyLoader) or {}
     except yaml.YAMLError as exc:
         raise RecipeError(f"{path}: not valid YAML: {exc}") from None
+    except RecursionError:  # PyYAML composes nested collections recursively
+        raise RecipeError(f"{path}: values nested too deeply to be a recipe") from None
     if not isinstance(data, dict):
         raise RecipeError(f"{path}: a recipe must be a mapping of sections, got {type(data).__name__}")
     data = trl_names(data, str(path))
@@ -109,6 +119,8 @@ def parse_override(text: str) -> tuple[str, Any]:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError:
         value = raw
+    except RecursionError:
+        raise RecipeError(f"override {key}: value nested too deeply") from None
     return key, value
 
 
@@ -145,6 +157,13 @@ def _allowed_keys(model: type[BaseModel], loc: Sequence[Any]) -> list[str]:
     return list(getattr(current, "model_fields", {}))
 
 
+# A bad value is shown bounded *before* it is turned into text: YAML aliases can make a small file
+# stand for a list of 9**9 strings (the "billion laughs"), whose full repr would never finish.
+_SHORT = reprlib.Repr()  # keyword arguments only from Python 3.12
+_SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxtuple, _SHORT.maxdict, _SHORT.maxset = 3, 4, 4, 4, 4
+_SHORT.maxstring = _SHORT.maxother = 60
+
+
 def _format_errors(exc: ValidationError, source: str) -> str:
     lines = [f"{source}: invalid recipe ({exc.error_count()} problem(s)):"]
     for err in exc.errors():
@@ -157,7 +176,7 @@ def _format_errors(exc: ValidationError, source: str) -> str:
             lines.append(f"  - {dotted}: unknown key{hint} (allowed here: {', '.join(allowed)})")
             continue
         value = err.get("input")
-        shown = repr(value) if not isinstance(value, dict) else "{...}"
+        shown = _SHORT.repr(value) if not isinstance(value, dict) else "{...}"
         if len(shown) > 80:
             shown = shown[:77] + "..."
         msg = err["msg"].removeprefix("Value error, ")
@@ -194,7 +213,11 @@ def iter_recipe_files(paths: Iterable[str | Path]) -> list[Path]:
     """Expand files and folders (recursively) into recipe files; sweep files are not recipes."""
     out: list[Path] = []
     for p in map(Path, paths):
-        if p.is_dir():
+        try:
+            folder = p.is_dir()
+        except OSError:  # the file's own load names the problem
+            folder = False
+        if folder:
             out.extend(sorted(q for q in p.rglob("*.y*ml") if q.suffix in (".yaml", ".yml") and not _is_sweep(q)))
         else:
             out.append(p)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from limo_rl.artifacts import atomic_write_json, atomic_write_jsonl
+from limo_rl.artifacts import atomic_write_json, atomic_write_jsonl, writable_problem
 from limo_rl.cliargs import add_recipe_args
 from limo_rl.config import DecontaminateConfig
 from limo_rl.data.io import DataError, read_problems, write_problems
@@ -67,6 +67,11 @@ def _cmd_decontaminate(args: argparse.Namespace) -> int:
     except ValidationError as exc:
         raise UsageError("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from None
     out = Path(args.out)
+    problem = writable_problem(out, folder=True)
+    if problem:
+        raise UsageError(f"--out {problem}")
+    if (out / "problems.jsonl").resolve() == Path(args.pool).resolve():
+        raise UsageError(f"--out {out}: its problems.jsonl is the --pool file itself; choose another folder")
     try:
         problems = read_problems(args.pool)
         benchmarks = load_benchmarks(names, paths)

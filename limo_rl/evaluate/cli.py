@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from limo_rl.cliargs import add_recipe_args, recipe_from_args
 from limo_rl.config import EvaluateConfig, GenerateConfig, load_recipe
 from limo_rl.errors import UsageError
-from limo_rl.evaluate.harness import run_evaluation
+from limo_rl.evaluate.harness import plan_benchmarks, run_evaluation
 from limo_rl.resolve import resolve_model_path
 from limo_rl.runlock import run_lock
 from limo_rl.tracking import make_tracker
@@ -91,6 +91,10 @@ def _recipe_mode(args: argparse.Namespace) -> bool:
 def _adhoc(args: argparse.Namespace) -> int:
     recipe = _base_recipe(args)
     cfg, gen_cfg = _configs(args, recipe)
+    try:  # a bad benchmark file fails before a model is built or a folder made
+        plan_benchmarks(cfg, recipe.toy)
+    except ValueError as exc:  # DataError names the file and row; an empty benchmark names the file
+        raise UsageError(str(exc)) from None
     model = resolve_model_path(args.model, toy_cfg=recipe.toy, output_dir=recipe.run.output_dir,
                                engine=gen_cfg.engine)
     if not args.out and "://" in recipe.run.output_dir:  # an object-store run folder is limo-rl run's alone

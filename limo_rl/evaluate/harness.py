@@ -128,6 +128,20 @@ def _grade_cached(
     return read_verdicts(path)
 
 
+def plan_benchmarks(cfg: EvaluateConfig, toy: ToyConfig | None = None) -> list[tuple[str, BenchmarkProtocol,
+                                                                                      list[Problem], str]]:
+    """Load and check every benchmark of ``cfg``: (name, protocol, problems, answer type) each. A bad row
+    raises DataError naming its file and row; callers run this before they build or write anything."""
+    plan = []
+    for bench in cfg.all_benchmarks():
+        problems = load_benchmark(bench, cfg.paths.get(bench), cfg.limit, toy=toy,
+                                  revision=cfg.revisions.get(bench))
+        if not problems:
+            raise ValueError(f"benchmark {bench!r} has no problems ({cfg.paths.get(bench) or 'built-in'})")
+        plan.append((bench, resolve_protocol(cfg, bench), problems, benchmark_answer_type(bench)))
+    return plan
+
+
 def run_evaluation(
     model: str,
     cfg: EvaluateConfig,
@@ -158,14 +172,7 @@ def run_evaluation(
         "model": str(model), "label": label, "preset": cfg.preset, "seed": base_seed,
         "ci_level": cfg.ci_level, "bootstrap_samples": cfg.bootstrap_samples, "benchmarks": {},
     }
-    # Load and check every benchmark before any compute: a bad file fails in seconds, not after generation.
-    plan = []
-    for bench in cfg.all_benchmarks():
-        problems = load_benchmark(bench, cfg.paths.get(bench), cfg.limit, toy=toy,
-                                  revision=cfg.revisions.get(bench))
-        if not problems:
-            raise ValueError(f"benchmark {bench!r} has no problems ({cfg.paths.get(bench) or 'built-in'})")
-        plan.append((bench, resolve_protocol(cfg, bench), problems, benchmark_answer_type(bench)))
+    plan = plan_benchmarks(cfg, toy)  # before any compute: a bad file fails in seconds, not after generation
     doc["grader"] = grader_id(verify_cfg.mode)  # which grader made these figures (mode and version)
     rows: list[dict[str, Any]] = []
     t0 = time.perf_counter()

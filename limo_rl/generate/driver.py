@@ -35,6 +35,7 @@ from typing import Any
 
 from limo_rl.artifacts import atomic_write_json
 from limo_rl.context_window import ContextLengthError, overflow_message
+from limo_rl.errors import StageFailure
 from limo_rl.generate.pool import ActorPool, PoolError, SampleCounter, short_error
 from limo_rl.generate.prompts import build_request, prompt_hash, sample_seeds, spec_hash
 from limo_rl.generate.shards import (
@@ -51,7 +52,7 @@ from limo_rl.types import Chain, Completion, GenerationRequest, Problem
 log = logging.getLogger(__name__)
 
 
-class GenerationError(RuntimeError):
+class GenerationError(StageFailure):
     """Shards that kept failing (``failed``: shard name -> last error). Finished shards are kept."""
 
     def __init__(self, message: str, failed: dict[str, str] | None = None):
@@ -150,6 +151,10 @@ def run_generation(
     plans = plan_shards({pid: prompt_hash(r.messages) for pid, r in requests.items()}, cfg.shard_size, spec)
     set_aside_stale(chains_dir, keep={p.name for p in plans})
     todo = [p for p in plans if not shard_is_complete(chains_dir / p.name, p, cfg.n)]
+    redo = {p.name for p in todo if (chains_dir / p.name).exists()}
+    if redo:  # never overwritten in place, never resumed: kept aside, made again
+        set_aside_stale(chains_dir, keep={p.name for p in plans} - redo,
+                        why="shards that failed their check on resume (edited, incomplete or of unknown origin)")
     log.info("generate: %d problems x %d samples in %d shard(s); %d done, %d to run (engine %s, model %s)",
              len(requests), cfg.n, len(plans), len(plans) - len(todo), len(todo), cfg.engine, model)
 

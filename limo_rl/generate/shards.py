@@ -5,8 +5,10 @@ name carries a key hashed from the generation spec and the (problem id, prompt h
 it covers, so a rerun can tell a finished shard of *this* spec (skip it) from a shard of an
 earlier spec or pool (set aside under ``chains/.stale/``, never deleted, never read).
 Every shard is written atomically (temp file + rename, :func:`limo_rl.artifacts.atomic_output`),
-so a shard file on disk is always complete; its row count and key are checked again on
-resume (NeMo-Skills' ``skip_filled`` and Ray Data's checkpointing follow the same idea).
+so a shard file on disk is always complete; its row count, its key and its bytes (against the digest
+recorded right after it was written, :mod:`limo_rl.produced`) are checked again on resume: an edited
+shard, or one no writer vouched for, is set aside and made again (NeMo-Skills' ``skip_filled`` and Ray
+Data's checkpointing follow the same idea).
 
 Columns: problem_id, sample_index, round, teacher, engine, seed, prompt_hash, text,
 n_tokens, finish_reason (the :class:`~limo_rl.types.Chain` fields); the engine version and
@@ -27,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from limo_rl.artifacts import atomic_output, hash_obj
+from limo_rl.hashing import hash_bytes_of
+from limo_rl.produced import record_of, record_produced, trusted
 from limo_rl.types import Chain
 
 log = logging.getLogger(__name__)
@@ -90,6 +94,9 @@ def write_shard(path: str | Path, chains: Sequence[Chain], metadata: Mapping[str
         pq.write_table(table, tmp, compression="zstd")
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
+        # the writer vouches for these bytes (a resume checks them, limo_rl.produced), before the rename: a
+        # shard on disk always has its record, however the writer is killed
+        record_produced(path, hash_bytes_of(tmp))
     return path
 
 
@@ -123,10 +130,14 @@ def shard_dropped(path: str | Path) -> list[dict]:
 
 
 def shard_is_complete(path: str | Path, plan: ShardPlan, n: int) -> bool:
-    """True when the shard file exists, is readable, carries ``plan.key`` and has every sample of every
-    problem of the plan that it does not list as dropped."""
+    """True when the shard file exists, is the one its writer recorded, is readable, carries ``plan.key``
+    and has every sample of every problem of the plan that it does not list as dropped."""
     path = Path(path)
     if not path.is_file():
+        return False
+    if not trusted(path):
+        log.warning("%s does not match the digest recorded when it was written (edited, or of unknown origin); "
+                    "it is set aside and generated again", path)
         return False
     try:
         rows, meta = shard_metadata(path)
@@ -182,21 +193,27 @@ def read_chains(chains_dir: str | Path) -> list[Chain]:
     return out
 
 
-def set_aside_stale(chains_dir: str | Path, keep: set[str]) -> list[Path]:
-    """Move shard files not in ``keep`` (another spec or pool) to ``chains/.stale/<time>/``; drop temp files."""
+STALE_DIR = ".stale"  # shard-level set-asides inside a stage folder (``limo-rl clean`` removes them)
+
+
+def set_aside_stale(chains_dir: str | Path, keep: set[str],
+                    why: str = "shards of another generation spec or pool") -> list[Path]:
+    """Move shard files not in ``keep`` (with their records) to ``chains/.stale/<time>/``; drop temp files."""
     chains_dir = Path(chains_dir)
     for tmp in chains_dir.glob(".shard-*.tmp-*"):  # leftovers of a writer killed mid-rename
         shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() else tmp.unlink(missing_ok=True)
     stale = [p for p in shard_files(chains_dir) if p.name not in keep]
     if not stale:
         return []
-    dest = chains_dir / ".stale" / time.strftime("%Y%m%d-%H%M%S")
+    dest = chains_dir / STALE_DIR / time.strftime("%Y%m%d-%H%M%S")
     dest.mkdir(parents=True, exist_ok=True)
     moved = []
     for p in stale:
         target = dest / p.name
         os.replace(p, target)
+        if record_of(p).exists():
+            os.replace(record_of(p), record_of(target))
         moved.append(target)
-    (dest / "README.json").write_text(json.dumps({"why": "shards of another generation spec or pool"}) + "\n")
-    log.warning("set aside %d shard(s) of another spec under %s", len(moved), dest)
+    (dest / "README.json").write_text(json.dumps({"why": why}) + "\n")
+    log.warning("set aside %d shard(s) under %s: %s", len(moved), dest, why)
     return moved

@@ -141,7 +141,10 @@ class StageRunner:
                 figures = dict(fn(stage_dir) or {})
                 shown.update(figures)
         except BaseException as exc:
-            self.manifest.record_stage(key, status="failed", error=f"{type(exc).__name__}: {exc}"[:2000])
+            try:  # on a full disk the manifest's reserved space takes this record (Manifest.save)
+                self.manifest.record_stage(key, status="failed", error=f"{type(exc).__name__}: {exc}"[:2000])
+            except OSError as rec_exc:  # never hide the stage's own error behind the record's
+                log.error("could not record the failure of %s in the manifest: %s", key, rec_exc)
             raise
         seconds = time.perf_counter() - t0
         marker = mark_stage_done(stage_dir, input_hash, outputs, extra={"metrics": _jsonable(figures)})

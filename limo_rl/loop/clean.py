@@ -1,19 +1,24 @@
 """``limo-rl clean RUN_DIR``: remove what a run set aside and end what a killed driver left running.
 
 Only things the run folder itself records are touched: folders listed under ``set_aside`` in its
-manifest that lie inside the run folder and are stage-cache folders (``<stage>/stale-*``), and the processes of the private Ray cluster recorded in
-``<run>/.ray-cluster.json`` by a driver that is gone (each checked by pid *and* start time). It takes
-the run's lock first, so it never cleans under a live writer.
+manifest that lie inside the run folder and are stage-cache folders (``<stage>/stale-*``); what the
+stages set aside shard by shard inside their own folders (``chains/.stale/``, ``verdicts/.stale/``, a
+verdicts file kept as ``.verdicts.jsonl.untrusted-*`` / ``.stale-*`` / ``.damaged-*``); and the
+processes of the private Ray cluster recorded in ``<run>/.ray-cluster.json`` by a driver that is gone
+(each checked by pid *and* start time). It takes the run's lock first, so it never cleans under a live writer.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from limo_rl.artifacts import Manifest
+from limo_rl.generate.shards import STALE_DIR
 from limo_rl.loop.driver import end_orphan_cluster
 from limo_rl.runlock import run_lock
 from limo_rl.stagecache import STALE_PREFIX
@@ -30,6 +35,21 @@ class CleanReport:
 
 def _size(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink())
+
+
+_KEPT_FILE = re.compile(r"^\.verdicts\.jsonl\.(untrusted|stale|damaged)-\d+$")
+
+
+def shard_set_asides(run_dir: Path) -> list[Path]:
+    """What stages set aside inside their own folders (not under a listed ``stale-*`` folder)."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(run_dir):  # never follows links
+        dirnames[:] = [d for d in dirnames if not d.startswith(STALE_PREFIX)]
+        if STALE_DIR in dirnames:
+            dirnames.remove(STALE_DIR)
+            found.append(Path(dirpath) / STALE_DIR)
+        found += [Path(dirpath) / f for f in filenames if _KEPT_FILE.match(f)]
+    return sorted(found)
 
 
 def clean_run(run_dir: str | Path, *, dry_run: bool = False, set_aside: bool = True,
@@ -57,6 +77,11 @@ def clean_run(run_dir: str | Path, *, dry_run: bool = False, set_aside: bool = T
                 kept.append(entry)
             else:
                 shutil.rmtree(path)
+        for path in shard_set_asides(run_dir):
+            report.removed.append(str(path))
+            report.freed_bytes += _size(path) if path.is_dir() else path.stat().st_size
+            if not dry_run:
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
         if not dry_run:
             manifest.data["set_aside"] = kept
             manifest.save()

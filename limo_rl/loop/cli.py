@@ -18,6 +18,7 @@ from limo_rl.loop.family import build_family, render_family, write_family
 from limo_rl.loop.headline import verdict_lines
 from limo_rl.loop.plan import Assumptions, plan_recipe, render, shortfalls
 from limo_rl.loop.report import compare_runs, write_report
+from limo_rl.runlock import run_lock
 from limo_rl.stagestore import StageStore
 
 
@@ -57,7 +58,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
     for d in args.run_dirs:
         if not (Path(d) / "config.yaml").is_file():
             raise UsageError(f"{d}: not a limo-rl run directory (no config.yaml)")
-        summary = write_report(d)  # a damaged metrics.json: RunFileError names it (exit 2)
+        with run_lock(d, ["limo-rl", "report", str(d)]):  # never beside a live writer (RunLockedError names it)
+            summary = write_report(d)  # a damaged metrics.json: RunFileError names it (exit 2)
         print(f"{d}/report.md")
         for k, v in summary.items():
             print(f"  {k}: {v:.4f}")
@@ -126,7 +128,7 @@ def _cmd_clean(args: argparse.Namespace) -> int:
     verb = "would remove" if args.dry_run else "removed"
     for path in rep.removed:
         print(f"{verb} {path}")
-    print(f"{args.run_dir}: {verb} {len(rep.removed)} set-aside folder(s), {rep.freed_bytes / 2**20:.1f} MiB; "
+    print(f"{args.run_dir}: {verb} {len(rep.removed)} set-aside item(s), {rep.freed_bytes / 2**20:.1f} MiB; "
           f"ended {len(rep.killed)} leftover Ray process(es)")
     return 0
 
@@ -249,8 +251,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     c = sub.add_parser(
         "clean", help="remove a run's set-aside folders and end the Ray processes a killed driver left",
-        description="Delete the folders the stage cache moved aside (listed in manifest.json under set_aside: "
-        "<stage>/stale-<old input hash>-<unix time>/ inside each stage folder of RUN_DIR) and end the private Ray cluster a killed driver of this run left behind "
+        description="Delete what the run set aside: the <stage>/stale-<hash>-<time>/ folders the stage cache "
+        "moved aside (listed in manifest.json under set_aside) and the shards the stages moved aside inside "
+        "their own folders (chains/.stale/, verdicts/.stale/); and end the private Ray cluster a killed driver of this run left behind "
         "(only the processes recorded in RUN_DIR/.ray-cluster.json). Refuses while a writer holds the run.",
         epilog="example: limo-rl clean runs/quickstart --dry-run",
     )

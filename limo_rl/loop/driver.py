@@ -433,7 +433,12 @@ def _run_locked(recipe: Recipe, argv: list[str], stop_after: str | None, from_st
         status = f"stopped after {stop}"
     finally:
         manifest.data.setdefault("data_revisions", {}).update(LOADED)  # Hub datasets at the commit loaded
-        manifest.finish(status)
+        try:
+            manifest.finish(status)
+        except OSError as exc:  # a full disk must not hide why the run failed (the stage's record is written)
+            if status != "failed":
+                raise
+            log.error("could not record the run's end in %s: %s", manifest.path, exc)
         runner.push(manifest.path)
         if not ray_was_up and ray_initialized():
             import ray  # lazily: only a run that started Ray gets here

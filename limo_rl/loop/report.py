@@ -366,6 +366,18 @@ def plot(run_dir: Path, scores: list[Score], data: list[DataStats], outputs: Seq
     return out
 
 
+def run_status(run_dir: Path) -> str:
+    """``finished``, or what the manifest says of a run that has not finished (failed, stopped, killed)."""
+    import json
+
+    try:
+        m = json.loads((run_dir / "manifest.json").read_bytes())
+    except (OSError, ValueError):
+        return "no readable manifest"
+    status = m.get("status") if isinstance(m, dict) and m.get("ended_at") else None
+    return str(status) if status else "started and not ended: running, or killed"
+
+
 def write_report(run_dir: str | Path, tracker: Any = None) -> dict[str, float]:
     """(Re)build ``report.md``, ``report.json`` and ``report.png`` of a run; returns (and logs) the headline figures."""
     import yaml
@@ -380,9 +392,13 @@ def write_report(run_dir: str | Path, tracker: Any = None) -> dict[str, float]:
     training = arm_training(run_dir)
     curve = curve_rows(collect_samples(run_dir))
     flat = score_rows(scores)
-    doc = {**report_doc(results, training, alpha=ALPHA, power=POWER), "scores": flat, "data_size_curve": curve}
+    status = run_status(run_dir)
+    doc = {**report_doc(results, training, alpha=ALPHA, power=POWER), "scores": flat, "data_size_curve": curve,
+           "run_status": status}
     atomic_write_json(run_dir / "report.json", doc)
     verdicts = [*render_verdicts(results, training, alpha=ALPHA, power=POWER), *render_curve(curve)]
+    if status != "finished":
+        verdicts.insert(0, f"> **Run not finished** ({status}): these figures cover only the stages done so far.\n")
     atomic_write_text(run_dir / "report.md", render_markdown(run_dir, scores, data, recipe, outputs, verdicts))
     png = plot(run_dir, scores, data, outputs)
     summary = headline(scores)

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from limo_rl.artifacts import follow_umask
 from limo_rl.toy.chains import toy_correct
 from limo_rl.toy.model import load_tokenizer
 from limo_rl.types import LIMO_SYSTEM_PROMPT, Problem, SFTExample, chat_messages
@@ -115,6 +116,7 @@ def sft(model_dir: str | Path, examples: Sequence[SFTExample], out_dir: str | Pa
         out.mkdir(parents=True, exist_ok=True)
         model.save_pretrained(out)
         tok.save_pretrained(out)
+        follow_umask(out)
     return model, tok, stats
 
 

@@ -19,6 +19,8 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
+from limo_rl.artifacts import follow_umask
+
 log = logging.getLogger(__name__)
 
 BOS = "<|endoftext|>"
@@ -120,6 +122,7 @@ def make_tiny_model(
     model.generation_config.bos_token_id = tok.bos_token_id
     model.save_pretrained(out)
     tok.save_pretrained(out)
+    follow_umask(out)
     _check_roundtrip(tok, out)
     (out / "limo_toy.json").write_text(json.dumps({"kind": "tiny-qwen2", "seed": seed}) + "\n")
     log.info("tiny model (%d params) written to %s", sum(p.numel() for p in model.parameters()), out)

@@ -26,8 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from limo_rl.artifacts import atomic_write_json, atomic_write_jsonl, hash_obj, read_jsonl
+from limo_rl.artifacts import atomic_write_json, atomic_write_jsonl, hash_obj, hash_path, read_jsonl
 from limo_rl.config import TrainConfig
+from limo_rl.errors import StageFailure
 from limo_rl.modelstore import is_object_store_uri, local_model_path
 from limo_rl.raysession import start_ray
 from limo_rl.resolve import resolve_model
@@ -37,6 +38,7 @@ from limo_rl.train.batching import resolve_batching
 from limo_rl.train.checkpoints import complete_checkpoints
 from limo_rl.train.rows import check_example, read_sft_jsonl, split_validation, to_rows
 from limo_rl.train.runner import LOG_FILE, METRICS_FILE, PROGRESS_FILE, train_worker
+from limo_rl.train.schedule import check_schedule
 from limo_rl.train.watch import TrainWatcher, log_rows
 from limo_rl.types import SFTExample
 
@@ -45,8 +47,27 @@ log = logging.getLogger(__name__)
 INPUTS_FILE = "train_inputs.json"
 
 
-class TrainError(RuntimeError):
+class TrainError(StageFailure):
     """Training could not run or failed; the message says where and why."""
+
+
+def failure_summary(exc: BaseException, limit: int = 600) -> str:
+    """One line for a failed training: each worker's own last error line (Ray's WorkerGroupError carries
+    every rank's traceback; the reason, e.g. ``OSError: [Errno 28] No space left on device``, is the last line)."""
+    def last_line(err: BaseException) -> str:
+        lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+        line = lines[-1] if lines else ""
+        return line if ":" in line or not line else f"{type(err).__name__}: {line}"
+
+    failures = getattr(exc, "worker_failures", None) or {}
+    if isinstance(failures, dict) and failures:
+        by_msg: dict[str, list[str]] = {}
+        for rank, err in sorted(failures.items(), key=lambda kv: str(kv[0])):
+            by_msg.setdefault(last_line(err) or type(err).__name__, []).append(str(rank))
+        text = "; ".join(f"rank {','.join(ranks)}: {msg}" for msg, ranks in by_msg.items())
+    else:
+        text = last_line(exc) or type(exc).__name__
+    return text[:limit]
 
 
 @dataclass(frozen=True)
@@ -100,11 +121,23 @@ def _set_aside_stale(out_dir: Path, input_hash: str) -> None:
 
 
 def _finished(out_dir: Path, input_hash: str) -> dict[str, Any] | None:
+    """The metrics of a training that finished with these inputs and whose model is still the one it wrote
+    (its digest, recorded by the worker: an edited model is never reported as trained, marker or not)."""
     metrics_path = out_dir / METRICS_FILE
     if not metrics_path.is_file() or not (out_dir / "model" / "config.json").is_file():
         return None
-    metrics = json.loads(metrics_path.read_text())
-    return metrics if metrics.get("input_hash") == input_hash else None
+    try:
+        metrics = json.loads(metrics_path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(metrics, dict) or metrics.get("input_hash") != input_hash:
+        return None
+    if metrics.get("model_digest") != hash_path(out_dir / "model"):
+        log.warning("%s: the model no longer matches the digest its training recorded (edited, or written by an "
+                    "older limo_rl); it is set aside and trained again", out_dir / "model")
+        set_aside(out_dir, input_hash, ("model", METRICS_FILE), "model modified after training")
+        return None
+    return metrics
 
 
 def _replay_log(tracker: Any, log_path: Path, metrics: dict[str, Any]) -> None:
@@ -150,8 +183,11 @@ def _launch(config: dict[str, Any], cfg: TrainConfig, out_dir: Path, store_uri: 
         )
         try:
             trainer.fit()
-        except Exception as exc:  # Ray wraps the worker's exception; keep its message
-            raise TrainError(f"training in {out_dir} failed: {exc}") from exc
+        except Exception as exc:  # Ray wraps the workers' exceptions; keep their reasons, one line
+            log.debug("training failed", exc_info=True)
+            raise TrainError(f"training in {out_dir} failed: {failure_summary(exc)} (the workers' output is "
+                             "under the run's logs/workers/; complete checkpoints are kept and a rerun resumes)"
+                             ) from exc
     finally:
         if started:
             ray.shutdown()
@@ -196,6 +232,7 @@ def run_training(
                                 per_device_batch_size=cfg.per_device_batch_size)
     train_rows, val_rows = to_rows(train_set), to_rows(val_set)
     cfg_dict = cfg.key_dict(mode="json")  # sft_args only when set: earlier trainings keep their hash
+    check_schedule(len(train_rows), cfg_dict, packing=batching == "packing")  # before anything is written
     input_hash = hash_obj({"train": train_rows, "val": val_rows, "model": model_id, "cfg": cfg_dict,
                            "seed": seed, "batching": batching})
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -20,7 +20,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from limo_rl.artifacts import atomic_write_json, atomic_write_jsonl, read_jsonl
+from limo_rl.artifacts import atomic_write_json, atomic_write_jsonl, follow_umask, hash_path, read_jsonl
 from limo_rl.modelstore import local_model_path
 from limo_rl.runstore import download_tree, put_file, upload_tree
 from limo_rl.train.batching import Batching, batching_kwargs
@@ -236,8 +236,10 @@ def _make_callbacks(out_dir: Path, world_rank: int, resumed_step: int, store_dir
                     "tokens_seen": int(state.num_input_tokens_seen or 0) - self.tok0, "seconds": now - self.t0})
 
         def on_save(self, args, state, control, **kw):
+            ckpt = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            if ckpt.is_dir():
+                follow_umask(ckpt)  # each rank's own files too (sharded strategies write on every rank)
             if world_rank == 0:
-                ckpt = Path(args.output_dir) / f"checkpoint-{state.global_step}"
                 if ckpt.is_dir():
                     mark_complete(ckpt, state.global_step, state.epoch)
                     if store_dir:  # an object-store run: complete in the store once its marker is there
@@ -351,6 +353,7 @@ def train_worker(config: dict[str, Any]) -> None:
     if rank != 0:
         return
     tok.save_pretrained(str(tmp))
+    follow_umask(tmp)
     final_dir = out_dir / "model"
     if final_dir.exists():
         shutil.rmtree(final_dir)
@@ -385,6 +388,8 @@ def train_worker(config: dict[str, Any]) -> None:
         "n_train": len(config["train_rows"]),
         "n_validation": len(config.get("val_rows") or []),
         "n_dropped_over_length": config.get("n_dropped_over_length", 0),
+        # what this run wrote: a rerun trusts a finished model only while it still hashes to this
+        "model_digest": hash_path(final_dir),
     })
     if config.get("store_dir"):  # an object-store run: the driver may be on another node
         store = config["store_dir"]

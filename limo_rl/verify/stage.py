@@ -9,17 +9,19 @@ Two forms, one row format (``{problem_id, sample_index, **Verdict}`` per JSONL l
   driver holds one shard of chains at a time and writes every verdict once: linear in the
   number of chains (the former single file was rewritten after every 512 chains, which is
   quadratic). A killed run resumes at the first shard without its verdict file; a verdict
-  file of another tag or of a chain shard no longer present is set aside under ``.stale/``.
+  file of another tag or of a chain shard no longer present, or one whose bytes no longer match
+  the digest recorded when it was written (:mod:`limo_rl.produced`), is set aside under ``.stale/``.
 * :func:`grade_chains` (ad hoc and evaluation: a list of chains in memory) appends each graded
-  chunk to one JSONL file; a rerun keeps the rows of the current grader (mode and version,
-  :func:`~limo_rl.verify.grade.grader_id`), drops a torn
-  last line, and grades only the chains without a row.
+  chunk to one JSONL file and records the digest of what it has written so far; a rerun keeps
+  only that recorded prefix (an edited file is set aside whole), the rows of the current grader
+  (mode and version, :func:`~limo_rl.verify.grade.grader_id`), and grades only the chains without a row.
 
 :func:`iter_verdict_rows` / :func:`read_verdicts` read either form (a file or a folder).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -32,7 +34,9 @@ from typing import Any
 from limo_rl.artifacts import atomic_output, hash_obj
 from limo_rl.config import VerifyConfig
 from limo_rl.data.io import iter_objects
-from limo_rl.generate.shards import ShardError, read_shard, shard_files, shard_metadata
+from limo_rl.generate.shards import STALE_DIR, ShardError, read_shard, shard_files, shard_metadata
+from limo_rl.hashing import HASH_ALGORITHM, hash_bytes_of
+from limo_rl.produced import record_of, record_prefix, record_produced, trusted, trusted_prefix
 from limo_rl.types import Chain, Problem, Verdict
 from limo_rl.verify.grade import Grader, grader_id
 
@@ -92,36 +96,46 @@ def _items(chains: Sequence[Chain], problems: Mapping[str, Problem | str], cfg: 
 
 
 # ---------------------------------------------------------------------------------------- one file, appended
-def _resume_file(out_path: Path, grader: str) -> dict[tuple[str, int], Verdict]:
-    """Rows of ``grader`` (:func:`grader_id`) already in ``out_path``; the file is cut back to them (once, linear)."""
+def _resume_file(out_path: Path, grader: str) -> tuple[dict[tuple[str, int], Verdict], Any]:
+    """Rows of ``grader`` (:func:`grader_id`) in the recorded prefix of ``out_path``, and the digest state of
+    the file as it is left: cut back to those rows (once, linear); a file whose recorded prefix no longer
+    matches (edited) or that no writer vouched for is moved aside whole and grading starts afresh."""
+    n_trusted, hasher = trusted_prefix(out_path)
     if not out_path.is_file():
-        return {}
+        return {}, hasher
+    size = out_path.stat().st_size
+    if n_trusted == 0 and size:
+        kept = out_path.with_name(f".{out_path.name}.untrusted-{time.time():.0f}")
+        os.replace(out_path, kept)
+        log.warning("%s does not match what was recorded when it was written (edited, or of unknown origin): "
+                    "kept as %s, every chain is graded again", out_path, kept.name)
+        return {}, hasher
+    with open(out_path, "rb") as fh:
+        lines = fh.read(n_trusted).decode("utf-8", errors="replace").splitlines(keepends=True)
     done: dict[tuple[str, int], Verdict] = {}
     keep: list[str] = []
-    dropped = 0
-    with open(out_path, encoding="utf-8") as fh:
-        lines = fh.readlines()
     for n, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
             key, v = _verdict_row(json.loads(line), f"{out_path}:{n}")
         except (json.JSONDecodeError, ValueError) as exc:
-            if n == len(lines) and not line.endswith("\n"):  # torn by a kill mid-append: drop it
-                dropped += 1
-                continue
             log.warning("regrading everything: %s", exc)
             done, keep = {}, []
             break
         if v.grader_version != grader or key in done:
-            dropped += 1
             continue
         done[key] = v
         keep.append(line if line.endswith("\n") else line + "\n")
-    if dropped or len(keep) != len([ln for ln in lines if ln.strip()]):
+    text = "".join(keep)
+    # a cut (rows of another grader, an unrecorded tail) or a hard link (a carried file shares the inode
+    # with its set-aside twin: appending would edit both) is rewritten as a new file
+    if len(text.encode()) != size or out_path.stat().st_nlink > 1:
         with atomic_output(out_path) as tmp:
-            tmp.write_text("".join(keep), encoding="utf-8")
-    return done
+            tmp.write_text(text, encoding="utf-8")
+        hasher = hashlib.new(HASH_ALGORITHM, text.encode())
+        record_prefix(out_path, len(text.encode()), hasher.hexdigest())
+    return done, hasher
 
 
 def grade_chains(
@@ -134,21 +148,26 @@ def grade_chains(
     missing = [c.problem_id for c in chains if c.problem_id not in problems]
     if missing:
         raise ValueError(f"{len(missing)} chain(s) name unknown problems, e.g. {missing[0]!r}")
-    done = _resume_file(out_path, grader_id(cfg.mode))
+    done, hasher = _resume_file(out_path, grader_id(cfg.mode))
     keys = [(c.problem_id, c.sample_index) for c in chains]
     todo = [c for c, k in zip(chains, keys, strict=True) if k not in done]
     if done:
         log.info("verify: %d of %d chains already graded in %s", len(chains) - len(todo), len(chains), out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.touch()
+    if not out_path.exists():
+        out_path.touch()
+        record_prefix(out_path, 0, hasher.hexdigest())
     if todo:
-        with Grader(cfg) as grader, open(out_path, "a", encoding="utf-8") as fh:
+        with Grader(cfg) as grader, open(out_path, "ab") as fh:
             for i in range(0, len(todo), CHUNK):
                 chunk = todo[i: i + CHUNK]
                 verdicts = grader.grade_many(_items(chunk, problems, cfg, answer_types))
-                fh.write("".join(_row(c, v) for c, v in zip(chunk, verdicts, strict=True)))
+                data = "".join(_row(c, v) for c, v in zip(chunk, verdicts, strict=True)).encode()
+                fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())
+                hasher.update(data)
+                record_prefix(out_path, fh.tell(), hasher.hexdigest())
                 for c, v in zip(chunk, verdicts, strict=True):
                     done[(c.problem_id, c.sample_index)] = v
     return [done[k] for k in keys]
@@ -170,16 +189,18 @@ def _count_lines(path: Path) -> int:
         return sum(1 for line in fh if line.strip())
 
 
-def _set_aside(verdicts_dir: Path, keep: set[str]) -> None:
+def _set_aside(verdicts_dir: Path, keep: set[str], why: str = "of another grader or chain set") -> None:
     for tmp in verdicts_dir.glob(".shard-*.tmp-*"):  # leftovers of a writer killed before its rename
         tmp.unlink(missing_ok=True)
     stale = [p for p in verdicts_dir.glob(VERDICT_GLOB) if p.name not in keep]
     if stale:
-        dest = verdicts_dir / ".stale" / time.strftime("%Y%m%d-%H%M%S")
+        dest = verdicts_dir / STALE_DIR / time.strftime("%Y%m%d-%H%M%S")
         dest.mkdir(parents=True, exist_ok=True)
         for p in stale:
             shutil.move(str(p), dest / p.name)
-        log.warning("verify: set aside %d verdict shard(s) of another grader or chain set under %s", len(stale), dest)
+            if record_of(p).exists():
+                shutil.move(str(record_of(p)), record_of(dest / p.name))
+        log.warning("verify: set aside %d verdict shard(s) %s under %s", len(stale), why, dest)
 
 
 def grade_shards(
@@ -203,9 +224,12 @@ def grade_shards(
     todo = []
     for s in shards:
         out = verdicts_dir / names[s]
-        if out.is_file() and _count_lines(out) == shard_metadata(s)[0]:
+        if out.is_file() and trusted(out) and _count_lines(out) == shard_metadata(s)[0]:
             continue
         todo.append(s)
+    redo = {names[s] for s in todo if (verdicts_dir / names[s]).exists()}
+    if redo:  # edited, torn or of unknown origin: kept aside, graded again
+        _set_aside(verdicts_dir, set(names.values()) - redo, "failed their check on resume")
     log.info("verify: %d chain shard(s), %d already graded, %d to grade", len(shards), len(shards) - len(todo),
              len(todo))
     if todo:
@@ -223,6 +247,7 @@ def grade_shards(
                         fh.write("".join(_row(c, v) for c, v in zip(chains, verdicts, strict=True)))
                         fh.flush()
                         os.fsync(fh.fileno())
+                    record_produced(verdicts_dir / names[s], hash_bytes_of(tmp))  # before the rename
     return verdict_summary(verdicts_dir)
 
 

@@ -30,6 +30,7 @@ from limo_rl.verify.equivalence import compare, fast_atom
 
 DIGITS = 40
 REL_ZERO = 1e-30
+PROBE_MAX_CHARS = 1000  # a failed parse of a longer value is reported as "error" (a size limit), not "wrong"
 
 
 def quiet_math_verify() -> None:
@@ -140,12 +141,39 @@ def _same_equation(a, b) -> bool:
     return False
 
 
+class TooLargeToParse(RuntimeError):
+    """A value beyond the parser's reach (its recursion depth, e.g. ``1+1+...+1`` with thousands of terms): the
+    worker answers ``error`` for it, never ``False``: a limit of ours is not a wrong answer."""
+
+
+def _parse_checked(latex: str) -> tuple:
+    """:func:`_parse`, raising :class:`TooLargeToParse` when the parse failed on size rather than content
+    (math-verify swallows its parser's RecursionError and keeps the bare string)."""
+    import sympy
+
+    parsed = _parse(latex)
+    if any(isinstance(x, sympy.Basic) for x in parsed):
+        return parsed
+    too_large = TooLargeToParse(f"a {len(latex)}-character value the parser could not take (its depth)")
+    if len(latex) > PROBE_MAX_CHARS:  # probing again would double the time of a slow failure: say error
+        raise too_large
+    from math_verify.parser import parse_latex_cached
+
+    try:
+        parse_latex_cached(latex)
+    except RecursionError:
+        raise too_large from None
+    except Exception:  # noqa: BLE001 - unparseable content: not a value, compared as before
+        pass
+    return parsed
+
+
 def symbolic_value_equal(gold: str, pred: str) -> bool:
     """Two single LaTeX values, parsed by math-verify and compared exactly (see the module doc)."""
     import sympy
     from math_verify import verify
 
-    g, p = _parse(gold), _parse(pred)
+    g, p = _parse_checked(gold), _parse_checked(pred)
     if not g or not p:
         return False
     ge, pe = g[0], p[0]

@@ -186,6 +186,31 @@ def test_a_variant_in_the_same_folder_reuses_the_shared_stages(finished_run, roo
     assert v_chain.stat().st_ino == a_chain.stat().st_ino  # a hard link: no bytes copied
 
 
+def test_edited_evaluation_chains_are_made_again_not_laundered(finished_run, root):
+    """Issue 25 case 1: every chain of the loop's evaluation rewritten to the gold answer, then a rerun with only
+    a statistics setting changed: the edited shards stay aside, the chains are generated again (the same bytes)
+    and the figures are the untampered ones."""
+    import pyarrow.parquet as pq
+
+    from limo_rl.hashing import hash_file
+
+    ev = finished_run / "seed0/loop/round1/evaluate"
+    before = json.loads((ev / "metrics.json").read_text())["benchmarks"]["toy_eval"]
+    gold = {r["problem_id"]: r["gold"] for r in pq.read_table(ev / "samples.parquet").to_pylist()}
+    shards = sorted((ev / "toy_eval/generate/chains").glob("shard-*.parquet"))
+    originals = {p.name: hash_file(p) for p in shards}
+    for p in shards:
+        table = pq.read_table(p)
+        rows = [{**r, "text": f"\\boxed{{{gold[r['problem_id']]}}}"} for r in table.to_pylist()]
+        pq.write_table(table.from_pylist(rows, schema=table.schema), p)
+    res = limo("run", *recipe_args(root, "a"), "evaluate.bootstrap_samples=400")
+    assert res.returncode == 0, res.stderr[-5000:]
+    assert {p.name: hash_file(p) for p in shards} == originals
+    after = json.loads((ev / "metrics.json").read_text())["benchmarks"]["toy_eval"]
+    assert after["metrics"][after["primary"]]["value"] == before["metrics"][before["primary"]]["value"]
+    assert json.loads((ev / "metrics.json").read_text())["bootstrap_samples"] == 400
+
+
 def test_changed_selection_reruns_selection_not_generation(finished_run, root):
     """Runs last in this module: it changes run a's selection."""
     rd = finished_run / "seed0/loop/round1"

@@ -73,6 +73,11 @@ def test_two_worker_ray_train_run(ray_cluster, tiny_model_dir, tmp_path):
     assert Path(m["final_checkpoint"]).parent == res.checkpoints_dir
     assert checkpoint_step(m["final_checkpoint"]) == m["global_step"]
     assert m["best_checkpoint"] is not None
+    # weights and checkpoints follow the umask like every other file of a run (safetensors alone writes 0600)
+    from limo_rl.artifacts import current_umask
+
+    saved = [*res.model_dir.glob("*.safetensors"), *res.checkpoints_dir.glob("checkpoint-*/*.safetensors")]
+    assert saved and {f.stat().st_mode & 0o777 for f in saved} == {0o666 & ~current_umask()}
     logged_keys = set().union(*(k for k, _ in tracker.logged))
     assert {"train/loss", "train/learning_rate", "train/epoch", "train/tokens_per_s"} <= logged_keys
     assert tracker.summaries["train/world_size"] == 2

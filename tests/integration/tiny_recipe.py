@@ -7,6 +7,7 @@ TINY_OVERRIDES = [
     "generate.shard_size=6",
     "generate.max_new_tokens=160",
     "train.epochs=1",
+    "train.warmup_ratio=0",  # one optimizer step: a warmup would give it learning rate 0 (refused, issue 25)
     "evaluate.limit=16",
     "evaluate.max_new_tokens=160",
     "loop.static.limit=64",

@@ -89,7 +89,7 @@ def test_stale_shards_are_set_aside_not_deleted(tmp_path):
     assert [p.name for p in moved] == ["shard-00000-old.parquet"] and moved[0].is_file()
     assert read_shard(moved[0])[0].text == "old"
     assert [c.text for c in read_chains(tmp_path)] == [_chain("a", 0).text]
-    assert not list(tmp_path.glob(".shard-*"))
+    assert not list(tmp_path.glob(".shard-*.tmp-*"))
 
 
 def _args(**kw) -> argparse.Namespace:

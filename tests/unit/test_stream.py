@@ -79,7 +79,7 @@ def test_verdict_shards_resume_at_the_shard_without_duplicates(tmp_path, monkeyp
     summary2 = grade_shards(chains_dir, golds, cfg, vdir)
     assert len(graded) == sum(1 for c in chains if c.problem_id in {"p05", "p06", "p07", "p08", "p09"})
     assert summary2 == summary1
-    assert not list(vdir.glob(".shard-*"))
+    assert not list(vdir.glob(".shard-*.tmp-*"))
     for name, t in mtimes.items():
         if name != files[1]:
             assert (vdir / name).stat().st_mtime_ns == t
@@ -165,10 +165,11 @@ def test_grade_chains_appends_and_drops_a_torn_last_line(tmp_path, monkeypatch):
     out = tmp_path / "v.jsonl"
     grade_chains(chains[:5], by_id, VerifyConfig(workers=1), out)
     lines = out.read_text().splitlines(keepends=True)
-    out.write_text("".join(lines[:4]) + lines[4][:20])  # killed mid-append: row 5 is torn
+    with open(out, "a") as fh:  # killed mid-append of the next chunk: a torn row after the recorded ones
+        fh.write(lines[0][:20])
     graded = _spy(monkeypatch)
     verdicts = grade_chains(chains, by_id, VerifyConfig(workers=1), out)
-    assert len(graded) == len(chains) - 4  # the torn row is graded again, the 4 whole ones are not
+    assert len(graded) == len(chains) - 5  # the torn row is dropped, the 5 recorded ones are not graded again
     rows = [json.loads(x) for x in out.read_text().splitlines()]
     keys = [(r["problem_id"], r["sample_index"]) for r in rows]
     assert len(keys) == len(set(keys)) == len(chains) == len(verdicts)
