@@ -209,8 +209,8 @@ class VerifyConfig(_Section):
     mode: Literal["limo_rl", "math_verify"] = Field(
         "limo_rl", description="limo_rl: sound structure-aware grader; math_verify: plain math-verify semantics"
     )
-    fallbacks: list[Literal["boxed", "final_answer", "choice", "last_number"]] = Field(
-        default_factory=lambda: ["boxed", "final_answer"]
+    fallbacks: list[Literal["boxed", "final_answer", "statement", "choice", "last_number"]] = Field(
+        default_factory=lambda: ["boxed", "final_answer", "statement"]
     )
     quality_weights: QualityWeights = Field(default_factory=QualityWeights)
 
