@@ -260,7 +260,8 @@ class SelectConfig(_Section):
     tie_break: Literal["chain_hash", "sample_index"] = "chain_hash"
     balance_by: Literal["source", "subject"] | None = None
     process_consistent: bool = Field(
-        False, description="keep only chains with no false equality and no false check (limo_rl.verify)"
+        False, description="keep only chains whose final attempt holds: every false step caught by a check "
+        "and redone (limo_rl.verify.process)"
     )
     seed: int | None = None
 

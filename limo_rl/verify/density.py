@@ -43,6 +43,9 @@ Density is counted steps (true checks: all but ``hollow`` and ``false``) per 1,0
 CHARS_PER_TOKEN`` (about 4 characters per token for English and LaTeX under byte-level BPE
 vocabularies such as Qwen2's). ``per_paragraph`` is counted steps per non-empty paragraph.
 
+Which false steps a later check caught and a corrected step redid (``caught``), and which it
+never caught (``uncaught_false``), are judged by :mod:`.process` from the same computations.
+
 Arithmetic consistency is the share of the chain's evaluable numeric equalities that are
 true (a decimal on one side is read to the precision it was written with); ``None`` when
 the chain has none.
@@ -69,6 +72,7 @@ from limo_rl.verify.arith import (
     shape,
     variables,
 )
+from limo_rl.verify.process import Computation, judge
 
 CHARS_PER_TOKEN = 4.0
 MAX_TEXT = 200_000  # longer chains are analysed on their first MAX_TEXT characters
@@ -123,6 +127,8 @@ class DensityReport:
     n_hollow: int = 0
     true_checks: int = 0  # counted steps: what they assert holds
     false_checks: int = 0  # checks that assert a false equality
+    caught: int = 0  # false steps a check found and a corrected step redid (:mod:`.process`)
+    uncaught_false: int = 0  # false steps never caught and redone: the final attempt is inconsistent
 
 
 @dataclass
@@ -135,6 +141,7 @@ class EquationScan:
     work: list[tuple[int, int, str | None, bool]] = field(default_factory=list)  # (start, end, kind, holds)
     n_true: int = 0
     n_eval: int = 0
+    computations: list[Computation] = field(default_factory=list)  # every evaluated numeric equality
 
 
 def approx_tokens(text: str) -> int:
@@ -184,6 +191,7 @@ def equation_steps(equations: list[Equation]) -> EquationScan:
                     _numeric_step(eq, values, assigned, symbolic, results, scan.steps, cache)
                 scan.work.append((eq.start, eq.end, scan.steps[-1].kind if len(scan.steps) > n_before else None,
                                   bool(ok)))
+                scan.computations.append((eq.start, eq.end, eq.sides, bool(ok)))
             continue
         lhs, rhs = eq.sides[0], eq.sides[-1]
         single = [re.fullmatch(r"[A-Za-z]", s) is not None for s in eq.sides]
@@ -331,7 +339,7 @@ def _word_work(text: str, lo: int, hi: int) -> list[tuple[int, int, str | None, 
     return out
 
 
-def _plain_work(text: str, offset: int) -> list[tuple[int, int, str | None, bool]]:
+def _plain_work(text: str, offset: int, computations: list[Computation]) -> list[tuple[int, int, str | None, bool]]:
     """Spans of evaluable numeric computations (true or not) in ``text``, shifted by ``offset``."""
     out: list[tuple[int, int, str | None, bool]] = []
     for eq in find_equations(text, max_equations=MAX_WORK_EQUATIONS):
@@ -343,6 +351,7 @@ def _plain_work(text: str, offset: int) -> list[tuple[int, int, str | None, bool
                                                                                             eq.sides[i])
                             for i, j in pairs)
                 out.append((eq.start + offset, eq.end + offset, None, holds))
+                computations.append((eq.start + offset, eq.end + offset, eq.sides, holds))
     return out
 
 
@@ -353,7 +362,7 @@ def analyze(text: str, n_tokens: int | None = None) -> DensityReport:
     scan = equation_steps(equations)
     work = sorted(scan.work)
     if len(equations) >= MAX_EQUATIONS:  # a long chain: later checks are still backed by their computations
-        work += _plain_work(text[equations[-1].end:], equations[-1].end)
+        work += _plain_work(text[equations[-1].end:], equations[-1].end, scan.computations)
     starts = [w[0] for w in work]
     steps = list(scan.steps)
     for ks, ke in keyword_spans(text):
@@ -370,6 +379,7 @@ def analyze(text: str, n_tokens: int | None = None) -> DensityReport:
             continue
         merged.append(s)
     counted = sum(s.kind not in (HOLLOW, FALSE) for s in merged)
+    process = judge(text, scan.computations, [(s.start, s.end) for s in merged if s.kind not in (HOLLOW, FALSE)])
     n_false = sum(s.kind == FALSE for s in merged)
     tokens = n_tokens if n_tokens and n_tokens > 0 else approx_tokens(text)
     paragraphs = max(1, sum(1 for p in _PARAGRAPH.split(text) if p.strip()))
@@ -383,4 +393,6 @@ def analyze(text: str, n_tokens: int | None = None) -> DensityReport:
         n_hollow=len(merged) - counted - n_false,
         true_checks=counted,
         false_checks=n_false,
+        caught=process.caught,
+        uncaught_false=process.uncaught,
     )

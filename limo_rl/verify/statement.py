@@ -61,6 +61,7 @@ def _values(sentence: str) -> tuple[list[str], bool]:
     """The candidate values of a sentence (math spans, numbers, letters where a choice is named), and
     whether they are offered as alternatives ("or")."""
     sentence = sentence.replace("\\$", "")  # an escaped dollar is currency, not math
+    sentence = re.sub(r"(?<=\d)(?:\{,\}|\\,)(?=\d{3})", ",", sentence)  # 6{,}495{,}359: separators
     spans = [next(g for g in m.groups() if g is not None).strip().rstrip(".,;").strip() for m in _MATH.finditer(sentence)]
     prose = _MATH.sub(" @ ", sentence)
     if "=" in prose:  # "so 20 + 25 = 45 ways": the final side, unless the left side has an unknown ("2x = 10")
