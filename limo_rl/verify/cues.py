@@ -65,7 +65,7 @@ _PLAUSIBLE = re.compile(r"\b(?:plausible|reasonable|makes\s+sense|sanity|impossi
                         r"|order\s+of\s+magnitude|as\s+it\s+should)\b", re.I)
 _COMPARE = re.compile(r"\b(?:between|than|below|above|bound|bounds|estimat\w*|close\s+to|known|maximum|minimum"
                       r"|at\s+most|at\s+least|about|times|triangle|triple|whole)\b|[<>≤≥]|\\[lg]eq?\b", re.I)
-_SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?](?=\s|$)|$)", re.M)
+_SENTENCE = re.compile(r"(?:[^.!?\n]|[.!?](?!\s|$))+(?:[.!?](?=\s|$)|$)", re.M)  # 26.7 is no sentence end
 
 
 def _sentences(text: str, pattern: re.Pattern[str]) -> list[tuple[int, int]]:

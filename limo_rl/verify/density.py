@@ -99,7 +99,7 @@ _KEYWORDS = re.compile(
     r"calculation|computation|arithmetic|math|condition|original))\b"
     r"|\b(?:to|can|we'll|I'll)\s+confirm\b|\bconfirm(?:s|ed)?\s+(?:that|the|our|my)\b"
     r"|\bre-?(?:calculate|compute|examine|evaluate)\b"
-    r"|\bchecks\s+out\b|\bcheck:"
+    r"|\bchecks\s+out\b|\bcheck:|\bconfirmed\b"
     r"|\bplug(?:s|ged|ging)?\s+(?:in|into)\b|\bsubstitut(?:e|es|ed|ing)\s+(?:\$?[a-z]\s*=|in(?:to)?\b)"
     r"|✓|✔️?|✅|\\checkmark|\b(?:which|this|that|it)\s+(?:matches|agrees)\b|\bconsistent\s+with\b|\bas\s+expected\b"
 )
@@ -119,6 +119,7 @@ _VERDICT = re.compile(
 )
 _TASK_VERB = re.compile(r"\b(?:asks?|asked|wants?|told|required|requires)\s+(?:us\s+|you\s+|me\s+)?to\s+$", re.I)
 _NOUN_USE = re.compile(r"\s+(?:codes?|numbers?|links?|emails?|tokens?|process)\b", re.I)
+_BOTH = re.compile(r"[\s$,;]*(?:and|,)?[\s$]*")
 _ADJACENT = re.compile(r"[ \t*_()\[\]]*")
 _SENT_END = re.compile(r"[.!?](?=\s|$)|\n")
 _PARAGRAPH = re.compile(r"\n\s*\n")
@@ -362,6 +363,9 @@ def analyze(text: str, n_tokens: int | None = None) -> DensityReport:
     for s in steps:  # overlapping steps are one check: the widest, earliest one stands for it
         if merged and s.start < merged[-1].end:
             continue
+        if merged and s.kind == "substitution" == merged[-1].kind and _BOTH.fullmatch(text, merged[-1].end, s.start):
+            merged[-1] = VerificationStep(merged[-1].start, s.end, s.kind, text[merged[-1].start:s.end])
+            continue  # "2(4) + 3 = 11 and 4 - 3 = 1": one value put into both equations is one check
         if merged and s.kind == HOLLOW == merged[-1].kind and _ADJACENT.fullmatch(text, merged[-1].end, s.start):
             merged[-1] = VerificationStep(merged[-1].start, s.end, HOLLOW, text[merged[-1].start:s.end])
             continue  # adjacent markers ("**verified** ✓✓") are one claim
