@@ -246,7 +246,7 @@ SELECT_FEATURES = (
     "score", "verification_density", "arithmetic_consistency", "n_tokens", "length_chars",
     "elaboration", "self_verification", "exploration", "granularity", "self_verification_per_1k",
     "exploration_per_1k", "granularity_per_1k", "verification_per_paragraph",
-    "true_checks", "false_checks", "hollow_checks",
+    "true_checks", "false_checks", "hollow_checks", "caught", "uncaught_false",
 )
 
 

@@ -42,15 +42,13 @@ CUES = re.compile(
     r"|\bbrings?\s+us\s+back\b|\bwe\s+get\s+back\b|\b(?:checking|check\s+with|also\s+check|quick\s+check"
     r"|as\s+a\s+check|one\s+more\s+check|another\s+check)\b|\b(?:is|was)\s+(?:this|that|it)\s+(?:right|correct)\b"
     r"|\blist(?:ing|ed)\b|\benumerat(?:e|ing)\b|\bcounting\s+(?:them\s+)?directly\b|\bmake\s+sure\b"
-    r"|\bwait,?\s+no\b",
-    re.I)
+    r"|\bwait,?\s+no\b")
 LISTING = re.compile(r"\blist(?:ing|ed)\b|\benumerat(?:e|ing)\b|\bcounting\s+(?:them\s+)?directly\b", re.I)
 TRIALS = re.compile(
     r"\b(?:for|with|when|try(?:ing)?|take|taking|at)\s+\$?\s*[a-z]\s*=\s*[0-5]\b(?![.,]\d)"
     r"|\bfor\s+(?:a|an|the)\s+(?:square|triangle|pentagon|hexagon|cube|1\s*(?:by|\\times|x)\s*1)\b"
     r"|\b(?:smaller|small|simpler)\s+(?:case|cases|range|example|grid|number|numbers|powers?|values?)\b"
-    r"|\bthe\s+same\s+(?:formula|method|rule|argument)\s+gives\b",
-    re.I)
+    r"|\bthe\s+same\s+(?:formula|method|rule|argument)\s+gives\b")
 MARKERS = re.compile(r"✓|✔️?|✅|\\checkmark|\b(?:verified|confirmed|checks\s+out|double[- ]checked)\b", re.I)
 _UNIT_WORD = (r"(?:joules?|watts?|newtons?|seconds?|minutes?|hours?|metres?|meters?|grams?|kilograms?|litres?|"
               r"liters?|volts?|amperes?|ohms?|pascals?|cm\^?3?|km|kg|m/s|cubic|square)")
@@ -62,25 +60,56 @@ _UNITS = re.compile(
     re.I)
 _PLAUSIBLE = re.compile(r"\b(?:plausible|reasonable|makes\s+sense|sanity|impossible|as\s+it\s+must|must\s+(?:be|lie)"
                         r"|(?:lies?|sits?|is)\s+between|right\s+size|size\s+is\s+right|about\s+right"
-                        r"|order\s+of\s+magnitude|as\s+it\s+should)\b", re.I)
+                        r"|order\s+of\s+magnitude|as\s+it\s+should)\b")
 _COMPARE = re.compile(r"\b(?:between|than|below|above|bound|bounds|estimat\w*|close\s+to|known|maximum|minimum"
                       r"|at\s+most|at\s+least|about|times|triangle|triple|whole)\b|[<>≤≥]|\\[lg]eq?\b", re.I)
-_SENTENCE = re.compile(r"(?:[^.!?\n]|[.!?](?!\s|$))+(?:[.!?](?=\s|$)|$)", re.M)  # 26.7 is no sentence end
+_UNIT_TRIGGER = re.compile(rf"\b(?:units?|dimensions?|dimensionally|cancel|cancels|leave|leaves|leaving|{_UNIT_WORD})\b")
+_END = re.compile(r"[.!?](?=\s|$)|\n")  # 26.7 is no sentence end
+_START = re.compile(r".*(?:[.!?](?=\s)|\n)", re.S)
+# matched against lower-cased text (much faster than re.I); the re.I twins serve text whose length lower() changes
+CUES, TRIALS, _PLAUSIBLE, _UNIT_TRIGGER = (re.compile(p.pattern) for p in (CUES, TRIALS, _PLAUSIBLE, _UNIT_TRIGGER))
+_CASELESS = {p: re.compile(p.pattern, re.I) for p in (CUES, TRIALS, _PLAUSIBLE, _UNIT_TRIGGER)}
 
 
-def _sentences(text: str, pattern: re.Pattern[str]) -> list[tuple[int, int]]:
-    return [(m.start(), m.end()) for m in _SENTENCE.finditer(text) if pattern.search(m.group(0))]
+def _lower(text: str) -> tuple[str, bool]:
+    low = text.lower()
+    return (low, True) if len(low) == len(text) else (text, False)
+
+
+def _find(pattern: re.Pattern[str], low: str, lowered: bool):
+    return (pattern if lowered else _CASELESS[pattern]).finditer(low)
+
+
+def sentence_of(text: str, i: int) -> tuple[int, int]:
+    """The sentence around position ``i`` (bounded: at most 400 characters either way)."""
+    lo = max(0, i - 400)
+    m = _START.match(text, lo, i)
+    end = _END.search(text, i, min(len(text), i + 400))
+    return (m.end() if m else lo), (end.end() if end else min(len(text), i + 400))
+
+
+def _triggered(text: str, trigger: re.Pattern[str], test: Callable[[int, int], bool]) -> list[tuple[int, int]]:
+    """Sentences holding a ``trigger`` match that pass ``test`` (each sentence once)."""
+    low, lowered = _lower(text)
+    out: list[tuple[int, int]] = []
+    for m in _find(trigger, low, lowered):
+        if out and m.start() < out[-1][1]:
+            continue
+        s, e = sentence_of(text, m.start())
+        if test(s, e):
+            out.append((s, e))
+    return out
 
 
 def units_spans(text: str) -> list[tuple[int, int]]:
     """Sentences that test a result's units or dimensions."""
-    return _sentences(text, _UNITS)
+    return _triggered(text, _UNIT_TRIGGER, lambda s, e: _UNITS.search(text, s, e) is not None)
 
 
 def plausibility_spans(text: str) -> list[tuple[int, int]]:
     """Sentences that test a result's size against a bound, an estimate or a known fact (with a number)."""
-    return [(s, e) for s, e in _sentences(text, _PLAUSIBLE)
-            if _COMPARE.search(text, s, e) and re.search(r"\d", text[s:e])]
+    return _triggered(text, _PLAUSIBLE, lambda s, e: _COMPARE.search(text, s, e) is not None
+                      and re.search(r"\d", text[s:e]) is not None)
 
 
 def listing_backed(text: str, start: int, end: int) -> bool:
@@ -103,8 +132,9 @@ def cue_steps(text: str, backing: Backing) -> list[VerificationStep]:
     not hollow; a cue backed by a false equality is dropped too (only keywords claim a check)."""
     out: list[VerificationStep] = []
     trial_paragraphs: set[int] = set()
+    low, lowered = _lower(text)
     for pattern in (CUES, TRIALS):
-        for m in pattern.finditer(text):
+        for m in _find(pattern, low, lowered):
             ks, ke = m.span()
             trial = pattern is TRIALS
             para = text.rfind("\n\n", 0, ks)
@@ -112,8 +142,7 @@ def cue_steps(text: str, backing: Backing) -> list[VerificationStep]:
                 continue
             backed = backing(ks, ke)
             if backed is None or not backed[3]:
-                end = re.compile(r"[.!?](?=\s|$)|\n").search(text, ke)
-                if LISTING.match(text, ks) and listing_backed(text, ks, end.start() if end else len(text)):
+                if LISTING.match(text, ks) and listing_backed(text, ks, sentence_of(text, ks)[1]):
                     out.append(VerificationStep(ks, ke, "listing", text[ks:ke]))
                 continue
             start, end_, kind, _ = backed

@@ -103,7 +103,8 @@ _KEYWORDS = re.compile(
     r"|\bplug(?:s|ged|ging)?\s+(?:in|into)\b|\bsubstitut(?:e|es|ed|ing)\s+(?:\$?[a-z]\s*=|in(?:to)?\b)"
     r"|✓|✔️?|✅|\\checkmark|\b(?:which|this|that|it)\s+(?:matches|agrees)\b|\bconsistent\s+with\b|\bas\s+expected\b"
 )
-_KEYWORDS_PATTERN = _KEYWORDS.pattern.replace("I'll", "i'll")
+# every phrase starts with one of these characters: a look-ahead skips the other positions fast (2-3x)
+_KEYWORDS_PATTERN = r"(?=[ldvsprctwia✓✔✅\\])(?:" + _KEYWORDS.pattern.replace("I'll", "i'll") + ")"
 _KEYWORDS = re.compile(_KEYWORDS_PATTERN)  # matched against lower-cased text (faster than re.I)
 _KEYWORDS_I = re.compile(_KEYWORDS_PATTERN, re.I)
 # past-tense / result phrases: their work may come before them in the sentence ("2(3)+1 = 7, verified")

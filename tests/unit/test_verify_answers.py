@@ -114,3 +114,15 @@ def test_a_hedge_in_words_stays_a_hedge():
     assert extract_answer("Work.\n\nHence it is either A or D.", answer_type="choice") == "A \\text{ or } D"
     assert extract_answer("So the answer is A or D.", answer_type="choice") == "A \\text{ or } D"
     assert extract_answer("Work.\n\nSo there are either 12 or 15 ways.") == "12 \\text{ or } 15"
+
+
+@pytest.mark.parametrize("text", [
+    "Work.\n\nSo the answer must be larger than 10.", "Work.\n\nSo n is divisible by 3.",
+    "Work.\n\nSo far we have 12 cases.", "Work.\n\nSo the count is at least 7.",
+])
+def test_bounds_and_unfinished_statements_are_no_answer(text):
+    assert extract_answer(text) is None
+
+
+def test_a_stated_inequality_in_math_is_the_answer_itself():
+    assert extract_answer("Work.\n\nThus $x \\ge 4$.") == "x \\ge 4"
