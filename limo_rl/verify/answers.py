@@ -11,8 +11,11 @@ allowed, with three refinements:
 * several *different* boxes in the final paragraph are a hedge ("\\boxed{3} or \\boxed{5}"):
   they are returned joined by :data:`HEDGE_SEP`, and equivalence judges the alternatives;
 * without a box, a final "the answer is ..." / "Answer: ..." statement (Minerva's ``Final
-  Answer: The final answer is X``); optionally a choice letter (GPQA asks for a letter) and
-  the last number in the text.
+  Answer: The final answer is X``), then a result stated in the closing sentence ("so there
+  are 45 ways in total", :mod:`.statement`); optionally a choice letter (GPQA asks for a
+  letter) and the last number in the text;
+* choice letters offered as alternatives in words ("A or D", "either (B) or (C)") are a hedge,
+  like several boxes.
 
 A chain with no answer returns ``None`` (the grader's ``no_answer``), never an exception.
 Every scan is linear in the text and bounded: braces are matched in one pass over the last
