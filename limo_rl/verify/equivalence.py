@@ -59,7 +59,7 @@ _NAME = re.compile(
     r"(?:m\s*)?\\(?:angle|measuredangle|overline|overarc|widehat|arc)\b[^=<>]*"  # m\angle PQR, \overline{AB}
     r"|[A-Z]{2,4}|\|[A-Z]{2,4}\|"  # AB, |AB|: a segment
     r"|\\?[A-Za-z]{1,3}(?:_\{?\w+\}?)?\s*\([^()=]*\)"  # f(3), P(A), \Pr(A)
-    r"|[A-Za-z](?:_\{?\w+\}?)|[A-Z][a-z]{2,}(?:\s+[a-z]+)*"  # a_{10}, S_5; Area, Total cost
+    r"|[A-Za-z](?:_\{?\w+\}?)?|[A-Z][a-z]{2,}(?:\s+[a-z]+)*"  # n, a_{10}, S_5; Area, Total cost
 )
 _WORD = re.compile(r"[A-Za-z][A-Za-z' -]*[A-Za-z]")
 

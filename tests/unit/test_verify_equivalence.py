@@ -109,7 +109,8 @@ def test_issue_14_classes(gold, pred, want):
 
 @pytest.mark.parametrize("gold,pred,want", [
     ("32", "2^5 = 32", True), ("45", "m\\angle PQR = 45^\\circ", True), ("7", "AB = 7", True),
-    ("10", "f(3) = 10", True), ("17", "a_5 = 3 \\cdot 5 + 2 = 17", True),
+    ("10", "f(3) = 10", True), ("17", "a_5 = 3 \\cdot 5 + 2 = 17", True), ("32", "n = 2^5 = 32", True),
+    ("31", "n = 2^5 = 32", False),
     ("2", "2^5 = 32", False),  # an operand is not the value
     ("31", "2^5 = 31", False),  # a computation whose sides disagree states nothing
     ("10", "2x = 10", False),  # an unknown with a coefficient: x is 5, not 10
