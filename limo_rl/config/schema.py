@@ -213,8 +213,8 @@ class VerifyConfig(_Section):
     mode: Literal["limo_rl", "math_verify"] = Field(
         "limo_rl", description="limo_rl: sound structure-aware grader; math_verify: plain math-verify semantics"
     )
-    fallbacks: list[Literal["boxed", "final_answer", "choice", "last_number"]] = Field(
-        default_factory=lambda: ["boxed", "final_answer"]
+    fallbacks: list[Literal["boxed", "final_answer", "statement", "choice", "last_number"]] = Field(
+        default_factory=lambda: ["boxed", "final_answer", "statement"]
     )
     quality_weights: QualityWeights = Field(default_factory=QualityWeights)
 
@@ -250,7 +250,7 @@ SELECT_FEATURES = (
     "score", "verification_density", "arithmetic_consistency", "n_tokens", "length_chars",
     "elaboration", "self_verification", "exploration", "granularity", "self_verification_per_1k",
     "exploration_per_1k", "granularity_per_1k", "verification_per_paragraph",
-    "true_checks", "false_checks", "hollow_checks",
+    "true_checks", "false_checks", "hollow_checks", "caught", "uncaught_false",
 )
 
 
@@ -264,7 +264,8 @@ class SelectConfig(_Section):
     tie_break: Literal["chain_hash", "sample_index"] = "chain_hash"
     balance_by: Literal["source", "subject"] | None = None
     process_consistent: bool = Field(
-        False, description="keep only chains with no false equality and no false check (limo_rl.verify)"
+        False, description="keep only chains whose final attempt holds: every false step caught by a check "
+        "and redone (limo_rl.verify.process)"
     )
     seed: int | None = None
 

@@ -177,6 +177,7 @@ class VerdictFigures:
     verification_density: float
     step_kinds: tuple[str, ...]
     arithmetic_consistency: float | None
+    caught: float | None = None  # errors found by a check and redone (None: graded before the count existed)
 
 
 def iter_verdict_figures(path: str | Path) -> Iterator[VerdictFigures]:
@@ -191,7 +192,7 @@ def iter_verdict_figures(path: str | Path) -> Iterator[VerdictFigures]:
                 yield VerdictFigures(
                     str(r["problem_id"]), int(r["sample_index"]), float(r.get("verification_density") or 0.0),
                     tuple(str(s.get("kind")) for s in r.get("verification_steps") or []),
-                    r.get("arithmetic_consistency"))
+                    r.get("arithmetic_consistency"), (r.get("quality") or {}).get("caught"))
 
 
 def read_verdict_figures(path: str | Path) -> dict[tuple[str, int], VerdictFigures]:

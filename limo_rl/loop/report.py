@@ -163,6 +163,7 @@ class OutputStats:
     hollow_rate: float | None  # share of chains with a check phrase and no work behind it
     consistency: float | None  # mean share of true numeric equalities
     false_rate: float | None = None  # share of chains with a check whose own arithmetic is false
+    caught_rate: float | None = None  # share of chains that caught an error with a check and redid the step
 
 
 def collect_output_stats(run_dir: Path) -> list[OutputStats]:
@@ -181,6 +182,7 @@ def collect_output_stats(run_dir: Path) -> list[OutputStats]:
                     _mean([float("hollow" in ks) for ks in kinds]),
                     _mean(cons),
                     _mean([float("false" in ks) for ks in kinds]),
+                    _mean([float(r.caught > 0) for r in rows if r.caught is not None]),
                 ))
     return out
 
@@ -273,7 +275,7 @@ def render_markdown(run_dir: Path, scores: list[Score], data: list[DataStats], r
     if outputs:
         lines += ["## How each model reasons on the benchmarks", "",
                   "| arm | round | benchmark | verification density | true checks | false checks | "
-                  "hollow checks | arithmetic consistency |", "|---|---|---|---|---|---|---|---|"]
+                  "hollow checks | caught | arithmetic consistency |", "|---|---|---|---|---|---|---|---|---|"]
         groups: dict[tuple[str, int | None, str], list[OutputStats]] = defaultdict(list)
         for o in outputs:
             groups[(o.arm, o.round, o.benchmark)].append(o)
@@ -284,10 +286,11 @@ def render_markdown(run_dir: Path, scores: list[Score], data: list[DataStats], r
                 return _mean(vals)
             lines.append(f"| {arm} | {rnd if rnd is not None else '-'} | {bench} | {_fmt(avg('density'), 2)} | "
                          f"{_fmt(avg('real_check_rate'))} | {_fmt(avg('false_rate'))} | {_fmt(avg('hollow_rate'))} | "
-                         f"{_fmt(avg('consistency'))} |")
+                         f"{_fmt(avg('caught_rate'))} | {_fmt(avg('consistency'))} |")
         lines += ["", "Means over the evaluated chains (and over seeds). True / false / hollow checks: share of "
                   "chains with at least one check whose arithmetic holds / asserts a false equality / computes "
-                  "nothing.", ""]
+                  "nothing. Caught: share of chains where a check found a false step and a corrected step redid "
+                  "it (limo_rl.verify.process).", ""]
     lines += ["![report](report.png)", ""]
     return "\n".join(lines)
 

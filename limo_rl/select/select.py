@@ -6,9 +6,10 @@ The order follows LIMO's curation (paper v3), each step configurable:
 2. difficulty window on the pass rate over the k samples of each problem;
 3. candidates: only chains judged correct that finished (``finish_reason != "length"``);
    a truncated chain that happens to box the right answer teaches the model not to stop;
-   with ``select.process_consistent``, only chains whose process holds too (no false equality
-   anywhere, no false check: a right answer reached through wrong arithmetic teaches the wrong
-   arithmetic);
+   with ``select.process_consistent``, only chains whose process holds too, judged on the final
+   attempt (no false step left uncaught: a right answer reached through wrong arithmetic teaches
+   the wrong arithmetic, while an error a check caught and a redo replaced is the verification
+   worth teaching);
 4. rank candidates by the strategy's score (+ recipe weights), keep the top m distinct chains per problem
    (an identical text sampled twice is one chain: m copies of it would teach nothing m chains do not);
 5. cut to the budget (817 by default) by score, optionally round-robin across sources or

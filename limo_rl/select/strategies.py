@@ -41,11 +41,19 @@ def features(chain: Chain, verdict: Verdict) -> dict[str, float]:
 
 
 def process_consistent(verdict: Verdict) -> bool:
-    """No false equality anywhere in the chain (arithmetic consistency 1, or no evaluable equality) and no
-    check that asserts a false result: the chain's process holds, not only its answer."""
+    """The chain's final attempt holds: every false step it wrote was caught by a check and redone.
+
+    Judged on the final attempt, like the toy world's :func:`limo_rl.toy.chains.process_consistent`: an
+    error that a later check finds and a corrected step replaces is verification that mattered, not an
+    inconsistency; a false equality the chain never catches (or a check that asserts one) is. Verdicts
+    graded before the ``uncaught_false`` count existed fall back to the strict rule (no false equality
+    anywhere, no false check)."""
+    quality = verdict.quality or {}
+    if "uncaught_false" in quality:
+        return float(quality["uncaught_false"]) == 0
     if verdict.arithmetic_consistency is not None and verdict.arithmetic_consistency < 1.0:
         return False
-    if float((verdict.quality or {}).get("false_checks", 0.0)) > 0:
+    if float(quality.get("false_checks", 0.0)) > 0:
         return False
     return not any(s.kind == "false" for s in verdict.verification_steps)
 

@@ -11,8 +11,11 @@ allowed, with three refinements:
 * several *different* boxes in the final paragraph are a hedge ("\\boxed{3} or \\boxed{5}"):
   they are returned joined by :data:`HEDGE_SEP`, and equivalence judges the alternatives;
 * without a box, a final "the answer is ..." / "Answer: ..." statement (Minerva's ``Final
-  Answer: The final answer is X``); optionally a choice letter (GPQA asks for a letter) and
-  the last number in the text.
+  Answer: The final answer is X``), then a result stated in the closing sentence ("so there
+  are 45 ways in total", :mod:`.statement`); optionally a choice letter (GPQA asks for a
+  letter) and the last number in the text;
+* choice letters offered as alternatives in words ("A or D", "either (B) or (C)") are a hedge,
+  like several boxes.
 
 A chain with no answer returns ``None`` (the grader's ``no_answer``), never an exception.
 Every scan is linear in the text and bounded: braces are matched in one pass over the last
@@ -26,8 +29,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-DEFAULT_FALLBACKS: tuple[str, ...] = ("boxed", "final_answer")
-FALLBACK_NAMES = ("boxed", "final_answer", "choice", "last_number")
+from limo_rl.verify.statement import stated_answer
+
+DEFAULT_FALLBACKS: tuple[str, ...] = ("boxed", "final_answer", "statement")
+FALLBACK_NAMES = ("boxed", "final_answer", "statement", "choice", "last_number")
 MAX_ANSWER_CHARS = 10_000
 _TAIL = 4000  # text-pattern fallbacks look at the end of the chain only
 BOX_TAIL = 32_000  # boxes are looked for in the last BOX_TAIL characters of the answer region (bounded work)
@@ -168,7 +173,23 @@ def _last_number(text: str) -> str | None:
     return nums[-1].rstrip(",") if nums else None
 
 
-_EXTRACTORS = {"boxed": final_boxed, "final_answer": _final_answer, "choice": _choice, "last_number": _last_number}
+def _statement(text: str) -> str | None:
+    values = stated_answer(text)
+    return HEDGE_SEP.join(values) if values else None
+
+
+_EXTRACTORS = {"boxed": final_boxed, "final_answer": _final_answer, "statement": _statement, "choice": _choice,
+               "last_number": _last_number}
+_ALTERNATIVE_LETTERS = re.compile(r"(?<![\w\\])\(?([A-J])\)?(?![\w'])")
+
+
+def choice_letters(part: str) -> set[str | None]:
+    """The choice letters an answer names: one, or several offered as alternatives ("A or D", "either B or C")."""
+    if re.search(r"\b(?:or|either)\b|/", part, re.I):
+        found = set(_ALTERNATIVE_LETTERS.findall(part))
+        if len(found) >= 2:
+            return set(found)
+    return {choice_letter(part)}
 
 
 def extract_answer(
@@ -196,7 +217,7 @@ def extract_answer(
         if got is not None and got.strip():
             got = got.strip()
             if answer_type == "choice":
-                letters = {choice_letter(part) for part in got.split(HEDGE_SEP)}
+                letters = set().union(*(choice_letters(part) for part in got.split(HEDGE_SEP)))
                 if None not in letters and len(letters) == 1:
                     return letters.pop()
                 if None not in letters:

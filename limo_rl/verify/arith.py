@@ -212,6 +212,8 @@ class Equation:
     sides: tuple[str, ...]
 
 
+_UNIT_SUFFIX = re.compile(
+    r"(?<=\d)\s+(?:mm|cm|km|m|kg|g|mg|s|ms|h|hr|hrs|min|N|J|kJ|W|kW|V|A|Pa|Hz|L|mL|ml|mph|m/s|km/h|m/s\^2)$")
 _EQ_SPLIT = re.compile(r"(?<![<>!\\])=(?!=)")
 _STOP = frozenset("$\n,;:?!")
 _MATHY = frozenset("0123456789+-*/^(){}[]. \t\\=_'")
@@ -284,6 +286,8 @@ def find_equations(text: str, max_equations: int = 400, max_segment: int = 400) 
         covered = right
         seg = text[left:right]
         sides = tuple(x.strip() for x in _EQ_SPLIT.split(seg))
+        if len(sides) >= 2 and (unit := _UNIT_SUFFIX.search(sides[-1])):
+            sides = (*sides[:-1], sides[-1][:unit.start()])  # "= 80 m", "= 5 m/s^2": the number, not m times 80
         if len(sides) >= 2 and all(sides):
             lead = len(seg) - len(seg.lstrip())
             yield Equation(left + lead, left + len(seg.rstrip()), sides)

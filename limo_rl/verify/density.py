@@ -31,6 +31,10 @@ does no checking. A step is one of:
   chain's score (:mod:`.features`). A check that computes *correctly* and finds a mistake
   ("Check: 82-63=19, not 18: a slip") is a true check: its equalities hold.
 
+Checks that carry no keyword (small-case trials, "indeed ... = ...", units and plausibility
+tests, recounts by listing) and decorative markers that verify nothing ("12 \\times 9 = 108. ✓")
+are judged by :mod:`.cues`.
+
 Equations are found and evaluated by :mod:`limo_rl.verify.arith` (its own exact, bounded
 parser; no sympify on model text). Substitutions and recomputes are searched among the first
 :data:`MAX_EQUATIONS` equations (the search compares equations pairwise); the work behind
@@ -42,6 +46,9 @@ Density is counted steps (true checks: all but ``hollow`` and ``false``) per 1,0
 ``n_tokens`` that is exact; without it, tokens are approximated as ``len(text) /
 CHARS_PER_TOKEN`` (about 4 characters per token for English and LaTeX under byte-level BPE
 vocabularies such as Qwen2's). ``per_paragraph`` is counted steps per non-empty paragraph.
+
+Which false steps a later check caught and a corrected step redid (``caught``), and which it
+never caught (``uncaught_false``), are judged by :mod:`.process` from the same computations.
 
 Arithmetic consistency is the share of the chain's evaluable numeric equalities that are
 true (a decimal on one side is read to the precision it was written with); ``None`` when
@@ -69,6 +76,8 @@ from limo_rl.verify.arith import (
     shape,
     variables,
 )
+from limo_rl.verify.cues import MARKERS, cue_steps, decorates, word_work
+from limo_rl.verify.process import Computation, judge
 
 CHARS_PER_TOKEN = 4.0
 MAX_TEXT = 200_000  # longer chains are analysed on their first MAX_TEXT characters
@@ -90,11 +99,12 @@ _KEYWORDS = re.compile(
     r"calculation|computation|arithmetic|math|condition|original))\b"
     r"|\b(?:to|can|we'll|I'll)\s+confirm\b|\bconfirm(?:s|ed)?\s+(?:that|the|our|my)\b"
     r"|\bre-?(?:calculate|compute|examine|evaluate)\b"
-    r"|\bchecks\s+out\b|\bcheck:"
+    r"|\bchecks\s+out\b|\bcheck:|\bconfirmed\b"
     r"|\bplug(?:s|ged|ging)?\s+(?:in|into)\b|\bsubstitut(?:e|es|ed|ing)\s+(?:\$?[a-z]\s*=|in(?:to)?\b)"
-    r"|✓|\\checkmark|\b(?:which|this|that|it)\s+(?:matches|agrees)\b|\bconsistent\s+with\b|\bas\s+expected\b"
+    r"|✓|✔️?|✅|\\checkmark|\b(?:which|this|that|it)\s+(?:matches|agrees)\b|\bconsistent\s+with\b|\bas\s+expected\b"
 )
-_KEYWORDS_PATTERN = _KEYWORDS.pattern.replace("I'll", "i'll")
+# every phrase starts with one of these characters: a look-ahead skips the other positions fast (2-3x)
+_KEYWORDS_PATTERN = r"(?=[ldvsprctwia✓✔✅\\])(?:" + _KEYWORDS.pattern.replace("I'll", "i'll") + ")"
 _KEYWORDS = re.compile(_KEYWORDS_PATTERN)  # matched against lower-cased text (faster than re.I)
 _KEYWORDS_I = re.compile(_KEYWORDS_PATTERN, re.I)
 # past-tense / result phrases: their work may come before them in the sentence ("2(3)+1 = 7, verified")
@@ -108,6 +118,10 @@ _VERDICT = re.compile(
     r"|\b(?:yes|yep|confirmed)\b|\bthat's\s+(?:right|correct)\b|\bchecks\s+out\b|\bmakes\s+sense\b",
     re.I,
 )
+_TASK_VERB = re.compile(r"\b(?:asks?|asked|wants?|told|required|requires)\s+(?:us\s+|you\s+|me\s+)?to\s+$", re.I)
+_NOUN_USE = re.compile(r"\s+(?:codes?|numbers?|links?|emails?|tokens?|process)\b", re.I)
+_BOTH = re.compile(r"[\s$,;]*(?:and|,)?[\s$]*")
+_ADJACENT = re.compile(r"[ \t*_()\[\]]*")
 _SENT_END = re.compile(r"[.!?](?=\s|$)|\n")
 _PARAGRAPH = re.compile(r"\n\s*\n")
 
@@ -123,6 +137,8 @@ class DensityReport:
     n_hollow: int = 0
     true_checks: int = 0  # counted steps: what they assert holds
     false_checks: int = 0  # checks that assert a false equality
+    caught: int = 0  # false steps a check found and a corrected step redid (:mod:`.process`)
+    uncaught_false: int = 0  # false steps never caught and redone: the final attempt is inconsistent
 
 
 @dataclass
@@ -135,6 +151,7 @@ class EquationScan:
     work: list[tuple[int, int, str | None, bool]] = field(default_factory=list)  # (start, end, kind, holds)
     n_true: int = 0
     n_eval: int = 0
+    computations: list[Computation] = field(default_factory=list)  # every evaluated numeric equality
 
 
 def approx_tokens(text: str) -> int:
@@ -145,8 +162,12 @@ def keyword_spans(text: str) -> list[tuple[int, int]]:
     """Spans of explicit check phrases (false friends excluded), whether or not backed by work."""
     low = text.lower()
     if len(low) != len(text):  # a few non-ASCII letters change length when lowered: keep spans exact
-        return [m.span() for m in _KEYWORDS_I.finditer(text)]
-    return [m.span() for m in _KEYWORDS.finditer(low)]
+        spans = [m.span() for m in _KEYWORDS_I.finditer(text)]
+    else:
+        spans = [m.span() for m in _KEYWORDS.finditer(low)]
+    # the task's own words ("the problem asks us to verify ...", "a verification code") are no check
+    return [(s, e) for s, e in spans if not _TASK_VERB.search(text, max(0, s - 30), s)
+            and not _NOUN_USE.match(text, e)]
 
 
 def _value(side: str, env: dict[str, Fraction] | None = None) -> Fraction | None:
@@ -184,6 +205,7 @@ def equation_steps(equations: list[Equation]) -> EquationScan:
                     _numeric_step(eq, values, assigned, symbolic, results, scan.steps, cache)
                 scan.work.append((eq.start, eq.end, scan.steps[-1].kind if len(scan.steps) > n_before else None,
                                   bool(ok)))
+                scan.computations.append((eq.start, eq.end, eq.sides, bool(ok)))
             continue
         lhs, rhs = eq.sides[0], eq.sides[-1]
         single = [re.fullmatch(r"[A-Za-z]", s) is not None for s in eq.sides]
@@ -254,17 +276,18 @@ def _work_in(work: list, starts: list[int], lo: int, hi: int) -> list:
     return out
 
 
-def _backing(text: str, ks: int, ke: int, work: list, starts: list[int]) -> tuple[int, int, str, bool] | None:
+def _backing(text: str, ks: int, ke: int, work: list, starts: list[int],
+             retro: bool | None = None) -> tuple[int, int, str, bool] | None:
     """(start, end, kind, holds) of the check at ``text[ks:ke]`` with the work that backs it, or None (hollow);
     ``holds`` is False when any equality the check writes is false."""
     s_end = _sentence_end(text, ke, min(len(text), ke + MAX_WINDOW))
     lo = ks
-    retro = _RETRO.search(text[ks:ke]) is not None
+    retro = _RETRO.search(text[ks:ke]) is not None if retro is None else retro
     if retro:  # past tense: the work may precede the phrase in its sentence
         lo = max(0, ks - MAX_WINDOW)
         ends = [m.end() for m in _SENT_END.finditer(text, lo, ks)]
         lo = ends[-1] if ends else lo
-    found = _work_in(work, starts, lo, s_end) or _word_work(text, lo, s_end)
+    found = _work_in(work, starts, lo, s_end) or word_work(text, lo, s_end, _value)
     if not found and retro and not text[lo:ks].strip(" \t*") and lo > 0:
         # "2(3)+1 = 7. That matches.": a result phrase opening its sentence refers to the previous one
         j = lo
@@ -274,7 +297,7 @@ def _backing(text: str, ks: int, ke: int, work: list, starts: list[int]) -> tupl
         ends = [m.end() for m in _SENT_END.finditer(text, prev, j)]
         prev = ends[-1] if ends else prev
         if not _PARAGRAPH.search(text, prev, ks):
-            found = _work_in(work, starts, prev, lo) or _word_work(text, prev, lo)
+            found = _work_in(work, starts, prev, lo) or word_work(text, prev, lo, _value)
     if not found:
         limit = ke
         for _ in range(WINDOW_LINES + 1):  # the rest of the phrase's line and WINDOW_LINES more
@@ -288,7 +311,7 @@ def _backing(text: str, ks: int, ke: int, work: list, starts: list[int]) -> tupl
         pos = s_end + 1
         while pos < limit and not found:
             end = _sentence_end(text, pos, limit)
-            found = _work_in(work, starts, pos, end) or _word_work(text, pos, end)
+            found = _work_in(work, starts, pos, end) or word_work(text, pos, end, _value)
             if not found and _VERDICT.search(text, pos, end):
                 return None  # closed with a verdict before any work
             pos = end + 1
@@ -298,40 +321,7 @@ def _backing(text: str, ks: int, ke: int, work: list, starts: list[int]) -> tupl
     return min(ks, found[0][0]), max(ke, max(w[1] for w in found)), kind, all(w[3] for w in found)
 
 
-_UNITS = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
-          "sixteen seventeen eighteen nineteen").split()
-_TENS = "twenty thirty forty fifty sixty seventy eighty ninety".split()
-_WORD_NUM = (r"(?:\d+(?:\.\d+)?|(?:" + "|".join(_TENS) + r")(?:[- ](?:" + "|".join(_UNITS[1:10]) + r"))?|"
-             + "|".join(sorted(_UNITS, key=len, reverse=True)) + r")")
-_WORD_OP = r"(?:plus|minus|times|multiplied\s+by|divided\s+by|over)"
-_WORD_EQ = re.compile(rf"\b({_WORD_NUM}(?:\s+{_WORD_OP}\s+{_WORD_NUM})+)\s+(?:is|equals|gives|makes|=)\s+({_WORD_NUM})\b",
-                      re.I)
-_OPS = {"plus": "+", "minus": "-", "times": "*", "multiplied by": "*", "divided by": "/", "over": "/"}
-
-
-def _word_number(w: str) -> str:
-    w = w.lower()
-    if w[0].isdigit():
-        return w
-    parts = re.split(r"[- ]", w)
-    if parts[0] in _TENS:
-        return str(10 * (_TENS.index(parts[0]) + 2) + (_UNITS.index(parts[1]) if len(parts) > 1 else 0))
-    return str(_UNITS.index(parts[0]))
-
-
-def _word_work(text: str, lo: int, hi: int) -> list[tuple[int, int, str | None, bool]]:
-    """Arithmetic written in words in ``text[lo:hi]`` ("twelve times four is forty-eight"), checked exactly."""
-    out = []
-    for m in _WORD_EQ.finditer(text, lo, hi):
-        expr = re.sub(rf"{_WORD_NUM}|{_WORD_OP}", lambda t: _OPS.get(re.sub(r"\s+", " ", t.group(0).lower()))
-                      or _word_number(t.group(0)), m.group(1), flags=re.I)
-        lhs, rhs = _value(expr), _value(_word_number(m.group(2)))
-        if lhs is not None and rhs is not None:
-            out.append((m.start(), m.end(), None, lhs == rhs))
-    return out
-
-
-def _plain_work(text: str, offset: int) -> list[tuple[int, int, str | None, bool]]:
+def _plain_work(text: str, offset: int, computations: list[Computation]) -> list[tuple[int, int, str | None, bool]]:
     """Spans of evaluable numeric computations (true or not) in ``text``, shifted by ``offset``."""
     out: list[tuple[int, int, str | None, bool]] = []
     for eq in find_equations(text, max_equations=MAX_WORK_EQUATIONS):
@@ -343,6 +333,7 @@ def _plain_work(text: str, offset: int) -> list[tuple[int, int, str | None, bool
                                                                                             eq.sides[i])
                             for i, j in pairs)
                 out.append((eq.start + offset, eq.end + offset, None, holds))
+                computations.append((eq.start + offset, eq.end + offset, eq.sides, holds))
     return out
 
 
@@ -353,23 +344,35 @@ def analyze(text: str, n_tokens: int | None = None) -> DensityReport:
     scan = equation_steps(equations)
     work = sorted(scan.work)
     if len(equations) >= MAX_EQUATIONS:  # a long chain: later checks are still backed by their computations
-        work += _plain_work(text[equations[-1].end:], equations[-1].end)
+        work += _plain_work(text[equations[-1].end:], equations[-1].end, scan.computations)
     starts = [w[0] for w in work]
     steps = list(scan.steps)
     for ks, ke in keyword_spans(text):
         backed = _backing(text, ks, ke, work, starts)
         if backed is None:
             steps.append(VerificationStep(ks, ke, HOLLOW, text[ks:ke]))
-        else:
-            start, end, kind, holds = backed
-            steps.append(VerificationStep(start, end, kind if holds else FALSE, text[start:end]))
+            continue
+        start, end, kind, holds = backed
+        if holds and kind == "keyword" and start < ks and MARKERS.fullmatch(text[ks:ke]) \
+                and decorates(text, start, ks):
+            steps.append(VerificationStep(ks, ke, HOLLOW, text[ks:ke]))  # a tick on the computation itself
+            continue
+        steps.append(VerificationStep(start, end, kind if holds else FALSE, text[start:end]))
+    steps += cue_steps(text, lambda ks, ke: _backing(text, ks, ke, work, starts, retro=True))
     steps.sort(key=lambda s: (s.start, -s.end, s.kind == HOLLOW))
     merged: list[VerificationStep] = []
     for s in steps:  # overlapping steps are one check: the widest, earliest one stands for it
         if merged and s.start < merged[-1].end:
             continue
+        if merged and s.kind == "substitution" == merged[-1].kind and _BOTH.fullmatch(text, merged[-1].end, s.start):
+            merged[-1] = VerificationStep(merged[-1].start, s.end, s.kind, text[merged[-1].start:s.end])
+            continue  # "2(4) + 3 = 11 and 4 - 3 = 1": one value put into both equations is one check
+        if merged and s.kind == HOLLOW == merged[-1].kind and _ADJACENT.fullmatch(text, merged[-1].end, s.start):
+            merged[-1] = VerificationStep(merged[-1].start, s.end, HOLLOW, text[merged[-1].start:s.end])
+            continue  # adjacent markers ("**verified** ✓✓") are one claim
         merged.append(s)
     counted = sum(s.kind not in (HOLLOW, FALSE) for s in merged)
+    process = judge(text, scan.computations, [(s.start, s.end) for s in merged if s.kind not in (HOLLOW, FALSE)])
     n_false = sum(s.kind == FALSE for s in merged)
     tokens = n_tokens if n_tokens and n_tokens > 0 else approx_tokens(text)
     paragraphs = max(1, sum(1 for p in _PARAGRAPH.split(text) if p.strip()))
@@ -383,4 +386,6 @@ def analyze(text: str, n_tokens: int | None = None) -> DensityReport:
         n_hollow=len(merged) - counted - n_false,
         true_checks=counted,
         false_checks=n_false,
+        caught=process.caught,
+        uncaught_false=process.uncaught,
     )

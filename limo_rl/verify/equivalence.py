@@ -27,7 +27,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from limo_rl.verify.answers import HEDGE_SEP, choice_letter
+from limo_rl.verify.answers import HEDGE_SEP, choice_letter, choice_letters
+from limo_rl.verify.arith import NotEvaluable, evaluate, variables
 from limo_rl.verify.exact import exact_value
 from limo_rl.verify.normalize import (
     MAX_LEN,
@@ -45,11 +46,21 @@ from limo_rl.verify.structure import (
     assignment,
     inequality_interval,
     is_relation,
+    set_difference,
     shape,
     split_top,
 )
 
 AtomFn = Callable[[str, str, str], "bool | None"]
+INCONSISTENT = "\x00inconsistent"  # a boxed computation whose own sides disagree (2^5 = 31)
+# what may stand left of "=" in a boxed answer whose value is its final side: a named quantity, never an unknown
+# with a coefficient ("2x = 10" states x = 5, not 10)
+_NAME = re.compile(
+    r"(?:m\s*)?\\(?:angle|measuredangle|overline|overarc|widehat|arc)\b[^=<>]*"  # m\angle PQR, \overline{AB}
+    r"|[A-Z]{2,4}|\|[A-Z]{2,4}\|"  # AB, |AB|: a segment
+    r"|\\?[A-Za-z]{1,3}(?:_\{?\w+\}?)?\s*\([^()=]*\)"  # f(3), P(A), \Pr(A)
+    r"|[A-Za-z](?:_\{?\w+\}?)?|[A-Z][a-z]{2,}(?:\s+[a-z]+)*"  # n, a_{10}, S_5; Area, Total cost
+)
 _WORD = re.compile(r"[A-Za-z][A-Za-z' -]*[A-Za-z]")
 
 
@@ -152,6 +163,33 @@ def _unordered(gi: tuple, pi: tuple, atom: AtomFn, atype: str, depth: int) -> bo
     return True
 
 
+def final_side(s: str) -> str | None:
+    """The value a boxed computation or named equation states: the final side of ``2^5 = 32`` or
+    ``m\\angle PQR = 45``; :data:`INCONSISTENT` when its numeric sides disagree; None when another side is
+    not a computation or a name (``2x = 10``, ``x + y = 5``)."""
+    sides = [p.strip() for p in split_top(s, "=")]
+    if len(sides) < 2 or not all(sides) or any(is_relation(p) for p in sides):
+        return None
+    values = []
+    for p in sides[:-1]:
+        if _NAME.fullmatch(p):
+            continue
+        try:
+            if variables(p):
+                return None
+            values.append(evaluate(p))
+        except (NotEvaluable, ZeroDivisionError, ValueError, OverflowError):
+            return None
+    last = parse_number(sides[-1])
+    if last is not None:
+        values.append(last.value)
+    elif values:
+        return None  # a computation must come out as a number
+    if len(set(values)) > 1:
+        return INCONSISTENT
+    return sides[-1]
+
+
 def _relation_atom(g: str, p: str, atom: AtomFn, atype: str, graw: str, praw: str) -> bool | None:
     """Atoms where an equation or inequality may be involved."""
     ga, pa = assignment(graw), assignment(praw)
@@ -176,6 +214,8 @@ def _relation_atom(g: str, p: str, atom: AtomFn, atype: str, graw: str, praw: st
     if g_rel != p_rel:
         if (g_rel and ga) or (p_rel and pa):
             return atom(g, p, atype)  # "x = 5" against "5": the stripped forms
+        if p_rel and (value := final_side(praw)) is not None:
+            return False if value == INCONSISTENT else atom(g, normalize(value), atype)  # \boxed{2^5 = 32}
         return False  # an equation against a value
     return atom(g, p, atype)
 
@@ -198,6 +238,8 @@ def _compare(gold: str, pred: str, atom: AtomFn, atype: str, depth: int = 0) -> 
                       for a, b in zip(gs, ps, strict=True)])
     if (gn := parse_number(g)) is not None and (pn := parse_number(p)) is not None:
         return approx_equal(gn, pn) if atype == "approx" else numbers_equal(gn, pn)  # 1,000 is one number
+    if "setminus" in g + p or "backslash" in g + p:  # [0,5] \setminus \{2\}: the union it is
+        g, p = set_difference(g) or g, set_difference(p) or p
     gsh, psh = shape(g), shape(p)
     if {gsh.kind, psh.kind} in ({"seq", "atom"}, {"union", "atom"}):  # x >= 3 against [3, \infty)
         gi, pi_ = (inequality_interval(g) if gsh.kind == "atom" else None,
@@ -276,7 +318,7 @@ def compare(gold: str, pred: str, atom: AtomFn, answer_type: str = "auto") -> bo
     if answer_type == "choice" or (answer_type == "auto" and re.fullmatch(r"\s*\(?[A-J]\)?\s*", gold)):
         gl = choice_letter(gold)
         if gl is not None:
-            letters = {choice_letter(x) for x in pred.split(HEDGE_SEP)}
+            letters = set().union(*(choice_letters(x) for x in pred.split(HEDGE_SEP)))
             if None not in letters:
                 return letters == {gl}  # several letters offered: a hedge, wrong
             if answer_type == "choice":

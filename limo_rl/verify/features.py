@@ -30,6 +30,8 @@ def chain_features(text: str, n_tokens: int | None, cfg: VerifyConfig) -> dict[s
     feats["true_checks"] = float(rep.true_checks)
     feats["false_checks"] = float(rep.false_checks)
     feats["hollow_checks"] = float(rep.n_hollow)
+    feats["caught"] = float(rep.caught)
+    feats["uncaught_false"] = float(rep.uncaught_false)
     score *= FALSE_CHECK_FACTOR ** rep.false_checks
     return {
         "verification_steps": rep.steps,

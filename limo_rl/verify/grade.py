@@ -35,7 +35,7 @@ from limo_rl.verify.sandbox import ERROR, TIMEOUT, WorkerPool
 
 log = logging.getLogger(__name__)
 
-GRADER_VERSION = "limo_rl-verify-3"
+GRADER_VERSION = "limo_rl-verify-4"
 GRADER_MODES = ("limo_rl", "math_verify")
 ANSWER_TYPES = ("auto", "number", "expression", "choice", "approx")
 FEATURES_IN_WORKERS_MIN = 32  # batches at least this big compute chain features in the worker processes
@@ -48,7 +48,7 @@ __all__ = ["ANSWER_TYPES", "GRADER_MODES", "GRADER_VERSION", "Grader", "chain_fe
 def grader_id(mode: str = "limo_rl") -> str:
     """What a verdict or metrics file records as its grader: the mode and :data:`GRADER_VERSION`.
 
-    ``limo_rl-verify-3`` for the default grader, ``math_verify@limo_rl-verify-3`` for plain
+    ``limo_rl-verify-4`` for the default grader, ``math_verify@limo_rl-verify-4`` for plain
     math-verify semantics (the version still names this wrapper: extraction limits, sandbox)."""
     return GRADER_VERSION if mode == "limo_rl" else f"{mode}@{GRADER_VERSION}"
 

@@ -26,7 +26,7 @@ UNIT_WORDS = (
     "cm", "mm", "km", "m", "meter", "meters", "metre", "metres", "centimeters", "kilometers", "inch", "inches",
     "in", "ft", "feet", "foot", "yard", "yards", "mile", "miles", "mph", "sq", "square", "units", "unit",
     "degree", "degrees", "deg", "dollars", "dollar", "cents", "cent", "seconds", "second", "sec", "s", "minutes",
-    "minute", "min", "hours", "hour", "hr", "days", "day", "weeks", "years", "grams", "gram", "g", "kg", "pounds",
+    "minute", "min", "mins", "secs", "hours", "hour", "hr", "hrs", "yr", "yrs", "wk", "wks", "days", "day", "weeks", "years", "grams", "gram", "g", "kg", "pounds",
     "lb", "lbs", "ounces", "oz", "liters", "liter", "l", "ml", "people", "students", "ways", "times", "points",
     "percent", "cubic", "rad", "radians", "j", "kj", "ev", "n", "pa", "k", "hz", "w", "v", "a", "mol",
 )
@@ -51,6 +51,12 @@ _DEG_VALUE = re.compile(r"(\d+(?:\.\d+)?)\s*(?:\^\s*\{?\s*\\circ\s*\}?|°|\\degr
 EMPTY_SET = "\\emptyset"
 _EMPTY = re.compile(r"\\(?:emptyset|varnothing)|∅|\\\{\s*\\\}|\{\s*\}"
                     r"|(?:the\s+)?empty\s+set|no\s+(?:real\s+)?solutions?|\\text\{\s*no\s+solutions?\s*\}")
+
+
+REALS = "(-\\infty,\\infty)"
+_REALS = re.compile(r"\\mathbb\s*\{?\s*R\s*\}?|\\(?:mathbf|Bbb|mathrm)\s*\{\s*R\s*\}|\\R|ℝ"
+                    r"|\(\s*-\s*\\infty\s*,\s*\+?\s*\\infty\s*\)"
+                    r"|(?i:(?:the\s+)?(?:set\s+of\s+)?(?:all|any|every)\s+real(?:\s+numbers?|s)?(?:\s+x)?)")
 
 
 def strip_math_delims(s: str) -> str:
@@ -106,6 +112,8 @@ def normalize(answer: str, strip_assignment: bool = True) -> str:
         s = str(NUMBER_WORDS[low])
     elif _EMPTY.fullmatch(low):
         s = EMPTY_SET
+    elif _REALS.fullmatch(s):
+        s = REALS  # the whole real line, however it is spelled
     return s
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from limo_rl.verify.normalize import EMPTY_SET
+from limo_rl.verify.normalize import EMPTY_SET, normalize, parse_number
 
 MAX_ITEMS = 64
 _MATRIX = re.compile(r"^\\begin\{(p|b|B|small|)matrix\}(.*)\\end\{\1matrix\}$", re.S)
@@ -194,3 +194,51 @@ def shape(s: str) -> Shape:
     if len(expanded) == 2 and not is_relation(s):
         return Shape("list", tuple(expanded))
     return Shape("atom", (s,))
+
+
+_SETMINUS = re.compile(r"\\(?:setminus|smallsetminus|backslash)")
+_INF = {"\\infty": 1, "+\\infty": 1, "-\\infty": -1, "∞": 1, "-∞": -1}
+
+
+def _endpoint(s: str) -> tuple[int, object] | None:
+    """(infinity sign or 0, exact value) of an interval end or removed point; None if not a plain number."""
+    s = s.strip()
+    if s.replace(" ", "") in _INF:
+        return _INF[s.replace(" ", "")], 0
+    n = parse_number(s)
+    return (0, n.value) if n is not None else None
+
+
+def set_difference(s: str) -> str | None:
+    """An interval with finitely many points removed, as the union it is: ``[0,5] \\setminus \\{2\\}`` ->
+    ``[0,2)\\cup(2,5]``; ``\\mathbb{R} \\setminus \\{0\\}`` -> ``(-\\infty,0)\\cup(0,\\infty)``. None for anything else
+    (symbolic ends, a set of non-numbers, more than one difference)."""
+    parts = _SETMINUS.split(s)
+    if len(parts) != 2:
+        return None
+    left, right = shape(normalize(parts[0])), shape(normalize(parts[1]))
+    if left.kind != "seq" or len(left.items) != 2 or right.kind != "set" or not right.items:
+        return None
+    ends = [_endpoint(x) for x in left.items]
+    points = [(_endpoint(x), x.strip()) for x in right.items]
+    if None in ends or any(p is None or p[0] for p, _ in points):
+        return None
+    key = lambda e: (e[0], e[1] if not e[0] else 0)  # noqa: E731 - order: -inf < numbers < +inf
+    (lo, hi) = ends
+    if key(lo) >= key(hi):
+        return None
+    pieces: list[list[str]] = [[left.brackets[0], left.items[0].strip()]]
+    for (p, text) in sorted(points, key=lambda pt: pt[0][1]):
+        if key(p) < key(lo) or key(p) > key(hi):
+            continue  # outside: removing it changes nothing
+        if key(p) == key(lo):
+            pieces[0][0] = "("
+        elif key(p) == key(hi):
+            left = Shape(left.kind, left.items, left.brackets[0] + ")")
+        elif pieces[-1][1] != text:
+            pieces[-1] += [text, ")"]
+            pieces.append(["(", text])
+    pieces[-1] += [left.items[1].strip(), left.brackets[1]]
+    if any(p[1] == p[2] for p in pieces):
+        return None  # a removed point next to another: a degenerate piece, left to the general path
+    return "\\cup".join(f"{a}{b},{c}{d}" for a, b, c, d in pieces)

@@ -38,7 +38,7 @@ def test_grade_jsonl_round_trip(tmp_path):
     for key in ("extracted", "verification_density", "quality", "score"):
         assert key in got[1]
     assert "accuracy 0.5000" in res.stderr and "no_answer=1" in res.stderr and "/s" in res.stderr
-    assert all(g["grader_version"] == "limo_rl-verify-3" for g in got) and "grader limo_rl-verify-3" in res.stderr
+    assert all(g["grader_version"] == "limo_rl-verify-4" for g in got) and "grader limo_rl-verify-4" in res.stderr
 
 
 @pytest.mark.slow
@@ -61,7 +61,7 @@ def test_grade_modes_differ_where_math_verify_is_unsound(tmp_path):
     assert [g["correct"] for g in got["limo_rl"]] == [False, False, False, True]
     assert got["limo_rl"][2]["status"] == "no_answer"
     assert [g["correct"] for g in got["math_verify"]][:2] == [True, True] and got["math_verify"][3]["correct"]
-    assert {g["grader_version"] for g in got["math_verify"]} == {"math_verify@limo_rl-verify-3"}
+    assert {g["grader_version"] for g in got["math_verify"]} == {"math_verify@limo_rl-verify-4"}
 
 
 @pytest.mark.slow

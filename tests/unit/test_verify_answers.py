@@ -81,3 +81,48 @@ def test_extraction_is_linear_on_megabyte_outputs(text):
     t0 = time.perf_counter()
     extract_answer(text)
     assert time.perf_counter() - t0 < 0.5
+
+
+@pytest.mark.parametrize(("text", "want"), [
+    ("Work.\n\nSo there are 45 ways in total.", "45"),
+    ("Work.\n\nThe town then has 3,500,000 residents.", "3500000"),
+    ("Work.\n\nHence the series diverges.", "diverges"),
+    ("Work.\n\nThus we get $\\frac{3}{2}$ square units. I hope this helps.", "\\frac{3}{2}"),
+    ("Work.\n\nSo 20 + 25 = 45 ways.", "45"),
+])
+def test_a_result_stated_in_words_is_the_answer(text, want):
+    assert extract_answer(text) == want
+
+
+@pytest.mark.parametrize("text", [
+    "We had 45 pairs.\n\nThen we remove the 3 repeats and 12 more.",  # two values: ambiguous
+    "We had 45 pairs.\n\nSo is the total 45?",  # a question
+    "Work.\n\nHence there cannot be 45 ways.",  # a denial
+    "Work.\n\nSo there are maybe 45 ways.",  # a doubt
+    "Work.\n\nThere are 45 ways.\n\nLet me look at the case n = 3 again.",  # the closing sentence is no conclusion
+    "Work.\n\nHence the series does not diverge.",
+])
+def test_no_intermediate_or_doubtful_value_is_taken_for_a_stated_answer(text):
+    assert extract_answer(text) is None
+
+
+def test_a_stated_equation_is_kept_whole():
+    assert extract_answer("Work.\n\nSo $2x = 10$.") == "2x = 10"  # equivalence judges it; never the bare 10
+
+
+def test_a_hedge_in_words_stays_a_hedge():
+    assert extract_answer("Work.\n\nHence it is either A or D.", answer_type="choice") == "A \\text{ or } D"
+    assert extract_answer("So the answer is A or D.", answer_type="choice") == "A \\text{ or } D"
+    assert extract_answer("Work.\n\nSo there are either 12 or 15 ways.") == "12 \\text{ or } 15"
+
+
+@pytest.mark.parametrize("text", [
+    "Work.\n\nSo the answer must be larger than 10.", "Work.\n\nSo n is divisible by 3.",
+    "Work.\n\nSo far we have 12 cases.", "Work.\n\nSo the count is at least 7.",
+])
+def test_bounds_and_unfinished_statements_are_no_answer(text):
+    assert extract_answer(text) is None
+
+
+def test_a_stated_inequality_in_math_is_the_answer_itself():
+    assert extract_answer("Work.\n\nThus $x \\ge 4$.") == "x \\ge 4"

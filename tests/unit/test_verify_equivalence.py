@@ -105,3 +105,24 @@ def test_normalize_keeps_payload_as_text():
 ])
 def test_issue_14_classes(gold, pred, want):
     assert fast_equal(gold, pred) is want
+
+
+@pytest.mark.parametrize("gold,pred,want", [
+    ("32", "2^5 = 32", True), ("45", "m\\angle PQR = 45^\\circ", True), ("7", "AB = 7", True),
+    ("10", "f(3) = 10", True), ("17", "a_5 = 3 \\cdot 5 + 2 = 17", True), ("32", "n = 2^5 = 32", True),
+    ("31", "n = 2^5 = 32", False),
+    ("2", "2^5 = 32", False),  # an operand is not the value
+    ("31", "2^5 = 31", False),  # a computation whose sides disagree states nothing
+    ("10", "2x = 10", False),  # an unknown with a coefficient: x is 5, not 10
+    ("5", "x + y = 5", False),
+    ("\\mathbb{R}", "(-\\infty, \\infty)", True), ("(-\\infty,\\infty)", "\\text{all real numbers}", True),
+    ("\\mathbb{R}", "x \\in \\mathbb{R}", True), ("\\mathbb{R}", "[0, \\infty)", False),
+    ("\\mathbb{R}", "\\mathbb{R} \\setminus \\{0\\}", False), ("\\mathbb{R}", "\\mathbb{R}^2", False),
+    ("[0,2)\\cup(2,5]", "[0, 5] \\setminus \\{2\\}", True), ("(-\\infty,1)\\cup(1,\\infty)", "\\mathbb{R}\\setminus\\{1\\}", True),
+    ("[0,2)\\cup(2,5]", "[0, 5] \\setminus \\{3\\}", False), ("[0,2)\\cup(2,5]", "[0,2]\\cup(2,5]", False),
+    ("(0,5]", "[0,5]\\setminus\\{0, 9\\}", True),
+    ("3", "3 hrs", True), ("45", "45 mins", True), ("20", "20\\text{ secs}", True), ("180", "3 hrs", False),
+    ("A", "A or D", False), ("A", "either (A) or (D)", False),
+])
+def test_issue_26_classes(gold, pred, want):
+    assert fast_equal(gold, pred) is want

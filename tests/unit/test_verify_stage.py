@@ -82,9 +82,9 @@ def test_verdicts_record_the_grader_and_another_mode_regrades(tmp_path):
     out = tmp_path / "verdicts.jsonl"
     ours = grade_chains(chains, problems, VerifyConfig(workers=1), out)
     assert [v.correct for v in ours] == [False, False]  # a rounded decimal; an answer cut off in its thinking
-    assert ours[1].status == "no_answer" and {v.grader_version for v in ours} == {"limo_rl-verify-3"}
+    assert ours[1].status == "no_answer" and {v.grader_version for v in ours} == {"limo_rl-verify-4"}
     theirs = grade_chains(chains, problems, VerifyConfig(workers=1, mode="math_verify"), out)
-    assert {v.grader_version for v in theirs} == {"math_verify@limo_rl-verify-3"}
+    assert {v.grader_version for v in theirs} == {"math_verify@limo_rl-verify-4"}
     assert theirs[0].correct is True  # plain math-verify rounds to 6 decimals
     with pytest.raises(ValueError, match="mode"):
         VerifyConfig(mode="sympy")

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from fractions import Fraction
 
 Pair = tuple[str, str, str, bool]  # (category, gold, chain, label)
+RAW = "\x00chain:"  # a family's prediction that is already a whole chain (answers stated in words)
 
 
 def _chain(pred: str, rng: random.Random) -> str:
@@ -272,11 +273,174 @@ def ne_choice(rng):
     return "choice", letter, f"\\textbf{{({other})}} {rng.randint(1, 99)}", False
 
 
+# ---------------------------------------------------------------------------------------- answers in words (issue 26)
+_NOUNS = ["ways", "handshakes", "students", "marbles", "residents", "tickets", "paths", "squares"]
+
+
+def _lead(rng, mention: int | None = None) -> str:
+    a, b = rng.randint(2, 60), rng.randint(2, 60)
+    first = f"First we count the pairs: there are {a} of them, and {b} more with repeats."
+    if mention is not None:
+        first += f" Before removing duplicates we had {mention} {rng.choice(_NOUNS)}."
+    return first + "\n\n" + rng.choice(["Now we combine the cases.", "Adding the two counts gives the total."])
+
+
+def _raw(text: str) -> str:
+    return RAW + text
+
+
+def eq_stated(rng):
+    n = rng.randint(2, 10**7)
+    noun = rng.choice(_NOUNS)
+    close = rng.choice([
+        f"So there are {n} {noun} in total.", f"Hence the total is {_sep(n, rng).replace(chr(92) + ',', ',')}.",
+        f"The town then has {n:,} residents.", f"Therefore, altogether {n} {noun} remain.",
+        f"Thus we get ${n}$ {noun}.", f"In total, {n:,} {noun} were sold.",
+        f"So {n - 1} + 1 = {n} {noun}.", f"So there are {n} {noun} in total. I hope this helps.",
+    ])
+    if rng.random() < 0.15:
+        word = rng.choice(["diverges", "converges", "even", "odd", "isosceles"])
+        subject = {"diverges": "the series", "converges": "the series", "even": "the function is",
+                   "odd": "the function is", "isosceles": "the triangle is"}[word]
+        return "stated", f"\\text{{{word}}}", _raw(_lead(rng) + f"\n\nHence {subject} {word}."), True
+    return "stated", str(n), _raw(_lead(rng) + "\n\n" + close), True
+
+
+def ne_stated(rng):
+    n = rng.randint(10, 10**6)
+    other = n + rng.choice([-2, -1, 1, 2, 10])
+    noun = rng.choice(_NOUNS)
+    kind = rng.random()
+    if kind < 0.55:  # the gold is an intermediate value; the closing statement says another
+        close = rng.choice([f"So there are {other} {noun} in total.", f"Hence the total is {other:,}.",
+                            f"Then {n} - {n - other} = {other} {noun} remain."])
+        return "stated", str(n), _raw(_lead(rng, mention=n) + "\n\n" + close), False
+    if kind < 0.75:  # the closing sentence denies the gold
+        return "stated", str(n), _raw(_lead(rng) + f"\n\nHence there cannot be {n} {noun}."), False
+    if kind < 0.9:  # the closing sentence only asks
+        return "stated", str(n), _raw(_lead(rng) + f"\n\nSo is the total {n}?"), False
+    word = rng.choice(["diverges", "converges"])
+    base = word[:-1]
+    return "stated", f"\\text{{{word}}}", _raw(_lead(rng) + f"\n\nHence the series does not {base}."), False
+
+
+def ne_hedge_prose(rng):
+    if rng.random() < 0.5:
+        a, b = rng.sample("ABCDE", 2)
+        close = rng.choice([f"Hence it is either {a} or {b}.", f"So the answer is {a} or {b}.",
+                            f"Thus the correct option is either ({a}) or ({b})."])
+        return "hedge_prose", a, _raw(_lead(rng) + "\n\n" + close), False
+    n = rng.randint(2, 500)
+    m = n + rng.randint(1, 9)
+    a, b = rng.sample([n, m], 2)
+    close = rng.choice([f"So there are either {a} or {b} {rng.choice(_NOUNS)}.", f"Hence $x = {a}$ or $x = {b}$.",
+                        f"Therefore the total is {a} or {b}."])
+    return "hedge_prose", str(n), _raw(_lead(rng) + "\n\n" + close), False
+
+
+def eq_choice_prose(rng):
+    letter = rng.choice("ABCDE")
+    close = rng.choice([f"So the correct option is {letter}.", f"Hence the answer is ({letter}).",
+                        f"Therefore choice {letter} is right."])
+    return "hedge_prose", letter, _raw(_lead(rng) + "\n\n" + close), True
+
+
+def _named(rng, value: int) -> str:
+    return rng.choice([f"m\\angle PQR = {value}^\\circ", f"\\angle ABC = {value}^{{\\circ}}", f"AB = {value}",
+                       f"f({rng.randint(1, 9)}) = {value}", f"a_{{{rng.randint(2, 20)}}} = {value}",
+                       f"\\overline{{CD}} = {value}", f"P(A) = {value}"])
+
+
+def eq_boxed_equation(rng):
+    if rng.random() < 0.5:
+        b, e = rng.randint(2, 9), rng.randint(2, 6)
+        comp = rng.choice([f"{b}^{e} = {b ** e}", f"{b}^{{{e}}}={b ** e}", f"{b} \\cdot {e} = {b * e}",
+                           f"{b} \\times {e} + 1 = {b * e + 1}"])
+        return "boxed_equation", str(int(comp.rsplit("=", 1)[1])), comp, True
+    v = rng.randint(1, 179)
+    return "boxed_equation", str(v), _named(rng, v), True
+
+
+def ne_boxed_equation(rng):
+    b, e = rng.randint(2, 9), rng.randint(2, 6)
+    kind = rng.random()
+    if kind < 0.4:  # the gold is an operand of the computation, not its value
+        return "boxed_equation", str(b), f"{b}^{{{e}}} = {b ** e}", False
+    if kind < 0.7:
+        return "boxed_equation", str(b ** e + rng.choice([1, -1])), f"{b}^{e} = {b ** e}", False
+    v = rng.randint(1, 179)
+    return "boxed_equation", str(180 - v if v != 90 else 91), _named(rng, v), False
+
+
+_REAL_SPELLINGS = ["\\mathbb{R}", "(-\\infty, \\infty)", "(-\\infty,+\\infty)", "\\text{all real numbers}",
+                   "x \\in \\mathbb{R}", "\\text{All real numbers}", "\\mathbb R"]
+
+
+def eq_real_line(rng):
+    return ("real_line", rng.choice(["\\mathbb{R}", "(-\\infty,\\infty)", "\\text{all real numbers}"]),
+            rng.choice(_REAL_SPELLINGS), True)
+
+
+def ne_real_line(rng):
+    c = rng.randint(-9, 9)
+    return ("real_line", rng.choice(["\\mathbb{R}", "(-\\infty,\\infty)"]),
+            rng.choice([f"(-\\infty, {c}) \\cup ({c}, \\infty)", f"[{c}, \\infty)", f"\\mathbb{{R}} \\setminus \\{{{c}\\}}",
+                        "\\mathbb{R}^2", f"(-\\infty, {c}]", "(0, \\infty)"]), False)
+
+
+def _interval_minus(rng):
+    a = rng.randint(-20, 10)
+    b = a + rng.randint(3, 20)
+    c = rng.randint(a + 1, b - 1)
+    return a, b, c
+
+
+def eq_set_difference(rng):
+    a, b, c = _interval_minus(rng)
+    if rng.random() < 0.3:
+        diff, union = f"\\mathbb{{R}} \\setminus \\{{{c}\\}}", f"(-\\infty,{c})\\cup({c},\\infty)"
+    else:
+        diff, union = f"[{a}, {b}] \\setminus \\{{{c}\\}}", f"[{a},{c})\\cup({c},{b}]"
+    gold, pred = rng.sample([diff, union], 2)
+    return "set_difference", gold, pred, True
+
+
+def ne_set_difference(rng):
+    a, b, c = _interval_minus(rng)
+    d = c + 1 if c + 1 < b else c - 1
+    union = f"[{a},{c})\\cup({c},{b}]"
+    pred = rng.choice([f"[{a}, {b}] \\setminus \\{{{d}\\}}", f"[{a}, {b}]", f"({a}, {b}) \\setminus \\{{{c}\\}}",
+                       f"[{a},{c}]\\cup({c},{b}]"])
+    return "set_difference", union, pred, False
+
+
+_UNITS = [("min", 60), ("mins", 60), ("\\text{ min}", 60), ("sec", 1), ("secs", 1), ("\\text{ sec}", 1),
+          ("hrs", 3600), ("\\text{ hrs}", 3600), ("hr", 3600)]
+
+
+def eq_unit_abbrev(rng):
+    n = rng.randint(1, 500)
+    unit, _ = rng.choice(_UNITS)
+    sep = "" if unit.startswith("\\text") else rng.choice([" ", "\\ ", "~"])
+    return "unit_abbrev", rng.choice([str(n), f"{n}\\text{{ minutes}}" if "min" in unit else str(n)]), f"{n}{sep}{unit}", True
+
+
+def ne_unit_abbrev(rng):
+    n = rng.randint(2, 500)
+    unit, secs = rng.choice(_UNITS)
+    sep = "" if unit.startswith("\\text") else " "
+    if rng.random() < 0.5 and secs > 1:
+        return "unit_abbrev", str(n * secs // (60 if secs == 3600 else 1)), f"{n}{sep}{unit}", False  # not converted
+    return "unit_abbrev", str(n), f"{n + rng.choice([1, -1])}{sep}{unit}", False
+
+
 FAMILIES: list[Callable[[random.Random], tuple[str, str, str, bool]]] = [
     eq_separators, eq_big_int, eq_fraction, eq_decimal, eq_repeating, eq_scientific, eq_tuple, eq_set, eq_interval,
     eq_assignment, eq_matrix, eq_complex, eq_text_case, eq_empty, eq_choice, eq_equation, eq_radical,
     ne_big_int, ne_exponent, ne_rounded, ne_hedge, ne_swapped, ne_transpose, ne_sign, ne_off_by_one, ne_conjugate,
     ne_set_tuple, ne_radical, ne_equation, ne_choice,
+    eq_stated, ne_stated, ne_hedge_prose, eq_choice_prose, eq_boxed_equation, ne_boxed_equation, eq_real_line,
+    ne_real_line, eq_set_difference, ne_set_difference, eq_unit_abbrev, ne_unit_abbrev,
 ]
 
 
@@ -287,7 +451,7 @@ def generate(n_per_family: int, seed: int = 0) -> list[Pair]:
     for fam in FAMILIES:
         for _ in range(n_per_family):
             cat, gold, pred, label = fam(rng)
-            out.append((cat, gold, _chain(pred, rng), label))
+            out.append((cat, gold, pred[len(RAW):] if pred.startswith(RAW) else _chain(pred, rng), label))
     return out
 
 
