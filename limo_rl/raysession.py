@@ -29,7 +29,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from limo_rl.errors import UsageError
+from limo_rl.errors import StageFailure, UsageError
 from limo_rl.procs import guard_local_ray
 from limo_rl.worker_logs import ray_init_kwargs, route_ray_logs
 from limo_rl.worker_logs import worker_env as console_env
@@ -83,7 +83,15 @@ def start_ray(*, address: str | None = None, log_to_driver: bool | None = None, 
     elif os.environ.get("RAY_ADDRESS"):
         ray.init(log_to_driver=logs, **init_kwargs)
     else:
-        ray.init(include_dashboard=False, log_to_driver=logs, runtime_env={"env_vars": worker_env()}, **init_kwargs)
+        try:
+            ray.init(include_dashboard=False, log_to_driver=logs, runtime_env={"env_vars": worker_env()},
+                     **init_kwargs)
+        except Exception as exc:  # Ray raises a bare Exception when its node does not come up in time
+            if "timed out during startup" not in str(exc):
+                raise
+            raise StageFailure("Ray's local cluster did not start in time (the machine is too busy: load "
+                               f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores); retry when it is quieter, or "
+                               "give Ray longer with RAY_raylet_start_wait_time_s=120") from None
         guard_local_ray()  # the private cluster dies with this process, even by SIGKILL (no orphans)
     route_ray_logs()
     return True
