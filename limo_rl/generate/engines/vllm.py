@@ -220,4 +220,10 @@ def progress_bar(chat: Callable[..., Any], progress: Callable[[int], None] | Non
                 progress(int(n))
             return super().update(n)
 
+        @property
+        def format_dict(self) -> dict[str, Any]:  # vLLM divides by "elapsed", which a disabled bar keeps at 0
+            d = dict(super().format_dict)
+            d["elapsed"] = max(float(d.get("elapsed") or 0.0), 1e-3)
+            return d
+
     return _Counted
