@@ -140,11 +140,14 @@ def run_evaluation(
     label: str = "",
     toy: ToyConfig | None = None,
     pool: ActorPool | None = None,
+    hardware: Any = None,
 ) -> EvalResult:
     """Evaluate ``model`` on ``cfg.benchmarks``; writes samples.parquet, metrics.json and metrics.md.
 
     ``toy``: the recipe's world settings, for generated benchmarks (``toy_eval``). ``pool``: engine
     actors to reuse (their owner closes them); else one pool serves every benchmark of this call.
+    ``hardware``: the recipe's section (GPUs per node decide ``device: auto``; the autoscaler wait and
+    engine start limits), None for an ad hoc call.
     """
 
     out_dir = Path(out_dir)
@@ -175,7 +178,8 @@ def run_evaluation(
             log.info("evaluate %s on %s: %d problems x %d samples (T=%s, max_new_tokens=%d)", model, bench,
                      len(problems), proto.n, proto.temperature, proto.max_new_tokens)
             gen = run_generation(problems, gcfg, str(model), bdir / "generate", round=0, base_seed=base_seed,
-                                 teacher_name=str(model), pool=pool)  # not the label: renaming must not regenerate
+                                 teacher_name=str(model), pool=pool,  # not the label: renaming must not regenerate
+                                 **_hardware_args(hardware))
             wanted = {p.id for p in problems}
             chains = [c for c in read_chains(gen.chains_dir) if c.problem_id in wanted]
             verdicts = _grade_cached(chains, problems, verify_cfg, answer_type, Path(gen.chains_dir),
@@ -192,6 +196,14 @@ def run_evaluation(
             _log_benchmark(tracker, label, bench, entry)
     doc["wall_s"] = round(time.perf_counter() - t0, 3)
     return _write_outputs(out_dir, doc, rows, tracker, label)
+
+
+def _hardware_args(hw: Any) -> dict[str, Any]:
+    """run_generation's cluster arguments from a recipe's hardware section (none for an ad hoc call)."""
+    if hw is None:
+        return {}
+    return {"wait_s": hw.wait_for_nodes_s, "start_timeout_s": hw.actor_start_timeout_s,
+            "gpus_per_node": hw.gpus_per_node}
 
 
 def _memo_equal(grader: Any, answer_type: str):

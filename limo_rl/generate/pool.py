@@ -6,9 +6,11 @@ an engine (vLLM's start is ~20 s on CPU, minutes for a 32B model on GPUs) is loa
 model, not once per benchmark. The sampling settings travel with each request, so benchmarks
 with different protocols share the actors.
 
-Resources follow the device: an actor asks for GPUs only when the engine will use them
-(``generate.device`` cuda, or auto on a cluster that has GPUs), else CPUs only, so vLLM's CPU
-build runs on a CPU cluster. A vLLM actor on CPU gets its KV-cache size
+Resources follow the recipe, never what the cluster has at the instant the pool starts (an
+autoscaler adds GPU nodes only when asked): an actor asks for GPUs when ``generate.device`` is
+cuda, or auto with ``hardware.gpus_per_node`` > 0 (``cluster.engine_gpus``, the preflight's rule),
+else CPUs only, so vLLM's CPU build runs on a CPU cluster. Ad hoc commands have no hardware
+section: there auto reads the largest GPU count of a node up now. A vLLM actor on CPU gets its KV-cache size
 (``VLLM_CPU_KVCACHE_SPACE``, GiB) and an unbound OpenMP pool of ``cpus_per_actor`` threads:
 vLLM's default binds its threads to cores itself, and two actors on one node would then share
 the same cores.
@@ -26,7 +28,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from limo_rl.artifacts import hash_obj
-from limo_rl.cluster import cluster_nodes, unplaced, wait_for_resources
+from limo_rl.cluster import cluster_nodes, engine_gpus, release_resources, unplaced, wait_for_resources
 from limo_rl.config import GenerateConfig
 from limo_rl.generate.engines import make_engine
 from limo_rl.modelstore import local_model_path
@@ -82,18 +84,9 @@ class ShardWorker:
         return True
 
 
-def wants_gpu(cfg: Any, cluster_gpus: float) -> bool:
-    """Will the engine run on GPUs? cuda asks for them; auto uses them where the cluster has any."""
-    if cfg.engine == "openai":
-        return False
-    return cfg.device == "cuda" or (cfg.device == "auto" and cluster_gpus > 0)
-
-
-def actor_resources(cfg: Any, cluster_gpus: float) -> tuple[float, float]:
-    """(CPUs, GPUs) one actor asks of Ray."""
-    if not wants_gpu(cfg, cluster_gpus):
-        return cfg.cpus_per_actor, 0.0
-    return cfg.cpus_per_actor, float(cfg.vllm.tensor_parallel_size) if cfg.engine == "vllm" else 1.0
+def actor_resources(cfg: Any, gpus_per_node: int) -> tuple[float, float]:
+    """(CPUs, GPUs) one actor asks of Ray: GPUs by the recipe's rule (``cluster.engine_gpus``)."""
+    return cfg.cpus_per_actor, engine_gpus(cfg, gpus_per_node)
 
 
 def actor_env(cfg: Any, threads: int, gpus: float) -> dict[str, str]:
@@ -161,20 +154,22 @@ class ActorPool:
         return ray
 
     def acquire(self, cfg: Any, model: str, n_wanted: int, *, wait_s: float = 0.0,
-                start_timeout_s: float = 1800.0) -> list[Any]:
+                start_timeout_s: float = 1800.0, gpus_per_node: int | None = None) -> list[Any]:
         """At least one and at most ``n_wanted`` ready actors for ``cfg``'s engine and ``model``.
 
         GPU actors (or any, when an autoscaler may add nodes: ``wait_s`` > 0) are never cut to what is
         up at this instant: they fit, or the call waits up to ``wait_s`` for them, or stops with a
         ClusterError naming what is missing. CPU-only actors on a static cluster are capped at what its
         nodes hold (an actor more would wait forever), with a warning. ``start_timeout_s`` bounds the
-        wait for the engines to load (``hardware.actor_start_timeout_s``)."""
+        wait for the engines to load (``hardware.actor_start_timeout_s``). ``gpus_per_node``: the recipe's
+        ``hardware.gpus_per_node`` (None in ad hoc mode: the largest node up now)."""
         ray = self._ray()
         key = engine_key(cfg, model)
         if key != self.key:
             self.close_actors()
-            cluster = ray.cluster_resources()
-            cpus, gpus = actor_resources(cfg, cluster.get("GPU", 0))
+            if gpus_per_node is None:
+                gpus_per_node = int(max((nd.gpus for nd in cluster_nodes()), default=0))
+            cpus, gpus = actor_resources(cfg, gpus_per_node)
             threads = max(1, int(cpus))
             cls = ray.remote(ShardWorker).options(
                 num_cpus=cpus, num_gpus=gpus, resources=dict(cfg.resources),  # generate.resources pin the nodes
@@ -251,6 +246,7 @@ class ActorPool:
         try:
             self.close_actors()
         finally:
+            release_resources()  # the nodes an autoscaler added for these actors may go
             if self._ray_started:
                 import ray
 

@@ -39,7 +39,7 @@ from limo_rl.artifacts import (
     read_jsonl,
     read_stage_marker,
 )
-from limo_rl.cluster import stage_bundles, wait_for_resources
+from limo_rl.cluster import release_resources, stage_bundles, wait_for_resources
 from limo_rl.config import Recipe, preflight
 from limo_rl.config.preflight import cluster_preflight
 from limo_rl.data.benchmarks import is_generated_benchmark
@@ -189,6 +189,7 @@ class SeedRun:
                 round=rnd, base_seed=self.seed, teacher_name=teacher.name,
                 tracker=self.tracker.scoped(self.scope("loop", rnd)),
                 wait_s=self.r.hardware.wait_for_nodes_s, start_timeout_s=self.r.hardware.actor_start_timeout_s,
+                gpus_per_node=self.r.hardware.gpus_per_node,
             )
             return res.stats
 
@@ -274,12 +275,16 @@ class SeedRun:
 
         def fn(out: Path) -> dict[str, Any]:
             ensure_ray(self.run_dir)
-            if bundles := stage_bundles(self.r, "train"):  # Ray Train would wait for missing GPUs forever
-                wait_for_resources(bundles, what=f"train ({len(bundles)} GPU workers)",
-                                   wait_s=self.r.hardware.wait_for_nodes_s)
             store = self.runner.store
-            res = run_training(examples, init.path, cfg, out, seed=self.seed, tracker=self.tracker.scoped(label),
-                               store_uri=store.uri_of(out) if store is not None else None)
+            try:
+                if bundles := stage_bundles(self.r, "train"):  # Ray Train would wait for missing GPUs forever
+                    wait_for_resources(bundles, what=f"train ({len(bundles)} GPU workers)",
+                                       wait_s=self.r.hardware.wait_for_nodes_s)
+                res = run_training(examples, init.path, cfg, out, seed=self.seed,
+                                   tracker=self.tracker.scoped(label),
+                                   store_uri=store.uri_of(out) if store is not None else None)
+            finally:
+                release_resources()  # the autoscaler may take the training nodes back
             return res.metrics
 
         inputs = {"train": cfg.model_dump(), "init": init.fingerprint, "seed": self.seed,
@@ -295,7 +300,8 @@ class SeedRun:
         def fn(out: Path) -> dict[str, Any]:
             ensure_ray(self.run_dir)
             res = run_evaluation(model.path, self.r.evaluate, self.r.generate, self.r.verify, out,
-                                 seed=self.seed, tracker=self.tracker, label=label, toy=self.r.toy)
+                                 seed=self.seed, tracker=self.tracker, label=label, toy=self.r.toy,
+                                 hardware=self.r.hardware)
             figures = headline_metrics(res.metrics)
             self.tracker.log({f"{label}/{k}": v for k, v in figures.items()})
             return figures
@@ -415,6 +421,7 @@ def _run_locked(recipe: Recipe, argv: list[str], stop_after: str | None, from_st
         manifest.data.setdefault("data_revisions", {}).update(LOADED)  # Hub datasets at the commit loaded
         manifest.finish(status)
         runner.push(manifest.path)
+        release_resources()  # no autoscaler request outlives the run (a crash included)
         if not ray_was_up and ray_initialized():
             import ray  # lazily: only a run that started Ray gets here
 
