@@ -58,6 +58,7 @@ from limo_rl.loop.matching import match_static, seeded_subsample
 from limo_rl.loop.preflight import check_inputs
 from limo_rl.loop.report import accuracy_lines, write_report
 from limo_rl.loop.share import chains_table, provenance, sft_card, student_card
+from limo_rl.modelstore import local_model_path
 from limo_rl.procs import guard_local_ray, kill_recorded, pid_alive
 from limo_rl.progress import attach_log_dir, close_display, display, is_quiet
 from limo_rl.raysession import ray_initialized, start_ray
@@ -66,10 +67,11 @@ from limo_rl.resolve import ModelRef
 from limo_rl.resolve import resolve_model as _resolve
 from limo_rl.runlock import run_lock
 from limo_rl.runstore import RunStore, is_object_store_uri, work_root
-from limo_rl.select.stream import select_from_shards
+from limo_rl.select.stream import iter_problems, select_from_shards
 from limo_rl.storage import check_shared_storage
 from limo_rl.tracking import Tracker, make_tracker
 from limo_rl.train import run_training
+from limo_rl.train.length import ChainLength
 from limo_rl.types import SFTExample
 from limo_rl.verify import grade_shards
 
@@ -117,7 +119,7 @@ class SeedRun:
             rd = self.layout.round_dir(self.seed, rnd)
             chains_dir = self.generate(problems_path, teacher, rd / "generate", rnd)
             verdicts = self.verify(problems_path, chains_dir, rd / "verify")
-            sft = self.select(problems_path, chains_dir, verdicts, rd / "select", teacher, rnd)
+            sft = self.select(problems_path, chains_dir, verdicts, rd / "select", teacher, rnd, student=base)
             sft_files = [*sft_files, sft] if self.r.loop.data == "accumulate" else [sft]
             init = student if (self.r.loop.student_init == "previous" and student is not None) else base
             student = self.train(sft_files, init, rd / "train", self.scope("loop", rnd))
@@ -209,10 +211,18 @@ class SeedRun:
         return d / VERDICTS
 
     def select(self, problems_path: Path, chains_dir: Path, verdicts_path: Path, d: Path, teacher: ModelRef,
-               rnd: int) -> Path:
+               rnd: int, student: ModelRef | None = None) -> Path:
+        """Select the round's SFT set; with ``student`` (whose tokenizer training uses), only chains whose
+        rendered conversation fits ``train.max_length``, so the next-best chain stands in for a long one."""
         def fn(out: Path) -> dict[str, Any]:
+            fits = None
+            if student is not None:
+                length = ChainLength.for_model(local_model_path(student.path), self.r.generate.system_prompt,
+                                               self.r.train.max_length)
+                length.add_problems(iter_problems(problems_path))
+                fits = length.fits
             res = select_from_shards(problems_path, chains_dir, verdicts_path, self.r.select,
-                                     self.r.generate.system_prompt, out, seed=self.seed)
+                                     self.r.generate.system_prompt, out, seed=self.seed, fits=fits)
             card = sft_card(out, self.r, self.provenance(out, rnd), teacher.name, verdicts_path)
             tracker = self.tracker.scoped(self.scope("loop", rnd))
             chains_table(tracker, verdicts_path, out / SFT, chains_dir, self.seed)
@@ -223,6 +233,8 @@ class SeedRun:
         inputs = {"select": self.r.select.model_dump(), "system_prompt": self.r.generate.system_prompt,
                   "verdicts": self._marker_hash(verdicts_path.parent), "chains": self._marker_hash(chains_dir.parent),
                   "seed": self.seed}
+        if student is not None:  # the length rule: the training tokenizer and its limit
+            inputs["length"] = {"tokenizer": student.fingerprint, "max_length": self.r.train.max_length}
         self.runner.run("select", d, inputs, fn, [SFT, "stats.json"])
         return d / SFT
 
