@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import time
 from collections.abc import Mapping, Sequence
@@ -65,12 +66,25 @@ class EvalResult:
     figure_path: Path | None = None
 
 
-def protocol_generate_config(gen_cfg: GenerateConfig, proto: BenchmarkProtocol, model: str) -> GenerateConfig:
-    """The generate config of one benchmark: the recipe's engine settings, the protocol's sampling."""
-    return gen_cfg.model_copy(update={
-        "model": model, "n": proto.n, "temperature": proto.temperature, "top_p": proto.top_p,
-        "max_new_tokens": proto.max_new_tokens, "system_prompt": proto.system_prompt,
-    })
+def eval_shard_size(n_problems: int, engines: int, cap: int) -> int:
+    """Problems per evaluation shard: enough shards for every engine, at most ``generate.shard_size``.
+
+    A shard runs on one engine. Cut at the generation's 256 problems, AIME24's 30 x 16 samples would be
+    one shard on one of 8 engines; cut at ceil(problems / engines), each engine gets its share of the
+    samples (a shard holds whole problems: a problem's samples stay together, its seeds do not depend on
+    the cut, so the figures are the same)."""
+    return max(1, min(cap, math.ceil(n_problems / max(engines, 1))))
+
+
+def protocol_generate_config(gen_cfg: GenerateConfig, proto: BenchmarkProtocol, model: str,
+                             n_problems: int | None = None) -> GenerateConfig:
+    """The generate config of one benchmark: the recipe's engine settings, the protocol's sampling, and
+    with ``n_problems`` shards that keep every engine busy (:func:`eval_shard_size`)."""
+    update = {"model": model, "n": proto.n, "temperature": proto.temperature, "top_p": proto.top_p,
+              "max_new_tokens": proto.max_new_tokens, "system_prompt": proto.system_prompt}
+    if n_problems is not None:
+        update["shard_size"] = eval_shard_size(n_problems, gen_cfg.num_actors, gen_cfg.shard_size)
+    return gen_cfg.model_copy(update=update)
 
 
 def problem_samples(
@@ -174,7 +188,7 @@ def run_evaluation(
     with own_pool as pool, Grader(verify_cfg) as grader:
         for bench, proto, problems, answer_type in plan:
             bdir = out_dir / bench
-            gcfg = protocol_generate_config(gen_cfg, proto, str(model))
+            gcfg = protocol_generate_config(gen_cfg, proto, str(model), len(problems))
             log.info("evaluate %s on %s: %d problems x %d samples (T=%s, max_new_tokens=%d)", model, bench,
                      len(problems), proto.n, proto.temperature, proto.max_new_tokens)
             gen = run_generation(problems, gcfg, str(model), bdir / "generate", round=0, base_seed=base_seed,
