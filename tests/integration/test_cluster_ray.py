@@ -52,3 +52,20 @@ def test_gpu_recipe_waits_for_gpu_nodes_and_withdraws_its_request(ray_cluster, t
     with ActorPool() as pool:
         assert len(pool.acquire(cfg, str(tiny_model_dir), 1, gpus_per_node=0)) == 1
     assert len(seen) == 1
+
+
+def test_hub_weights_are_fetched_once_per_engine_node(ray_cluster):
+    """The download runs pinned to each named node (no CPU asked: it never queues behind the actors)."""
+    from limo_rl.generate.prefetch import engine_nodes, prefetch_on_nodes
+
+    def fake_download(model):
+        import ray
+
+        return model, ray.get_runtime_context().get_node_id()
+
+    nodes = cluster_nodes()
+    ids = engine_nodes(nodes, {"CPU": 1, "GPU": 0})
+    assert ids == [nodes[0].node_id] and engine_nodes(nodes, {"CPU": 1, "GPU": 1}) == []
+    assert prefetch_on_nodes("org/model", ids, timeout_s=120, download=fake_download) == [("org/model", ids[0])]
+    with pytest.raises(ValueError, match="no such repo"):
+        prefetch_on_nodes("org/model", ids, timeout_s=120, download=lambda m: (_ for _ in ()).throw(ValueError("no such repo")))

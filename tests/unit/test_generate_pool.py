@@ -67,3 +67,15 @@ def test_engine_key_ignores_sampling_but_not_the_engine():
     assert engine_key(base, "m") == engine_key(base.model_copy(update={"n": 16, "temperature": 0.0}), "m")
     assert engine_key(base, "m") != engine_key(base, "other")
     assert engine_key(base, "m") != engine_key(cfg(engine="vllm", vllm={"max_model_len": 512}), "m")
+
+
+def test_engine_start_limit_and_prefetch_rule(tmp_path, monkeypatch):
+    from limo_rl.generate.prefetch import engine_start_env, needs_prefetch
+
+    assert engine_start_env("vllm", 1800.0) == {"VLLM_ENGINE_READY_TIMEOUT_S": "1800"}  # vLLM's own 600 s raised
+    assert engine_start_env("hf", 1800.0) == {}
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    assert needs_prefetch("Qwen/Qwen2.5-7B-Instruct")
+    assert not needs_prefetch(str(tmp_path)) and not needs_prefetch("s3://bucket/model")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert not needs_prefetch("Qwen/Qwen2.5-7B-Instruct")
