@@ -113,7 +113,8 @@ def test_ray_manifests_parse_and_agree_with_runtime_env():
     assert job_env["env_vars"] == rt["env_vars"]
     entry = job["spec"]["entrypoint"].split()
     assert entry[:2] == ["limo-rl", "run"]
-    load_recipe(REPO / entry[2], entry[3:])
+    assert entry[2].startswith("/app/")  # absolute: the driver's cwd on the head is Ray's, not the image's
+    load_recipe(REPO / entry[2].removeprefix("/app/"), entry[3:])
     cluster = yaml.safe_load((REPO / "ray_cluster" / "kuberay" / "raycluster.yaml").read_text())
     assert cluster["kind"] == "RayCluster"
     import ray
