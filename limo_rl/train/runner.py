@@ -26,6 +26,7 @@ from limo_rl.runstore import download_tree, put_file, upload_tree
 from limo_rl.train.batching import Batching, batching_kwargs
 from limo_rl.train.checkpoints import COMPLETE_MARKER, mark_complete, newest_complete, read_marker
 from limo_rl.train.rows import has_generation_markers, mask_problems
+from limo_rl.train.store_checkpoints import rotate_in_store
 from limo_rl.worker_logs import redirect_worker_output
 
 log = logging.getLogger(__name__)
@@ -241,6 +242,7 @@ def _make_callbacks(out_dir: Path, world_rank: int, resumed_step: int, store_dir
                     mark_complete(ckpt, state.global_step, state.epoch)
                     if store_dir:  # an object-store run: complete in the store once its marker is there
                         upload_tree(ckpt, f"{store_dir}/checkpoints/{ckpt.name}", last=COMPLETE_MARKER)
+                        rotate_in_store(store_dir, args.save_total_limit, state.best_model_checkpoint)
 
         def on_log(self, args, state, control, logs=None, **kw):
             if world_rank != 0 or not logs:
