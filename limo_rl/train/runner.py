@@ -12,6 +12,7 @@ The heavy imports (torch, transformers, trl, ray) happen inside functions.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -133,8 +134,12 @@ def build_sft_config(cfg: dict[str, Any], out_dir: Path, *, seed: int, batching:
     if strategy == "deepspeed_zero3":
         extra["deepspeed"] = str(shipped_config("zero3.json"))
     elif strategy == "fsdp":
-        extra["fsdp"] = True
-        extra["fsdp_config"] = str(shipped_config("fsdp.json"))
+        # FSDP's own activation checkpointing, not the model's (which re-gathers each layer's shards once more);
+        # ACCELERATE_USE_FSDP is what `accelerate launch` sets and from_pretrained's cpu_ram_efficient_loading reads
+        fsdp = {**json.loads(shipped_config("fsdp.json").read_text()),
+                "activation_checkpointing": bool(cfg["gradient_checkpointing"])}
+        extra.update(fsdp=True, fsdp_config=fsdp)
+        os.environ["ACCELERATE_USE_FSDP"] = "true"
     best = cfg["select_checkpoint"] == "best_val" and has_val
     return SFTConfig(
         output_dir=str(out_dir / "checkpoints"),
@@ -152,7 +157,7 @@ def build_sft_config(cfg: dict[str, Any], out_dir: Path, *, seed: int, batching:
         fp16=False,
         # `gradient_checkpointing`, not `activation_checkpointing` (transformers >= 5.23 only): vLLM's
         # transformers pin is older, and both must train.
-        gradient_checkpointing=cfg["gradient_checkpointing"],
+        gradient_checkpointing=cfg["gradient_checkpointing"] and strategy != "fsdp",  # FSDP: in its own config
         logging_steps=cfg["logging_steps"],
         logging_first_step=True,
         save_strategy=save,
