@@ -27,7 +27,7 @@ from limo_rl.runstore import download_tree, put_file, upload_tree
 from limo_rl.train.batching import Batching, batching_kwargs
 from limo_rl.train.checkpoints import COMPLETE_MARKER, mark_complete, newest_complete, read_marker
 from limo_rl.train.rows import has_generation_markers, mask_problems
-from limo_rl.train.store_checkpoints import rotate_in_store
+from limo_rl.train.store_checkpoints import commit_checkpoint
 from limo_rl.worker_logs import redirect_worker_output
 
 log = logging.getLogger(__name__)
@@ -241,13 +241,14 @@ def _make_callbacks(out_dir: Path, world_rank: int, resumed_step: int, store_dir
                     "tokens_seen": int(state.num_input_tokens_seen or 0) - self.tok0, "seconds": now - self.t0})
 
         def on_save(self, args, state, control, **kw):
-            if world_rank == 0:
-                ckpt = Path(args.output_dir) / f"checkpoint-{state.global_step}"
-                if ckpt.is_dir():
-                    mark_complete(ckpt, state.global_step, state.epoch)
-                    if store_dir:  # an object-store run: complete in the store once its marker is there
-                        upload_tree(ckpt, f"{store_dir}/checkpoints/{ckpt.name}", last=COMPLETE_MARKER)
-                        rotate_in_store(store_dir, args.save_total_limit, state.best_model_checkpoint)
+            ckpt = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            if store_dir:  # an object-store run: every node uploads its part, complete once rank 0's marker is there
+                commit_checkpoint(ckpt, store_dir, local_rank=int(os.environ.get("LOCAL_RANK", "0")),
+                                  world_rank=world_rank, barrier=_barrier, limit=args.save_total_limit,
+                                  mark=lambda: mark_complete(ckpt, state.global_step, state.epoch),
+                                  best=state.best_model_checkpoint)
+            elif world_rank == 0 and ckpt.is_dir():
+                mark_complete(ckpt, state.global_step, state.epoch)
 
         def on_log(self, args, state, control, logs=None, **kw):
             if world_rank != 0 or not logs:
