@@ -292,6 +292,7 @@ class SeedRun:
                 if bundles := stage_bundles(self.r, "train"):  # Ray Train would wait for missing GPUs forever
                     wait_for_resources(bundles, what=f"train ({len(bundles)} GPU workers)",
                                        wait_s=self.r.hardware.wait_for_nodes_s)
+                    ensure_ray(self.run_dir)  # nodes the autoscaler added must see the run folder too
                 res = run_training(examples, init.path, cfg, out, seed=self.seed,
                                    tracker=self.tracker.scoped(label),
                                    store_uri=store.uri_of(out) if store is not None else None)
@@ -455,7 +456,7 @@ def _run_locked(recipe: Recipe, argv: list[str], stop_after: str | None, from_st
     return 0
 
 
-_storage_checked: set[str] = set()
+_storage_checked: dict[str, int] = {}  # run folder -> alive nodes when its storage was last probed
 
 
 RAY_RECORD = ".ray-cluster.json"
@@ -506,11 +507,16 @@ def ensure_ray(run_dir: Path | None = None) -> None:
     (``limo-rl clean`` and the next run end it if even the watchdog was killed)."""
     start_ray()
     guard_local_ray(run_dir / RAY_RECORD if run_dir is not None else None)
-    # the first time, on a multi-node cluster, every node must see the run folder (limo_rl.storage);
+    # every node must see the run folder (limo_rl.storage): probed the first time, and again whenever nodes
+    # joined since (an autoscaling cluster starts with its head alone, where there is nothing to probe);
     # an object-store run's working copy is the driver's alone (workers write to the store)
-    if run_dir is not None and str(run_dir) not in _storage_checked and not _is_working_copy(run_dir):
-        check_shared_storage(run_dir)
-        _storage_checked.add(str(run_dir))
+    if run_dir is not None and not _is_working_copy(run_dir):
+        import ray
+
+        alive = sum(1 for n in ray.nodes() if n.get("Alive"))
+        if alive > _storage_checked.get(str(run_dir), 0):
+            check_shared_storage(run_dir)
+            _storage_checked[str(run_dir)] = alive
 
 
 def _is_working_copy(run_dir: Path) -> bool:
