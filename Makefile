@@ -62,14 +62,13 @@ lint: $(STAMP)
 bench: $(STAMP)
 	for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done
 
-# Wheels for benchmarks/gpu_check.py on a GPU machine that has torch and transformers only: TRL and
-# what it needs beyond them, at the main venv's versions, without dependencies (torch stays theirs).
-GPU_WHEELS := trl accelerate datasets pydantic pydantic_core annotated-types typing-inspection dill multiprocess \
-	xxhash pyarrow fsspec pandas tzdata pytz python-dateutil psutil
+# Wheels for benchmarks/gpu_check.py on the lent GPU machine (Python 3.12, a CUDA torch, an older
+# transformers, no index): cp312 manylinux wheels of what it lacks, at this venv's versions, LZMA-packed,
+# under 59 MiB (benchmarks/gpu_wheels.py says what is left out and why; the script's docstring has the
+# device command). GPU_PYTHON=3.11 builds the same folder for this machine's CPU test.
+GPU_PYTHON ?= 3.12
 gpu-wheels: $(STAMP)
-	mkdir -p .whl
-	$(PY) -m pip freeze | grep -i -E "^($$(echo $(GPU_WHEELS) | tr ' ' '|'))==" > .whl/requirements.txt
-	$(PY) -m pip download -q --no-deps --only-binary=:all: -d .whl -r .whl/requirements.txt
+	$(PY) benchmarks/gpu_wheels.py --out .whl --python $(GPU_PYTHON)
 	du -sh .whl
 
 clean:

@@ -63,6 +63,10 @@ log = logging.getLogger(__name__)
 WORK_ENV = "LIMO_RL_RUN_CACHE"
 PARTIAL = "_STAGE_PARTIAL.json"  # in the store only: a stage not done whose finished parts are committed
 RECORDS = ("config.yaml", "manifest.json")  # run-level files a resume needs (the report is remade)
+# A stage's folders kept in the store only: training checkpoints (hundreds of GB each at 32B). A commit never
+# deletes them from the store and a pull never brings them to a working copy; a training worker fetches the one
+# checkpoint it resumes from (limo_rl.train.store_checkpoints).
+STORE_ONLY = ("checkpoints",)
 _PACKAGES = {"s3": "s3fs", "gs": "gcsfs"}
 SECRET_ENV = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 
@@ -170,7 +174,8 @@ def upload_tree(local: Path, uri: str, *, delete_extra: bool = False, last: str 
     if before_last is not None:
         before_last()
     if delete_extra:
-        extra = [f"{root}/{rel}" for rel in have if rel not in files and not rel.startswith(STALE_PREFIX)]
+        extra = [f"{root}/{rel}" for rel in have if rel not in files and not rel.startswith(STALE_PREFIX)
+                 and rel.split("/", 1)[0] not in STORE_ONLY]
         if extra:
             fs.rm(extra)
     if last is not None and last in files:
@@ -198,13 +203,13 @@ def read_json(uri: str) -> dict[str, Any] | None:
     return info if isinstance(info, dict) else None
 
 
-def download_tree(uri: str, local: Path, *, skip: Sequence[str] = ()) -> int:
+def download_tree(uri: str, local: Path, *, skip: Sequence[str] = (), skip_dirs: Sequence[str] = STORE_ONLY) -> int:
     """Download the objects under ``uri`` into ``local`` (each by temp file and rename; files already
-    identical are kept); returns the count fetched."""
+    identical are kept), except ``skip`` and the top-level folders ``skip_dirs``; returns the count fetched."""
     fs, root = filesystem(uri)
     got = 0
     for rel, info in _listing(fs, root).items():
-        if rel in skip or rel.startswith(STALE_PREFIX):
+        if rel in skip or rel.startswith(STALE_PREFIX) or rel.split("/", 1)[0] in skip_dirs:
             continue
         dest = local / rel
         if dest.is_file() and _same(info, dest):
@@ -215,6 +220,20 @@ def download_tree(uri: str, local: Path, *, skip: Sequence[str] = ()) -> int:
         os.replace(tmp, dest)
         got += 1
     return got
+
+
+def folders_holding(uri: str, name: str) -> list[str]:
+    """The folders directly under ``uri`` that hold an object ``name`` (e.g. checkpoints with their marker)."""
+    fs, root = filesystem(uri)
+    return sorted(rel.split("/")[0] for rel in _listing(fs, root) if rel.count("/") == 1 and rel.endswith(f"/{name}"))
+
+
+def remove_folders(uri: str, names: Sequence[str]) -> None:
+    """Delete the folders ``names`` directly under ``uri``, every object in them."""
+    if names:
+        fs, root = filesystem(uri)
+        fs.rm([f"{root}/{n}" for n in names], recursive=True)
+        fs.invalidate_cache(root)
 
 
 def storage_for(uri: str) -> tuple[str, Any]:

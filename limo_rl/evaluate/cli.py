@@ -105,7 +105,8 @@ def _adhoc(args: argparse.Namespace) -> int:
     try:  # a bad benchmark row raises DataError, which the CLI reports with its file and row (exit 2)
         with run_lock(out):  # one writer per output folder
             res = run_evaluation(model, cfg, gen_cfg, recipe.verify, out, seed=recipe.run.seed, tracker=tracker,
-                                 label=args.label, toy=recipe.toy)
+                                 label=args.label, toy=recipe.toy,
+                                 hardware=recipe.hardware if args.recipe is not None else None)
     finally:
         tracker.finish()
     sys.stdout.write(res.table_path.read_text())

@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import time
 from collections.abc import Mapping, Sequence
@@ -65,12 +66,25 @@ class EvalResult:
     figure_path: Path | None = None
 
 
-def protocol_generate_config(gen_cfg: GenerateConfig, proto: BenchmarkProtocol, model: str) -> GenerateConfig:
-    """The generate config of one benchmark: the recipe's engine settings, the protocol's sampling."""
-    return gen_cfg.model_copy(update={
-        "model": model, "n": proto.n, "temperature": proto.temperature, "top_p": proto.top_p,
-        "max_new_tokens": proto.max_new_tokens, "system_prompt": proto.system_prompt,
-    })
+def eval_shard_size(n_problems: int, engines: int, cap: int) -> int:
+    """Problems per evaluation shard: enough shards for every engine, at most ``generate.shard_size``.
+
+    A shard runs on one engine. Cut at the generation's 256 problems, AIME24's 30 x 16 samples would be
+    one shard on one of 8 engines; cut at ceil(problems / engines), each engine gets its share of the
+    samples (a shard holds whole problems: a problem's samples stay together, its seeds do not depend on
+    the cut, so the figures are the same)."""
+    return max(1, min(cap, math.ceil(n_problems / max(engines, 1))))
+
+
+def protocol_generate_config(gen_cfg: GenerateConfig, proto: BenchmarkProtocol, model: str,
+                             n_problems: int | None = None) -> GenerateConfig:
+    """The generate config of one benchmark: the recipe's engine settings, the protocol's sampling, and
+    with ``n_problems`` shards that keep every engine busy (:func:`eval_shard_size`)."""
+    update = {"model": model, "n": proto.n, "temperature": proto.temperature, "top_p": proto.top_p,
+              "max_new_tokens": proto.max_new_tokens, "system_prompt": proto.system_prompt}
+    if n_problems is not None:
+        update["shard_size"] = eval_shard_size(n_problems, gen_cfg.num_actors, gen_cfg.shard_size)
+    return gen_cfg.model_copy(update=update)
 
 
 def problem_samples(
@@ -156,6 +170,7 @@ def run_evaluation(
     pool: ActorPool | None = None,
     arm: str | None = None,
     rnd: int | None = None,
+    hardware: Any = None,
 ) -> EvalResult:
     """Evaluate ``model`` on ``cfg.benchmarks``; writes samples.parquet, metrics.json and metrics.md.
 
@@ -163,6 +178,8 @@ def run_evaluation(
     actors to reuse (their owner closes them); else one pool serves every benchmark of this call.
     ``arm``, ``rnd`` (its round) and ``seed``: what the model is in its run, written on every row of samples.parquet
     so the files of several arms line up in one table.
+    ``hardware``: the recipe's section (GPUs per node decide ``device: auto``; the autoscaler wait and
+    engine start limits), None for an ad hoc call.
     """
 
     out_dir = Path(out_dir)
@@ -182,12 +199,13 @@ def run_evaluation(
     with own_pool as pool, Grader(verify_cfg) as grader:
         for bench, proto, problems, answer_type in plan:
             bdir = out_dir / bench
-            gcfg = protocol_generate_config(gen_cfg, proto, str(model))
+            gcfg = protocol_generate_config(gen_cfg, proto, str(model), len(problems))
             log.info("evaluate %s on %s: %d problems x %d samples (T=%s, max_new_tokens=%d)", model, bench,
                      len(problems), proto.n, proto.temperature, proto.max_new_tokens)
             gen = run_generation(problems, gcfg, str(model), bdir / "generate", round=0, base_seed=base_seed,
                                  teacher_name=str(model), pool=pool,  # not the label: renaming must not regenerate
-                                 drop_over_window=False)  # a benchmark problem is never dropped unseen: an error
+                                 drop_over_window=False,  # a benchmark problem is never dropped unseen: an error
+                                 **_hardware_args(hardware))
             wanted = {p.id for p in problems}
             chains = [c for c in read_chains(gen.chains_dir) if c.problem_id in wanted]
             verdicts = _grade_cached(chains, problems, verify_cfg, answer_type, Path(gen.chains_dir),
@@ -205,6 +223,14 @@ def run_evaluation(
             _log_benchmark(tracker, label, bench, entry)
     doc["wall_s"] = round(time.perf_counter() - t0, 3)
     return _write_outputs(out_dir, doc, rows, tracker, label)
+
+
+def _hardware_args(hw: Any) -> dict[str, Any]:
+    """run_generation's cluster arguments from a recipe's hardware section (none for an ad hoc call)."""
+    if hw is None:
+        return {}
+    return {"wait_s": hw.wait_for_nodes_s, "start_timeout_s": hw.actor_start_timeout_s,
+            "gpus_per_node": hw.gpus_per_node}
 
 
 def _memo_equal(grader: Any, answer_type: str):

@@ -118,12 +118,13 @@ def run_generation(
     problems: Sequence[Problem], cfg: Any, model: str, out_dir: Path, *, round: int = 1, base_seed: int = 0,
     teacher_name: str | None = None, tracker: Any = None, wait_s: float = 0.0, start_timeout_s: float = 1800.0,
     pool: ActorPool | None = None, on_shard: Callable[[Path], None] | None = None, drop_over_window: bool = True,
-    model_id: str | None = None,
+    model_id: str | None = None, gpus_per_node: int | None = None,
 ) -> GenerationResult:
     """Sample ``cfg.n`` chains per problem with ``cfg.engine`` on Ray; shards under ``out_dir/chains``.
 
     ``wait_s``: how long the actors may wait for an autoscaler (``hardware.wait_for_nodes_s``);
-    ``start_timeout_s``: how long they may take to load the model (``hardware.actor_start_timeout_s``).
+    ``start_timeout_s``: how long they may take to load the model (``hardware.actor_start_timeout_s``);
+    ``gpus_per_node``: ``hardware.gpus_per_node``, which decides ``device: auto`` (None: ad hoc, the nodes up now).
 
     Resumable: complete shards of the same spec are skipped; shards of another spec are set
     aside. ``pool``: actors to reuse (closed by its owner); else the call starts and ends its own. Raises
@@ -162,7 +163,8 @@ def run_generation(
     if todo:
         new_tokens, gen_wall, engine_version, nodes = _run_pool(
             todo, requests, seeds, cfg, model, chains_dir, round=round, teacher=teacher, spec=spec, wait_s=wait_s,
-            start_timeout_s=start_timeout_s, pool=pool, on_shard=on_shard, drop_over_window=drop_over_window)
+            start_timeout_s=start_timeout_s, pool=pool, on_shard=on_shard, drop_over_window=drop_over_window,
+            gpus_per_node=gpus_per_node)
 
     stats = shard_stats([chains_dir / p.name for p in plans])
     n_chains = stats["chains"]
@@ -190,7 +192,7 @@ def _run_pool(
     todo: list[ShardPlan], requests: dict[str, GenerationRequest], seeds: dict[str, tuple[int, ...]],
     cfg: Any, model: str, chains_dir: Path, *, round: int, teacher: str, spec: str, wait_s: float = 0.0,
     start_timeout_s: float = 1800.0, pool: ActorPool | None = None, on_shard: Callable[[Path], None] | None = None,
-    drop_over_window: bool = True,
+    drop_over_window: bool = True, gpus_per_node: int | None = None,
 ) -> tuple[int, float, str, list[str]]:
     import ray
 
@@ -200,7 +202,7 @@ def _run_pool(
     try:
         try:
             actors = pool.acquire(cfg, model, min(cfg.num_actors, len(todo)), wait_s=wait_s,
-                                  start_timeout_s=start_timeout_s)
+                                  start_timeout_s=start_timeout_s, gpus_per_node=gpus_per_node)
         except PoolError as exc:
             raise GenerationError(str(exc)) from None
         engine_version = pool.version

@@ -6,9 +6,13 @@ an engine (vLLM's start is ~20 s on CPU, minutes for a 32B model on GPUs) is loa
 model, not once per benchmark. The sampling settings travel with each request, so benchmarks
 with different protocols share the actors.
 
-Resources follow the device: an actor asks for GPUs only when the engine will use them
-(``generate.device`` cuda, or auto on a cluster that has GPUs), else CPUs only, so vLLM's CPU
-build runs on a CPU cluster. A vLLM actor on CPU gets its KV-cache size
+Resources follow the recipe, never what the cluster has at the instant the pool starts (an
+autoscaler adds GPU nodes only when asked): an actor asks for GPUs when ``generate.device`` is
+cuda, or auto with ``hardware.gpus_per_node`` > 0 (``cluster.engine_gpus``, the preflight's rule),
+else CPUs only, so vLLM's CPU build runs on a CPU cluster. Ad hoc commands have no hardware
+section: there auto reads the largest GPU count of a node up now. A hub model is downloaded once
+per engine node before the actors start, and vLLM may take ``hardware.actor_start_timeout_s`` to
+come up (:mod:`limo_rl.generate.prefetch`). A vLLM actor on CPU gets its KV-cache size
 (``VLLM_CPU_KVCACHE_SPACE``, GiB) and an unbound OpenMP pool of ``cpus_per_actor`` threads:
 vLLM's default binds its threads to cores itself, and two actors on one node would then share
 the same cores.
@@ -26,9 +30,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from limo_rl.artifacts import hash_obj
-from limo_rl.cluster import cluster_nodes, unplaced, wait_for_resources
+from limo_rl.cluster import cluster_nodes, engine_gpus, release_resources, unplaced, wait_for_resources
 from limo_rl.config import GenerateConfig
 from limo_rl.generate.engines import make_engine
+from limo_rl.generate.prefetch import engine_nodes, engine_start_env, needs_prefetch, prefetch_on_nodes
 from limo_rl.modelstore import local_model_path
 from limo_rl.progress import QUIET_ENV, is_quiet
 from limo_rl.raysession import start_ray, worker_env
@@ -99,18 +104,9 @@ class SampleCounter:
         return self.n
 
 
-def wants_gpu(cfg: Any, cluster_gpus: float) -> bool:
-    """Will the engine run on GPUs? cuda asks for them; auto uses them where the cluster has any."""
-    if cfg.engine == "openai":
-        return False
-    return cfg.device == "cuda" or (cfg.device == "auto" and cluster_gpus > 0)
-
-
-def actor_resources(cfg: Any, cluster_gpus: float) -> tuple[float, float]:
-    """(CPUs, GPUs) one actor asks of Ray."""
-    if not wants_gpu(cfg, cluster_gpus):
-        return cfg.cpus_per_actor, 0.0
-    return cfg.cpus_per_actor, float(cfg.vllm.tensor_parallel_size) if cfg.engine == "vllm" else 1.0
+def actor_resources(cfg: Any, gpus_per_node: int) -> tuple[float, float]:
+    """(CPUs, GPUs) one actor asks of Ray: GPUs by the recipe's rule (``cluster.engine_gpus``)."""
+    return cfg.cpus_per_actor, engine_gpus(cfg, gpus_per_node)
 
 
 def actor_env(cfg: Any, threads: int, gpus: float) -> dict[str, str]:
@@ -164,6 +160,7 @@ class ActorPool:
         self.version = ""
         self._spawn_args: tuple[Any, ...] | None = None
         self._ray_started = False
+        self._prefetched: set[str] = set()  # hub models already on every engine node
 
     def __enter__(self) -> ActorPool:
         return self
@@ -179,42 +176,41 @@ class ActorPool:
         return ray
 
     def acquire(self, cfg: Any, model: str, n_wanted: int, *, wait_s: float = 0.0,
-                start_timeout_s: float = 1800.0) -> list[Any]:
+                start_timeout_s: float = 1800.0, gpus_per_node: int | None = None) -> list[Any]:
         """At least one and at most ``n_wanted`` ready actors for ``cfg``'s engine and ``model``.
 
         GPU actors (or any, when an autoscaler may add nodes: ``wait_s`` > 0) are never cut to what is
         up at this instant: they fit, or the call waits up to ``wait_s`` for them, or stops with a
         ClusterError naming what is missing. CPU-only actors on a static cluster are capped at what its
         nodes hold (an actor more would wait forever), with a warning. ``start_timeout_s`` bounds the
-        wait for the engines to load (``hardware.actor_start_timeout_s``)."""
+        wait for the engines to load (``hardware.actor_start_timeout_s``). ``gpus_per_node``: the recipe's
+        ``hardware.gpus_per_node`` (None in ad hoc mode: the largest node up now)."""
         ray = self._ray()
         key = engine_key(cfg, model)
         if key != self.key:
             self.close_actors()
-            cluster = ray.cluster_resources()
-            cpus, gpus = actor_resources(cfg, cluster.get("GPU", 0))
+            if gpus_per_node is None:
+                gpus_per_node = int(max((nd.gpus for nd in cluster_nodes()), default=0))
+            cpus, gpus = actor_resources(cfg, gpus_per_node)
             threads = max(1, int(cpus))
             cls = ray.remote(ShardWorker).options(
                 num_cpus=cpus, num_gpus=gpus, resources=dict(cfg.resources),  # generate.resources pin the nodes
-                runtime_env={"env_vars": actor_env(cfg, threads, gpus)})
+                runtime_env={"env_vars": {**actor_env(cfg, threads, gpus),
+                                          **engine_start_env(cfg.engine, start_timeout_s)}})
             secrets = ray.put(SecretEnv([cfg.openai.api_key_env] if cfg.engine == "openai" else []))
             self._spawn_args = (cls, cfg.model_dump(mode="json"), str(model), threads, cpus, gpus, secrets)
             self.key = key
         cls, cfg_dict, model_s, threads, cpus, gpus, secrets = self._spawn_args  # type: ignore[misc]
-        if gpus > 0 or wait_s > 0:
-            wait_for_resources([{"CPU": cpus, "GPU": gpus, **cfg.resources}] * n_wanted,
-                               what=f"generate ({n_wanted} {cfg.engine} actor(s))", wait_s=wait_s)
-            n = n_wanted
-        else:
-            nodes = cluster_nodes()
-            n = fit_actors(n_wanted, cpus, gpus, [nd.resources for nd in nodes], cfg.resources)
-            if n < 1:
-                want = {"CPU": cpus, **cfg.resources}
-                raise PoolError(f"one generate actor needs {want} but no node of the Ray cluster has that "
-                                f"({'; '.join(x.describe() for x in nodes)}); lower generate.cpus_per_actor")
-            if n < n_wanted:
-                log.warning("generate.num_actors = %d but the cluster's nodes fit %d actor(s); using %d",
-                            n_wanted, n, n)
+        bundle = {"CPU": cpus, "GPU": gpus, **cfg.resources}
+        n, nodes = _placeable(cfg, bundle, n_wanted, wait_s)
+        if n > len(self.actors) and cfg.engine != "openai" and needs_prefetch(model_s) \
+                and model_s not in self._prefetched:
+            try:  # one download per node, not one inside each engine's start (vLLM gives up at its own limit)
+                prefetch_on_nodes(model_s, engine_nodes(nodes, bundle), timeout_s=start_timeout_s)
+            except Exception as exc:
+                raise PoolError(f"could not fetch {model_s} onto the nodes within {start_timeout_s:.0f} s "
+                                f"(hardware.actor_start_timeout_s): {short_error(exc)}") from None
+            self._prefetched.add(model_s)
         new = [cls.remote(cfg_dict, model_s, threads, secrets) for _ in range(n - len(self.actors))]
         if new:
             try:
@@ -269,11 +265,30 @@ class ActorPool:
         try:
             self.close_actors()
         finally:
+            release_resources()  # the nodes an autoscaler added for these actors may go
             if self._ray_started:
                 import ray
 
                 ray.shutdown()
                 self._ray_started = False
+
+
+def _placeable(cfg: Any, bundle: dict[str, float], n_wanted: int, wait_s: float) -> tuple[int, list[Any]]:
+    """(actors to start, the cluster's nodes). GPU actors, or any when an autoscaler may add nodes, wait for
+    all ``n_wanted`` (or ClusterError); CPU actors on a static cluster are capped at what the nodes hold."""
+    if bundle["GPU"] > 0 or wait_s > 0:
+        nodes = wait_for_resources([bundle] * n_wanted, what=f"generate ({n_wanted} {cfg.engine} actor(s))",
+                                   wait_s=wait_s)
+        return n_wanted, nodes
+    nodes = cluster_nodes()
+    n = fit_actors(n_wanted, bundle["CPU"], 0.0, [nd.resources for nd in nodes], cfg.resources)
+    if n < 1:
+        want = {"CPU": bundle["CPU"], **cfg.resources}
+        raise PoolError(f"one generate actor needs {want} but no node of the Ray cluster has that "
+                        f"({'; '.join(x.describe() for x in nodes)}); lower generate.cpus_per_actor")
+    if n < n_wanted:
+        log.warning("generate.num_actors = %d but the cluster's nodes fit %d actor(s); using %d", n_wanted, n, n)
+    return n, nodes
 
 
 def short_error(exc: BaseException, limit: int = 600) -> str:

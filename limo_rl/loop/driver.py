@@ -39,7 +39,7 @@ from limo_rl.artifacts import (
     read_jsonl,
     read_stage_marker,
 )
-from limo_rl.cluster import stage_bundles, wait_for_resources
+from limo_rl.cluster import release_resources, stage_bundles, wait_for_resources
 from limo_rl.config import Recipe, preflight
 from limo_rl.config.preflight import cluster_preflight
 from limo_rl.data.benchmarks import is_generated_benchmark
@@ -66,6 +66,7 @@ from limo_rl.loop.share import (
     student_card,
     verify_figures,
 )
+from limo_rl.modelstore import local_model_path
 from limo_rl.procs import guard_local_ray, kill_recorded, pid_alive
 from limo_rl.progress import attach_log_dir, close_display, display, is_quiet
 from limo_rl.raysession import ray_initialized, start_ray
@@ -75,11 +76,12 @@ from limo_rl.resolve import resolve_model as _resolve
 from limo_rl.runlease import StoreLease
 from limo_rl.runlock import run_lock
 from limo_rl.runstore import RunStore, is_object_store_uri, work_root
-from limo_rl.select.stream import select_from_shards
+from limo_rl.select.stream import iter_problems, select_from_shards
 from limo_rl.stagestore import StageStore
 from limo_rl.storage import check_shared_storage
 from limo_rl.tracking import Tracker, make_tracker
 from limo_rl.train import run_training
+from limo_rl.train.length import ChainLength
 from limo_rl.types import SFTExample
 from limo_rl.verify import grade_shards
 
@@ -127,7 +129,7 @@ class SeedRun:
             rd = self.layout.round_dir(self.seed, rnd)
             chains_dir = self.generate(problems_path, teacher, rd / "generate", rnd)
             verdicts = self.verify(problems_path, chains_dir, rd / "verify", rnd)
-            sft = self.select(problems_path, chains_dir, verdicts, rd / "select", teacher, rnd)
+            sft = self.select(problems_path, chains_dir, verdicts, rd / "select", teacher, rnd, student=base)
             sft_files = [*sft_files, sft] if self.r.loop.data == "accumulate" else [sft]
             init = student if (self.r.loop.student_init == "previous" and student is not None) else base
             student = self.train(sft_files, init, rd / "train", self.scope("loop", rnd))
@@ -202,6 +204,7 @@ class SeedRun:
                 wait_s=self.r.hardware.wait_for_nodes_s, start_timeout_s=self.r.hardware.actor_start_timeout_s,
                 on_shard=(lambda shard: store.commit_part(out, shard)) if store is not None else None,
                 model_id=teacher.fingerprint,  # not its path: a toy model's is node-local on an object-store run
+                gpus_per_node=self.r.hardware.gpus_per_node,
             )
             return res.stats
 
@@ -223,10 +226,18 @@ class SeedRun:
         return d / VERDICTS
 
     def select(self, problems_path: Path, chains_dir: Path, verdicts_path: Path, d: Path, teacher: ModelRef,
-               rnd: int) -> Path:
+               rnd: int, student: ModelRef | None = None) -> Path:
+        """Select the round's SFT set; with ``student`` (whose tokenizer training uses), only chains whose
+        rendered conversation fits ``train.max_length``, so the next-best chain stands in for a long one."""
         def fn(out: Path) -> dict[str, Any]:
+            fits = None
+            if student is not None:
+                length = ChainLength.for_model(local_model_path(student.path), self.r.generate.system_prompt,
+                                               self.r.train.max_length)
+                length.add_problems(iter_problems(problems_path))
+                fits = length.fits
             res = select_from_shards(problems_path, chains_dir, verdicts_path, self.r.select,
-                                     self.r.generate.system_prompt, out, seed=self.seed)
+                                     self.r.generate.system_prompt, out, seed=self.seed, fits=fits)
             card = sft_card(out, self.r, self.provenance(out, rnd), teacher.name, verdicts_path)
             tracker = self.tracker.scoped(self.scope("loop", rnd))
             tracker.log(select_figures(res.stats))
@@ -238,6 +249,8 @@ class SeedRun:
         inputs = {"select": self.r.select.model_dump(), "system_prompt": self.r.generate.system_prompt,
                   "verdicts": self._marker_hash(verdicts_path.parent), "chains": self._marker_hash(chains_dir.parent),
                   "seed": self.seed}
+        if student is not None:  # the length rule: the training tokenizer and its limit
+            inputs["length"] = {"tokenizer": student.fingerprint, "max_length": self.r.train.max_length}
         self.runner.run("select", d, inputs, fn, [SFT, "stats.json"])
         return d / SFT
 
@@ -290,12 +303,17 @@ class SeedRun:
 
         def fn(out: Path) -> dict[str, Any]:
             ensure_ray(self.run_dir)
-            if bundles := stage_bundles(self.r, "train"):  # Ray Train would wait for missing GPUs forever
-                wait_for_resources(bundles, what=f"train ({len(bundles)} GPU workers)",
-                                   wait_s=self.r.hardware.wait_for_nodes_s)
             store = self.runner.store
-            res = run_training(examples, init.path, cfg, out, seed=self.seed, tracker=self.tracker.scoped(label),
-                               store_uri=store.uri_of(out) if store is not None else None)
+            try:
+                if bundles := stage_bundles(self.r, "train"):  # Ray Train would wait for missing GPUs forever
+                    wait_for_resources(bundles, what=f"train ({len(bundles)} GPU workers)",
+                                       wait_s=self.r.hardware.wait_for_nodes_s)
+                    ensure_ray(self.run_dir)  # nodes the autoscaler added must see the run folder too
+                res = run_training(examples, init.path, cfg, out, seed=self.seed,
+                                   tracker=self.tracker.scoped(label),
+                                   store_uri=store.uri_of(out) if store is not None else None)
+            finally:
+                release_resources()  # the autoscaler may take the training nodes back
             return res.metrics
 
         inputs = {"train": cfg.key_dict(), "init": init.fingerprint, "seed": self.seed,
@@ -312,7 +330,8 @@ class SeedRun:
             ensure_ray(self.run_dir)
             arm, rnd = arm_of(label)
             res = run_evaluation(model.path, self.r.evaluate, self.r.generate, self.r.verify, out,
-                                 seed=self.seed, tracker=self.tracker, label=label, toy=self.r.toy, arm=arm, rnd=rnd)
+                                 seed=self.seed, tracker=self.tracker, label=label, toy=self.r.toy, arm=arm, rnd=rnd,
+                                 hardware=self.r.hardware)
             figures = headline_metrics(res.metrics)
             self.tracker.log({f"{label}/{k}": v for k, v in figures.items()})
             return figures
@@ -440,6 +459,7 @@ def _run_locked(recipe: Recipe, argv: list[str], stop_after: str | None, from_st
                 raise
             log.error("could not record the run's end in %s: %s", manifest.path, exc)
         runner.push(manifest.path)
+        release_resources()  # no autoscaler request outlives the run (a crash included)
         if not ray_was_up and ray_initialized():
             import ray  # lazily: only a run that started Ray gets here
 
@@ -461,7 +481,7 @@ def _run_locked(recipe: Recipe, argv: list[str], stop_after: str | None, from_st
     return 0
 
 
-_storage_checked: set[str] = set()
+_storage_checked: dict[str, int] = {}  # run folder -> alive nodes when its storage was last probed
 
 
 RAY_RECORD = ".ray-cluster.json"
@@ -521,11 +541,16 @@ def ensure_ray(run_dir: Path | None = None) -> None:
     (``limo-rl clean`` and the next run end it if even the watchdog was killed)."""
     start_ray()
     guard_local_ray(run_dir / RAY_RECORD if run_dir is not None else None)
-    # the first time, on a multi-node cluster, every node must see the run folder (limo_rl.storage);
+    # every node must see the run folder (limo_rl.storage): probed the first time, and again whenever nodes
+    # joined since (an autoscaling cluster starts with its head alone, where there is nothing to probe);
     # an object-store run's working copy is the driver's alone (workers write to the store)
-    if run_dir is not None and str(run_dir) not in _storage_checked and not _is_working_copy(run_dir):
-        check_shared_storage(run_dir)
-        _storage_checked.add(str(run_dir))
+    if run_dir is not None and not _is_working_copy(run_dir):
+        import ray
+
+        alive = sum(1 for n in ray.nodes() if n.get("Alive"))
+        if alive > _storage_checked.get(str(run_dir), 0):
+            check_shared_storage(run_dir)
+            _storage_checked[str(run_dir)] = alive
 
 
 def _is_working_copy(run_dir: Path) -> bool:

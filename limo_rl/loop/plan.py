@@ -9,9 +9,10 @@ or a labelled table for hub ids) and the ``hardware`` section; every assumption 
   (4 B/param) stay on the GPU and 12 B/param go to host memory. On top: the gathered bf16
   working set of ZeRO-3/FSDP (two modules: the larger of a decoder layer and the embedding),
   activations at ``train.max_length`` x batch (with gradient checkpointing one input of h per
-  layer plus one layer recomputed; without, every layer), the logits (bf16, their fp32 upcast
-  and its gradient: 10 B x tokens x vocab) and a fixed 4 GiB for the CUDA context, NCCL and
-  allocator fragmentation.
+  layer plus one layer recomputed; without, every layer), the LM head's logits and a fixed 4 GiB
+  for the CUDA context, NCCL and allocator fragmentation. TRL >= 1.16 never builds the full
+  logits in SFT: its fused LM head works in tiles of 4096 tokens x 32768 vocabulary entries, so the
+  logits cost two fp32 tiles (the tile and its gradient), ~1 GiB, not 10 B x tokens x vocab.
 * **vLLM**: weights 2 B/param over ``tensor_parallel_size``; the KV cache gets
   ``gpu_memory_utilization`` x memory minus weights minus 2 GiB (activations, CUDA graphs) and
   must hold at least one ``max_model_len`` sequence; ``tensor_parallel_size`` <= GPUs per node.
@@ -19,11 +20,17 @@ or a labelled table for hub ids) and the ``hardware`` section; every assumption 
   model's ``max_position_embeddings``; ``train.max_length`` <= the student's.
 * **Time**: decode is memory-bound, so tokens/s per engine = batch / step time, step time =
   (weights + KV read per step) / (HBM bandwidth x 0.5), batch = sequences the KV room holds at
-  the mean context (capped at 256); chains average 40% of ``max_new_tokens``. Training FLOPs =
-  (6 + 2 with checkpointing) x params x tokens at 30% of bf16 peak. Grading: 20 chains/s per
-  verify worker. Override the assumptions with ``limo-rl plan`` flags.
+  the mean context, capped at vLLM's default ``max_num_seqs`` for the GPU (1024 on GPUs of 70 GiB
+  or more other than the A100, else 256); chains average 40% of ``max_new_tokens``. Evaluation
+  runs each benchmark on the engines its shards reach (one shard per engine,
+  :func:`limo_rl.evaluate.harness.eval_shard_size`), each at the batch of the samples it holds:
+  AIME's 480 samples keep 8 engines at a batch of 60, far below the KV room. Training FLOPs =
+  (6 + 2 with checkpointing) x params x tokens at 30% of bf16 peak, plus the checkpoint writes
+  (every save: 14 B/param, and the final model 2 B/param, at 1 GiB/s to the run storage).
+  Grading: 20 chains/s per verify worker. Override the assumptions with ``limo-rl plan`` flags.
 * **Disk**: chains (~1.5 B/token compressed) and verdicts (~600 B/chain), the final model of
-  each training (2 B/param) and its kept checkpoints (14 B/param each: model + optimizer).
+  each training (2 B/param) and its kept checkpoints (14 B/param each: model + optimizer), plus
+  one more while a training rotates them (the new checkpoint is written before the oldest goes).
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from limo_rl.config import Recipe
+from limo_rl.evaluate.harness import eval_shard_size
 from limo_rl.evaluate.presets import resolve_protocol
 from limo_rl.loop.models import ModelInfoError, ModelShape, model_shape
 
@@ -48,7 +56,13 @@ BENCHMARK_SIZES = {"aime24": 30, "aime25": 30, "amc23": 40, "math500": 500, "min
 PROMPT_TOKENS = 512
 OVERHEAD_GIB = 4.0
 VLLM_RESERVE_GIB = 2.0
-MAX_NUM_SEQS = 256
+LM_HEAD_TILE = (4096, 32768)  # TRL's fused LM head: tokens x vocabulary entries per tile
+
+
+def max_num_seqs(gpu: str) -> int:
+    """vLLM's default batch cap (``max_num_seqs``) for offline use: 1024 on GPUs of >= 70 GiB but A100s, else 256."""
+    mem = GPU_SPECS[gpu][0]
+    return 1024 if mem >= 70 and not gpu.startswith("a100") else 256
 
 
 @dataclass(frozen=True)
@@ -57,6 +71,7 @@ class Assumptions:
     hbm_efficiency: float = 0.5
     mfu: float = 0.3
     verify_chains_per_s_per_worker: float = 20.0
+    checkpoint_gib_per_s: float = 1.0  # checkpoint and model writes to the run storage, all ranks together
 
 
 @dataclass(frozen=True)
@@ -101,7 +116,7 @@ def train_memory_gib(m: ModelShape, *, world: int, strategy: str, max_length: in
     per_layer = m.activation_bytes_per_token_layer() * tokens
     acts = (m.num_hidden_layers * tokens * m.hidden_size * 2 + per_layer) if checkpointing \
         else m.num_hidden_layers * per_layer
-    logits = 10 * tokens * m.vocab_size
+    logits = 2 * 4 * min(tokens, LM_HEAD_TILE[0]) * min(m.vocab_size, LM_HEAD_TILE[1])  # two fp32 tiles
     parts = {"states": states / GIB, "working": working / GIB, "activations": acts / GIB,
              "logits": logits / GIB, "overhead": OVERHEAD_GIB}
     parts["total"] = sum(parts.values())
@@ -119,9 +134,10 @@ def vllm_engine(m: ModelShape, *, tp: int, util: float, gpu_mem_gib: float, max_
 
 
 def decode_tokens_per_s(m: ModelShape, eng: dict[str, float], *, tp: int, mean_context: float,
-                        bandwidth: float, efficiency: float) -> float:
-    """Tokens/s of one engine (all its TP GPUs): memory-bound decode at the batch the KV cache holds."""
-    batch = max(1.0, min(MAX_NUM_SEQS, eng["kv_tokens"] / mean_context))
+                        bandwidth: float, efficiency: float, max_seqs: float = 256) -> float:
+    """Tokens/s of one engine (all its TP GPUs): memory-bound decode at the batch the KV cache holds,
+    at most ``max_seqs`` (vLLM's cap, or the sequences the engine has been given)."""
+    batch = max(1.0, min(max_seqs, eng["kv_tokens"] / mean_context))
     kv_read = batch * mean_context * m.kv_bytes_per_token / tp
     step = (2 * m.params / tp + kv_read) / (bandwidth * efficiency)
     return batch / step
@@ -138,13 +154,30 @@ def _pool_size(recipe: Recipe) -> int | None:
     return n
 
 
-def _eval_samples(recipe: Recipe) -> int:
+def _eval_benchmarks(recipe: Recipe) -> list[tuple[int, int]]:
+    """(problems, samples per problem) of each benchmark evaluated."""
     ev = recipe.evaluate
-    n = 0
-    for b in ev.benchmarks:
-        size = min(BENCHMARK_SIZES.get(b, 500), ev.limit or 10**9)
-        n += size * resolve_protocol(ev, b).n  # the preset's samples per problem
-    return n
+    # the preset's samples per problem
+    return [(min(BENCHMARK_SIZES.get(b, 500), ev.limit or 10**9), resolve_protocol(ev, b).n) for b in ev.benchmarks]
+
+
+def _eval_samples(recipe: Recipe) -> int:
+    return sum(size * n for size, n in _eval_benchmarks(recipe))
+
+
+def eval_hours(m: ModelShape, eng: dict[str, float], recipe: Recipe, *, tp: int, engines: int, mean_new: float,
+               bandwidth: float, efficiency: float, cap: int) -> float:
+    """Hours to evaluate one model: per benchmark, its shards on the engines they reach (one each), each engine
+    decoding the samples it holds as one batch (at most ``cap``)."""
+    hours = 0.0
+    for size, n in _eval_benchmarks(recipe):
+        shard = eval_shard_size(size, engines, recipe.generate.shard_size)
+        used = min(engines, math.ceil(size / shard))
+        per_engine = math.ceil(size / shard / used) * shard * n  # samples on the busiest engine
+        tps = decode_tokens_per_s(m, eng, tp=tp, mean_context=PROMPT_TOKENS + mean_new / 2, bandwidth=bandwidth,
+                                  efficiency=efficiency, max_seqs=min(cap, per_engine))
+        hours += per_engine * mean_new / tps / 3600
+    return hours
 
 
 def plan_recipe(recipe: Recipe, a: Assumptions | None = None) -> Plan:
@@ -209,8 +242,9 @@ def plan_recipe(recipe: Recipe, a: Assumptions | None = None) -> Plan:
         short(f"generate: {teacher.name} at TP={tp} leaves {eng['kv_room_gib']:.1f} GiB/GPU of KV cache, less than "
               f"one {mml}-token sequence; raise tensor_parallel_size or lower max_model_len")
     mean_new = a.mean_tokens_fraction * gen.max_new_tokens
+    cap = max_num_seqs(hw.gpu)
     tps = decode_tokens_per_s(teacher, eng, tp=tp, mean_context=PROMPT_TOKENS + mean_new / 2, bandwidth=bw,
-                              efficiency=a.hbm_efficiency)
+                              efficiency=a.hbm_efficiency, max_seqs=cap)
     engines = min(gen.num_actors, hw.nodes * max(per_node, 1))
     n_pool = _pool_size(recipe)
     if n_pool is None:
@@ -253,41 +287,43 @@ def plan_recipe(recipe: Recipe, a: Assumptions | None = None) -> Plan:
                + (817 if loop.static.enabled else 0))
     train_tokens = n_train * tr.epochs * min(tr.max_length, PROMPT_TOKENS + mean_new) * seeds
     flops = (8 if tr.gradient_checkpointing else 6) * student.params * train_tokens
-    hours["train"] = flops / (world * peak * a.mfu) / 3600
+    n_trainings = (rounds + (1 if loop.static.enabled else 0)) * seeds
+    ckpt = 14 * student.params / GIB
+    steps = math.ceil(max(n_train / max(rounds + loop.static.enabled, 1), 1)
+                      / (world * tr.per_device_batch_size * tr.gradient_accumulation_steps)) * tr.epochs
+    saves = tr.epochs if tr.save_strategy == "epoch" else math.ceil(steps / tr.save_steps)
+    written = n_trainings * (saves * ckpt + 2 * student.params / GIB)  # every checkpoint, then the model
+    hours["checkpoints"] = written / a.checkpoint_gib_per_s / 3600
+    hours["train"] = flops / (world * peak * a.mfu) / 3600 + hours["checkpoints"]
     plan.stages.append(StagePlan(
         "train", world, tr.cpus_per_worker, 1.0, tm["total"],
         f"{tr.strategy}, world {world}: states {tm['states']:.1f} + working {tm['working']:.1f} + activations "
         f"{tm['activations']:.1f} + logits {tm['logits']:.1f} + {OVERHEAD_GIB:g} GiB (with offload "
-        f"{tm_off['total']:.0f} GiB); {train_tokens / 1e6:.0f}M tokens", hours["train"]))
+        f"{tm_off['total']:.0f} GiB); {train_tokens / 1e6:.0f}M tokens; {saves} checkpoint(s) of {ckpt:.0f} GiB "
+        f"per training ({hours['checkpoints']:.1f} h of writes)", hours["train"]))
 
     # ---- evaluation: students, static arm, baselines
     n_models = (rounds + (1 if loop.static.enabled else 0)
                 + ((2 if gen.model != tr.model else 1) if loop.baselines else 0)) * seeds
     ev_eng = vllm_engine(student, tp=tp, util=gen.vllm.gpu_memory_utilization, gpu_mem_gib=mem, max_model_len=mml)
     ev_new = a.mean_tokens_fraction * ev.max_new_tokens
-    ev_tps = decode_tokens_per_s(student, ev_eng, tp=tp, mean_context=PROMPT_TOKENS + ev_new / 2, bandwidth=bw,
-                                 efficiency=a.hbm_efficiency)
-    ev_tokens = n_models * _eval_samples(recipe) * ev_new
-    hours["evaluate"] = ev_tokens / (ev_tps * engines) / 3600
+    hours["evaluate"] = n_models * eval_hours(student, ev_eng, recipe, tp=tp, engines=engines, mean_new=ev_new,
+                                              bandwidth=bw, efficiency=a.hbm_efficiency, cap=cap)
     plan.stages.append(StagePlan("evaluate", gen.num_actors, gen.cpus_per_actor, float(tp), ev_eng["weights_gib"],
                                  f"{n_models} model(s) x {_eval_samples(recipe):,} samples", hours["evaluate"]))
 
     # ---- disk
-    n_trainings = (rounds + (1 if loop.static.enabled else 0)) * seeds
-    ckpt = 14 * student.params / GIB
-    steps = math.ceil(max(n_train / max(rounds + loop.static.enabled, 1), 1)
-                      / (world * tr.per_device_batch_size * tr.gradient_accumulation_steps)) * tr.epochs
-    saves = tr.epochs if tr.save_strategy == "epoch" else math.ceil(steps / tr.save_steps)
     kept = min(saves, tr.save_total_limit + (tr.select_checkpoint == "best_val")) if tr.save_total_limit else saves
+    rotating = ckpt if saves > kept else 0.0  # the running training writes its newest before deleting the oldest
     disk = {"chains": gen_tokens * 1.5 / GIB + n_chains * 600 / GIB, "models": n_trainings * 2 * student.params / GIB,
-            "checkpoints": n_trainings * kept * ckpt}
+            "checkpoints": n_trainings * kept * ckpt + rotating}
     disk["total"] = sum(disk.values())
     plan.figures["disk_gib"] = disk
     if disk["total"] > hw.disk_gib:
         short(f"disk: ~{disk['total']:,.0f} GiB needed (checkpoints {disk['checkpoints']:,.0f}: {kept} kept x "
-              f"{n_trainings} training(s) x {ckpt:.0f} GiB) > hardware.disk_gib = {hw.disk_gib:g}; "
+              f"{n_trainings} training(s) x {ckpt:.0f} GiB, +1 while rotating) > hardware.disk_gib = {hw.disk_gib:g}; "
               "set train.save_total_limit")
-    hours["total"] = sum(hours.values())
+    hours["total"] = sum(v for k, v in hours.items() if k != "checkpoints")  # checkpoint writes are in train
     plan.figures["hours"] = hours
     if hw.max_hours is not None and hours["total"] > hw.max_hours:
         short(f"time: ~{hours['total']:,.0f} h > hardware.max_hours = {hw.max_hours:g} "
@@ -333,6 +369,7 @@ def render(plan: Plan, recipe: Recipe | None = None, a: Assumptions | None = Non
         rows.append(f"time: ~{plan.figures['hours']['total']:,.1f} h end to end")
     rows.append(f"assumptions: chains average {a.mean_tokens_fraction:.0%} of max_new_tokens; decode at "
                 f"{a.hbm_efficiency:.0%} of HBM bandwidth; training at {a.mfu:.0%} MFU; "
-                f"{a.verify_chains_per_s_per_worker:g} chains/s per grading worker")
+                f"{a.verify_chains_per_s_per_worker:g} chains/s per grading worker; checkpoints written at "
+                f"{a.checkpoint_gib_per_s:g} GiB/s")
     rows += [f"DOES NOT FIT  {p}" for p in plan.problems] or ["fits: every check passed"]
     return "\n".join(rows)

@@ -9,7 +9,9 @@ The order follows LIMO's curation (paper v3), each step configurable:
    with ``select.process_consistent``, only chains whose process holds too, judged on the final
    attempt (no false step left uncaught: a right answer reached through wrong arithmetic teaches
    the wrong arithmetic, while an error a check caught and a redo replaced is the verification
-   worth teaching);
+   worth teaching); given a length rule (``fits``: the rendered conversation within ``train.max_length``,
+   :class:`limo_rl.train.length.ChainLength`), only chains training will keep, so a problem whose best
+   chain is too long gives its next-best one instead of losing its example at training;
 4. rank candidates by the strategy's score (+ recipe weights), keep the top m distinct chains per problem
    (an identical text sampled twice is one chain: m copies of it would teach nothing m chains do not);
 5. cut to the budget (817 by default) by score, optionally round-robin across sources or
@@ -166,8 +168,9 @@ class Selection:
     """The selection, fed one problem at a time; memory: the heaps (``budget`` per group) and counters."""
 
     def __init__(self, cfg: SelectConfig, seed: int, weak_rates: Mapping[str, PassRate] | None,
-                 difficulty_out: TextIO | None = None):
+                 difficulty_out: TextIO | None = None, fits: Callable[[str, str], bool] | None = None):
         self.cfg, self.seed, self.weak_rates, self.out = cfg, seed, weak_rates, difficulty_out
+        self.fits = fits  # (problem id, chain text) -> whether training keeps it; None: no length rule
         self.n_problems = self.weak_removed = self.diff_kept = self.n_chains = 0
         self.n_cands = self.n_top = self.with_cands = self.duplicates = 0
         self.reasons: Counter[str] = Counter()
@@ -224,6 +227,8 @@ class Selection:
                 self.chain_counts["truncated"] += 1
             elif cfg.process_consistent and not process_consistent(v):
                 self.chain_counts["inconsistent"] += 1
+            elif self.fits is not None and not self.fits(g.problem_id, c.text):
+                self.chain_counts["over_length"] += 1
             else:
                 cands.append((c, f))
         if not cands:
@@ -315,13 +320,15 @@ class Selection:
 def run_groups(groups: Iterable[ProblemGroup], cfg: SelectConfig, system_prompt: str | None, out_dir: Path, *,
                seed: int, weak_rates: Mapping[str, PassRate] | None,
                problems: Callable[[set[str]], Mapping[str, Problem]],
-               texts: Callable[[Sequence[Ranked]], Mapping[tuple[str, int], str]]) -> SelectionResult:
-    """Feed ``groups`` (every known problem once, in the order difficulty.jsonl lists them) and finish."""
+               texts: Callable[[Sequence[Ranked]], Mapping[tuple[str, int], str]],
+               fits: Callable[[str, str], bool] | None = None) -> SelectionResult:
+    """Feed ``groups`` (every known problem once, in the order difficulty.jsonl lists them) and finish;
+    ``fits``: the length rule (chains training would drop are passed over)."""
     out_dir = Path(out_dir)
     if cfg.weak_filter.enabled and weak_rates is None:
         raise ValueError("select.weak_filter.enabled is true but no weak-model verdicts were given")
     with atomic_output(out_dir / "difficulty.jsonl") as tmp, open(tmp, "w", encoding="utf-8") as fh:
-        sel = Selection(cfg, seed, weak_rates if cfg.weak_filter.enabled else None, fh)
+        sel = Selection(cfg, seed, weak_rates if cfg.weak_filter.enabled else None, fh, fits)
         for g in groups:
             sel.add(g)
         result = sel.finish(problems, texts, system_prompt, out_dir)
@@ -331,7 +338,7 @@ def run_groups(groups: Iterable[ProblemGroup], cfg: SelectConfig, system_prompt:
 def run_selection(
     problems: Sequence[Problem], chains: Sequence[Chain], verdicts: Mapping[tuple[str, int], Verdict],
     cfg: SelectConfig, system_prompt: str | None, out_dir: Path, *, seed: int = 0,
-    weak_verdicts: Mapping[tuple[str, int], Verdict] | None = None,
+    weak_verdicts: Mapping[tuple[str, int], Verdict] | None = None, fits: Callable[[str, str], bool] | None = None,
 ) -> SelectionResult:
     """Select the SFT set from data in memory; writes ``sft.jsonl``, ``difficulty.jsonl`` and ``stats.json``."""
     seed = cfg.seed if cfg.seed is not None else seed
@@ -358,7 +365,7 @@ def run_selection(
 
     weak = pass_rates(by_id, weak_verdicts) if weak_verdicts is not None else None
     return run_groups(groups(), cfg, system_prompt, out_dir, seed=seed, weak_rates=weak,
-                      problems=lambda ids: by_id, texts=lambda rs: text)
+                      problems=lambda ids: by_id, texts=lambda rs: text, fits=fits)
 
 
 def read_sft(path: str | Path) -> list[SFTExample]:

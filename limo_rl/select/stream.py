@@ -14,7 +14,7 @@ stream only from a verdict folder.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from limo_rl.config import SelectConfig
@@ -39,14 +39,15 @@ def problem_index(path: str | Path, balance_by: str | None) -> dict[str, str]:
     return index
 
 
+def iter_problems(path: str | Path) -> Iterator[Problem]:
+    """The problems of a problems file, one at a time."""
+    for i, row in iter_rows(path):
+        yield problem_from_row(row, f"{path}:{i}")
+
+
 def problems_by_id(path: str | Path, wanted: set[str]) -> dict[str, Problem]:
     """The problems of ``wanted`` ids, read back from the problems file (streaming)."""
-    out = {}
-    for i, row in iter_rows(path):
-        p = problem_from_row(row, f"{path}:{i}")
-        if p.id in wanted:
-            out[p.id] = p
-    return out
+    return {p.id: p for p in iter_problems(path) if p.id in wanted}
 
 
 def weak_rates(path: str | Path, known: Mapping[str, str]) -> dict[str, PassRate]:
@@ -127,12 +128,15 @@ def shard_texts(selected: Sequence[Ranked]) -> dict[tuple[str, int], str]:
 def select_from_shards(
     problems_path: str | Path, chains_dir: str | Path, verdicts: str | Path, cfg: SelectConfig,
     system_prompt: str | None, out_dir: str | Path, *, seed: int = 0, weak_verdicts: str | Path | None = None,
+    fits: Callable[[str, str], bool] | None = None,
 ) -> SelectionResult:
-    """Select the SFT set streaming over shards; same outputs and figures as ``run_selection``."""
+    """Select the SFT set streaming over shards; same outputs and figures as ``run_selection``;
+    ``fits``: the length rule (see :class:`~limo_rl.select.select.Selection`)."""
     seed = cfg.seed if cfg.seed is not None else seed
     problems_path, verdicts = Path(problems_path), Path(verdicts)
     index = problem_index(problems_path, cfg.balance_by)
     source = verdicts if verdicts.is_dir() else read_verdicts(verdicts)
     weak = weak_rates(weak_verdicts, index) if weak_verdicts is not None else None
     return run_groups(iter_groups(Path(chains_dir), source, index), cfg, system_prompt, Path(out_dir), seed=seed,
-                      weak_rates=weak, problems=lambda ids: problems_by_id(problems_path, ids), texts=shard_texts)
+                      weak_rates=weak, problems=lambda ids: problems_by_id(problems_path, ids), texts=shard_texts,
+                      fits=fits)

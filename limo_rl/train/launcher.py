@@ -11,9 +11,10 @@ inputs old checkpoints are moved aside (kept, never deleted) and training starts
 ``out_dir`` must be visible to every worker (one node, or a shared filesystem): workers write
 checkpoints and the model there, as with Ray Train's own ``storage_path``. Or, with ``store_uri``
 (an object-store run, :mod:`limo_rl.runstore`), ``out_dir`` is the driver's working copy: rank 0
-uploads each complete checkpoint (its done-marker last), the model and the metrics to ``store_uri``,
-Ray Train's own storage is there too, and the driver brings them back; a resume starts from the
-newest complete checkpoint in the store, fetched by any worker that does not have it.
+uploads each complete checkpoint (its done-marker last, rotated in the store as on disk), the model and
+the metrics to ``store_uri``, Ray Train's own storage is there too, and the driver brings the model,
+metrics and log back, never the checkpoints; a resume starts from the newest complete checkpoint in
+the store, fetched by any worker that does not have it.
 """
 
 from __future__ import annotations
@@ -35,10 +36,11 @@ from limo_rl.resolve import resolve_model
 from limo_rl.runstore import download_tree, put_file, read_json, storage_for
 from limo_rl.stagecache import previous_input_hash, set_aside
 from limo_rl.train.batching import resolve_batching
-from limo_rl.train.checkpoints import complete_checkpoints
+from limo_rl.train.checkpoints import checkpoint_step, complete_checkpoints
 from limo_rl.train.rows import check_example, read_sft_jsonl, split_validation, to_rows
 from limo_rl.train.runner import LOG_FILE, METRICS_FILE, PROGRESS_FILE, train_worker
 from limo_rl.train.schedule import check_schedule
+from limo_rl.train.store_checkpoints import complete_in_store
 from limo_rl.train.watch import TrainWatcher, log_rows
 from limo_rl.types import SFTExample
 
@@ -249,12 +251,14 @@ def run_training(
     atomic_write_jsonl(out_dir / "data" / "train.jsonl", [e.to_dict() for e in train_set])
     atomic_write_jsonl(out_dir / "data" / "validation.jsonl", [e.to_dict() for e in val_set])
     atomic_write_jsonl(out_dir / "data" / "dropped_over_length.jsonl", dropped)
-    if store_uri is not None:
-        # checkpoints a worker on any node uploaded (the working copy may be fresh), if of these inputs
-        if (read_json(f"{store_uri}/{INPUTS_FILE}") or {}).get("input_hash") == input_hash:
-            download_tree(f"{store_uri}/checkpoints", out_dir / "checkpoints")
-        put_file(out_dir / INPUTS_FILE, f"{store_uri}/{INPUTS_FILE}")
     done_ckpts = complete_checkpoints(out_dir / "checkpoints")
+    if store_uri is not None:
+        # checkpoints a worker on any node uploaded (the working copy may be fresh), if of these inputs: listed,
+        # not downloaded (the worker that resumes fetches the chosen one)
+        if (read_json(f"{store_uri}/{INPUTS_FILE}") or {}).get("input_hash") == input_hash:
+            names = {p.name for p in done_ckpts} | set(complete_in_store(store_uri))
+            done_ckpts = [out_dir / "checkpoints" / n for n in sorted(names, key=checkpoint_step)]
+        put_file(out_dir / INPUTS_FILE, f"{store_uri}/{INPUTS_FILE}")
     n_ckpt = len(done_ckpts)
     log.info("training %s on %d examples (%d validation), %d worker(s), %s, %s batching%s", model_path,
              len(train_rows), len(val_rows), cfg.num_workers, cfg.strategy, batching,
@@ -270,8 +274,8 @@ def run_training(
         _launch(config, cfg, out_dir, store_uri)
     finally:
         watcher.stop()  # forwards the last rows: the tracker holds the whole curve, logged live
-    if store_uri is not None:  # what rank 0 wrote on its own node: the model, metrics, log, checkpoints
-        download_tree(store_uri, out_dir)
+    if store_uri is not None:  # what rank 0 wrote on its own node: the model, metrics and log (the checkpoints
+        download_tree(store_uri, out_dir)  # stay in the store: runstore.STORE_ONLY)
     metrics_path = out_dir / METRICS_FILE
     if not metrics_path.is_file():
         raise TrainError(f"training in {out_dir} ended without writing {METRICS_FILE}")

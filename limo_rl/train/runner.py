@@ -12,6 +12,7 @@ The heavy imports (torch, transformers, trl, ray) happen inside functions.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -26,6 +27,7 @@ from limo_rl.runstore import download_tree, put_file, upload_tree
 from limo_rl.train.batching import Batching, batching_kwargs
 from limo_rl.train.checkpoints import COMPLETE_MARKER, mark_complete, newest_complete, read_marker
 from limo_rl.train.rows import has_generation_markers, mask_problems
+from limo_rl.train.store_checkpoints import commit_checkpoint
 from limo_rl.worker_logs import redirect_worker_output
 
 log = logging.getLogger(__name__)
@@ -132,8 +134,12 @@ def build_sft_config(cfg: dict[str, Any], out_dir: Path, *, seed: int, batching:
     if strategy == "deepspeed_zero3":
         extra["deepspeed"] = str(shipped_config("zero3.json"))
     elif strategy == "fsdp":
-        extra["fsdp"] = True
-        extra["fsdp_config"] = str(shipped_config("fsdp.json"))
+        # FSDP's own activation checkpointing, not the model's (which re-gathers each layer's shards once more);
+        # ACCELERATE_USE_FSDP is what `accelerate launch` sets and from_pretrained's cpu_ram_efficient_loading reads
+        fsdp = {**json.loads(shipped_config("fsdp.json").read_text()),
+                "activation_checkpointing": bool(cfg["gradient_checkpointing"])}
+        extra.update(fsdp=True, fsdp_config=fsdp)
+        os.environ["ACCELERATE_USE_FSDP"] = "true"
     best = cfg["select_checkpoint"] == "best_val" and has_val
     return SFTConfig(
         output_dir=str(out_dir / "checkpoints"),
@@ -151,7 +157,7 @@ def build_sft_config(cfg: dict[str, Any], out_dir: Path, *, seed: int, batching:
         fp16=False,
         # `gradient_checkpointing`, not `activation_checkpointing` (transformers >= 5.23 only): vLLM's
         # transformers pin is older, and both must train.
-        gradient_checkpointing=cfg["gradient_checkpointing"],
+        gradient_checkpointing=cfg["gradient_checkpointing"] and strategy != "fsdp",  # FSDP: in its own config
         logging_steps=cfg["logging_steps"],
         logging_first_step=True,
         save_strategy=save,
@@ -239,11 +245,13 @@ def _make_callbacks(out_dir: Path, world_rank: int, resumed_step: int, store_dir
             ckpt = Path(args.output_dir) / f"checkpoint-{state.global_step}"
             if ckpt.is_dir():
                 follow_umask(ckpt)  # each rank's own files too (sharded strategies write on every rank)
-            if world_rank == 0:
-                if ckpt.is_dir():
-                    mark_complete(ckpt, state.global_step, state.epoch)
-                    if store_dir:  # an object-store run: complete in the store once its marker is there
-                        upload_tree(ckpt, f"{store_dir}/checkpoints/{ckpt.name}", last=COMPLETE_MARKER)
+            if store_dir:  # an object-store run: every node uploads its part, complete once rank 0's marker is there
+                commit_checkpoint(ckpt, store_dir, local_rank=int(os.environ.get("LOCAL_RANK", "0")),
+                                  world_rank=world_rank, barrier=_barrier, limit=args.save_total_limit,
+                                  mark=lambda: mark_complete(ckpt, state.global_step, state.epoch),
+                                  best=state.best_model_checkpoint)
+            elif world_rank == 0 and ckpt.is_dir():
+                mark_complete(ckpt, state.global_step, state.epoch)
 
         def on_log(self, args, state, control, logs=None, **kw):
             if world_rank != 0 or not logs:

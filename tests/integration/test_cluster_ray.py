@@ -18,3 +18,54 @@ def test_real_cluster_nodes_and_named_gpu_shortfall(ray_cluster):  # the session
     assert cluster_problems(load_recipe(None), ["generate", "train"]) == []  # the CPU quickstart
     with pytest.raises(ClusterError, match="do not fit"):
         wait_for_resources([{"CPU": 1, "GPU": tp}], what="train", wait_s=0.2, poll_s=0.05)
+
+
+def _standing_request():
+    """The autoscaler request this cluster holds (v1 autoscaler: a KV entry that stands until replaced)."""
+    import json
+
+    from ray._private.ray_constants import AUTOSCALER_RESOURCE_REQUEST_CHANNEL
+    from ray.experimental.internal_kv import _internal_kv_get
+
+    raw = _internal_kv_get(AUTOSCALER_RESOURCE_REQUEST_CHANNEL)
+    return json.loads(raw) if raw else []
+
+
+def test_gpu_recipe_waits_for_gpu_nodes_and_withdraws_its_request(ray_cluster, tiny_model_dir, monkeypatch):
+    """An autoscaling GPU recipe on a cluster whose GPU group is at 0 nodes: the pool asks the autoscaler for
+    GPU bundles (never starts the engine on the CPU head), and the request is gone once the pool closes."""
+    import limo_rl.cluster as cluster
+    from limo_rl.config import GenerateConfig
+    from limo_rl.generate.pool import ActorPool
+
+    if cluster_nodes()[0].gpus:
+        pytest.skip("this runner has GPUs: the head is not GPU-less")
+    seen = []
+    real = cluster._request_nodes
+    monkeypatch.setattr(cluster, "_request_nodes", lambda bs: (real(bs), seen.append(_standing_request())))
+    cfg = GenerateConfig(engine="hf", device="auto", num_actors=2, max_new_tokens=4)
+    with ActorPool() as pool, pytest.raises(ClusterError, match="waited"):
+        pool.acquire(cfg, str(tiny_model_dir), 2, wait_s=0.3, gpus_per_node=8)  # the recipe names 8 GPUs a node
+    assert seen == [[{"CPU": 1, "GPU": 1.0}] * 2]  # asked the autoscaler for GPU actors
+    assert _standing_request() == []  # withdrawn when the pool closed
+    # a CPU recipe (no GPUs per node) on the same cluster starts on CPUs without asking anything
+    with ActorPool() as pool:
+        assert len(pool.acquire(cfg, str(tiny_model_dir), 1, gpus_per_node=0)) == 1
+    assert len(seen) == 1
+
+
+def test_hub_weights_are_fetched_once_per_engine_node(ray_cluster):
+    """The download runs pinned to each named node (no CPU asked: it never queues behind the actors)."""
+    from limo_rl.generate.prefetch import engine_nodes, prefetch_on_nodes
+
+    def fake_download(model):
+        import ray
+
+        return model, ray.get_runtime_context().get_node_id()
+
+    nodes = cluster_nodes()
+    ids = engine_nodes(nodes, {"CPU": 1, "GPU": 0})
+    assert ids == [nodes[0].node_id] and engine_nodes(nodes, {"CPU": 1, "GPU": 1}) == []
+    assert prefetch_on_nodes("org/model", ids, timeout_s=120, download=fake_download) == [("org/model", ids[0])]
+    with pytest.raises(ValueError, match="no such repo"):
+        prefetch_on_nodes("org/model", ids, timeout_s=120, download=lambda m: (_ for _ in ()).throw(ValueError("no such repo")))

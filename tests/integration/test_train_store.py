@@ -89,3 +89,4 @@ def test_sigkilled_training_resumes_from_the_store_on_a_fresh_working_copy(tiny_
         # the driver brought the worker's results back into its working copy
         assert json.loads((second / "train_metrics.json").read_text()) == metrics
         assert complete_in_store()[-1] == 3 * spe
+        assert complete_in_store() == [2 * spe, 3 * spe]  # rotated in the store as on disk (save_total_limit 2)

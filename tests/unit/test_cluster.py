@@ -92,3 +92,24 @@ def test_preflight_checks_the_recipe_against_its_hardware_without_cuda():
     big = load_recipe(None, ["train.use_gpu=true", "hardware.gpus_per_node=8", "train.num_workers=16"])
     with pytest.raises(RecipeError, match="train.num_workers = 16 > the 8 GPUs"):
         preflight(big, ["train"])
+
+
+def test_autoscaler_request_is_withdrawn_once_and_only_when_made(monkeypatch):
+    import ray
+    import ray.autoscaler.sdk as sdk
+
+    import limo_rl.cluster as cluster
+
+    calls = []
+    monkeypatch.setattr(sdk, "request_resources", lambda **kw: calls.append(kw["bundles"]))
+    monkeypatch.setattr(ray, "is_initialized", lambda: True)
+    monkeypatch.setitem(cluster._pending, "request", False)
+    cluster.release_resources()
+    assert calls == []  # nothing asked, nothing withdrawn
+    with pytest.raises(ClusterError, match="waited"):
+        wait_for_resources([{"CPU": 1, "GPU": 8}], what="train", wait_s=0.05, poll_s=0.01,
+                           nodes_fn=lambda: [_node(0, 16, 0)])
+    assert calls == [[{"CPU": 1, "GPU": 8}]]
+    cluster.release_resources()
+    cluster.release_resources()
+    assert calls == [[{"CPU": 1, "GPU": 8}], []]  # withdrawn once

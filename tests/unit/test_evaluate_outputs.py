@@ -92,3 +92,21 @@ def test_arm_and_round_of_a_scope():
     assert arm_of("loop/round2/seed0") == ("loop", 2)
     assert arm_of("baseline/teacher/seed3") == ("teacher", None)
     assert arm_of("static/n10/draw0/seed0") == ("static/n10/draw0", None)
+
+
+def test_evaluation_shards_keep_every_engine_busy():
+    """AIME24 (30 problems x 16) and MATH500 on 8 engines: 8 shards each, not 1 and 2 of generate.shard_size."""
+    from limo_rl.config import EvaluateConfig, GenerateConfig
+    from limo_rl.evaluate.harness import eval_shard_size, protocol_generate_config
+    from limo_rl.evaluate.presets import resolve_protocol
+    from limo_rl.generate.shards import plan_shards
+
+    gen = GenerateConfig(num_actors=8, shard_size=256)
+    for bench, size in (("aime24", 30), ("math500", 500), ("amc23", 40)):
+        proto = resolve_protocol(EvaluateConfig(preset="limo", benchmarks=[bench]), bench)
+        cfg = protocol_generate_config(gen, proto, "m", size)
+        shards = plan_shards({f"p{i:03d}": "h" for i in range(size)}, cfg.shard_size, "spec")
+        assert len(shards) == 8 and cfg.n == proto.n and cfg.num_actors == 8, bench
+    assert eval_shard_size(3, 8, 256) == 1  # fewer problems than engines: one problem a shard
+    assert eval_shard_size(100_000, 8, 256) == 256  # never above generate.shard_size
+    assert protocol_generate_config(gen, proto, "m").shard_size == 256  # no problem count: as configured

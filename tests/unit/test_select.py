@@ -192,3 +192,38 @@ def test_process_consistent_filter_drops_false_arithmetic_and_false_checks(tmp_p
     assert refs(on) == refs(off) - {("p3", "0"), ("p3", "1")}
     ch = next(s for s in on.stats["steps"] if s["step"] == "chains")
     assert ch["excluded"]["inconsistent"] == 2
+
+
+class _WordTokenizer:
+    """A stand-in tokenizer: one token per whitespace-separated word, a 2-token frame per message."""
+
+    def __call__(self, text, add_special_tokens=False):
+        return {"input_ids": text.split()}
+
+    def apply_chat_template(self, messages, tokenize=True, return_dict=True):
+        return {"input_ids": [w for m in messages for w in ["<s>", *m["content"].split(), "</s>"]]}
+
+
+def test_selection_passes_over_chains_training_would_drop(tmp_path):
+    """The longest correct chain is the strategy's pick; over train.max_length the next-longest stands in."""
+    from limo_rl.train.length import ChainLength
+
+    problems = [Problem(id="p0", question="Question zero?", answer="0"), Problem(id="p1", question="One?", answer="1")]
+    chains, verdicts = [], {}
+    for pid in ("p0", "p1"):
+        for j, words in enumerate((5, 20, 40, 80)):
+            chains.append(Chain(problem_id=pid, sample_index=j, round=1, teacher="t", engine="hf", seed=0,
+                                prompt_hash="h", text=" ".join(["w"] * words), n_tokens=words, finish_reason="stop"))
+            verdicts[(pid, j)] = Verdict(correct=True, status="ok", extracted="0")
+    cfg = SelectConfig.model_validate({"strategy": "longest_correct", "per_problem": 1, "budget": 10,
+                                       "difficulty": {"min_correct": 1, "max_correct": 4}})
+    plain = run_selection(problems, chains, verdicts, cfg, "SYS", tmp_path / "plain")
+    assert sorted(e.chain_ref for e in plain.examples) == ["1/p0/3", "1/p1/3"]  # 80 words each
+    length = ChainLength(_WordTokenizer(), "SYS", max_length=9 + 40)  # p0's frame: 3 + 4 + 2 tokens
+    length.add_problems(problems)
+    assert length.heads == {"p0": 9, "p1": 8} and length.tokens("p0", "a b c") == 12
+    res = run_selection(problems, chains, verdicts, cfg, "SYS", tmp_path / "fit", fits=length.fits)
+    assert sorted(e.chain_ref for e in res.examples) == ["1/p0/2", "1/p1/2"]  # the next-best chain, not nothing
+    assert res.n_selected == plain.n_selected == 2
+    chains_step = next(s for s in res.stats["steps"] if s["step"] == "chains")
+    assert chains_step["excluded"]["over_length"] == 2 and chains_step["candidates"] == 6

@@ -130,4 +130,5 @@ def test_cluster_manifests_neither_silence_the_console_nor_force_wandb_offline()
     for env in (rt, yaml.safe_load(job["spec"]["runtimeEnvYAML"])["env_vars"]):
         assert "LIMO_RL_QUIET" not in env and "WANDB_MODE" not in env
     entry = job["spec"]["entrypoint"].split()
-    assert load_recipe(repo / entry[2], entry[3:]).tracking.mode == "auto"
+    recipe = entry[2].removeprefix("/home/ray/limo_rl/")  # the image's project (ray_cluster/Dockerfile)
+    assert load_recipe(repo / recipe, entry[3:]).tracking.mode == "auto"

@@ -7,6 +7,8 @@ runs in the main suite and in ``make test-vllm`` (marker ``vllm``), so both pinn
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from limo_rl.config import TrainConfig
@@ -16,10 +18,16 @@ pytestmark = pytest.mark.vllm  # runs under make test-vllm too; it needs no vLLM
 
 
 @pytest.mark.parametrize("strategy", ["ddp", "fsdp"])
-def test_sft_config_builds_under_the_installed_versions(tmp_path, strategy):
+def test_sft_config_builds_under_the_installed_versions(tmp_path, strategy, monkeypatch):
+    monkeypatch.setenv("ACCELERATE_USE_FSDP", "")  # undone after the test: build_sft_config sets it for FSDP
     cfg = TrainConfig(gradient_checkpointing=True, strategy=strategy, per_device_batch_size=2).model_dump(mode="json")
     args = build_sft_config(cfg, tmp_path, seed=3, batching="padding_free", has_val=True)
-    assert args.gradient_checkpointing is True
+    if strategy == "fsdp":  # FSDP checkpoints activations itself (no second all-gather per layer)
+        assert args.gradient_checkpointing is False and args.fsdp_config["activation_checkpointing"] is True
+        assert os.environ.get("ACCELERATE_USE_FSDP") == "true"  # cpu_ram_efficient_loading takes effect
+        assert args.fsdp_config["cpu_ram_efficient_loading"] is True
+    else:
+        assert args.gradient_checkpointing is True
     assert args.save_total_limit == 2  # default: a 32B ZeRO-3 checkpoint with optimizer state is ~0.5 TB
     assert args.assistant_only_loss is True and args.padding_free is True
     assert args.per_device_train_batch_size == 2 and args.seed == 3

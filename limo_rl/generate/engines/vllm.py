@@ -6,8 +6,12 @@ the CPU build it sets the KV-cache size and thread binding (:func:`cpu_env`) and
 GPU memory fraction. ``close`` shuts the engine core down, which ends the processes holding the
 model, so the next engine on the same GPUs finds them free. ``limo_rl.config.preflight``
 rejects a vLLM recipe on a machine without vLLM, with the install command. Each sample is its own prompt with
-``n=1`` and its derived seed, so chains do not depend on batch composition; vLLM's prefix
-cache shares the prompt's KV across the samples of a problem. ``max_tokens`` is always set
+``n=1`` and its derived seed, so a chain's sampling randomness does not depend on the batch it runs
+in; its logits can (vLLM's GPU kernels are not batch-invariant by default: another batch, TP size
+or vLLM version may change a token and the chain after it), so a rerun on GPUs reproduces the
+distribution, not every chain. vLLM's prefix cache shares the prompt's KV across the samples of a problem.
+The engine core's readiness wait is raised to ``hardware.actor_start_timeout_s`` by the actor pool
+(:mod:`limo_rl.generate.prefetch`). ``max_tokens`` is always set
 (vLLM's default is 16). The request building and the result mapping are the pure functions
 :func:`limo_rl.generate.prompts.vllm_sampling_kwargs` and :func:`completion_from_vllm`.
 """
