@@ -275,3 +275,33 @@ def test_version(capsys):
     with pytest.raises(SystemExit) as e:
         main(["--version"])
     assert e.value.code == 0 and capsys.readouterr().out.strip() == f"limo-rl {__version__}"
+
+
+def test_a_sweeps_agents_share_one_output_folder_and_its_stage_store(tmp_path):
+    """Every trial of a sweep lands in the same output folder (one stage store: generation reused across
+    trials) under its own {hash} name; a sweep that moves the folder or turns sharing off is refused."""
+    from limo_rl.config.sweeps import check_sweep
+    from limo_rl.errors import RecipeError
+
+    for path in SWEEPS:
+        sweep = yaml.safe_load(path.read_text())
+        recipe = REPO / sweep["command"][2]
+        params = {k: _sweep_values(spec) for k, spec in sweep["parameters"].items()}
+        trials = [load_recipe(recipe, [f"{k}={v[i % len(v)]}" for k, v in params.items()]) for i in range(2)]
+        assert len({(r.run.output_dir, r.run.share_stages) for r in trials}) == 1 and trials[0].run.share_stages
+        assert trials[0].run.name != trials[1].run.name
+    base = str(REPO / "recipes" / "ablations" / "base.yaml")
+    doc = {"program": "limo-rl", "method": "grid", "metric": {"name": "loop/toy_dev/pass@1", "goal": "maximize"},
+           "command": ["limo-rl", "run", base, "${args_no_hyphens}"], "parameters": {"select.budget": {"values": [50]}}}
+    (tmp_path / "sweeps").mkdir()
+    bad = tmp_path / "sweeps" / "s.yaml"
+    bad.write_text(yaml.safe_dump(doc))
+    check_sweep(bad)  # the shipped base: shares its store, names trials by hash
+    for change, needle in ((lambda d: d["parameters"].update({"run.output_dir": {"values": ["a", "b"]}}),
+                            "parameters.run.output_dir"),
+                           (lambda d: d["command"].insert(3, "run.share_stages=false"), "run.share_stages on")):
+        d = yaml.safe_load(yaml.safe_dump(doc))
+        change(d)
+        bad.write_text(yaml.safe_dump(d))
+        with pytest.raises(RecipeError, match=needle):
+            check_sweep(bad)
