@@ -233,6 +233,7 @@ def test_sweep_agent_command_resolves_to_an_online_recipe(path, macro, monkeypat
     assert args.func.__module__ == "limo_rl.loop.cli" and args.command == "run"
     recipe = recipe_from_args(args)
     assert recipe.tracking.backend == "wandb" and recipe.tracking.mode == "online"
+    assert not recipe.evaluate.confirm, "a sweep's trials touch the dev benchmarks only (evaluate.confirm=false)"
     node = recipe.to_dict()
     for key, value in params.items():
         leaf = node
