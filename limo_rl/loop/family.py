@@ -181,6 +181,7 @@ class Family:
     failures: list[dict[str, Any]] = field(default_factory=list)
     touched: dict[str, dict[str, dict[str, list[str]]]] = field(default_factory=dict)  # run -> arm -> split
     primary_not_compared: list[str] = field(default_factory=list)
+    confirmed: list[str] = field(default_factory=list)  # runs whose recipe evaluated the test benchmarks
 
 
 def build_family(paths: Sequence[str | Path], *, base: str | Path | None = None, primary: Sequence[str] = (),
@@ -226,7 +227,8 @@ def build_family(paths: Sequence[str | Path], *, base: str | Path | None = None,
     warnings += [f"primary contrast {c!r}: no comparison of the family is one" for c in unmatched]
     rows = [{**d.to_dict(), "variant": v, "split": split} for d, (_, v, split) in zip(decided, raw, strict=True)]
     return Family(base_m.name, rows, rows_v, warnings, declared, _failures([base_m, *variants]),
-                  {m.name: m.touched for m in (base_m, *variants)}, unmatched)
+                  {m.name: m.touched for m in (base_m, *variants)}, unmatched,
+                  [m.name for m in (base_m, *variants) if (m.recipe.get("evaluate") or {}).get("confirm", True)])
 
 
 def _declared(given: Sequence[str], members: Sequence[Member], results: Sequence[PairedResult]) -> list[str]:
@@ -271,7 +273,9 @@ def render_family(fam: Family) -> str:
         diff = ", ".join(f"`{k}`: {a!r} -> {b!r}" for k, (a, b) in v["diff"].items()) or "nothing in the recipe"
         share = ", ".join(f"{arm} {s:.0%}" for arm, s in v["sft_share_different"].items() if s is not None) or "-"
         lines.append(f"- **{v['name']}**: {diff}; SFT examples not in the base's set: {share}")
-    lines += ["", "## Benchmarks touched", "", "| run | arm | test | dev |", "|---|---|---|---|"]
+    lines += ["", "## Benchmarks touched", "", f"Confirmed (test benchmarks evaluated): {', '.join(fam.confirmed) or 'none'}; "
+              "the others were tuned and compared on their dev benchmarks only (evaluate.confirm: false).", "",
+              "| run | arm | test | dev |", "|---|---|---|---|"]
     for run, arms in fam.touched.items():
         lines += [f"| {run} | {arm} | {', '.join(by['test']) or 'none (not confirmed)'} | {', '.join(by['dev']) or '-'} |"
                   for arm, by in arms.items()]
@@ -284,7 +288,8 @@ def write_family(fam: Family, out_dir: str | Path) -> tuple[Path, Path]:
     doc = {"base": fam.base, "primary": fam.primary, "decision_rule": {
         "alpha": ALPHA, "power": POWER, "correction": "holm over the primary contrasts (all when none declared)"},
         "comparisons": fam.comparisons, "variants": fam.variants, "warnings": fam.warnings,
-        "failures": fam.failures, "benchmarks_touched": fam.touched, "primary_not_compared": fam.primary_not_compared}
+        "failures": fam.failures, "benchmarks_touched": fam.touched, "confirmed": fam.confirmed,
+        "primary_not_compared": fam.primary_not_compared}
     atomic_write_json(out / "compare.json", doc)
     atomic_write_text(out / "compare.md", render_family(fam))
     return out / "compare.md", out / "compare.json"

@@ -78,6 +78,7 @@ def test_family_verdicts_warnings_and_primary(tmp_path):
     assert v["qc"]["sft_share_different"]["loop/round1"] == 0.0
     md, js = write_family(fam, tmp_path / "out")
     doc = json.loads(js.read_text())
+    assert doc["confirmed"] == ["qa", "qb", "qc"] and set(doc["benchmarks_touched"]) == {"qa", "qb", "qc"}
     for key in ("a", "b", "benchmark", "metric", "difference", "ci_low", "ci_high", "p_value", "p_adjusted",
                 "verdict", "mde", "mde_adjusted", "unit"):
         assert key in doc["comparisons"][0]
