@@ -262,7 +262,7 @@ def holm_scope(results: Sequence[PairedResult], primary: Sequence[str], unmatche
 
 def render_verdicts(results: Sequence[PairedResult], training: Sequence[dict[str, Any]], *,
                     alpha: float = 0.05, power: float = 0.8, primary: Sequence[str] = (),
-                    unmatched: Sequence[str] = ()) -> list[str]:
+                    unmatched: Sequence[str] = (), confirmed: bool = True) -> list[str]:
     """The report's opening section: verdict table, decision rule, comparability table and banner."""
     lines = ["## Verdicts", ""]
     m = max(sum(r.primary for r in results), 1)
@@ -302,6 +302,9 @@ def render_verdicts(results: Sequence[PairedResult], training: Sequence[dict[str
             "every figure).",
             "",
         ]
+    elif not confirmed:
+        lines += ["No verdicts: this run was not confirmed (evaluate.confirm: false), so no arm touched a test "
+                  "benchmark; its dev benchmarks are for choices (a family report compares variants on them).", ""]
     else:
         lines += ["No two arms were evaluated on the same problems: nothing to compare.", ""]
     if training:

@@ -390,7 +390,9 @@ def write_report(run_dir: str | Path, tracker: Any = None) -> dict[str, float]:
     doc = {**report_doc(results, training, alpha=ALPHA, power=POWER, primary=primary, unmatched=unmatched),
            "scores": flat, "data_size_curve": curve, "benchmarks_touched": touched}
     atomic_write_json(run_dir / "report.json", doc)
-    verdicts = [*render_verdicts(results, training, alpha=ALPHA, power=POWER, primary=primary, unmatched=unmatched),
+    confirmed = bool(((recipe or {}).get("evaluate") or {}).get("confirm", True))
+    verdicts = [*render_verdicts(results, training, alpha=ALPHA, power=POWER, primary=primary, unmatched=unmatched,
+                                 confirmed=confirmed),
                 *render_touched(touched), *render_curve(curve)]
     atomic_write_text(run_dir / "report.md", render_markdown(run_dir, scores, data, recipe, outputs, verdicts))
     png = plot(run_dir, scores, data, outputs)

@@ -367,3 +367,14 @@ def test_report_says_which_benchmarks_each_arm_touched(tmp_path):
     assert touched["static"] == {"test": [], "dev": ["toy_dev"]}
     assert touched["loop/round1"] == {"test": ["toy_eval"], "dev": []}
     assert "| static | none (not confirmed) | toy_dev |" in (run / "report.md").read_text()
+
+
+def test_an_unconfirmed_run_says_why_it_has_no_verdicts(tmp_path):
+    run = paired_run(tmp_path)
+    recipe = load_recipe(None, ["loop.rounds=2", "evaluate.dev_benchmarks=[toy_dev]", "evaluate.confirm=false",
+                                "evaluate.benchmarks=[]"])
+    (run / "config.yaml").write_text(recipe.to_yaml())
+    for p in run.rglob("samples.parquet"):
+        p.unlink()  # an unconfirmed run graded no test benchmark
+    write_report(run)
+    assert "this run was not confirmed (evaluate.confirm: false)" in (run / "report.md").read_text()
