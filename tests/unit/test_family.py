@@ -198,3 +198,10 @@ def test_evaluate_confirm_keys():
     assert off.key_dict()["benchmarks"] == [] and off.key_dict() != ev.key_dict()
     with pytest.raises(RecipeError, match="evaluate.confirm = false"):
         load_recipe(None, ["evaluate.confirm=false"])
+
+
+def test_siblings_that_differ_in_evaluation_or_in_arms_do_not_fail(tmp_path):
+    sft = [f"c{i}" for i in range(5)]
+    base = make_run(tmp_path, "qa", [], solved_loop=30, solved_static=40, sft_loop=sft, seeds=(0,))
+    ev = make_run(tmp_path, "qe", ["evaluate.n=2"], solved_loop=31, solved_static=40, sft_loop=sft, seeds=(0,))
+    assert not build_family([base, ev]).failures  # an evaluation variant, not a training ablation
