@@ -141,7 +141,7 @@ def _pool_size(recipe: Recipe) -> int | None:
 def _eval_samples(recipe: Recipe) -> int:
     ev = recipe.evaluate
     n = 0
-    for b in ev.benchmarks:
+    for b in ev.benchmarks if ev.confirm else ev.dev_benchmarks:  # unconfirmed: the dev benchmarks instead
         size = min(BENCHMARK_SIZES.get(b, 500), ev.limit or 10**9)
         n += size * resolve_protocol(ev, b).n  # the preset's samples per problem
     return n
