@@ -24,6 +24,9 @@ from limo_rl.stagestore import StageStore
 def _cmd_run(args: argparse.Namespace) -> int:
     extra = [o for o in args.overrides if "=" not in o and o.endswith((".yaml", ".yml"))]
     if not extra:
+        if args.primary or args.confirm:
+            raise UsageError("--primary and --confirm are for a family (several recipes); for one run set "
+                             "compare.primary=[...] or evaluate.confirm=false in the recipe")
         return run_recipe(recipe_from_args(args), args.argv, from_stage=args.from_stage)
     # a family: RECIPE is the base, each further YAML a variant; the overrides apply to all of them
     overrides = [o for o in args.overrides if o not in extra]

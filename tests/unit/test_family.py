@@ -129,6 +129,9 @@ def test_family_run_validates_every_recipe_before_computing(tmp_path):
                              capture_output=True, text=True, timeout=120)
         assert res.returncode == 2 and needle in res.stderr, res.stderr[-2000:]
     assert not (tmp_path / "runs").exists()  # nothing ran
+    res = subprocess.run([sys.executable, "-m", "limo_rl.cli", "run", str(good), "--confirm", "good"],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2 and "for a family" in res.stderr and not (tmp_path / "runs").exists()
 
 
 def test_a_variant_that_trained_on_a_siblings_data_fails(tmp_path):
