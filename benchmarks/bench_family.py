@@ -33,7 +33,7 @@ SMALL = ["tracking.backend=none", "pool.toy.n=48", "generate.n=4", "generate.sha
          "evaluate.dev_benchmarks=[]", "loop.static.limit=64", "loop.rounds=1", "select.per_problem=1",
          "select.budget=4", "select.difficulty.min_pass_rate=0.0", "select.difficulty.max_pass_rate=1.0"]
 # At this size the teacher leaves ~8 correct chains in ~8 problems (one per problem): a budget of 12 kept all of
-# them, so every strategy trained on the same set (the family report FAILed four of five); 4 makes ranking choose.
+# them: four of the five strategies trained on one set (8 examples; the family report FAILs three variants), 4 binds.
 
 
 def limo(args: list[str], ok: tuple[int, ...] = (0,)) -> float:

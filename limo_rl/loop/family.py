@@ -161,14 +161,16 @@ def contrast_matches(r: PairedResult, contrast: str) -> bool:
 def _failures(members: Sequence[Member]) -> list[dict[str, Any]]:
     """Pairs of siblings that trained the same arms, each on the same inputs: the later one failed. Siblings
     that differ only in how they are evaluated (``evaluate.*``) are not training ablations."""
-    out = []
+    out: list[dict[str, Any]] = []
+    failed: set[str] = set()
     for i, a in enumerate(members):
         for b in members[i + 1:]:
             diff = recipe_diff(a.recipe, b.recipe)
             arms = sorted(a.sft)
             if all(k.startswith("evaluate.") for k in diff) or not arms or set(arms) != set(b.sft):
                 continue
-            if all(_same_inputs(a, b, arm, diff) for arm in arms):
+            if b.name not in failed and all(_same_inputs(a, b, arm, diff) for arm in arms):
+                failed.add(b.name)  # named once, against its first such sibling
                 out.append({"variant": b.name, "sibling": a.name, "arms": arms, "diff": diff,
                             "error": "same training data as sibling"})
     return out

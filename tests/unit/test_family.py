@@ -142,8 +142,11 @@ def test_a_variant_that_trained_on_a_siblings_data_fails(tmp_path):
     b1 = make_run(tmp_path, "b817", ["select.budget=817"], solved_loop=35, solved_static=40, sft_loop=sft, seeds=(0,))
     b2 = make_run(tmp_path, "b1600", ["select.budget=1600"], solved_loop=36, solved_static=40, sft_loop=sft,
                   seeds=(0,))
-    fam = build_family([base, b1, b2])
-    assert [(f["variant"], f["sibling"]) for f in fam.failures] == [("b1600", "b817")]
+    b3 = make_run(tmp_path, "b3200", ["select.budget=3200"], solved_loop=34, solved_static=40, sft_loop=sft,
+                  seeds=(0,))
+    fam = build_family([base, b1, b2, b3])
+    # each failed variant is named once, against its first sibling with the same data
+    assert [(f["variant"], f["sibling"]) for f in fam.failures] == [("b1600", "b817"), ("b3200", "b817")]
     assert fam.failures[0]["error"] == "same training data as sibling"
     assert fam.failures[0]["diff"] == {"select.budget": [817, 1600]}
     md, js = write_family(fam, tmp_path / "out")
