@@ -204,9 +204,20 @@ def load_recipe(path: str | Path | None = None, overrides: Sequence[str] = ()) -
     recipe = validate_recipe(data, source)
     if "{hash}" in recipe.run.name:
         # one run directory per distinct recipe, e.g. for the runs of a W&B sweep
-        digest = hashlib.sha256(json.dumps(recipe.to_dict(), sort_keys=True).encode()).hexdigest()[:8]
+        digest = hashlib.sha256(json.dumps(_hashed(recipe), sort_keys=True).encode()).hexdigest()[:8]
         recipe.run.name = recipe.run.name.replace("{hash}", digest)
     return recipe
+
+
+def _hashed(recipe: Recipe) -> dict[str, Any]:
+    """The recipe as its ``{hash}`` sees it: keys added later are left out at their defaults (``compare``,
+    ``evaluate.confirm``), so a recipe's run folder keeps its name."""
+    doc = recipe.to_dict()
+    if not doc["compare"]["primary"]:
+        del doc["compare"]
+    if doc["evaluate"]["confirm"]:
+        del doc["evaluate"]["confirm"]
+    return doc
 
 
 def iter_recipe_files(paths: Iterable[str | Path]) -> list[Path]:

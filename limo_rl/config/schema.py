@@ -377,6 +377,9 @@ class EvaluateConfig(_Section):
     paths: dict[str, str] = Field(default_factory=dict, description="benchmark -> local file override")
     revisions: dict[str, str] = Field(default_factory=dict, description="benchmark -> Hub revision (commit sha)")
     seed: int | None = None
+    confirm: bool = Field(
+        True, description="evaluate the test benchmarks (evaluate.benchmarks); false: only the dev benchmarks, "
+        "for a variant that is tuned and compared but not confirmed (families: limo-rl run A B --confirm NAME)")
 
     @field_validator("benchmarks", "dev_benchmarks")
     @classmethod
@@ -389,7 +392,19 @@ class EvaluateConfig(_Section):
         if both:
             raise ValueError(f"dev_benchmarks {both} are also test benchmarks (evaluate.benchmarks): a choice tuned "
                              "on a benchmark makes its test figure optimistic; use a disjoint dev set (e.g. toy_dev)")
+        if not self.confirm and not self.dev_benchmarks:
+            raise ValueError("evaluate.confirm = false leaves only the dev benchmarks to evaluate, and there are none: "
+                             "set evaluate.dev_benchmarks (e.g. [toy_dev])")
         return self
+
+    def evaluated(self) -> EvaluateConfig:
+        """The settings the evaluate stage runs: without the test benchmarks when not confirming. ``confirm``
+        itself is no setting of the evaluation (left out of its cache key, :meth:`key_dict`)."""
+        return self if self.confirm else self.model_copy(update={"benchmarks": []})
+
+    def key_dict(self) -> dict[str, Any]:
+        """The evaluated settings as the cache keys see them (a confirmed run's keys are what they were)."""
+        return self.evaluated().model_dump(exclude={"confirm"})
 
     def all_benchmarks(self) -> list[str]:
         """Test then dev benchmarks: what the evaluate stage runs."""
@@ -401,6 +416,21 @@ class EvaluateConfig(_Section):
         if any(k < 1 for k in v):
             raise ValueError("every k must be >= 1")
         return v
+
+
+# ---------------------------------------------------------------------------------------- compare
+class CompareConfig(_Section):
+    primary: list[str] = Field(
+        default_factory=list, description="the primary contrasts, e.g. ['loop/round2 vs static']: Holm's correction "
+        "runs over these only and the other comparisons are descriptive (none: all in one Holm family). In a family "
+        "a contrast may also name a variant, an arm or VARIANT:ARM")
+
+    @field_validator("primary")
+    @classmethod
+    def _named(cls, v: list[str]) -> list[str]:
+        if any(not c.strip() for c in v):
+            raise ValueError("a primary contrast must name something ('A vs B', a variant or an arm)")
+        return [" ".join(c.split()) for c in v]
 
 
 # ---------------------------------------------------------------------------------------- loop
@@ -473,6 +503,7 @@ class Recipe(_Section):
     select: SelectConfig = Field(default_factory=SelectConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
+    compare: CompareConfig = Field(default_factory=CompareConfig)
     loop: LoopConfig = Field(default_factory=LoopConfig)
     hardware: HardwareConfig = Field(default_factory=HardwareConfig)
 

@@ -5,8 +5,11 @@ A sweep's ``command`` runs ``limo-rl run RECIPE [fixed overrides] ${args}`` (``-
 parameter must be a recipe key and every value it can take must validate against the recipe
 (a list of ``values``, a single ``value``, or for a range its ``min``, ``max`` and midpoint), and the
 metric it optimizes, ``<arm>/<benchmark>/pass@1``, must name a dev benchmark of that recipe (a sweep
-tunes on dev benchmarks, never on the test set the report judges). ``limo-rl config validate``
-runs this on every sweep file it finds.
+tunes on dev benchmarks, never on the test set the report judges). The agents of one sweep share
+one output folder and so its stage store (``run.share_stages``, :mod:`limo_rl.stagestore`): what
+two trials have in common (the pool, generation and verification when only selection varies) is
+computed once; a parameter may therefore not move ``run.output_dir`` or turn sharing off, and the run
+name must differ per trial (``{hash}``). ``limo-rl config validate`` runs this on every sweep file it finds.
 """
 
 from __future__ import annotations
@@ -47,6 +50,13 @@ def _recipe_path(name: str, sweep: Path) -> Path:
     raise RecipeError(f"{sweep}: command runs recipe {name!r}, which is not found from here or above the sweep")
 
 
+def load_recipe_name(path: Path) -> str:
+    """The run name a recipe file gives before its ``{hash}`` is filled in."""
+    from limo_rl.config.loading import load_yaml_tree
+
+    return str((load_yaml_tree(path).get("run") or {}).get("name") or "")
+
+
 def check_sweep(path: str | Path) -> None:
     """Raise :class:`RecipeError` naming every problem of one sweep file (see the module docstring)."""
     path = Path(path)
@@ -64,6 +74,10 @@ def check_sweep(path: str | Path) -> None:
     recipe = _recipe_path(cmd[2], path)
     fixed = [c for c in cmd[3:] if c not in ARG_MACROS]
     problems = []
+    for key in sweep.get("parameters") or {}:
+        if key in ("run.output_dir", "run.share_stages", "run.name"):
+            problems.append(f"parameters.{key}: the agents of a sweep share one output folder and its stage store "
+                            "(the run name carries {hash})")
     for key, spec in (sweep.get("parameters") or {}).items():
         try:
             values = sweep_values(spec if isinstance(spec, dict) else {})
@@ -76,12 +90,17 @@ def check_sweep(path: str | Path) -> None:
                 load_recipe(recipe, [*fixed, arg])
             except RecipeError as exc:
                 problems.append(f"parameters.{key} = {value!r}: {exc}")
+    fixed_recipe = load_recipe(recipe, fixed)
+    name = next((f.split("=", 1)[1] for f in fixed if f.lstrip("-").startswith("run.name=")), None)
+    if not fixed_recipe.run.share_stages or "{hash}" not in (name or load_recipe_name(recipe)):
+        problems.append(f"{recipe.name}: a sweep's recipe keeps run.share_stages on and names its runs with "
+                        "{hash} (one folder per trial, one stage store per sweep)")
     metric = str((sweep.get("metric") or {}).get("name", ""))
     parts = metric.split("/")
     if len(parts) != 3 or parts[2] != "pass@1":
         problems.append(f"metric.name {metric!r}: expected <arm>/<benchmark>/pass@1 (what the report logs)")
     else:
-        ev = load_recipe(recipe, fixed).evaluate
+        ev = fixed_recipe.evaluate
         if parts[1] not in ev.dev_benchmarks:
             problems.append(f"metric.name {metric!r}: {parts[1]} is not one of the recipe's "
                             f"evaluate.dev_benchmarks {list(ev.dev_benchmarks)} (sweeps tune on dev benchmarks)")

@@ -19,8 +19,9 @@ variance that per-arm CIs carry (on the toy evaluation the paired CI is ~1.5x na
   off a lattice, enumeration for ``m <= EXACT_MAX`` non-zero ``d_i``, else ``MC_FLIPS`` seeded
   random flips with ``p = (1 + #{|T*| >= |T|}) / (1 + MC_FLIPS)``.
   (On one binary sample per problem the two tests coincide.)
-* **Holm** (1979) across all comparisons of one report: with p-values sorted ascending,
-  ``p_adj(j) = max_{i <= j} min(1, (m - i + 1) p(i))``.
+* **Holm** (1979) across all comparisons of one report, or only across its declared primary
+  contrasts (:func:`decide_primary`; the others are then descriptive): with p-values sorted
+  ascending, ``p_adj(j) = max_{i <= j} min(1, (m - i + 1) p(i))``.
 * **Minimum detectable effect** at this size (two-sided ``alpha``, ``power``):
   ``MDE = max((z_{1-alpha/2} + z_{power}) * s_d / sqrt(n), k^2 / (n + k^2))`` with
   ``k = z_{1-alpha/2} + z_{power}`` (2.80 at 0.05 / 0.8), ``s_d`` the sample SD of ``d_i`` and n
@@ -40,8 +41,9 @@ Pure core: standard library and numpy.
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from statistics import NormalDist
 from typing import Any
@@ -79,6 +81,7 @@ class PairedResult:
     unit: str = "problems"  # what was resampled: "problems" (checkpoints) or "seeds x problems" (procedures)
     n_seeds: int | None = None
     df: float | None = None  # t degrees of freedom (procedure comparisons); sd_diff then holds the standard error
+    primary: bool = True  # in the Holm family; False: a descriptive comparison (no adjusted p, no decision)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -271,8 +274,6 @@ def verdict(r: PairedResult, p_adjusted: float, mde: float, alpha: float = 0.05)
 
 def decide(results: Sequence[PairedResult], *, alpha: float = 0.05, power: float = 0.8) -> list[PairedResult]:
     """Holm-adjust the p-values of one report's comparisons and attach each verdict."""
-    import dataclasses
-
     adjusted = holm([r.p_value for r in results])
     m = max(len(results), 1)
     out = []
@@ -281,3 +282,27 @@ def decide(results: Sequence[PairedResult], *, alpha: float = 0.05, power: float
         out.append(dataclasses.replace(r, p_adjusted=p_adj, mde_adjusted=mde_adj,
                                        verdict=verdict(r, p_adj, mde_adj, alpha)))
     return out
+
+
+DESCRIPTIVE = "descriptive (not a primary contrast)"
+
+
+def decide_primary(results: Sequence[PairedResult], contrasts: Sequence[str],
+                   matches: Callable[[PairedResult, str], bool], *, alpha: float = 0.05,
+                   power: float = 0.8) -> tuple[list[PairedResult], list[str]]:
+    """Holm over the declared primary contrasts only; the other comparisons are descriptive.
+
+    ``contrasts`` are the declared primary contrasts and ``matches(result, contrast)`` says whether a
+    comparison is one of them (a run and a family name their comparisons differently). Without a
+    declaration every comparison is in one Holm family (:func:`decide`). A descriptive comparison keeps its
+    interval and unadjusted p but gets no adjusted p, no adjusted MDE and no decision. Returns the
+    results in their order and the declared contrasts that matched no comparison.
+    """
+    if not contrasts:
+        return decide(results, alpha=alpha, power=power), []
+    flags = [any(matches(r, c) for c in contrasts) for r in results]
+    unmatched = [c for c in contrasts if not any(matches(r, c) for r in results)]
+    decided = iter(decide([r for r, f in zip(results, flags, strict=True) if f], alpha=alpha, power=power))
+    out = [next(decided) if f else dataclasses.replace(r, primary=False, verdict=DESCRIPTIVE)
+           for r, f in zip(results, flags, strict=True)]
+    return out, unmatched

@@ -25,13 +25,19 @@ from limo_rl.stagestore import StageStore
 def _cmd_run(args: argparse.Namespace) -> int:
     extra = [o for o in args.overrides if "=" not in o and o.endswith((".yaml", ".yml"))]
     if not extra:
+        if args.primary or args.confirm:
+            raise UsageError("--primary and --confirm are for a family (several recipes); for one run set "
+                             "compare.primary=[...] or evaluate.confirm=false in the recipe")
         return run_recipe(recipe_from_args(args), args.argv, from_stage=args.from_stage)
     # a family: RECIPE is the base, each further YAML a variant; the overrides apply to all of them
     overrides = [o for o in args.overrides if o not in extra]
     for path in extra:
         if not Path(path).is_file():
             raise UsageError(f"{path}: no such recipe file")
-    recipes = [recipe_from_args(argparse.Namespace(recipe=r, overrides=overrides)) for r in (args.recipe, *extra)]
+    files = (args.recipe, *extra)
+    recipes = [recipe_from_args(argparse.Namespace(recipe=r, overrides=overrides)) for r in files]
+    stems = {Path(f).stem: r.run.name for f, r in zip(files, recipes, strict=True)}
+    _mark_family(recipes, [stems.get(c, c) for c in args.confirm or ()])
     runs = []
     for recipe in recipes:  # validated all before the first computes
         rc = run_recipe(recipe, args.argv, from_stage=args.from_stage)
@@ -39,11 +45,36 @@ def _cmd_run(args: argparse.Namespace) -> int:
             return rc
         runs.append(Path(recipe.run.output_dir) / recipe.run.name)
     out = Path(recipes[0].run.output_dir) / f"family-{recipes[0].run.name}"
-    stems = {Path(f).stem: r.run.name for f, r in zip((args.recipe, *extra), recipes, strict=True)}
     primary = [stems.get(p, p) for p in args.primary or ()]  # a recipe file's stem names its run
-    md, _ = write_family(build_family(runs, primary=primary), out)
+    fam = build_family(runs, primary=primary)
+    md, _ = write_family(fam, out)
     print(f"family report  {md}")
-    return 0
+    return _family_code(fam)
+
+
+def _mark_family(recipes: list, confirm: list[str]) -> None:
+    """One family: its W&B runs share a group (unless the recipes name one), and with ``--confirm`` only the
+    named variants and the base evaluate the test benchmarks; the others touch their dev benchmarks only."""
+    names = [r.run.name for r in recipes]
+    unknown = [c for c in confirm if c not in names]
+    if unknown:
+        raise UsageError(f"--confirm {', '.join(unknown)}: not a run of this family (recipe file stems or run "
+                         f"names: {', '.join(names)})")
+    for i, r in enumerate(recipes):
+        if r.tracking.group is None:
+            r.tracking.group = f"family-{names[0]}"
+        if confirm:
+            if not r.evaluate.dev_benchmarks:
+                raise UsageError(f"--confirm: {r.run.name} has no evaluate.dev_benchmarks to compare the "
+                                 "unconfirmed variants on (e.g. evaluate.dev_benchmarks=[toy_dev])")
+            r.evaluate.confirm = i == 0 or r.run.name in confirm  # the base is the confirmed ones' reference
+
+
+def _family_code(fam) -> int:
+    """1 when a variant trained on the same data as a sibling (a failed ablation, named in the report)."""
+    for f in fam.failures:
+        print(f"FAIL  {f['variant']}: same training data as {f['sibling']} in every trained arm")
+    return 1 if fam.failures else 0
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
@@ -51,7 +82,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     md, js = write_family(fam, args.out)
     print(render_family(fam), end="")
     print(f"\ncompare.md    {md}\ncompare.json  {js}")
-    return 0
+    return _family_code(fam)
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
@@ -186,7 +217,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="rerun this stage and everything after it even if cached")
     p.add_argument("--primary", action="append", default=None, metavar="CONTRAST",
                    help="with several recipes: a primary contrast of the family (a variant's recipe file stem or "
-                   "run name, NAME:ARM or 'A vs B'); Holm runs over these only. Repeatable")
+                   "run name, an arm, NAME:ARM or 'A vs B'), added to the recipes' compare.primary; Holm runs "
+                   "over these only. Repeatable")
+    p.add_argument("--confirm", action="append", default=None, metavar="NAME",
+                   help="with several recipes: evaluate the test benchmarks for this variant (recipe file stem or "
+                   "run name) and the base only; the others are evaluated on evaluate.dev_benchmarks alone "
+                   "(evaluate.confirm=false). Repeatable; none: each recipe's evaluate.confirm (default true)")
     p.set_defaults(func=_cmd_run)
 
     cmp_ = sub.add_parser(
@@ -194,7 +230,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Compare finished runs as one family: each variant's trained arms against the base's on the "
         "same problems (seeds x problems with 2+ seeds, else checkpoints), the resolved recipe diff, and the share "
         "of each SFT set that differs from the base's. Arms that trained on the same inputs get a warning, not a "
-        "verdict. Writes compare.md and compare.json to --out.",
+        "verdict; a variant that trained on the same data as a sibling in every arm FAILS (exit 1). Writes "
+        "compare.md and compare.json to --out.",
         epilog="example: limo-rl compare runs/qa runs/qb --out runs/family-qa --primary qb",
     )
     cmp_.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")

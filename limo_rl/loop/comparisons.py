@@ -13,7 +13,12 @@ Seeds: with one seed shared by both arms of a pair, the comparison is of these t
 (:mod:`limo_rl.evaluate.paired`, problems resampled); with two or more, of the two procedures
 (:mod:`limo_rl.evaluate.procedure`: seeds x problems, a t interval and test that carry the
 seed-to-seed variance). ``unit`` in ``report.json`` says which. Holm's correction runs over every
-comparison of the report.
+comparison of the report, or, when the recipe declares primary contrasts (``compare.primary``, e.g.
+``loop/round2 vs static``), over those only; the others are descriptive
+(:func:`limo_rl.evaluate.paired.decide_primary`).
+
+Benchmarks touched: per arm, which test and dev benchmarks it was evaluated on (a run with
+``evaluate.confirm: false`` touches its dev benchmarks only).
 
 Comparability: per arm (and seed) the examples it trained on, optimizer steps, training
 tokens, epochs, examples dropped for exceeding ``train.max_length``, the checkpoint rule and,
@@ -31,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from limo_rl.evaluate.paired import PairedResult, decide
+from limo_rl.evaluate.paired import PairedResult, decide_primary
 from limo_rl.evaluate.procedure import compare_procedures
 from limo_rl.loop.layout import (
     MATCH,
@@ -113,11 +118,17 @@ def _pooled(arm: ArmSamples, seeds: Sequence[int], bench: str) -> Correctness:
     return out
 
 
+def contrast_matches(r: PairedResult, contrast: str) -> bool:
+    """A run's contrast is ``A vs B`` (arm labels, either order)."""
+    return contrast in (f"{r.a} vs {r.b}", f"{r.b} vs {r.a}")
+
+
 def build_comparisons(
-    run_dir: Path, *, dev_benchmarks: Sequence[str] = (), alpha: float = 0.05, power: float = 0.8,
-    bootstrap_samples: int = 2000, level: float = 0.95, seed: int = 0,
-) -> list[PairedResult]:
-    """Every paired comparison of the run (test benchmarks only), Holm-adjusted together, verdicts attached."""
+    run_dir: Path, *, dev_benchmarks: Sequence[str] = (), primary: Sequence[str] = (), alpha: float = 0.05,
+    power: float = 0.8, bootstrap_samples: int = 2000, level: float = 0.95, seed: int = 0,
+) -> tuple[list[PairedResult], list[str]]:
+    """Every paired comparison of the run (test benchmarks only), Holm-adjusted over the primary contrasts
+    (all without a declaration), verdicts attached; and the declared contrasts no comparison matched."""
     arms = collect_samples(Path(run_dir))
     raw: list[PairedResult] = []
     for a, b in comparison_pairs(list(arms)):
@@ -134,7 +145,29 @@ def build_comparisons(
             raw.append(compare_procedures(sa, sb, label_a=a, label_b=b, benchmark=bench, metric=metric,
                                           bootstrap_samples=bootstrap_samples, level=level, alpha=alpha,
                                           power=power, seed=seed))
-    return decide(raw, alpha=alpha, power=power)
+    return decide_primary(raw, primary, contrast_matches, alpha=alpha, power=power)
+
+
+def touched_benchmarks(run_dir: Path) -> dict[str, dict[str, list[str]]]:
+    """Per arm, the benchmarks it was evaluated on, by split: ``{"test": [...], "dev": [...]}``."""
+    out: dict[str, dict[str, set[str]]] = {}
+    for _, label, d in arm_dirs(Path(run_dir)):
+        path = d / "evaluate" / METRICS
+        if path.is_file():
+            by = out.setdefault(label, {"test": set(), "dev": set()})
+            for bench, res in read_eval_metrics(path).items():
+                by["dev" if res.split == "dev" else "test"].add(bench)
+    return {arm: {k: sorted(v) for k, v in by.items()} for arm, by in out.items()}
+
+
+def render_touched(touched: dict[str, dict[str, list[str]]]) -> list[str]:
+    """One row per arm: the test and dev benchmarks it was evaluated on."""
+    if not touched:
+        return []
+    lines = ["### Benchmarks touched", "", "| arm | test | dev |", "|---|---|---|"]
+    lines += [f"| {arm} | {', '.join(by['test']) or 'none (not confirmed)'} | {', '.join(by['dev']) or '-'} |"
+              for arm, by in touched.items()]
+    return [*lines, ""]
 
 
 def _common_problems(a: ArmSamples, b: ArmSamples, seeds: Sequence[int], bench: str,
@@ -217,10 +250,22 @@ def _f(x: Any, digits: int = 3) -> str:
     return str(x)
 
 
+def holm_scope(results: Sequence[PairedResult], primary: Sequence[str], unmatched: Sequence[str]) -> str:
+    """What Holm's correction ran over, in words (the report's decision rule)."""
+    m = sum(r.primary for r in results)
+    if not primary:
+        return f"over all {len(results)} comparisons of this report; no primary contrast declared (compare.primary)"
+    missing = f"; declared but not compared: {', '.join(unmatched)}" if unmatched else ""
+    return (f"over the {m} comparisons of the declared primary contrasts ({', '.join(primary)}){missing}; the other "
+            f"{len(results) - m} are descriptive (interval and unadjusted p, no decision)")
+
+
 def render_verdicts(results: Sequence[PairedResult], training: Sequence[dict[str, Any]], *,
-                    alpha: float = 0.05, power: float = 0.8) -> list[str]:
+                    alpha: float = 0.05, power: float = 0.8, primary: Sequence[str] = (),
+                    unmatched: Sequence[str] = (), confirmed: bool = True) -> list[str]:
     """The report's opening section: verdict table, decision rule, comparability table and banner."""
     lines = ["## Verdicts", ""]
+    m = max(sum(r.primary for r in results), 1)
     banner = mismatch_banner(training)
     if banner:
         lines += ["> **Arms are not matched.** " + " ".join(banner[:1]), *[f"> {b}" for b in banner[1:]], ""]
@@ -232,15 +277,16 @@ def render_verdicts(results: Sequence[PairedResult], training: Sequence[dict[str
         for r in results:
             lines.append(
                 f"| {r.a} | {r.b} | {r.benchmark} | `{r.metric}` | {r.difference:+.3f} | "
-                f"[{r.ci_low:+.3f}, {r.ci_high:+.3f}] | {r.test} | {r.p_value:.3g} | {r.p_adjusted:.3g} | "
-                f"{r.mde_adjusted:.3f} | {r.verdict} |")
+                f"[{r.ci_low:+.3f}, {r.ci_high:+.3f}] | {r.test} | {r.p_value:.3g} | "
+                f"{'-' if r.p_adjusted is None else f'{r.p_adjusted:.3g}'} | "
+                f"{_f(r.mde_adjusted, 3)} | {r.verdict} |")
         n = sorted({r.n_problems for r in results})
         seeds = sorted({r.n_seeds or 1 for r in results})
         lines += [
             "",
-            f"Decision rule: \"A beats B\" only when the Holm-adjusted p-value (over all {len(results)} comparisons "
-            f"of this report) is below {alpha}; otherwise \"no detectable difference\" with the smallest difference "
-            f"detectable at this size at Holm's strictest level (alpha / {len(results)}): MDE = "
+            f"Decision rule: \"A beats B\" only when the Holm-adjusted p-value ({holm_scope(results, primary, unmatched)}) "
+            f"is below {alpha}; otherwise \"no detectable difference\" with the smallest difference "
+            f"detectable at this size at Holm's strictest level (alpha / {m}): MDE = "
             f"max(k s_d / sqrt(n), k^2 / (n + k^2)), k = z(1 - alpha/2) + z(power) (alpha {alpha} two-sided, "
             f"power {power}), s_d the SD of the per-problem differences, n = {', '.join(map(str, n))} problems. ",
             *([] if seeds != [1] else [
@@ -256,6 +302,9 @@ def render_verdicts(results: Sequence[PairedResult], training: Sequence[dict[str
             "every figure).",
             "",
         ]
+    elif not confirmed:
+        lines += ["No verdicts: this run was not confirmed (evaluate.confirm: false), so no arm touched a test "
+                  "benchmark; its dev benchmarks are for choices (a family report compares variants on them).", ""]
     else:
         lines += ["No two arms were evaluated on the same problems: nothing to compare.", ""]
     if training:
@@ -304,11 +353,14 @@ def render_curve(rows: Sequence[dict[str, Any]]) -> list[str]:
 
 
 def report_doc(results: Sequence[PairedResult], training: Sequence[dict[str, Any]], *, alpha: float,
-               power: float) -> dict[str, Any]:
+               power: float, primary: Sequence[str] = (), unmatched: Sequence[str] = ()) -> dict[str, Any]:
     """``report.json``: every comparison and what each arm trained on."""
     return {
-        "decision_rule": {"alpha": alpha, "power": power, "correction": "holm",
-                          "rule": "A beats B iff p_adjusted < alpha; else no detectable difference (MDE)"},
+        "decision_rule": {"alpha": alpha, "power": power,
+                          "correction": "holm over the primary contrasts" if primary else "holm",
+                          "primary": list(primary), "primary_not_compared": list(unmatched),
+                          "rule": "A beats B iff p_adjusted < alpha; else no detectable difference (MDE); "
+                                  "comparisons outside the primary contrasts are descriptive"},
         "comparisons": [r.to_dict() for r in results],
         "arms": list(training),
         "mismatch": mismatch_banner(training),

@@ -329,7 +329,7 @@ class SeedRun:
         def fn(out: Path) -> dict[str, Any]:
             ensure_ray(self.run_dir)
             arm, rnd = arm_of(label)
-            res = run_evaluation(model.path, self.r.evaluate, self.r.generate, self.r.verify, out,
+            res = run_evaluation(model.path, ecfg, self.r.generate, self.r.verify, out,
                                  seed=self.seed, tracker=self.tracker, label=label, toy=self.r.toy, arm=arm, rnd=rnd,
                                  hardware=self.r.hardware)
             figures = headline_metrics(res.metrics)
@@ -337,11 +337,11 @@ class SeedRun:
             return figures
 
         gen = self.r.generate.model_dump(exclude={"model", "n", "temperature", "top_p", "max_new_tokens"})
-        ecfg = self.r.evaluate
+        ecfg = self.r.evaluate.evaluated()  # evaluate.confirm = false: the dev benchmarks only
         files = {b: content_key(p) for b, p in ecfg.paths.items()}
         protocols = protocol_summary(ecfg)
         world = self._world_inputs()
-        inputs = {"evaluate": ecfg.model_dump(), "protocol": protocols, "files": files,
+        inputs = {"evaluate": ecfg.key_dict(), "protocol": protocols, "files": files,
                   "generate": gen, "verify": self.r.verify.model_dump(),
                   "model": model.fingerprint, "seed": self.seed, **world}
         # A benchmark's samples depend on the model, the engine, its sampling protocol, its problems and the

@@ -12,14 +12,21 @@ benchmark, compares the variant's arm with the base's on the same problems:
   named warning ("same training data as <base>"), never a false null;
 * **the verdict**: :func:`limo_rl.evaluate.procedure.compare_procedures`, so with two or more seeds
   per arm it is about the procedure (seeds x problems), with one about the checkpoints;
-* **the family**: Holm runs over the declared primary contrasts only (``--primary``: a variant name,
-  ``variant:arm`` or ``A vs B``); the other comparisons are descriptive (no adjusted p, no verdict
-  beyond their interval). Without a declaration every comparison is in one Holm family, as a run's
-  report does.
+* **the family**: Holm runs over the declared primary contrasts only (``--primary`` and the members'
+  ``compare.primary`` entries that name a family comparison: a variant name, an arm, ``variant:arm``
+  or ``A vs B``); the other comparisons are descriptive (no adjusted p, no verdict beyond their
+  interval), by :func:`limo_rl.evaluate.paired.decide_primary`, the rule a run's report uses. Without
+  a declaration every comparison is in one Holm family, as a run's report does.
+* **siblings that trained on the same data fail**: a variant whose every trained arm trained on the
+  same inputs as the same sibling's (the base or another variant) is a failed ablation: its factor
+  changed nothing at this scale. It is listed under ``failures`` (compare.md opens with it) and the
+  commands exit 1.
+* **benchmarks touched**: per run and arm, the test and dev benchmarks it was evaluated on (a variant
+  not marked for confirmation, ``evaluate.confirm: false``, touches its dev benchmarks only).
 
 Outputs (:func:`write_family`): ``compare.json`` (``comparisons`` rows in ``report.json``'s schema plus
-``unit``, ``split``, ``primary``; ``variants`` with their diffs and SFT overlap; ``warnings``) and
-``compare.md``.
+``unit``, ``split``, ``primary``; ``variants`` with their diffs and SFT overlap; ``warnings``;
+``failures``; ``benchmarks_touched``) and ``compare.md``.
 """
 
 from __future__ import annotations
@@ -28,19 +35,20 @@ import hashlib
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from limo_rl.artifacts import atomic_write_json, atomic_write_text
 from limo_rl.errors import UsageError
-from limo_rl.evaluate.paired import PairedResult, PairingError, decide
+from limo_rl.evaluate.paired import PairedResult, PairingError, decide_primary
 from limo_rl.evaluate.procedure import compare_procedures
-from limo_rl.loop.comparisons import ArmSamples, collect_samples
+from limo_rl.loop.comparisons import ArmSamples, collect_samples, touched_benchmarks
 from limo_rl.loop.layout import METRICS, SFT, RunLayout, read_eval_metrics
 
 log = logging.getLogger(__name__)
-IGNORED_KEYS = ("run.name", "run.output_dir", "tracking.")  # where a run goes, not what it does
+# where a run goes, how it is reported and whether its test set is touched: not what it does
+IGNORED_KEYS = ("run.name", "run.output_dir", "tracking.", "compare.", "evaluate.confirm")
 ALPHA, POWER = 0.05, 0.8
 
 
@@ -54,6 +62,7 @@ class Member:
     arms: dict[str, ArmSamples]
     sft: dict[str, dict[int, list[str]]]  # arm -> seed -> sorted fingerprints of its SFT examples
     splits: dict[str, str] = field(default_factory=dict)  # benchmark -> "dev" | "test"
+    touched: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # arm -> split -> benchmarks
 
 
 def _flatten(doc: Any, prefix: str = "") -> dict[str, Any]:
@@ -114,7 +123,7 @@ def load_member(path: str | Path) -> Member:
             if (ed.path / METRICS).is_file():
                 splits.update({b: r.split for b, r in read_eval_metrics(ed.path / METRICS).items()})
     name = str((recipe.get("run") or {}).get("name") or path.name)
-    return Member(name, path, recipe, collect_samples(path), read_sft_sets(path), splits)
+    return Member(name, path, recipe, collect_samples(path), read_sft_sets(path), splits, touched_benchmarks(path))
 
 
 def sft_difference(base: dict[int, list[str]], other: dict[int, list[str]]) -> float | None:
@@ -143,9 +152,28 @@ def _same_inputs(base: Member, var: Member, arm: str, diff: dict[str, list[Any]]
     return not any(k.startswith("train.") for k in diff)
 
 
-def _is_primary(r: PairedResult, variant: str, primary: Sequence[str]) -> bool:
-    arm = r.a.split(":", 1)[1]
-    return any(p in (variant, f"{variant}:{arm}", f"{r.a} vs {r.b}") for p in primary)
+def contrast_matches(r: PairedResult, contrast: str) -> bool:
+    """A family's contrast: a variant name, an arm (every variant's), ``variant:arm`` or ``A vs B``."""
+    variant, arm = r.a.split(":", 1)
+    return contrast in (variant, arm, r.a, f"{r.a} vs {r.b}", f"{r.b} vs {r.a}")
+
+
+def _failures(members: Sequence[Member]) -> list[dict[str, Any]]:
+    """Pairs of siblings that trained the same arms, each on the same inputs: the later one failed. Siblings
+    that differ only in how they are evaluated (``evaluate.*``) are not training ablations."""
+    out: list[dict[str, Any]] = []
+    failed: set[str] = set()
+    for i, a in enumerate(members):
+        for b in members[i + 1:]:
+            diff = recipe_diff(a.recipe, b.recipe)
+            arms = sorted(a.sft)
+            if all(k.startswith("evaluate.") for k in diff) or not arms or set(arms) != set(b.sft):
+                continue
+            if b.name not in failed and all(_same_inputs(a, b, arm, diff) for arm in arms):
+                failed.add(b.name)  # named once, against its first such sibling
+                out.append({"variant": b.name, "sibling": a.name, "arms": arms, "diff": diff,
+                            "error": "same training data as sibling"})
+    return out
 
 
 @dataclass
@@ -155,6 +183,10 @@ class Family:
     variants: list[dict[str, Any]]
     warnings: list[str]
     primary: list[str]
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    touched: dict[str, dict[str, dict[str, list[str]]]] = field(default_factory=dict)  # run -> arm -> split
+    primary_not_compared: list[str] = field(default_factory=list)
+    confirmed: list[str] = field(default_factory=list)  # runs whose recipe evaluated the test benchmarks
 
 
 def build_family(paths: Sequence[str | Path], *, base: str | Path | None = None, primary: Sequence[str] = (),
@@ -195,26 +227,39 @@ def build_family(paths: Sequence[str | Path], *, base: str | Path | None = None,
                     warnings.append(f"{var.name}:{arm} on {bench}: not compared ({exc})")
                     continue
                 raw.append((r, var.name, var.splits.get(bench, "test")))
-    return Family(base_m.name, _decide_family(raw, primary), rows_v, warnings, list(primary))
+    declared = _declared(primary, [base_m, *variants], [r for r, _, _ in raw])
+    decided, unmatched = decide_primary([r for r, _, _ in raw], declared, contrast_matches, alpha=ALPHA, power=POWER)
+    warnings += [f"primary contrast {c!r}: no comparison of the family is one" for c in unmatched]
+    rows = [{**d.to_dict(), "variant": v, "split": split} for d, (_, v, split) in zip(decided, raw, strict=True)]
+    return Family(base_m.name, rows, rows_v, warnings, declared, _failures([base_m, *variants]),
+                  {m.name: m.touched for m in (base_m, *variants)}, unmatched,
+                  [m.name for m in (base_m, *variants) if (m.recipe.get("evaluate") or {}).get("confirm", True)])
+
+
+def _declared(given: Sequence[str], members: Sequence[Member], results: Sequence[PairedResult]) -> list[str]:
+    """The family's primary contrasts: those given (``--primary``), then each member recipe's
+    ``compare.primary`` entries that name a comparison of the family (a run-level ``loop/round2 vs static``
+    names none and stays the run's own)."""
+    out = list(dict.fromkeys(given))
+    for m in members:
+        for c in (m.recipe.get("compare") or {}).get("primary") or []:
+            if c not in out and any(contrast_matches(r, c) for r in results):
+                out.append(c)
+    return out
 
 
 def _benches(arm: ArmSamples) -> set[str]:
     return {b for by in arm.by_seed.values() for b in by}
 
 
-def _decide_family(raw: Sequence[tuple[PairedResult, str, str]], primary: Sequence[str]) -> list[dict[str, Any]]:
-    """Holm over the primary contrasts (all, when none is declared); the rest descriptive."""
-    is_p = [(not primary) or _is_primary(r, v, primary) for r, v, _ in raw]
-    decided = iter(decide([r for (r, _, _), p in zip(raw, is_p, strict=True) if p], alpha=ALPHA, power=POWER))
-    out = []
-    for (r, variant, split), p in zip(raw, is_p, strict=True):
-        res = next(decided) if p else replace(r, verdict="descriptive (not a primary contrast)")
-        out.append({**res.to_dict(), "variant": variant, "split": split, "primary": p})
-    return out
-
-
 def render_family(fam: Family) -> str:
     lines = [f"# Family: variants against {fam.base}", ""]
+    for f in fam.failures:
+        lines.append(f"> **FAIL {f['variant']}: same training data as {f['sibling']}** in every trained arm "
+                     f"({', '.join(f['arms'])}): the factor ({', '.join(f['diff']) or 'nothing'}) did not change "
+                     "what was trained on at this scale; fix the recipe (a budget below the supply, per_problem 1)")
+    if fam.failures:
+        lines.append("")
     if fam.warnings:
         lines += [f"> **{w}**" for w in fam.warnings] + [""]
     lines += ["| A | B | benchmark | split | A - B | 95% CI | unit | p | p (Holm) | MDE (Holm) | verdict |",
@@ -233,6 +278,12 @@ def render_family(fam: Family) -> str:
         diff = ", ".join(f"`{k}`: {a!r} -> {b!r}" for k, (a, b) in v["diff"].items()) or "nothing in the recipe"
         share = ", ".join(f"{arm} {s:.0%}" for arm, s in v["sft_share_different"].items() if s is not None) or "-"
         lines.append(f"- **{v['name']}**: {diff}; SFT examples not in the base's set: {share}")
+    lines += ["", "## Benchmarks touched", "", f"Confirmed (test benchmarks evaluated): {', '.join(fam.confirmed) or 'none'}; "
+              "the others were tuned and compared on their dev benchmarks only (evaluate.confirm: false).", "",
+              "| run | arm | test | dev |", "|---|---|---|---|"]
+    for run, arms in fam.touched.items():
+        lines += [f"| {run} | {arm} | {', '.join(by['test']) or 'none (not confirmed)'} | {', '.join(by['dev']) or '-'} |"
+                  for arm, by in arms.items()]
     return "\n".join(lines) + "\n"
 
 
@@ -241,7 +292,9 @@ def write_family(fam: Family, out_dir: str | Path) -> tuple[Path, Path]:
     out.mkdir(parents=True, exist_ok=True)
     doc = {"base": fam.base, "primary": fam.primary, "decision_rule": {
         "alpha": ALPHA, "power": POWER, "correction": "holm over the primary contrasts (all when none declared)"},
-        "comparisons": fam.comparisons, "variants": fam.variants, "warnings": fam.warnings}
+        "comparisons": fam.comparisons, "variants": fam.variants, "warnings": fam.warnings,
+        "failures": fam.failures, "benchmarks_touched": fam.touched, "confirmed": fam.confirmed,
+        "primary_not_compared": fam.primary_not_compared}
     atomic_write_json(out / "compare.json", doc)
     atomic_write_text(out / "compare.md", render_family(fam))
     return out / "compare.md", out / "compare.json"

@@ -158,7 +158,8 @@ def _eval_benchmarks(recipe: Recipe) -> list[tuple[int, int]]:
     """(problems, samples per problem) of each benchmark evaluated."""
     ev = recipe.evaluate
     # the preset's samples per problem
-    return [(min(BENCHMARK_SIZES.get(b, 500), ev.limit or 10**9), resolve_protocol(ev, b).n) for b in ev.benchmarks]
+    benches = ev.benchmarks if ev.confirm else ev.dev_benchmarks  # unconfirmed: the dev benchmarks instead
+    return [(min(BENCHMARK_SIZES.get(b, 500), ev.limit or 10**9), resolve_protocol(ev, b).n) for b in benches]
 
 
 def _eval_samples(recipe: Recipe) -> int:

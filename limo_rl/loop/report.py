@@ -26,8 +26,10 @@ from limo_rl.loop.comparisons import (
     collect_samples,
     curve_rows,
     render_curve,
+    render_touched,
     render_verdicts,
     report_doc,
+    touched_benchmarks,
 )
 from limo_rl.loop.headline import SCORE_FIELDS, track_report
 from limo_rl.loop.layout import (
@@ -391,15 +393,23 @@ def write_report(run_dir: str | Path, tracker: Any = None) -> dict[str, float]:
     recipe = yaml.safe_load(cfg_path.read_text()) if cfg_path.is_file() else None
     outputs = collect_output_stats(run_dir)
     dev = list(((recipe or {}).get("evaluate") or {}).get("dev_benchmarks") or [])
-    results = build_comparisons(run_dir, dev_benchmarks=dev, alpha=ALPHA, power=POWER)
+    primary = list(((recipe or {}).get("compare") or {}).get("primary") or [])
+    results, unmatched = build_comparisons(run_dir, dev_benchmarks=dev, primary=primary, alpha=ALPHA, power=POWER)
+    if unmatched:
+        log.warning("compare.primary %s: no comparison of this run is one of them (a run's contrast is 'A vs B' "
+                    "with arm labels such as loop/round2 and static)", unmatched)
     training = arm_training(run_dir)
     curve = curve_rows(collect_samples(run_dir))
     flat = score_rows(scores)
     status = run_status(run_dir)
-    doc = {**report_doc(results, training, alpha=ALPHA, power=POWER), "scores": flat, "data_size_curve": curve,
-           "run_status": status}
+    touched = touched_benchmarks(run_dir)
+    doc = {**report_doc(results, training, alpha=ALPHA, power=POWER, primary=primary, unmatched=unmatched),
+           "scores": flat, "data_size_curve": curve, "benchmarks_touched": touched, "run_status": status}
     atomic_write_json(run_dir / "report.json", doc)
-    verdicts = [*render_verdicts(results, training, alpha=ALPHA, power=POWER), *render_curve(curve)]
+    confirmed = bool(((recipe or {}).get("evaluate") or {}).get("confirm", True))
+    verdicts = [*render_verdicts(results, training, alpha=ALPHA, power=POWER, primary=primary, unmatched=unmatched,
+                                 confirmed=confirmed),
+                *render_touched(touched), *render_curve(curve)]
     if status != "finished":
         verdicts.insert(0, f"> **Run not finished** ({status}): these figures cover only the stages done so far.\n")
     atomic_write_text(run_dir / "report.md", render_markdown(run_dir, scores, data, recipe, outputs, verdicts))

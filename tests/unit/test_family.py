@@ -78,6 +78,7 @@ def test_family_verdicts_warnings_and_primary(tmp_path):
     assert v["qc"]["sft_share_different"]["loop/round1"] == 0.0
     md, js = write_family(fam, tmp_path / "out")
     doc = json.loads(js.read_text())
+    assert doc["confirmed"] == ["qa", "qb", "qc"] and set(doc["benchmarks_touched"]) == {"qa", "qb", "qc"}
     for key in ("a", "b", "benchmark", "metric", "difference", "ci_low", "ci_high", "p_value", "p_adjusted",
                 "verdict", "mde", "mde_adjusted", "unit"):
         assert key in doc["comparisons"][0]
@@ -128,3 +129,85 @@ def test_family_run_validates_every_recipe_before_computing(tmp_path):
                              capture_output=True, text=True, timeout=120)
         assert res.returncode == 2 and needle in res.stderr, res.stderr[-2000:]
     assert not (tmp_path / "runs").exists()  # nothing ran
+    res = subprocess.run([sys.executable, "-m", "limo_rl.cli", "run", str(good), "--confirm", "good"],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2 and "for a family" in res.stderr and not (tmp_path / "runs").exists()
+
+
+def test_a_variant_that_trained_on_a_siblings_data_fails(tmp_path):
+    """Two budget variants that both trained on the whole supply: the second fails (named in compare.json and
+    compare.md, exit 1); a variant whose loop arm changed does not, even with the static arm unchanged."""
+    sft = [f"c{i}" for i in range(20)]
+    base = make_run(tmp_path, "qa", [], solved_loop=30, solved_static=40, sft_loop=sft[:10], seeds=(0,))
+    b1 = make_run(tmp_path, "b817", ["select.budget=817"], solved_loop=35, solved_static=40, sft_loop=sft, seeds=(0,))
+    b2 = make_run(tmp_path, "b1600", ["select.budget=1600"], solved_loop=36, solved_static=40, sft_loop=sft,
+                  seeds=(0,))
+    b3 = make_run(tmp_path, "b3200", ["select.budget=3200"], solved_loop=34, solved_static=40, sft_loop=sft,
+                  seeds=(0,))
+    fam = build_family([base, b1, b2, b3])
+    # each failed variant is named once, against its first sibling with the same data
+    assert [(f["variant"], f["sibling"]) for f in fam.failures] == [("b1600", "b817"), ("b3200", "b817")]
+    assert fam.failures[0]["error"] == "same training data as sibling"
+    assert fam.failures[0]["diff"] == {"select.budget": [817, 1600]}
+    md, js = write_family(fam, tmp_path / "out")
+    assert json.loads(js.read_text())["failures"][0]["variant"] == "b1600"
+    assert "**FAIL b1600: same training data as b817**" in md.read_text()
+    res = subprocess.run([sys.executable, "-m", "limo_rl.cli", "compare", str(base), str(b1), str(b2), "--out",
+                          str(tmp_path / "fam")], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 1 and "FAIL  b1600: same training data as b817" in res.stdout, res.stderr[-2000:]
+
+
+def test_recipe_primary_contrasts_apply_to_the_family(tmp_path):
+    """A member recipe's compare.primary entries that name a family comparison (here an arm) are primary; a
+    run-level contrast ('loop/round1 vs static') names none and leaves the family's Holm alone."""
+    prim = "compare.primary=['static','loop/round1 vs static']"
+    base = make_run(tmp_path, "qa", [prim], solved_loop=30, solved_static=40, sft_loop=["a"] * 5, seeds=(0,))
+    qb = make_run(tmp_path, "qb", [prim, "train.learning_rate=0.001"], solved_loop=50, solved_static=45,
+                  sft_loop=["a"] * 5, seeds=(0,))
+    fam = build_family([base, qb])
+    assert fam.primary == ["static"] and not fam.primary_not_compared
+    by = {c["a"]: c for c in fam.comparisons}
+    assert by["qb:static"]["primary"] and not by["qb:loop/round1"]["primary"]
+    fam = build_family([base, qb], primary=["qb:loop/round1", "nothing"])
+    assert fam.primary == ["qb:loop/round1", "nothing", "static"] and fam.primary_not_compared == ["nothing"]
+    assert any("'nothing'" in w for w in fam.warnings)
+
+
+def test_confirm_marks_the_test_set_and_the_family_shares_a_wandb_group(tmp_path):
+    from limo_rl.loop.cli import _mark_family
+
+    def recipes():
+        return [load_recipe(None, [f"run.name={n}", "evaluate.dev_benchmarks=[toy_dev]"]) for n in ("qa", "qb", "qc")]
+
+    rs = recipes()
+    _mark_family(rs, ["qc"])
+    assert [r.evaluate.confirm for r in rs] == [True, False, True]  # the base is the confirmed ones' reference
+    assert {r.tracking.group for r in rs} == {"family-qa"}
+    assert rs[1].evaluate.evaluated().benchmarks == [] and rs[1].evaluate.evaluated().dev_benchmarks == ["toy_dev"]
+    rs = recipes()
+    _mark_family(rs, [])  # no --confirm: each recipe's own evaluate.confirm (default true)
+    assert all(r.evaluate.confirm for r in rs)
+    with pytest.raises(UsageError, match="not a run of this family"):
+        _mark_family(recipes(), ["qz"])
+    with pytest.raises(UsageError, match="no evaluate.dev_benchmarks"):
+        _mark_family([load_recipe(None, ["run.name=x"]), load_recipe(None, ["run.name=y"])], ["y"])
+
+
+def test_evaluate_confirm_keys():
+    from limo_rl.errors import RecipeError
+
+    ev = load_recipe(None, ["evaluate.dev_benchmarks=[toy_dev]"]).evaluate
+    dump = ev.model_dump()
+    del dump["confirm"]
+    assert ev.key_dict() == dump  # a confirmed evaluation keeps the key it had before the key existed
+    off = load_recipe(None, ["evaluate.dev_benchmarks=[toy_dev]", "evaluate.confirm=false"]).evaluate
+    assert off.key_dict()["benchmarks"] == [] and off.key_dict() != ev.key_dict()
+    with pytest.raises(RecipeError, match="evaluate.confirm = false"):
+        load_recipe(None, ["evaluate.confirm=false"])
+
+
+def test_siblings_that_differ_in_evaluation_or_in_arms_do_not_fail(tmp_path):
+    sft = [f"c{i}" for i in range(5)]
+    base = make_run(tmp_path, "qa", [], solved_loop=30, solved_static=40, sft_loop=sft, seeds=(0,))
+    ev = make_run(tmp_path, "qe", ["evaluate.n=2"], solved_loop=31, solved_static=40, sft_loop=sft, seeds=(0,))
+    assert not build_family([base, ev]).failures  # an evaluation variant, not a training ablation

@@ -29,7 +29,7 @@ def test_tree_has_required_recipes():
     assert "quickstart.yaml" in names
     assert len([n for n in names if n.startswith("limo/")]) >= 4
     ablations = [n for n in names if n.startswith("ablations/")]
-    for needle in ("select_", "density_weight", "budget_400", "budget_817", "budget_1600", "samples_",
+    for needle in ("select_", "density_weight", "budget_100", "budget_150", "budget_200", "samples_",
                    "teacher_fixed", "teacher_self", "data_fresh", "data_accumulate", "student_from_base",
                    "student_from_previous"):
         assert any(needle in n for n in ablations), needle
@@ -137,11 +137,11 @@ def test_ray_manifests_parse_and_agree_with_runtime_env():
 
 
 def test_base_chain_resolves_for_ablations():
-    merged = load_yaml_tree(REPO / "recipes" / "ablations" / "budget_400.yaml")
-    assert merged["select"]["budget"] == 400 and merged["generate"]["engine"] == "hf"
-    r = load_recipe(REPO / "recipes" / "ablations" / "budget_400.yaml")
+    merged = load_yaml_tree(REPO / "recipes" / "ablations" / "budget_100.yaml")
+    assert merged["select"]["budget"] == 100 and merged["generate"]["engine"] == "hf"
+    r = load_recipe(REPO / "recipes" / "ablations" / "budget_100.yaml")
     assert re.fullmatch(r"ablation-[0-9a-f]{8}", r.run.name)
-    other = load_recipe(REPO / "recipes" / "ablations" / "budget_1600.yaml")
+    other = load_recipe(REPO / "recipes" / "ablations" / "budget_200.yaml")
     assert other.run.name != r.run.name
 
 
@@ -169,13 +169,49 @@ def _families():
     return fams
 
 
-def max_sft_size(r) -> int:
-    """The most SFT examples selection could keep, from recipe content alone: problems x min(m, k)."""
+# The toy teacher's realised supply, measured once (toy_dev, 500 problems, the ablations' sampling: T 0.8,
+# 320 new tokens, 8 samples per problem):
+#   limo-rl evaluate --model toy://teacher --benchmarks toy_dev --n 8 --temperature 0.8 \
+#       --max-new-tokens 320 --k 1,8 --num-actors 1 --seed 0 --out /tmp/teacher_toy_dev
+# -> pass@1 4.7% [4.0, 5.4], pass@8 28.2% [24.6, 32.4] (the shipped teacher's limo_toy.json: pass@8 28% on
+# toy_eval); problems by the number of its 8 samples that were right (samples.parquet), 0 to 8:
+TEACHER_RIGHT_OF_8 = (359, 105, 29, 5, 2, 0, 0, 0, 0)
+TEACHER_SAMPLING = {"temperature": 0.8, "max_new_tokens": 320}
+SUPPLY_MARGIN = 0.9  # chains set aside as unfinished or inconsistent make the real supply a little smaller
+
+
+def realised_supply(r) -> float:
+    """The SFT examples selection can expect to keep for recipe ``r`` on the toy world (not an upper bound such
+    as pool x per_problem: most toy problems are never solved). A pool problem with ``generate.n`` = m samples
+    has c of them right with the distribution of the measured problems' right answers among m of their 8
+    samples (hypergeometric: an unbiased estimate for m <= 8, the measured counts themselves at m = 8); it is
+    kept when c >= 1 and c/m is inside the difficulty window, and gives min(per_problem, c) chains."""
+    from math import comb
+
+    assert r.generate.model == "toy://teacher" and {k: getattr(r.generate, k) for k in TEACHER_SAMPLING} == \
+        TEACHER_SAMPLING, "the supply was measured for the toy teacher at T 0.8, 320 tokens: measure again"
     pool = r.pool.toy.n if r.pool.source == "toy" else None
     if r.pool.limit is not None:
         pool = min(pool, r.pool.limit) if pool is not None else r.pool.limit
     assert pool is not None, "a binding check needs a pool size (pool.toy.n or pool.limit)"
-    return pool * min(r.select.per_problem, r.generate.n)
+    m, k, w = r.generate.n, r.select.per_problem, r.select.difficulty
+    assert m <= 8, "the supply was measured with 8 samples per problem: measure again for more"
+    per_problem = 0.0
+    for right, count in enumerate(TEACHER_RIGHT_OF_8):
+        for c in range(1, min(m, right) + 1):
+            if w.min_pass_rate <= c / m <= w.max_pass_rate:
+                per_problem += count * comb(right, c) * comb(8 - right, m - c) / comb(8, m) * min(k, c)
+    return pool * per_problem / sum(TEACHER_RIGHT_OF_8)
+
+
+def test_realised_supply_matches_the_measured_counts():
+    base = load_recipe(REPO / "recipes" / "ablations" / "base.yaml")
+    assert base.generate.n == 8
+    # at n = 8 the estimate is the measured count itself: 141 of 500 problems have 1-7 right (one chain each)
+    assert realised_supply(base) == pytest.approx(1000 * 141 / 500)
+    two = load_recipe(REPO / "recipes" / "ablations" / "base.yaml", ["select.per_problem=2"])
+    assert realised_supply(two) == pytest.approx(1000 * (105 + 2 * (29 + 5 + 2)) / 500)
+    assert realised_supply(two) < 0.2 * base.pool.toy.n * 2  # the old upper bound was 5x too high
 
 
 @pytest.mark.parametrize("family", sorted(_families()), ids=str)
@@ -188,23 +224,28 @@ def test_ablation_family_changes_one_factor_that_can_change_the_sft_set(family):
     assert len(paths) > 1, f"{family}: an ablation family needs at least two settings to compare"
     assert len(varied) == 1, f"{family}: ablations differ in {sorted(varied)}, not one factor"
     for name, r in recipes.items():
-        bound = max_sft_size(r)
-        if family == "budget":
-            assert r.select.budget < bound, (
-                f"{name}: budget {r.select.budget} >= the {bound} chains selection could ever keep: it cannot bind")
-        elif family == "samples":
+        supply = SUPPLY_MARGIN * realised_supply(r)
+        if family in ("budget", "samples"):
+            # a budget at or above the supply trains every arm on the whole supply: the same set (a false null);
             # k changes the SFT size too unless the budget fixes it
-            assert r.select.budget < bound, f"{name}: the budget does not bind at k={r.generate.n}"
+            assert r.select.budget < supply, (
+                f"{name}: budget {r.select.budget} >= the ~{supply:.0f} chains the toy teacher realises: it cannot bind")
         elif family in ("select", "density_weight"):
-            assert r.select.per_problem < r.generate.n or r.select.budget < bound, (
-                f"{name}: nothing is cut (every correct chain is kept), so the ranking cannot change the set")
+            assert r.select.per_problem == 1 and r.select.budget < supply, (
+                f"{name}: the ranking must choose: one chain per problem (per_problem 1) and a budget below the "
+                f"~{supply:.0f} candidates")
         elif family in ("data", "student_from", "teacher"):
             assert r.loop.rounds >= 2, f"{name}: {family} only matters from round 2"
 
 
 def test_binding_check_fails_on_a_budget_that_cannot_bind():
-    r = load_recipe(REPO / "recipes" / "ablations" / "budget_1600.yaml", ["pool.toy.n=400", "select.per_problem=1"])
-    assert r.select.budget >= max_sft_size(r)  # the old quickstart-world budget ablation: a false null
+    """The ablations before this check: pool 1000, two chains per problem, budgets 400/817/1600 under an upper
+    bound of 2000, all at or above the ~354 chains the teacher realises: the same SFT set three times."""
+    for budget in (400, 817, 1600):
+        r = load_recipe(REPO / "recipes" / "ablations" / "base.yaml", ["select.per_problem=2",
+                                                                        f"select.budget={budget}"])
+        assert r.select.budget < r.pool.toy.n * r.select.per_problem  # the old check passed
+        assert r.select.budget >= realised_supply(r)  # the realised supply says it cannot bind
 
 
 def _agent_argv(command: list[str], params: dict, macro: str) -> list[str]:
@@ -238,6 +279,7 @@ def test_sweep_agent_command_resolves_to_an_online_recipe(path, macro, monkeypat
     assert args.func.__module__ == "limo_rl.loop.cli" and args.command == "run"
     recipe = recipe_from_args(args)
     assert recipe.tracking.backend == "wandb" and recipe.tracking.mode == "online"
+    assert not recipe.evaluate.confirm, "a sweep's trials touch the dev benchmarks only (evaluate.confirm=false)"
     node = recipe.to_dict()
     for key, value in params.items():
         leaf = node
@@ -280,3 +322,33 @@ def test_version(capsys):
     with pytest.raises(SystemExit) as e:
         main(["--version"])
     assert e.value.code == 0 and capsys.readouterr().out.strip() == f"limo-rl {__version__}"
+
+
+def test_a_sweeps_agents_share_one_output_folder_and_its_stage_store(tmp_path):
+    """Every trial of a sweep lands in the same output folder (one stage store: generation reused across
+    trials) under its own {hash} name; a sweep that moves the folder or turns sharing off is refused."""
+    from limo_rl.config.sweeps import check_sweep
+    from limo_rl.errors import RecipeError
+
+    for path in SWEEPS:
+        sweep = yaml.safe_load(path.read_text())
+        recipe = REPO / sweep["command"][2]
+        params = {k: _sweep_values(spec) for k, spec in sweep["parameters"].items()}
+        trials = [load_recipe(recipe, [f"{k}={v[i % len(v)]}" for k, v in params.items()]) for i in range(2)]
+        assert len({(r.run.output_dir, r.run.share_stages) for r in trials}) == 1 and trials[0].run.share_stages
+        assert trials[0].run.name != trials[1].run.name
+    base = str(REPO / "recipes" / "ablations" / "base.yaml")
+    doc = {"program": "limo-rl", "method": "grid", "metric": {"name": "loop/toy_dev/pass@1", "goal": "maximize"},
+           "command": ["limo-rl", "run", base, "${args_no_hyphens}"], "parameters": {"select.budget": {"values": [50]}}}
+    (tmp_path / "sweeps").mkdir()
+    bad = tmp_path / "sweeps" / "s.yaml"
+    bad.write_text(yaml.safe_dump(doc))
+    check_sweep(bad)  # the shipped base: shares its store, names trials by hash
+    for change, needle in ((lambda d: d["parameters"].update({"run.output_dir": {"values": ["a", "b"]}}),
+                            "parameters.run.output_dir"),
+                           (lambda d: d["command"].insert(3, "run.share_stages=false"), "run.share_stages on")):
+        d = yaml.safe_load(yaml.safe_dump(doc))
+        change(d)
+        bad.write_text(yaml.safe_dump(d))
+        with pytest.raises(RecipeError, match=needle):
+            check_sweep(bad)

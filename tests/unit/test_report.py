@@ -328,3 +328,53 @@ def test_export_in_lightevals_results_layout_with_hub_ids(tmp_path, capsys):
     assert (task["hf_repo"], task["evaluation_splits"], task["name"]) == ("HuggingFaceH4/MATH-500", ["test"], "math_500")
     assert res["results"]["limo_rl|toy_eval|0"]["pass@1[avg of 4]"] == 0.5
     assert res["config_tasks"]["limo_rl|toy_eval|0"]["hf_repo"] is None
+
+
+def test_declared_primary_contrasts_are_the_holm_family(tmp_path):
+    """compare.primary: Holm over the declared contrasts only (here one: its adjusted p is its p); the other
+    comparisons are descriptive (no adjusted p, no decision); report.json and report.md say so."""
+    run = paired_run(tmp_path)
+    recipe = load_recipe(None, ["loop.rounds=2", "compare.primary=['loop/round2 vs static', 'loop/round9 vs base']"])
+    (run / "config.yaml").write_text(recipe.to_yaml())
+    write_report(run)
+    doc = json.loads((run / "report.json").read_text())
+    by = {(c["a"], c["b"]): c for c in doc["comparisons"]}
+    primary = by[("loop/round2", "static")]
+    assert primary["primary"] and primary["p_adjusted"] == pytest.approx(primary["p_value"])
+    assert primary["verdict"] == "loop/round2 beats static"
+    others = [c for k, c in by.items() if k != ("loop/round2", "static")]
+    assert len(others) == 5 and all(not c["primary"] and c["p_adjusted"] is None for c in others)
+    assert all(c["verdict"].startswith("descriptive") for c in others)
+    rule = doc["decision_rule"]
+    assert rule["primary"] == ["loop/round2 vs static", "loop/round9 vs base"]
+    assert rule["primary_not_compared"] == ["loop/round9 vs base"]
+    md = (run / "report.md").read_text()
+    assert "over the 1 comparisons of the declared primary contrasts" in md and "declared but not compared" in md
+    # no declaration: every comparison in one Holm family, as before
+    (run / "config.yaml").write_text(load_recipe(None, ["loop.rounds=2"]).to_yaml())
+    write_report(run)
+    doc = json.loads((run / "report.json").read_text())
+    assert all(c["primary"] and c["p_adjusted"] is not None for c in doc["comparisons"])
+
+
+def test_report_says_which_benchmarks_each_arm_touched(tmp_path):
+    run = paired_run(tmp_path)
+    doc = {"benchmarks": {"toy_dev": {"n_problems": 10, "n_samples": 10, "primary": "pass@1[avg of 1]",
+                                      "split": "dev", "metrics": {}}}}
+    (run / "seed0/static/evaluate/metrics.json").write_text(json.dumps(doc))  # static: dev only
+    write_report(run)
+    touched = json.loads((run / "report.json").read_text())["benchmarks_touched"]
+    assert touched["static"] == {"test": [], "dev": ["toy_dev"]}
+    assert touched["loop/round1"] == {"test": ["toy_eval"], "dev": []}
+    assert "| static | none (not confirmed) | toy_dev |" in (run / "report.md").read_text()
+
+
+def test_an_unconfirmed_run_says_why_it_has_no_verdicts(tmp_path):
+    run = paired_run(tmp_path)
+    recipe = load_recipe(None, ["loop.rounds=2", "evaluate.dev_benchmarks=[toy_dev]", "evaluate.confirm=false",
+                                "evaluate.benchmarks=[]"])
+    (run / "config.yaml").write_text(recipe.to_yaml())
+    for p in run.rglob("samples.parquet"):
+        p.unlink()  # an unconfirmed run graded no test benchmark
+    write_report(run)
+    assert "this run was not confirmed (evaluate.confirm: false)" in (run / "report.md").read_text()
