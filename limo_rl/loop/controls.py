@@ -50,7 +50,7 @@ def control_arms(run: Any, problems_path: Path, round_dir: Path, sft_files: Sequ
     for name in run.r.loop.controls:
         d = run.layout.control_dir(run.seed, name)
         sft = control_data(run, name, problems_path, round_dir, sft_files, d / "data")
-        record = {**(read_json(d / "data" / "stats.json") or {}), "loop_round": round_dir.name}
+        record = {**(read_json(d / "data" / "stats.json") or {}), "loop_round": f"loop/{round_dir.name}"}
         atomic_write_json(d / MATCH, record)
         target, got = record.get("match_target") or 0, record.get("examples") or 0
         if not got:
