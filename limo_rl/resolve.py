@@ -167,6 +167,8 @@ class GeneratedSource:
     benchmark: Callable[[int | None, ToyConfig], list[Problem]]
     # (n or None, world settings) -> a dev set disjoint from the benchmark and the pool, for choices (sweeps)
     dev_benchmark: Callable[[int | None, ToyConfig], list[Problem]] | None = None
+    # (question, the chain it stands in for, seed) -> the right procedure on perturbed operands (format_only control)
+    format_chain: Callable[[str, str, int], str] | None = None
 
 
 DATA_SOURCES: dict[str, GeneratedSource] = {
@@ -176,6 +178,7 @@ DATA_SOURCES: dict[str, GeneratedSource] = {
                                                                  system_prompt=system_prompt)),
         benchmark=lambda n, cfg: toy.eval_problems(**({"n": n} if n else {}), difficulty=cfg.difficulty),
         dev_benchmark=lambda n, cfg: toy.dev_problems(**({"n": n} if n else {}), difficulty=cfg.difficulty),
+        format_chain=toy.format_only_chain,
     ),
 }
 

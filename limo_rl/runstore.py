@@ -55,6 +55,7 @@ from limo_rl.artifacts import (
 )
 from limo_rl.errors import LimoError
 from limo_rl.modelstore import OBJECT_STORE_SCHEMES, cache_root, is_object_store_uri
+from limo_rl.produced import record_of
 from limo_rl.redact import redact, register_env_secrets
 from limo_rl.stagecache import STAGE_INPUT, STALE_PREFIX, previous_input_hash, set_aside
 
@@ -319,6 +320,9 @@ class RunStore:
             record = {"input_hash": input_hash, "started_at": time.time()}
             self.fs.pipe_file(f"{self.root}/{rel}/{PARTIAL}", json.dumps(record).encode())
             self._partial[rel] = input_hash
+        record = record_of(path)  # its producer's record first: a part in the store is always vouched for
+        if record.is_file():
+            self.fs.put_file(str(record), f"{self.root}/{self.rel(record)}")
         self.fs.put_file(str(path), f"{self.root}/{self.rel(path)}")
 
     def uncommit_stage(self, stage_dir: Path) -> None:

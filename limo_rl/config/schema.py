@@ -465,6 +465,11 @@ class ToyConfig(_Section):
     difficulty: int = Field(2, ge=1, le=6)
 
 
+# own_incorrect: the teacher's incorrect finished step chains; terse_correct: the bare right answer;
+# format_only: the right procedure on perturbed operands (a world that can write it: limo_rl.resolve)
+CONTROL_NAMES = ("own_incorrect", "terse_correct", "format_only")
+
+
 class LoopConfig(_Section):
     rounds: int = Field(1, ge=0, description="rounds of the loop arm; 0: only the static arm and baselines")
     next_teacher: Literal["student", "fixed"] = "student"
@@ -472,6 +477,23 @@ class LoopConfig(_Section):
     data: Literal["fresh", "accumulate"] = "fresh"
     static: StaticArmConfig = Field(default_factory=StaticArmConfig)
     baselines: bool = True
+    controls: list[Literal[CONTROL_NAMES]] = Field(  # type: ignore[valid-type]
+        default_factory=list, description="control arms (control/<name>) built from the last loop round's chains, "
+        "matched to its SFT set in examples, trained and evaluated like it (limo_rl.select.controls)")
+
+    @field_validator("controls")
+    @classmethod
+    def _distinct_controls(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError(f"a control is named twice: {v}")
+        return v
+
+    @model_validator(mode="after")
+    def _controls_need_a_round(self) -> LoopConfig:
+        if self.controls and self.rounds < 1:
+            raise ValueError(f"loop.controls {self.controls} are built from the last loop round: loop.rounds must "
+                             "be at least 1")
+        return self
 
 
 # ---------------------------------------------------------------------------------------- hardware

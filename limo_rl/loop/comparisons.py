@@ -7,7 +7,8 @@ evaluates as a test set; dev benchmarks are for choices, not verdicts):
 
 * each loop round vs ``base``, vs the previous round, vs ``static``;
 * ``static`` vs ``base``;
-* the last loop round and ``static`` vs ``teacher`` when the teacher is a different model.
+* the last loop round and ``static`` vs ``teacher`` when the teacher is a different model;
+* the last loop round vs each control arm (``control/<name>``, :mod:`limo_rl.loop.controls`).
 
 Seeds: with one seed shared by both arms of a pair, the comparison is of these two checkpoints
 (:mod:`limo_rl.evaluate.paired`, problems resampled); with two or more, of the two procedures
@@ -107,6 +108,8 @@ def comparison_pairs(labels: Sequence[str]) -> list[tuple[str, str]]:
             pairs.append((f"loop/round{rounds[-1]}", "teacher"))
         if "static" in have:
             pairs.append(("static", "teacher"))
+    if rounds:  # what the loop's set bought over each control built from its last round (loop.controls)
+        pairs += [(f"loop/round{rounds[-1]}", c) for c in sorted(x for x in labels if x.startswith("control/"))]
     return pairs
 
 
@@ -209,7 +212,8 @@ def arm_training(run_dir: Path) -> list[dict[str, Any]]:
             row["unfinished_excluded"] = (chains.get("excluded") or {}).get("truncated", 0)
         match = read_json(d / MATCH)
         if match is not None:
-            row.update({k: match[k] for k in ("available", "match", "match_target", "draw_seed") if k in match})
+            row.update({k: match[k] for k in ("available", "match", "match_target", "draw_seed", "loop_round",
+                                              "on_loop_problems", "from_other_problems", "shortfall") if k in match})
         out.append(row)
     return out
 
@@ -221,11 +225,16 @@ def mismatch_banner(training: Sequence[dict[str, Any]], tol: float = MISMATCH) -
     for row in training:
         by_seed[row["seed"]].append(row)
     for seed, rows in sorted(by_seed.items()):
+        loops = [r for r in rows if r["arm"].startswith("loop/round")]
+        for r in rows:  # a control against the loop round it was built from
+            if r["arm"].startswith("control/") and loops and _gap(r, loops[-1], "examples") > tol:
+                lines.append(f"seed {seed}: {r['arm']} trained on {r.get('examples')} examples, {loops[-1]['arm']} "
+                             f"on {loops[-1].get('examples')} ({_gap(r, loops[-1], 'examples'):.0%} apart).")
         static = next((r for r in rows if r["arm"] == "static"), None)
         if static is None:
             continue
         for r in rows:
-            if r is static or r["arm"].startswith("static/"):  # data-size curve points differ on purpose
+            if r is static or r["arm"].startswith(("static/", "control/")):  # curve points differ on purpose
                 continue
             gaps = {}
             for key in ("examples", "steps"):
@@ -239,6 +248,11 @@ def mismatch_banner(training: Sequence[dict[str, Any]], tol: float = MISMATCH) -
                              + "): the comparison mixes data size with data choice (loop.static.match: size or "
                              "steps matches them).")
     return lines
+
+
+def _gap(a: dict[str, Any], b: dict[str, Any], key: str) -> float:
+    x, y = float(a.get(key) or 0), float(b.get(key) or 0)
+    return abs(x - y) / max(x, y) if max(x, y) > 0 else 0.0
 
 
 # ---------------------------------------------------------------------------------------- rendering
@@ -315,7 +329,11 @@ def render_verdicts(results: Sequence[PairedResult], training: Sequence[dict[str
             bound = t.get("budget_bound")
             bound_s = "-" if bound is None else ("yes" if bound else
                                                  f"no ({t.get('available')} available < budget {t.get('budget')})")
-            if t.get("match") and t["match"] != "none":
+            if t["arm"].startswith("control/"):
+                bound_s = (f"matched to {t.get('loop_round')} (target {t.get('match_target')}"
+                           + (f"; {t['from_other_problems']} from other problems" if t.get("from_other_problems")
+                              else "") + ")")
+            elif t.get("match") and t["match"] != "none":
                 bound_s = f"matched by {t['match']} (target {t.get('match_target')} of {t.get('available')})"
             epochs = t.get("epochs")
             lines.append(f"| {t['arm']} | {t['seed']} | {t['examples']} | {t['steps']} | "

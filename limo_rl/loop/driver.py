@@ -53,6 +53,7 @@ from limo_rl.generate import run_generation
 from limo_rl.hashing import content_key
 from limo_rl.hub.cards import PARQUET
 from limo_rl.loop.cache import STAGE_ORDER, StageRunner, StopAfter
+from limo_rl.loop.controls import control_arms
 from limo_rl.loop.headline import verdict_lines
 from limo_rl.loop.layout import CHAINS, MATCH, METRICS, MODEL, POOL_PROBLEMS, SFT, VERDICTS, RunLayout, arm_of
 from limo_rl.loop.matching import match_static, seeded_subsample
@@ -115,6 +116,8 @@ class SeedRun:
         teacher0 = resolve_model(self.r.generate.model, self.r, self.r.generate.engine, "generate.model")
         base = resolve_model(self.r.train.model, self.r, label="train.model")
         self.loop_arm(problems_path, teacher0, base)
+        if self.r.loop.controls:  # control arms against the last round (limo_rl.loop.controls)
+            control_arms(self, problems_path, *self.last_round)
         if static_sft is not None:
             self.static_arm(base, static_sft)
         if self.r.loop.baselines:
@@ -135,6 +138,7 @@ class SeedRun:
             student = self.train(sft_files, init, rd / "train", self.scope("loop", rnd))
             self.evaluate(student, rd / "evaluate", self.scope("loop", rnd))
             self.card(student, sft_files, rd / "evaluate", "loop", rnd)
+            self.last_round = (rd, sft_files, init)
             teacher = student if self.r.loop.next_teacher == "student" else teacher0
 
     def static_arm(self, base: ModelRef, sft: Path) -> None:

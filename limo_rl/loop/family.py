@@ -89,7 +89,7 @@ def _fingerprint(example: dict[str, Any]) -> str:
 def _sft_file(label: str, arm_dir: Path) -> Path | None:
     if label.startswith("loop/round"):
         return arm_dir / "select" / SFT
-    if label == "static":
+    if label == "static" or label.startswith("control/"):
         return arm_dir / "data" / SFT
     return None
 

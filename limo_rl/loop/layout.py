@@ -6,6 +6,7 @@
 <run>/seed<S>/loop/round<R>/{generate/chains, verify/verdicts, select/sft.jsonl, train/model, evaluate}
 <run>/seed<S>/static/{data/sft.jsonl, match.json, train/model, evaluate}
 <run>/seed<S>/static_curve/n<N>/draw<D>/{match.json, train, evaluate}   (loop.static.curve)
+<run>/seed<S>/control/<name>/{data/sft.jsonl, match.json, train/model, evaluate}   (loop.controls)
 <run>/seed<S>/baselines/{base,teacher}/evaluate
 <evaluate>/metrics.json, <evaluate>/samples.parquet, <evaluate>/<benchmark>/verify/verdicts.jsonl
 <train>/train_metrics.json
@@ -89,6 +90,12 @@ class RunLayout:
     def curve_dir(self, seed: int, size: int, draw: int) -> Path:
         return self.seed_dir(seed) / "static_curve" / f"n{size}" / f"draw{draw}"
 
+    def control_dir(self, seed: int, name: str) -> Path:
+        return self.seed_dir(seed) / "control" / name
+
+    def controls(self, seed: int) -> list[str]:
+        return sorted(d.name for d in (self.seed_dir(seed) / "control").glob("*") if d.is_dir())
+
     # ------------------------------------------------------------------ what is there
     def seeds(self) -> list[int]:
         found = (re.fullmatch(r"seed(\d+)", d.name) for d in self.root.glob("seed*") if d.is_dir())
@@ -100,12 +107,13 @@ class RunLayout:
 
     def arms(self, seed: int) -> list[tuple[str, Path]]:
         """(label, folder) of every arm of a seed: ``loop/round<R>``, ``static``, ``base``, ``teacher``,
-        ``static/n<N>/draw<D>`` (data-size curve); labels as the report's comparisons name them."""
+        ``control/<name>``, ``static/n<N>/draw<D>`` (data-size curve); labels as the report's comparisons name them."""
         out = [(f"loop/round{r}", self.round_dir(seed, r)) for r in self.rounds(seed)]
         for label, d in (("static", self.static_dir(seed)),
                          *((b, self.seed_dir(seed) / "baselines" / b) for b in BASELINES)):
             if d.is_dir():
                 out.append((label, d))
+        out += [(f"control/{c}", self.control_dir(seed, c)) for c in self.controls(seed)]
         curve = self.seed_dir(seed) / "static_curve"
         sizes = sorted((int(n.name[1:]), n) for n in curve.glob("n*") if n.is_dir() and n.name[1:].isdigit())
         for _, n in sizes:
@@ -120,6 +128,8 @@ class RunLayout:
                        *((b, self.baseline_eval_dir(seed, b)) for b in BASELINES)):
             if d.is_dir():
                 out.append(EvalDir(arm, None, d))
+        out += [EvalDir(f"control/{c}", None, self.control_dir(seed, c) / "evaluate") for c in self.controls(seed)
+                if (self.control_dir(seed, c) / "evaluate").is_dir()]
         return out
 
 

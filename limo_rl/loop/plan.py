@@ -284,13 +284,14 @@ def plan_recipe(recipe: Recipe, a: Assumptions | None = None) -> Plan:
         else:
             short(f"train: ~{tm['total']:.0f} GiB/GPU > {mem:g} GiB (even with optimizer offload: "
                   f"{tm_off['total']:.0f} GiB/GPU, {host:.0f} GiB host/node)")
+    n_ctl = len(loop.controls) if rounds else 0  # control arms: the last round's size each
     n_train = ((rounds if loop.data == "fresh" else rounds * (rounds + 1) / 2) * recipe.select.budget
-               + (817 if loop.static.enabled else 0))
+               + (817 if loop.static.enabled else 0) + n_ctl * recipe.select.budget)
     train_tokens = n_train * tr.epochs * min(tr.max_length, PROMPT_TOKENS + mean_new) * seeds
     flops = (8 if tr.gradient_checkpointing else 6) * student.params * train_tokens
-    n_trainings = (rounds + (1 if loop.static.enabled else 0)) * seeds
+    n_trainings = (rounds + (1 if loop.static.enabled else 0) + n_ctl) * seeds
     ckpt = 14 * student.params / GIB
-    steps = math.ceil(max(n_train / max(rounds + loop.static.enabled, 1), 1)
+    steps = math.ceil(max(n_train / max(rounds + loop.static.enabled + n_ctl, 1), 1)
                       / (world * tr.per_device_batch_size * tr.gradient_accumulation_steps)) * tr.epochs
     saves = tr.epochs if tr.save_strategy == "epoch" else math.ceil(steps / tr.save_steps)
     written = n_trainings * (saves * ckpt + 2 * student.params / GIB)  # every checkpoint, then the model
@@ -304,7 +305,7 @@ def plan_recipe(recipe: Recipe, a: Assumptions | None = None) -> Plan:
         f"per training ({hours['checkpoints']:.1f} h of writes)", hours["train"]))
 
     # ---- evaluation: students, static arm, baselines
-    n_models = (rounds + (1 if loop.static.enabled else 0)
+    n_models = (rounds + (1 if loop.static.enabled else 0) + n_ctl
                 + ((2 if gen.model != tr.model else 1) if loop.baselines else 0)) * seeds
     ev_eng = vllm_engine(student, tp=tp, util=gen.vllm.gpu_memory_utilization, gpu_mem_gib=mem, max_model_len=mml)
     ev_new = a.mean_tokens_fraction * ev.max_new_tokens

@@ -18,6 +18,7 @@ from limo_rl.artifacts import writable_problem
 from limo_rl.config import Recipe
 from limo_rl.errors import RecipeError
 from limo_rl.evaluate.presets import resolve_protocol
+from limo_rl.loop.controls import control_problem
 from limo_rl.resolve import generated_source, model_problem
 from limo_rl.runstore import is_object_store_uri, work_root
 
@@ -56,6 +57,7 @@ def check_inputs(recipe: Recipe, stages: Iterable[str]) -> None:
             problems.append(f"train.validation_file = {r.train.validation_file!r}: file not found")
         if r.loop.static.enabled:
             problems.append(_data_problem("loop.static.source", r.loop.static.source, r.loop.static.format))
+        problems.append(control_problem(r))
     if r.generate.engine == "hf":
         # transformers refuses num_return_sequences > 1 without sampling ("greedy methods ... do not support")
         if uses_teacher and r.generate.n > 1 and r.generate.temperature == 0:

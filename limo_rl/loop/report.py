@@ -325,7 +325,8 @@ def plot(run_dir: Path, scores: list[Score], data: list[DataStats], outputs: Seq
             means = [b[0] for b in bands]
             errs = [[m - lo for m, lo, _ in bands], [hi - m for m, _, hi in bands]]
             ax.errorbar(rounds, means, yerr=errs, marker="o", color=color, label=f"loop: {bench}", capsize=3)
-        for arm, style in (("static", "--"), ("base", ":"), ("teacher", "-.")):
+        controls = sorted({s.arm for s in scores if s.arm.startswith("control/")})  # loop.controls: flat lines
+        for arm, style in (("static", "--"), ("base", ":"), ("teacher", "-."), *((c, (0, (1, 1))) for c in controls)):
             group = [s for s in scores if s.arm == arm and s.benchmark == bench]
             if group:
                 m, lo, hi = _band(group)
@@ -360,6 +361,7 @@ def plot(run_dir: Path, scores: list[Score], data: list[DataStats], outputs: Seq
         ax.bar(names, [statistics.mean(groups[n]) for n in names],
                yerr=[statistics.stdev(groups[n]) if len(groups[n]) > 1 else 0.0 for n in names], capsize=3)
         ax.set_ylim(0, 1)
+        ax.tick_params(axis="x", labelrotation=25 if len(names) > 4 else 0, labelsize=7 if len(names) > 4 else 10)
     ax.set_ylabel("share of outputs")
     ax.set_title("Benchmark outputs with a real self-check")
     fig.tight_layout()

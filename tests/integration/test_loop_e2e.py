@@ -46,7 +46,9 @@ def root(tmp_path_factory) -> Path:
 
 
 def recipe_args(root: Path, name: str) -> list[str]:
-    return ["recipes/quickstart.yaml", f"run.output_dir={root}", f"run.name={name}", *TINY_OVERRIDES]
+    # one control arm (loop.controls): built from round 1, trained, evaluated and compared with it
+    return ["recipes/quickstart.yaml", f"run.output_dir={root}", f"run.name={name}", *TINY_OVERRIDES,
+            "loop.controls=[own_incorrect]"]
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +65,8 @@ def test_artifacts_are_consistent(finished_run):
     stages = manifest["stages"]
     for key in ("pool", "seed0/loop/round1/generate", "seed0/loop/round1/verify", "seed0/loop/round1/select",
                 "seed0/loop/round1/train", "seed0/loop/round1/evaluate", "seed0/static/data", "seed0/static/train",
-                "seed0/static/evaluate", "seed0/baselines/base/evaluate"):
+                "seed0/static/evaluate", "seed0/baselines/base/evaluate", "seed0/control/own_incorrect/data",
+                "seed0/control/own_incorrect/train", "seed0/control/own_incorrect/evaluate"):
         assert stages[key]["status"] == "done", key
         marker = json.loads((run / key / STAGE_MARKER).read_text())
         assert marker["input_hash"] == stages[key]["input_hash"]
@@ -78,6 +81,7 @@ def test_artifacts_are_consistent(finished_run):
             for name, m in bench["metrics"].items():
                 if name != "mean_tokens":
                     assert 0.0 <= m["value"] <= 1.0, (metrics_file, name)
+    check_control(run, sft)
     report = (run / "report.md").read_text()
     assert "| loop | 1 | toy_eval |" in report and "| static | - | toy_eval |" in report
     assert (run / "report.png").stat().st_size > 1000
@@ -88,12 +92,38 @@ def test_artifacts_are_consistent(finished_run):
     assert (run / "config.yaml").is_file()
 
 
+def check_control(run: Path, loop_sft: list[dict]) -> None:
+    """The control arm trained on the round's incorrect finished chains, as many as the loop's set (within 10%),
+    and its verdict against round 1 is in report.json and on the report's verdict table."""
+    from limo_rl.data.io import read_problems
+    from limo_rl.generate import read_chains
+    from limo_rl.toy import toy_correct
+
+    ctl = read_jsonl(run / "seed0/control/own_incorrect/data/sft.jsonl")
+    match = json.loads((run / "seed0/control/own_incorrect/match.json").read_text())
+    assert match["examples"] == len(ctl) and match["match_target"] == len(loop_sft)
+    assert abs(len(ctl) - len(loop_sft)) <= 0.1 * len(loop_sft)
+    golds = {p.id: p.answer for p in read_problems(run / "pool/problems.jsonl")}
+    chains = {(c.problem_id, c.sample_index): c for c in read_chains(run / "seed0/loop/round1/generate/chains")}
+    for e in ctl:
+        _, pid, idx = e["chain_ref"].rsplit("/", 2)
+        chain = chains[(pid, int(idx))]
+        assert chain.text == e["messages"][-1]["content"] and chain.finish_reason == "stop"
+        assert not toy_correct(chain.text, golds[pid])
+    doc = json.loads((run / "report.json").read_text())
+    row = next(a for a in doc["arms"] if a["arm"] == "control/own_incorrect")
+    assert row["trained"] and row["examples"] > 0
+    assert any(c["a"] == "loop/round1" and c["b"] == "control/own_incorrect" for c in doc["comparisons"])
+    assert "| loop/round1 | control/own_incorrect | toy_eval |" in (run / "report.md").read_text()
+
+
 def check_report_json(run: Path) -> None:
     """report.json's paired differences agree with a recomputation from each arm's samples.parquet."""
     import pyarrow.parquet as pq
 
     doc = json.loads((run / "report.json").read_text())
-    where = {"base": "baselines/base", "static": "static", "loop/round1": "loop/round1"}
+    where = {"base": "baselines/base", "static": "static", "loop/round1": "loop/round1",
+             "control/own_incorrect": "control/own_incorrect"}
 
     def pass1(label: str, bench: str) -> dict[str, float]:
         rows = pq.read_table(run / "seed0" / where[label] / "evaluate" / "samples.parquet").to_pylist()

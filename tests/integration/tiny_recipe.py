@@ -12,6 +12,7 @@ TINY_OVERRIDES = [
     "evaluate.max_new_tokens=160",
     "loop.static.limit=64",
     "loop.rounds=1",
+    "loop.controls=[]",  # the quickstart's control arms: one integration test (test_loop_e2e) adds one back
     "select.difficulty.min_pass_rate=0.0",  # 2 samples of a handful of problems: a window would empty the set
     "select.difficulty.max_pass_rate=1.0",
 ]

@@ -23,7 +23,8 @@ def run(code: str) -> subprocess.CompletedProcess:
 def test_pure_modules_import_without_frameworks():
     res = run("import limo_rl.types, limo_rl.config, limo_rl.artifacts, limo_rl.tracking, limo_rl.progress, "
               "limo_rl.loop.cache, limo_rl.loop.plan, limo_rl.loop.report, limo_rl.data.io, limo_rl.evaluate.paired, "
-              "limo_rl.loop.comparisons, limo_rl.loop.matching, limo_rl.data.decontam; print('ok')")
+              "limo_rl.loop.comparisons, limo_rl.loop.matching, limo_rl.data.decontam, limo_rl.select.controls, "
+              "limo_rl.toy.perturb; print('ok')")
     assert res.returncode == 0 and res.stdout.strip() == "ok", res.stderr
 
 
