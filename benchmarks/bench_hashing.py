@@ -5,9 +5,9 @@ Run on demand:  OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_hashing.py [
 Writes one random file of ``--mib`` MiB and times, in the same run:
 
 * ``sampled``  the old resume check (size + 3 x 4 MiB samples): the baseline, fast and blind to most edits;
-* ``sha256``   a full streaming hash (:func:`limo_rl.hashing.hash_bytes_of`, what a first check costs);
+* ``sha256``   a full streaming hash (:func:`limo_rl.run.hashing.hash_bytes_of`, what a first check costs);
 * ``blake2b``  the same through blake2b, the other candidate;
-* ``cached``   :func:`limo_rl.hashing.hash_file` on an unchanged file, timed inside a fresh process
+* ``cached``   :func:`limo_rl.run.hashing.hash_file` on an unchanged file, timed inside a fresh process
   (what every rerun costs): a stat and one SQLite lookup.
 
 The page cache is warm after the write (the numbers are CPU-bound hash speeds, an upper bound of
@@ -68,7 +68,7 @@ def main() -> None:
         t_sampled = min(timed(sampled, path) for _ in range(3))
         t_sha = timed(full, path, "sha256")
         t_b2 = timed(full, path, "blake2b")
-        code = ("import time; from limo_rl.hashing import hash_file; t0 = time.perf_counter(); "
+        code = ("import time; from limo_rl.run.hashing import hash_file; t0 = time.perf_counter(); "
                 f"hash_file({str(path)!r}); print(time.perf_counter() - t0)")
         run = [sys.executable, "-c", code]
         subprocess.run(run, env=env, check=True, capture_output=True)  # the first check fills the on-disk cache

@@ -2,7 +2,7 @@
 
 A laptop or a shared node always has other work. Ray starts its workers at niceness 15 by default,
 so once runnable processes outnumber cores any ordinary process takes nearly all the CPU from them;
-limo_rl's Ray policy (:func:`limo_rl.raysession.worker_niceness`) starts them at 0. This benchmark runs
+limo_rl's Ray policy (:func:`limo_rl.runtime.raysession.worker_niceness`) starts them at 0. This benchmark runs
 the same recipe quiet, then beside ``--busy`` processes (``python -c "while True: pass"`` at nice 0),
 each in a fresh output folder (its own toy cache, as a first run has), and prints both wall times and their ratio (a fair share on 2 cores with two
 busy loops is 2x; the target is at most 2.5x). ``--niceness 15`` adds a loaded run under Ray's default,

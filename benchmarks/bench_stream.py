@@ -117,9 +117,9 @@ def child(root: Path, mode: str, grader_mode: str) -> dict:
         res = select_from_shards(root / "problems.jsonl", root / "chains", root / "verdicts", scfg, None,
                                  root / "select")
     else:
-        from limo_rl.artifacts import atomic_write_jsonl
         from limo_rl.data.io import read_problems
         from limo_rl.generate.shards import read_chains
+        from limo_rl.run.artifacts import atomic_write_jsonl
         from limo_rl.select import run_selection
         from limo_rl.verify.grade import Grader
         from limo_rl.verify.stage import read_verdicts

@@ -52,8 +52,8 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from limo_rl.artifacts import atomic_write_json  # noqa: E402
 from limo_rl.config import ToyConfig  # noqa: E402
+from limo_rl.run.artifacts import atomic_write_json  # noqa: E402
 from limo_rl.toy import dev_problems, eval_problems, make_problems, resolve_toy_model  # noqa: E402
 from limo_rl.toy.chains import (  # noqa: E402
     GOLD_MIX,

@@ -18,9 +18,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from limo_rl import __version__
-from limo_rl.cliargs import DEFAULT_RECIPE, add_recipe_args, recipe_from_args, split_overrides
 from limo_rl.config import iter_recipe_files, load_recipe
 from limo_rl.config.sweeps import check_sweep, is_sweep
+from limo_rl.console.cliargs import DEFAULT_RECIPE, add_recipe_args, recipe_from_args, split_overrides
+from limo_rl.console.progress import set_quiet, setup_logging
+from limo_rl.console.tracking import read_run_record, record_location
 from limo_rl.data import cli as data_cli
 from limo_rl.errors import LimoError, RecipeError, UsageError
 from limo_rl.evaluate import cli as evaluate_cli
@@ -29,10 +31,8 @@ from limo_rl.hub import cli as hub_cli
 from limo_rl.loop import cli as loop_cli
 from limo_rl.loop.driver import run_recipe
 from limo_rl.loop.headline import verdict_lines
-from limo_rl.progress import set_quiet, setup_logging
 from limo_rl.select import cli as select_cli
 from limo_rl.toy import cli as toy_cli
-from limo_rl.tracking import read_run_record, record_location
 from limo_rl.train import cli as train_cli
 from limo_rl.verify import cli as verify_cli
 

@@ -6,7 +6,7 @@ identity for cache keys. A scheme's models are built once into ONE cache folder 
 directory (:func:`model_cache_dir`) under the recipe's settings for that world (``toy:``), so the
 loop, ``limo-rl generate/evaluate/train`` ad hoc and the trainer never disagree on where
 ``toy://base`` lives or what it is. ``s3://`` and ``gs://`` models are fetched by content hash into
-each node's own cache (:mod:`limo_rl.modelstore`).
+each node's own cache (:mod:`limo_rl.run.modelstore`).
 
 **Data.** ``source: toy`` (pool, static set) and the ``toy_eval`` / ``toy_dev`` benchmarks are *generated*
 rather than read: :data:`DATA_SOURCES` maps a source name to the functions that make its
@@ -24,12 +24,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from limo_rl import toy
-from limo_rl.artifacts import hash_file
 from limo_rl.config import RunConfig, ToyConfig
 from limo_rl.errors import ModelURIError
-from limo_rl.hashing import hash_path
-from limo_rl.modelstore import OBJECT_STORE_SCHEMES, fetch_model, is_object_store_uri
-from limo_rl.runstore import work_root
+from limo_rl.run.artifacts import hash_file
+from limo_rl.run.hashing import hash_path
+from limo_rl.run.modelstore import OBJECT_STORE_SCHEMES, fetch_model, is_object_store_uri
+from limo_rl.run.objectstore import work_root
 from limo_rl.types import Problem, SFTExample
 
 CACHE_SUBDIR = ".cache"
@@ -58,7 +58,7 @@ class WorldSettings:
 
 def model_cache_dir(scheme: str, output_dir: str | Path | None = None) -> Path:
     """The one folder where ``scheme://`` models are built: ``<run.output_dir>/.cache/<scheme>``; for an
-    object-store run folder, this node's working-copy cache (:func:`limo_rl.runstore.work_root`): a built
+    object-store run folder, this node's working-copy cache (:func:`limo_rl.run.objectstore.work_root`): a built
     model is a cache, rebuilt from its settings anywhere, never written into the store."""
     out = str(output_dir if output_dir is not None else RunConfig().output_dir)
     if is_object_store_uri(out):
@@ -77,7 +77,7 @@ def _toy_model(uri: str, settings: WorldSettings) -> ModelRef:
 
 def _object_store_model(uri: str, settings: WorldSettings) -> ModelRef:
     """``s3://`` / ``gs://``: fetched once here for its content hash (the identity in cache keys); the path
-    stays the URI, and every actor or worker loads it from its own node's cache (:mod:`limo_rl.modelstore`)."""
+    stays the URI, and every actor or worker loads it from its own node's cache (:mod:`limo_rl.run.modelstore`)."""
     _, content = fetch_model(uri)
     return ModelRef(uri.rstrip("/"), f"content:{content}", uri)
 

@@ -29,7 +29,7 @@ os.environ["WANDB_CONFIG_DIR"] = os.path.join(_WANDB_TMP, "config")
 # Ray puts unix sockets under its temp dir: keep the path short (AF_UNIX limit ~107 chars).
 _RAY_TMP = tempfile.mkdtemp(prefix="lr-ray-", dir="/tmp")
 os.environ["RAY_TMPDIR"] = _RAY_TMP
-# The file-hash cache (limo_rl.hashing) of the tests stays out of the user's ~/.cache.
+# The file-hash cache (limo_rl.run.hashing) of the tests stays out of the user's ~/.cache.
 os.environ["LIMO_RL_CACHE_DIR"] = tempfile.mkdtemp(prefix="limo-hash-cache-")
 
 try:
@@ -66,7 +66,7 @@ def ray_cluster():
     """A private local Ray cluster (2 CPUs) for the whole session; shut down only by us."""
     import ray
 
-    from limo_rl.raysession import worker_env
+    from limo_rl.runtime.raysession import worker_env
 
     if not ray.is_initialized():
         ray.init(

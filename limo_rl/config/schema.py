@@ -58,7 +58,7 @@ class RunConfig(_Section):
         None, min_length=1, description="several seeds: the loop runs once per seed")
     share_stages: bool = Field(
         True, description="reuse finished stages of other runs in output_dir with the same content key "
-        "(<output_dir>/.stages, limo_rl.stagestore); local output folders only")
+        "(<output_dir>/.stages, limo_rl.run.stagestore); local output folders only")
 
     @field_validator("name")
     @classmethod
@@ -71,7 +71,7 @@ class RunConfig(_Section):
     @field_validator("output_dir")
     @classmethod
     def _run_dir(cls, v: str) -> str:
-        # a local folder, or an object store (limo_rl.runstore); any other URI would become a folder named "x:"
+        # a local folder, or an object store (limo_rl.run.objectstore); any other URI would become a folder named "x:"
         m = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*)://", v)
         if m and m.group(1) not in ("s3", "gs"):
             raise ValueError(f"{m.group(1)}:// is not a supported run store: use a local path (a shared filesystem "

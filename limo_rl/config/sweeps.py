@@ -6,7 +6,7 @@ parameter must be a recipe key and every value it can take must validate against
 (a list of ``values``, a single ``value``, or for a range its ``min``, ``max`` and midpoint), and the
 metric it optimizes, ``<arm>/<benchmark>/pass@1``, must name a dev benchmark of that recipe (a sweep
 tunes on dev benchmarks, never on the test set the report judges). The agents of one sweep share
-one output folder and so its stage store (``run.share_stages``, :mod:`limo_rl.stagestore`): what
+one output folder and so its stage store (``run.share_stages``, :mod:`limo_rl.run.stagestore`): what
 two trials have in common (the pool, generation and verification when only selection varies) is
 computed once; a parameter may therefore not move ``run.output_dir`` or turn sharing off, and the run
 name must differ per trial (``{hash}``). ``limo-rl config validate`` runs this on every sweep file it finds.

@@ -14,12 +14,12 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from limo_rl.artifacts import atomic_write_json, atomic_write_jsonl, writable_problem
-from limo_rl.cliargs import add_recipe_args
 from limo_rl.config import DecontaminateConfig
+from limo_rl.console.cliargs import add_recipe_args
 from limo_rl.data.io import DataError, read_problems, write_problems
 from limo_rl.data.pool import decontaminate, load_benchmarks
 from limo_rl.errors import UsageError
+from limo_rl.run.artifacts import atomic_write_json, atomic_write_jsonl, writable_problem
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -14,8 +14,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from limo_rl.artifacts import atomic_write_jsonl
 from limo_rl.errors import DataError
+from limo_rl.run.artifacts import atomic_write_jsonl
 from limo_rl.types import Problem
 
 _KNOWN = {"id", "question", "answer", "source", "solution", "subject", "meta"}

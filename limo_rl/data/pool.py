@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from limo_rl.artifacts import atomic_write_json, atomic_write_jsonl
 from limo_rl.config import DecontaminateConfig, PoolConfig, ToyConfig
 from limo_rl.data.benchmarks import load_benchmark
 from limo_rl.data.decontam import find_contaminated
@@ -37,6 +36,7 @@ from limo_rl.data.io import DataError, write_problems
 from limo_rl.data.sources import FieldSpec, RowSource, iter_source, row_to_problem
 from limo_rl.data.text import tokens
 from limo_rl.resolve import generated_source
+from limo_rl.run.artifacts import atomic_write_json, atomic_write_jsonl
 from limo_rl.types import Problem
 
 log = logging.getLogger(__name__)

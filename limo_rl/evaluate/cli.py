@@ -17,13 +17,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from limo_rl.cliargs import add_recipe_args, recipe_from_args
 from limo_rl.config import EvaluateConfig, GenerateConfig, load_recipe
+from limo_rl.console.cliargs import add_recipe_args, recipe_from_args
+from limo_rl.console.tracking import make_tracker
 from limo_rl.errors import UsageError
 from limo_rl.evaluate.harness import plan_benchmarks, run_evaluation
 from limo_rl.resolve import resolve_model_path
-from limo_rl.runlock import run_lock
-from limo_rl.tracking import make_tracker
+from limo_rl.run.lock import run_lock
 
 log = logging.getLogger(__name__)
 

@@ -34,7 +34,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from limo_rl.artifacts import (
+from limo_rl.config import EvaluateConfig, GenerateConfig, ToyConfig, VerifyConfig
+from limo_rl.data.benchmarks import benchmark_answer_type, load_benchmark
+from limo_rl.evaluate.metrics import ProblemSamples, benchmark_metrics, group_answers
+from limo_rl.evaluate.presets import BenchmarkProtocol, resolve_protocol
+from limo_rl.evaluate.table import render_metrics_table
+from limo_rl.generate import read_chains, run_generation
+from limo_rl.generate.pool import ActorPool
+from limo_rl.run.artifacts import (
     atomic_output,
     atomic_write_json,
     atomic_write_text,
@@ -44,13 +51,6 @@ from limo_rl.artifacts import (
     mark_stage_done,
     stage_decision,
 )
-from limo_rl.config import EvaluateConfig, GenerateConfig, ToyConfig, VerifyConfig
-from limo_rl.data.benchmarks import benchmark_answer_type, load_benchmark
-from limo_rl.evaluate.metrics import ProblemSamples, benchmark_metrics, group_answers
-from limo_rl.evaluate.presets import BenchmarkProtocol, resolve_protocol
-from limo_rl.evaluate.table import render_metrics_table
-from limo_rl.generate import read_chains, run_generation
-from limo_rl.generate.pool import ActorPool
 from limo_rl.types import Chain, Problem, Verdict
 from limo_rl.verify import Grader, grade_chains, grader_id, read_verdicts
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from limo_rl.artifacts import atomic_write_json
+from limo_rl.console.progress import bar
 from limo_rl.context_window import ContextLengthError, overflow_message
 from limo_rl.errors import StageFailure
 from limo_rl.generate.pool import ActorPool, PoolError, SampleCounter, short_error
@@ -46,7 +46,7 @@ from limo_rl.generate.shards import (
     shard_is_complete,
     write_shard,
 )
-from limo_rl.progress import bar
+from limo_rl.run.artifacts import atomic_write_json
 from limo_rl.types import Chain, Completion, GenerationRequest, Problem
 
 log = logging.getLogger(__name__)

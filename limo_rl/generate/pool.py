@@ -29,17 +29,23 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from limo_rl.artifacts import hash_obj
-from limo_rl.cluster import cluster_nodes, engine_gpus, release_resources, unplaced, wait_for_resources
 from limo_rl.config import GenerateConfig
+from limo_rl.console.progress import QUIET_ENV, is_quiet
+from limo_rl.console.redact import SecretEnv
 from limo_rl.generate.engines import make_engine
 from limo_rl.generate.prefetch import engine_nodes, engine_start_env, needs_prefetch, prefetch_on_nodes
-from limo_rl.modelstore import local_model_path
-from limo_rl.progress import QUIET_ENV, is_quiet
-from limo_rl.raysession import start_ray, worker_env
-from limo_rl.redact import SecretEnv
+from limo_rl.run.artifacts import hash_obj
+from limo_rl.run.modelstore import local_model_path
+from limo_rl.runtime.cluster import (
+    cluster_nodes,
+    engine_gpus,
+    release_resources,
+    unplaced,
+    wait_for_resources,
+)
+from limo_rl.runtime.raysession import start_ray, worker_env
+from limo_rl.runtime.worker_logs import redirect_worker_output
 from limo_rl.types import Completion, GenerationRequest
-from limo_rl.worker_logs import redirect_worker_output
 
 log = logging.getLogger(__name__)
 

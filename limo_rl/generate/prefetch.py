@@ -10,7 +10,7 @@ mounts it shared), bounded by ``hardware.actor_start_timeout_s``; the engines th
 cache. The engines' own wait is raised to the same bound (:func:`engine_start_env`).
 
 Only hub ids are fetched: local folders need nothing, object-store models are fetched by each
-node's model cache (:mod:`limo_rl.modelstore`), and ``HF_HUB_OFFLINE`` turns this off.
+node's model cache (:mod:`limo_rl.run.modelstore`), and ``HF_HUB_OFFLINE`` turns this off.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from limo_rl.artifacts import derive_seed, hash_obj
+from limo_rl.run.artifacts import derive_seed, hash_obj
 from limo_rl.types import GenerationRequest, Problem, SamplingSpec, chat_messages
 
 # GenerateConfig fields that change what is generated (num_actors, concurrency... do not).

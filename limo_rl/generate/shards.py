@@ -4,9 +4,9 @@ Problems are sorted by id and cut into shards of ``generate.shard_size``. A shar
 name carries a key hashed from the generation spec and the (problem id, prompt hash) pairs
 it covers, so a rerun can tell a finished shard of *this* spec (skip it) from a shard of an
 earlier spec or pool (set aside under ``chains/.stale/``, never deleted, never read).
-Every shard is written atomically (temp file + rename, :func:`limo_rl.artifacts.atomic_output`),
+Every shard is written atomically (temp file + rename, :func:`limo_rl.run.artifacts.atomic_output`),
 so a shard file on disk is always complete; its row count, its key and its bytes (against the digest
-recorded right after it was written, :mod:`limo_rl.produced`) are checked again on resume: an edited
+recorded right after it was written, :mod:`limo_rl.run.produced`) are checked again on resume: an edited
 shard, or one no writer vouched for, is set aside and made again (NeMo-Skills' ``skip_filled`` and Ray
 Data's checkpointing follow the same idea).
 
@@ -28,9 +28,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from limo_rl.artifacts import atomic_output, hash_obj
-from limo_rl.hashing import hash_bytes_of
-from limo_rl.produced import record_of, record_produced, trusted
+from limo_rl.run.artifacts import atomic_output, hash_obj
+from limo_rl.run.hashing import hash_bytes_of
+from limo_rl.run.produced import record_of, record_produced, trusted
 from limo_rl.types import Chain
 
 log = logging.getLogger(__name__)
@@ -94,7 +94,7 @@ def write_shard(path: str | Path, chains: Sequence[Chain], metadata: Mapping[str
         pq.write_table(table, tmp, compression="zstd")
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
-        # the writer vouches for these bytes (a resume checks them, limo_rl.produced), before the rename: a
+        # the writer vouches for these bytes (a resume checks them, limo_rl.run.produced), before the rename: a
         # shard on disk always has its record, however the writer is killed
         record_produced(path, hash_bytes_of(tmp))
     return path

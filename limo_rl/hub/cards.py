@@ -8,7 +8,7 @@ commit), the teacher, the grader and its version, the selection strategy and the
 A student's ``model/README.md`` carries ``base_model``, ``datasets``, the training config and
 the run's evaluation results (``model-index``). Cards are descriptions, rewritten as later
 stages learn more (the evaluation comes after training), so the stage cache does not hash
-them (:func:`limo_rl.artifacts.hash_path`).
+them (:func:`limo_rl.run.artifacts.hash_path`).
 
 Both cards are made with ``huggingface_hub``'s ``DatasetCard``/``ModelCard`` and their card data
 classes, the library the Hub validates cards against; the evaluation goes in as ``EvalResult``s (the Hub
@@ -28,8 +28,8 @@ from typing import Any
 
 import yaml
 
-from limo_rl.artifacts import atomic_output, atomic_write_text, read_jsonl
 from limo_rl.data.benchmarks import hub_dataset
+from limo_rl.run.artifacts import atomic_output, atomic_write_text, read_jsonl
 
 CARD = "README.md"
 # The Hub's own layout (what ``push_to_hub`` writes): the split is in the file name, so

@@ -1,10 +1,10 @@
 """Stage caching for the loop: run a stage only when its inputs changed or its outputs are gone.
 
-A stage is identified by its folder. What "inputs changed" means is :mod:`limo_rl.stagecache`'s
+A stage is identified by its folder. What "inputs changed" means is :mod:`limo_rl.run.stagecache`'s
 one policy: a rerun with the same hash keeps whatever partial work the stage left (generation
 shards, training checkpoints) so it resumes; a rerun with another hash, or one forced by
 ``--from-stage``, sets the old contents aside and starts afresh. When the stage finishes,
-:func:`limo_rl.artifacts.mark_stage_done` seals it with full hashes of its outputs; an output that
+:func:`limo_rl.run.artifacts.mark_stage_done` seals it with full hashes of its outputs; an output that
 no longer matches them is never reused or re-sealed: the stage is set aside and runs again. Every
 set-aside folder is listed in the manifest (``set_aside``), which ``limo-rl clean`` reads.
 """
@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from limo_rl.artifacts import Manifest, hash_obj, mark_stage_done, read_stage_marker
-from limo_rl.progress import display, stage
-from limo_rl.runstore import RunStore
-from limo_rl.stagecache import begin_stage, set_aside, stage_decision
-from limo_rl.stagestore import StageStore
+from limo_rl.console.progress import display, stage
+from limo_rl.run.artifacts import Manifest, hash_obj, mark_stage_done, read_stage_marker
+from limo_rl.run.objectstore import RunStore
+from limo_rl.run.stagecache import begin_stage, set_aside, stage_decision
+from limo_rl.run.stagestore import StageStore
 
 log = logging.getLogger(__name__)
 STAGE_ORDER = ("pool", "generate", "verify", "select", "train", "evaluate")

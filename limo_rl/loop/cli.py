@@ -6,9 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from limo_rl.artifacts import atomic_write_text
-from limo_rl.cliargs import add_recipe_args, recipe_from_args
-from limo_rl.cluster import nodes_from_ray
+from limo_rl.console.cliargs import add_recipe_args, recipe_from_args
 from limo_rl.errors import UsageError
 from limo_rl.loop.cache import STAGE_ORDER
 from limo_rl.loop.clean import clean_run
@@ -18,8 +16,10 @@ from limo_rl.loop.family import build_family, render_family, write_family
 from limo_rl.loop.headline import verdict_lines
 from limo_rl.loop.plan import Assumptions, plan_recipe, render, shortfalls
 from limo_rl.loop.report import compare_runs, write_report
-from limo_rl.runlock import run_lock
-from limo_rl.stagestore import StageStore
+from limo_rl.run.artifacts import atomic_write_text
+from limo_rl.run.lock import run_lock
+from limo_rl.run.stagestore import StageStore
+from limo_rl.runtime.cluster import nodes_from_ray
 
 
 def _cmd_run(args: argparse.Namespace) -> int:

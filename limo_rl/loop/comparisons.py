@@ -39,7 +39,7 @@ from typing import Any
 
 from limo_rl.evaluate.paired import PairedResult, decide_primary
 from limo_rl.evaluate.procedure import compare_procedures
-from limo_rl.loop.layout import (
+from limo_rl.run.layout import (
     MATCH,
     METRICS,
     RunLayout,

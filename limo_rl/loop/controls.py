@@ -18,10 +18,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from limo_rl.artifacts import atomic_write_json, atomic_write_jsonl, hash_file
 from limo_rl.config import Recipe
-from limo_rl.loop.layout import CHAINS, MATCH, SFT, VERDICTS, read_json
 from limo_rl.resolve import ModelRef, generated_source
+from limo_rl.run.artifacts import atomic_write_json, atomic_write_jsonl, hash_file
+from limo_rl.run.layout import CHAINS, MATCH, SFT, VERDICTS, read_json
 from limo_rl.select.controls import FormatWriter, control_set_from_round
 
 log = logging.getLogger(__name__)

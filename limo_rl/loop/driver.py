@@ -30,18 +30,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from limo_rl.artifacts import (
-    RunDir,
-    atomic_write_json,
-    atomic_write_jsonl,
-    hash_file,
-    hash_obj,
-    read_jsonl,
-    read_stage_marker,
-)
-from limo_rl.cluster import release_resources, stage_bundles, wait_for_resources
 from limo_rl.config import Recipe, preflight
 from limo_rl.config.preflight import cluster_preflight
+from limo_rl.console.progress import attach_log_dir, close_display, display, is_quiet
+from limo_rl.console.redact import register_env_secrets
+from limo_rl.console.tracking import Tracker, make_tracker
 from limo_rl.data.benchmarks import is_generated_benchmark
 from limo_rl.data.decontam import require_clean
 from limo_rl.data.io import iter_rows, problem_from_row, read_problems
@@ -50,12 +43,10 @@ from limo_rl.data.sources import LOADED
 from limo_rl.data.static import load_static
 from limo_rl.evaluate import protocol_summary, run_evaluation
 from limo_rl.generate import run_generation
-from limo_rl.hashing import content_key
 from limo_rl.hub.cards import PARQUET
 from limo_rl.loop.cache import STAGE_ORDER, StageRunner, StopAfter
 from limo_rl.loop.controls import control_arms
 from limo_rl.loop.headline import verdict_lines
-from limo_rl.loop.layout import CHAINS, MATCH, METRICS, MODEL, POOL_PROBLEMS, SFT, VERDICTS, RunLayout, arm_of
 from limo_rl.loop.matching import match_static, seeded_subsample
 from limo_rl.loop.preflight import check_inputs
 from limo_rl.loop.report import accuracy_lines, write_report
@@ -67,20 +58,29 @@ from limo_rl.loop.share import (
     student_card,
     verify_figures,
 )
-from limo_rl.modelstore import local_model_path
-from limo_rl.procs import guard_local_ray, kill_recorded, pid_alive
-from limo_rl.progress import attach_log_dir, close_display, display, is_quiet
-from limo_rl.raysession import ray_initialized, start_ray
-from limo_rl.redact import register_env_secrets
 from limo_rl.resolve import ModelRef
 from limo_rl.resolve import resolve_model as _resolve
-from limo_rl.runlease import StoreLease
-from limo_rl.runlock import run_lock
-from limo_rl.runstore import RunStore, is_object_store_uri, work_root
+from limo_rl.run.artifacts import (
+    RunDir,
+    atomic_write_json,
+    atomic_write_jsonl,
+    hash_file,
+    hash_obj,
+    read_jsonl,
+    read_stage_marker,
+)
+from limo_rl.run.hashing import content_key
+from limo_rl.run.layout import CHAINS, MATCH, METRICS, MODEL, POOL_PROBLEMS, SFT, VERDICTS, RunLayout, arm_of
+from limo_rl.run.lease import StoreLease
+from limo_rl.run.lock import run_lock
+from limo_rl.run.modelstore import local_model_path
+from limo_rl.run.objectstore import RunStore, is_object_store_uri, work_root
+from limo_rl.run.stagestore import StageStore
+from limo_rl.run.storage import check_shared_storage
+from limo_rl.runtime.cluster import release_resources, stage_bundles, wait_for_resources
+from limo_rl.runtime.procs import guard_local_ray, kill_recorded, pid_alive
+from limo_rl.runtime.raysession import ray_initialized, start_ray
 from limo_rl.select.stream import iter_problems, select_from_shards
-from limo_rl.stagestore import StageStore
-from limo_rl.storage import check_shared_storage
-from limo_rl.tracking import Tracker, make_tracker
 from limo_rl.train import run_training
 from limo_rl.train.length import ChainLength
 from limo_rl.types import SFTExample
@@ -545,7 +545,7 @@ def ensure_ray(run_dir: Path | None = None) -> None:
     (``limo-rl clean`` and the next run end it if even the watchdog was killed)."""
     start_ray()
     guard_local_ray(run_dir / RAY_RECORD if run_dir is not None else None)
-    # every node must see the run folder (limo_rl.storage): probed the first time, and again whenever nodes
+    # every node must see the run folder (limo_rl.run.storage): probed the first time, and again whenever nodes
     # joined since (an autoscaling cluster starts with its head alone, where there is nothing to probe);
     # an object-store run's working copy is the driver's alone (workers write to the store)
     if run_dir is not None and not _is_working_copy(run_dir):

@@ -20,10 +20,10 @@ from statistics import NormalDist
 from typing import Any
 
 from limo_rl import __version__
-from limo_rl.artifacts import atomic_write_json
 from limo_rl.data.benchmarks import hub_dataset
-from limo_rl.loop.layout import METRICS, RunLayout
-from limo_rl.loop.layout import read_json as _read_json
+from limo_rl.run.artifacts import atomic_write_json
+from limo_rl.run.layout import METRICS, RunLayout
+from limo_rl.run.layout import read_json as _read_json
 
 # limo_rl benchmark -> lighteval task name (the names open-r1's lighteval tasks use)
 LIGHTEVAL_TASKS = {"aime24": "aime24", "aime25": "aime25", "math500": "math_500", "gpqa_diamond": "gpqa:diamond",

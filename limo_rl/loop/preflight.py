@@ -14,13 +14,13 @@ import logging
 from collections.abc import Iterable
 from pathlib import Path
 
-from limo_rl.artifacts import writable_problem
 from limo_rl.config import Recipe
 from limo_rl.errors import RecipeError
 from limo_rl.evaluate.presets import resolve_protocol
 from limo_rl.loop.controls import control_problem
 from limo_rl.resolve import generated_source, model_problem
-from limo_rl.runstore import is_object_store_uri, work_root
+from limo_rl.run.artifacts import writable_problem
+from limo_rl.run.objectstore import is_object_store_uri, work_root
 
 DATA_SUFFIXES = (".jsonl", ".json", ".parquet")
 

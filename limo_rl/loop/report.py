@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from limo_rl.artifacts import atomic_write_json, atomic_write_text, read_jsonl
 from limo_rl.loop.comparisons import (
     arm_training,
     build_comparisons,
@@ -32,7 +31,8 @@ from limo_rl.loop.comparisons import (
     touched_benchmarks,
 )
 from limo_rl.loop.headline import SCORE_FIELDS, track_report
-from limo_rl.loop.layout import (
+from limo_rl.run.artifacts import atomic_write_json, atomic_write_text, read_jsonl
+from limo_rl.run.layout import (
     CHAINS,
     METRICS,
     SFT,

@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from limo_rl.artifacts import package_versions, read_jsonl
 from limo_rl.data.io import iter_objects, iter_rows, problem_from_row
 from limo_rl.generate.shards import read_shard, shard_files
 from limo_rl.hub.cards import TRAIN_KEYS, evaluation_results, write_dataset_card, write_model_card
+from limo_rl.run.artifacts import package_versions, read_jsonl
 from limo_rl.verify.stage import verdict_files
 
 log = logging.getLogger(__name__)

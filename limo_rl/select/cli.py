@@ -14,8 +14,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from limo_rl.cliargs import add_recipe_args
 from limo_rl.config import SELECT_STRATEGIES, SelectConfig
+from limo_rl.console.cliargs import add_recipe_args
 from limo_rl.errors import UsageError
 from limo_rl.select.stream import select_from_shards
 from limo_rl.types import LIMO_SYSTEM_PROMPT

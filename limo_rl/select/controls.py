@@ -33,10 +33,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from limo_rl.artifacts import read_jsonl
 from limo_rl.config.schema import CONTROL_NAMES
 from limo_rl.data.static import sft_example
 from limo_rl.generate.shards import read_shard
+from limo_rl.run.artifacts import read_jsonl
 from limo_rl.select.select import ProblemGroup
 from limo_rl.select.stream import iter_groups, problem_index, problems_by_id
 from limo_rl.types import Chain, Problem, SFTExample, Verdict

@@ -47,10 +47,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from limo_rl.artifacts import atomic_output, atomic_write_json, atomic_write_jsonl
 from limo_rl.config import SelectConfig
 from limo_rl.data.io import DataError, iter_rows
 from limo_rl.data.static import sft_example
+from limo_rl.run.artifacts import atomic_output, atomic_write_json, atomic_write_jsonl
 from limo_rl.select.difficulty import PassRate, in_window, pass_rates
 from limo_rl.select.strategies import check_weights, features, process_consistent, score_chain, tie_key
 from limo_rl.types import Chain, Problem, SFTExample, Verdict

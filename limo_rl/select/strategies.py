@@ -21,7 +21,7 @@ import hashlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from limo_rl.artifacts import derive_seed
+from limo_rl.run.artifacts import derive_seed
 from limo_rl.types import Chain, Verdict
 
 BASE_FEATURES = ("score", "verification_density", "arithmetic_consistency", "n_tokens", "length_chars")

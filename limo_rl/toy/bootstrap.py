@@ -43,8 +43,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from limo_rl.artifacts import atomic_output, atomic_write_json, hash_obj
 from limo_rl.config import ToyConfig
+from limo_rl.run.artifacts import atomic_output, atomic_write_json, hash_obj
 from limo_rl.toy import lm
 from limo_rl.toy.chains import CORPUS_MIX, STYLES, corpus_examples, write_chain
 from limo_rl.toy.model import make_tiny_model

@@ -11,10 +11,10 @@ import shutil
 import sys
 from pathlib import Path
 
-from limo_rl.artifacts import atomic_output, atomic_write_jsonl
 from limo_rl.config import ToyConfig
 from limo_rl.data.io import write_problems
 from limo_rl.errors import UsageError
+from limo_rl.run.artifacts import atomic_output, atomic_write_jsonl
 from limo_rl.toy.bootstrap import bootstrap_teacher, resolve_toy_model
 from limo_rl.toy.chains import gold_examples
 from limo_rl.toy.model import make_tiny_model

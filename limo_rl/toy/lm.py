@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from limo_rl.artifacts import follow_umask
+from limo_rl.run.artifacts import follow_umask
 from limo_rl.toy.chains import toy_correct
 from limo_rl.toy.model import load_tokenizer
 from limo_rl.types import LIMO_SYSTEM_PROMPT, Problem, SFTExample, chat_messages

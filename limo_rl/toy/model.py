@@ -19,7 +19,7 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from limo_rl.artifacts import follow_umask
+from limo_rl.run.artifacts import follow_umask
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from limo_rl.artifacts import atomic_write_json, utcnow
+from limo_rl.run.artifacts import atomic_write_json, utcnow
 
 COMPLETE_MARKER = "limo_complete.json"
 _CKPT_RE = re.compile(r"^checkpoint-(\d+)$")

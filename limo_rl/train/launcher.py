@@ -10,7 +10,7 @@ inputs old checkpoints are moved aside (kept, never deleted) and training starts
 
 ``out_dir`` must be visible to every worker (one node, or a shared filesystem): workers write
 checkpoints and the model there, as with Ray Train's own ``storage_path``. Or, with ``store_uri``
-(an object-store run, :mod:`limo_rl.runstore`), ``out_dir`` is the driver's working copy: rank 0
+(an object-store run, :mod:`limo_rl.run.objectstore`), ``out_dir`` is the driver's working copy: rank 0
 uploads each complete checkpoint (its done-marker last, rotated in the store as on disk), the model and
 the metrics to ``store_uri``, Ray Train's own storage is there too, and the driver brings the model,
 metrics and log back, never the checkpoints; a resume starts from the newest complete checkpoint in
@@ -27,14 +27,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from limo_rl.artifacts import atomic_write_json, atomic_write_jsonl, hash_obj, hash_path, read_jsonl
 from limo_rl.config import TrainConfig
 from limo_rl.errors import StageFailure
-from limo_rl.modelstore import is_object_store_uri, local_model_path
-from limo_rl.raysession import start_ray
 from limo_rl.resolve import resolve_model
-from limo_rl.runstore import download_tree, put_file, read_json, storage_for
-from limo_rl.stagecache import previous_input_hash, set_aside
+from limo_rl.run.artifacts import atomic_write_json, atomic_write_jsonl, hash_obj, hash_path, read_jsonl
+from limo_rl.run.modelstore import is_object_store_uri, local_model_path
+from limo_rl.run.objectstore import download_tree, put_file, read_json, storage_for
+from limo_rl.run.stagecache import previous_input_hash, set_aside
+from limo_rl.runtime.raysession import start_ray
 from limo_rl.train.batching import resolve_batching
 from limo_rl.train.checkpoints import checkpoint_step, complete_checkpoints
 from limo_rl.train.rows import check_example, read_sft_jsonl, split_validation, to_rows
@@ -116,7 +116,7 @@ def _validation_set(
 
 def _set_aside_stale(out_dir: Path, input_hash: str) -> None:
     """Inputs changed: old checkpoints and outputs set aside (nothing deleted), by the one stage-cache
-    policy (:mod:`limo_rl.stagecache`) applied to train's own inputs record."""
+    policy (:mod:`limo_rl.run.stagecache`) applied to train's own inputs record."""
     previous = previous_input_hash(out_dir, INPUTS_FILE)
     if (out_dir / INPUTS_FILE).is_file() and previous != input_hash:
         set_aside(out_dir, previous, ("checkpoints", "model", METRICS_FILE, LOG_FILE, "data"))
@@ -162,7 +162,7 @@ def _launch(config: dict[str, Any], cfg: TrainConfig, out_dir: Path, store_uri: 
     from ray.train import FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
-    started = start_ray()  # shut down below only if started here; worker output per limo_rl.worker_logs
+    started = start_ray()  # shut down below only if started here; worker output per limo_rl.runtime.worker_logs
     try:
         resources = {"CPU": cfg.cpus_per_worker, **({"GPU": 1} if cfg.use_gpu else {}), **cfg.resources}
         have = ray.cluster_resources()

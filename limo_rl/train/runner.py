@@ -21,14 +21,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from limo_rl.artifacts import atomic_write_json, atomic_write_jsonl, follow_umask, hash_path, read_jsonl
-from limo_rl.modelstore import local_model_path
-from limo_rl.runstore import download_tree, put_file, upload_tree
+from limo_rl.run.artifacts import atomic_write_json, atomic_write_jsonl, follow_umask, hash_path, read_jsonl
+from limo_rl.run.modelstore import local_model_path
+from limo_rl.run.objectstore import download_tree, put_file, upload_tree
+from limo_rl.runtime.worker_logs import redirect_worker_output
 from limo_rl.train.batching import Batching, batching_kwargs
 from limo_rl.train.checkpoints import COMPLETE_MARKER, mark_complete, newest_complete, read_marker
 from limo_rl.train.rows import has_generation_markers, mask_problems
 from limo_rl.train.store_checkpoints import commit_checkpoint
-from limo_rl.worker_logs import redirect_worker_output
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ Each node's local rank 0 uploads its node's part of each checkpoint to ``<store>
 after a barrier rank 0 uploads the :data:`~limo_rl.train.checkpoints.COMPLETE_MARKER` last (:func:`commit_checkpoint`). The store keeps what the Trainer keeps
 on disk: with ``train.save_total_limit`` the newest that many, plus the best one when
 ``select_checkpoint: best_val`` tracks it, so a 15-epoch 32B training holds 2 x 427 GiB, not
-15 x. The checkpoints stay in the store (:data:`limo_rl.runstore.STORE_ONLY`): the driver lists them
+15 x. The checkpoints stay in the store (:data:`limo_rl.run.objectstore.STORE_ONLY`): the driver lists them
 to choose where to resume and never downloads them; the worker that resumes fetches that one.
 """
 
@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from limo_rl.runstore import folders_holding, put_file, remove_folders, upload_tree
+from limo_rl.run.objectstore import folders_holding, put_file, remove_folders, upload_tree
 from limo_rl.train.checkpoints import COMPLETE_MARKER, checkpoint_step
 
 log = logging.getLogger(__name__)

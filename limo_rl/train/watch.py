@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from limo_rl.progress import bar
+from limo_rl.console.progress import bar
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 
-from limo_rl.procs import die_with_parent
+from limo_rl.runtime.procs import die_with_parent
 from limo_rl.verify.outcomes import ERROR, TIMEOUT
 
 

@@ -16,10 +16,10 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from limo_rl.artifacts import atomic_write_jsonl, writable_problem
 from limo_rl.config import VerifyConfig
 from limo_rl.data.io import DataError, iter_objects
 from limo_rl.errors import UsageError
+from limo_rl.run.artifacts import atomic_write_jsonl, writable_problem
 from limo_rl.verify.grade import Grader, grader_id
 
 log = logging.getLogger(__name__)

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from limo_rl.config import VerifyConfig
-from limo_rl.progress import bar
+from limo_rl.console.progress import bar
 from limo_rl.types import Verdict
 from limo_rl.verify.answers import extract_answer
 from limo_rl.verify.equivalence import fast_equal

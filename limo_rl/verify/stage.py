@@ -10,7 +10,7 @@ Two forms, one row format (``{problem_id, sample_index, **Verdict}`` per JSONL l
   number of chains (the former single file was rewritten after every 512 chains, which is
   quadratic). A killed run resumes at the first shard without its verdict file; a verdict
   file of another tag or of a chain shard no longer present, or one whose bytes no longer match
-  the digest recorded when it was written (:mod:`limo_rl.produced`), is set aside under ``.stale/``.
+  the digest recorded when it was written (:mod:`limo_rl.run.produced`), is set aside under ``.stale/``.
 * :func:`grade_chains` (ad hoc and evaluation: a list of chains in memory) appends each graded
   chunk to one JSONL file and records the digest of what it has written so far; a rerun keeps
   only that recorded prefix (an edited file is set aside whole), the rows of the current grader
@@ -31,12 +31,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from limo_rl.artifacts import atomic_output, hash_obj
 from limo_rl.config import VerifyConfig
 from limo_rl.data.io import iter_objects
 from limo_rl.generate.shards import STALE_DIR, ShardError, read_shard, shard_files, shard_metadata
-from limo_rl.hashing import HASH_ALGORITHM, hash_bytes_of
-from limo_rl.produced import record_of, record_prefix, record_produced, trusted, trusted_prefix
+from limo_rl.run.artifacts import atomic_output, hash_obj
+from limo_rl.run.hashing import HASH_ALGORITHM, hash_bytes_of
+from limo_rl.run.produced import record_of, record_prefix, record_produced, trusted, trusted_prefix
 from limo_rl.types import Chain, Problem, Verdict
 from limo_rl.verify.grade import Grader, grader_id
 

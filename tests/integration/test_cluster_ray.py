@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from limo_rl.cluster import ClusterError, cluster_nodes, cluster_problems, wait_for_resources
 from limo_rl.config import load_recipe
+from limo_rl.runtime.cluster import ClusterError, cluster_nodes, cluster_problems, wait_for_resources
 
 
 def test_real_cluster_nodes_and_named_gpu_shortfall(ray_cluster):  # the session's private 2-CPU cluster
@@ -34,7 +34,7 @@ def _standing_request():
 def test_gpu_recipe_waits_for_gpu_nodes_and_withdraws_its_request(ray_cluster, tiny_model_dir, monkeypatch):
     """An autoscaling GPU recipe on a cluster whose GPU group is at 0 nodes: the pool asks the autoscaler for
     GPU bundles (never starts the engine on the CPU head), and the request is gone once the pool closes."""
-    import limo_rl.cluster as cluster
+    import limo_rl.runtime.cluster as cluster
     from limo_rl.config import GenerateConfig
     from limo_rl.generate.pool import ActorPool
 

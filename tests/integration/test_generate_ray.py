@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from limo_rl.artifacts import derive_seed
 from limo_rl.config import GenerateConfig
 from limo_rl.generate import read_chains, run_generation
+from limo_rl.run.artifacts import derive_seed
 from limo_rl.types import Problem
 
 pytestmark = pytest.mark.slow

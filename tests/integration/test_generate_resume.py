@@ -71,7 +71,7 @@ def test_sigkill_mid_stage_then_resume(ray_cluster, tiny_model_dir, tmp_path):
     chains = read_chains(out / "chains")
     pairs = [(c.problem_id, c.sample_index) for c in chains]
     assert pairs == [(p.id, j) for p in problems for j in range(N)]  # none missing, none doubled
-    from limo_rl.produced import is_record
+    from limo_rl.run.produced import is_record
 
     # no temp leftovers (the hidden producer records beside the shards are not temps)
     assert not [p for p in (out / "chains").glob(".shard-*") if not is_record(p)]

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from limo_rl.artifacts import STAGE_MARKER, hash_path, read_jsonl
+from limo_rl.run.artifacts import STAGE_MARKER, hash_path, read_jsonl
 from tests.integration.ray_head import kill_session
 from tests.integration.tiny_recipe import TINY_OVERRIDES
 
@@ -222,7 +222,7 @@ def test_edited_evaluation_chains_are_made_again_not_laundered(finished_run, roo
     and the figures are the untampered ones."""
     import pyarrow.parquet as pq
 
-    from limo_rl.hashing import hash_file
+    from limo_rl.run.hashing import hash_file
 
     ev = finished_run / "seed0/loop/round1/evaluate"
     before = json.loads((ev / "metrics.json").read_text())["benchmarks"]["toy_eval"]

@@ -15,11 +15,11 @@ import pytest
 pytest.importorskip("s3fs")
 pytest.importorskip("moto")
 
-from limo_rl.artifacts import hash_path  # noqa: E402
 from limo_rl.config import ToyConfig  # noqa: E402
 from limo_rl.errors import ModelURIError  # noqa: E402
-from limo_rl.modelstore import CACHE_ENV, local_model_path  # noqa: E402
 from limo_rl.resolve import resolve_model  # noqa: E402
+from limo_rl.run.artifacts import hash_path  # noqa: E402
+from limo_rl.run.modelstore import CACHE_ENV, local_model_path  # noqa: E402
 from limo_rl.toy.bootstrap import PRETRAINED_DIR, toy_model_key  # noqa: E402
 from tests.integration.s3_server import moto_server, new_bucket, s3_env  # noqa: E402
 

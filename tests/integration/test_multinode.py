@@ -30,8 +30,8 @@ from pathlib import Path
 
 import pytest
 
-from limo_rl.artifacts import STAGE_MARKER
-from limo_rl.storage import PROBE_NAME
+from limo_rl.run.artifacts import STAGE_MARKER
+from limo_rl.run.storage import PROBE_NAME
 from tests.integration.ray_head import VENV_BIN, free_port, kill_session, session_pids
 from tests.integration.tiny_recipe import TINY_OVERRIDES
 
@@ -249,7 +249,7 @@ def test_two_node_loop_on_object_store_with_driver_kill_and_fresh_machine_resume
     second node, round 2's teacher (round 1's student) loaded from the store by URI. The driver is
     SIGKILLed during round 1's training and resumed with an EMPTY working copy (a fresh machine): the
     committed stages come from the store and are not recomputed. Nothing is written to a local run folder."""
-    from limo_rl.runstore import WORK_ENV, RunStore
+    from limo_rl.run.objectstore import WORK_ENV, RunStore
     from tests.integration.s3_server import new_bucket, s3_env
 
     t0 = time.monotonic()

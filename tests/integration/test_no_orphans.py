@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from limo_rl.procs import children_of, pid_alive, start_ticks
+from limo_rl.runtime.procs import children_of, pid_alive, start_ticks
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -19,11 +19,11 @@ import pytest
 pytest.importorskip("s3fs")
 pytest.importorskip("moto")
 
-from limo_rl.artifacts import STAGE_MARKER, Manifest, atomic_write_text, read_stage_marker  # noqa: E402
 from limo_rl.loop.cache import StageRunner  # noqa: E402
-from limo_rl.modelstore import CACHE_ENV  # noqa: E402
-from limo_rl.runlease import LEASE, LeaseLostError, StoreLease  # noqa: E402
-from limo_rl.runstore import PARTIAL, WORK_ENV, RunStore, RunStoreError  # noqa: E402
+from limo_rl.run.artifacts import STAGE_MARKER, Manifest, atomic_write_text, read_stage_marker  # noqa: E402
+from limo_rl.run.lease import LEASE, LeaseLostError, StoreLease  # noqa: E402
+from limo_rl.run.modelstore import CACHE_ENV  # noqa: E402
+from limo_rl.run.objectstore import PARTIAL, WORK_ENV, RunStore, RunStoreError  # noqa: E402
 from tests.integration.s3_server import moto_server, new_bucket, s3_env  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]

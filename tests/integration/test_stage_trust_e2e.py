@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from limo_rl.artifacts import STAGE_MARKER
-from limo_rl.procs import pid_alive
+from limo_rl.run.artifacts import STAGE_MARKER
+from limo_rl.runtime.procs import pid_alive
 from tests.integration.ray_head import kill_session
 from tests.integration.tiny_recipe import TINY_OVERRIDES
 

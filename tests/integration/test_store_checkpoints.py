@@ -10,7 +10,7 @@ import pytest
 pytest.importorskip("s3fs")
 pytest.importorskip("moto")
 
-from limo_rl.runstore import download_tree, filesystem, upload_tree  # noqa: E402
+from limo_rl.run.objectstore import download_tree, filesystem, upload_tree  # noqa: E402
 from limo_rl.train.checkpoints import COMPLETE_MARKER, mark_complete  # noqa: E402
 from limo_rl.train.store_checkpoints import complete_in_store, rotate_in_store  # noqa: E402
 from tests.integration.s3_server import moto_server, new_bucket, s3_env  # noqa: E402

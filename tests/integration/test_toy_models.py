@@ -10,8 +10,8 @@ import os
 
 import pytest
 
-from limo_rl.artifacts import hash_file
 from limo_rl.config import ToyConfig
+from limo_rl.run.artifacts import hash_file
 from limo_rl.toy.bootstrap import INFO_FILE, bootstrap_teacher, resolve_toy_model, toy_model_key
 from limo_rl.toy.chains import corpus_examples
 from limo_rl.toy.problems import eval_problems, make_problems

@@ -35,7 +35,7 @@ def sum_examples(n: int) -> list[SFTExample]:
 
 
 class RecordingTracker:
-    """A Tracker that keeps what it is given (the protocol of limo_rl.tracking)."""
+    """A Tracker that keeps what it is given (the protocol of limo_rl.console.tracking)."""
 
     def __init__(self) -> None:
         self.logged: list[tuple[dict, int | None]] = []
@@ -74,7 +74,7 @@ def test_two_worker_ray_train_run(ray_cluster, tiny_model_dir, tmp_path):
     assert checkpoint_step(m["final_checkpoint"]) == m["global_step"]
     assert m["best_checkpoint"] is not None
     # weights and checkpoints follow the umask like every other file of a run (safetensors alone writes 0600)
-    from limo_rl.artifacts import current_umask
+    from limo_rl.run.artifacts import current_umask
 
     saved = [*res.model_dir.glob("*.safetensors"), *res.checkpoints_dir.glob("checkpoint-*/*.safetensors")]
     assert saved and {f.stat().st_mode & 0o777 for f in saved} == {0o666 & ~current_umask()}

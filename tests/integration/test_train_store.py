@@ -17,7 +17,7 @@ import pytest
 
 pytest.importorskip("s3fs")
 
-from limo_rl.runstore import filesystem  # noqa: E402
+from limo_rl.run.objectstore import filesystem  # noqa: E402
 from limo_rl.train.checkpoints import COMPLETE_MARKER, checkpoint_step  # noqa: E402
 from tests.integration.s3_server import moto_server, new_bucket, s3_env  # noqa: E402
 from tests.integration.test_train_ray import sum_examples  # noqa: E402
@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[2]
 TRAIN = """
 import sys
 from pathlib import Path
-from limo_rl.artifacts import read_jsonl
+from limo_rl.run.artifacts import read_jsonl
 from limo_rl.config import TrainConfig
 from limo_rl.train import run_training
 from limo_rl.types import SFTExample

@@ -14,8 +14,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from limo_rl.artifacts import read_jsonl
 from limo_rl.generate import read_chains
+from limo_rl.run.artifacts import read_jsonl
 from tests.integration.test_loop_e2e import limo
 from tests.integration.tiny_recipe import TINY_OVERRIDES
 from tests.integration.vllm_helpers import needs_vllm

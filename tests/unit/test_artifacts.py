@@ -10,8 +10,8 @@ import textwrap
 
 import pytest
 
-from limo_rl import artifacts as A
 from limo_rl.config import load_recipe
+from limo_rl.run import artifacts as A
 
 
 def test_atomic_write_replaces(tmp_path):
@@ -29,7 +29,7 @@ def test_atomic_write_crash_keeps_old_file(tmp_path):
     code = textwrap.dedent(
         f"""
         import os
-        from limo_rl import artifacts
+        from limo_rl.run import artifacts
         class Boom:
             def __iter__(self):
                 yield {{"x": 1}}

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from limo_rl.cluster import (
+from limo_rl.config import RecipeError, load_recipe, preflight
+from limo_rl.runtime.cluster import (
     ClusterError,
     Node,
     cluster_problems,
@@ -13,7 +14,6 @@ from limo_rl.cluster import (
     unplaced,
     wait_for_resources,
 )
-from limo_rl.config import RecipeError, load_recipe, preflight
 
 
 def _node(i: int, cpus: float, gpus: float) -> Node:
@@ -98,7 +98,7 @@ def test_autoscaler_request_is_withdrawn_once_and_only_when_made(monkeypatch):
     import ray
     import ray.autoscaler.sdk as sdk
 
-    import limo_rl.cluster as cluster
+    import limo_rl.runtime.cluster as cluster
 
     calls = []
     monkeypatch.setattr(sdk, "request_resources", lambda **kw: calls.append(kw["bundles"]))

@@ -10,8 +10,8 @@ import pytest
 from limo_rl.config import RecipeError, load_recipe
 from limo_rl.data.benchmarks import load_benchmark
 from limo_rl.data.decontam import ContaminationError, find_contaminated, require_clean
-from limo_rl.loop.layout import RunLayout
 from limo_rl.loop.matching import loop_realised, match_static, seeded_subsample
+from limo_rl.run.layout import RunLayout
 from limo_rl.types import Problem, SFTExample
 
 SOLUTION = ("We expand the square and collect the terms in x so that the quadratic becomes a perfect square; "

@@ -9,12 +9,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from limo_rl.artifacts import atomic_write_jsonl, read_jsonl
 from limo_rl.config import Recipe, load_recipe
 from limo_rl.data.io import write_problems
 from limo_rl.generate.shards import write_shard
 from limo_rl.loop.comparisons import comparison_pairs, mismatch_banner
 from limo_rl.loop.controls import control_data, control_problem
+from limo_rl.run.artifacts import atomic_write_jsonl, read_jsonl
 from limo_rl.select.controls import (
     Candidate,
     LoopExample,

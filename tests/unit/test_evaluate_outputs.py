@@ -87,7 +87,7 @@ def test_samples_parquet_names_arm_round_seed_and_question(tmp_path):
 
 
 def test_arm_and_round_of_a_scope():
-    from limo_rl.loop.layout import arm_of
+    from limo_rl.run.layout import arm_of
 
     assert arm_of("loop/round2/seed0") == ("loop", 2)
     assert arm_of("baseline/teacher/seed3") == ("teacher", None)

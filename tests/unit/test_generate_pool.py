@@ -26,8 +26,8 @@ def test_hf_and_openai_resources():
 
 def test_pool_and_preflight_share_one_rule():
     """The actor pool's ask and the cluster preflight's bundles agree for every engine, device and hardware."""
-    from limo_rl.cluster import stage_bundles
     from limo_rl.config import load_recipe
+    from limo_rl.runtime.cluster import stage_bundles
 
     for engine in ("hf", "vllm", "openai"):
         for device in ("auto", "cpu", "cuda"):
@@ -72,7 +72,7 @@ def test_engine_key_ignores_sampling_but_not_the_engine():
 def test_actors_run_at_normal_priority_unless_the_user_says_otherwise(monkeypatch):
     """Ray's default worker niceness (15) starves actors beside any busy process; the policy sets 0."""
     from limo_rl.errors import UsageError
-    from limo_rl.raysession import NICENESS_ENV, worker_env
+    from limo_rl.runtime.raysession import NICENESS_ENV, worker_env
 
     monkeypatch.delenv(NICENESS_ENV, raising=False)
     env = actor_env(cfg(engine="hf"), threads=1, gpus=0)

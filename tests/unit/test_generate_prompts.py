@@ -8,7 +8,6 @@ from types import SimpleNamespace
 
 import pytest
 
-from limo_rl.artifacts import derive_seed
 from limo_rl.config import GenerateConfig
 from limo_rl.generate.engines import make_engine
 from limo_rl.generate.engines.openai import OpenAIError, completion_from_response, retry_delay
@@ -24,6 +23,7 @@ from limo_rl.generate.prompts import (
     spec_hash,
     vllm_sampling_kwargs,
 )
+from limo_rl.run.artifacts import derive_seed
 from limo_rl.types import LIMO_SYSTEM_PROMPT, Completion, Problem
 
 P = Problem(id="a1", question="What is 2 + 3?", answer="5")

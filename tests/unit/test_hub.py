@@ -116,7 +116,7 @@ def test_a_toy_base_model_is_not_claimed_as_a_hub_base_model(tmp_path):
 
 
 def test_card_edits_do_not_invalidate_the_stage_cache(tmp_path):
-    from limo_rl.artifacts import hash_path
+    from limo_rl.run.artifacts import hash_path
 
     run = make_run(tmp_path)
     model = run / "seed0" / "loop" / "round1" / "train" / "model"

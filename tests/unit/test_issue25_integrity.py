@@ -11,11 +11,11 @@ from types import SimpleNamespace
 import pyarrow.parquet as pq
 import pytest
 
-from limo_rl import artifacts as A
 from limo_rl.config import VerifyConfig
 from limo_rl.generate.shards import plan_shards, read_shard, shard_is_complete, write_shard
 from limo_rl.loop.cache import StageRunner
-from limo_rl.produced import record_of, trusted
+from limo_rl.run import artifacts as A
+from limo_rl.run.produced import record_of, trusted
 from limo_rl.types import Chain, Problem
 from limo_rl.verify.stage import grade_chains, grade_shards, read_verdicts, verdict_summary
 
@@ -411,7 +411,7 @@ def test_report_of_a_live_run_is_refused_and_an_unfinished_one_is_marked(tmp_pat
     run.mkdir()
     (run / "config.yaml").write_text("run: {name: run}\n")
     A.Manifest.start(run / "manifest.json", ["limo-rl", "run"], {}, "h")  # started, never ended
-    code = (f"from limo_rl.runlock import acquire; import time; acquire({str(run)!r}, ['limo-rl', 'run']); "
+    code = (f"from limo_rl.run.lock import acquire; import time; acquire({str(run)!r}, ['limo-rl', 'run']); "
             "print('held', flush=True); time.sleep(60)")
     holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
                               cwd=Path(__file__).resolve().parents[2])

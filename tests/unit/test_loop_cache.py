@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from limo_rl.artifacts import Manifest
 from limo_rl.loop.cache import StageRunner, StopAfter
+from limo_rl.run.artifacts import Manifest
 
 
 def make_runner(tmp_path, **kw):

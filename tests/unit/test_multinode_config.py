@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from limo_rl.cluster import nodes_from_ray
 from limo_rl.config import RecipeError, load_recipe
 from limo_rl.generate.pool import fit_actors
-from limo_rl.storage import unreadable_nodes
+from limo_rl.run.storage import unreadable_nodes
+from limo_rl.runtime.cluster import nodes_from_ray
 
 
 def test_resources_pin_generate_and_train():
@@ -33,7 +33,7 @@ def test_bad_resources_are_named(override, fragment):
 
 @pytest.mark.parametrize("uri", ["s3://bucket/runs", "gs://bucket/runs/", "s3://bucket"])
 def test_object_store_output_dir_is_accepted(uri):
-    # a run store (limo_rl.runstore), not a local folder named "s3:"
+    # a run store (limo_rl.run.objectstore), not a local folder named "s3:"
     assert load_recipe(None, [f"run.output_dir={uri}"]).run.output_dir == uri.rstrip("/")
 
 
@@ -78,7 +78,7 @@ def test_unreadable_nodes_names_each_failure():
 
 def test_world_models_of_an_object_store_run_are_built_in_the_node_cache(monkeypatch, tmp_path):
     from limo_rl.resolve import model_cache_dir
-    from limo_rl.runstore import WORK_ENV
+    from limo_rl.run.objectstore import WORK_ENV
 
     monkeypatch.setenv(WORK_ENV, str(tmp_path / "wc"))
     assert model_cache_dir("toy", "s3://bucket/runs") == tmp_path / "wc" / ".cache" / "toy"  # never a folder "s3:"

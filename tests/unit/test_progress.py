@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from limo_rl import progress
+from limo_rl.console import progress
 
 
 @pytest.fixture
@@ -84,7 +84,7 @@ def test_quiet_prints_no_stage_lines(console, monkeypatch):
 def test_warnings_once_on_console_rest_in_log_file(console, tmp_path):
     from transformers.utils import logging as hf_logging
 
-    from limo_rl.worker_logs import route_ray_logs
+    from limo_rl.runtime.worker_logs import route_ray_logs
 
     hf_logging.get_logger("transformers.trainer")  # transformers re-attaches its own stderr handler
     route_ray_logs()  # as start_ray does once Ray is up (an earlier test's ray.init may have detached them)
@@ -110,7 +110,7 @@ def test_warnings_once_on_console_rest_in_log_file(console, tmp_path):
 
 def test_workers_get_the_print_patch_off_and_the_log_dir(console, tmp_path):
     progress.attach_log_dir(tmp_path / "logs")
-    from limo_rl import worker_logs
+    from limo_rl.runtime import worker_logs
 
     env = worker_logs.worker_env()
     assert env["RAY_TRAIN_ENABLE_PRINT_PATCH"] == "0"
@@ -123,7 +123,7 @@ def test_worker_output_goes_to_the_run_logs(tmp_path):
     import subprocess
     import sys
 
-    code = ("import os, sys; from limo_rl.worker_logs import redirect_worker_output; "
+    code = ("import os, sys; from limo_rl.runtime.worker_logs import redirect_worker_output; "
             "p = redirect_worker_output('train-rank0'); print('from python'); sys.stdout.flush(); "
             "os.write(2, b'from C level\\n'); print(p, file=sys.__stderr__)")
     env = {**os.environ, progress.LOG_DIR_ENV: str(tmp_path)}

@@ -21,7 +21,7 @@ def run(code: str) -> subprocess.CompletedProcess:
 
 
 def test_pure_modules_import_without_frameworks():
-    res = run("import limo_rl.types, limo_rl.config, limo_rl.artifacts, limo_rl.tracking, limo_rl.progress, "
+    res = run("import limo_rl.types, limo_rl.config, limo_rl.run.artifacts, limo_rl.console.tracking, limo_rl.console.progress, "
               "limo_rl.loop.cache, limo_rl.loop.plan, limo_rl.loop.report, limo_rl.data.io, limo_rl.evaluate.paired, "
               "limo_rl.loop.comparisons, limo_rl.loop.matching, limo_rl.data.decontam, limo_rl.select.controls, "
               "limo_rl.toy.perturb; print('ok')")

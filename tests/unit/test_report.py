@@ -288,7 +288,7 @@ def test_wandb_gets_verdicts_summary_keys_and_accuracy_by_round(tmp_path):
 
 
 def test_report_in_an_offline_wandb_run(tmp_path, monkeypatch):
-    from limo_rl.tracking import make_tracker
+    from limo_rl.console.tracking import make_tracker
     from tests.wandb_files import history, run_file, summary_keys
 
     monkeypatch.setenv("WANDB_MODE", "offline")

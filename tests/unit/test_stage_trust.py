@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from limo_rl import artifacts as A
-from limo_rl import hashing
+from limo_rl.console.redact import SecretEnv, redact, register_secret
 from limo_rl.loop.cache import StageRunner
-from limo_rl.redact import SecretEnv, redact, register_secret
-from limo_rl.runlock import LOCK_NAME, RunLockedError, acquire, read_lock, release, run_lock
-from limo_rl.stagecache import STALE_PREFIX
+from limo_rl.run import artifacts as A
+from limo_rl.run import hashing
+from limo_rl.run.lock import LOCK_NAME, RunLockedError, acquire, read_lock, release, run_lock
+from limo_rl.run.stagecache import STALE_PREFIX
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -59,7 +59,7 @@ def test_hash_cache_makes_a_rerun_read_nothing(tmp_path):
     f.write_bytes(os.urandom(1 << 20))
     digest = hashing.hash_file(f)
     code = textwrap.dedent(f"""
-        from limo_rl import hashing
+        from limo_rl.run import hashing
         def boom(path):
             raise AssertionError("read the file")
         hashing.hash_bytes_of = boom
@@ -154,7 +154,7 @@ def test_carry_reuses_samples_when_only_statistics_change(tmp_path):
 
 # ------------------------------------------------------------------------------------------ case 4: lock
 def _holder(folder: Path) -> subprocess.Popen:
-    code = f"from limo_rl.runlock import acquire; import time; acquire({str(folder)!r}); print('held', flush=True); " \
+    code = f"from limo_rl.run.lock import acquire; import time; acquire({str(folder)!r}); print('held', flush=True); " \
            "time.sleep(60)"
     p = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdout=subprocess.PIPE, text=True)
     assert p.stdout.readline().strip() == "held"
@@ -266,12 +266,12 @@ def test_die_with_parent_ends_a_child_whose_parent_was_killed(tmp_path):
     code = textwrap.dedent(f"""
         import subprocess, sys, time
         child = subprocess.Popen([sys.executable, "-c",
-            "from limo_rl.procs import die_with_parent; import os; die_with_parent(0.2); "
+            "from limo_rl.runtime.procs import die_with_parent; import os; die_with_parent(0.2); "
             "open({str(pidfile)!r}, 'w').write(str(os.getpid()))\\nwhile True: sum(range(1000))"])
         time.sleep(60)
     """)
     parent = subprocess.Popen([sys.executable, "-c", code], cwd=REPO)
-    from limo_rl.procs import pid_alive
+    from limo_rl.runtime.procs import pid_alive
 
     deadline = time.monotonic() + 30
     while not (pidfile.exists() and pidfile.read_text()):

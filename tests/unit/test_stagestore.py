@@ -1,4 +1,4 @@
-"""The stage store shared by the runs of one output folder (limo_rl.stagestore, limo_rl.loop.cache): publish,
+"""The stage store shared by the runs of one output folder (limo_rl.run.stagestore, limo_rl.loop.cache): publish,
 fetch by hard link, damaged entries never used, and of two runs racing on one key exactly one computes."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import signal
 import time
 from pathlib import Path
 
-from limo_rl.artifacts import Manifest, hash_obj, mark_stage_done
 from limo_rl.loop.cache import StageRunner
-from limo_rl.stagestore import StageStore
+from limo_rl.run.artifacts import Manifest, hash_obj, mark_stage_done
+from limo_rl.run.stagestore import StageStore
 
 
 def finished_stage(d: Path, key: str, text: str = "chains") -> Path:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from limo_rl.artifacts import hash_file
 from limo_rl.config import ToyConfig
+from limo_rl.run.artifacts import hash_file
 from limo_rl.toy.bootstrap import INFO_FILE, PRETRAINED_DIR, resolve_toy_model, toy_model_key
 
 

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from limo_rl.config import load_recipe
-from limo_rl.tracking import NullTracker, make_tracker, resolve_wandb_mode
+from limo_rl.console.tracking import NullTracker, make_tracker, resolve_wandb_mode
 
 
 def test_mode_resolution():
@@ -70,7 +70,7 @@ def test_scoped_names_never_collide_and_each_training_has_its_own_step_axis(tmp_
 
 
 def test_scope_key():
-    from limo_rl.tracking import scope_key
+    from limo_rl.console.tracking import scope_key
 
     assert scope_key("train/loss", "loop/round1/seed0") == "train/loop/round1/seed0/loss"
     assert scope_key("eval/toy_eval/pass@1", "static/seed0") == "eval/static/seed0/toy_eval/pass@1"
@@ -81,7 +81,7 @@ def test_one_wandb_run_per_run_folder(tmp_path, monkeypatch):
     """No figure, no W&B run (a no-op rerun creates none); a later invocation continues the stored run."""
     import json
 
-    from limo_rl.tracking import RUN_RECORD
+    from limo_rl.console.tracking import RUN_RECORD
 
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.delenv("WANDB_DIR", raising=False)

@@ -172,7 +172,7 @@ def test_changed_inputs_move_old_checkpoints_aside_and_same_inputs_keep_them(tmp
     assert _finished(out, "bbbb") is None
     (out / "model").mkdir()
     (out / "model" / "config.json").write_text("{}")
-    from limo_rl.hashing import hash_path
+    from limo_rl.run.hashing import hash_path
 
     # ... and only while the model is the one the training recorded (issue 25)
     (out / "train_metrics.json").write_text(json.dumps({"input_hash": "bbbb", "global_step": 3,

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from limo_rl.config import SelectConfig, VerifyConfig
-from limo_rl.loop.layout import iter_verdict_figures
 from limo_rl.loop.report import OutputStats, render_markdown
+from limo_rl.run.layout import iter_verdict_figures
 from limo_rl.select import run_selection
 from limo_rl.select.strategies import process_consistent
 from limo_rl.types import Chain, Problem, Verdict

@@ -26,8 +26,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from limo_rl.console.redact import redact, register_secret
 from limo_rl.generate.prompts import canonical_chain, normalize_finish_reason, openai_payload
-from limo_rl.redact import redact, register_secret
 from limo_rl.types import Completion, GenerationRequest
 
 log = logging.getLogger(__name__)

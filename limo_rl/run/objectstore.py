@@ -13,7 +13,7 @@ and the store holds the run's **committed** state:
   marker when a stage starts again, so a half-rewritten stage is never taken for the old one.
 * :meth:`RunStore.pull`: on start (or resume on a fresh machine) the run's records (config,
   manifest) and every committed stage come down into the working copy; a local stage that differs
-  from its committed copy is set aside first (kept, as :mod:`limo_rl.stagecache` does), and a local
+  from its committed copy is set aside first (kept, as :mod:`limo_rl.run.stagecache` does), and a local
   marker the store does not have is cleared (that stage is redone: its commit never finished).
 * :meth:`RunStore.commit_part`: a long stage (generate) commits each finished part (a chain shard)
   as it lands, after a small record ``_STAGE_PARTIAL.json`` naming the stage's input hash. A part is
@@ -22,15 +22,15 @@ and the store holds the run's **committed** state:
   commit removes the partial record. :meth:`RunStore.pull` brings the committed parts of a stage
   that is not done into a fresh working copy, so a stage killed on a preempted node resumes at the
   shard, not at shard 0.
-* one driver per run: :class:`limo_rl.runlease.StoreLease` (a lease object with a heartbeat). While
+* one driver per run: :class:`limo_rl.run.lease.StoreLease` (a lease object with a heartbeat). While
   a driver holds it (``holder``), every commit reads the lease again first and raises
-  :class:`limo_rl.runlease.LeaseLostError` when another driver took it over.
+  :class:`limo_rl.run.lease.LeaseLostError` when another driver took it over.
 
 Set-aside (``stale-*``) folders stay in the working copy of the machine that set them aside; they
 are never uploaded and never removed from the store. Endpoint and credentials come from the
 standard environment (``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``, ``GOOGLE_APPLICATION_CREDENTIALS``...)
-through fsspec (s3fs, gcsfs), as for :mod:`limo_rl.modelstore`; secret values are registered with
-:mod:`limo_rl.redact` and never logged.
+through fsspec (s3fs, gcsfs), as for :mod:`limo_rl.run.modelstore`; secret values are registered with
+:mod:`limo_rl.console.redact` and never logged.
 """
 
 from __future__ import annotations
@@ -46,18 +46,18 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from limo_rl.artifacts import (
+from limo_rl.console.redact import redact, register_env_secrets
+from limo_rl.errors import LimoError
+from limo_rl.run.artifacts import (
     STAGE_MARKER,
     atomic_write_bytes,
     clear_stage_marker,
     read_stage_marker,
     stage_decision,
 )
-from limo_rl.errors import LimoError
-from limo_rl.modelstore import OBJECT_STORE_SCHEMES, cache_root, is_object_store_uri
-from limo_rl.produced import record_of
-from limo_rl.redact import redact, register_env_secrets
-from limo_rl.stagecache import STAGE_INPUT, STALE_PREFIX, previous_input_hash, set_aside
+from limo_rl.run.modelstore import OBJECT_STORE_SCHEMES, cache_root, is_object_store_uri
+from limo_rl.run.produced import record_of
+from limo_rl.run.stagecache import STAGE_INPUT, STALE_PREFIX, previous_input_hash, set_aside
 
 log = logging.getLogger(__name__)
 
@@ -254,7 +254,7 @@ class RunStore:
         self.fs, self.root = filesystem(self.uri)
         name = re.sub(r"[^A-Za-z0-9._-]", "_", self.uri.rsplit("/", 1)[-1])[:40] or "run"
         self.local = local or work_root() / f"{name}-{hashlib.sha256(self.uri.encode()).hexdigest()[:16]}"
-        self.holder: Any = None  # the StoreLease this driver holds (limo_rl.runlease sets it): commits check it
+        self.holder: Any = None  # the StoreLease this driver holds (limo_rl.run.lease sets it): commits check it
         self._partial: dict[str, str] = {}  # stage -> input hash of the partial record this process sent
 
     def __repr__(self) -> str:
@@ -380,7 +380,7 @@ class RunStore:
 
     def _pull_partial(self, committed: dict[str, bytes]) -> list[str]:
         """The committed parts of stages that are not done, into a working copy that holds no other work
-        of them: the stage resumes (:func:`limo_rl.stagecache.begin_stage` keeps work of the same input
+        of them: the stage resumes (:func:`limo_rl.run.stagecache.begin_stage` keeps work of the same input
         hash; parts of other inputs are set aside by the stage itself, as locally)."""
         out = []
         for rel in sorted(k for k in _listing(self.fs, self.root) if k.split("/")[-1] == PARTIAL):

@@ -14,7 +14,7 @@ from pathlib import Path
 from limo_rl.config import Recipe, load_recipe
 from limo_rl.errors import UsageError
 
-DEFAULT_RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "quickstart.yaml"
+DEFAULT_RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "quickstart.yaml"
 
 
 def add_recipe_args(parser: argparse.ArgumentParser, required: bool = False) -> None:

@@ -30,11 +30,11 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from limo_rl.procs import identity, pid_alive
-from limo_rl.runstore import RunStoreError, store_errors
+from limo_rl.run.objectstore import RunStoreError, store_errors
+from limo_rl.runtime.procs import identity, pid_alive
 
 if TYPE_CHECKING:
-    from limo_rl.runstore import RunStore
+    from limo_rl.run.objectstore import RunStore
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """The one stage-cache policy: what "inputs changed" means, for the loop and the ad hoc commands alike.
 
 A stage folder records the hash of the inputs it was started with (inputs named by path are keyed
-by their *content*: :func:`limo_rl.hashing.content_key`). On the next start:
+by their *content*: :func:`limo_rl.run.hashing.content_key`). On the next start:
 
 * done with the same hash and outputs that still match their sealed full hashes
   (:func:`stage_decision`): skip;
@@ -13,13 +13,13 @@ by their *content*: :func:`limo_rl.hashing.content_key`). On the next start:
   samples when only grading or statistics changed): they are hard-linked back and reused, file by
   file: a file the old marker sealed must still match its sealed digest (an edited chain shard stays
   aside and is made again); records and unsealed visible files come back, and the stage's own resume
-  checks each shard against its producer's record (:mod:`limo_rl.produced`). Shard-level set-asides
+  checks each shard against its producer's record (:mod:`limo_rl.run.produced`). Shard-level set-asides
   (``.stale/``), other hidden files and temp files never come back.
 
 ``limo-rl run`` (:class:`limo_rl.loop.cache.StageRunner`, which also lists each set-aside folder in
 the manifest for ``limo-rl clean``) and ``limo-rl train`` ad hoc (:mod:`limo_rl.train.launcher`,
 which records its inputs in its own file) both call :func:`begin_stage`. One writer per run folder
-is :mod:`limo_rl.runlock`'s.
+is :mod:`limo_rl.run.lock`'s.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from limo_rl.artifacts import (
+from limo_rl.run.artifacts import (
     STAGE_MARKER,
     StageDecision,
     atomic_write_json,
@@ -41,8 +41,8 @@ from limo_rl.artifacts import (
     read_stage_marker,
     stage_decision,
 )
-from limo_rl.hashing import STAGE_FILES, hash_file
-from limo_rl.produced import is_record, record_of, record_produced
+from limo_rl.run.hashing import STAGE_FILES, hash_file
+from limo_rl.run.produced import is_record, record_of, record_produced
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +154,7 @@ def _carriable(rel: str, path: Path, sealed: Mapping[str, str] | None) -> str | 
 def _carry(src: Path, stale: Path, stage_dir: Path, sealed: Mapping[str, str] | None) -> None:
     """Bring the vouched-for files under ``src`` back from ``stale``, by hard links (no bytes copied;
     writers replace files, never edit them in place). A file verified against the seal gets a producer
-    record from it, so the stage's own resume accepts it (:mod:`limo_rl.produced`)."""
+    record from it, so the stage's own resume accepts it (:mod:`limo_rl.run.produced`)."""
     files = [src] if src.is_file() else sorted(f for f in src.rglob("*") if f.is_file())
     kept, left = 0, []
     for f in files:
@@ -181,7 +181,7 @@ def _carry(src: Path, stale: Path, stage_dir: Path, sealed: Mapping[str, str] | 
 
 def link_copy(src: Path, dst: Path) -> None:
     """Copy a file or folder by hard links (no bytes copied; writers replace files, never edit them in
-    place); a copy where the filesystem cannot link. Used by the stage store (:mod:`limo_rl.stagestore`)."""
+    place); a copy where the filesystem cannot link. Used by the stage store (:mod:`limo_rl.run.stagestore`)."""
     dst.parent.mkdir(parents=True, exist_ok=True)
 
     def link(a: str, b: str) -> None:

@@ -8,7 +8,7 @@ driver used to leave work running:
   holds the GIL for minutes, so no thread would run) and not ``prctl(PR_SET_PDEATHSIG)`` (it fires
   when the parent's *thread* that forked the child exits, killing workers spawned from short-lived
   threads); a poll every 0.25 s is cheap and exact about the process.
-* :func:`spawn_reaper` starts a tiny detached watchdog (``python -m limo_rl.procs``) that waits
+* :func:`spawn_reaper` starts a tiny detached watchdog (``python -m limo_rl.runtime.procs``) that waits
   for the driver to die and then ends the private Ray cluster the driver started (the pids are
   recorded with their start times, so a recycled pid is never signalled).
 * :func:`kill_recorded` does the same from a later command (the next ``run``, ``limo-rl clean``)
@@ -146,10 +146,10 @@ def spawn_reaper(processes: Sequence[Mapping[str, Any]], parent: Mapping[str, An
     """Start a detached watchdog that ends ``processes`` (see :func:`kill_recorded`) once ``parent``
     (default: this process) is gone. It ends itself when the processes are all gone first."""
     parent = dict(parent or identity())
-    root = str(Path(__file__).resolve().parents[1])
+    root = str(Path(__file__).resolve().parents[2])
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p))
     return subprocess.Popen(
-        [sys.executable, "-m", "limo_rl.procs", json.dumps({"parent": parent, "processes": list(processes)})],
+        [sys.executable, "-m", "limo_rl.runtime.procs", json.dumps({"parent": parent, "processes": list(processes)})],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True, close_fds=True, env=env,
     )

@@ -1,6 +1,6 @@
 """Producer records: the writer of a shard vouches for its bytes, so resumed work is checked, not assumed.
 
-A finished stage is sealed by its marker (:func:`limo_rl.artifacts.mark_stage_done`); the work of a
+A finished stage is sealed by its marker (:func:`limo_rl.run.artifacts.mark_stage_done`); the work of a
 stage that has *no* marker (killed mid-way, or its marker deleted to force a rerun) is resumed shard
 by shard. A shard is resumed only when its bytes still match the digest its producer recorded as it
 wrote it (before renaming it into place, so a shard on disk always has its record), in a hidden
@@ -10,7 +10,7 @@ evaluation's ``verdicts.jsonl``) records the length and digest of the prefix wri
 resume keeps that prefix only when it still matches.
 
 Records are hidden files, so they are no part of a folder's content digest
-(:func:`limo_rl.hashing.file_manifest`); each is written atomically, never edited in place, so a
+(:func:`limo_rl.run.hashing.file_manifest`); each is written atomically, never edited in place, so a
 folder hard-linked elsewhere (the stage cache's carry) shares them safely.
 """
 
@@ -22,8 +22,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from limo_rl.artifacts import atomic_write_json
-from limo_rl.hashing import HASH_ALGORITHM, hash_file
+from limo_rl.run.artifacts import atomic_write_json
+from limo_rl.run.hashing import HASH_ALGORITHM, hash_file
 
 SUFFIX = ".produced"
 

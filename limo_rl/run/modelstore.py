@@ -29,8 +29,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from limo_rl.artifacts import atomic_write_json, hash_obj, hash_path
 from limo_rl.errors import ModelURIError
+from limo_rl.run.artifacts import atomic_write_json, hash_obj, hash_path
 
 log = logging.getLogger(__name__)
 

@@ -29,8 +29,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from limo_rl.artifacts import atomic_write_json
-from limo_rl.progress import is_verbose
+from limo_rl.console.progress import is_verbose
+from limo_rl.run.artifacts import atomic_write_json
 
 log = logging.getLogger(__name__)
 RUN_RECORD = "wandb-run.json"  # the W&B run of a run folder: id, project, entity, mode, folder, url

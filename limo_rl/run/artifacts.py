@@ -5,10 +5,10 @@ Every stage writes through these helpers so that "nothing is lost" holds everywh
 * a file is written to a temp file beside it and renamed into place, so a reader sees the
   old file or the new one, never half of one (a crash keeps the old file);
 * a finished stage leaves a marker (``_STAGE_DONE.json``) recording the hash of its inputs
-  and config and the full content hashes of its outputs (:mod:`limo_rl.hashing`);
+  and config and the full content hashes of its outputs (:mod:`limo_rl.run.hashing`);
   :func:`stage_decision` skips the stage only when that hash is unchanged and the outputs
   are complete and unmodified, and reports a modified or missing output as *damaged* so the
-  caller sets the folder aside (:func:`limo_rl.stagecache.begin_stage`) instead of reusing or re-sealing it;
+  caller sets the folder aside (:func:`limo_rl.run.stagecache.begin_stage`) instead of reusing or re-sealing it;
 * files come out with the mode the user's umask gives a new file (collaborators on a shared
   runs folder can read results); only secrets are written 0600;
 * a run directory holds ``config.yaml`` (the resolved recipe) and ``manifest.json``
@@ -40,16 +40,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from limo_rl.hashing import file_manifest, hash_file, hash_path, manifest_digest
-from limo_rl.redact import redact_obj
+from limo_rl.console.redact import redact_obj
+from limo_rl.run.hashing import file_manifest, hash_file, hash_path, manifest_digest
 
-__all__ = ["hash_file", "hash_path"]  # re-exported: the stage cache's content hashes live in limo_rl.hashing
+__all__ = ["hash_file", "hash_path"]  # re-exported: the stage cache's content hashes live in limo_rl.run.hashing
 STAGE_MARKER = "_STAGE_DONE.json"
 TRACKED_PACKAGES = (
     "limo_rl", "torch", "transformers", "trl", "accelerate", "ray", "vllm", "datasets",
     "sympy", "math-verify", "wandb", "pydantic",
 )
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def utcnow() -> str:

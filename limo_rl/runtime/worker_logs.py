@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from limo_rl.progress import LOG_DIR_ENV, QUIET_ENV, VERBOSE_ENV, is_verbose, log_dir
+from limo_rl.console.progress import LOG_DIR_ENV, QUIET_ENV, VERBOSE_ENV, is_verbose, log_dir
 
 
 def worker_env() -> dict[str, str]:

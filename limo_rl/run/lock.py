@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from limo_rl.errors import LimoError
-from limo_rl.procs import identity, pid_alive
+from limo_rl.runtime.procs import identity, pid_alive
 
 log = logging.getLogger(__name__)
 LOCK_NAME = ".lock"

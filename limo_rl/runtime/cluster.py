@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from limo_rl.errors import RecipeError
-from limo_rl.raysession import ray_session
+from limo_rl.runtime.raysession import ray_session
 
 log = logging.getLogger(__name__)
 Bundle = dict[str, float]

@@ -1,6 +1,6 @@
 """Finished stages shared by every run of one output folder, keyed by content: a family computes each once.
 
-A stage's cache key (:mod:`limo_rl.stagecache`) is a hash of its config and the *content* of its inputs
+A stage's cache key (:mod:`limo_rl.run.stagecache`) is a hash of its config and the *content* of its inputs
 (models by fingerprint, files by hash), never of the run folder it lives in. So two runs of one family
 (a base recipe and a variant that changes selection, say) give the pool, round 1's generation and
 verification, the base model's evaluation and the whole static arm the same keys. The store keeps one
@@ -17,7 +17,7 @@ copy of each finished stage under ``<run.output_dir>/.stages/<kind>/<key>/``:
 
 Writers never edit files in place (they replace them), so a hard link is as good as a copy; an in-place
 edit by hand shows as a damaged seal wherever the file is linked. Object-store run folders keep their
-own protocol (:mod:`limo_rl.runstore`) and do not use this store. ``limo-rl clean --store`` removes the
+own protocol (:mod:`limo_rl.run.objectstore`) and do not use this store. ``limo-rl clean --store`` removes the
 entries no run under the output folder refers to.
 """
 
@@ -33,8 +33,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from limo_rl.artifacts import STAGE_MARKER, read_stage_marker, stage_decision
-from limo_rl.stagecache import STAGE_INPUT, link_copy
+from limo_rl.run.artifacts import STAGE_MARKER, read_stage_marker, stage_decision
+from limo_rl.run.stagecache import STAGE_INPUT, link_copy
 
 log = logging.getLogger(__name__)
 STORE_SUBDIR = ".stages"

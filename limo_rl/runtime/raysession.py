@@ -12,7 +12,7 @@
   shared node can still push the workers down. It travels in every worker's and actor's
   environment (:func:`worker_env`), so it holds on a joined cluster too, where Ray's job
   supervisor resets it to 15 for the job's tasks and actors.
-* either way the console policy of :mod:`limo_rl.worker_logs`: worker output reaches the driver's
+* either way the console policy of :mod:`limo_rl.runtime.worker_logs`: worker output reaches the driver's
   console only with ``-v`` (else it goes to ``<run>/logs/workers``), Ray's own driver logging joins
   limo_rl's (the run's log file), and workers run with Ray Train's print patch off.
 
@@ -30,9 +30,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from limo_rl.errors import StageFailure, UsageError
-from limo_rl.procs import guard_local_ray
-from limo_rl.worker_logs import ray_init_kwargs, route_ray_logs
-from limo_rl.worker_logs import worker_env as console_env
+from limo_rl.runtime.procs import guard_local_ray
+from limo_rl.runtime.worker_logs import ray_init_kwargs, route_ray_logs
+from limo_rl.runtime.worker_logs import worker_env as console_env
 
 FORWARDED_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TOKENIZERS_PARALLELISM", "LIMO_RL_QUIET",
                  "HF_HUB_OFFLINE", "WANDB_MODE")
