@@ -174,10 +174,11 @@ def _flag_kwargs(knob: Knob) -> dict[str, Any]:
         kw["action"] = "append"
     kw = {**kw, **knob.kwargs}
     text = kw.get("help") or info.description or ""
-    if isinstance(info.default, (int, float, str)) and len(str(info.default)) < 20 and "default" not in text:
-        text = f"{text} (default {info.default})"
+    default = kw.get("default", info.default)
+    if isinstance(default, (int, float, str)) and len(str(default)) < 20 and "default" not in text:
+        text = f"{text} (default {default})"
     kw["help"] = f"{text} [{knob.key}]".lstrip().replace("%", "%%")  # the key it sets, as KEY=VALUE would
-    return {**kw, "dest": knob.dest, "default": None}
+    return {"default": None, **kw, "dest": knob.dest}
 
 
 @dataclass(frozen=True)
@@ -206,15 +207,19 @@ class AdHoc:
         return [flag for dest, flag in flags if getattr(args, dest, None) not in (None, [])]
 
     def recipe_mode(self, args: argparse.Namespace) -> bool:
-        """The one rule: a RECIPE positional, or no ad hoc flag, means recipe mode; mixing them (unless the
-        command takes a RECIPE as the base of its settings) or leaving out a required file is a usage error."""
+        """The one rule: a RECIPE positional, or no ad hoc flag, means recipe mode; mixing the two (unless the
+        command takes a RECIPE as the base of its settings) is a usage error; ad hoc mode is then :meth:`check`ed."""
         given = self._given(args)
-        recipe, overrides = recipe_and_overrides(args)
         if not given:
             return True
-        if recipe is not None and not self.recipe_base:
+        if recipe_and_overrides(args)[0] is not None and not self.recipe_base:
             raise UsageError(f"give either a RECIPE (with KEY=VALUE overrides) or {', '.join(given)} (ad hoc), "
                              "not both")
+        self.check(args)
+        return False
+
+    def check(self, args: argparse.Namespace) -> None:
+        """Ad hoc mode's usage errors: a required file flag left out, an override of another stage's section."""
         required = [f for f in self.files if f.required]
         missing = [f.flag for f in required if getattr(args, f.dest, None) in (None, [])]
         if missing:
@@ -222,12 +227,12 @@ class AdHoc:
             raise UsageError(f"ad hoc {self.command} needs {'all of ' if len(required) > 1 else ''}{need}: "
                              f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} required "
                              "(or give a RECIPE without these flags)")
+        overrides = recipe_and_overrides(args)[1]
         foreign = [o for o in overrides if self.sections is not None
                    and o.lstrip("-").split(".", 1)[0] not in self.sections]
         if foreign:
             raise UsageError(f"ad hoc mode takes only {'/'.join(f'{s}.*' for s in self.sections or ())} "
                              f"overrides, got: {' '.join(foreign)}")
-        return False
 
     def settings(self, args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, str]]:
         """The knob flags given, as dotted key -> value, and dotted key -> how it was spelled (``--n 0``)."""
