@@ -1,7 +1,9 @@
 """Recipe files: YAML loading with ``base:`` inheritance, dotted overrides, validation into a Recipe.
 
 Every validation problem is reported at once, each naming the file, the dotted key, the bad value
-and what is allowed; an unknown key suggests the closest valid one. Pure: pydantic and yaml.
+and what is allowed; an unknown key suggests the closest valid one. A stage run alone (an ad hoc
+command) loads through :func:`load_stage_recipe`: the same checks, on one line, naming the flag a
+value came from. Pure: pydantic and yaml.
 """
 
 from __future__ import annotations

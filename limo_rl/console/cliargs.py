@@ -26,8 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from limo_rl.config import Recipe, RecipeError, load_recipe
-from limo_rl.config.loading import load_stage_recipe
+from limo_rl.config import Recipe, RecipeError, load_recipe, load_stage_recipe
 from limo_rl.errors import UsageError
 
 DEFAULT_RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "quickstart.yaml"

@@ -1,8 +1,9 @@
 """``limo-rl generate``: the generate stage of a recipe, or ad hoc on a problems file.
 
 ``limo-rl generate RECIPE [overrides]`` runs the recipe up to this stage (through
-:func:`limo_rl.cli.run_stage`; this module holds only the ad hoc mode); ``limo-rl generate --problems FILE --model PATH --engine hf --n 8 --out DIR`` runs
-the stage alone, writing shards under ``DIR/chains``. Both resume: rerun the same command.
+:func:`limo_rl.cli.run_stage`; this module holds only the ad hoc mode);
+``limo-rl generate --problems FILE --model PATH --out DIR [--n 8 | generate.n=8 ...]`` runs the
+stage alone, writing shards under ``DIR/chains``. Both resume: rerun the same command.
 """
 
 from __future__ import annotations
