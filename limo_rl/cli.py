@@ -61,7 +61,8 @@ def run_stage(args: argparse.Namespace) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
-    """A stage command's own rule says recipe or ad hoc (``recipe_mode``); recipe mode runs here."""
+    """A stage command says recipe or ad hoc (``recipe_mode``: the one rule of
+    :meth:`limo_rl.console.cliargs.AdHoc.recipe_mode`); recipe mode runs here."""
     recipe_mode = getattr(args, "recipe_mode", None)
     if recipe_mode is not None and recipe_mode(args):
         return run_stage(args)

@@ -1,5 +1,6 @@
-"""The recipe: its schema (:mod:`.schema`), loading with ``base:`` and overrides (:mod:`.loading`),
-and the checks that depend on this machine (:mod:`.preflight`).
+"""The recipe: its schema (:mod:`.schema`; the stage sections in :mod:`.stages`, their shared base in
+:mod:`.sections`), loading with ``base:`` and overrides (:mod:`.loading`), and the checks that depend
+on this machine (:mod:`.preflight`).
 
 Split so each part can be read alone; every public name is re-exported here, so
 ``from limo_rl.config import Recipe, load_recipe, preflight`` works as before. Pure core:
@@ -11,6 +12,7 @@ from limo_rl.config.loading import (
     deep_merge,
     iter_recipe_files,
     load_recipe,
+    load_stage_recipe,
     load_yaml_tree,
     parse_override,
     validate_recipe,
@@ -78,6 +80,7 @@ __all__ = [
     "deep_merge",
     "iter_recipe_files",
     "load_recipe",
+    "load_stage_recipe",
     "load_yaml_tree",
     "parse_override",
     "preflight",

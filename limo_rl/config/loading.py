@@ -1,7 +1,9 @@
 """Recipe files: YAML loading with ``base:`` inheritance, dotted overrides, validation into a Recipe.
 
 Every validation problem is reported at once, each naming the file, the dotted key, the bad value
-and what is allowed; an unknown key suggests the closest valid one. Pure: pydantic and yaml.
+and what is allowed; an unknown key suggests the closest valid one. A stage run alone (an ad hoc
+command) loads through :func:`load_stage_recipe`: the same checks, on one line, naming the flag a
+value came from. Pure: pydantic and yaml.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import hashlib
 import json
 import re
 import reprlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -164,24 +166,47 @@ _SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxtuple, _SHORT.maxdict, _SHORT.maxset 
 _SHORT.maxstring = _SHORT.maxother = 60
 
 
-def _format_errors(exc: ValidationError, source: str) -> str:
-    lines = [f"{source}: invalid recipe ({exc.error_count()} problem(s)):"]
+def _problems(exc: ValidationError, model: type[BaseModel] = Recipe) -> list[tuple[str, str | None, str]]:
+    """Each problem of ``exc`` as (dotted key, the bad value shown bounded or None for an unknown key, message)."""
+    out: list[tuple[str, str | None, str]] = []
     for err in exc.errors():
         loc = list(err["loc"])
         dotted = ".".join(str(p) for p in loc) or "(top level)"
         if err["type"] == "extra_forbidden":
-            allowed = _allowed_keys(Recipe, loc)
+            allowed = _allowed_keys(model, loc)
             close = difflib.get_close_matches(str(loc[-1]), allowed, n=1, cutoff=0.5)
             hint = f"; did you mean '{'.'.join([*map(str, loc[:-1]), close[0]])}'?" if close else ""
-            lines.append(f"  - {dotted}: unknown key{hint} (allowed here: {', '.join(allowed)})")
+            out.append((dotted, None, f"unknown key{hint} (allowed here: {', '.join(allowed)})"))
             continue
         value = err.get("input")
         shown = _SHORT.repr(value) if not isinstance(value, dict) else "{...}"
         if len(shown) > 80:
             shown = shown[:77] + "..."
-        msg = err["msg"].removeprefix("Value error, ")
-        lines.append(f"  - {dotted} = {shown}: {msg}")
+        out.append((dotted, shown, err["msg"].removeprefix("Value error, ")))
+    return out
+
+
+def _format_errors(exc: ValidationError, source: str) -> str:
+    """A recipe file's problems, one per line (``limo-rl config validate`` lists them)."""
+    lines = [f"{source}: invalid recipe ({exc.error_count()} problem(s)):"]
+    for dotted, shown, msg in _problems(exc):
+        lines.append(f"  - {dotted}: {msg}" if shown is None else f"  - {dotted} = {shown}: {msg}")
     return "\n".join(lines)
+
+
+def format_settings_error(exc: ValidationError, source: str, spelled: Mapping[str, str] | None = None,
+                          model: type[BaseModel] = Recipe, prefix: str = "") -> str:
+    """The one-line form every ad hoc command reports: ``SOURCE: KEY: MESSAGE (got VALUE, from --FLAG)``,
+    several problems joined by '; '. ``spelled`` maps a dotted key to the flag that set it."""
+    spelled = spelled or {}
+    items = []
+    for dotted, shown, msg in _problems(exc, model):
+        key = prefix + dotted
+        origin = [f"got {shown}"] if shown is not None else []
+        if key in spelled:
+            origin.append(f"from {spelled[key]}")
+        items.append(f"{key}: {msg}" + (f" ({', '.join(origin)})" if origin else ""))
+    return f"{source}: " + "; ".join(items)
 
 
 def validate_recipe(data: dict[str, Any], source: str = "<recipe>") -> Recipe:
@@ -201,12 +226,57 @@ def load_recipe(path: str | Path | None = None, overrides: Sequence[str] = ()) -
     source = str(path) if path is not None else "<defaults>"
     if overrides:
         source += f" (with overrides {' '.join(overrides)})"
-    recipe = validate_recipe(data, source)
+    return _named(validate_recipe(data, source))
+
+
+def _named(recipe: Recipe) -> Recipe:
     if "{hash}" in recipe.run.name:
         # one run directory per distinct recipe, e.g. for the runs of a W&B sweep
         digest = hashlib.sha256(json.dumps(_hashed(recipe), sort_keys=True).encode()).hexdigest()[:8]
         recipe.run.name = recipe.run.name.replace("{hash}", digest)
     return recipe
+
+
+class _StageRecipe(Recipe):
+    """A recipe for one stage run alone: each section validated, the run-level rules between sections
+    (every arm's dev set, no weak filter in a loop run) left out, as no loop runs."""
+
+    def _shared_checkpoint_rule(self) -> _StageRecipe:  # type: ignore[override]
+        return self
+
+    @classmethod
+    def _select_has_producers(cls, v):  # type: ignore[override]
+        return v
+
+
+def set_values(data: dict[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
+    """``data`` with each dotted key of ``values`` set to its (already typed) value."""
+    out = data
+    for key, value in values.items():
+        out = deep_merge(out, _nested(key.split("."), value))
+    return out
+
+
+def _nested(parts: list[str], value: Any) -> dict[str, Any]:
+    return {parts[0]: _nested(parts[1:], value) if len(parts) > 1 else value}
+
+
+def load_stage_recipe(path: str | Path | None = None, overrides: Sequence[str] = (),
+                      values: Mapping[str, Any] | None = None, spelled: Mapping[str, str] | None = None,
+                      source: str = "ad hoc", base: Recipe | None = None) -> Recipe:
+    """The recipe of a stage run alone (an ad hoc command): ``base`` (its explicitly set fields), else the
+    file at ``path`` (or the built-in defaults) with ``overrides``; then ``values`` (typed, by dotted key, as a
+    command's flags give them). Every problem on one line (:func:`format_settings_error`)."""
+    if base is not None:
+        data = base.model_dump(exclude_unset=True)
+    else:
+        data = apply_overrides(load_yaml_tree(path) if path is not None else {}, overrides)
+    data = trl_names(set_values(data, values or {}), source)
+    try:
+        recipe = _StageRecipe.model_validate(data)
+    except ValidationError as exc:
+        raise RecipeError(format_settings_error(exc, source, spelled)) from None
+    return _named(recipe)
 
 
 def _hashed(recipe: Recipe) -> dict[str, Any]:

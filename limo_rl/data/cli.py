@@ -12,14 +12,21 @@ import argparse
 import json
 from pathlib import Path
 
-from pydantic import ValidationError
-
-from limo_rl.config import DecontaminateConfig
-from limo_rl.console.cliargs import add_recipe_args
+from limo_rl.console.cliargs import AdHoc, Knob, add_recipe_args, name_values
 from limo_rl.data.io import DataError, read_problems, write_problems
 from limo_rl.data.pool import decontaminate, load_benchmarks
 from limo_rl.errors import UsageError
 from limo_rl.run.artifacts import atomic_write_json, atomic_write_jsonl, writable_problem
+
+# decontaminate alone: no recipe mode, so its knobs keep their own defaults (13 as s1; the recipe's is 8)
+DECONTAMINATE = AdHoc(
+    "decontaminate", files=(),
+    knobs=(Knob("pool.decontaminate.ngram", kwargs={"default": 13, "help": "n-gram size (13 as s1, 8 as open-r1)"}),
+           Knob("pool.decontaminate.ignore_common", kwargs={
+               "default": 5, "help": "n-grams in more than this many items of one benchmark are boilerplate "
+               "(0: keep all)"}, convert=lambda v: v or None)),
+    sections=(),
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -45,27 +52,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     d.add_argument("--out", required=True, help="output folder")
     d.add_argument("--path", action="append", default=[], metavar="NAME=FILE",
                    help="local file for a benchmark (repeatable); otherwise its Hugging Face copy is loaded")
-    d.add_argument("--ngram", type=int, default=13, help="n-gram size (13 as s1, 8 as open-r1; default 13)")
-    d.add_argument("--ignore-common", dest="ignore_common", type=int, default=5,
-                   help="n-grams in more than this many items of one benchmark are boilerplate (0: keep all)")
+    DECONTAMINATE.add_flags(d, title=None)
     d.set_defaults(func=_cmd_decontaminate)
 
 
 def _cmd_decontaminate(args: argparse.Namespace) -> int:
     names = [n.strip() for n in args.benchmarks.split(",") if n.strip()]
-    paths = {}
-    for item in args.path:
-        name, sep, file = item.partition("=")
-        if not sep or not name.strip() or not file.strip():
-            raise UsageError(f"--path {item!r}: expected NAME=FILE")
-        paths[name.strip()] = file.strip()
+    paths = name_values(args.path, "--path", "NAME=FILE")
     stray = sorted(set(paths) - set(names))
     if stray:
         raise UsageError(f"--path given for {stray} which --benchmarks does not name")
-    try:
-        cfg = DecontaminateConfig(benchmarks=names, ngram=args.ngram, ignore_common=args.ignore_common or None)
-    except ValidationError as exc:
-        raise UsageError("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from None
+    cfg = DECONTAMINATE.recipe(args, {"pool.decontaminate.benchmarks": names}).pool.decontaminate
     out = Path(args.out)
     problem = writable_problem(out, folder=True)
     if problem:

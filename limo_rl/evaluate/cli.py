@@ -15,10 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
-from limo_rl.config import EvaluateConfig, GenerateConfig, load_recipe
-from limo_rl.console.cliargs import add_recipe_args, recipe_from_args
+from limo_rl.console.cliargs import AdHoc, FileFlag, Knob, add_recipe_args, knobs, name_values
 from limo_rl.console.tracking import make_tracker
 from limo_rl.errors import UsageError
 from limo_rl.evaluate.harness import plan_benchmarks, run_evaluation
@@ -39,57 +36,46 @@ def _ints(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
 
 
+ADHOC = AdHoc(
+    "evaluate",
+    files=(FileFlag("--model", "PATH", "model folder, HF id or toy://teacher|toy://base (ad hoc mode)"),
+           FileFlag("--benchmark-file", "NAME=PATH", "a local JSONL/parquet file for benchmark NAME (repeatable) "
+                    "[evaluate.paths]", required=False, repeat=True),
+           FileFlag("--out", "DIR", "output folder (default: <run.output_dir>/eval/<model name>)", required=False)),
+    knobs=(Knob("evaluate.benchmarks", kwargs={"type": _csv, "help": "comma-separated benchmark names, e.g. "
+                                               "aime24,math500"}),
+           Knob("evaluate.preset", kwargs={"help": "sampling protocol (default: custom)"}),
+           *knobs("evaluate", "n", "temperature", "top_p", "max_new_tokens"),
+           Knob("evaluate.k", kwargs={"type": _ints, "help": "k values for pass@k and maj@k, e.g. 1,4,16"}),
+           *knobs("evaluate", "limit", "bootstrap_samples"),
+           Knob("evaluate.seed", kwargs={"help": "base seed of sampling and bootstrap (default: run.seed)"}),
+           Knob("generate.engine", kwargs={"help": "generation engine (default: the recipe's)"}),
+           Knob("generate.num_actors", kwargs={"help": "generation actors"}),
+           Knob("generate.batch_size", kwargs={"help": "prompts per engine call (hf)"})),
+    recipe_base=True,  # RECIPE --model ...: the recipe's generate and verify settings for an ad hoc evaluation
+)
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "evaluate", help="evaluate a model on benchmarks: pass@1[avg of n], pass@k, maj@k with CIs",
         description="Generate n samples per benchmark problem, grade them and report pass@1 averaged over the "
         "samples, unbiased pass@k (Chen et al. 2021), maj@k, missing-answer and truncation rates and mean "
-        "tokens, each with a bootstrap CI over problems. With --model: ad hoc, else the recipe's evaluate stage.",
+        "tokens, each with a bootstrap CI over problems. With --model: ad hoc (settings from RECIPE if given, "
+        "then KEY=VALUE overrides, then the flags), else the recipe's evaluate stage.",
         epilog="examples:\n  limo-rl evaluate --model runs/x/model --benchmarks aime24,math500 --preset limo\n"
         "  limo-rl evaluate --model ./m --benchmarks toy_eval --benchmark-file toy_eval=eval.jsonl --n 4 "
         "--temperature 0.7 --k 1,2,4\n  limo-rl evaluate recipes/quickstart.yaml evaluate.n=4",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_recipe_args(p)
-    p.add_argument("--model", help="model folder, HF id or toy://teacher|toy://base (ad hoc mode)")
-    p.add_argument("--benchmarks", type=_csv, help="comma-separated benchmark names, e.g. aime24,math500")
-    p.add_argument("--benchmark-file", action="append", default=[], metavar="NAME=PATH",
-                   help="a local JSONL/parquet file for benchmark NAME (repeatable)")
-    p.add_argument("--preset", choices=["limo", "open-r1", "custom"], help="sampling protocol (default: custom)")
-    p.add_argument("--n", type=int, help="samples per problem")
-    p.add_argument("--temperature", type=float)
-    p.add_argument("--top-p", type=float)
-    p.add_argument("--max-new-tokens", type=int)
-    p.add_argument("--k", type=_ints, help="k values for pass@k and maj@k, e.g. 1,4,16")
-    p.add_argument("--limit", type=int, help="first N problems of each benchmark")
-    p.add_argument("--bootstrap-samples", type=int)
-    p.add_argument("--seed", type=int, help="base seed of sampling and bootstrap (default: run.seed)")
-    p.add_argument("--engine", choices=["hf", "vllm", "openai"], help="generation engine (default: the recipe's)")
-    p.add_argument("--num-actors", type=int, help="generation actors")
-    p.add_argument("--batch-size", type=int, help="prompts per engine call (hf)")
-    p.add_argument("--label", default="", help="a name for this model in tables and the tracker")
-    p.add_argument("--out", help="output folder (default: <run.output_dir>/eval/<model name>)")
-    p.set_defaults(func=_adhoc, stage="evaluate", recipe_mode=_recipe_mode)
-
-
-_EVAL_FLAGS = {"preset": "preset", "n": "n", "temperature": "temperature", "top_p": "top_p",
-               "max_new_tokens": "max_new_tokens", "k": "k", "limit": "limit",
-               "bootstrap_samples": "bootstrap_samples", "seed": "seed", "benchmarks": "benchmarks"}
-_GEN_FLAGS = {"engine": "engine", "num_actors": "num_actors", "batch_size": "batch_size"}
-
-
-def _recipe_mode(args: argparse.Namespace) -> bool:
-    """Recipe mode without --model; ad hoc flags without --model are a usage error."""
-    if args.model:
-        return False
-    ad_hoc = [f for f in ("benchmarks", "n", "preset", "out") if getattr(args, f) not in (None, [])]
-    if ad_hoc or args.benchmark_file:
-        raise UsageError("--model is required for an ad hoc evaluation (or give a RECIPE without flags)")
-    return True
+    a = ADHOC.add_flags(p, title=None)
+    a.add_argument("--label", default="", help="a name for this model in tables and the tracker")
+    p.set_defaults(func=_adhoc, stage="evaluate", recipe_mode=ADHOC.recipe_mode)
 
 
 def _adhoc(args: argparse.Namespace) -> int:
-    recipe = _base_recipe(args)
+    recipe = ADHOC.recipe(args, flags=False)  # RECIPE (or the defaults) and overrides; the flags: _configs
     cfg, gen_cfg = _configs(args, recipe)
     try:  # a bad benchmark file fails before a model is built or a folder made
         plan_benchmarks(cfg, recipe.toy)
@@ -114,42 +100,20 @@ def _adhoc(args: argparse.Namespace) -> int:
     return 0
 
 
-def _base_recipe(args: argparse.Namespace):
-    if args.recipe is None and not args.overrides:
-        return load_recipe(None)
-    return recipe_from_args(args)
-
-
 def _configs(args: argparse.Namespace, recipe: Any):
     """EvaluateConfig and GenerateConfig from the recipe plus flags; explicitly set fields stay marked as set."""
-    ev: dict[str, Any] = recipe.evaluate.model_dump(exclude_unset=True)
-    for flag, key in _EVAL_FLAGS.items():
-        value = getattr(args, flag)
-        if value is not None:
-            ev[key] = value
-    paths = dict(ev.get("paths") or {})
-    for item in args.benchmark_file:
-        name, sep, path = item.partition("=")
-        if not sep or not name or not path:
-            raise UsageError(f"--benchmark-file {item!r}: expected NAME=PATH, e.g. toy_eval=eval.jsonl")
+    paths = name_values(args.benchmark_file or [], "--benchmark-file", "NAME=PATH", example="toy_eval=eval.jsonl")
+    for name, path in paths.items():
         if not Path(path).is_file():
             raise UsageError(f"--benchmark-file {name}={path}: file not found")
-        paths[name.strip()] = path
+    values: dict[str, Any] = {}
     if paths:
-        ev["paths"] = paths
-    if args.benchmarks is None and args.benchmark_file:
-        ev["benchmarks"] = list(paths)
-    gen = recipe.generate.model_dump(exclude_unset=True)
-    for flag, key in _GEN_FLAGS.items():
-        if getattr(args, flag) is not None:
-            gen[key] = getattr(args, flag)
-    try:
-        cfg = EvaluateConfig(**ev)
-        gen_cfg = GenerateConfig(**gen)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg'].removeprefix('Value error, ')}"
-                             for e in exc.errors())
-        raise UsageError(f"invalid evaluation settings: {problems}") from None
+        values["evaluate.paths"] = paths = {**recipe.evaluate.model_dump(exclude_unset=True).get("paths", {}),
+                                            **paths}
+        if args.benchmarks is None:
+            values["evaluate.benchmarks"] = list(paths)
+    settled = ADHOC.recipe(args, values, base=recipe)
+    cfg, gen_cfg = settled.evaluate, settled.generate
     unknown = sorted(set(cfg.paths) - set(cfg.benchmarks))
     if unknown:
         raise UsageError(f"--benchmark-file names {unknown} not among --benchmarks {cfg.benchmarks}")

@@ -201,6 +201,14 @@ def _cluster_nodes(address: str, timeout_s: float) -> list:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """``run``, ``compare``, ``report``, ``plan``, ``export`` and ``clean``, in that order in --help."""
+    _register_run(sub)
+    _register_compare_report(sub)
+    _register_plan(sub)
+    _register_export_clean(sub)
+
+
+def _register_run(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "run", help="run a recipe: rounds of the loop arm, the static arm, baselines, then the report",
         description="Run every arm and round of RECIPE, caching each stage: a rerun resumes where it stopped "
@@ -225,6 +233,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "(evaluate.confirm=false). Repeatable; none: each recipe's evaluate.confirm (default true)")
     p.set_defaults(func=_cmd_run)
 
+
+def _register_compare_report(sub: argparse._SubParsersAction) -> None:
     cmp_ = sub.add_parser(
         "compare", help="a family report: each run against a base, paired verdicts, what differs, what it trained on",
         description="Compare finished runs as one family: each variant's trained arms against the base's on the "
@@ -252,6 +262,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--out", default=None, help="write the comparison table here (markdown)")
     r.set_defaults(func=_cmd_report)
 
+
+def _register_plan(sub: argparse._SubParsersAction) -> None:
     pl = sub.add_parser(
         "plan", help="does a recipe fit the hardware it names: memory, context, KV cache, disk, hours",
         description="Check RECIPE against its hardware section (GPU memory for training and vLLM, context "
@@ -273,6 +285,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     pl.add_argument("--mfu", type=float, default=None, help="training model-FLOPs utilisation (default 0.3)")
     pl.set_defaults(func=_cmd_plan)
 
+
+def _register_export_clean(sub: argparse._SubParsersAction) -> None:
     e = sub.add_parser(
         "export", help="a run's evaluations in another tool's results layout (lighteval)",
         description="Write each evaluated arm and seed of RUN_DIR as a lighteval results file "

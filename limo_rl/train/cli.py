@@ -12,8 +12,7 @@ import argparse
 import json
 from pathlib import Path
 
-from limo_rl.config import load_recipe
-from limo_rl.console.cliargs import add_recipe_args
+from limo_rl.console.cliargs import AdHoc, FileFlag, add_recipe_args
 from limo_rl.errors import UsageError
 from limo_rl.resolve import resolve_model_path
 from limo_rl.run.lock import run_lock
@@ -21,28 +20,20 @@ from limo_rl.train.launcher import TrainError, run_training
 from limo_rl.train.rows import SFTDataError, read_sft_jsonl
 from limo_rl.train.runner import TemplateError
 
-
-def _recipe_mode(args: argparse.Namespace) -> bool:
-    """Recipe mode unless --data/--model/--out are given; ad hoc needs all three."""
-    adhoc = [args.data, args.model, args.out]
-    if any(adhoc):
-        if not all(adhoc):
-            raise UsageError("ad hoc training needs all of --data FILE --model PATH --out DIR")
-        return False
-    return True
+ADHOC = AdHoc(
+    "train",
+    files=(FileFlag("--data", "FILE", "ad hoc: SFT JSONL (rows of SFTExample: id, messages)"),
+           FileFlag("--model", "PATH", "ad hoc: base model folder (Hugging Face format) or hub id"),
+           FileFlag("--out", "DIR", "ad hoc: output folder (checkpoints/, model/, train_metrics.json)"),
+           FileFlag("--validation", "FILE", "ad hoc: a named validation SFT JSONL (default: a split of --data)",
+                    required=False)),
+    sections=("train",),
+)
 
 
 def _adhoc(args: argparse.Namespace) -> int:
-    overrides = list(args.overrides or [])
-    if args.recipe is not None:
-        if "=" not in args.recipe:
-            raise UsageError("ad hoc mode takes no RECIPE; pass train.* overrides (e.g. train.epochs=2)")
-        overrides.insert(0, args.recipe)
-    bad = [o for o in overrides if not o.lstrip("-").startswith("train.")]
-    if bad:
-        raise UsageError(f"ad hoc mode takes only train.* overrides, got: {' '.join(bad)}")
     # one arm, trained alone: the run-level rule that arms share one dev set does not apply
-    recipe = load_recipe(None, [*overrides, "loop.rounds=1", "loop.static.enabled=false"])
+    recipe = ADHOC.recipe(args)
     cfg = recipe.train
     model = resolve_model_path(args.model, toy_cfg=recipe.toy, output_dir=recipe.run.output_dir, label="--model")
     try:
@@ -69,9 +60,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_recipe_args(p)
-    p.add_argument("--data", help="ad hoc: SFT JSONL (rows of SFTExample: id, messages)")
-    p.add_argument("--model", help="ad hoc: base model folder (Hugging Face format) or hub id")
-    p.add_argument("--out", help="ad hoc: output folder (checkpoints/, model/, train_metrics.json)")
-    p.add_argument("--validation", help="ad hoc: a named validation SFT JSONL (default: a split of --data)")
+    ADHOC.add_flags(p, title=None)
     p.add_argument("--seed", type=int, default=0, help="ad hoc: seed (default 0)")
-    p.set_defaults(func=_adhoc, stage="train", recipe_mode=_recipe_mode)
+    p.set_defaults(func=_adhoc, stage="train", recipe_mode=ADHOC.recipe_mode)

@@ -16,7 +16,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from limo_rl.config import VerifyConfig
+from limo_rl.console.cliargs import AdHoc, FileFlag, Knob
 from limo_rl.data.io import DataError, iter_objects
 from limo_rl.errors import UsageError
 from limo_rl.run.artifacts import atomic_write_jsonl, writable_problem
@@ -31,6 +31,20 @@ class GradeInputError(UsageError):
     """A bad input file or option: exit code 2 with the message."""
 
 
+ADHOC = AdHoc(
+    "grade",
+    files=(FileFlag("--out", "OUT.jsonl", "output JSONL (ad hoc mode)"),),
+    knobs=(Knob("verify.workers", kwargs={"help": "symbolic worker processes (default 2)"}),
+           Knob("verify.timeout_s", "--timeout", {"help": "seconds per symbolic check (default 5)"}),
+           Knob("verify.memory_mb", kwargs={"help": "address-space cap per worker (default 1024)"}),
+           Knob("verify.answer_type", kwargs={"help": "default answer type (approx: the gold is a rounded decimal; "
+                                              "accept values that round to it)"}),
+           Knob("verify.mode", kwargs={"help": "grader: limo_rl (default; sound, structure-aware) or math_verify "
+                                       "(plain math-verify semantics)"})),
+    sections=("verify",),
+)
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "grade", help="grade model outputs against gold answers (JSONL), or run a recipe up to verify",
@@ -39,15 +53,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog="example: limo-rl grade outputs.jsonl --out graded.jsonl --workers 2 --timeout 5",
     )
     p.add_argument("input", help="INPUT.jsonl, or a recipe .yaml")
-    p.add_argument("overrides", nargs="*", default=[], metavar="KEY=VALUE", help="recipe overrides (recipe mode)")
-    p.add_argument("--out", help="output JSONL (ad hoc mode)")
-    p.add_argument("--workers", type=int, default=None, help="symbolic worker processes (default 2)")
-    p.add_argument("--timeout", type=float, default=None, help="seconds per symbolic check (default 5)")
-    p.add_argument("--memory-mb", type=int, default=None, help="address-space cap per worker (default 1024)")
-    p.add_argument("--answer-type", choices=ANSWER_TYPES, default=None,
-                   help="default answer type (approx: the gold is a rounded decimal; accept values that round to it)")
-    p.add_argument("--mode", choices=MODES, default=None,
-                   help="grader: limo_rl (default; sound, structure-aware) or math_verify (plain math-verify semantics)")
+    p.add_argument("overrides", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="dotted overrides: of the recipe, or verify.* settings when grading a JSONL file")
+    ADHOC.add_flags(p, title=None)
     p.set_defaults(func=_adhoc, stage="verify", recipe_mode=_recipe_mode)
 
 
@@ -75,18 +83,16 @@ def _load_rows(path: Path) -> list[dict]:
 
 
 def _recipe_mode(args: argparse.Namespace) -> bool:
-    """A .yaml INPUT is a recipe (run up to the verify stage); anything else is graded ad hoc."""
+    """A .yaml INPUT is the RECIPE (run up to the verify stage, the one rule); anything else is graded ad hoc."""
     if args.input.endswith((".yaml", ".yml")):
         args.recipe = args.input
-        return True
+        return ADHOC.recipe_mode(args)
+    args.recipe = None
+    ADHOC.check(args)
     return False
 
 
 def _adhoc(args: argparse.Namespace) -> int:
-    if args.overrides:
-        raise GradeInputError(f"KEY=VALUE overrides need a recipe; got {' '.join(args.overrides)}")
-    if not args.out:
-        raise GradeInputError("--out OUT.jsonl is required when grading a JSONL file")
     if (problem := writable_problem(args.out)) is not None:  # before grading, not after
         raise GradeInputError(f"--out {problem}")
     rows = _load_rows(Path(args.input))
@@ -94,12 +100,7 @@ def _adhoc(args: argparse.Namespace) -> int:
     if args.workers is not None and args.workers > cpus:
         log.warning("--workers %d is more than the %d CPU(s) here; using %d", args.workers, cpus, cpus)
         args.workers = cpus
-    kw = {k: v for k, v in (("workers", args.workers), ("timeout_s", args.timeout), ("memory_mb", args.memory_mb),
-                            ("answer_type", args.answer_type), ("mode", args.mode)) if v is not None}
-    try:
-        cfg = VerifyConfig(**kw)
-    except ValueError as exc:
-        raise GradeInputError(f"bad grading option: {exc}") from None
+    cfg = ADHOC.recipe(args).verify
     t0 = time.perf_counter()
     with Grader(cfg) as grader:
         verdicts = grader.grade_many(
