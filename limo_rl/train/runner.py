@@ -236,6 +236,8 @@ def _make_callbacks(out_dir: Path, world_rank: int, resumed_step: int, store_dir
             self.last = (self.t0, self.tok0)
 
         def on_step_end(self, args, state, control, **kw):
+            if self.uploads is not None:  # checkpoints the store completed since: their local markers
+                self.uploads.mark_local()
             # what the driver's live line shows (step of max_steps); throttled, rank 0 only
             now = time.perf_counter()
             if world_rank == 0 and (now - self.shown >= 1.0 or state.global_step >= state.max_steps):

@@ -20,6 +20,7 @@ them to choose where to resume and never downloads them; the worker that resumes
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
@@ -63,7 +64,7 @@ def node_ranks() -> list[int]:
 @dataclass
 class _Job:
     name: str
-    snapshot: Path | None  # None: this node holds no file of the checkpoint (DDP: rank 0's node writes it)
+    snapshot: Path  # empty when this node holds no file of the checkpoint (DDP: rank 0's node writes it)
     local: Path
     step: int
     epoch: float | None
@@ -81,18 +82,20 @@ class CheckpointUploads:
 
     def __init__(self, store_dir: str, *, node: int, lead: bool, wait_s: float = 3600.0, poll_s: float = 0.5) -> None:
         self.store_dir, self.node, self.lead, self.wait_s, self.poll_s = store_dir, node, lead, wait_s, poll_s
+        self._staging: Path | None = None
         self._jobs: queue.Queue[_Job | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
+        self._marked: queue.SimpleQueue[_Job] = queue.SimpleQueue()  # complete in the store, not yet on disk
 
     def submit(self, ckpt: Path, *, step: int, epoch: float | None, nodes: Sequence[int], limit: int | None = None,
                best: str | None = None) -> None:
         """Queue this node's part of ``ckpt`` (a snapshot is taken now); returns at once."""
         self._raise_failed()
-        snapshot = None
-        if ckpt.is_dir():
-            snapshot = ckpt.parent.parent / STAGING / ckpt.name
-            _link_tree(ckpt, snapshot)
+        self.mark_local()
+        self._staging = ckpt.parent.parent / STAGING
+        snapshot = self._staging / ckpt.name
+        _link_tree(ckpt, snapshot)
         self._jobs.put(_Job(ckpt.name, snapshot, ckpt, step, epoch, list(nodes), limit, best))
         if self._thread is None:
             # a daemon: a worker that dies takes its upload with it, and the checkpoint simply never gets its marker
@@ -110,7 +113,29 @@ class CheckpointUploads:
             if self._thread.is_alive():
                 raise StageFailure(f"checkpoint uploads to {self.store_dir} still running after {timeout:.0f} s")
             self._thread = None
+            if self._staging is not None:
+                with contextlib.suppress(OSError):
+                    self._staging.rmdir()  # empty once every snapshot is up
+        self.mark_local()
         self._raise_failed()
+
+    def mark_local(self) -> None:
+        """On the training's own thread: the marker into each local checkpoint now complete in the store, if
+        the Trainer still keeps it (the lead's node). Its folder's mtime is kept: the Trainer rotates the
+        oldest by mtime, and a marker written into checkpoint-2 after checkpoint-4 was saved would make it
+        the newest (the Trainer would then delete checkpoint-4)."""
+        while True:
+            try:
+                job = self._marked.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                if job.local.is_dir() and not (job.local / COMPLETE_MARKER).is_file():
+                    before = job.local.stat()
+                    mark_complete(job.local, job.step, job.epoch)
+                    os.utime(job.local, ns=(before.st_atime_ns, before.st_mtime_ns))
+            except OSError as exc:  # the store's copy is complete all the same
+                log.warning("%s: local completion marker not written: %s", job.local, exc)
 
     def _raise_failed(self) -> None:
         if self._error is not None:
@@ -130,16 +155,15 @@ class CheckpointUploads:
                 log.error("checkpoint upload failed: %s: %s", type(exc).__name__, exc)
                 self._error = exc
             finally:
-                if job is not None and job.snapshot is not None:
+                if job is not None:
                     shutil.rmtree(job.snapshot, ignore_errors=True)
                 self._jobs.task_done()
 
     def _commit(self, job: _Job) -> None:
         uri = f"{self.store_dir}/checkpoints/{job.name}"
         t0 = time.perf_counter()
-        sent = upload_tree(job.snapshot, uri) if job.snapshot is not None else 0
-        record = (job.snapshot or job.local.parent.parent / STAGING / job.name).with_name(
-            f".{job.name}-node{self.node}.json.tmp")
+        sent = upload_tree(job.snapshot, uri)
+        record = job.snapshot.with_name(f".{job.name}-node{self.node}.json.tmp")
         atomic_write_json(record, {"node": self.node, "files": sent, "seconds": time.perf_counter() - t0})
         try:
             put_file(record, f"{uri}/{PARTS}/node-{self.node}.json")
@@ -148,11 +172,9 @@ class CheckpointUploads:
         if not self.lead:
             return
         self._wait_for_parts(uri, job.nodes)
-        marker_from = job.snapshot if job.snapshot is not None else job.local
-        mark_complete(marker_from, job.step, job.epoch)
-        put_file(marker_from / COMPLETE_MARKER, f"{uri}/{COMPLETE_MARKER}")  # the commit point: last
-        if job.local.is_dir() and job.local != marker_from:  # the Trainer may have rotated it out meanwhile
-            mark_complete(job.local, job.step, job.epoch)
+        mark_complete(job.snapshot, job.step, job.epoch)
+        put_file(job.snapshot / COMPLETE_MARKER, f"{uri}/{COMPLETE_MARKER}")  # the commit point: last
+        self._marked.put(job)
         rotate_in_store(self.store_dir, job.limit, job.best)
 
     def _wait_for_parts(self, uri: str, nodes: Iterable[int]) -> None:
@@ -172,9 +194,10 @@ class CheckpointUploads:
 
 
 def _link_tree(src: Path, dest: Path) -> None:
-    """``dest`` holds the files of ``src`` by hard link (a copy where links are refused)."""
+    """``dest`` holds the files of ``src`` by hard link (a copy where links are refused); empty without ``src``."""
     if dest.exists():
         shutil.rmtree(dest)
+    dest.mkdir(parents=True)
     for f in sorted(src.rglob("*")):
         if not f.is_file() or f.name == COMPLETE_MARKER:
             continue

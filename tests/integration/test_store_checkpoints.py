@@ -3,6 +3,7 @@ never deleted by a stage commit; the driver lists them to choose the resume poin
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -105,6 +106,7 @@ def test_every_node_uploads_its_shards_and_the_marker_goes_last(tmp_path, monkey
             real_mark(ckpt, step, epoch)
 
         monkeypatch.setattr(sc, "mark_complete", mark)
+        os.utime(nodes["a"], (1000, 1000))  # saved long ago: marking it must not make it look new
         ups = {n: _uploader(store, n) for n in nodes}
         ups["a"].submit(nodes["a"], step=7, epoch=1.0, nodes=[0, 1], limit=2)  # rank 0 first: it waits for b's part
         ups["b"].submit(nodes["b"], step=7, epoch=1.0, nodes=[0, 1], limit=2)
@@ -116,6 +118,7 @@ def test_every_node_uploads_its_shards_and_the_marker_goes_last(tmp_path, monkey
         fs.invalidate_cache()
         assert fs.cat_file(f"{root}/checkpoints/checkpoint-7/global_step7/{shards[3]}") == bytes([3]) * 64
         assert (nodes["a"] / COMPLETE_MARKER).is_file()  # rank 0's own copy is marked too (final_checkpoint)
+        assert nodes["a"].stat().st_mtime == 1000  # the Trainer rotates by folder mtime
         assert not (tmp_path / "a" / sc.STAGING).exists() or not any((tmp_path / "a" / sc.STAGING).iterdir())
 
 
