@@ -281,12 +281,14 @@ def load_stage_recipe(path: str | Path | None = None, overrides: Sequence[str] =
 
 def _hashed(recipe: Recipe) -> dict[str, Any]:
     """The recipe as its ``{hash}`` sees it: keys added later are left out at their defaults (``compare``,
-    ``evaluate.confirm``), so a recipe's run folder keeps its name."""
+    ``evaluate.confirm``, ``train.process_group_timeout_s``), so a recipe's run folder keeps its name."""
     doc = recipe.to_dict()
     if not doc["compare"]["primary"]:
         del doc["compare"]
     if doc["evaluate"]["confirm"]:
         del doc["evaluate"]["confirm"]
+    if doc["train"]["process_group_timeout_s"] == 3600:
+        del doc["train"]["process_group_timeout_s"]
     return doc
 
 

@@ -207,7 +207,7 @@ class SelectConfig(_Section):
 # weight_decay, max_grad_norm, gradient_accumulation_steps, max_length, max_steps, bf16, gradient_checkpointing,
 # logging_steps, save_strategy, save_steps, save_total_limit, seed).
 TRL_TRAIN_NAMES = {"num_train_epochs": "epochs", "lr_scheduler_type": "lr_scheduler",
-                   "per_device_train_batch_size": "per_device_batch_size"}
+                   "per_device_train_batch_size": "per_device_batch_size", "ddp_timeout": "process_group_timeout_s"}
 # SFTConfig fields limo_rl sets itself (from its own keys, or because the pipeline depends on them): never
 # through train.sft_args.
 SFT_MANAGED = frozenset({
@@ -217,7 +217,7 @@ SFT_MANAGED = frozenset({
     "save_strategy", "save_steps", "save_total_limit", "eval_strategy", "eval_steps", "load_best_model_at_end",
     "metric_for_best_model", "greater_is_better", "assistant_only_loss", "include_num_input_tokens_seen", "use_cpu",
     "ddp_backend", "ddp_find_unused_parameters", "dataloader_pin_memory", "report_to", "disable_tqdm", "seed",
-    "data_seed", "max_length", "packing", "padding_free", "deepspeed", "fsdp", "fsdp_config",
+    "data_seed", "max_length", "packing", "padding_free", "deepspeed", "fsdp", "fsdp_config", "ddp_timeout",
 })
 
 class TrainConfig(_Section):
@@ -254,6 +254,10 @@ class TrainConfig(_Section):
     select_checkpoint: Literal["last", "best_val"] = "last"
     logging_steps: int = Field(10, ge=1)
     seed: int | None = None
+    process_group_timeout_s: int = Field(
+        3600, ge=60, description="how long a collective waits for the slowest rank (torch's default is 1,800 s): "
+        "a checkpoint save on every rank; also how long rank 0 waits for the other nodes' checkpoint uploads in "
+        "an object-store run. Not part of the training's cache key")
     sft_args: dict[str, Any] = Field(
         default_factory=dict, description="further TRL SFTConfig fields passed through as they are (e.g. "
         "{optim: adamw_torch_fused, neftune_noise_alpha: 5}); names are checked against the installed TRL "
@@ -273,7 +277,7 @@ class TrainConfig(_Section):
     def key_dict(self, mode: str = "python") -> dict[str, Any]:
         """The section as the cache keys see it: without ``sft_args`` while empty, so the trainings a run
         finished before that key existed are still found."""
-        out = self.model_dump(mode=mode)
+        out = self.model_dump(mode=mode, exclude={"process_group_timeout_s"})  # how long to wait, not what is trained
         if not out["sft_args"]:
             del out["sft_args"]
         return out

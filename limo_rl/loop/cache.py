@@ -25,6 +25,7 @@ from limo_rl.run.artifacts import Manifest, hash_obj, mark_stage_done, read_stag
 from limo_rl.run.objectstore import RunStore
 from limo_rl.run.stagecache import begin_stage, set_aside, stage_decision
 from limo_rl.run.stagestore import StageStore
+from limo_rl.runtime.worker_logs import upload_worker_logs
 
 log = logging.getLogger(__name__)
 STAGE_ORDER = ("pool", "generate", "verify", "select", "train", "evaluate")
@@ -146,6 +147,9 @@ class StageRunner:
             except OSError as rec_exc:  # never hide the stage's own error behind the record's
                 log.error("could not record the failure of %s in the manifest: %s", key, rec_exc)
             raise
+        finally:
+            if self.store is not None:  # the workers' logs are on their own nodes: into the store, failed or not
+                upload_worker_logs(self.store.uri)
         seconds = time.perf_counter() - t0
         marker = mark_stage_done(stage_dir, input_hash, outputs, extra={"metrics": _jsonable(figures)})
         if self.store is not None:

@@ -76,7 +76,7 @@ from limo_rl.run.lock import run_lock
 from limo_rl.run.modelstore import local_model_path
 from limo_rl.run.objectstore import RunStore, is_object_store_uri, work_root
 from limo_rl.run.stagestore import StageStore
-from limo_rl.run.storage import check_shared_storage
+from limo_rl.run.storage import forget_shared, probe_joined_nodes, watch_shared
 from limo_rl.runtime.cluster import release_resources, stage_bundles, wait_for_resources
 from limo_rl.runtime.procs import guard_local_ray, kill_recorded, pid_alive
 from limo_rl.runtime.raysession import ray_initialized, start_ray
@@ -446,7 +446,7 @@ def _run_locked(recipe: Recipe, argv: list[str], stop_after: str | None, from_st
     stages = StageStore.of_output_dir(recipe.run.output_dir) if store is None and recipe.run.share_stages else None
     runner = StageRunner(run_dir.path, manifest, from_stage=from_stage, stop_after=stop_after, store=store,
                          stages=stages)
-    _storage_checked.clear()  # a new session (or cluster) is checked again
+    forget_shared()  # a new session (or cluster) is checked again
     status = "failed"
     try:
         for seed in seeds:
@@ -483,9 +483,6 @@ def _run_locked(recipe: Recipe, argv: list[str], stop_after: str | None, from_st
     close_display()
     _print_result(run_dir.path, runner, status, tracker.location())
     return 0
-
-
-_storage_checked: dict[str, int] = {}  # run folder -> alive nodes when its storage was last probed
 
 
 RAY_RECORD = ".ray-cluster.json"
@@ -549,12 +546,8 @@ def ensure_ray(run_dir: Path | None = None) -> None:
     # joined since (an autoscaling cluster starts with its head alone, where there is nothing to probe);
     # an object-store run's working copy is the driver's alone (workers write to the store)
     if run_dir is not None and not _is_working_copy(run_dir):
-        import ray
-
-        alive = sum(1 for n in ray.nodes() if n.get("Alive"))
-        if alive > _storage_checked.get(str(run_dir), 0):
-            check_shared_storage(run_dir)
-            _storage_checked[str(run_dir)] = alive
+        watch_shared(run_dir)
+        probe_joined_nodes()
 
 
 def _is_working_copy(run_dir: Path) -> bool:

@@ -12,6 +12,7 @@ Layout of the cache::
 
     by-content/<sha256 of the folder>/   the model files (complete: moved in with one rename)
     by-listing/<sha256 of the listing>.json   the object listing (key, size, ETag) -> content hash
+    locks/<sha256 of the listing>.lock        held while one process of the node downloads it (run/fetchlock.py)
 
 A changed object changes the listing (its size or ETag), so the model is fetched again and gets
 a new identity; an unchanged one is a lookup. The filesystem comes from fsspec (``s3fs`` for
@@ -25,12 +26,12 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from limo_rl.errors import ModelURIError
 from limo_rl.run.artifacts import atomic_write_json, hash_obj, hash_path
+from limo_rl.run.fetchlock import node_fetch_lock, partial_dir
 
 log = logging.getLogger(__name__)
 
@@ -83,14 +84,33 @@ def fetch_model(uri: str) -> tuple[Path, str]:
     fs, root = _filesystem(uri)
     rows = _listing(fs, root, uri)
     cache = cache_root()
-    index = cache / "by-listing" / f"{hash_obj(rows)}.json"
+    key = hash_obj(rows)
+    index = cache / "by-listing" / f"{key}.json"
+    found = _cached(cache, index)
+    if found is not None:
+        return found
+    (cache / "by-content").mkdir(parents=True, exist_ok=True)
+    with node_fetch_lock(cache, key, uri):  # one download per node; the others wait here, then reuse it
+        found = _cached(cache, index)
+        if found is not None:
+            return found
+        return _download(fs, root, uri, rows, cache, index, partial_dir(cache, key))
+
+
+def _cached(cache: Path, index: Path) -> tuple[Path, str] | None:
     if index.is_file():
         content = json.loads(index.read_text())["content"]
         folder = cache / "by-content" / content
         if (folder / "config.json").is_file():
             return folder, content
-    (cache / "by-content").mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".fetch-", dir=cache))
+    return None
+
+
+def _download(fs: Any, root: str, uri: str, rows: list[tuple[str, int, str]], cache: Path, index: Path,
+              tmp: Path) -> tuple[Path, str]:
+    if tmp.exists():  # a holder that died half way (its flock went with it): start again
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
     try:
         log.info("fetching %s (%d objects, %.1f MB) into %s", uri, len(rows), sum(r[1] for r in rows) / 1e6, cache)
         for rel, _, _ in rows:

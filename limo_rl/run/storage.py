@@ -8,6 +8,11 @@ stage that uses Ray the driver writes a probe file with a random token and a tas
 every alive node must read the same token back; otherwise :class:`SharedStorageError` names
 the nodes that cannot. A single-node cluster is trivially shared and not probed.
 
+An autoscaling cluster starts with its head alone, so the first probe has nothing to check: the driver
+names the run folder once (:func:`watch_shared`) and it is probed again whenever a node is alive that has
+not read it yet (:func:`probe_joined_nodes`): when a stage first uses Ray, and right after a stage's
+wait for an autoscaler (``hardware.wait_for_nodes_s``, :func:`limo_rl.runtime.cluster.wait_for_resources`).
+
 Ray is imported lazily.
 """
 
@@ -96,3 +101,37 @@ def check_shared_storage(run_dir: Path, timeout_s: float = PROBE_TIMEOUT_S) -> i
             "(NFS, EFS, Filestore, a CSI volume) and point run.output_dir at it")
     log.info("run folder %s is shared by all %d Ray node(s)", run_dir, len(nodes))
     return len(nodes)
+
+
+_watched: dict[str, set[str]] = {}  # run folder every node must see -> ids of the nodes alive at its last probe
+
+
+def watch_shared(run_dir: Path) -> None:
+    """From now on, ``run_dir`` must be seen by every node that joins (see :func:`probe_joined_nodes`)."""
+    _watched.setdefault(str(Path(run_dir).resolve()), set())
+
+
+def forget_shared() -> None:
+    """A new run (or Ray session): every folder is probed afresh."""
+    _watched.clear()
+
+
+def probe_joined_nodes() -> int:
+    """Probe each watched run folder again when a node is alive that was not at its last probe; returns the
+    probes run. Raises :class:`SharedStorageError` as :func:`check_shared_storage` does."""
+    if not _watched:
+        return 0
+    import ray
+
+    if not ray.is_initialized():
+        return 0
+    alive = {n["NodeID"] for n in ray.nodes() if n.get("Alive")}
+    probes = 0
+    for folder, seen in list(_watched.items()):
+        if not Path(folder).is_dir():  # a run that ended (its folder cleaned): nothing to share any more
+            del _watched[folder]
+        elif not alive <= seen:
+            check_shared_storage(Path(folder))
+            seen |= alive
+            probes += 1
+    return probes

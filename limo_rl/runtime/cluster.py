@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from limo_rl.errors import RecipeError
+from limo_rl.run.storage import probe_joined_nodes
 from limo_rl.runtime.raysession import ray_session
 
 log = logging.getLogger(__name__)
@@ -121,6 +122,7 @@ def wait_for_resources(
         nodes = nodes_fn()
         if not unplaced(bundles, nodes):
             log.info("%s: resources are there (%d node(s))", what, len(nodes))
+            probe_joined_nodes()  # the nodes that joined must see the run folder too (limo_rl.run.storage)
             return nodes
     left = unplaced(bundles, nodes)
     raise ClusterError(f"{what}: waited {wait_s:.0f} s (hardware.wait_for_nodes_s) and {len(left)} of "

@@ -2,7 +2,10 @@
 
 Worker stdout/stderr (TRL's and vLLM's prints, C-level warnings, progress bars) would reach the
 driver's console through Ray's log streaming; here it goes to ``<run>/logs/workers/`` instead and
-streams to the console only with ``-v``. Ray Train's print patch is turned off in every worker:
+streams to the console only with ``-v``. That folder is on each worker's own node; on an object-store
+run (whose folder is the driver's working copy alone) the driver has every live node upload its
+workers' logs to ``<run store>/logs/<host>/workers/`` at the end of each stage, failed ones included
+(:func:`upload_worker_logs`), so they outlive the nodes (an autoscaler's pods go, and their disks). Ray Train's print patch is turned off in every worker:
 with it on, ``datasets`` fingerprinting (dill disassembling functions while capturing stdout)
 printed ~5,000 lines of bytecode per quickstart. Whoever starts Ray uses :func:`worker_env`,
 :func:`ray_init_kwargs` and :func:`route_ray_logs`; a worker calls :func:`redirect_worker_output`.
@@ -13,11 +16,17 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
+import socket
 import sys
 from pathlib import Path
 from typing import Any
 
 from limo_rl.console.progress import LOG_DIR_ENV, QUIET_ENV, VERBOSE_ENV, is_verbose, log_dir
+from limo_rl.run.objectstore import upload_tree
+
+log = logging.getLogger(__name__)
+UPLOAD_TIMEOUT_S = 120.0
 
 
 def worker_env() -> dict[str, str]:
@@ -68,3 +77,51 @@ def redirect_worker_output(name: str) -> Path | None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         force=True)
     return path
+
+
+def upload_worker_logs(store_uri: str, *, timeout_s: float = UPLOAD_TIMEOUT_S) -> int:
+    """Driver side, on an object-store run: every live Ray node uploads the worker logs on its disk (the run's
+    ``logs/workers/``) to ``<store_uri>/logs/<host>/workers/`` (files unchanged since the last upload are not
+    sent again); returns the files sent. Never raises: the logs are there to read a failure, not a new one."""
+    base = log_dir()
+    if base is None:
+        return 0
+    try:
+        import ray
+
+        if not ray.is_initialized():
+            return 0
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        task = ray.remote(num_cpus=0, max_retries=0)(_upload_node_logs)
+        refs = [task.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False))
+                .remote(str(base / "workers"), f"{store_uri}/logs") for n in ray.nodes() if n.get("Alive")]
+        ready, late = ray.wait(refs, num_returns=len(refs), timeout=timeout_s)
+        for ref in late:
+            ray.cancel(ref, force=True)
+        sent = 0
+        for ref in ready:
+            try:
+                sent += int(ray.get(ref))
+            except Exception as exc:  # noqa: BLE001 - one node's logs, not the run
+                log.warning("worker logs of a node not uploaded to %s/logs: %s", store_uri, exc)
+        if late:
+            log.warning("worker logs of %d node(s) not uploaded to %s/logs within %.0f s", len(late), store_uri,
+                        timeout_s)
+        return sent
+    except Exception as exc:  # noqa: BLE001
+        log.warning("worker logs not uploaded to %s/logs: %s: %s", store_uri, type(exc).__name__, exc)
+        return 0
+
+
+def node_log_name() -> str:
+    """This node's folder under the store's ``logs/``: its host name (a pod's is unique)."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", socket.gethostname()) or "node"
+
+
+def _upload_node_logs(folder: str, uri: str) -> int:
+    """On one node: its workers' logs to ``<uri>/<host>/workers/``."""
+    src = Path(folder)
+    if not src.is_dir():
+        return 0
+    return upload_tree(src, f"{uri}/{node_log_name()}/workers")

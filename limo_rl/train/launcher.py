@@ -177,7 +177,7 @@ def _launch(config: dict[str, Any], cfg: TrainConfig, out_dir: Path, store_uri: 
         trainer = TorchTrainer(
             train_worker,
             train_loop_config=config,
-            torch_config=TorchConfig(backend="nccl" if cfg.use_gpu else "gloo"),
+            torch_config=TorchConfig(backend="nccl" if cfg.use_gpu else "gloo", timeout_s=cfg.process_group_timeout_s),
             scaling_config=ScalingConfig(num_workers=cfg.num_workers, use_gpu=cfg.use_gpu,
                                          resources_per_worker=resources),
             run_config=RunConfig(name=f"train-{int(time.time() * 1000)}", **storage,
@@ -263,7 +263,8 @@ def run_training(
     log.info("training %s on %d examples (%d validation), %d worker(s), %s, %s batching%s", model_path,
              len(train_rows), len(val_rows), cfg.num_workers, cfg.strategy, batching,
              f"; resuming ({n_ckpt} complete checkpoint(s))" if n_ckpt else "")
-    config = {"train_rows": train_rows, "val_rows": val_rows, "base_model": model_path, "cfg": cfg_dict,
+    config = {"train_rows": train_rows, "val_rows": val_rows, "base_model": model_path,
+              "cfg": {**cfg_dict, "process_group_timeout_s": cfg.process_group_timeout_s},  # not in the key
               "out_dir": str(out_dir), "seed": seed, "batching": batching, "input_hash": input_hash,
               "resume_from": str(done_ckpts[-1]) if done_ckpts else None,  # one choice for every worker
               "launcher": f"ray.train.torch.TorchTrainer, {cfg.num_workers} worker(s)",

@@ -28,7 +28,7 @@ from limo_rl.runtime.worker_logs import redirect_worker_output
 from limo_rl.train.batching import Batching, batching_kwargs
 from limo_rl.train.checkpoints import COMPLETE_MARKER, mark_complete, newest_complete, read_marker
 from limo_rl.train.rows import has_generation_markers, mask_problems
-from limo_rl.train.store_checkpoints import commit_checkpoint
+from limo_rl.train.store_checkpoints import CheckpointUploads, node_ranks
 
 log = logging.getLogger(__name__)
 
@@ -173,6 +173,7 @@ def build_sft_config(cfg: dict[str, Any], out_dir: Path, *, seed: int, batching:
         use_cpu=not cfg["use_gpu"],
         ddp_backend=("nccl" if cfg["use_gpu"] else "gloo") if _world()[1] > 1 else None,
         ddp_find_unused_parameters=False,
+        ddp_timeout=int(cfg.get("process_group_timeout_s") or 3600),  # accelerate's, when it starts the group
         dataloader_pin_memory=cfg["use_gpu"],
         report_to="none",
         disable_tqdm=True,  # the driver shows training progress (one live line), never per-step lines
@@ -214,7 +215,8 @@ def _previous_history(out_dir: Path, until_step: int) -> list[dict[str, Any]]:
     return [r for r in read_jsonl(path) if int(r.get("step", 0)) <= until_step]
 
 
-def _make_callbacks(out_dir: Path, world_rank: int, resumed_step: int, store_dir: str | None = None) -> list[Any]:
+def _make_callbacks(out_dir: Path, world_rank: int, resumed_step: int, store_dir: str | None = None,
+                    upload_wait_s: float = 3600.0) -> list[Any]:
     from transformers import TrainerCallback
 
     class Progress(TrainerCallback):
@@ -226,6 +228,7 @@ def _make_callbacks(out_dir: Path, world_rank: int, resumed_step: int, store_dir
             self.tok0 = 0
             self.last = (self.t0, 0)
             self.shown = 0.0
+            self.uploads: CheckpointUploads | None = None  # an object-store run: this node's uploader (local rank 0)
 
         def on_train_begin(self, args, state, control, **kw):
             self.t0 = time.perf_counter()
@@ -233,6 +236,8 @@ def _make_callbacks(out_dir: Path, world_rank: int, resumed_step: int, store_dir
             self.last = (self.t0, self.tok0)
 
         def on_step_end(self, args, state, control, **kw):
+            if self.uploads is not None:  # checkpoints the store completed since: their local markers
+                self.uploads.mark_local()
             # what the driver's live line shows (step of max_steps); throttled, rank 0 only
             now = time.perf_counter()
             if world_rank == 0 and (now - self.shown >= 1.0 or state.global_step >= state.max_steps):
@@ -245,11 +250,14 @@ def _make_callbacks(out_dir: Path, world_rank: int, resumed_step: int, store_dir
             ckpt = Path(args.output_dir) / f"checkpoint-{state.global_step}"
             if ckpt.is_dir():
                 follow_umask(ckpt)  # each rank's own files too (sharded strategies write on every rank)
-            if store_dir:  # an object-store run: every node uploads its part, complete once rank 0's marker is there
-                commit_checkpoint(ckpt, store_dir, local_rank=int(os.environ.get("LOCAL_RANK", "0")),
-                                  world_rank=world_rank, barrier=_barrier, limit=args.save_total_limit,
-                                  mark=lambda: mark_complete(ckpt, state.global_step, state.epoch),
-                                  best=state.best_model_checkpoint)
+            if store_dir:  # an object-store run: each node uploads its part in the background; rank 0 marks it last
+                nodes = node_ranks()  # every rank meets here: each one's files of this checkpoint are written
+                if int(os.environ.get("LOCAL_RANK", "0")) == 0:
+                    if self.uploads is None:
+                        self.uploads = CheckpointUploads(store_dir, node=int(os.environ.get("NODE_RANK", "0")),
+                                                         lead=world_rank == 0, wait_s=upload_wait_s)
+                    self.uploads.submit(ckpt, step=state.global_step, epoch=state.epoch, nodes=nodes,
+                                        limit=args.save_total_limit, best=state.best_model_checkpoint)
             elif world_rank == 0 and ckpt.is_dir():
                 mark_complete(ckpt, state.global_step, state.epoch)
 
@@ -304,8 +312,9 @@ def build_trainer(config: dict[str, Any], resumed_step: int = 0) -> tuple[Any, s
         base_model, dtype=dtype, attn_implementation=_attn_implementation(cfg["use_gpu"])
     )
     trainer = SFTTrainer(model=model, args=args, train_dataset=train_ds, eval_dataset=val_ds,
-                         processing_class=tok, callbacks=_make_callbacks(out_dir, rank, resumed_step,
-                                                                           config.get("store_dir")))
+                         processing_class=tok, callbacks=_make_callbacks(
+                             out_dir, rank, resumed_step, config.get("store_dir"),
+                             float(cfg.get("process_group_timeout_s") or 3600)))
     if batching == "padding_free":
         trainer.train_dataset = truncate_rows(trainer.train_dataset, cfg["max_length"])
         if trainer.eval_dataset is not None:
@@ -358,6 +367,9 @@ def train_worker(config: dict[str, Any]) -> None:
     _barrier()
     trainer.save_model(str(tmp))
     _barrier()
+    progress = next(c for c in trainer.callback_handler.callbacks if hasattr(c, "history"))
+    if progress.uploads is not None:  # after the last collective: every checkpoint up (rank 0: marked) first
+        progress.uploads.finish()
     if rank != 0:
         return
     tok.save_pretrained(str(tmp))
@@ -366,7 +378,6 @@ def train_worker(config: dict[str, Any]) -> None:
     if final_dir.exists():
         shutil.rmtree(final_dir)
     os.replace(tmp, final_dir)
-    progress = next(c for c in trainer.callback_handler.callbacks if hasattr(c, "history"))
     runtime = output.metrics.get("train_runtime") or (time.perf_counter() - progress.t0)
     tokens = int(state.num_input_tokens_seen or 0) - progress.tok0
     last_ckpt = newest_complete(out_dir / "checkpoints")

@@ -106,3 +106,95 @@ def test_engine_loads_an_s3_model_from_the_node_cache(s3):
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+FETCH = """
+import json, logging, sys, time
+from pathlib import Path
+import s3fs
+from limo_rl.run.modelstore import fetch_model
+
+uri, go, delay = sys.argv[1], Path(sys.argv[2]), float(sys.argv[3])
+real = s3fs.S3FileSystem.get_file
+def slow(self, *a, **k):  # a big model: each object takes a while
+    time.sleep(delay)
+    return real(self, *a, **k)
+s3fs.S3FileSystem.get_file = slow
+logging.basicConfig(level=logging.INFO, format="%(message)s")
+while not go.exists():
+    time.sleep(0.01)
+folder, content = fetch_model(uri)
+print(json.dumps({"folder": str(folder), "content": content}))
+"""
+
+
+def _fetchers(tmp_path, uri, delays):
+    import os
+    import subprocess
+
+    script = tmp_path / "fetch.py"
+    script.write_text(FETCH)
+    go = tmp_path / "go"
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(repo)}
+    procs = [subprocess.Popen([sys.executable, str(script), uri, str(go), str(d)], env=env, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for d in delays]
+    return procs, go
+
+
+def _downloads(log: str) -> int:
+    return sum(line.startswith("fetching s3://") for line in log.splitlines())
+
+
+def test_two_fetchers_on_one_node_download_once(s3, tmp_path):
+    """Two processes fetch one s3:// model into the same node cache at once: one downloads, the other waits
+    on the node's lock and reuses the published folder."""
+    import json
+
+    fs, bucket = s3
+    upload(fs, TEACHER, f"{bucket}/models/teacher")
+    procs, go = _fetchers(tmp_path, f"s3://{bucket}/models/teacher", [0.3, 0.3])
+    go.touch()
+    outs = [p.communicate(timeout=60) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [e[-2000:] for _, e in outs]
+    logs = "".join(e for _, e in outs)
+    assert _downloads(logs) == 1, logs  # one download on the node
+    assert logs.count("to finish fetching") == 1, logs  # the other waited for it
+    got = [json.loads(o) for o, _ in outs]
+    assert got[0] == got[1] and hash_path(Path(got[0]["folder"])) == hash_path(TEACHER)
+
+
+def test_a_dead_fetcher_is_taken_over(s3, tmp_path):
+    """The process holding the node's fetch lock is SIGKILLed half way: the waiting one takes the lock over,
+    clears the partial download and fetches the model whole."""
+    import json
+    import time
+
+    fs, bucket = s3
+    upload(fs, TEACHER, f"{bucket}/models/teacher")
+    uri = f"s3://{bucket}/models/teacher"
+    (holder,), go = _fetchers(tmp_path, uri, [5.0])
+    go.touch()
+    cache = tmp_path / "node-cache"
+    deadline = time.monotonic() + 30
+    while not list(cache.glob(".fetch-*")):  # the holder is downloading (its first object is slow)
+        assert time.monotonic() < deadline and holder.poll() is None
+        time.sleep(0.05)
+    import subprocess
+
+    waiter_log = tmp_path / "waiter.log"
+    with waiter_log.open("w") as log:
+        waiter = subprocess.Popen([sys.executable, str(tmp_path / "fetch.py"), uri, str(go), "0"], text=True,
+                                  stdout=subprocess.PIPE, stderr=log,
+                                  env={**__import__("os").environ, "PYTHONPATH": str(Path(__file__).parents[2])})
+        while "to finish fetching" not in waiter_log.read_text():  # it waits on the holder's lock
+            assert time.monotonic() < deadline + 30 and waiter.poll() is None
+            time.sleep(0.05)
+        holder.kill()
+        holder.wait()
+        out, _ = waiter.communicate(timeout=60)
+    err = waiter_log.read_text()
+    assert waiter.returncode == 0, err[-2000:]
+    assert _downloads(err) == 1
+    assert hash_path(Path(json.loads(out)["folder"])) == hash_path(TEACHER)
+    assert not list(cache.glob(".fetch-*"))

@@ -67,3 +67,19 @@ def test_trl_names_and_sft_args_pass_through(tmp_path):
         preflight(load_recipe(None, ["train.sft_args={optm: adafactor}"]), ["train"])
     # an empty pass-through leaves the training cache key as it was before the key existed
     assert "sft_args" not in load_recipe(None).train.key_dict() and "sft_args" in r.train.key_dict()
+
+
+def test_process_group_timeout_reaches_torch_and_stays_out_of_the_keys(tmp_path):
+    """train.process_group_timeout_s (default 3,600 s, torch's is 1,800 s) is accelerate's ddp_timeout; it is
+    neither in the training's cache key nor in a recipe's {hash} at its default."""
+    from limo_rl.config import load_recipe
+
+    cfg = TrainConfig(process_group_timeout_s=7200).model_dump(mode="json")
+    args = build_sft_config(cfg, tmp_path, seed=0, batching="padded", has_val=False)
+    assert args.ddp_timeout == 7200
+    assert build_sft_config(TrainConfig().model_dump(mode="json"), tmp_path, seed=0, batching="padded",
+                            has_val=False).ddp_timeout == 3600
+    r = load_recipe(None, ["train.process_group_timeout_s=7200"])
+    assert r.train.key_dict() == load_recipe(None).train.key_dict()
+    assert load_recipe(None, ["run.name=x-{hash}"]).run.name == load_recipe(
+        None, ["run.name=x-{hash}", "train.process_group_timeout_s=3600"]).run.name
