@@ -31,8 +31,9 @@ class ContextLengthError(RecipeError):
 
 
 def read_model_config(model: str) -> dict[str, Any] | None:
-    """The model's ``config.json`` as a dict, from a local folder or the local HF cache; else None."""
-    if not model or model.startswith(("toy://", "http://", "https://")):
+    """The model's ``config.json`` as a dict, from a local folder or the local HF cache; else None (for a
+    ``scheme://`` URI too: a world's model before it is built, a served or stored model)."""
+    if not model or "://" in model:
         return None
     path = Path(model).expanduser()
     if path.is_dir():

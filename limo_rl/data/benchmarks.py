@@ -20,10 +20,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from limo_rl.config import BENCHMARK_NAMES, ToyConfig
+from limo_rl.config import BENCHMARK_NAMES
 from limo_rl.data.io import DataError
 from limo_rl.data.sources import FieldSpec, RowSource, iter_source, row_to_problem
-from limo_rl.resolve import DATA_SOURCES
+from limo_rl.resolve import DATA_SOURCES, WorldSettings, settings_of
 from limo_rl.types import Problem
 
 log = logging.getLogger(__name__)
@@ -117,6 +117,16 @@ def is_generated_benchmark(name: str) -> bool:
     return name in REGISTRY and REGISTRY[name].generated is not None
 
 
+def generated_benchmark_size(name: str) -> int | None:
+    """The own size of a generated benchmark (``toy_eval``: its world's 1,000), as its world makes it; None for
+    a benchmark read from a file or the hub."""
+    spec = REGISTRY.get(name)
+    if spec is None or spec.generated is None:
+        return None
+    gen = DATA_SOURCES[spec.generated]
+    return gen.dev_benchmark_size if spec.dev else gen.benchmark_size
+
+
 def _spec(name: str) -> BenchmarkSpec:
     if name not in REGISTRY:
         raise DataError(f"unknown benchmark {name!r}; known: {', '.join(REGISTRY)}")
@@ -124,13 +134,13 @@ def _spec(name: str) -> BenchmarkSpec:
 
 
 def load_benchmark(
-    name: str, path: str | None = None, limit: int | None = None, toy: ToyConfig | None = None,
+    name: str, path: str | None = None, limit: int | None = None, world: WorldSettings | None = None,
     revision: str | None = None,
 ) -> list[Problem]:
     """A benchmark's problems (ids ``<name>-<row id or index>``, source = name), from ``path`` or its HF id
     at ``revision`` (default: the registry's; the commit loaded is recorded in ``sources.LOADED``).
 
-    A generated benchmark (``toy_eval``) without ``path`` is made under the recipe's world settings ``toy``
+    A generated benchmark (``toy_eval``) without ``path`` is made under the recipe's world settings ``world``
     (its difficulty), so a recipe at difficulty 4 is evaluated on difficulty-4 problems.
     """
     spec = _spec(name)
@@ -140,7 +150,7 @@ def load_benchmark(
         make = gen.dev_benchmark if spec.dev else gen.benchmark
         if make is None:
             raise DataError(f"benchmark {name!r}: the {spec.generated} world makes no dev set")
-        problems = make(limit, toy or ToyConfig())
+        problems = make(limit, settings_of(world, spec.generated))
         return [p if p.source == name else _with_source(p, name) for p in problems[: limit or None]]
     if path is None and spec.hf_id is None:
         raise DataError(f"benchmark {name!r} has no Hugging Face copy: give a local file (evaluate.paths.{name})")

@@ -14,7 +14,7 @@ Steps, each recorded in ``pool_stats.json`` with how many problems it removed an
    LIMO sampled its candidate pool, never the first N rows (a file sorted by source or difficulty
    would hand the run one slice of it); cut last, so it never reintroduces what was removed.
 
-A generated source (``source: toy``) makes its pool through :data:`limo_rl.resolve.DATA_SOURCES`.
+A generated source (``source: toy``) makes its pool through its world (:func:`limo_rl.resolve.generated_source`).
 """
 
 from __future__ import annotations
@@ -28,14 +28,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from limo_rl.config import DecontaminateConfig, PoolConfig, ToyConfig
+from limo_rl.config import DecontaminateConfig, PoolConfig
 from limo_rl.data.benchmarks import load_benchmark
 from limo_rl.data.decontam import find_contaminated
 from limo_rl.data.dedup import find_duplicates
 from limo_rl.data.io import DataError, write_problems
 from limo_rl.data.sources import FieldSpec, RowSource, iter_source, row_to_problem
 from limo_rl.data.text import tokens
-from limo_rl.resolve import generated_source
+from limo_rl.resolve import WorldSettings, generated_source
 from limo_rl.run.artifacts import atomic_write_json, atomic_write_jsonl
 from limo_rl.types import Problem
 
@@ -54,7 +54,7 @@ def load_pool_rows(cfg: PoolConfig) -> tuple[list[Problem], list[dict[str, str]]
     """The pool's problems before filtering, and the skipped bad rows (``on_bad_row: skip``)."""
     generated = generated_source(cfg.source, cfg.format)
     if generated is not None:
-        return generated.problems(cfg.toy.n, cfg.toy.seed, cfg.toy.difficulty), []
+        return generated.problems(cfg), []
     src = RowSource(cfg.source, cfg.format, cfg.split, cfg.revision)
     fm = cfg.fields
     spec = FieldSpec(question=(fm.question,), answer=fm.answer, solution=fm.solution, subject=fm.subject,
@@ -97,13 +97,13 @@ def decontaminate(
 
 
 def load_benchmarks(
-    names: Sequence[str], paths: Mapping[str, str], toy: ToyConfig | None = None,
+    names: Sequence[str], paths: Mapping[str, str], world: WorldSettings | None = None,
 ) -> dict[str, list[Problem]]:
     """Every named benchmark, or a DataError: decontamination never runs against a partial set."""
     out = {}
     for name in names:
         try:
-            out[name] = load_benchmark(name, paths.get(name), toy=toy)
+            out[name] = load_benchmark(name, paths.get(name), world=world)
         except DataError as exc:
             raise DataError(f"decontamination needs benchmark {name!r}: {exc}") from None
     return out
@@ -111,9 +111,10 @@ def load_benchmarks(
 
 def build_pool(
     cfg: PoolConfig, eval_benchmarks: list[str], eval_paths: dict[str, str], out_dir: Path,
-    toy: ToyConfig | None = None,
+    world: WorldSettings | None = None,
 ) -> PoolResult:
-    """Write ``problems.jsonl`` and its reports under ``out_dir``; returns paths and per-step stats."""
+    """Write ``problems.jsonl`` and its reports under ``out_dir``; returns paths and per-step stats.
+    ``world``: the recipe's world settings, for generated benchmarks (None: each world's defaults)."""
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
     problems, bad = load_pool_rows(cfg)
@@ -140,7 +141,7 @@ def build_pool(
     report: list[dict[str, Any]] = []
     if dc.enabled:
         names = list(dc.benchmarks) if dc.benchmarks is not None else list(eval_benchmarks)
-        problems, report, dstats = decontaminate(problems, load_benchmarks(names, eval_paths, toy), dc, toks)
+        problems, report, dstats = decontaminate(problems, load_benchmarks(names, eval_paths, world), dc, toks)
         steps.append(dstats)
     else:
         steps.append({"step": "decontaminate", "removed": 0, "disabled": True})

@@ -12,12 +12,13 @@ always stops the load: a silently shorter static set would skew the comparison.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
-from limo_rl.config import StaticArmConfig, ToyConfig
+from limo_rl.config import StaticArmConfig
 from limo_rl.data.io import DataError
 from limo_rl.data.sources import FieldSpec, RowSource, iter_source, row_to_problem
 from limo_rl.data.text import last_boxed
-from limo_rl.resolve import GeneratedSource, generated_source
+from limo_rl.resolve import World, WorldSettings, generated_source, settings_of
 from limo_rl.types import Problem, SFTExample, chat_messages
 
 log = logging.getLogger(__name__)
@@ -34,12 +35,13 @@ def sft_example(problem: Problem, chain: str, system_prompt: str | None, *, ex_i
 
 
 def load_static(
-    cfg: StaticArmConfig, system_prompt: str | None, toy: ToyConfig | None = None,
+    cfg: StaticArmConfig, system_prompt: str | None, world: WorldSettings | None = None,
 ) -> tuple[list[Problem], list[SFTExample]]:
-    """(problems, SFT examples) of the static set, in file order, cut to ``cfg.limit``."""
+    """(problems, SFT examples) of the static set, in file order, cut to ``cfg.limit``; a generated set is
+    made under ``world`` (the recipe's world settings; None: the world's defaults)."""
     generated = generated_source(cfg.source, cfg.format)
     if generated is not None:
-        return _generated(generated, cfg, system_prompt, toy or ToyConfig())
+        return _generated(generated, cfg, system_prompt, settings_of(world, generated.name))
     src = RowSource(cfg.source, cfg.format, cfg.split, cfg.revision)
     problems: list[Problem] = []
     examples: list[SFTExample] = []
@@ -57,15 +59,17 @@ def load_static(
     return problems, examples
 
 
-def load_static_set(cfg: StaticArmConfig, system_prompt: str | None, toy: ToyConfig | None = None) -> list[SFTExample]:
+def load_static_set(
+    cfg: StaticArmConfig, system_prompt: str | None, world: WorldSettings | None = None,
+) -> list[SFTExample]:
     """The static arm's SFT examples (see :func:`load_static`)."""
-    return load_static(cfg, system_prompt, toy)[1]
+    return load_static(cfg, system_prompt, world)[1]
 
 
 def _generated(
-    generated: GeneratedSource, cfg: StaticArmConfig, system_prompt: str | None, toy: ToyConfig,
+    generated: World, cfg: StaticArmConfig, system_prompt: str | None, settings: Any,
 ) -> tuple[list[Problem], list[SFTExample]]:
-    examples = generated.gold(cfg.limit or 817, toy, system_prompt)
+    examples = generated.gold(cfg.limit or 817, settings, system_prompt)
     problems = []
     for ex in examples:
         user = next((m["content"] for m in ex.messages if m["role"] == "user"), "")

@@ -19,7 +19,7 @@ from limo_rl.console.cliargs import AdHoc, FileFlag, Knob, add_recipe_args, knob
 from limo_rl.console.tracking import make_tracker
 from limo_rl.errors import UsageError
 from limo_rl.evaluate.harness import plan_benchmarks, run_evaluation
-from limo_rl.resolve import resolve_model_path
+from limo_rl.resolve import resolve_model_path, world_settings
 from limo_rl.run.lock import run_lock
 
 log = logging.getLogger(__name__)
@@ -77,11 +77,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _adhoc(args: argparse.Namespace) -> int:
     recipe = ADHOC.recipe(args, flags=False)  # RECIPE (or the defaults) and overrides; the flags: _configs
     cfg, gen_cfg = _configs(args, recipe)
+    world = world_settings(recipe)  # resolved once here: the benchmarks and the model are made under it
     try:  # a bad benchmark file fails before a model is built or a folder made
-        plan_benchmarks(cfg, recipe.toy)
+        plan_benchmarks(cfg, world)
     except ValueError as exc:  # DataError names the file and row; an empty benchmark names the file
         raise UsageError(str(exc)) from None
-    model = resolve_model_path(args.model, toy_cfg=recipe.toy, output_dir=recipe.run.output_dir,
+    model = resolve_model_path(args.model, world=world, output_dir=recipe.run.output_dir,
                                engine=gen_cfg.engine)
     if not args.out and "://" in recipe.run.output_dir:  # an object-store run folder is limo-rl run's alone
         raise UsageError(f"run.output_dir is {recipe.run.output_dir}: give --out DIR for an ad hoc evaluation")
@@ -91,7 +92,7 @@ def _adhoc(args: argparse.Namespace) -> int:
     try:  # a bad benchmark row raises DataError, which the CLI reports with its file and row (exit 2)
         with run_lock(out):  # one writer per output folder
             res = run_evaluation(model, cfg, gen_cfg, recipe.verify, out, seed=recipe.run.seed, tracker=tracker,
-                                 label=args.label, toy=recipe.toy,
+                                 label=args.label, world=world,
                                  hardware=recipe.hardware if args.recipe is not None else None)
     finally:
         tracker.finish()

@@ -34,13 +34,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from limo_rl.config import EvaluateConfig, GenerateConfig, ToyConfig, VerifyConfig
+from limo_rl.config import EvaluateConfig, GenerateConfig, VerifyConfig
 from limo_rl.data.benchmarks import benchmark_answer_type, load_benchmark
 from limo_rl.evaluate.metrics import ProblemSamples, benchmark_metrics, group_answers
 from limo_rl.evaluate.presets import BenchmarkProtocol, resolve_protocol
 from limo_rl.evaluate.table import render_metrics_table
 from limo_rl.generate import read_chains, run_generation
 from limo_rl.generate.pool import ActorPool
+from limo_rl.resolve import WorldSettings
 from limo_rl.run.artifacts import (
     atomic_output,
     atomic_write_json,
@@ -142,13 +143,13 @@ def _grade_cached(
     return read_verdicts(path)
 
 
-def plan_benchmarks(cfg: EvaluateConfig, toy: ToyConfig | None = None) -> list[tuple[str, BenchmarkProtocol,
-                                                                                      list[Problem], str]]:
+def plan_benchmarks(cfg: EvaluateConfig, world: WorldSettings | None = None) -> list[tuple[str, BenchmarkProtocol,
+                                                                                            list[Problem], str]]:
     """Load and check every benchmark of ``cfg``: (name, protocol, problems, answer type) each. A bad row
     raises DataError naming its file and row; callers run this before they build or write anything."""
     plan = []
     for bench in cfg.all_benchmarks():
-        problems = load_benchmark(bench, cfg.paths.get(bench), cfg.limit, toy=toy,
+        problems = load_benchmark(bench, cfg.paths.get(bench), cfg.limit, world=world,
                                   revision=cfg.revisions.get(bench))
         if not problems:
             raise ValueError(f"benchmark {bench!r} has no problems ({cfg.paths.get(bench) or 'built-in'})")
@@ -166,7 +167,7 @@ def run_evaluation(
     seed: int = 0,
     tracker: Any = None,
     label: str = "",
-    toy: ToyConfig | None = None,
+    world: WorldSettings | None = None,
     pool: ActorPool | None = None,
     arm: str | None = None,
     rnd: int | None = None,
@@ -174,7 +175,7 @@ def run_evaluation(
 ) -> EvalResult:
     """Evaluate ``model`` on ``cfg.benchmarks``; writes samples.parquet, metrics.json and metrics.md.
 
-    ``toy``: the recipe's world settings, for generated benchmarks (``toy_eval``). ``pool``: engine
+    ``world``: the recipe's world settings, for generated benchmarks (``toy_eval``). ``pool``: engine
     actors to reuse (their owner closes them); else one pool serves every benchmark of this call.
     ``arm``, ``rnd`` (its round) and ``seed``: what the model is in its run, written on every row of samples.parquet
     so the files of several arms line up in one table.
@@ -189,7 +190,7 @@ def run_evaluation(
         "model": str(model), "label": label, "preset": cfg.preset, "seed": base_seed,
         "ci_level": cfg.ci_level, "bootstrap_samples": cfg.bootstrap_samples, "benchmarks": {},
     }
-    plan = plan_benchmarks(cfg, toy)  # before any compute: a bad file fails in seconds, not after generation
+    plan = plan_benchmarks(cfg, world)  # before any compute: a bad file fails in seconds, not after generation
     doc["grader"] = grader_id(verify_cfg.mode)  # which grader made these figures (mode and version)
     rows: list[dict[str, Any]] = []
     t0 = time.perf_counter()

@@ -46,6 +46,7 @@ from limo_rl.generate.shards import (
     shard_is_complete,
     write_shard,
 )
+from limo_rl.resolve import model_world
 from limo_rl.run.artifacts import atomic_write_json
 from limo_rl.types import Chain, Completion, GenerationRequest, Problem
 
@@ -136,8 +137,8 @@ def run_generation(
     """
     t_start = time.perf_counter()
     model = str(model)
-    if model.startswith("toy://"):
-        raise ValueError(f"model {model!r}: resolve toy:// URIs with limo_rl.toy.resolve_toy_model first")
+    if model_world(model) is not None:
+        raise ValueError(f"model {model!r}: resolve it with limo_rl.resolve.resolve_model first (at the entry)")
     out_dir = Path(out_dir)
     chains_dir = out_dir / "chains"
     chains_dir.mkdir(parents=True, exist_ok=True)
@@ -221,52 +222,9 @@ def _run_pool(
 
         total = sum(len(ids) for ids in kept.values()) * cfg.n
         bar_ = bar(total=total, desc="generate", unit="samples")
-        counter = ray.remote(num_cpus=0)(SampleCounter).remote()
-        written = 0  # samples in shards written; the counter also holds those of shards still running
-        queue, idle = deque(p for p in todo if kept[p.index]), list(range(n_actors))
-        inflight: dict[Any, tuple[int, ShardPlan]] = {}
-        attempts: dict[int, int] = {}
-        failed: dict[str, str] = {}
-        tokens, done, t0 = 0, len(empty), time.perf_counter()
-        while queue or inflight:
-            while queue and idle:
-                a, plan = idle.pop(), queue.popleft()
-                ref = actors[a].run.remote([requests[pid] for pid in kept[plan.index]],
-                                           [seeds[pid] for pid in kept[plan.index]], counter)
-                inflight[ref] = (a, plan)
-            ready, _ = ray.wait(list(inflight), num_returns=1, timeout=POLL_S)
-            if not ready:  # shards still running: count their finished samples (retries can overcount: capped)
-                _show_samples(bar_, max(written, min(total, _counted(counter, ray))))
-                continue
-            a, plan = inflight.pop(ready[0])
-            try:
-                completions = ray.get(ready[0])
-                rows = chains_for_shard(plan, requests, seeds, completions, round=round, teacher=teacher,
-                                        ids=kept[plan.index])
-                out.write(plan, rows)
-            except ray.exceptions.RayActorError as exc:  # the actor died: replace it, retry the shard
-                error = f"actor died: {_short(exc)}"
-                actors[a] = pool.respawn(a)
-            except (ray.exceptions.RayTaskError, RuntimeError, ValueError) as exc:
-                error = _short(exc)
-            else:
-                idle.append(a)
-                out.commit(plan)  # outside the retry: a failed commit stops the stage
-                done += 1
-                tokens += sum(c.n_tokens for c in rows)
-                written += len(rows)
-                _show_samples(bar_, max(written, min(total, _counted(counter, ray))))
-                bar_.set_postfix(shards=f"{done}/{len(todo)}", tok_s=f"{tokens / (time.perf_counter() - t0):.0f}")
-                continue
-            idle.append(a)
-            attempts[plan.index] = attempts.get(plan.index, 0) + 1
-            if attempts[plan.index] > cfg.max_shard_retries:
-                failed[plan.name] = error
-                log.error("generate: %s failed %d time(s), giving up: %s", plan.name, attempts[plan.index], error)
-            else:
-                log.warning("generate: %s failed (%s); retry %d/%d", plan.name, error, attempts[plan.index],
-                            cfg.max_shard_retries)
-                queue.append(plan)
+        t0 = time.perf_counter()
+        tokens, failed = _dispatch(ray, pool, actors, todo, kept, requests, seeds, cfg, out, bar_, total=total,
+                                   done=len(empty), round=round, teacher=teacher)
         wall = time.perf_counter() - t0
         if failed:
             lines = "\n".join(f"  - {name}: {err}" for name, err in sorted(failed.items()))
@@ -279,6 +237,68 @@ def _run_pool(
             bar_.close()
         if own:
             pool.close()
+
+
+def _dispatch(
+    ray: Any, pool: ActorPool, actors: list[Any], todo: list[ShardPlan], kept: dict[int, list[str]],
+    requests: dict[str, GenerationRequest], seeds: dict[str, tuple[int, ...]], cfg: Any, out: _Landing, bar_: Any,
+    *, total: int, done: int, round: int, teacher: str,
+) -> tuple[int, dict[str, str]]:
+    """Run the shards with problems left on the actors, one shard per idle actor, retrying failed shards up to
+    ``cfg.max_shard_retries`` times; (new tokens, shard name -> error of the shards that kept failing)."""
+    counter = ray.remote(num_cpus=0)(SampleCounter).remote()
+    written = 0  # samples in shards written; the counter also holds those of shards still running
+    queue, idle = deque(p for p in todo if kept[p.index]), list(range(len(actors)))
+    inflight: dict[Any, tuple[int, ShardPlan]] = {}
+    attempts: dict[int, int] = {}
+    failed: dict[str, str] = {}
+    tokens, t0 = 0, time.perf_counter()
+    while queue or inflight:
+        while queue and idle:
+            a, plan = idle.pop(), queue.popleft()
+            ref = actors[a].run.remote([requests[pid] for pid in kept[plan.index]],
+                                       [seeds[pid] for pid in kept[plan.index]], counter)
+            inflight[ref] = (a, plan)
+        ready, _ = ray.wait(list(inflight), num_returns=1, timeout=POLL_S)
+        if not ready:  # shards still running: count their finished samples (retries can overcount: capped)
+            _show_samples(bar_, max(written, min(total, _counted(counter, ray))))
+            continue
+        a, plan = inflight.pop(ready[0])
+        try:
+            completions = ray.get(ready[0])
+            rows = chains_for_shard(plan, requests, seeds, completions, round=round, teacher=teacher,
+                                    ids=kept[plan.index])
+            out.write(plan, rows)
+        except ray.exceptions.RayActorError as exc:  # the actor died: replace it, retry the shard
+            error = f"actor died: {_short(exc)}"
+            actors[a] = pool.respawn(a)
+        except (ray.exceptions.RayTaskError, RuntimeError, ValueError) as exc:
+            error = _short(exc)
+        else:
+            idle.append(a)
+            out.commit(plan)  # outside the retry: a failed commit stops the stage
+            done += 1
+            tokens += sum(c.n_tokens for c in rows)
+            written += len(rows)
+            _show_samples(bar_, max(written, min(total, _counted(counter, ray))))
+            bar_.set_postfix(shards=f"{done}/{len(todo)}", tok_s=f"{tokens / (time.perf_counter() - t0):.0f}")
+            continue
+        idle.append(a)
+        if _give_up(plan, error, attempts, cfg.max_shard_retries):
+            failed[plan.name] = error
+        else:
+            queue.append(plan)
+    return tokens, failed
+
+
+def _give_up(plan: ShardPlan, error: str, attempts: dict[int, int], retries: int) -> bool:
+    """Count a failure of ``plan``; True once it failed more than ``retries`` times (else it is retried)."""
+    attempts[plan.index] = attempts.get(plan.index, 0) + 1
+    if attempts[plan.index] > retries:
+        log.error("generate: %s failed %d time(s), giving up: %s", plan.name, attempts[plan.index], error)
+        return True
+    log.warning("generate: %s failed (%s); retry %d/%d", plan.name, error, attempts[plan.index], retries)
+    return False
 
 
 POLL_S = 10.0  # how often the driver reads the sample counter while shards run

@@ -58,7 +58,7 @@ from limo_rl.loop.share import (
     student_card,
     verify_figures,
 )
-from limo_rl.resolve import ModelRef
+from limo_rl.resolve import ModelRef, generated_settings, world_settings
 from limo_rl.resolve import resolve_model as _resolve
 from limo_rl.run.artifacts import (
     RunDir,
@@ -91,7 +91,7 @@ log = logging.getLogger(__name__)
 
 def resolve_model(uri: str, recipe: Recipe, engine: str = "hf", label: str = "model") -> ModelRef:
     """A recipe's model name through the one resolver (:mod:`limo_rl.resolve`), under its world settings."""
-    return _resolve(uri, toy_cfg=recipe.toy, output_dir=recipe.run.output_dir, engine=engine, label=label)
+    return _resolve(uri, world=world_settings(recipe), output_dir=recipe.run.output_dir, engine=engine, label=label)
 
 
 class SeedRun:
@@ -192,7 +192,7 @@ class SeedRun:
                   **self._world_inputs()}
         self.runner.run(
             "pool", d, inputs,
-            lambda out: build_pool(cfg.pool, benchmarks, dict(cfg.evaluate.paths), out, toy=cfg.toy).stats,
+            lambda out: build_pool(cfg.pool, benchmarks, dict(cfg.evaluate.paths), out, world_settings(cfg)).stats,
             [POOL_PROBLEMS],
         )
         return d / POOL_PROBLEMS
@@ -263,11 +263,11 @@ class SeedRun:
         names = sorted(set(ev.all_benchmarks()) | set(dc.benchmarks or []))
 
         def fn(out: Path) -> dict[str, Any]:
-            problems, examples = load_static(self.r.loop.static, self.r.generate.system_prompt, self.r.toy)
+            problems, examples = load_static(self.r.loop.static, self.r.generate.system_prompt, world_settings(self.r))
             rows: list[dict[str, Any]] = []
             if dc.enabled:
                 rows = require_clean(f"static set {self.r.loop.static.source}", problems,
-                                     load_benchmarks(names, dict(ev.paths), toy=self.r.toy), n=dc.ngram,
+                                     load_benchmarks(names, dict(ev.paths), world_settings(self.r)), n=dc.ngram,
                                      ignore_common=dc.ignore_common, fields=dc.fields,
                                      allow=self.r.loop.static.allow_contaminated)
             atomic_write_jsonl(out / "decontamination.jsonl", rows)
@@ -281,7 +281,7 @@ class SeedRun:
         inputs = {"static": self.r.loop.static.model_dump(exclude={"match", "match_seed", "curve", "curve_draws"}),
                   "system_prompt": self.r.generate.system_prompt,
                   "content": content_key(self.r.loop.static.source),
-                  "toy": self.r.toy.model_dump() if self.r.loop.static.source == "toy" else None,
+                  "toy": generated_settings(self.r, self.r.loop.static.source, self.r.loop.static.format),
                   "decontaminate": dc.model_dump() if dc.enabled else None, "benchmarks": names,
                   "paths": {k: v for k, v in ev.paths.items() if k in names},
                   "path_content": {k: content_key(v) for k, v in ev.paths.items() if k in names},
@@ -313,7 +313,7 @@ class SeedRun:
                     wait_for_resources(bundles, what=f"train ({len(bundles)} GPU workers)",
                                        wait_s=self.r.hardware.wait_for_nodes_s)
                     ensure_ray(self.run_dir)  # nodes the autoscaler added must see the run folder too
-                res = run_training(examples, init.path, cfg, out, seed=self.seed,
+                res = run_training(examples, init, cfg, out, seed=self.seed,
                                    tracker=self.tracker.scoped(label),
                                    store_uri=store.uri_of(out) if store is not None else None)
             finally:
@@ -334,7 +334,7 @@ class SeedRun:
             ensure_ray(self.run_dir)
             arm, rnd = arm_of(label)
             res = run_evaluation(model.path, ecfg, self.r.generate, self.r.verify, out,
-                                 seed=self.seed, tracker=self.tracker, label=label, toy=self.r.toy, arm=arm, rnd=rnd,
+                                 seed=self.seed, tracker=self.tracker, label=label, world=world_settings(self.r), arm=arm, rnd=rnd,
                                  hardware=self.r.hardware)
             figures = headline_metrics(res.metrics)
             self.tracker.log({f"{label}/{k}": v for k, v in figures.items()})

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from limo_rl.resolve import model_world
+
 
 class ModelInfoError(ValueError):
     """The planner cannot learn a model's shape; the message names the model and what to do."""
@@ -111,8 +113,9 @@ def shape_from_config(name: str, cfg: dict[str, Any], source: str) -> ModelShape
 def model_shape(model: str) -> ModelShape:
     """The shape of ``model``: a local folder's config.json, else the known table; ModelInfoError otherwise."""
     path = Path(model)
-    if model.startswith("toy://"):
-        raise ModelInfoError(f"{model}: a toy model (CPU scale); the planner is for GPU recipes")
+    world = model_world(model)
+    if world is not None:
+        raise ModelInfoError(f"{model}: a {world.name} model ({world.scale}); the planner is for GPU recipes")
     if path.is_dir() or path.name == "config.json":
         f = path / "config.json" if path.is_dir() else path
         if not f.is_file():

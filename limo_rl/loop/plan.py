@@ -40,9 +40,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from limo_rl.config import Recipe
+from limo_rl.data.benchmarks import generated_benchmark_size
 from limo_rl.evaluate.harness import eval_shard_size
 from limo_rl.evaluate.presets import resolve_protocol
 from limo_rl.loop.models import ModelInfoError, ModelShape, model_shape
+from limo_rl.resolve import generated_source
 
 GIB = 1024**3
 # name -> (memory GiB, HBM bandwidth B/s, dense bf16 peak FLOP/s); vendor datasheets
@@ -51,8 +53,10 @@ GPU_SPECS: dict[str, tuple[float, float, float]] = {
     "h100-80gb": (80, 3.35e12, 989e12), "h200-141gb": (141, 4.8e12, 989e12),
 }
 KNOWN_POOL_SIZES = {"AI-MO/NuminaMath-CoT": 859_494}
+# problems of the hub benchmarks; a generated benchmark's size comes from its world (limo_rl.resolve)
 BENCHMARK_SIZES = {"aime24": 30, "aime25": 30, "amc23": 40, "math500": 500, "minerva_math": 272,
-                   "olympiadbench": 675, "gpqa_diamond": 198, "toy_eval": 100}
+                   "olympiadbench": 675, "gpqa_diamond": 198}
+DEFAULT_BENCHMARK_SIZE = 500
 PROMPT_TOKENS = 512
 OVERHEAD_GIB = 4.0
 VLLM_RESERVE_GIB = 2.0
@@ -145,13 +149,16 @@ def decode_tokens_per_s(m: ModelShape, eng: dict[str, float], *, tp: int, mean_c
 
 def _pool_size(recipe: Recipe) -> int | None:
     pool = recipe.pool
-    if pool.source == "toy":
-        n = pool.toy.n
-    else:
-        n = KNOWN_POOL_SIZES.get(pool.source)
+    world = generated_source(pool.source, pool.format)
+    n = world.pool_size(pool) if world is not None else KNOWN_POOL_SIZES.get(pool.source)
     if pool.limit is not None:
         n = min(n, pool.limit) if n is not None else pool.limit
     return n
+
+
+def benchmark_size(name: str) -> int:
+    """Problems of a benchmark: the known table, a generated benchmark's own size (its world's), else 500."""
+    return BENCHMARK_SIZES.get(name) or generated_benchmark_size(name) or DEFAULT_BENCHMARK_SIZE
 
 
 def _eval_benchmarks(recipe: Recipe) -> list[tuple[int, int]]:
@@ -159,7 +166,7 @@ def _eval_benchmarks(recipe: Recipe) -> list[tuple[int, int]]:
     ev = recipe.evaluate
     # the preset's samples per problem
     benches = ev.benchmarks if ev.confirm else ev.dev_benchmarks  # unconfirmed: the dev benchmarks instead
-    return [(min(BENCHMARK_SIZES.get(b, 500), ev.limit or 10**9), resolve_protocol(ev, b).n) for b in benches]
+    return [(min(benchmark_size(b), ev.limit or 10**9), resolve_protocol(ev, b).n) for b in benches]
 
 
 def _eval_samples(recipe: Recipe) -> int:
@@ -181,156 +188,224 @@ def eval_hours(m: ModelShape, eng: dict[str, float], recipe: Recipe, *, tp: int,
     return hours
 
 
+@dataclass
+class _Ctx:
+    """What the planning steps share: the recipe, the assumptions, the GPU, the models and the running plan."""
+
+    recipe: Recipe
+    a: Assumptions
+    plan: Plan
+    teacher: ModelShape
+    student: ModelShape
+    hours: dict[str, float] = field(default_factory=dict)
+    figures: dict[str, Any] = field(default_factory=dict)  # numbers one step hands the next
+
+    @property
+    def gpu(self) -> tuple[float, float, float]:
+        return GPU_SPECS[self.recipe.hardware.gpu or ""]
+
+    @property
+    def seeds(self) -> int:
+        return len(self.recipe.run.all_seeds())
+
+    def short(self, line: str) -> None:
+        self.plan.problems.append(line)
+
+
 def plan_recipe(recipe: Recipe, a: Assumptions | None = None) -> Plan:
     """The plan of ``recipe`` on ``recipe.hardware``; ``Plan.problems`` lists what does not fit."""
     a = a or Assumptions()
-    hw, gen, tr, ev, loop = recipe.hardware, recipe.generate, recipe.train, recipe.evaluate, recipe.loop
+    hw = recipe.hardware
     plan = Plan(stages=[])
-    short = plan.problems.append
     if hw.gpu is None or hw.gpus_per_node == 0:
-        plan.notes.append("a CPU recipe (hardware names no GPU): only CPU counts are planned")
-        plan.stages += [
-            StagePlan("generate", gen.num_actors, gen.cpus_per_actor, 0.0, None, f"{gen.engine} engine actors"),
-            StagePlan("verify", 1, float(recipe.verify.workers), 0.0, None, "grading worker processes"),
-            StagePlan("train", tr.num_workers, tr.cpus_per_worker, 0.0, None, f"{tr.strategy} on CPU (gloo)"),
-        ]
-        if tr.use_gpu or gen.engine == "vllm":
-            short("hardware: the recipe uses GPUs (train.use_gpu or generate.engine=vllm) but names none: "
-                  "set hardware.gpu and hardware.gpus_per_node")
-        return plan
-    mem, bw, peak = GPU_SPECS[hw.gpu]
-    total_gpus = hw.nodes * hw.gpus_per_node
+        return _cpu_plan(recipe, plan)
     try:
-        teacher = model_shape(gen.model)
-        student = model_shape(tr.model)
+        teacher = model_shape(recipe.generate.model)
+        student = model_shape(recipe.train.model)
     except ModelInfoError as exc:
-        short(str(exc))
+        plan.problems.append(str(exc))
         return plan
     for m in {teacher.name: teacher, student.name: student}.values():
         plan.notes.append(f"{m.name}: {m.params / 1e9:.2f}B params, context {m.max_position_embeddings}, "
                           f"shape from {m.source}")
-    rounds, seeds = loop.rounds, len(recipe.run.all_seeds())
-    hours: dict[str, float] = {}
-
-    # ---- generation (and evaluation, on the same engine settings)
-    if gen.engine != "vllm":
-        short(f"generate.engine = {gen.engine!r}: the planner sizes vLLM engines only on GPU recipes")
+    ctx = _Ctx(recipe, a, plan, teacher, student)
+    if recipe.generate.engine != "vllm":
+        ctx.short(f"generate.engine = {recipe.generate.engine!r}: the planner sizes vLLM engines only on GPU recipes")
         return plan
+    _plan_generation(ctx)
+    _plan_training(ctx)
+    _plan_evaluation(ctx)
+    _plan_disk_and_time(ctx)
+    return plan
+
+
+def _cpu_plan(recipe: Recipe, plan: Plan) -> Plan:
+    gen, tr = recipe.generate, recipe.train
+    plan.notes.append("a CPU recipe (hardware names no GPU): only CPU counts are planned")
+    plan.stages += [
+        StagePlan("generate", gen.num_actors, gen.cpus_per_actor, 0.0, None, f"{gen.engine} engine actors"),
+        StagePlan("verify", 1, float(recipe.verify.workers), 0.0, None, "grading worker processes"),
+        StagePlan("train", tr.num_workers, tr.cpus_per_worker, 0.0, None, f"{tr.strategy} on CPU (gloo)"),
+    ]
+    if tr.use_gpu or gen.engine == "vllm":
+        plan.problems.append("hardware: the recipe uses GPUs (train.use_gpu or generate.engine=vllm) but names "
+                             "none: set hardware.gpu and hardware.gpus_per_node")
+    return plan
+
+
+def _check_contexts(ctx: _Ctx, mml: int) -> None:
+    """Each model's use (generation, evaluation, the teacher's baseline) fits ``max_model_len`` and its context."""
+    recipe, teacher, student = ctx.recipe, ctx.teacher, ctx.student
+    uses = [("generate", teacher, recipe.generate.max_new_tokens)] if recipe.loop.rounds else []
+    uses.append(("evaluate", student, recipe.evaluate.max_new_tokens))
+    if recipe.loop.baselines and teacher.name != student.name:
+        uses.append(("evaluate", teacher, recipe.evaluate.max_new_tokens))  # the teacher's baseline, same engine
+    for label, m, new in uses:
+        limit = min(mml, m.max_position_embeddings)
+        if mml > m.max_position_embeddings:
+            ctx.short(f"{label}: generate.vllm.max_model_len = {mml} exceeds {m.name}'s context "
+                      f"{m.max_position_embeddings}")
+        if PROMPT_TOKENS + new > limit:
+            key = "generate.max_new_tokens" if label == "generate" else "evaluate.max_new_tokens"
+            ctx.short(f"{label}: {key} = {new} + a {PROMPT_TOKENS}-token prompt exceeds the context {limit} "
+                      f"({m.name})")
+
+
+def _plan_generation(ctx: _Ctx) -> None:
+    """vLLM engines, generation and grading (evaluation runs on the same engine settings)."""
+    recipe, a, teacher = ctx.recipe, ctx.a, ctx.teacher
+    hw, gen, rounds = recipe.hardware, recipe.generate, recipe.loop.rounds
+    mem, bw, _ = ctx.gpu
     tp = gen.vllm.tensor_parallel_size
     mml = gen.vllm.max_model_len or teacher.max_position_embeddings
     per_node = hw.gpus_per_node // tp
     if tp > hw.gpus_per_node:
-        short(f"generate.vllm.tensor_parallel_size = {tp} > hardware.gpus_per_node = {hw.gpus_per_node}: "
-              "one vLLM engine must fit on one node")
+        ctx.short(f"generate.vllm.tensor_parallel_size = {tp} > hardware.gpus_per_node = {hw.gpus_per_node}: "
+                  "one vLLM engine must fit on one node")
     elif gen.num_actors > hw.nodes * per_node:
-        short(f"generate.num_actors = {gen.num_actors} engines of {tp} GPU(s) need {gen.num_actors * tp} GPUs "
-              f"({per_node} per node) but the hardware has {hw.nodes} node(s) x {hw.gpus_per_node}")
-    uses = [("generate", teacher, gen.max_new_tokens)] if rounds else []
-    uses.append(("evaluate", student, ev.max_new_tokens))
-    if loop.baselines and teacher.name != student.name:
-        uses.append(("evaluate", teacher, ev.max_new_tokens))  # the teacher's baseline, same engine settings
-    for label, m, new in uses:
-        limit = min(mml, m.max_position_embeddings)
-        if mml > m.max_position_embeddings:
-            short(f"{label}: generate.vllm.max_model_len = {mml} exceeds {m.name}'s context "
-                  f"{m.max_position_embeddings}")
-        if PROMPT_TOKENS + new > limit:
-            key = "generate.max_new_tokens" if label == "generate" else "evaluate.max_new_tokens"
-            short(f"{label}: {key} = {new} + a {PROMPT_TOKENS}-token prompt exceeds the context {limit} "
-                  f"({m.name})")
+        ctx.short(f"generate.num_actors = {gen.num_actors} engines of {tp} GPU(s) need {gen.num_actors * tp} GPUs "
+                  f"({per_node} per node) but the hardware has {hw.nodes} node(s) x {hw.gpus_per_node}")
+    _check_contexts(ctx, mml)
     eng = vllm_engine(teacher, tp=tp, util=gen.vllm.gpu_memory_utilization, gpu_mem_gib=mem, max_model_len=mml)
     if eng["full_sequences"] < 1:
-        short(f"generate: {teacher.name} at TP={tp} leaves {eng['kv_room_gib']:.1f} GiB/GPU of KV cache, less than "
-              f"one {mml}-token sequence; raise tensor_parallel_size or lower max_model_len")
+        ctx.short(f"generate: {teacher.name} at TP={tp} leaves {eng['kv_room_gib']:.1f} GiB/GPU of KV cache, less "
+                  f"than one {mml}-token sequence; raise tensor_parallel_size or lower max_model_len")
     mean_new = a.mean_tokens_fraction * gen.max_new_tokens
-    cap = max_num_seqs(hw.gpu)
+    cap = max_num_seqs(hw.gpu or "")
     tps = decode_tokens_per_s(teacher, eng, tp=tp, mean_context=PROMPT_TOKENS + mean_new / 2, bandwidth=bw,
                               efficiency=a.hbm_efficiency, max_seqs=cap)
     engines = min(gen.num_actors, hw.nodes * max(per_node, 1))
     n_pool = _pool_size(recipe)
     if n_pool is None:
-        short(f"pool.source = {recipe.pool.source!r}: size unknown to the planner; set pool.limit")
+        ctx.short(f"pool.source = {recipe.pool.source!r}: size unknown to the planner; set pool.limit")
         n_pool = 0
-    gen_tokens = n_pool * gen.n * mean_new * rounds * seeds
-    hours["generate"] = gen_tokens / (tps * engines) / 3600
-    plan.stages.append(StagePlan(
+    gen_tokens = n_pool * gen.n * mean_new * rounds * ctx.seeds
+    ctx.hours["generate"] = gen_tokens / (tps * engines) / 3600
+    ctx.plan.stages.append(StagePlan(
         "generate", gen.num_actors, gen.cpus_per_actor, float(tp), eng["weights_gib"] + max(eng["kv_room_gib"], 0),
         f"vLLM TP={tp}: weights {eng['weights_gib']:.1f} GiB/GPU, KV room {eng['kv_room_gib']:.1f} GiB/GPU "
         f"({eng['full_sequences']:.0f} sequences of {mml}); ~{tps / tp:,.0f} tok/s per GPU; "
-        f"{n_pool:,} problems x {gen.n} x {rounds} round(s) = {gen_tokens / 1e9:.2f}e9 tokens", hours["generate"]))
-    n_chains = n_pool * gen.n * rounds * seeds
-    hours["verify"] = n_chains / (a.verify_chains_per_s_per_worker * recipe.verify.workers) / 3600
-    plan.stages.append(StagePlan("verify", 1, float(recipe.verify.workers), 0.0, None,
-                                 f"{n_chains:,} chains on {recipe.verify.workers} grading worker(s)", hours["verify"]))
+        f"{n_pool:,} problems x {gen.n} x {rounds} round(s) = {gen_tokens / 1e9:.2f}e9 tokens",
+        ctx.hours["generate"]))
+    n_chains = n_pool * gen.n * rounds * ctx.seeds
+    ctx.hours["verify"] = n_chains / (a.verify_chains_per_s_per_worker * recipe.verify.workers) / 3600
+    ctx.plan.stages.append(StagePlan("verify", 1, float(recipe.verify.workers), 0.0, None,
+                                     f"{n_chains:,} chains on {recipe.verify.workers} grading worker(s)",
+                                     ctx.hours["verify"]))
+    ctx.figures.update(tp=tp, mml=mml, cap=cap, engines=engines, mean_new=mean_new, gen_tokens=gen_tokens,
+                       n_chains=n_chains)
 
-    # ---- training
-    world = tr.num_workers
+
+def _check_train_memory(ctx: _Ctx, tm: dict[str, float], tm_off: dict[str, float]) -> None:
+    hw, mem = ctx.recipe.hardware, ctx.gpu[0]
+    if tm["total"] <= mem:
+        return
+    host = tm_off["host_per_rank"] * min(ctx.recipe.train.num_workers, hw.gpus_per_node)
+    if tm_off["total"] <= mem and host <= hw.cpu_memory_gib:
+        ctx.short(f"train: ~{tm['total']:.0f} GiB/GPU > {mem:g} GiB; it would fit with optimizer offload "
+                  f"({tm_off['total']:.0f} GiB/GPU, {host:.0f} GiB host/node), which the train stage does not "
+                  "offer yet: raise train.num_workers or lower train.max_length")
+    else:
+        ctx.short(f"train: ~{tm['total']:.0f} GiB/GPU > {mem:g} GiB (even with optimizer offload: "
+                  f"{tm_off['total']:.0f} GiB/GPU, {host:.0f} GiB host/node)")
+
+
+def _plan_training(ctx: _Ctx) -> None:
+    recipe, a, student, f = ctx.recipe, ctx.a, ctx.student, ctx.figures
+    hw, tr, loop, rounds = recipe.hardware, recipe.train, recipe.loop, recipe.loop.rounds
+    world, total_gpus, peak = tr.num_workers, hw.nodes * hw.gpus_per_node, ctx.gpu[2]
     if not tr.use_gpu:
-        short("train.use_gpu = false on a GPU recipe")
+        ctx.short("train.use_gpu = false on a GPU recipe")
     if world > total_gpus:
-        short(f"train.num_workers = {world} > {total_gpus} GPUs ({hw.nodes} x {hw.gpus_per_node})")
+        ctx.short(f"train.num_workers = {world} > {total_gpus} GPUs ({hw.nodes} x {hw.gpus_per_node})")
     if tr.max_length > student.max_position_embeddings:
-        short(f"train.max_length = {tr.max_length} exceeds {student.name}'s context {student.max_position_embeddings}")
+        ctx.short(f"train.max_length = {tr.max_length} exceeds {student.name}'s context "
+                  f"{student.max_position_embeddings}")
     kw = {"world": world, "strategy": tr.strategy, "max_length": tr.max_length, "batch": tr.per_device_batch_size,
           "checkpointing": tr.gradient_checkpointing}
     tm, tm_off = train_memory_gib(student, **kw), train_memory_gib(student, **kw, offload=True)
-    plan.figures["train_memory"], plan.figures["train_memory_offload"] = tm, tm_off
-    if tm["total"] > mem:
-        host = tm_off["host_per_rank"] * min(world, hw.gpus_per_node)
-        if tm_off["total"] <= mem and host <= hw.cpu_memory_gib:
-            short(f"train: ~{tm['total']:.0f} GiB/GPU > {mem:g} GiB; it would fit with optimizer offload "
-                  f"({tm_off['total']:.0f} GiB/GPU, {host:.0f} GiB host/node), which the train stage does not "
-                  "offer yet: raise train.num_workers or lower train.max_length")
-        else:
-            short(f"train: ~{tm['total']:.0f} GiB/GPU > {mem:g} GiB (even with optimizer offload: "
-                  f"{tm_off['total']:.0f} GiB/GPU, {host:.0f} GiB host/node)")
+    ctx.plan.figures["train_memory"], ctx.plan.figures["train_memory_offload"] = tm, tm_off
+    _check_train_memory(ctx, tm, tm_off)
     n_ctl = len(loop.controls) if rounds else 0  # control arms: the last round's size each
     n_train = ((rounds if loop.data == "fresh" else rounds * (rounds + 1) / 2) * recipe.select.budget
                + (817 if loop.static.enabled else 0) + n_ctl * recipe.select.budget)
-    train_tokens = n_train * tr.epochs * min(tr.max_length, PROMPT_TOKENS + mean_new) * seeds
+    train_tokens = n_train * tr.epochs * min(tr.max_length, PROMPT_TOKENS + f["mean_new"]) * ctx.seeds
     flops = (8 if tr.gradient_checkpointing else 6) * student.params * train_tokens
-    n_trainings = (rounds + (1 if loop.static.enabled else 0) + n_ctl) * seeds
+    n_trainings = (rounds + (1 if loop.static.enabled else 0) + n_ctl) * ctx.seeds
     ckpt = 14 * student.params / GIB
     steps = math.ceil(max(n_train / max(rounds + loop.static.enabled + n_ctl, 1), 1)
                       / (world * tr.per_device_batch_size * tr.gradient_accumulation_steps)) * tr.epochs
     saves = tr.epochs if tr.save_strategy == "epoch" else math.ceil(steps / tr.save_steps)
     written = n_trainings * (saves * ckpt + 2 * student.params / GIB)  # every checkpoint, then the model
+    hours = ctx.hours
     hours["checkpoints"] = written / a.checkpoint_gib_per_s / 3600
     hours["train"] = flops / (world * peak * a.mfu) / 3600 + hours["checkpoints"]
-    plan.stages.append(StagePlan(
+    ctx.plan.stages.append(StagePlan(
         "train", world, tr.cpus_per_worker, 1.0, tm["total"],
         f"{tr.strategy}, world {world}: states {tm['states']:.1f} + working {tm['working']:.1f} + activations "
         f"{tm['activations']:.1f} + logits {tm['logits']:.1f} + {OVERHEAD_GIB:g} GiB (with offload "
         f"{tm_off['total']:.0f} GiB); {train_tokens / 1e6:.0f}M tokens; {saves} checkpoint(s) of {ckpt:.0f} GiB "
         f"per training ({hours['checkpoints']:.1f} h of writes)", hours["train"]))
+    f.update(n_ctl=n_ctl, n_trainings=n_trainings, ckpt=ckpt, saves=saves)
 
-    # ---- evaluation: students, static arm, baselines
-    n_models = (rounds + (1 if loop.static.enabled else 0) + n_ctl
-                + ((2 if gen.model != tr.model else 1) if loop.baselines else 0)) * seeds
-    ev_eng = vllm_engine(student, tp=tp, util=gen.vllm.gpu_memory_utilization, gpu_mem_gib=mem, max_model_len=mml)
-    ev_new = a.mean_tokens_fraction * ev.max_new_tokens
-    hours["evaluate"] = n_models * eval_hours(student, ev_eng, recipe, tp=tp, engines=engines, mean_new=ev_new,
-                                              bandwidth=bw, efficiency=a.hbm_efficiency, cap=cap)
-    plan.stages.append(StagePlan("evaluate", gen.num_actors, gen.cpus_per_actor, float(tp), ev_eng["weights_gib"],
-                                 f"{n_models} model(s) x {_eval_samples(recipe):,} samples", hours["evaluate"]))
 
-    # ---- disk
+def _plan_evaluation(ctx: _Ctx) -> None:
+    """Students, the static arm and the baselines, on the generation engines' settings."""
+    recipe, a, f = ctx.recipe, ctx.a, ctx.figures
+    gen, loop, seeds = recipe.generate, recipe.loop, ctx.seeds
+    mem, bw, _ = ctx.gpu
+    n_models = (loop.rounds + (1 if loop.static.enabled else 0) + f["n_ctl"]
+                + ((2 if gen.model != recipe.train.model else 1) if loop.baselines else 0)) * seeds
+    ev_eng = vllm_engine(ctx.student, tp=f["tp"], util=gen.vllm.gpu_memory_utilization, gpu_mem_gib=mem,
+                         max_model_len=f["mml"])
+    ev_new = a.mean_tokens_fraction * recipe.evaluate.max_new_tokens
+    ctx.hours["evaluate"] = n_models * eval_hours(ctx.student, ev_eng, recipe, tp=f["tp"], engines=f["engines"],
+                                                  mean_new=ev_new, bandwidth=bw, efficiency=a.hbm_efficiency,
+                                                  cap=f["cap"])
+    ctx.plan.stages.append(StagePlan("evaluate", gen.num_actors, gen.cpus_per_actor, float(f["tp"]),
+                                     ev_eng["weights_gib"], f"{n_models} model(s) x {_eval_samples(recipe):,} samples",
+                                     ctx.hours["evaluate"]))
+
+
+def _plan_disk_and_time(ctx: _Ctx) -> None:
+    tr, hw, f, hours, short = ctx.recipe.train, ctx.recipe.hardware, ctx.figures, ctx.hours, ctx.short
+    saves, ckpt, n_trainings = f["saves"], f["ckpt"], f["n_trainings"]
     kept = min(saves, tr.save_total_limit + (tr.select_checkpoint == "best_val")) if tr.save_total_limit else saves
     rotating = ckpt if saves > kept else 0.0  # the running training writes its newest before deleting the oldest
-    disk = {"chains": gen_tokens * 1.5 / GIB + n_chains * 600 / GIB, "models": n_trainings * 2 * student.params / GIB,
+    disk = {"chains": f["gen_tokens"] * 1.5 / GIB + f["n_chains"] * 600 / GIB,
+            "models": n_trainings * 2 * ctx.student.params / GIB,
             "checkpoints": n_trainings * kept * ckpt + rotating}
     disk["total"] = sum(disk.values())
-    plan.figures["disk_gib"] = disk
+    ctx.plan.figures["disk_gib"] = disk
     if disk["total"] > hw.disk_gib:
         short(f"disk: ~{disk['total']:,.0f} GiB needed (checkpoints {disk['checkpoints']:,.0f}: {kept} kept x "
               f"{n_trainings} training(s) x {ckpt:.0f} GiB, +1 while rotating) > hardware.disk_gib = {hw.disk_gib:g}; "
               "set train.save_total_limit")
     hours["total"] = sum(v for k, v in hours.items() if k != "checkpoints")  # checkpoint writes are in train
-    plan.figures["hours"] = hours
+    ctx.plan.figures["hours"] = hours
     if hw.max_hours is not None and hours["total"] > hw.max_hours:
         short(f"time: ~{hours['total']:,.0f} h > hardware.max_hours = {hw.max_hours:g} "
               f"(generation {hours['generate']:,.0f} h): lower pool.limit or generate.n")
-    return plan
 
 
 def shortfalls(plans: list[StagePlan], resources: dict[str, float], gpu_mem_gib: float | None = None,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from limo_rl.console.cliargs import AdHoc, FileFlag, add_recipe_args
 from limo_rl.errors import UsageError
-from limo_rl.resolve import resolve_model_path
+from limo_rl.resolve import resolve_model, world_settings
 from limo_rl.run.lock import run_lock
 from limo_rl.train.launcher import TrainError, run_training
 from limo_rl.train.rows import SFTDataError, read_sft_jsonl
@@ -35,7 +35,7 @@ def _adhoc(args: argparse.Namespace) -> int:
     # one arm, trained alone: the run-level rule that arms share one dev set does not apply
     recipe = ADHOC.recipe(args)
     cfg = recipe.train
-    model = resolve_model_path(args.model, toy_cfg=recipe.toy, output_dir=recipe.run.output_dir, label="--model")
+    model = resolve_model(args.model, world=world_settings(recipe), output_dir=recipe.run.output_dir, label="--model")
     try:
         examples = read_sft_jsonl(args.data)
         validation = read_sft_jsonl(args.validation) if args.validation else None

@@ -29,7 +29,7 @@ from typing import Any
 
 from limo_rl.config import TrainConfig
 from limo_rl.errors import StageFailure
-from limo_rl.resolve import resolve_model
+from limo_rl.resolve import ModelRef
 from limo_rl.run.artifacts import atomic_write_json, atomic_write_jsonl, hash_obj, hash_path, read_jsonl
 from limo_rl.run.modelstore import is_object_store_uri, local_model_path
 from limo_rl.run.objectstore import download_tree, put_file, read_json, storage_for
@@ -197,7 +197,7 @@ def _launch(config: dict[str, Any], cfg: TrainConfig, out_dir: Path, store_uri: 
 
 def run_training(
     examples: Sequence[SFTExample],
-    base_model: str | Path,
+    base_model: ModelRef,
     cfg: TrainConfig,
     out_dir: Path,
     *,
@@ -208,6 +208,9 @@ def run_training(
 ) -> TrainResult:
     """Fine-tune ``base_model`` on ``examples``; the student lands in ``out_dir/"model"`` (HF format).
 
+    ``base_model``: resolved by the caller, at its entry (:func:`limo_rl.resolve.resolve_model`, under the
+    recipe's world settings), never again here.
+
     ``metrics``: train_loss, first_loss, eval_loss, tokens_per_s, global_step, epoch, world_size,
     trainer, strategy, batching, final_checkpoint, best_checkpoint, resumed_from, resumed_step, ...
     """
@@ -217,10 +220,11 @@ def run_training(
     for i, ex in enumerate(examples):
         check_example(ex, f"example #{i}")
     seed = cfg.seed if cfg.seed is not None else seed
-    model_ref = resolve_model(str(base_model), label="base model")  # toy:// built in the default cache
-    model_path = model_ref.path
+    model_path = base_model.path
+    if not is_object_store_uri(model_path) and Path(model_path).expanduser().exists():
+        model_path = str(Path(model_path).expanduser().resolve())  # workers load it from any working folder
     # an object-store model is identified by its content (a changed object at the same URI retrains)
-    model_id = model_ref.fingerprint if is_object_store_uri(model_path) else model_path
+    model_id = base_model.fingerprint if is_object_store_uri(model_path) else model_path
     examples, dropped = drop_over_length(examples, local_model_path(model_path), cfg.max_length)
     if not examples:
         raise TrainError(f"every SFT example exceeds train.max_length = {cfg.max_length} tokens")

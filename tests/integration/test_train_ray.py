@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from limo_rl.config import TrainConfig
+from limo_rl.resolve import resolve_model
 from limo_rl.train import run_training
 from limo_rl.train.checkpoints import COMPLETE_MARKER, checkpoint_step, newest_complete
 from limo_rl.types import SFTExample, chat_messages
@@ -61,7 +62,8 @@ def test_two_worker_ray_train_run(ray_cluster, tiny_model_dir, tmp_path):
     cfg = TrainConfig(epochs=2, learning_rate=2e-3, per_device_batch_size=4, num_workers=2, logging_steps=2,
                       max_length=256, validation_split=0.1, select_checkpoint="best_val")
     tracker = RecordingTracker()
-    res = run_training(sum_examples(48), tiny_model_dir, cfg, tmp_path / "train", seed=1, tracker=tracker)
+    res = run_training(sum_examples(48), resolve_model(str(tiny_model_dir)), cfg, tmp_path / "train", seed=1,
+                       tracker=tracker)
     m = res.metrics
     assert m["world_size"] == 2 and "TorchTrainer" in m["trainer"] and m["strategy"] == "ddp"
     assert m["n_validation"] == 5 and m["n_train"] == 43
@@ -100,7 +102,7 @@ def test_two_worker_ray_train_run(ray_cluster, tiny_model_dir, tmp_path):
 
     # same inputs again: nothing is retrained
     t0 = time.perf_counter()
-    again = run_training(sum_examples(48), tiny_model_dir, cfg, tmp_path / "train", seed=1)
+    again = run_training(sum_examples(48), resolve_model(str(tiny_model_dir)), cfg, tmp_path / "train", seed=1)
     assert again.metrics == m and time.perf_counter() - t0 < 5
 
 

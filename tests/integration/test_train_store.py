@@ -30,6 +30,7 @@ import sys
 from pathlib import Path
 from limo_rl.run.artifacts import read_jsonl
 from limo_rl.config import TrainConfig
+from limo_rl.resolve import resolve_model
 from limo_rl.train import run_training
 from limo_rl.types import SFTExample
 
@@ -37,7 +38,8 @@ data, model, out, store = sys.argv[1:5]
 cfg = TrainConfig(num_workers=1, epochs=3, per_device_batch_size=4, validation_split=0, max_length=128,
                   logging_steps=5)
 if __name__ == "__main__":
-    run_training([SFTExample.from_dict(r) for r in read_jsonl(data)], model, cfg, Path(out), store_uri=store)
+    run_training([SFTExample.from_dict(r) for r in read_jsonl(data)], resolve_model(model), cfg, Path(out),
+                 store_uri=store)
 """
 
 

@@ -11,6 +11,7 @@ from limo_rl.config import RecipeError, load_recipe
 from limo_rl.data.benchmarks import load_benchmark
 from limo_rl.data.decontam import ContaminationError, find_contaminated, require_clean
 from limo_rl.loop.matching import loop_realised, match_static, seeded_subsample
+from limo_rl.resolve import world_settings
 from limo_rl.run.layout import RunLayout
 from limo_rl.types import Problem, SFTExample
 
@@ -72,7 +73,7 @@ def test_quickstart_static_set_is_clean_against_toy_benchmarks():
     from limo_rl.data.static import load_static
 
     r = load_recipe("recipes/quickstart.yaml")
-    problems, _ = load_static(r.loop.static, r.generate.system_prompt, r.toy)
+    problems, _ = load_static(r.loop.static, r.generate.system_prompt, world_settings(r))
     bench = {b: load_benchmark(b) for b in ("toy_eval", "toy_dev")}
     dc = r.pool.decontaminate
     assert require_clean("static", problems, bench, n=dc.ngram, ignore_common=dc.ignore_common,

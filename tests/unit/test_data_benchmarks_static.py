@@ -10,6 +10,7 @@ from limo_rl.config import BENCHMARK_NAMES, StaticArmConfig, ToyConfig
 from limo_rl.data.benchmarks import REGISTRY, _gpqa_row, benchmark_answer_type, load_benchmark
 from limo_rl.data.io import DataError
 from limo_rl.data.static import load_static, load_static_set
+from limo_rl.resolve import WorldSettings
 from limo_rl.types import LIMO_SYSTEM_PROMPT
 
 
@@ -81,6 +82,6 @@ def test_static_limo_schema_gives_problems_and_examples(tmp_path):
 
 
 def test_static_toy_gold_set():
-    problems, examples = load_static(StaticArmConfig(source="toy", limit=7), "SYS", ToyConfig(seed=1))
+    problems, examples = load_static(StaticArmConfig(source="toy", limit=7), "SYS", WorldSettings({"toy": ToyConfig(seed=1)}))
     assert len(examples) == 7 and examples[0].messages[0] == {"role": "system", "content": "SYS"}
     assert len(problems) == 7 and all(p.answer for p in problems)

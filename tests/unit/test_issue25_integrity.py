@@ -244,6 +244,7 @@ def test_train_refuses_before_any_compute(tmp_path, monkeypatch):
     """Through run_training: the refusal comes before Ray starts or anything is written."""
     from limo_rl.config import TrainConfig
     from limo_rl.errors import RecipeError
+    from limo_rl.resolve import ModelRef
     from limo_rl.train import launcher
     from limo_rl.types import SFTExample
 
@@ -252,14 +253,12 @@ def test_train_refuses_before_any_compute(tmp_path, monkeypatch):
 
     monkeypatch.setattr(launcher, "_launch", boom)
     monkeypatch.setattr(launcher, "drop_over_length", lambda exs, *a: (list(exs), []))
-    monkeypatch.setattr(launcher, "resolve_model", lambda *a, **k: SimpleNamespace(
-        path=str(tmp_path), fingerprint="f"))
     exs = [SFTExample.from_dict({"id": f"e{i}", "messages": [{"role": "user", "content": "1+1?"},
                                                              {"role": "assistant", "content": "\\boxed{2}"}]})
            for i in range(8)]
     cfg = TrainConfig(epochs=1, warmup_ratio=0.05, per_device_batch_size=16, num_workers=1, validation_split=0)
     with pytest.raises(RecipeError, match="learning rate 0"):
-        launcher.run_training(exs, "m", cfg, tmp_path / "train")
+        launcher.run_training(exs, ModelRef(str(tmp_path), "f", "m"), cfg, tmp_path / "train")
     assert not (tmp_path / "train").exists()
 
 
