@@ -38,7 +38,7 @@ def _ints(text: str) -> list[int]:
 
 ADHOC = AdHoc(
     "evaluate",
-    files=(FileFlag("--model", "PATH", "model folder, HF id or toy://teacher|toy://base (ad hoc mode)"),
+    files=(FileFlag("--model", "PATH", help="model folder, HF id or toy://teacher|toy://base (ad hoc mode)"),
            FileFlag("--benchmark-file", "NAME=PATH", "a local JSONL/parquet file for benchmark NAME (repeatable) "
                     "[evaluate.paths]", required=False, repeat=True),
            FileFlag("--out", "DIR", "output folder (default: <run.output_dir>/eval/<model name>)", required=False)),

@@ -24,7 +24,7 @@ from limo_rl.run.lock import run_lock
 ADHOC = AdHoc(
     "generate",
     files=(FileFlag("--problems", "FILE", "problems file (JSONL or parquet: id, question, answer)"),
-           FileFlag("--model", "PATH", "model path / hub id (hf, vllm), served model name (openai), or toy://..."),
+           FileFlag("--model", "PATH", help="model path / hub id (hf, vllm), served model name (openai), or toy://..."),
            FileFlag("--out", "DIR", "output folder; shards go to OUT/chains, figures to OUT/stats.json")),
     knobs=(*knobs("generate", "engine", "n", "temperature", "top_p", "top_k", "max_new_tokens"),
            Knob("generate.stop", kwargs={"help": "stop string (repeatable)"}),
