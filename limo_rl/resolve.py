@@ -8,7 +8,7 @@ loop, ``limo-rl generate/evaluate/train`` ad hoc and the trainer never disagree 
 ``toy://base`` lives or what it is. ``s3://`` and ``gs://`` models are fetched by content hash into
 each node's own cache (:mod:`limo_rl.run.modelstore`).
 
-**Data.** ``source: toy`` (pool, static set) and the ``toy_eval`` / ``toy_dev`` benchmarks are *generated*
+**Data.** ``source: toy`` (pool, static set) and the ``toy_eval`` / ``toy_dev`` / ``toy_confirm`` benchmarks are *generated*
 rather than read: :data:`DATA_SOURCES` maps a source name to the functions that make its
 problems, its gold SFT set and its benchmark. Files and Hugging Face datasets go through
 :mod:`limo_rl.data.sources` as before.
@@ -169,6 +169,11 @@ class GeneratedSource:
     dev_benchmark: Callable[[int | None, ToyConfig], list[Problem]] | None = None
     # (question, the chain it stands in for, seed) -> the right procedure on perturbed operands (format_only control)
     format_chain: Callable[[str, str, int], str] | None = None
+    # (kind, question, the chain it stands in for, seed) -> a control's chain written by the world (gold_* controls,
+    # problem-set arms: limo_rl.select.controls)
+    control_chain: Callable[[str, str, str, int], str] | None = None
+    # (n or None, world settings) -> the confirmation set: disjoint from the pool, dev and test benchmarks
+    confirm_benchmark: Callable[[int | None, ToyConfig], list[Problem]] | None = None
 
 
 DATA_SOURCES: dict[str, GeneratedSource] = {
@@ -179,6 +184,8 @@ DATA_SOURCES: dict[str, GeneratedSource] = {
         benchmark=lambda n, cfg: toy.eval_problems(**({"n": n} if n else {}), difficulty=cfg.difficulty),
         dev_benchmark=lambda n, cfg: toy.dev_problems(**({"n": n} if n else {}), difficulty=cfg.difficulty),
         format_chain=toy.format_only_chain,
+        control_chain=toy.control_chain,
+        confirm_benchmark=lambda n, cfg: toy.confirm_problems(**({"n": n} if n else {}), difficulty=cfg.difficulty),
     ),
 }
 
