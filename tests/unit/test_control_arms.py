@@ -16,6 +16,7 @@ from limo_rl.data.io import write_problems
 from limo_rl.generate.shards import write_shard
 from limo_rl.loop.comparisons import comparison_pairs
 from limo_rl.loop.controls import control_data, control_problem
+from limo_rl.loop.family import build_family
 from limo_rl.run.artifacts import atomic_write_jsonl, read_jsonl
 from limo_rl.select.controls import (
     EASY_RATE,
@@ -214,3 +215,25 @@ def test_steps_base_builds_from_the_teacher_at_a_tiny_size(tmp_path):
     info = build_steps_base(tmp_path / "steps", teacher, ToyConfig(), steps=2, eval_n=2)
     assert info["kind"] == "toy-base-steps" and info["phases"][0]["steps"] == 2
     assert (tmp_path / "steps" / "model.safetensors").is_file() and 0 <= info["toy_dev_greedy_writes_steps"] <= 1
+
+
+# ---------------------------------------------------------------------------------------- the finding family
+def test_within_run_contrasts_join_the_family_holm(tmp_path):
+    """P1-P3 are contrasts inside one run (a control vs the loop, two controls), P4 a variant vs its base: a
+    declared ``RUN:A vs RUN:B`` is compared within that run and corrected in one Holm family with the rest."""
+    from tests.unit.test_family import make_run
+
+    base = make_run(tmp_path, "qa", ["compare.primary=['qa:loop/round1 vs qa:static']"], solved_loop=60,
+                    solved_static=30, sft_loop=["a"] * 5)
+    qb = make_run(tmp_path, "qb", ["select.strategy=correct_random"], solved_loop=62, solved_static=31,
+                  sft_loop=["b"] * 5)
+    fam = build_family([base, qb], primary=["qb:loop/round1"])
+    assert fam.primary == ["qb:loop/round1", "qa:loop/round1 vs qa:static"] and not fam.primary_not_compared
+    by = {(c["a"], c["b"]): c for c in fam.comparisons}
+    within = by[("qa:loop/round1", "qa:static")]
+    assert within["primary"] and within["variant"] == "qa" and within["difference"] == pytest.approx(30 / 120)
+    assert within["unit"] == "seeds x problems" and within["p_adjusted"] >= within["p_value"]
+    assert by[("qb:loop/round1", "qa:loop/round1")]["primary"]
+    assert sum(c["primary"] for c in fam.comparisons) == 2  # Holm over the two declared, not the static variant
+    fam = build_family([base, qb], primary=["qa:loop/round1 vs qb:static", "qa:nope vs qa:static"])
+    assert "qa:nope vs qa:static" in fam.primary_not_compared  # an arm the run lacks, two runs: no contrast
