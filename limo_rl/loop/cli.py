@@ -239,8 +239,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     cmp_.add_argument("--out", required=True, help="folder for compare.md and compare.json")
     cmp_.add_argument("--primary", action="append", default=None, metavar="CONTRAST",
                       help="a primary contrast (variant run name, NAME:ARM, 'A vs B' or 'NAME:A vs NAME:B'); Holm "
-                      "runs over these "
-                      "only, the rest are descriptive. Repeatable; none: all comparisons in one Holm family")
+                      "runs over these only, the rest are descriptive. Repeatable; none: all comparisons in one "
+                      "Holm family")
     cmp_.set_defaults(func=_cmd_compare)
 
     r = sub.add_parser(

@@ -219,7 +219,8 @@ def arm_training(run_dir: Path) -> list[dict[str, Any]]:
         match = read_json(d / MATCH)
         if match is not None:
             row.update({k: match[k] for k in ("available", "match", "match_target", "draw_seed", "loop_round",
-                                              "on_loop_problems", "from_other_problems", "shortfall") if k in match})
+                                              "on_loop_problems", "from_other_problems", "shortfall", "problems",
+                                              "eligible_problems") if k in match})
         out.append(row)
     return out
 
