@@ -16,7 +16,8 @@ loop, ``limo-rl generate/evaluate/train`` ad hoc and the trainer never disagree 
 each node's own cache (:mod:`limo_rl.run.modelstore`). Models are resolved once, at the entry (the loop
 or a command's ad hoc mode); stages receive the resolved :class:`ModelRef` or its path.
 
-**Data.** ``source: toy`` (pool, static set) and the ``toy_eval`` / ``toy_dev`` benchmarks are *generated*
+**Data.** ``source: toy`` (pool, static set) and the ``toy_eval`` / ``toy_dev`` / ``toy_confirm`` benchmarks are
+*generated*
 rather than read: :func:`generated_source` finds the world that makes a source's problems, its gold SFT set
 and its benchmarks (and knows their sizes). Files and Hugging Face datasets go through
 :mod:`limo_rl.data.sources` as before.
@@ -40,7 +41,7 @@ from limo_rl.run.hashing import hash_path
 from limo_rl.run.modelstore import OBJECT_STORE_SCHEMES, fetch_model, is_object_store_uri
 from limo_rl.run.objectstore import work_root
 from limo_rl.toy.bootstrap import TOY_MODELS
-from limo_rl.toy.problems import DEV_SIZE, EVAL_SIZE
+from limo_rl.toy.problems import CONFIRM_SIZE, DEV_SIZE, EVAL_SIZE
 from limo_rl.types import Problem, SFTExample
 
 CACHE_SUBDIR = ".cache"
@@ -81,6 +82,12 @@ class World:
     dev_benchmark_size: int | None = None
     # (question, the chain it stands in for, seed) -> the right procedure on perturbed operands (format_only control)
     format_chain: Callable[[str, str, int], str] | None = None
+    # (kind, question, the chain it stands in for, seed) -> a control's chain written by the world (gold_* controls,
+    # problem-set arms: limo_rl.select.controls)
+    control_chain: Callable[[str, str, str, int], str] | None = None
+    # (n or None, world settings) -> the confirmation set: disjoint from the pool, dev and test benchmarks
+    confirm_benchmark: Callable[[int | None, Any], list[Problem]] | None = None
+    confirm_benchmark_size: int | None = None
 
 
 def _toy_problems(pool: PoolConfig) -> list[Problem]:
@@ -100,6 +107,9 @@ WORLDS: dict[str, World] = {
         dev_benchmark=lambda n, cfg: toy.dev_problems(**({"n": n} if n else {}), difficulty=cfg.difficulty),
         dev_benchmark_size=DEV_SIZE,
         format_chain=toy.format_only_chain,
+        control_chain=toy.control_chain,
+        confirm_benchmark=lambda n, cfg: toy.confirm_problems(**({"n": n} if n else {}), difficulty=cfg.difficulty),
+        confirm_benchmark_size=CONFIRM_SIZE,
     ),
 }
 

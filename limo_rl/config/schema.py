@@ -148,8 +148,12 @@ class ToyConfig(_Section):
 
 
 # own_incorrect: the teacher's incorrect finished step chains; terse_correct: the bare right answer;
-# format_only: the right procedure on perturbed operands (a world that can write it: limo_rl.resolve)
-CONTROL_NAMES = ("own_incorrect", "terse_correct", "format_only")
+# format_only: the right procedure on perturbed operands (a world that can write it: limo_rl.resolve);
+# gold_*: the world's right procedure without a check, with a true one, a hollow one, a caught slip;
+# random/window/unsolved/easy: the problems the set is drawn from (the world's chains on each), by the last round's
+# pass rates (limo_rl.select.controls)
+CONTROL_NAMES = ("own_incorrect", "terse_correct", "format_only", "gold_steps", "gold_verified", "gold_hollow",
+                 "gold_caught", "random", "window", "unsolved", "easy")
 
 
 class LoopConfig(_Section):

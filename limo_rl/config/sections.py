@@ -10,7 +10,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict
 
 BENCHMARK_NAMES = (
     "aime24", "aime25", "amc23", "math500", "minerva_math", "olympiadbench", "gpqa_diamond",
-    "cn_math_2024", "gaokao", "kaoyan", "grade_school_math", "toy_eval", "toy_dev",
+    "cn_math_2024", "gaokao", "kaoyan", "grade_school_math", "toy_eval", "toy_dev", "toy_confirm",
 )
 
 

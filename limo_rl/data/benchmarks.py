@@ -2,7 +2,8 @@
 
 The sets are those of LIMO's evaluation (AIME24/25, AMC23, MATH500, Minerva math,
 OlympiadBench, GPQA-Diamond, plus the Chinese sets LIMO published as files) and the toy
-world's ``toy_eval`` (test) and ``toy_dev`` (dev: for choices, disjoint from ``toy_eval``). Each has a Hugging Face id (loaded with ``datasets.load_dataset``)
+world's ``toy_eval`` (test), ``toy_dev`` (dev: for choices, disjoint from ``toy_eval``) and ``toy_confirm``
+(a final finding's test, disjoint from both and from the pool). Each has a Hugging Face id (loaded with ``datasets.load_dataset``)
 and accepts a local JSONL/parquet override, since these machines reach no hub. The field
 names were read from the copies of LIMO's ``eval/data`` files (``problem``/``question``,
 ``answer``, ``subject``, ``choice_answer``) and from the HF dataset cards.
@@ -45,6 +46,7 @@ class BenchmarkSpec:
     row_map: Callable[[dict[str, Any]], dict[str, Any]] | None = None
     generated: str | None = None
     dev: bool = False  # a generated source's dev set (for choices), not its test benchmark
+    confirm: bool = False  # a generated source's confirmation set (the test touched once, for a final finding)
 
 
 def _gpqa_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -93,6 +95,8 @@ REGISTRY: dict[str, BenchmarkSpec] = {
         BenchmarkSpec("grade_school_math", "expression", None),
         BenchmarkSpec("toy_eval", "expression", None, generated="toy"),  # integers, fractions and x = n answers
         BenchmarkSpec("toy_dev", "expression", None, generated="toy", dev=True),  # disjoint from toy_eval
+        # disjoint from the pool, toy_dev and toy_eval: for the final finding only (limo_rl.toy.problems)
+        BenchmarkSpec("toy_confirm", "expression", None, generated="toy", confirm=True),
     )
 }
 assert set(REGISTRY) == set(BENCHMARK_NAMES), "registry and config.BENCHMARK_NAMES must agree"
@@ -124,7 +128,7 @@ def generated_benchmark_size(name: str) -> int | None:
     if spec is None or spec.generated is None:
         return None
     gen = DATA_SOURCES[spec.generated]
-    return gen.dev_benchmark_size if spec.dev else gen.benchmark_size
+    return gen.confirm_benchmark_size if spec.confirm else gen.dev_benchmark_size if spec.dev else gen.benchmark_size
 
 
 def _spec(name: str) -> BenchmarkSpec:
@@ -147,9 +151,10 @@ def load_benchmark(
     if spec.generated is not None and path is None:
         # no limit: the set's own size (toy_eval 1,000 problems, toy_dev 500; an equal share per kind)
         gen = DATA_SOURCES[spec.generated]
-        make = gen.dev_benchmark if spec.dev else gen.benchmark
+        make = gen.confirm_benchmark if spec.confirm else gen.dev_benchmark if spec.dev else gen.benchmark
         if make is None:
-            raise DataError(f"benchmark {name!r}: the {spec.generated} world makes no dev set")
+            raise DataError(f"benchmark {name!r}: the {spec.generated} world makes no "
+                            f"{'confirmation' if spec.confirm else 'dev'} set")
         problems = make(limit, settings_of(world, spec.generated))
         return [p if p.source == name else _with_source(p, name) for p in problems[: limit or None]]
     if path is None and spec.hf_id is None:

@@ -225,8 +225,8 @@ def _register_run(sub: argparse._SubParsersAction) -> None:
                    help="rerun this stage and everything after it even if cached")
     p.add_argument("--primary", action="append", default=None, metavar="CONTRAST",
                    help="with several recipes: a primary contrast of the family (a variant's recipe file stem or "
-                   "run name, an arm, NAME:ARM or 'A vs B'), added to the recipes' compare.primary; Holm runs "
-                   "over these only. Repeatable")
+                   "run name, an arm, NAME:ARM, 'A vs B' or two arms of one run 'NAME:A vs NAME:B'), added to "
+                   "the recipes' compare.primary; Holm runs over these only. Repeatable")
     p.add_argument("--confirm", action="append", default=None, metavar="NAME",
                    help="with several recipes: evaluate the test benchmarks for this variant (recipe file stem or "
                    "run name) and the base only; the others are evaluated on evaluate.dev_benchmarks alone "
@@ -248,8 +248,9 @@ def _register_compare_report(sub: argparse._SubParsersAction) -> None:
     cmp_.add_argument("--base", default=None, metavar="RUN_DIR", help="the base run (default: the first RUN_DIR)")
     cmp_.add_argument("--out", required=True, help="folder for compare.md and compare.json")
     cmp_.add_argument("--primary", action="append", default=None, metavar="CONTRAST",
-                      help="a primary contrast (variant run name, NAME:ARM or 'A vs B'); Holm runs over these "
-                      "only, the rest are descriptive. Repeatable; none: all comparisons in one Holm family")
+                      help="a primary contrast (variant run name, NAME:ARM, 'A vs B' or 'NAME:A vs NAME:B'); Holm "
+                      "runs over these only, the rest are descriptive. Repeatable; none: all comparisons in one "
+                      "Holm family")
     cmp_.set_defaults(func=_cmd_compare)
 
     r = sub.add_parser(

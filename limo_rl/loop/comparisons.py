@@ -8,7 +8,9 @@ evaluates as a test set; dev benchmarks are for choices, not verdicts):
 * each loop round vs ``base``, vs the previous round, vs ``static``;
 * ``static`` vs ``base``;
 * the last loop round and ``static`` vs ``teacher`` when the teacher is a different model;
-* the last loop round vs each control arm (``control/<name>``, :mod:`limo_rl.loop.controls`).
+* the last loop round vs each control arm (``control/<name>``, :mod:`limo_rl.loop.controls`), and the
+  controls one factor apart (``control/gold_verified`` vs ``control/gold_steps``, ``control/window`` vs
+  ``control/random``: :data:`limo_rl.select.controls.CONTROL_REFERENCES`).
 
 Seeds: with one seed shared by both arms of a pair, the comparison is of these two checkpoints
 (:mod:`limo_rl.evaluate.paired`, problems resampled); with two or more, of the two procedures
@@ -48,6 +50,7 @@ from limo_rl.run.layout import (
     read_samples,
     read_train_figures,
 )
+from limo_rl.select.controls import CONTROL_REFERENCES
 
 log = logging.getLogger(__name__)
 MISMATCH = 0.10
@@ -110,6 +113,9 @@ def comparison_pairs(labels: Sequence[str]) -> list[tuple[str, str]]:
             pairs.append(("static", "teacher"))
     if rounds:  # what the loop's set bought over each control built from its last round (loop.controls)
         pairs += [(f"loop/round{rounds[-1]}", c) for c in sorted(x for x in labels if x.startswith("control/"))]
+    # controls one factor apart (a true check vs none, the window's problems vs random ones)
+    pairs += [(f"control/{c}", f"control/{ref}") for c, ref in CONTROL_REFERENCES.items()
+              if {f"control/{c}", f"control/{ref}"} <= have]
     return pairs
 
 
@@ -213,7 +219,8 @@ def arm_training(run_dir: Path) -> list[dict[str, Any]]:
         match = read_json(d / MATCH)
         if match is not None:
             row.update({k: match[k] for k in ("available", "match", "match_target", "draw_seed", "loop_round",
-                                              "on_loop_problems", "from_other_problems", "shortfall") if k in match})
+                                              "on_loop_problems", "from_other_problems", "shortfall", "problems",
+                                              "eligible_problems") if k in match})
         out.append(row)
     return out
 

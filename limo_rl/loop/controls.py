@@ -22,7 +22,13 @@ from limo_rl.config import Recipe
 from limo_rl.resolve import ModelRef, generated_source
 from limo_rl.run.artifacts import atomic_write_json, atomic_write_jsonl, hash_file
 from limo_rl.run.layout import CHAINS, MATCH, SFT, VERDICTS, read_json
-from limo_rl.select.controls import FormatWriter, control_set_from_round
+from limo_rl.select.controls import (
+    PROBLEM_CONTROLS,
+    WORLD_CONTROLS,
+    ControlWriter,
+    FormatWriter,
+    control_set_from_round,
+)
 
 log = logging.getLogger(__name__)
 CONTROLS_VERSION = 1  # part of every control set's key: a change to how sets are built rebuilds them
@@ -35,12 +41,22 @@ def format_writer(recipe: Recipe) -> FormatWriter | None:
     return source.format_chain if source is not None else None
 
 
+def world_writer(recipe: Recipe) -> ControlWriter | None:
+    """The world's writer of control chains (gold controls, problem-set arms), when the pool's world has one."""
+    source = generated_source(recipe.pool.source, recipe.pool.format)
+    return source.control_chain if source is not None else None
+
+
 def control_problem(recipe: Recipe) -> str | None:
     """Why the recipe's controls cannot be built (checked before any stage), or None."""
     if "format_only" in recipe.loop.controls and format_writer(recipe) is None:
         return (f"loop.controls names format_only, but pool.source = {recipe.pool.source!r} is no world that "
                 "writes the right procedure on perturbed operands (the toy world does); use own_incorrect or "
                 "terse_correct")
+    need = [c for c in recipe.loop.controls if c in WORLD_CONTROLS and c != "format_only"]
+    if need and world_writer(recipe) is None:
+        return (f"loop.controls names {', '.join(need)}, but pool.source = {recipe.pool.source!r} is no world that "
+                "writes their chains (the toy world does); use own_incorrect or terse_correct")
     return None
 
 
@@ -68,11 +84,14 @@ def control_data(run: Any, name: str, problems_path: Path, round_dir: Path, sft_
                  d: Path) -> Path:
     """The control set's stage: ``<d>/sft.jsonl`` and ``<d>/stats.json`` (what was realised)."""
     writer = format_writer(run.r) if name == "format_only" else None
+    world = world_writer(run.r) if name in WORLD_CONTROLS and name != "format_only" else None
+    window = run.r.select.difficulty if name == "window" else None
     chains, verdicts = round_dir / "generate" / CHAINS, round_dir / "verify" / VERDICTS
 
     def fn(out: Path) -> dict[str, Any]:
         examples, record = control_set_from_round(name, sft_files, problems_path, chains, verdicts,
-                                                  run.r.generate.system_prompt, seed=run.seed, format_writer=writer)
+                                                  run.r.generate.system_prompt, seed=run.seed, format_writer=writer,
+                                                  writer=world, window=window)
         atomic_write_jsonl(out / SFT, (e.to_dict() for e in examples))
         atomic_write_json(out / "stats.json", record)
         return {"examples": record["examples"], "match_target": record["match_target"]}
@@ -82,7 +101,11 @@ def control_data(run: Any, name: str, problems_path: Path, round_dir: Path, sft_
                               "seed": run.seed}
     if name == "own_incorrect":
         inputs.update(chains=run._marker_hash(chains.parent), verdicts=run._marker_hash(verdicts.parent))
-    if name == "format_only":
+    if name in PROBLEM_CONTROLS:
+        inputs["verdicts"] = run._marker_hash(verdicts.parent)
+    if name == "window":
+        inputs["window"] = run.r.select.difficulty.model_dump()
+    if name in WORLD_CONTROLS:
         inputs["world"] = {"source": run.r.pool.source, "format": run.r.pool.format, "toy": run.r.toy.model_dump()}
     run.runner.run("select", d, inputs, fn, [SFT, "stats.json"])
     return d / SFT

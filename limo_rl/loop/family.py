@@ -14,7 +14,8 @@ benchmark, compares the variant's arm with the base's on the same problems:
   per arm it is about the procedure (seeds x problems), with one about the checkpoints;
 * **the family**: Holm runs over the declared primary contrasts only (``--primary`` and the members'
   ``compare.primary`` entries that name a family comparison: a variant name, an arm, ``variant:arm``
-  or ``A vs B``); the other comparisons are descriptive (no adjusted p, no verdict beyond their
+  or ``A vs B``, or two arms of one run, ``RUN:A vs RUN:B``, compared within that run and corrected
+  with the rest); the other comparisons are descriptive (no adjusted p, no verdict beyond their
   interval), by :func:`limo_rl.evaluate.paired.decide_primary`, the rule a run's report uses. Without
   a declaration every comparison is in one Holm family, as a run's report does.
 * **siblings that trained on the same data fail**: a variant whose every trained arm trained on the
@@ -227,6 +228,7 @@ def build_family(paths: Sequence[str | Path], *, base: str | Path | None = None,
                     warnings.append(f"{var.name}:{arm} on {bench}: not compared ({exc})")
                     continue
                 raw.append((r, var.name, var.splits.get(bench, "test")))
+    raw += _within_run(primary, [base_m, *variants], bootstrap_samples, warnings)
     declared = _declared(primary, [base_m, *variants], [r for r, _, _ in raw])
     decided, unmatched = decide_primary([r for r, _, _ in raw], declared, contrast_matches, alpha=ALPHA, power=POWER)
     warnings += [f"primary contrast {c!r}: no comparison of the family is one" for c in unmatched]
@@ -234,6 +236,46 @@ def build_family(paths: Sequence[str | Path], *, base: str | Path | None = None,
     return Family(base_m.name, rows, rows_v, warnings, declared, _failures([base_m, *variants]),
                   {m.name: m.touched for m in (base_m, *variants)}, unmatched,
                   [m.name for m in (base_m, *variants) if (m.recipe.get("evaluate") or {}).get("confirm", True)])
+
+
+def _within(contrast: str, members: Sequence[Member]) -> tuple[Member, str, str] | None:
+    """``RUN:A vs RUN:B`` (two arms of one member run, e.g. ``finding:loop/round2 vs finding:control/format_only``)
+    -> (that member, A, B); None for any other contrast."""
+    left, sep, right = contrast.partition(" vs ")
+    run_a, _, a = left.partition(":")
+    run_b, _, b = right.partition(":")
+    if not sep or run_a != run_b or not a or not b:
+        return None
+    m = next((m for m in members if m.name == run_a), None)
+    return (m, a, b) if m is not None and a in m.arms and b in m.arms else None
+
+
+def _within_run(given: Sequence[str], members: Sequence[Member], bootstrap_samples: int,
+                warnings: list[str]) -> list[tuple[PairedResult, str, str]]:
+    """A primary contrast between two arms of one run (``RUN:A vs RUN:B``, given or in a member's
+    ``compare.primary``) joins the family's Holm beside the variant-vs-base ones: a finding whose contrasts
+    live in several runs (a control vs the loop in one, a selection variant vs its base across two) is
+    corrected once, over all of them."""
+    wanted = list(dict.fromkeys([*given, *(c for m in members for c in (m.recipe.get("compare") or {}).get("primary")
+                                            or [])]))
+    out: list[tuple[PairedResult, str, str]] = []
+    for c in wanted:
+        found = _within(c, members)
+        if found is None:
+            continue
+        m, a, b = found
+        for bench in sorted(_benches(m.arms[a]) & _benches(m.arms[b])):
+            xa = {s: by.get(bench, {}) for s, by in m.arms[a].by_seed.items()}
+            xb = {s: by.get(bench, {}) for s, by in m.arms[b].by_seed.items()}
+            metric = m.arms[a].primary.get(bench) or "pass@1[avg of n]"
+            try:
+                r = compare_procedures(xa, xb, label_a=f"{m.name}:{a}", label_b=f"{m.name}:{b}", benchmark=bench,
+                                       metric=metric, bootstrap_samples=bootstrap_samples)
+            except PairingError as exc:
+                warnings.append(f"{c} on {bench}: not compared ({exc})")
+                continue
+            out.append((r, m.name, m.splits.get(bench, "test")))
+    return out
 
 
 def _declared(given: Sequence[str], members: Sequence[Member], results: Sequence[PairedResult]) -> list[str]:

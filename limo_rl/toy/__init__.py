@@ -11,10 +11,12 @@ from limo_rl.toy.chains import (
     verification_steps,
     write_chain,
 )
+from limo_rl.toy.gold import control_chain
 from limo_rl.toy.perturb import format_only_chain
-from limo_rl.toy.problems import dev_problems, eval_problems, make_problems
+from limo_rl.toy.problems import confirm_problems, dev_problems, eval_problems, make_problems
 
 __all__ = [
-    "bootstrap_teacher", "dev_problems", "eval_problems", "format_only_chain", "gold_examples", "make_problems", "process_consistent",
+    "bootstrap_teacher", "confirm_problems", "control_chain", "dev_problems", "eval_problems", "format_only_chain",
+    "gold_examples", "make_problems", "process_consistent",
     "resolve_toy_model", "toy_correct", "verification_steps", "write_chain",
 ]

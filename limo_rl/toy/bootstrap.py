@@ -48,14 +48,14 @@ from limo_rl.run.artifacts import atomic_output, atomic_write_json, hash_obj
 from limo_rl.toy import lm
 from limo_rl.toy.chains import CORPUS_MIX, STYLES, corpus_examples, write_chain
 from limo_rl.toy.model import make_tiny_model
-from limo_rl.toy.problems import eval_problems, make_problems
+from limo_rl.toy.problems import dev_problems, eval_problems, make_problems
 from limo_rl.types import LIMO_SYSTEM_PROMPT
 
 log = logging.getLogger(__name__)
 
 WORLD_VERSION = "toy-world-2"
 TOY_SCHEME = "toy://"
-TOY_MODELS = ("teacher", "base", "random")
+TOY_MODELS = ("teacher", "base", "random", "base_steps")
 INFO_FILE = "limo_toy.json"
 # The teacher's architecture: big enough to learn column arithmetic, small enough for minutes on a CPU.
 TEACHER_ARCH = {"hidden_size": 128, "num_layers": 2, "num_heads": 4, "vocab_size": 768}
@@ -69,6 +69,15 @@ CONTINUE_SEED = 123_457  # the continued-pretraining problems' stream (disjoint 
 CONTINUE_TERSE = 0.55
 CONTINUE_MIX = {"terse": CONTINUE_TERSE, **{s: w * (1 - CONTINUE_TERSE) / (1 - CORPUS_MIX["terse"])
                                             for s, w in CORPUS_MIX.items() if s != "terse"}}
+# toy://base_steps: the teacher continued on fresh problems where no chain is a bare answer (every other style in
+# CORPUS_MIX's proportions), so its greedy reply writes steps: the second base of the finding (issue 28), on which a
+# set that writes steps no longer wins by flipping a bare-answer habit. Measured (seed 0, 200 toy_dev problems, greedy):
+# it writes steps in 100% of its replies and scores 0.29, the teacher 8% and 0.03; 150 steps took 1,447 s at
+# load 33 on 2 cores (about 1 s a step on a quiet machine). Beware: the docstring above found that a teacher whose
+# greedy reply writes steps (0.32) barely moves under 400 gold chains; pilot the headroom before the finding.
+STEPS_MIX = {s: w / (1 - CORPUS_MIX["terse"]) for s, w in CORPUS_MIX.items() if s != "terse"}
+STEPS_BASE_STEPS = 150
+STEPS_BASE_SEED = 331_013  # its corpus's problem stream (disjoint from the first corpus's and phase 2's streams)
 HEADROOM_K, HEADROOM_T = 8, 0.8  # the teacher's info records pass@8 at T=0.8 beside greedy pass@1: its headroom
 # Teachers bootstrapped ahead of time, one folder per cache key (see _copy_pretrained).
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
@@ -148,6 +157,46 @@ def bootstrap_teacher(out_dir: str | Path, toy: ToyConfig | None = None, *, eval
     return info
 
 
+def _writes_steps(text: str) -> bool:
+    """At least two lines of work besides the boxed answer (limo_rl.select.controls.writes_steps's rule)."""
+    return sum(1 for ln in text.splitlines() if ln.strip() and "\\boxed" not in ln) >= 2
+
+
+def steps_corpus(toy: ToyConfig, steps: int = STEPS_BASE_STEPS) -> list:
+    """toy://base_steps's corpus: fresh problems (about 4 visits each) in :data:`STEPS_MIX`'s styles."""
+    n = steps * BOOTSTRAP_BATCH // 4 + 100
+    problems = make_problems(n, seed=toy.seed * 1_000 + STEPS_BASE_SEED, difficulty=toy.difficulty)
+    return corpus_examples(problems, seed=toy.seed + 2, mix=STEPS_MIX)
+
+
+def build_steps_base(out_dir: str | Path, teacher: str | Path, toy: ToyConfig | None = None, *,
+                     steps: int = STEPS_BASE_STEPS, eval_n: int = 100) -> dict:
+    """toy://base_steps into ``out_dir`` (atomically): ``teacher`` continued ``steps`` steps on
+    :func:`steps_corpus` (peak lr :data:`CONTINUE_LR`), so its greedy reply writes steps. Returns its info
+    (greedy pass@1 and the share of greedy replies that write steps, on ``eval_n`` toy_dev problems)."""
+    toy = toy or ToyConfig()
+    t0 = time.perf_counter()
+    with atomic_output(Path(out_dir)) as tmp:
+        model, tok, stats = lm.sft(teacher, steps_corpus(toy, steps), tmp, steps=steps, batch_size=BOOTSTRAP_BATCH,
+                                   learning_rate=CONTINUE_LR, warmup_steps=min(10, steps), seed=toy.seed)
+        _set_generation_defaults(tmp, tok)
+        acc = steps_share = None
+        if eval_n:
+            problems = dev_problems(eval_n, difficulty=toy.difficulty)
+            acc, outputs = lm.pass_at_1(model, tok, problems)
+            steps_share = round(sum(_writes_steps(o[0]) for o in outputs) / max(len(outputs), 1), 4)
+        info = {"kind": "toy-base-steps", "world": WORLD_VERSION, "config": toy.model_dump(), "arch": TEACHER_ARCH,
+                "continued_from": str(teacher), "phases": [{"phase": "steps", "steps": stats.steps,
+                                                           "final_loss": round(stats.final_loss, 4),
+                                                           "wall_s": round(stats.wall_s, 1)}],
+                "wall_s": round(time.perf_counter() - t0, 1), "toy_dev_pass@1": acc,
+                "toy_dev_greedy_writes_steps": steps_share, "toy_dev_n": eval_n}
+        atomic_write_json(tmp / INFO_FILE, info)
+    log.info("toy base_steps written to %s: greedy pass@1 %s on %d toy_dev problems, %.0f s", out_dir, acc, eval_n,
+             info["wall_s"])
+    return info
+
+
 def _set_generation_defaults(model_dir: Path, tok) -> None:
     """Stop at ``<|im_end|>`` and pad with ``<|pad|>`` whatever engine loads the model."""
     from transformers import GenerationConfig
@@ -178,7 +227,8 @@ def _complete(path: Path) -> bool:
 
 
 def resolve_toy_model(uri: str, cache_dir: str | Path, toy: ToyConfig | None = None, *, eval_n: int = 100) -> Path:
-    """``toy://teacher`` | ``toy://base`` | ``toy://random`` -> a model folder under ``cache_dir``, built once.
+    """``toy://teacher`` | ``toy://base`` | ``toy://random`` | ``toy://base_steps`` -> a model folder under
+    ``cache_dir``, built once (``base_steps``: :func:`build_steps_base`, about 150 CPU-seconds at 1 s a step).
 
     A path that is not a ``toy://`` URI is returned unchanged, so callers may pass any model name through.
     ``eval_n``: toy_eval problems the new teacher is scored on (recorded in its ``limo_toy.json``).
@@ -200,6 +250,9 @@ def resolve_toy_model(uri: str, cache_dir: str | Path, toy: ToyConfig | None = N
             _copy_pretrained(PRETRAINED_DIR / path.name, path)
         elif name == "teacher":
             bootstrap_teacher(path, toy, eval_n=eval_n)
+        elif name == "base_steps":
+            teacher = resolve_toy_model("toy://teacher", cache, toy, eval_n=eval_n)
+            build_steps_base(path, teacher, toy, eval_n=eval_n)
         elif name == "base":
             teacher = resolve_toy_model("toy://teacher", cache, toy, eval_n=eval_n)
             with atomic_output(path) as tmp:

@@ -18,7 +18,7 @@ from limo_rl.run.artifacts import atomic_output, atomic_write_jsonl
 from limo_rl.toy.bootstrap import bootstrap_teacher, resolve_toy_model
 from limo_rl.toy.chains import gold_examples
 from limo_rl.toy.model import make_tiny_model
-from limo_rl.toy.problems import dev_problems, eval_problems, make_problems
+from limo_rl.toy.problems import confirm_problems, dev_problems, eval_problems, make_problems
 
 
 def _toy_config(args: argparse.Namespace):
@@ -63,8 +63,10 @@ def _cmd_bootstrap(args: argparse.Namespace) -> int:
 def _cmd_problems(args: argparse.Namespace) -> int:
     if args.n < 1:
         raise UsageError(f"--n must be >= 1, got {args.n}")
-    make = eval_problems if args.eval else dev_problems if args.dev else make_problems
-    seed = {} if (args.eval or args.dev) else {"seed": args.seed}  # the test and dev sets have fixed seeds
+    make = eval_problems if args.eval else dev_problems if args.dev else confirm_problems if args.confirm \
+        else make_problems
+    # the test, dev and confirmation sets have fixed seeds
+    seed = {} if (args.eval or args.dev or args.confirm) else {"seed": args.seed}
     try:
         problems = make(args.n, difficulty=args.difficulty, **seed)
     except ValueError as exc:  # a question space too small for n at this difficulty
@@ -141,6 +143,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     side = pr.add_mutually_exclusive_group()
     side.add_argument("--eval", action="store_true", help="the toy_eval test set (stratified by kind, fixed seed)")
     side.add_argument("--dev", action="store_true", help="the toy_dev set, for choices (disjoint from toy_eval)")
+    side.add_argument("--confirm", action="store_true", help="the toy_confirm set, a final finding's test (disjoint "
+                      "from the pool, toy_dev and toy_eval)")
     world(pr, steps=False)
     pr.set_defaults(func=_cmd_problems)
 

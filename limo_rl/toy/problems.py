@@ -17,7 +17,9 @@ to 28), so a chain whose work is wrong rarely lands on the right answer by chanc
 Disjointness: every question is assigned to the training side, ``toy_eval`` (the test set)
 or ``toy_dev`` (the set every choice is made on) by a hash of its text (one in eight goes to
 evaluation, a quarter of those to dev), so :func:`make_problems`, :func:`eval_problems` and
-:func:`dev_problems` never share a question, whatever seeds are used. The evaluation sets
+:func:`dev_problems` never share a question, whatever seeds are used. ``toy_confirm``
+(:func:`confirm_problems`, the final finding's test) takes the evaluation side's questions that
+``toy_eval`` at its default size does not. The evaluation sets
 are stratified: a fixed, equal share of every kind whatever their size, each kind drawn
 from its own seeded stream, so a larger set only adds problems.
 
@@ -38,6 +40,8 @@ KINDS = ("add", "sub", "mul", "linear", "fraction")
 EVAL_SEED = 10_007
 EVAL_SIZE = 1_000  # toy_eval's default size: 200 problems per kind, enough to see a few points
 DEV_SIZE = 500  # toy_dev's default size: 100 problems per kind
+CONFIRM_SIZE = 750  # toy_confirm's default size: 150 problems per kind (sub's evaluation side holds ~184 more)
+CONFIRM_SEED = 20_011
 _EVAL_BUCKETS = 8  # one question in _EVAL_BUCKETS belongs to the evaluation side
 _DEV_BUCKETS = 4  # one evaluation-side question in _DEV_BUCKETS belongs to toy_dev
 _MAX_MISSES = 2_000  # consecutive rejected draws after which a kind's question space counts as exhausted
@@ -95,7 +99,8 @@ def _fraction(rng: random.Random, d: int) -> dict:
 _MAKERS: dict[str, Callable[[random.Random, int], dict]] = {
     "add": _add, "sub": _sub, "mul": _mul, "linear": _linear, "fraction": _fraction,
 }
-_SIDES = {"train": ("toy", "toy"), "eval": ("toyeval", "toy_eval"), "dev": ("toydev", "toy_dev")}
+_SIDES = {"train": ("toy", "toy"), "eval": ("toyeval", "toy_eval"), "dev": ("toydev", "toy_dev"),
+          "confirm": ("toyconfirm", "toy_confirm")}
 
 
 def question_side(question: str) -> str:
@@ -125,8 +130,8 @@ def _check_args(n: int, difficulty: int, kinds: tuple[str, ...]) -> None:
         raise ValueError(f"unknown problem kind(s) {unknown}; known: {', '.join(KINDS)}")
 
 
-def _problem(spec: dict, side: str, difficulty: int) -> Problem:
-    prefix, source = _SIDES[side]
+def _problem(spec: dict, side: str, difficulty: int, label: str | None = None) -> Problem:
+    prefix, source = _SIDES[label or side]
     q, answer = spec.pop("question"), spec.pop("answer")
     return Problem(id=_problem_id(prefix, q), question=q, answer=answer, source=source, subject=spec["kind"],
                    meta={"difficulty": difficulty, **spec})
@@ -155,7 +160,8 @@ def _rotation(n: int, seed: int, difficulty: int, kinds: tuple[str, ...]) -> lis
     return out
 
 
-def _stratified(n: int, seed: int, difficulty: int, side: str, kinds: tuple[str, ...]) -> list[Problem]:
+def _stratified(n: int, seed: int, difficulty: int, side: str, kinds: tuple[str, ...],
+                exclude: frozenset[str] = frozenset(), label: str | None = None) -> list[Problem]:
     """Evaluation sides: a fixed equal share per kind (the first ``n % len(kinds)`` kinds get one more),
     each kind from its own stream, interleaved; a kind whose question space is too small is an error."""
     per_kind: dict[str, list[Problem]] = {}
@@ -167,7 +173,7 @@ def _stratified(n: int, seed: int, difficulty: int, side: str, kinds: tuple[str,
         misses = 0
         while len(got) < quota:
             spec = _MAKERS[kind](rng, difficulty)
-            if spec["question"] in seen or question_side(spec["question"]) != side:
+            if spec["question"] in seen or question_side(spec["question"]) != side or spec["question"] in exclude:
                 misses += 1
                 if misses >= _MAX_MISSES:
                     raise ValueError(f"only {len(got)} distinct {kind!r} problems exist on the {side} side at "
@@ -175,7 +181,7 @@ def _stratified(n: int, seed: int, difficulty: int, side: str, kinds: tuple[str,
                 continue
             misses = 0
             seen.add(spec["question"])
-            got.append(_problem(spec, side, difficulty))
+            got.append(_problem(spec, side, difficulty, label))
         per_kind[kind] = got
     return [per_kind[k][j] for j in range(max(map(len, per_kind.values()), default=0))
             for k in kinds if j < len(per_kind[k])]
@@ -199,3 +205,16 @@ def dev_problems(n: int = DEV_SIZE, seed: int = EVAL_SEED, difficulty: int = 2,
     """The ``toy_dev`` set (checkpoints, sweeps, calibration): disjoint from toy_eval and the training side."""
     _check_args(n, difficulty, tuple(kinds))
     return _stratified(n, seed, difficulty, "dev", tuple(kinds))
+
+
+def confirm_problems(n: int = CONFIRM_SIZE, seed: int = CONFIRM_SEED, difficulty: int = 2,
+                     kinds: tuple[str, ...] = KINDS) -> list[Problem]:
+    """The ``toy_confirm`` set: the test touched once, for a final finding, never while designing.
+
+    Disjoint from the training side and ``toy_dev`` by the hash split, and from ``toy_eval`` (at any size up to
+    its default :data:`EVAL_SIZE`, whose stratified draws are prefixes of it) by construction: evaluation-side
+    questions of their own seeded streams, every question of ``toy_eval`` left out. Why not a new hash bucket:
+    moving questions between sides would change the pool, ``toy_eval`` and ``toy_dev`` of every recipe."""
+    _check_args(n, difficulty, tuple(kinds))
+    taken = frozenset(p.question for p in eval_problems(EVAL_SIZE, difficulty=difficulty))
+    return _stratified(n, seed, difficulty, "eval", tuple(kinds), exclude=taken, label="confirm")

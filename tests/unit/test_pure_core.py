@@ -24,7 +24,7 @@ def test_pure_modules_import_without_frameworks():
     res = run("import limo_rl.types, limo_rl.config, limo_rl.run.artifacts, limo_rl.console.tracking, limo_rl.console.progress, "
               "limo_rl.loop.cache, limo_rl.loop.plan, limo_rl.loop.report, limo_rl.data.io, limo_rl.evaluate.paired, "
               "limo_rl.loop.comparisons, limo_rl.loop.matching, limo_rl.data.decontam, limo_rl.select.controls, "
-              "limo_rl.toy.perturb; print('ok')")
+              "limo_rl.toy.perturb, limo_rl.toy.gold; print('ok')")
     assert res.returncode == 0 and res.stdout.strip() == "ok", res.stderr
 
 
