@@ -1,9 +1,8 @@
-"""The recipe: its schema (:mod:`.schema`), loading with ``base:`` and overrides (:mod:`.loading`),
-and the checks that depend on this machine (:mod:`.preflight`).
+"""The recipe: its schema (:mod:`.schema`) and loading with ``base:`` and overrides (:mod:`.loading`).
 
-Split so each part can be read alone; every public name is re-exported here, so
-``from limo_rl.config import Recipe, load_recipe, preflight`` works as before. Pure core:
-pydantic and yaml only.
+Split so each part can be read alone; every public name is re-exported here
+(``from limo_rl.config import Recipe, load_recipe``). Pure core: pydantic and yaml only (a test holds
+it to that); the checks that depend on this machine are :mod:`limo_rl.runtime.preflight`.
 """
 
 from limo_rl.config.loading import (
@@ -15,7 +14,6 @@ from limo_rl.config.loading import (
     parse_override,
     validate_recipe,
 )
-from limo_rl.config.preflight import preflight
 from limo_rl.config.schema import (
     BENCHMARK_NAMES,
     GPU_NAMES,
@@ -80,6 +78,5 @@ __all__ = [
     "load_recipe",
     "load_yaml_tree",
     "parse_override",
-    "preflight",
     "validate_recipe",
 ]

@@ -14,13 +14,14 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from limo_rl.config import GenerateConfig, Recipe, preflight
+from limo_rl.config import GenerateConfig, Recipe
 from limo_rl.console.cliargs import add_recipe_args
 from limo_rl.data.io import DataError, read_problems
 from limo_rl.errors import UsageError
 from limo_rl.generate.driver import GenerationError, run_generation
 from limo_rl.resolve import resolve_model_path
 from limo_rl.run.lock import run_lock
+from limo_rl.runtime.preflight import preflight
 
 FLAG_TO_FIELD = {
     "engine": "engine", "n": "n", "temperature": "temperature", "top_p": "top_p", "top_k": "top_k",
