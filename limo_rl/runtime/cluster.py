@@ -11,7 +11,9 @@ nodes now, or, when the recipe says an autoscaler may add nodes
 with a message naming what is missing. A bundle larger than any node (``tensor_parallel_size``
 above a node's GPU count) is reported at once on a static cluster, never waited on forever.
 
-Placement is checked by first-fit of the bundles on each node's total resources (what the
+Each stage sizes its own bundles from the recipe (``generate.pool.engine_bundle`` with the one GPU
+rule ``generate.pool.engine_gpus``, ``train.launcher.worker_bundle``); the loop's cluster preflight
+checks those same bundles here (:func:`bundle_problems`). Placement is checked by first-fit of the bundles on each node's total resources (what the
 stage would get with the cluster to itself, as the loop runs one stage at a time).
 """
 

@@ -1,4 +1,13 @@
-"""The one place that starts Ray, under one environment policy.
+"""Ray's lifetime, in one place: how it starts (one environment policy), who owns a session, who ends it.
+
+Who: a command owns its session (:class:`RaySession`, a ``with``: ``limo-rl run`` in the loop driver,
+each ad hoc stage command in the CLI). Ray starts inside it when something first needs it, a private
+cluster is recorded in the run folder and ended with the session (or, if the driver was killed, by
+its watchdog, the next run or ``limo-rl clean``: :func:`end_orphan_cluster`), and any autoscaler
+request is withdrawn (:func:`release_resources`). Stages ask for Ray with :func:`ray_session` and
+never stop a session.
+
+How:
 
 * ``RAY_ADDRESS`` set (``ray job submit``, a cluster): join it; the job's runtime env applies,
   and a second one would conflict with it.
@@ -16,9 +25,9 @@
   console only with ``-v`` (else it goes to ``<run>/logs/workers``), Ray's own driver logging joins
   limo_rl's (the run's log file), and workers run with Ray Train's print patch off.
 
-A session that was already up (a test's, the loop driver's, a job's) is used as is and never
-shut down by the code that found it: :func:`ray_session` shuts down only what it started.
-Ray is imported lazily, so importing this module costs nothing.
+A session that was already up (a test's, a job's) is used as is and never shut down by the code
+that found it; outside any :class:`RaySession` (a library call, a test) :func:`ray_session` shuts
+down only what it started. Ray is imported lazily, so importing this module costs nothing.
 """
 
 from __future__ import annotations
