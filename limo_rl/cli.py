@@ -31,6 +31,7 @@ from limo_rl.hub import cli as hub_cli
 from limo_rl.loop import cli as loop_cli
 from limo_rl.loop.driver import run_recipe
 from limo_rl.loop.headline import verdict_lines
+from limo_rl.runtime.raysession import RaySession
 from limo_rl.select import cli as select_cli
 from limo_rl.toy import cli as toy_cli
 from limo_rl.train import cli as train_cli
@@ -66,7 +67,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     recipe_mode = getattr(args, "recipe_mode", None)
     if recipe_mode is not None and recipe_mode(args):
         return run_stage(args)
-    return int(args.func(args) or 0)
+    with RaySession():  # an ad hoc stage that needs Ray starts it under the command's session, ended here
+        return int(args.func(args) or 0)
 
 
 # ---------------------------------------------------------------------------------------- config / runs commands

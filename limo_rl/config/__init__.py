@@ -1,10 +1,9 @@
 """The recipe: its schema (:mod:`.schema`; the stage sections in :mod:`.stages`, their shared base in
-:mod:`.sections`), loading with ``base:`` and overrides (:mod:`.loading`), and the checks that depend
-on this machine (:mod:`.preflight`).
+:mod:`.sections`) and loading with ``base:`` and overrides (:mod:`.loading`).
 
-Split so each part can be read alone; every public name is re-exported here, so
-``from limo_rl.config import Recipe, load_recipe, preflight`` works as before. Pure core:
-pydantic and yaml only.
+Split so each part can be read alone; every public name is re-exported here
+(``from limo_rl.config import Recipe, load_recipe``). Pure core: pydantic and yaml only (a test holds
+it to that); the checks that depend on this machine are :mod:`limo_rl.runtime.preflight`.
 """
 
 from limo_rl.config.loading import (
@@ -17,7 +16,6 @@ from limo_rl.config.loading import (
     parse_override,
     validate_recipe,
 )
-from limo_rl.config.preflight import preflight
 from limo_rl.config.schema import (
     BENCHMARK_NAMES,
     GPU_NAMES,
@@ -83,6 +81,5 @@ __all__ = [
     "load_stage_recipe",
     "load_yaml_tree",
     "parse_override",
-    "preflight",
     "validate_recipe",
 ]

@@ -8,7 +8,7 @@ forms a W&B sweep agent produces (``select.budget=817`` from ``${args_no_hyphens
 Validation runs before any compute and reports every problem at once, each naming the
 file, the dotted key, the bad value and what is allowed; an unknown key suggests the
 closest valid one. Checks that depend on the machine (is vLLM installed, is an API key
-set) live in :func:`preflight`, so a Qwen-scale recipe still validates on a laptop.
+set) live in :mod:`limo_rl.runtime.preflight`, so a Qwen-scale recipe still validates on a laptop.
 
 Pure core: imports pydantic and yaml only.
 """

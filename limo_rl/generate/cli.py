@@ -13,13 +13,13 @@ import json
 import sys
 from pathlib import Path
 
-from limo_rl.config import preflight
 from limo_rl.console.cliargs import AdHoc, FileFlag, Knob, add_recipe_args, knobs
 from limo_rl.data.io import DataError, read_problems
 from limo_rl.errors import UsageError
 from limo_rl.generate.driver import GenerationError, run_generation
 from limo_rl.resolve import resolve_model_path
 from limo_rl.run.lock import run_lock
+from limo_rl.runtime.preflight import preflight
 
 ADHOC = AdHoc(
     "generate",

@@ -8,8 +8,9 @@ with different protocols share the actors.
 
 Resources follow the recipe, never what the cluster has at the instant the pool starts (an
 autoscaler adds GPU nodes only when asked): an actor asks for GPUs when ``generate.device`` is
-cuda, or auto with ``hardware.gpus_per_node`` > 0 (``cluster.engine_gpus``, the preflight's rule),
-else CPUs only, so vLLM's CPU build runs on a CPU cluster. Ad hoc commands have no hardware
+cuda, or auto with ``hardware.gpus_per_node`` > 0 (:func:`engine_gpus`, the one rule; the cluster
+preflight checks :func:`stage_bundles`, built from the same :func:`engine_bundle`), else CPUs only,
+so vLLM's CPU build runs on a CPU cluster. Ad hoc commands have no hardware
 section: there auto reads the largest GPU count of a node up now. A hub model is downloaded once
 per engine node before the actors start, and vLLM may take ``hardware.actor_start_timeout_s`` to
 come up (:mod:`limo_rl.generate.prefetch`). A vLLM actor on CPU gets its KV-cache size
@@ -25,6 +26,7 @@ the same GPUs therefore finds them free.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -36,14 +38,8 @@ from limo_rl.generate.engines import make_engine
 from limo_rl.generate.prefetch import engine_nodes, engine_start_env, needs_prefetch, prefetch_on_nodes
 from limo_rl.run.artifacts import hash_obj
 from limo_rl.run.modelstore import local_model_path
-from limo_rl.runtime.cluster import (
-    cluster_nodes,
-    engine_gpus,
-    release_resources,
-    unplaced,
-    wait_for_resources,
-)
-from limo_rl.runtime.raysession import start_ray, worker_env
+from limo_rl.runtime.cluster import Bundle, cluster_nodes, unplaced, wait_for_resources
+from limo_rl.runtime.raysession import ray_session, release_resources, worker_env
 from limo_rl.runtime.worker_logs import redirect_worker_output
 from limo_rl.types import Completion, GenerationRequest
 
@@ -110,9 +106,36 @@ class SampleCounter:
         return self.n
 
 
+def engine_gpus(cfg: Any, gpus_per_node: int) -> float:
+    """GPUs one engine actor asks Ray for: the one rule the actor pool and the cluster preflight share.
+
+    Decided from the recipe, never from what the cluster has at this instant (an autoscaling
+    cluster starts with its GPU group at 0 nodes: sizing from that would put CUDA vLLM on the CPU
+    head): ``device: cuda`` asks for GPUs, ``auto`` asks for them when ``hardware.gpus_per_node``
+    names some, ``cpu`` (and the openai engine) never. A vLLM engine takes ``tensor_parallel_size``
+    GPUs, the hf engine one."""
+    on_gpu = cfg.device == "cuda" or (cfg.device == "auto" and gpus_per_node > 0)
+    if cfg.engine == "openai" or not on_gpu:
+        return 0.0
+    return float(cfg.vllm.tensor_parallel_size) if cfg.engine == "vllm" else 1.0
+
+
 def actor_resources(cfg: Any, gpus_per_node: int) -> tuple[float, float]:
-    """(CPUs, GPUs) one actor asks of Ray: GPUs by the recipe's rule (``cluster.engine_gpus``)."""
+    """(CPUs, GPUs) one actor asks of Ray: GPUs by the recipe's rule (:func:`engine_gpus`)."""
     return cfg.cpus_per_actor, engine_gpus(cfg, gpus_per_node)
+
+
+def engine_bundle(cfg: Any, gpus_per_node: int) -> Bundle:
+    """What one engine actor asks of Ray: its CPUs, GPUs and ``generate.resources`` (which pin the nodes)."""
+    cpus, gpus = actor_resources(cfg, gpus_per_node)
+    return {"CPU": cpus, "GPU": gpus, **cfg.resources}
+
+
+def stage_bundles(cfg: Any, gpus_per_node: int) -> list[Bundle]:
+    """The generate stage's GPU bundles for the cluster preflight: one per actor; none for engines on CPUs
+    (they are capped at what the nodes hold, never waited on)."""
+    bundle = engine_bundle(cfg, gpus_per_node)
+    return [bundle] * cfg.num_actors if bundle["GPU"] else []
 
 
 def actor_env(cfg: Any, threads: int, gpus: float) -> dict[str, str]:
@@ -155,8 +178,8 @@ class PoolError(RuntimeError):
 class ActorPool:
     """Generate actors for one (engine settings, model), started on demand and reused until closed.
 
-    Use as a context manager. It joins the Ray cluster that is up (or ``RAY_ADDRESS``), else
-    starts a local one that it shuts down on close.
+    Use as a context manager. Ray comes from :func:`~limo_rl.runtime.raysession.ray_session`: the command's
+    session when there is one (never stopped here), else one for the pool's life (a library call).
     """
 
     def __init__(self) -> None:
@@ -165,7 +188,7 @@ class ActorPool:
         self.started = 0  # engines started over the pool's life (replacements included)
         self.version = ""
         self._spawn_args: tuple[Any, ...] | None = None
-        self._ray_started = False
+        self._session: contextlib.ExitStack | None = None  # Ray for the pool's life (the command's session if open)
         self._prefetched: set[str] = set()  # hub models already on every engine node
 
     def __enter__(self) -> ActorPool:
@@ -174,11 +197,13 @@ class ActorPool:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
-    def _ray(self) -> Any:
+    def _ray_up(self) -> Any:
         import ray
 
-        if start_ray():  # joins RAY_ADDRESS when set; a session already up is used as is
-            self._ray_started = True
+        if self._session is None:  # joins RAY_ADDRESS when set; a session already up is used as is
+            session = contextlib.ExitStack()
+            session.enter_context(ray_session())
+            self._session = session
         return ray
 
     def acquire(self, cfg: Any, model: str, n_wanted: int, *, wait_s: float = 0.0,
@@ -191,23 +216,23 @@ class ActorPool:
         nodes hold (an actor more would wait forever), with a warning. ``start_timeout_s`` bounds the
         wait for the engines to load (``hardware.actor_start_timeout_s``). ``gpus_per_node``: the recipe's
         ``hardware.gpus_per_node`` (None in ad hoc mode: the largest node up now)."""
-        ray = self._ray()
+        ray = self._ray_up()
         key = engine_key(cfg, model)
         if key != self.key:
             self.close_actors()
             if gpus_per_node is None:
                 gpus_per_node = int(max((nd.gpus for nd in cluster_nodes()), default=0))
-            cpus, gpus = actor_resources(cfg, gpus_per_node)
+            bundle = engine_bundle(cfg, gpus_per_node)
+            cpus, gpus = bundle["CPU"], bundle["GPU"]
             threads = max(1, int(cpus))
             cls = ray.remote(ShardWorker).options(
                 num_cpus=cpus, num_gpus=gpus, resources=dict(cfg.resources),  # generate.resources pin the nodes
                 runtime_env={"env_vars": {**actor_env(cfg, threads, gpus),
                                           **engine_start_env(cfg.engine, start_timeout_s)}})
             secrets = ray.put(SecretEnv([cfg.openai.api_key_env] if cfg.engine == "openai" else []))
-            self._spawn_args = (cls, cfg.model_dump(mode="json"), str(model), threads, cpus, gpus, secrets)
+            self._spawn_args = (cls, cfg.model_dump(mode="json"), str(model), threads, bundle, secrets)
             self.key = key
-        cls, cfg_dict, model_s, threads, cpus, gpus, secrets = self._spawn_args  # type: ignore[misc]
-        bundle = {"CPU": cpus, "GPU": gpus, **cfg.resources}
+        cls, cfg_dict, model_s, threads, bundle, secrets = self._spawn_args  # type: ignore[misc]
         n, nodes = _placeable(cfg, bundle, n_wanted, wait_s)
         if n > len(self.actors) and cfg.engine != "openai" and needs_prefetch(model_s) \
                 and model_s not in self._prefetched:
@@ -240,7 +265,7 @@ class ActorPool:
 
     def respawn(self, index: int) -> Any:
         """Replace a dead actor (the caller retries its shard on the new one)."""
-        cls, cfg_dict, model_s, threads, _, _, secrets = self._spawn_args  # type: ignore[misc]
+        cls, cfg_dict, model_s, threads, _, secrets = self._spawn_args  # type: ignore[misc]
         self.actors[index] = cls.remote(cfg_dict, model_s, threads, secrets)
         self.started += 1
         return self.actors[index]
@@ -272,11 +297,9 @@ class ActorPool:
             self.close_actors()
         finally:
             release_resources()  # the nodes an autoscaler added for these actors may go
-            if self._ray_started:
-                import ray
-
-                ray.shutdown()
-                self._ray_started = False
+            session, self._session = self._session, None
+            if session is not None:
+                session.close()  # Ray started for the pool alone ends; the command's session stays
 
 
 def _placeable(cfg: Any, bundle: dict[str, float], n_wanted: int, wait_s: float) -> tuple[int, list[Any]]:

@@ -30,8 +30,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from limo_rl.config import Recipe, preflight
-from limo_rl.config.preflight import cluster_preflight
+from limo_rl.config import Recipe
 from limo_rl.console.progress import attach_log_dir, close_display, display, is_quiet
 from limo_rl.console.redact import register_env_secrets
 from limo_rl.console.tracking import Tracker, make_tracker
@@ -48,7 +47,7 @@ from limo_rl.loop.cache import STAGE_ORDER, StageRunner, StopAfter
 from limo_rl.loop.controls import control_arms
 from limo_rl.loop.headline import verdict_lines
 from limo_rl.loop.matching import match_static, seeded_subsample
-from limo_rl.loop.preflight import check_inputs
+from limo_rl.loop.preflight import check_inputs, cluster_preflight, stage_bundles
 from limo_rl.loop.report import accuracy_lines, write_report
 from limo_rl.loop.share import (
     chains_table,
@@ -74,12 +73,11 @@ from limo_rl.run.layout import CHAINS, MATCH, METRICS, MODEL, POOL_PROBLEMS, SFT
 from limo_rl.run.lease import StoreLease
 from limo_rl.run.lock import run_lock
 from limo_rl.run.modelstore import local_model_path
-from limo_rl.run.objectstore import RunStore, is_object_store_uri, work_root
+from limo_rl.run.objectstore import RunStore, is_object_store_uri
 from limo_rl.run.stagestore import StageStore
-from limo_rl.run.storage import forget_shared, probe_joined_nodes, watch_shared
-from limo_rl.runtime.cluster import release_resources, stage_bundles, wait_for_resources
-from limo_rl.runtime.procs import guard_local_ray, kill_recorded, pid_alive
-from limo_rl.runtime.raysession import ray_initialized, start_ray
+from limo_rl.runtime.cluster import wait_for_resources
+from limo_rl.runtime.preflight import preflight
+from limo_rl.runtime.raysession import RaySession, ensure_ray, release_resources
 from limo_rl.select.stream import iter_problems, select_from_shards
 from limo_rl.train import run_training
 from limo_rl.train.length import ChainLength
@@ -199,7 +197,7 @@ class SeedRun:
 
     def generate(self, problems_path: Path, teacher: ModelRef, d: Path, rnd: int) -> Path:
         def fn(out: Path) -> dict[str, Any]:
-            ensure_ray(self.run_dir)
+            ensure_ray()
             store = self.runner.store  # an object-store run commits each shard as it lands: resume at the shard
             res = run_generation(
                 read_problems(problems_path), self.r.generate, teacher.path, out,
@@ -306,13 +304,13 @@ class SeedRun:
             return init
 
         def fn(out: Path) -> dict[str, Any]:
-            ensure_ray(self.run_dir)
+            ensure_ray()
             store = self.runner.store
             try:
                 if bundles := stage_bundles(self.r, "train"):  # Ray Train would wait for missing GPUs forever
                     wait_for_resources(bundles, what=f"train ({len(bundles)} GPU workers)",
                                        wait_s=self.r.hardware.wait_for_nodes_s)
-                    ensure_ray(self.run_dir)  # nodes the autoscaler added must see the run folder too
+                    ensure_ray()  # nodes the autoscaler added must see the run folder too
                 res = run_training(examples, init, cfg, out, seed=self.seed,
                                    tracker=self.tracker.scoped(label),
                                    store_uri=store.uri_of(out) if store is not None else None)
@@ -331,7 +329,7 @@ class SeedRun:
 
     def evaluate(self, model: ModelRef, d: Path, label: str) -> dict[str, Any]:
         def fn(out: Path) -> dict[str, Any]:
-            ensure_ray(self.run_dir)
+            ensure_ray()
             arm, rnd = arm_of(label)
             res = run_evaluation(model.path, ecfg, self.r.generate, self.r.verify, out,
                                  seed=self.seed, tracker=self.tracker, label=label, world=world_settings(self.r), arm=arm, rnd=rnd,
@@ -404,24 +402,17 @@ def run_recipe(
     """Run a recipe (or, with ``stop_after``, the first round of its loop arm up to that stage)."""
     preflight(recipe, stages_for(stop_after))
     check_inputs(recipe, stages_for(stop_after))
-    ray_was_up = ray_initialized()
-    try:
+    with RaySession() as session:  # Ray started for the run ends with it; a session found up is left as is
         cluster_preflight(recipe, stages_for(stop_after))  # may start Ray: GPU recipes check the nodes first
-    except BaseException:
-        if not ray_was_up and ray_initialized():
-            import ray
-
-            ray.shutdown()
-        raise
-    argv = list(argv) if argv is not None else sys.argv
-    store = open_store(recipe)
-    run_path = store.local if store is not None else Path(recipe.run.output_dir) / recipe.run.name
-    # one writer per run folder (and, for an object-store run, one driver per run: the store's lease)
-    lease = StoreLease(store, argv).held() if store is not None else contextlib.nullcontext()
-    with run_lock(run_path, argv), lease:
-        if store is not None:
-            store.pull()  # the committed state: a fresh machine resumes where the store says
-        return _run_locked(recipe, argv, stop_after, from_stage, ray_was_up, run_path, store)
+        argv = list(argv) if argv is not None else sys.argv
+        store = open_store(recipe)
+        run_path = store.local if store is not None else Path(recipe.run.output_dir) / recipe.run.name
+        # one writer per run folder (and, for an object-store run, one driver per run: the store's lease)
+        lease = StoreLease(store, argv).held() if store is not None else contextlib.nullcontext()
+        with run_lock(run_path, argv), lease:
+            if store is not None:
+                store.pull()  # the committed state: a fresh machine resumes where the store says
+            return _run_locked(recipe, argv, stop_after, from_stage, session, run_path, store)
 
 
 def open_store(recipe: Recipe) -> RunStore | None:
@@ -431,8 +422,8 @@ def open_store(recipe: Recipe) -> RunStore | None:
 
 
 def _run_locked(recipe: Recipe, argv: list[str], stop_after: str | None, from_stage: str | None,
-                ray_was_up: bool, run_path: Path, store: RunStore | None) -> int:
-    end_orphan_cluster(run_path)
+                session: RaySession, run_path: Path, store: RunStore | None) -> int:
+    session.bind(run_path)  # ends the cluster a killed earlier driver of this run left
     register_env_secrets([recipe.generate.openai.api_key_env])  # scrubbed from the manifest and errors
     run_dir, manifest = RunDir.create(recipe, argv, run_path)
     if store is not None:
@@ -446,7 +437,6 @@ def _run_locked(recipe: Recipe, argv: list[str], stop_after: str | None, from_st
     stages = StageStore.of_output_dir(recipe.run.output_dir) if store is None and recipe.run.share_stages else None
     runner = StageRunner(run_dir.path, manifest, from_stage=from_stage, stop_after=stop_after, store=store,
                          stages=stages)
-    forget_shared()  # a new session (or cluster) is checked again
     status = "failed"
     try:
         for seed in seeds:
@@ -463,12 +453,7 @@ def _run_locked(recipe: Recipe, argv: list[str], stop_after: str | None, from_st
                 raise
             log.error("could not record the run's end in %s: %s", manifest.path, exc)
         runner.push(manifest.path)
-        release_resources()  # no autoscaler request outlives the run (a crash included)
-        if not ray_was_up and ray_initialized():
-            import ray  # lazily: only a run that started Ray gets here
-
-            ray.shutdown()
-            (run_dir.path / RAY_RECORD).unlink(missing_ok=True)
+        session.close()  # no autoscaler request outlives the run; Ray started for it ends (a crash included)
         if status == "failed":
             close_display()
     if status == "finished" and (runner.ran or not (run_dir.path / "report.md").exists()):
@@ -483,30 +468,6 @@ def _run_locked(recipe: Recipe, argv: list[str], stop_after: str | None, from_st
     close_display()
     _print_result(run_dir.path, runner, status, tracker.location())
     return 0
-
-
-RAY_RECORD = ".ray-cluster.json"
-
-
-def end_orphan_cluster(run_dir: Path) -> list[int]:
-    """End the private Ray cluster a killed earlier driver of this run left (only processes recorded in
-    ``<run>/.ray-cluster.json`` with their start times; never anyone else's Ray)."""
-    import json
-
-    record = run_dir / RAY_RECORD
-    try:
-        info = json.loads(record.read_bytes())
-        driver = info["driver"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return []
-    if pid_alive(int(driver.get("pid", 0)), driver.get("start_ticks")):
-        return []
-    killed = kill_recorded(info.get("processes") or [])
-    if killed:
-        log.warning("%s: ended %d process(es) of the Ray cluster left by a killed driver (pid %s)", run_dir,
-                    len(killed), driver.get("pid"))
-    record.unlink(missing_ok=True)
-    return killed
 
 
 def _print_result(run_dir: Path, runner: StageRunner, status: str, wandb_at: str | None = None) -> None:
@@ -533,22 +494,3 @@ def _print_result(run_dir: Path, runner: StageRunner, status: str, wandb_at: str
     for name in ("report.md", "report.png"):
         if (run_dir / name).is_file():
             out.line(f"{name:<11} {run_dir / name}" if not is_quiet() else str(run_dir / name), err=False)
-
-
-def ensure_ray(run_dir: Path | None = None) -> None:
-    """One Ray session for the whole run, started when a stage first needs it (a stage that found no
-    session would start and stop its own, ~12 s each); :func:`run_recipe` shuts it down at the end.
-    A private cluster started here dies with this process (a watchdog) and is recorded in the run folder
-    (``limo-rl clean`` and the next run end it if even the watchdog was killed)."""
-    start_ray()
-    guard_local_ray(run_dir / RAY_RECORD if run_dir is not None else None)
-    # every node must see the run folder (limo_rl.run.storage): probed the first time, and again whenever nodes
-    # joined since (an autoscaling cluster starts with its head alone, where there is nothing to probe);
-    # an object-store run's working copy is the driver's alone (workers write to the store)
-    if run_dir is not None and not _is_working_copy(run_dir):
-        watch_shared(run_dir)
-        probe_joined_nodes()
-
-
-def _is_working_copy(run_dir: Path) -> bool:
-    return Path(run_dir).resolve().is_relative_to(work_root().resolve())

@@ -1,7 +1,8 @@
 """Everything about a recipe's inputs that can be known before the first stage, checked before it.
 
-The machine checks (is vLLM installed, an API key, a GPU) live with the config; these are the
-checks that look at the recipe's *names*: model names (through :func:`limo_rl.resolve.model_problem`,
+The machine checks (is vLLM installed, an API key) are :mod:`limo_rl.runtime.preflight`; here are the
+checks against the Ray cluster's nodes, from each stage's own resource bundles (:func:`cluster_preflight`),
+and the checks that look at the recipe's *names*: model names (through :func:`limo_rl.resolve.model_problem`,
 without building anything), local data files,
 sampling settings the chosen engine cannot honour, and whether the run folder can be written. Each
 used to fail late (after generation or training, as a traceback); now all problems are reported at
@@ -11,16 +12,21 @@ once, each naming its key, as one :class:`~limo_rl.config.RecipeError` (exit cod
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from limo_rl.config import Recipe
 from limo_rl.errors import RecipeError
+from limo_rl.evaluate import resources as evaluate_resources
 from limo_rl.evaluate.presets import resolve_protocol
+from limo_rl.generate import pool as generate_pool
 from limo_rl.loop.controls import control_problem
 from limo_rl.resolve import generated_source, model_problem
 from limo_rl.run.artifacts import writable_problem
 from limo_rl.run.objectstore import is_object_store_uri, work_root
+from limo_rl.runtime.cluster import Bundle, ClusterError, Node, bundle_problems, cluster_nodes
+from limo_rl.runtime.raysession import ensure_ray
+from limo_rl.train import launcher as train_launcher
 
 DATA_SUFFIXES = (".jsonl", ".json", ".parquet")
 
@@ -85,3 +91,41 @@ def check_inputs(recipe: Recipe, stages: Iterable[str]) -> None:
     if problems:
         raise RecipeError("the recipe's inputs cannot run (checked before any stage):\n"
                           + "\n".join(f"  - {p}" for p in dict.fromkeys(problems)))
+
+
+def stage_bundles(recipe: Recipe, stage: str) -> list[Bundle]:
+    """The GPU bundles ``stage`` of ``recipe`` asks Ray for: the stage's own (from the recipe alone, never from
+    what is up now); none for a stage on CPUs or without actors."""
+    gpus_per_node = recipe.hardware.gpus_per_node
+    if stage == "generate":
+        return generate_pool.stage_bundles(recipe.generate, gpus_per_node)
+    if stage == "evaluate":
+        return evaluate_resources.stage_bundles(recipe.generate, gpus_per_node)
+    if stage == "train":
+        return train_launcher.stage_bundles(recipe.train)
+    return []
+
+
+def cluster_problems(recipe: Recipe, stages: Sequence[str],
+                     nodes_fn: Callable[[], list[Node]] | None = None) -> list[str]:
+    """GPU checks for ``stages`` against the cluster's nodes; skipped for what an autoscaler may still add."""
+    wanted = [(s, b) for s in ("generate", "evaluate", "train") if s in stages if (b := stage_bundles(recipe, s))]
+    if not wanted or recipe.hardware.wait_for_nodes_s > 0:  # the stages wait for the autoscaler when they start
+        return []
+    return bundle_problems(wanted, (nodes_fn or cluster_nodes)())
+
+
+def cluster_preflight(recipe: Recipe, stages: Sequence[str]) -> None:
+    """GPU checks on the Ray cluster's nodes (never the driver's CUDA), before any compute.
+
+    Only for recipes whose stages ask for GPUs: Ray is started or joined here, under the command's
+    session (:class:`limo_rl.runtime.raysession.RaySession`, which ends it). With
+    ``hardware.wait_for_nodes_s`` > 0 the stages wait for an autoscaler when they start instead
+    (:func:`limo_rl.runtime.cluster.wait_for_resources`).
+    """
+    if not any(stage_bundles(recipe, s) for s in stages):
+        return
+    ensure_ray()
+    problems = cluster_problems(recipe, stages)
+    if problems:
+        raise ClusterError("the Ray cluster cannot run the recipe:\n" + "\n".join(f"  - {p}" for p in problems))

@@ -1,2 +1,2 @@
-"""The Ray runtime: session start/join and environment policy, cluster resources, process records,
-worker logs."""
+"""The Ray runtime and this machine: the command's Ray session (start or join, records, storage check, orphan
+clean-up, shutdown), cluster resources, process records, worker logs, and the machine checks (preflight)."""

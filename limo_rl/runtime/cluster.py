@@ -11,7 +11,9 @@ nodes now, or, when the recipe says an autoscaler may add nodes
 with a message naming what is missing. A bundle larger than any node (``tensor_parallel_size``
 above a node's GPU count) is reported at once on a static cluster, never waited on forever.
 
-Placement is checked by first-fit of the bundles on each node's total resources (what the
+Each stage sizes its own bundles from the recipe (``generate.pool.engine_bundle`` with the one GPU
+rule ``generate.pool.engine_gpus``, ``train.launcher.worker_bundle``); the loop's cluster preflight
+checks those same bundles here (:func:`bundle_problems`). Placement is checked by first-fit of the bundles on each node's total resources (what the
 stage would get with the cluster to itself, as the loop runs one stage at a time).
 """
 
@@ -25,7 +27,7 @@ from typing import Any
 
 from limo_rl.errors import RecipeError
 from limo_rl.run.storage import probe_joined_nodes
-from limo_rl.runtime.raysession import ray_session
+from limo_rl.runtime.raysession import ray_session, request_nodes
 
 log = logging.getLogger(__name__)
 Bundle = dict[str, float]
@@ -113,7 +115,7 @@ def wait_for_resources(
             f"{what}: needs {len(bundles)} x {_fmt(bundles[0])}; {len(left)} do not fit on the cluster "
             f"({'; '.join(n.describe() for n in nodes) or 'no nodes'}). Use a bigger cluster, lower the stage's "
             "size, or set hardware.wait_for_nodes_s if an autoscaler can add nodes"))
-    (request or _request_nodes)(list(bundles))
+    (request or request_nodes)(list(bundles))
     log.warning("%s: waiting up to %.0f s for the autoscaler to add nodes for %d x %s", what, wait_s, len(bundles),
                 _fmt(bundles[0]))
     deadline = time.monotonic() + wait_s
@@ -130,72 +132,11 @@ def wait_for_resources(
                        f"({'; '.join(n.describe() for n in nodes) or 'no nodes'})")
 
 
-def engine_gpus(gen: Any, gpus_per_node: int) -> float:
-    """GPUs one engine actor asks Ray for: the one rule the actor pool and the preflight share.
-
-    Decided from the recipe, never from what the cluster has at this instant (an autoscaling
-    cluster starts with its GPU group at 0 nodes: sizing from that would put CUDA vLLM on the CPU
-    head): ``device: cuda`` asks for GPUs, ``auto`` asks for them when ``hardware.gpus_per_node``
-    names some, ``cpu`` (and the openai engine) never. A vLLM engine takes ``tensor_parallel_size``
-    GPUs, the hf engine one."""
-    on_gpu = gen.device == "cuda" or (gen.device == "auto" and gpus_per_node > 0)
-    if gen.engine == "openai" or not on_gpu:
-        return 0.0
-    return float(gen.vllm.tensor_parallel_size) if gen.engine == "vllm" else 1.0
-
-
-_pending = {"request": False}  # whether this process has an autoscaler request standing
-
-
-def _request_nodes(bundles: list[Bundle]) -> None:
-    from ray.autoscaler.sdk import request_resources
-
-    request_resources(bundles=[{k: v for k, v in b.items() if v} for b in bundles])
-    _pending["request"] = True
-
-
-def release_resources() -> None:
-    """Withdraw this process's autoscaler request: ``request_resources`` stands until replaced, so the
-    nodes it asked for would stay up after the stage, the run or a crash. Called in a ``finally`` when
-    a stage that waited ends (the actor pool's close, training) and when a run ends; a no-op when no
-    request stands or Ray is down (the request dies with the cluster's GCS)."""
-    if not _pending["request"]:
-        return
-    import ray
-
-    if not ray.is_initialized():
-        return
-    try:
-        from ray.autoscaler.sdk import request_resources
-
-        request_resources(bundles=[])
-        _pending["request"] = False
-        log.info("autoscaler request withdrawn")
-    except Exception as exc:  # never mask the stage's own outcome
-        log.warning("could not withdraw the autoscaler request (%s): `ray status` shows what stays up", exc)
-
-
-def stage_bundles(recipe: Any, stage: str) -> list[Bundle]:
-    """The bundles a stage of ``recipe`` asks Ray for, from the recipe alone (never from what is up now)."""
-    gen, tr = recipe.generate, recipe.train
-    if stage in ("generate", "evaluate"):
-        gpus = engine_gpus(gen, recipe.hardware.gpus_per_node)  # CPU-only engines ask Ray for no GPU: no bundles
-        return [{"CPU": gen.cpus_per_actor, "GPU": gpus}] * gen.num_actors if gpus else []
-    if stage == "train" and tr.use_gpu:
-        return [{"CPU": tr.cpus_per_worker, "GPU": 1.0}] * tr.num_workers
-    return []
-
-
-def cluster_problems(recipe: Any, stages: Sequence[str], nodes_fn: Callable[[], list[Node]] | None = None) -> list[str]:
-    """GPU checks for ``stages`` against the cluster's nodes; skipped for what an autoscaler may still add."""
-    wanted = [(s, b) for s in ("generate", "evaluate", "train") if s in stages if (b := stage_bundles(recipe, s))]
-    if not wanted:
-        return []
-    nodes = (nodes_fn or cluster_nodes)()
+def bundle_problems(wanted: Sequence[tuple[str, Sequence[Bundle]]], nodes: Sequence[Node]) -> list[str]:
+    """One line per stage whose bundles (each stage's own, e.g. :func:`limo_rl.generate.pool.stage_bundles`)
+    do not fit on ``nodes``: a bundle no node could ever hold, or more bundles than the nodes hold."""
     out = []
     for stage, bundles in wanted:
-        if recipe.hardware.wait_for_nodes_s > 0:
-            continue  # the stage waits for the autoscaler when it starts
         msg = shape_problem(stage, bundles, nodes)
         if msg is None and unplaced(bundles, nodes):
             have = sum(n.gpus for n in nodes)

@@ -19,6 +19,7 @@ the store, fetched by any worker that does not have it.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import time
@@ -34,7 +35,8 @@ from limo_rl.run.artifacts import atomic_write_json, atomic_write_jsonl, hash_ob
 from limo_rl.run.modelstore import is_object_store_uri, local_model_path
 from limo_rl.run.objectstore import download_tree, put_file, read_json, storage_for
 from limo_rl.run.stagecache import previous_input_hash, set_aside
-from limo_rl.runtime.raysession import start_ray
+from limo_rl.runtime.cluster import Bundle
+from limo_rl.runtime.raysession import ray_session
 from limo_rl.train.batching import resolve_batching
 from limo_rl.train.checkpoints import checkpoint_step, complete_checkpoints
 from limo_rl.train.rows import check_example, read_sft_jsonl, split_validation, to_rows
@@ -157,14 +159,22 @@ def _log_summary(tracker: Any, metrics: dict[str, Any]) -> None:
                          if isinstance(v, (int, float, str)) and k != "input_hash"})
 
 
+def worker_bundle(cfg: TrainConfig) -> Bundle:
+    """What one training worker asks of Ray: its CPUs, one GPU with ``use_gpu``, and ``train.resources``."""
+    return {"CPU": cfg.cpus_per_worker, **({"GPU": 1} if cfg.use_gpu else {}), **cfg.resources}
+
+
+def stage_bundles(cfg: TrainConfig) -> list[Bundle]:
+    """The train stage's GPU bundles (one per worker) for the cluster checks; none on CPUs."""
+    return [worker_bundle(cfg)] * cfg.num_workers if cfg.use_gpu else []
+
+
 def _launch(config: dict[str, Any], cfg: TrainConfig, out_dir: Path, store_uri: str | None = None) -> None:
     import ray
     from ray.train import FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
-    started = start_ray()  # shut down below only if started here; worker output per limo_rl.runtime.worker_logs
-    try:
-        resources = {"CPU": cfg.cpus_per_worker, **({"GPU": 1} if cfg.use_gpu else {}), **cfg.resources}
+    with ray_session():  # the command's session (worker output per limo_rl.runtime.worker_logs)
         have = ray.cluster_resources()
         for name, amount in cfg.resources.items():  # Ray Train would wait for them forever
             if have.get(name, 0) < amount * cfg.num_workers:
@@ -179,7 +189,7 @@ def _launch(config: dict[str, Any], cfg: TrainConfig, out_dir: Path, store_uri: 
             train_loop_config=config,
             torch_config=TorchConfig(backend="nccl" if cfg.use_gpu else "gloo", timeout_s=cfg.process_group_timeout_s),
             scaling_config=ScalingConfig(num_workers=cfg.num_workers, use_gpu=cfg.use_gpu,
-                                         resources_per_worker=resources),
+                                         resources_per_worker=worker_bundle(cfg)),
             run_config=RunConfig(name=f"train-{int(time.time() * 1000)}", **storage,
                                  failure_config=FailureConfig(max_failures=0)),
         )
@@ -190,9 +200,19 @@ def _launch(config: dict[str, Any], cfg: TrainConfig, out_dir: Path, store_uri: 
             raise TrainError(f"training in {out_dir} failed: {failure_summary(exc)} (the workers' output is "
                              "under the run's logs/workers/; complete checkpoints are kept and a rerun resumes)"
                              ) from exc
-    finally:
-        if started:
-            ray.shutdown()
+
+
+def _resume_points(out_dir: Path, input_hash: str, store_uri: str | None) -> list[Path]:
+    """The complete checkpoints to resume from, oldest first. With ``store_uri``: those a worker on any node
+    uploaded too (the working copy may be fresh), if of these inputs: listed, not downloaded (the worker that
+    resumes fetches the chosen one); and this training's inputs record goes to the store."""
+    done_ckpts = complete_checkpoints(out_dir / "checkpoints")
+    if store_uri is not None:
+        if (read_json(f"{store_uri}/{INPUTS_FILE}") or {}).get("input_hash") == input_hash:
+            names = {p.name for p in done_ckpts} | set(complete_in_store(store_uri))
+            done_ckpts = [out_dir / "checkpoints" / n for n in sorted(names, key=checkpoint_step)]
+        put_file(out_dir / INPUTS_FILE, f"{store_uri}/{INPUTS_FILE}")
+    return done_ckpts
 
 
 def run_training(
@@ -231,8 +251,6 @@ def run_training(
     train_set, val_set = _validation_set(examples, cfg, seed, validation)
     for i, ex in enumerate(val_set):
         check_example(ex, f"validation example #{i}")
-    import importlib.util
-
     batching = resolve_batching(cfg.batching, use_gpu=cfg.use_gpu,
                                 flash_attention=importlib.util.find_spec("flash_attn") is not None,
                                 per_device_batch_size=cfg.per_device_batch_size)
@@ -255,14 +273,7 @@ def run_training(
     atomic_write_jsonl(out_dir / "data" / "train.jsonl", [e.to_dict() for e in train_set])
     atomic_write_jsonl(out_dir / "data" / "validation.jsonl", [e.to_dict() for e in val_set])
     atomic_write_jsonl(out_dir / "data" / "dropped_over_length.jsonl", dropped)
-    done_ckpts = complete_checkpoints(out_dir / "checkpoints")
-    if store_uri is not None:
-        # checkpoints a worker on any node uploaded (the working copy may be fresh), if of these inputs: listed,
-        # not downloaded (the worker that resumes fetches the chosen one)
-        if (read_json(f"{store_uri}/{INPUTS_FILE}") or {}).get("input_hash") == input_hash:
-            names = {p.name for p in done_ckpts} | set(complete_in_store(store_uri))
-            done_ckpts = [out_dir / "checkpoints" / n for n in sorted(names, key=checkpoint_step)]
-        put_file(out_dir / INPUTS_FILE, f"{store_uri}/{INPUTS_FILE}")
+    done_ckpts = _resume_points(out_dir, input_hash, store_uri)
     n_ckpt = len(done_ckpts)
     log.info("training %s on %d examples (%d validation), %d worker(s), %s, %s batching%s", model_path,
              len(train_rows), len(val_rows), cfg.num_workers, cfg.strategy, batching,

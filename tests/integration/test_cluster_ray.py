@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from limo_rl.config import load_recipe
-from limo_rl.runtime.cluster import ClusterError, cluster_nodes, cluster_problems, wait_for_resources
+from limo_rl.loop.preflight import cluster_problems
+from limo_rl.runtime.cluster import ClusterError, cluster_nodes, wait_for_resources
 
 
 def test_real_cluster_nodes_and_named_gpu_shortfall(ray_cluster):  # the session's private 2-CPU cluster
@@ -41,8 +42,8 @@ def test_gpu_recipe_waits_for_gpu_nodes_and_withdraws_its_request(ray_cluster, t
     if cluster_nodes()[0].gpus:
         pytest.skip("this runner has GPUs: the head is not GPU-less")
     seen = []
-    real = cluster._request_nodes
-    monkeypatch.setattr(cluster, "_request_nodes", lambda bs: (real(bs), seen.append(_standing_request())))
+    real = cluster.request_nodes
+    monkeypatch.setattr(cluster, "request_nodes", lambda bs: (real(bs), seen.append(_standing_request())))
     cfg = GenerateConfig(engine="hf", device="auto", num_actors=2, max_new_tokens=4)
     with ActorPool() as pool, pytest.raises(ClusterError, match="waited"):
         pool.acquire(cfg, str(tiny_model_dir), 2, wait_s=0.3, gpus_per_node=8)  # the recipe names 8 GPUs a node

@@ -4,16 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from limo_rl.config import RecipeError, load_recipe, preflight
-from limo_rl.runtime.cluster import (
-    ClusterError,
-    Node,
-    cluster_problems,
-    nodes_from_ray,
-    stage_bundles,
-    unplaced,
-    wait_for_resources,
-)
+from limo_rl.config import RecipeError, load_recipe
+from limo_rl.loop.preflight import cluster_problems, stage_bundles
+from limo_rl.runtime.cluster import ClusterError, Node, nodes_from_ray, unplaced, wait_for_resources
+from limo_rl.runtime.preflight import preflight
 
 
 def _node(i: int, cpus: float, gpus: float) -> Node:
@@ -98,18 +92,18 @@ def test_autoscaler_request_is_withdrawn_once_and_only_when_made(monkeypatch):
     import ray
     import ray.autoscaler.sdk as sdk
 
-    import limo_rl.runtime.cluster as cluster
+    import limo_rl.runtime.raysession as raysession
 
     calls = []
     monkeypatch.setattr(sdk, "request_resources", lambda **kw: calls.append(kw["bundles"]))
     monkeypatch.setattr(ray, "is_initialized", lambda: True)
-    monkeypatch.setitem(cluster._pending, "request", False)
-    cluster.release_resources()
+    monkeypatch.setitem(raysession._pending, "request", False)
+    raysession.release_resources()
     assert calls == []  # nothing asked, nothing withdrawn
     with pytest.raises(ClusterError, match="waited"):
         wait_for_resources([{"CPU": 1, "GPU": 8}], what="train", wait_s=0.05, poll_s=0.01,
                            nodes_fn=lambda: [_node(0, 16, 0)])
     assert calls == [[{"CPU": 1, "GPU": 8}]]
-    cluster.release_resources()
-    cluster.release_resources()
+    raysession.release_resources()
+    raysession.release_resources()
     assert calls == [[{"CPU": 1, "GPU": 8}], []]  # withdrawn once

@@ -15,8 +15,8 @@ from limo_rl.config import (
     iter_recipe_files,
     load_recipe,
     parse_override,
-    preflight,
 )
+from limo_rl.runtime.preflight import preflight
 
 REPO = Path(__file__).resolve().parents[2]
 

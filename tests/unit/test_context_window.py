@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from limo_rl.config import RecipeError, load_recipe, preflight
+from limo_rl.config import RecipeError, load_recipe
 from limo_rl.context_window import (
     ContextLengthError,
     check_prompt_fits,
@@ -15,6 +15,7 @@ from limo_rl.context_window import (
     read_model_config,
     window_problems,
 )
+from limo_rl.runtime.preflight import preflight
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -66,7 +67,7 @@ def test_shipped_limo_recipes_fit_a_32k_model(tmp_path):
     model = model_dir(tmp_path, max_position_embeddings=32768)
     for name in ("base.yaml", "static_817.yaml", "qwen7b_one_node.yaml", "qwen1.5b_one_node.yaml"):
         recipe = load_recipe(REPO / "recipes/limo" / name, [f"generate.model={model}", f"train.model={model}"])
-        from limo_rl.config.preflight import context_problems
+        from limo_rl.runtime.preflight import context_problems
 
         assert context_problems(recipe, ("generate", "evaluate")) == [], name
 

@@ -27,7 +27,7 @@ def test_hf_and_openai_resources():
 def test_pool_and_preflight_share_one_rule():
     """The actor pool's ask and the cluster preflight's bundles agree for every engine, device and hardware."""
     from limo_rl.config import load_recipe
-    from limo_rl.runtime.cluster import stage_bundles
+    from limo_rl.loop.preflight import stage_bundles
 
     for engine in ("hf", "vllm", "openai"):
         for device in ("auto", "cpu", "cuda"):
@@ -150,3 +150,27 @@ def test_engine_start_limit_and_prefetch_rule(tmp_path, monkeypatch):
     assert not needs_prefetch(str(tmp_path)) and not needs_prefetch("s3://bucket/model")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert not needs_prefetch("Qwen/Qwen2.5-7B-Instruct")
+
+
+def test_pool_training_and_preflight_agree_on_custom_resources():
+    """generate.resources and train.resources are in what the stages ask Ray for and in what the cluster
+    preflight checks (they once disagreed: the preflight left them out)."""
+    from limo_rl.config import load_recipe
+    from limo_rl.generate.pool import engine_bundle
+    from limo_rl.loop.preflight import cluster_problems, stage_bundles
+    from limo_rl.runtime.cluster import Node
+    from limo_rl.train.launcher import worker_bundle
+
+    r = load_recipe(None, ["generate.engine=vllm", "generate.device=cuda", "generate.num_actors=2",
+                           "generate.resources={accel: 1}", "train.use_gpu=true", "train.num_workers=2",
+                           "train.resources={big_mem: 1}"])
+    gen = engine_bundle(r.generate, r.hardware.gpus_per_node)
+    assert gen == {"CPU": 1, "GPU": 1.0, "accel": 1}
+    assert stage_bundles(r, "generate") == stage_bundles(r, "evaluate") == [gen] * 2
+    assert worker_bundle(r.train) == {"CPU": 1.0, "GPU": 1, "big_mem": 1}
+    assert stage_bundles(r, "train") == [worker_bundle(r.train)] * 2
+    plain = Node("n", "10.0.0.1", 8, 4, 100.0, {"CPU": 8, "GPU": 4})
+    probs = cluster_problems(r, ["generate", "train"], nodes_fn=lambda: [plain])
+    assert len(probs) == 2 and "accel: 1" in probs[0] and "big_mem: 1" in probs[1]
+    tagged = Node("n", "10.0.0.1", 8, 4, 100.0, {"CPU": 8, "GPU": 4, "accel": 2, "big_mem": 2})
+    assert cluster_problems(r, ["generate", "train"], nodes_fn=lambda: [tagged]) == []

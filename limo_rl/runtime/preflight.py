@@ -1,22 +1,22 @@
 """Checks that depend on this machine (is vLLM installed, is an API key set), on the recipe's hardware, and
 on the model's context window as its local config.json states.
 
-Kept apart from the schema so a Qwen-scale recipe still validates on a laptop; run before any
-compute by the loop driver and the ad hoc commands.
+Kept apart from the recipe (:mod:`limo_rl.config`, pydantic and yaml only) so a Qwen-scale recipe still
+validates on a laptop; run before any compute by the loop driver and the ad hoc commands. The checks
+against the Ray cluster's nodes, from each stage's own resource bundles, are the loop's
+(:func:`limo_rl.loop.preflight.cluster_preflight`).
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 from limo_rl.config.schema import Recipe
 from limo_rl.context_window import model_window, read_model_config, window_problems
 from limo_rl.errors import RecipeError
-from limo_rl.runtime.cluster import ClusterError, cluster_problems, stage_bundles
-from limo_rl.runtime.raysession import start_ray
 
 
 def context_problems(recipe: Recipe, stages: Iterable[str]) -> list[str]:
@@ -102,7 +102,7 @@ def preflight(recipe: Recipe, stages: Iterable[str] = ("generate", "train", "eva
         env = recipe.generate.openai.api_key_env
         if env and env not in os.environ and not recipe.generate.openai.base_url.startswith(("http://127.", "http://localhost")):
             problems.append(f"generate.openai.api_key_env = {env!r}: the environment variable {env} is not set")
-    # GPUs are counted on the Ray cluster's nodes (limo_rl.runtime.cluster.cluster_problems, run by the loop once Ray
+    # GPUs are counted on the Ray cluster's nodes (limo_rl.loop.preflight.cluster_preflight, run by the loop once Ray
     # is up), never with the driver's own CUDA: under `ray job submit` the driver runs on a head without GPUs.
     # Here: the recipe against the hardware it names.
     hw = recipe.hardware
@@ -123,18 +123,3 @@ def preflight(recipe: Recipe, stages: Iterable[str] = ("generate", "train", "eva
             problems.append("train.strategy = 'deepspeed_zero3' needs DeepSpeed: pip install -e '.[deepspeed]'")
     if problems:
         raise RecipeError("this machine cannot run the recipe:\n" + "\n".join(f"  - {p}" for p in problems))
-
-
-def cluster_preflight(recipe: Recipe, stages: Sequence[str]) -> None:
-    """GPU checks on the Ray cluster's nodes (never the driver's CUDA), before any compute.
-
-    Only for recipes whose stages ask for GPUs: Ray is started or joined here (:mod:`limo_rl.runtime.raysession`),
-    and the caller owns the session. With ``hardware.wait_for_nodes_s`` > 0 the stages wait for an
-    autoscaler when they start instead (:func:`limo_rl.runtime.cluster.wait_for_resources`).
-    """
-    if not any(stage_bundles(recipe, s) for s in stages):
-        return
-    start_ray()
-    problems = cluster_problems(recipe, stages)
-    if problems:
-        raise ClusterError("the Ray cluster cannot run the recipe:\n" + "\n".join(f"  - {p}" for p in problems))
