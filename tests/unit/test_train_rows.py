@@ -181,7 +181,7 @@ def test_changed_inputs_move_old_checkpoints_aside_and_same_inputs_keep_them(tmp
 
 
 def test_shipped_distributed_configs():
-    from limo_rl.train.runner import shipped_config, shipped_template
+    from limo_rl.train.chat_template import shipped_config, shipped_template
 
     zero3 = json.loads(shipped_config("zero3.json").read_text())
     assert zero3["zero_optimization"]["stage"] == 3
