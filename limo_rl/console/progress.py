@@ -27,6 +27,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from limo_rl.console.figures import stage_name, stage_place, summarize
+
 QUIET_ENV = "LIMO_RL_QUIET"
 VERBOSE_ENV = "LIMO_RL_VERBOSE"
 LOG_DIR_ENV = "LIMO_RL_LOG_DIR"
@@ -179,60 +181,6 @@ def log_dir() -> Path | None:
 
 
 # ---------------------------------------------------------------------------------------- the display
-def _where(key: str) -> str:
-    """``seed0/loop/round1/generate`` -> ``loop · round 1 · seed 0``."""
-    parts = key.split("/")[:-1]
-    seed = next((p[4:] for p in parts if p.startswith("seed") and p[4:].isdigit()), None)
-    rnd = next((p[5:] for p in parts if p.startswith("round") and p[5:].isdigit()), None)
-    arm = [p for p in parts if not (p.startswith("seed") or p.startswith("round") or p == "baselines")]
-    bits = [" ".join(arm)] if arm else []
-    if rnd is not None:
-        bits.append(f"round {rnd}")
-    if seed is not None:
-        bits.append(f"seed {seed}")
-    return " · ".join(bits)
-
-
-def _name(kind: str, key: str) -> str:
-    """The stage's name as its folder says (the static arm's data step is cached as a select stage)."""
-    last = key.rsplit("/", 1)[-1]
-    return last if last == "data" else kind
-
-
-def _num(v: float) -> str:
-    if isinstance(v, int) or float(v).is_integer():
-        return f"{int(v):,}"
-    return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}"
-
-
-_FIGURES: dict[str, tuple[tuple[str, str], ...]] = {
-    "pool": (("problems", "{} problems"),),
-    "generate": (("chains", "{} chains"), ("tokens_per_s", "{} tok/s"), ("truncation_rate", "truncated {:.0%}")),
-    "verify": (("chains", "{} chains"), ("accuracy", "correct {:.1%}"),
-               ("mean_verification_density", "density {:.2f}")),
-    "select": (("n_selected", "{} selected"), ("n_examples", "{} examples")),
-    "train": (("global_step", "{} steps"), ("train_loss", "loss {:.3f}"), ("eval_loss", "val loss {:.3f}"),
-              ("tokens_per_s", "{} tok/s")),
-}
-
-
-def summarize(kind: str, figures: Mapping[str, Any]) -> str:
-    """A stage's figures in a few words (evaluate: ``<benchmark> <metric> <value>``)."""
-    out = []
-    for key, fmt in _FIGURES.get(kind, ()):
-        v = figures.get(key)
-        if isinstance(v, (int, float)) and not isinstance(v, bool):
-            out.append(fmt.format(_num(v)) if fmt.startswith("{}") else fmt.format(v))
-    if kind == "generate" and figures.get("dropped_over_window"):
-        out.append(f"{_num(figures['dropped_over_window'])} problem(s) dropped (prompt beyond the window)")
-    if kind == "evaluate":
-        for key, v in figures.items():
-            if "/" in key and isinstance(v, (int, float)):
-                bench, metric = key.split("/", 1)
-                out.append(f"{bench} {metric} {v:.1%}")
-    return ", ".join(out)
-
-
 class Bar:
     """Progress within a stage: a count with ETA and live figures (what ``tqdm`` offered the stages)."""
 
@@ -363,7 +311,7 @@ class Display:
         mark = {"done": "✓", "reused": "·", "failed": "✗"}.get(status, "-")
         detail = summarize(kind, figures or {}) if status == "done" else status
         secs = f"{seconds:6.1f} s" if seconds is not None else ""
-        self.line(f"{mark} {_name(kind, key):<9} {_where(key):<26} {secs:>8}  {detail}".rstrip())
+        self.line(f"{mark} {stage_name(kind, key):<9} {stage_place(key):<26} {secs:>8}  {detail}".rstrip())
 
     def close(self) -> None:
         self.stop_heartbeat()
@@ -425,8 +373,8 @@ def stage(kind: str, key: str) -> Iterator[dict[str, Any]]:
     """
     adopt_library_loggers()  # a library imported since set-up re-attached its own stderr handler
     disp = display()
-    where = _where(key)
-    previous, disp.stage_label = disp.stage_label, f"{_name(kind, key)} {where}".strip()
+    where = stage_place(key)
+    previous, disp.stage_label = disp.stage_label, f"{stage_name(kind, key)} {where}".strip()
     figures: dict[str, Any] = {}
     t0 = time.perf_counter()
     outer = disp._beat is None

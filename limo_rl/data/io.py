@@ -1,6 +1,7 @@
 """The canonical problems file: JSONL (or parquet) rows of :class:`~limo_rl.types.Problem`.
 
-Every stage that takes problems reads them through :func:`read_problems`, which accepts
+Every stage that takes problems reads them through :func:`iter_problems` (streaming) or
+:func:`read_problems` (a list), which accept
 any file with at least ``id``, ``question`` and ``answer`` (extra fields go to ``meta``)
 and names the file, row and field of anything malformed. Richer loaders with field
 mappings, HF datasets and filtering live in :mod:`limo_rl.data.pool`.
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -95,17 +96,22 @@ def iter_objects(path: str | Path) -> Iterable[tuple[int, dict[str, Any]]]:
         yield i, row
 
 
-def read_problems(path: str | Path) -> list[Problem]:
-    """Read a problems file; duplicate ids are an error (ids key shards and resumes)."""
-    problems: list[Problem] = []
+def iter_problems(path: str | Path, *, unique: bool = False) -> Iterator[Problem]:
+    """The problems of a problems file, one at a time (streaming); with ``unique``, a repeated id is an
+    error naming both rows (ids key shards and resumes)."""
     seen: dict[str, int] = {}
     for i, row in iter_rows(path):
         p = problem_from_row(row, f"{path}:{i}")
-        if p.id in seen:
-            raise DataError(f"{path}:{i}: field 'id' {p.id!r} repeats row {seen[p.id]}")
-        seen[p.id] = i
-        problems.append(p)
-    return problems
+        if unique:
+            if p.id in seen:
+                raise DataError(f"{path}:{i}: field 'id' {p.id!r} repeats row {seen[p.id]}")
+            seen[p.id] = i
+        yield p
+
+
+def read_problems(path: str | Path) -> list[Problem]:
+    """Read a problems file; duplicate ids are an error (ids key shards and resumes)."""
+    return list(iter_problems(path, unique=True))
 
 
 def write_problems(path: str | Path, problems: Iterable[Problem]) -> Path:

@@ -36,7 +36,7 @@ from limo_rl.console.redact import register_env_secrets
 from limo_rl.console.tracking import Tracker, make_tracker
 from limo_rl.data.benchmarks import is_generated_benchmark
 from limo_rl.data.decontam import require_clean
-from limo_rl.data.io import iter_rows, problem_from_row, read_problems
+from limo_rl.data.io import iter_problems, read_problems
 from limo_rl.data.pool import build_pool, load_benchmarks
 from limo_rl.data.sources import LOADED
 from limo_rl.data.static import load_static
@@ -78,7 +78,7 @@ from limo_rl.run.stagestore import StageStore
 from limo_rl.runtime.cluster import wait_for_resources
 from limo_rl.runtime.preflight import preflight
 from limo_rl.runtime.raysession import RaySession, ensure_ray, release_resources
-from limo_rl.select.stream import iter_problems, select_from_shards
+from limo_rl.select.stream import select_from_shards
 from limo_rl.train import run_training
 from limo_rl.train.length import ChainLength
 from limo_rl.types import SFTExample
@@ -373,11 +373,7 @@ class SeedRun:
 
 def _gold_answers(problems_path: Path) -> dict[str, str]:
     """Problem id -> gold answer, streaming the problems file (the verify stage needs nothing else)."""
-    out = {}
-    for i, row in iter_rows(problems_path):
-        p = problem_from_row(row, f"{problems_path}:{i}")
-        out[p.id] = p.answer
-    return out
+    return {p.id: p.answer for p in iter_problems(problems_path)}
 
 
 def headline_metrics(metrics: dict[str, Any]) -> dict[str, float]:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from limo_rl.data.io import iter_objects, iter_rows, problem_from_row
+from limo_rl.data.io import iter_objects, iter_problems
 from limo_rl.generate.shards import read_shard, shard_files
 from limo_rl.hub.cards import TRAIN_KEYS, evaluation_results, write_dataset_card, write_model_card
 from limo_rl.run.artifacts import package_versions, read_jsonl
@@ -131,12 +131,7 @@ def chains_table(tracker: Any, verdicts_path: Path, sft_path: Path, chains_dir: 
 
 def _questions(problems_path: Path, ids: set[str]) -> dict[str, tuple[str, str]]:
     """Problem id -> (question, gold answer) for the ``ids`` wanted, streaming the problems file."""
-    out = {}
-    for i, row in iter_rows(problems_path):
-        p = problem_from_row(row, f"{problems_path}:{i}")
-        if p.id in ids:
-            out[p.id] = (p.question[:2000], p.answer)
-    return out
+    return {p.id: (p.question[:2000], p.answer) for p in iter_problems(problems_path) if p.id in ids}
 
 
 def verify_figures(summary: dict[str, Any]) -> dict[str, float]:

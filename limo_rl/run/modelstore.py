@@ -15,9 +15,9 @@ Layout of the cache::
     locks/<sha256 of the listing>.lock        held while one process of the node downloads it (run/fetchlock.py)
 
 A changed object changes the listing (its size or ETag), so the model is fetched again and gets
-a new identity; an unchanged one is a lookup. The filesystem comes from fsspec (``s3fs`` for
-``s3://``, ``gcsfs`` for ``gs://``); credentials and the endpoint come from the usual
-environment (``AWS_ACCESS_KEY_ID``, ``AWS_ENDPOINT_URL``, ...), never from the recipe.
+a new identity; an unchanged one is a lookup. The filesystem comes from fsspec through
+:mod:`limo_rl.run.objectfs`; credentials and the endpoint come from the usual environment
+(``AWS_ACCESS_KEY_ID``, ``AWS_ENDPOINT_URL``, ...), never from the recipe.
 """
 
 from __future__ import annotations
@@ -32,16 +32,18 @@ from typing import Any
 from limo_rl.errors import ModelURIError
 from limo_rl.run.artifacts import atomic_write_json, hash_obj, hash_path
 from limo_rl.run.fetchlock import node_fetch_lock, partial_dir
+from limo_rl.run.objectfs import (
+    OBJECT_STORE_SCHEMES,
+    etag,
+    is_object_store_uri,
+    list_objects,
+    open_filesystem,
+)
 
 log = logging.getLogger(__name__)
 
 CACHE_ENV = "LIMO_RL_MODEL_CACHE"
-OBJECT_STORE_SCHEMES = ("s3", "gs")
-_PACKAGES = {"s3": "s3fs", "gs": "gcsfs"}
-
-
-def is_object_store_uri(name: str) -> bool:
-    return name.partition("://")[0] in OBJECT_STORE_SCHEMES and "://" in name
+__all__ = ["CACHE_ENV", "OBJECT_STORE_SCHEMES", "cache_root", "fetch_model", "is_object_store_uri", "local_model_path"]
 
 
 def cache_root() -> Path:
@@ -49,29 +51,18 @@ def cache_root() -> Path:
 
 
 def _filesystem(uri: str) -> tuple[Any, str]:
-    scheme = uri.partition("://")[0]
-    try:
-        import fsspec
-
-        return fsspec.core.url_to_fs(uri)
-    except ImportError:
-        raise ModelURIError(f"{uri}: reading {scheme}:// needs {_PACKAGES[scheme]}: pip install "
-                            f"'limo-rl[objectstore]'") from None
+    return open_filesystem(uri, lambda scheme, package: ModelURIError(
+        f"{uri}: reading {scheme}:// needs {package}: pip install 'limo-rl[objectstore]'"))
 
 
 def _listing(fs: Any, root: str, uri: str) -> list[tuple[str, int, str]]:
     """(relative key, size, ETag or generation) of every object under the prefix, sorted."""
     try:
-        found = fs.find(root, detail=True)
+        found = list_objects(fs, root, fresh=False)
     except (OSError, ValueError) as exc:  # no bucket, no credentials, endpoint down
         raise ModelURIError(f"{uri}: cannot list the objects there ({type(exc).__name__}: {exc})") from None
-    rows = []
-    for key, info in found.items():
-        if info.get("type") == "directory":
-            continue
-        rel = key[len(root):].lstrip("/")
-        tag = str(info.get("ETag") or info.get("etag") or info.get("generation") or info.get("mtime") or "")
-        rows.append((rel, int(info.get("size") or 0), tag))
+    rows = [(rel, int(info.get("size") or 0), etag(info) or str(info.get("generation") or info.get("mtime") or ""))
+            for rel, info in found.items()]
     if not any(rel == "config.json" for rel, _, _ in rows):
         raise ModelURIError(f"{uri}: no config.json there (not a Hugging Face model folder)"
                             if rows else f"{uri}: no objects under this prefix")

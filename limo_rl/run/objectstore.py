@@ -29,7 +29,7 @@ and the store holds the run's **committed** state:
 Set-aside (``stale-*``) folders stay in the working copy of the machine that set them aside; they
 are never uploaded and never removed from the store. Endpoint and credentials come from the
 standard environment (``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``, ``GOOGLE_APPLICATION_CREDENTIALS``...)
-through fsspec (s3fs, gcsfs), as for :mod:`limo_rl.run.modelstore`; secret values are registered with
+through fsspec (:mod:`limo_rl.run.objectfs`, as for :mod:`limo_rl.run.modelstore`); secrets are registered with
 :mod:`limo_rl.console.redact` and never logged.
 """
 
@@ -55,7 +55,14 @@ from limo_rl.run.artifacts import (
     read_stage_marker,
     stage_decision,
 )
-from limo_rl.run.modelstore import OBJECT_STORE_SCHEMES, cache_root, is_object_store_uri
+from limo_rl.run.modelstore import cache_root
+from limo_rl.run.objectfs import (
+    OBJECT_STORE_SCHEMES,
+    is_object_store_uri,
+    list_objects,
+    open_filesystem,
+    same_bytes,
+)
 from limo_rl.run.produced import record_of
 from limo_rl.run.stagecache import STAGE_INPUT, STALE_PREFIX, previous_input_hash, set_aside
 
@@ -68,7 +75,6 @@ RECORDS = ("config.yaml", "manifest.json")  # run-level files a resume needs (th
 # deletes them from the store and a pull never brings them to a working copy; a training worker fetches the one
 # checkpoint it resumes from (limo_rl.train.store_checkpoints).
 STORE_ONLY = ("checkpoints",)
-_PACKAGES = {"s3": "s3fs", "gs": "gcsfs"}
 SECRET_ENV = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 
 __all__ = ["PARTIAL", "RunStore", "RunStoreError", "download_tree", "is_object_store_uri", "put_file", "read_json", "storage_for",
@@ -103,12 +109,8 @@ def filesystem(uri: str) -> tuple[Any, str]:
     if scheme not in OBJECT_STORE_SCHEMES:
         raise RunStoreError(f"{uri}: not an object-store URI (known: {', '.join(s + '://' for s in OBJECT_STORE_SCHEMES)})")
     register_env_secrets(SECRET_ENV)
-    try:
-        import fsspec
-
-        fs, root = fsspec.core.url_to_fs(uri)
-    except ImportError:
-        raise RunStoreError(f"{uri}: needs {_PACKAGES[scheme]}: pip install 'limo-rl[objectstore]'") from None
+    fs, root = open_filesystem(uri, lambda _, package: RunStoreError(
+        f"{uri}: needs {package}: pip install 'limo-rl[objectstore]'"))
     return fs, root.rstrip("/")
 
 
@@ -127,33 +129,14 @@ def _local_files(folder: Path) -> dict[str, Path]:
     return out
 
 
-def _md5(path: Path) -> str:
-    h = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _same(info: dict[str, Any] | None, local: Path) -> bool:
-    """Does the object described by ``info`` hold the bytes of ``local``? (size, then a single-part ETag = md5)."""
-    if not info or int(info.get("size") or -1) != local.stat().st_size:
-        return False
-    etag = str(info.get("ETag") or info.get("etag") or "").strip('"')
-    return bool(etag) and "-" not in etag and etag == _md5(local)
-
-
 def _listing(fs: Any, prefix: str) -> dict[str, dict[str, Any]]:
     """Relative key -> object info of everything under ``prefix`` (nothing when it does not exist)."""
-    fs.invalidate_cache(prefix)  # another process (a training worker, the last driver) may have written
-    try:
-        found = fs.find(prefix, detail=True)
+    try:  # fresh: another process (a training worker, the last driver) may have written
+        return {rel: v for rel, v in list_objects(fs, prefix).items() if rel}
     except FileNotFoundError:
         return {}
     except (OSError, ValueError) as exc:  # no bucket, no credentials, endpoint down
         raise RunStoreError(f"{prefix}: cannot list the objects there ({type(exc).__name__}: {exc})") from None
-    return {k[len(prefix):].lstrip("/"): v for k, v in found.items()
-            if v.get("type") != "directory" and k[len(prefix):].lstrip("/")}
 
 
 def upload_tree(local: Path, uri: str, *, delete_extra: bool = False, last: str | None = None,
@@ -169,7 +152,7 @@ def upload_tree(local: Path, uri: str, *, delete_extra: bool = False, last: str 
     files = _local_files(local)
     sent = 0
     for rel, f in files.items():
-        if rel != last and not _same(have.get(rel), f):
+        if rel != last and not same_bytes(have.get(rel), f):
             fs.put_file(str(f), f"{root}/{rel}")
             sent += 1
     if before_last is not None:
@@ -213,7 +196,7 @@ def download_tree(uri: str, local: Path, *, skip: Sequence[str] = (), skip_dirs:
         if rel in skip or rel.startswith(STALE_PREFIX) or rel.split("/", 1)[0] in skip_dirs:
             continue
         dest = local / rel
-        if dest.is_file() and _same(info, dest):
+        if dest.is_file() and same_bytes(info, dest):
             continue
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")

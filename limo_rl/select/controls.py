@@ -50,10 +50,11 @@ from limo_rl.config.schema import CONTROL_NAMES, DifficultyConfig
 from limo_rl.data.static import sft_example
 from limo_rl.generate.shards import read_shard
 from limo_rl.run.artifacts import read_jsonl
-from limo_rl.select.difficulty import PassRate, in_window
+from limo_rl.select.difficulty import PassRate, in_window, pass_rates
 from limo_rl.select.select import ProblemGroup
-from limo_rl.select.stream import iter_groups, problem_index, problems_by_id, weak_rates
+from limo_rl.select.stream import iter_groups, problem_index, problems_by_id
 from limo_rl.types import Chain, Problem, SFTExample, Verdict
+from limo_rl.verify.stage import iter_verdict_rows
 
 FormatWriter = Callable[[str, str, int], str]  # (question, the chain it stands in for, seed) -> chain text
 # (kind, question, the chain it stands in for, seed) -> chain text: the world's writer (limo_rl.toy.gold.control_chain)
@@ -289,7 +290,7 @@ def control_set_from_round(name: str, sft_files: Sequence[str | Path], problems_
         candidates = collect_candidates(iter_groups(Path(chains_dir), Path(verdicts), index))
         wanted |= {c.problem_id for c in candidates}
     if name in PROBLEM_CONTROLS:
-        rates = weak_rates(verdicts, problem_index(problems_path, None))
+        rates = pass_rates(problem_index(problems_path, None), iter_verdict_rows(verdicts))
         wanted |= set(rates)
     problems = problems_by_id(problems_path, wanted)
     return build_control(name, loop, problems, system_prompt, seed=seed, candidates=candidates,

@@ -28,11 +28,15 @@ class PassRate:
         return self.correct / self.samples if self.samples else 0.0
 
 
-def pass_rates(problem_ids: Iterable[str], verdicts: Mapping[tuple[str, int], Verdict]) -> dict[str, PassRate]:
-    """Correct / sampled per problem id (only ids with at least one verdict appear)."""
-    wanted = set(problem_ids)
+def pass_rates(problem_ids: Iterable[str],
+               verdicts: Mapping[tuple[str, int], Verdict] | Iterable[tuple[tuple[str, int], Verdict]],
+               ) -> dict[str, PassRate]:
+    """Correct / sampled per problem id (only ids with at least one verdict appear).
+
+    ``verdicts`` is a mapping or a stream of its items (a verdict file read row by row)."""
+    wanted = problem_ids if isinstance(problem_ids, (set, frozenset, Mapping)) else set(problem_ids)
     counts: dict[str, list[int]] = {}
-    for (pid, _), v in verdicts.items():
+    for (pid, _), v in (verdicts.items() if isinstance(verdicts, Mapping) else verdicts):
         if pid in wanted:
             c = counts.setdefault(pid, [0, 0])
             c[0] += bool(v.correct)

@@ -18,9 +18,9 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from limo_rl.config import SelectConfig
-from limo_rl.data.io import DataError, iter_rows, problem_from_row
+from limo_rl.data.io import DataError, iter_problems
 from limo_rl.generate.shards import ShardError, read_shard, shard_files
-from limo_rl.select.difficulty import PassRate
+from limo_rl.select.difficulty import pass_rates
 from limo_rl.select.select import ProblemGroup, Ranked, SelectionResult, run_groups
 from limo_rl.types import Chain, Problem, Verdict
 from limo_rl.verify.stage import iter_verdict_rows, read_verdicts
@@ -28,37 +28,13 @@ from limo_rl.verify.stage import iter_verdict_rows, read_verdicts
 
 def problem_index(path: str | Path, balance_by: str | None) -> dict[str, str]:
     """Problem id -> balance group ('' without balancing), streaming; a repeated id names both rows."""
-    index: dict[str, str] = {}
-    rows: dict[str, int] = {}
-    for i, row in iter_rows(path):
-        p = problem_from_row(row, f"{path}:{i}")
-        if p.id in index:
-            raise DataError(f"{path}:{i}: field 'id' {p.id!r} repeats row {rows[p.id]}")
-        rows[p.id] = i
-        index[p.id] = str(getattr(p, balance_by) or "unknown") if balance_by else ""
-    return index
-
-
-def iter_problems(path: str | Path) -> Iterator[Problem]:
-    """The problems of a problems file, one at a time."""
-    for i, row in iter_rows(path):
-        yield problem_from_row(row, f"{path}:{i}")
+    return {p.id: str(getattr(p, balance_by) or "unknown") if balance_by else ""
+            for p in iter_problems(path, unique=True)}
 
 
 def problems_by_id(path: str | Path, wanted: set[str]) -> dict[str, Problem]:
     """The problems of ``wanted`` ids, read back from the problems file (streaming)."""
     return {p.id: p for p in iter_problems(path) if p.id in wanted}
-
-
-def weak_rates(path: str | Path, known: Mapping[str, str]) -> dict[str, PassRate]:
-    """Pass rates of the weak model per known problem, from a verdicts file or folder (streaming)."""
-    counts: dict[str, list[int]] = {}
-    for (pid, _), v in iter_verdict_rows(path):
-        if pid in known:
-            c = counts.setdefault(pid, [0, 0])
-            c[0] += bool(v.correct)
-            c[1] += 1
-    return {pid: PassRate(c, n) for pid, (c, n) in counts.items()}
 
 
 def _verdict_shards(verdicts_dir: Path) -> dict[str, list[Path]]:
@@ -136,7 +112,7 @@ def select_from_shards(
     problems_path, verdicts = Path(problems_path), Path(verdicts)
     index = problem_index(problems_path, cfg.balance_by)
     source = verdicts if verdicts.is_dir() else read_verdicts(verdicts)
-    weak = weak_rates(weak_verdicts, index) if weak_verdicts is not None else None
+    weak = pass_rates(index, iter_verdict_rows(weak_verdicts)) if weak_verdicts is not None else None
     return run_groups(iter_groups(Path(chains_dir), source, index), cfg, system_prompt, Path(out_dir), seed=seed,
                       weak_rates=weak, problems=lambda ids: problems_by_id(problems_path, ids), texts=shard_texts,
                       fits=fits)

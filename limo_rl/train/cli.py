@@ -16,9 +16,9 @@ from limo_rl.console.cliargs import AdHoc, FileFlag, add_recipe_args
 from limo_rl.errors import UsageError
 from limo_rl.resolve import resolve_model, world_settings
 from limo_rl.run.lock import run_lock
+from limo_rl.train.chat_template import TemplateError
 from limo_rl.train.launcher import TrainError, run_training
 from limo_rl.train.rows import SFTDataError, read_sft_jsonl
-from limo_rl.train.runner import TemplateError
 
 ADHOC = AdHoc(
     "train",

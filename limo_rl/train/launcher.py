@@ -90,7 +90,7 @@ def drop_over_length(examples: Sequence[SFTExample], model_path: str, max_length
     lost: the student learns to trail off) or, packed, split it across rows. Dropping it instead,
     counted and shown per arm, treats the loop's chains and the static set alike.
     """
-    from limo_rl.train.runner import load_tokenizer_for_training
+    from limo_rl.train.chat_template import load_tokenizer_for_training
 
     tok, _, _ = load_tokenizer_for_training(model_path)
     kept, dropped = [], []

@@ -38,7 +38,7 @@ class ChainLength:
     @classmethod
     def for_model(cls, model_path: str, system_prompt: str | None, max_length: int) -> ChainLength:
         """With the tokenizer and chat template training will use for ``model_path``."""
-        from limo_rl.train.runner import load_tokenizer_for_training
+        from limo_rl.train.chat_template import load_tokenizer_for_training
 
         tok, _, _ = load_tokenizer_for_training(model_path)
         return cls(tok, system_prompt, max_length)

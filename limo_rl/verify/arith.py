@@ -19,7 +19,9 @@ from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
 
-MAX_TOKENS = 80
+from limo_rl.verify.lexer import scan
+
+MAX_TOKENS = 80  # this grammar's token limit (the lexer's scan enforces it)
 MAX_DIGITS = 30
 MAX_EXP = 64
 MAX_RESULT_BITS = 512
@@ -31,7 +33,7 @@ _LATEX_SUBS = (
     (re.compile(r"(?<=\d),(?=\d{3}(?!\d))"), ""),
 )
 _FRAC = re.compile(r"\\[dt]?frac\s*\{([^{}]*)\}\s*\{([^{}]*)\}")
-_TOKEN = re.compile(r"\s*(?:(\d+(?:\.\d+)?)|([a-zA-Z])|([-+*/^()=]))")
+_OPS = frozenset("-+*/^()=")
 
 
 class NotEvaluable(Exception):
@@ -61,18 +63,15 @@ def _plain_tokens(expr: str) -> tuple[str, ...] | None:
         return None
 
 
+def _token(kind: str, text: str) -> str:
+    if kind in ("num", "letter") or (kind == "other" and text in _OPS):
+        return text
+    raise NotEvaluable(text)
+
+
 def tokenize(s: str) -> list[str]:
-    out, pos = [], 0
-    s = s.strip()
-    while pos < len(s):
-        m = _TOKEN.match(s, pos)
-        if not m or m.end() == pos:
-            raise NotEvaluable(s[pos:pos + 10])
-        out.append(m.group(1) or m.group(2) or m.group(3))
-        pos = m.end()
-        if len(out) > MAX_TOKENS:
-            raise NotEvaluable("too long")
-    return out
+    """Numbers, one-letter variables and ``+-*/^()=`` of plain text (see :mod:`.lexer`)."""
+    return scan(s, _token, NotEvaluable("too long"), strict_decimals=True, max_tokens=MAX_TOKENS)
 
 
 _PREC = {"+": 1, "-": 1, "*": 2, "/": 2, "neg": 3, "^": 4}

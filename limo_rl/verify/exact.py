@@ -17,15 +17,15 @@ Pure core: standard library only.
 from __future__ import annotations
 
 import math
-import re
 from fractions import Fraction
 
-MAX_TOKENS = 120
+from limo_rl.verify.lexer import scan
+
+MAX_TOKENS = 120  # this grammar's token limit (the lexer's scan enforces it)
 MAX_DIGITS = 400
 MAX_EXP = 4096
 MAX_BITS = 4096
 
-_TOKEN = re.compile(r"\s*(?:(\d+(?:\.\d*)?|\.\d+)|\\([A-Za-z]+)|([A-Za-z])|(\S))")
 _SKIP = frozenset(("left", "right", "displaystyle", "big", "Big", "bigl", "bigr", "Bigl", "Bigr"))
 
 
@@ -118,38 +118,34 @@ def _abs(z: Gauss) -> Gauss:
     return _sqrt((z[0] * z[0] + z[1] * z[1], Fraction(0)))
 
 
+def _token(kind: str, text: str) -> tuple[str, str] | None:
+    if kind == "num":
+        if len(text) > MAX_DIGITS:
+            raise NoValue("too many digits")
+        return ("num", text)
+    if kind == "cmd":
+        if text in _SKIP:
+            return None
+        if text in ("cdot", "times"):
+            return ("op", "*")
+        if text == "div":
+            return ("op", "/")
+        if text in ("frac", "dfrac", "tfrac", "sqrt"):
+            return ("cmd", "sqrt" if text == "sqrt" else "frac")
+        if text in ("lvert", "rvert", "vert"):
+            return ("op", "|")
+        raise NoValue(f"\\{text}")
+    if kind == "letter":
+        if text != "i":
+            raise NoValue("a variable")
+        return ("i", "i")
+    if text in "+-*/^(){}[]|":
+        return ("op", text)
+    raise NoValue(text)
+
+
 def _tokens(s: str) -> list[tuple[str, str]]:
-    out: list[tuple[str, str]] = []
-    for m in _TOKEN.finditer(s):
-        num, cmd, letter, other = m.groups()
-        if num is not None:
-            if len(num) > MAX_DIGITS:
-                raise NoValue("too many digits")
-            out.append(("num", num))
-        elif cmd is not None:
-            if cmd in _SKIP:
-                continue
-            if cmd in ("cdot", "times"):
-                out.append(("op", "*"))
-            elif cmd == "div":
-                out.append(("op", "/"))
-            elif cmd in ("frac", "dfrac", "tfrac", "sqrt"):
-                out.append(("cmd", "sqrt" if cmd == "sqrt" else "frac"))
-            elif cmd in ("lvert", "rvert", "vert"):
-                out.append(("op", "|"))
-            else:
-                raise NoValue(f"\\{cmd}")
-        elif letter is not None:
-            if letter != "i":
-                raise NoValue("a variable")
-            out.append(("i", "i"))
-        elif other in "+-*/^(){}[]|":
-            out.append(("op", other))
-        else:
-            raise NoValue(other)
-        if len(out) > MAX_TOKENS:
-            raise NoValue("too long")
-    return out
+    return scan(s, _token, NoValue("too long"), max_tokens=MAX_TOKENS)
 
 
 class _Parser:

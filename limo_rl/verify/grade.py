@@ -107,112 +107,118 @@ class Grader:
         verdicts then carry empty chain features.
         """
         cfg = cfg or self.cfg
-        mode = cfg.mode
         parsed = [_item(raw, cfg.answer_type) for raw in items]
-        extracted: list[str | None] = []
-        decided: list[bool | None] = []
-        pending: dict[tuple, list[int]] = {}
         in_workers = features and len(parsed) >= FEATURES_IN_WORKERS_MIN
-        # which chains get their features in the workers, in which job: all of a big batch (in batches), and any
-        # long chain alone (so its analysis is bounded by the timeout, never run unbounded in this process)
-        feature_groups: list[list[int]] = []
-        if features:
-            long_ones = [i for i, it in enumerate(parsed) if len(it[0]) > INPROCESS_FEATURES_MAX_CHARS]
-            short = [i for i in range(len(parsed)) if len(parsed[i][0]) <= INPROCESS_FEATURES_MAX_CHARS] \
-                if in_workers else []
-            feature_groups = [short[b: b + FEATURE_BATCH] for b in range(0, len(short), FEATURE_BATCH)]
-            feature_groups += [[i] for i in long_ones]
+        feature_groups = _feature_groups(parsed, in_workers) if features else []
         pbar = bar(total=len(parsed), desc="grade", unit="chains") if parsed and progress else None
         try:
-            for i, (output, gold, atype, _, finish) in enumerate(parsed):
-                t_item = time.perf_counter()
-                ans = extract_answer(output, cfg.fallbacks, atype, finish)
-                t_ex = time.perf_counter()
-                self.tier_s["extract"] += t_ex - t_item
-                extracted.append(ans)
-                if mode == "math_verify":
-                    verdict, key = None, ("math_verify", (gold, output))
-                else:
-                    verdict = fast_equal(gold, ans, atype) if ans is not None else False
-                    key = ("eq", (gold, ans, atype))
-                    self.tier_s["fast"] += time.perf_counter() - t_ex
-                decided.append(verdict)
-                self.max_inprocess_s = max(self.max_inprocess_s, time.perf_counter() - t_item)
-                if verdict is None:
-                    pending.setdefault(key, []).append(i)
-                elif pbar is not None and not in_workers:
-                    pbar.update(1)
-            keys = list(pending)
-            jobs: list[tuple[str, tuple]] = list(keys)
-            cfg_json = cfg.model_dump_json()
-            for group in feature_groups:  # chain features are the bulk of the work: spread them over the workers
-                jobs.append(("features", ([parsed[i][0] for i in group], [parsed[i][3] for i in group], cfg_json)))
-            outcomes: list[object] = []
-            if jobs:
-                def _done(k: int, _outcome: object) -> None:
-                    if pbar is None:
-                        return
-                    if in_workers:  # features jobs carry every item: the bar counts those
-                        if k >= len(keys):
-                            pbar.update(len(jobs[k][1][0]))
-                    elif k >= len(keys):
-                        return
-                    else:
-                        pbar.update(len(pending[keys[k]]))
-
-                t_w = time.perf_counter()
-                outcomes = self.pool.run_jobs(jobs, on_done=_done)
-                self.tier_s["workers"] += time.perf_counter() - t_w
-            symbolic = dict(zip(keys, outcomes[: len(keys)], strict=True))
-            feature_rows: list[object] = [None] * len(parsed)
-            retry: list[int] = []
-            for group, batch in zip(feature_groups, outcomes[len(keys):], strict=True):
-                if isinstance(batch, list) and len(batch) == len(group):
-                    for i, row in zip(group, batch, strict=True):
-                        feature_rows[i] = row
-                elif len(group) > 1:
-                    retry += group  # a failed batch: its chains once more, one by one
-                else:
-                    log.warning("chain features of item %d: %s in a worker; keeping the cheap features only",
-                                group[0], batch)
-                    feature_rows[group[0]] = cheap_features(parsed[group[0]][0], parsed[group[0]][3], cfg)
-            if retry:
-                self._retry_features(parsed, feature_rows, cfg, retry)
+            extracted, decided, pending = self._fast_tier(parsed, cfg, pbar if not in_workers else None)
+            symbolic, feature_rows = self._in_workers(parsed, pending, feature_groups, cfg, pbar, in_workers)
         finally:
             if pbar is not None:
                 pbar.close()
-        gid = grader_id(mode)
-        verdicts = []
-        for i, (output, gold, atype, n_tokens, _finish) in enumerate(parsed):
-            ans = extracted[i]
-            key = ("math_verify", (gold, output)) if mode == "math_verify" else ("eq", (gold, ans, atype))
-            if ans is None and mode != "math_verify":
-                status, correct = "no_answer", False
-                self.stats["no_answer"] += 1
-            elif decided[i] is not None:
-                status, correct = "ok", bool(decided[i])
-                self.stats["fast"] += 1
-            else:
-                outcome = symbolic[key]
-                self.stats["symbolic"] += 1
-                if outcome == TIMEOUT:
-                    status, correct = "timeout", False
-                    self.stats["timeouts"] += 1
-                elif outcome == ERROR:
-                    status, correct = "error", False
-                    self.stats["errors"] += 1
-                else:
-                    status, correct = "ok", outcome is True
+        return [self._verdict(item, extracted[i], decided[i], symbolic, feature_rows[i], cfg, features)
+                for i, item in enumerate(parsed)]
+
+    def _fast_tier(self, parsed: list, cfg: VerifyConfig, pbar: Any,
+                   ) -> tuple[list[str | None], list[bool | None], dict[tuple, list[int]]]:
+        """Extraction and the in-process fast tier: (extracted answers, fast decisions or None, the
+        undecided equivalence key -> its items); ``pbar`` counts the items decided here."""
+        extracted: list[str | None] = []
+        decided: list[bool | None] = []
+        pending: dict[tuple, list[int]] = {}
+        for i, (output, gold, atype, _, finish) in enumerate(parsed):
             t_item = time.perf_counter()
-            feats = feature_rows[i]
-            if not features:
-                feats = {}
-            elif not isinstance(feats, dict):
-                feats = chain_features(output, n_tokens, cfg)  # a short chain of a small batch: in-process
-            self.tier_s["features"] += time.perf_counter() - t_item
-            verdicts.append(Verdict(correct=correct, status=status, extracted=ans, grader_version=gid, **feats))
+            ans = extract_answer(output, cfg.fallbacks, atype, finish)
+            t_ex = time.perf_counter()
+            self.tier_s["extract"] += t_ex - t_item
+            extracted.append(ans)
+            if cfg.mode == "math_verify":
+                verdict = None
+            else:
+                verdict = fast_equal(gold, ans, atype) if ans is not None else False
+                self.tier_s["fast"] += time.perf_counter() - t_ex
+            decided.append(verdict)
             self.max_inprocess_s = max(self.max_inprocess_s, time.perf_counter() - t_item)
-        return verdicts
+            if verdict is None:
+                pending.setdefault(_equivalence_key(cfg.mode, output, gold, ans, atype), []).append(i)
+            elif pbar is not None:
+                pbar.update(1)
+        return extracted, decided, pending
+
+    def _in_workers(self, parsed: list, pending: dict[tuple, list[int]], feature_groups: list[list[int]],
+                    cfg: VerifyConfig, pbar: Any, in_workers: bool) -> tuple[dict[tuple, object], list[object]]:
+        """The worker jobs: the symbolic tier for each undecided key and the chain features of each group.
+        Returns (key -> outcome, item -> its feature row or None)."""
+        keys = list(pending)
+        jobs: list[tuple[str, tuple]] = list(keys)
+        cfg_json = cfg.model_dump_json()
+        for group in feature_groups:  # chain features are the bulk of the work: spread them over the workers
+            jobs.append(("features", ([parsed[i][0] for i in group], [parsed[i][3] for i in group], cfg_json)))
+        outcomes: list[object] = []
+        if jobs:
+            def _done(k: int, _outcome: object) -> None:
+                if pbar is None:
+                    return
+                if in_workers:  # features jobs carry every item: the bar counts those
+                    if k >= len(keys):
+                        pbar.update(len(jobs[k][1][0]))
+                elif k >= len(keys):
+                    return
+                else:
+                    pbar.update(len(pending[keys[k]]))
+
+            t_w = time.perf_counter()
+            outcomes = self.pool.run_jobs(jobs, on_done=_done)
+            self.tier_s["workers"] += time.perf_counter() - t_w
+        symbolic = dict(zip(keys, outcomes[: len(keys)], strict=True))
+        feature_rows: list[object] = [None] * len(parsed)
+        retry: list[int] = []
+        for group, batch in zip(feature_groups, outcomes[len(keys):], strict=True):
+            if isinstance(batch, list) and len(batch) == len(group):
+                for i, row in zip(group, batch, strict=True):
+                    feature_rows[i] = row
+            elif len(group) > 1:
+                retry += group  # a failed batch: its chains once more, one by one
+            else:
+                log.warning("chain features of item %d: %s in a worker; keeping the cheap features only",
+                            group[0], batch)
+                feature_rows[group[0]] = cheap_features(parsed[group[0]][0], parsed[group[0]][3], cfg)
+        if retry:
+            self._retry_features(parsed, feature_rows, cfg, retry)
+        return symbolic, feature_rows
+
+    def _verdict(self, item: tuple, ans: str | None, decided: bool | None, symbolic: dict[tuple, object],
+                 feats: object, cfg: VerifyConfig, features: bool) -> Verdict:
+        """One item's verdict from its tiers' outcomes, with its chain features (counted in ``stats``)."""
+        output, gold, atype, n_tokens, _finish = item
+        mode = cfg.mode
+        if ans is None and mode != "math_verify":
+            status, correct = "no_answer", False
+            self.stats["no_answer"] += 1
+        elif decided is not None:
+            status, correct = "ok", bool(decided)
+            self.stats["fast"] += 1
+        else:
+            outcome = symbolic[_equivalence_key(mode, output, gold, ans, atype)]
+            self.stats["symbolic"] += 1
+            if outcome == TIMEOUT:
+                status, correct = "timeout", False
+                self.stats["timeouts"] += 1
+            elif outcome == ERROR:
+                status, correct = "error", False
+                self.stats["errors"] += 1
+            else:
+                status, correct = "ok", outcome is True
+        t_item = time.perf_counter()
+        if not features:
+            feats = {}
+        elif not isinstance(feats, dict):
+            feats = chain_features(output, n_tokens, cfg)  # a short chain of a small batch: in-process
+        self.tier_s["features"] += time.perf_counter() - t_item
+        verdict = Verdict(correct=correct, status=status, extracted=ans, grader_version=grader_id(mode), **feats)
+        self.max_inprocess_s = max(self.max_inprocess_s, time.perf_counter() - t_item)
+        return verdict
 
     def _retry_features(self, parsed: list, rows: list[object], cfg: VerifyConfig, failed: list[int]) -> None:
         """Chains of a features batch that failed in a worker: once more one by one, in the workers (each
@@ -227,6 +233,21 @@ class Grader:
             else:
                 log.warning("chain features of item %d: %s in a worker; keeping the cheap features only", i, out)
                 rows[i] = cheap_features(parsed[i][0], parsed[i][3], cfg)
+
+
+def _equivalence_key(mode: str, output: str, gold: str, ans: str | None, atype: str) -> tuple:
+    """What the symbolic tier judges for an item (items with one key share one worker job)."""
+    return ("math_verify", (gold, output)) if mode == "math_verify" else ("eq", (gold, ans, atype))
+
+
+def _feature_groups(parsed: list, in_workers: bool) -> list[list[int]]:
+    """Which chains get their features in the workers, in which job: all of a big batch (in batches), and any
+    long chain alone (so its analysis is bounded by the timeout, never run unbounded in this process)."""
+    long_ones = [i for i, it in enumerate(parsed) if len(it[0]) > INPROCESS_FEATURES_MAX_CHARS]
+    short = [i for i in range(len(parsed)) if len(parsed[i][0]) <= INPROCESS_FEATURES_MAX_CHARS] \
+        if in_workers else []
+    groups = [short[b: b + FEATURE_BATCH] for b in range(0, len(short), FEATURE_BATCH)]
+    return groups + [[i] for i in long_ones]
 
 
 _default: dict[str, Grader] = {}

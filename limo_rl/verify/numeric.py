@@ -28,7 +28,8 @@ import re
 from collections.abc import Callable
 from functools import lru_cache
 
-MAX_TOKENS = 200
+from limo_rl.verify.lexer import scan
+
 _GREEK = ("alpha", "beta", "gamma", "delta", "epsilon", "varepsilon", "zeta", "eta", "theta", "vartheta", "kappa",
           "lambda", "mu", "nu", "xi", "rho", "sigma", "tau", "phi", "varphi", "chi", "psi", "omega")
 _FUNCS: dict[str, Callable[[complex], complex]] = {
@@ -37,7 +38,6 @@ _FUNCS: dict[str, Callable[[complex], complex]] = {
     "arccos": cmath.acos, "arctan": cmath.atan, "sinh": cmath.sinh, "cosh": cmath.cosh, "tanh": cmath.tanh,
     "ln": cmath.log, "exp": cmath.exp, "log": cmath.log,
 }
-_TOKEN = re.compile(r"\s*(?:(\d+(?:\.\d+)?)|\\([A-Za-z]+)|([A-Za-z])|(.))")
 _SAMPLES = (1.3719, 1.9133, 2.2871)
 
 
@@ -45,28 +45,22 @@ class Undecided(Exception):
     """Outside the grammar or the safe numeric range."""
 
 
+def _token(kind: str, text: str) -> tuple[str, str] | None:
+    if kind == "cmd":
+        if text in ("left", "right", "displaystyle", "mathrm", "mathit"):
+            return None
+        if text in ("cdot", "times"):
+            return ("op", "*")
+        if text == "div":
+            return ("op", "/")
+        return ("cmd", text)
+    if kind == "letter":
+        return ("var", text)
+    return ("num" if kind == "num" else "op", text)
+
+
 def _tokens(s: str) -> list[tuple[str, str]]:
-    out = []
-    for m in _TOKEN.finditer(s):
-        num, cmd, letter, other = m.groups()
-        if num is not None:
-            out.append(("num", num))
-        elif cmd is not None:
-            if cmd in ("left", "right", "displaystyle", "mathrm", "mathit"):
-                continue
-            if cmd in ("cdot", "times"):
-                out.append(("op", "*"))
-            elif cmd == "div":
-                out.append(("op", "/"))
-            else:
-                out.append(("cmd", cmd))
-        elif letter is not None:
-            out.append(("var", letter))
-        elif other is not None and other.strip():
-            out.append(("op", other))
-        if len(out) > MAX_TOKENS:
-            raise Undecided("too long")
-    return out
+    return scan(s, _token, Undecided("too long"), strict_decimals=True)
 
 
 class _Parser:

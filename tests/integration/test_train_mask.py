@@ -8,8 +8,9 @@ import shutil
 import pytest
 
 from limo_rl.config import TrainConfig
+from limo_rl.train.chat_template import TemplateError, resolve_chat_template
 from limo_rl.train.rows import loss_positions, to_rows
-from limo_rl.train.runner import TemplateError, build_trainer, resolve_chat_template, train_worker
+from limo_rl.train.runner import build_trainer, train_worker
 from limo_rl.types import SFTExample, chat_messages
 
 pytestmark = pytest.mark.slow

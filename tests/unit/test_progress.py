@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from limo_rl.console import progress
+from limo_rl.console import figures, progress
 
 
 @pytest.fixture
@@ -31,20 +31,20 @@ def console(monkeypatch):
 
 
 def test_stage_names_say_arm_round_seed():
-    assert progress._where("seed0/loop/round2/generate") == "loop · round 2 · seed 0"
-    assert progress._where("seed3/static/train") == "static · seed 3"
-    assert progress._where("seed1/baselines/base/evaluate") == "base · seed 1"
-    assert progress._where("pool") == ""
+    assert figures.stage_place("seed0/loop/round2/generate") == "loop · round 2 · seed 0"
+    assert figures.stage_place("seed3/static/train") == "static · seed 3"
+    assert figures.stage_place("seed1/baselines/base/evaluate") == "base · seed 1"
+    assert figures.stage_place("pool") == ""
 
 
 def test_figures_in_a_few_words():
-    assert progress.summarize("generate", {"chains": 1600, "tokens_per_s": 7312.4, "truncation_rate": 0.02,
+    assert figures.summarize("generate", {"chains": 1600, "tokens_per_s": 7312.4, "truncation_rate": 0.02,
                                            "engine": "hf"}) == "1,600 chains, 7,312 tok/s, truncated 2%"
-    assert progress.summarize("generate", {"chains": 10, "dropped_over_window": 1}) \
+    assert figures.summarize("generate", {"chains": 10, "dropped_over_window": 1}) \
         == "10 chains, 1 problem(s) dropped (prompt beyond the window)"
-    assert progress.summarize("evaluate", {"toy_eval/pass@1[avg of 1]": 0.4375}) == \
+    assert figures.summarize("evaluate", {"toy_eval/pass@1[avg of 1]": 0.4375}) == \
         "toy_eval pass@1[avg of 1] 43.8%"
-    assert progress.summarize("train", {"global_step": 12, "train_loss": 0.41234}) == "12 steps, loss 0.412"
+    assert figures.summarize("train", {"global_step": 12, "train_loss": 0.41234}) == "12 steps, loss 0.412"
 
 
 def test_one_line_per_stage_and_a_failure_line(console):

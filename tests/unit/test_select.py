@@ -142,23 +142,6 @@ def test_weak_filter_and_difficulty_report(tmp_path):
     assert rows["p0"]["kept"] is True and rows["p0"]["pass_rate"] == 0.0
 
 
-def test_curation_modules_import_without_heavy_packages():
-    import subprocess
-    import sys
-
-    code = (
-        "import sys\n"
-        "class Block:\n"
-        "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name.split('.')[0] in ('torch', 'ray', 'vllm', 'trl', 'transformers', 'datasets'):\n"
-        "            raise ImportError('blocked ' + name)\n"
-        "sys.meta_path.insert(0, Block())\n"
-        "import limo_rl.data.pool, limo_rl.data.static, limo_rl.data.cli, limo_rl.select, limo_rl.select.cli\n"
-    )
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert res.returncode == 0, res.stderr
-
-
 def test_the_m_chains_of_a_problem_are_distinct(tmp_path):
     """k samples often repeat a chain word for word: per_problem counts distinct texts, and says how many repeats."""
     problems, chains, verdicts = _world(n_problems=5, k=4)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections import Counter
 from fractions import Fraction
 
@@ -209,19 +207,3 @@ def test_gold_set_is_817_verified_correct_chains():
         assert verification_steps(reply)["real"] >= 1
         assert toy_correct(reply, _true_answer(e.messages[1]["content"]))
     assert gold_examples(5, system_prompt=None)[0].messages[0]["role"] == "user"
-
-
-def test_pure_modules_import_without_heavy_packages():
-    code = (
-        "import sys\n"
-        "class Block:\n"
-        "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name.split('.')[0] in ('torch', 'transformers', 'ray', 'trl', 'vllm'):\n"
-        "            raise ImportError('blocked ' + name)\n"
-        "sys.meta_path.insert(0, Block())\n"
-        "import limo_rl.toy, limo_rl.toy.cli, limo_rl.toy.lm\n"
-        "print(len(limo_rl.toy.gold_examples(3)))\n"
-    )
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert res.returncode == 0, res.stderr
-    assert res.stdout.strip() == "3"
