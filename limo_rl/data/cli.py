@@ -20,6 +20,7 @@ from limo_rl.data.io import DataError, read_problems, write_problems
 from limo_rl.data.pool import decontaminate, load_benchmarks
 from limo_rl.errors import UsageError
 from limo_rl.run.artifacts import atomic_write_json, atomic_write_jsonl, writable_problem
+from limo_rl.run.layout import POOL_PROBLEMS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -70,7 +71,7 @@ def _cmd_decontaminate(args: argparse.Namespace) -> int:
     problem = writable_problem(out, folder=True)
     if problem:
         raise UsageError(f"--out {problem}")
-    if (out / "problems.jsonl").resolve() == Path(args.pool).resolve():
+    if (out / POOL_PROBLEMS).resolve() == Path(args.pool).resolve():
         raise UsageError(f"--out {out}: its problems.jsonl is the --pool file itself; choose another folder")
     try:
         problems = read_problems(args.pool)
@@ -78,7 +79,7 @@ def _cmd_decontaminate(args: argparse.Namespace) -> int:
     except DataError as exc:
         raise UsageError(str(exc)) from None
     kept, report, stats = decontaminate(problems, benchmarks, cfg)
-    write_problems(out / "problems.jsonl", kept)
+    write_problems(out / POOL_PROBLEMS, kept)
     atomic_write_jsonl(out / "decontamination.jsonl", report)
     stats = {"pool": str(args.pool), "read": len(problems), **stats, "kept": len(kept)}
     atomic_write_json(out / "stats.json", stats)

@@ -37,6 +37,7 @@ from limo_rl.data.sources import FieldSpec, RowSource, iter_source, row_to_probl
 from limo_rl.data.text import tokens
 from limo_rl.resolve import generated_source
 from limo_rl.run.artifacts import atomic_write_json, atomic_write_jsonl
+from limo_rl.run.layout import POOL_PROBLEMS
 from limo_rl.types import Problem
 
 log = logging.getLogger(__name__)
@@ -157,7 +158,7 @@ def build_pool(
         "by_source": dict(sorted(Counter(p.source for p in problems).items())),
         "wall_s": round(time.perf_counter() - t0, 3),
     }
-    path = write_problems(out_dir / "problems.jsonl", problems)
+    path = write_problems(out_dir / POOL_PROBLEMS, problems)
     atomic_write_json(out_dir / "pool_stats.json", stats)
     log.info("pool: %d problems (%s)", len(problems),
              ", ".join(f"{s['step']} -{s['removed']}" for s in steps if "removed" in s))

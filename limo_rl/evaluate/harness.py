@@ -51,6 +51,7 @@ from limo_rl.run.artifacts import (
     mark_stage_done,
     stage_decision,
 )
+from limo_rl.run.layout import EVAL_VERDICTS, GENERATE, METRICS, SAMPLES, VERIFY, bench_stage_dir
 from limo_rl.types import Chain, Problem, Verdict
 from limo_rl.verify import Grader, grade_chains, grader_id, read_verdicts
 
@@ -124,7 +125,7 @@ def _grade_cached(
         "chains": hash_path(chains_dir), "verify": verify_cfg.model_dump(), "answer_type": answer_type,
         "gold": {p.id: p.answer for p in problems},
     })
-    path = verify_dir / "verdicts.jsonl"
+    path = verify_dir / EVAL_VERDICTS
     decision = stage_decision(verify_dir, key)
     if decision.run:
         # grade_chains resumes from rows already in the file; rows graded for other chains or gold are stale,
@@ -136,7 +137,7 @@ def _grade_cached(
         atomic_write_json(inputs, {"input_hash": key})
         grade_chains(chains, {p.id: p for p in problems}, verify_cfg, path,
                      answer_types={p.id: answer_type for p in problems})
-        mark_stage_done(verify_dir, key, ["verdicts.jsonl"])
+        mark_stage_done(verify_dir, key, [EVAL_VERDICTS])
     else:
         log.info("grades of %s are cached", verify_dir)
     return read_verdicts(path)
@@ -198,18 +199,18 @@ def run_evaluation(
     own_pool = ActorPool() if pool is None else contextlib.nullcontext(pool)
     with own_pool as pool, Grader(verify_cfg) as grader:
         for bench, proto, problems, answer_type in plan:
-            bdir = out_dir / bench
             gcfg = protocol_generate_config(gen_cfg, proto, str(model), len(problems))
             log.info("evaluate %s on %s: %d problems x %d samples (T=%s, max_new_tokens=%d)", model, bench,
                      len(problems), proto.n, proto.temperature, proto.max_new_tokens)
-            gen = run_generation(problems, gcfg, str(model), bdir / "generate", round=0, base_seed=base_seed,
+            gen = run_generation(problems, gcfg, str(model), bench_stage_dir(out_dir, bench, GENERATE), round=0,
+                                 base_seed=base_seed,
                                  teacher_name=str(model), pool=pool,  # not the label: renaming must not regenerate
                                  drop_over_window=False,  # a benchmark problem is never dropped unseen: an error
                                  **_hardware_args(hardware))
             wanted = {p.id for p in problems}
             chains = [c for c in read_chains(gen.chains_dir) if c.problem_id in wanted]
             verdicts = _grade_cached(chains, problems, verify_cfg, answer_type, Path(gen.chains_dir),
-                                     bdir / "verify")
+                                     bench_stage_dir(out_dir, bench, VERIFY))
             samples = problem_samples(problems, chains, verdicts, proto.n)
             equal = _memo_equal(grader, answer_type)
             bm = benchmark_metrics(samples, proto.ks, equal, bootstrap_samples=cfg.bootstrap_samples,
@@ -279,7 +280,7 @@ def _write_outputs(out_dir: Path, doc: dict[str, Any], rows: list[dict[str, Any]
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    samples_path = out_dir / "samples.parquet"
+    samples_path = out_dir / SAMPLES
     schema = pa.schema([  # seed: the run's; sample_seed: the one this sample was drawn with
         ("arm", pa.string()), ("round", pa.int64()), ("seed", pa.int64()),
         ("benchmark", pa.string()), ("problem_id", pa.string()), ("sample_index", pa.int64()),
@@ -289,7 +290,7 @@ def _write_outputs(out_dir: Path, doc: dict[str, Any], rows: list[dict[str, Any]
     ])
     with atomic_output(samples_path) as tmp:
         pq.write_table(pa.Table.from_pylist(rows, schema=schema), tmp)
-    metrics_path = atomic_write_json(out_dir / "metrics.json", doc)
+    metrics_path = atomic_write_json(out_dir / METRICS, doc)
     table_path = atomic_write_text(out_dir / "metrics.md", render_metrics_table(doc, doc["ci_level"]))
     figure_path = plot_metrics(doc, out_dir / "metrics.png")
     if tracker is not None and figure_path is not None:

@@ -47,6 +47,7 @@ from limo_rl.generate.shards import (
     write_shard,
 )
 from limo_rl.run.artifacts import atomic_write_json
+from limo_rl.run.layout import CHAINS
 from limo_rl.types import Chain, Completion, GenerationRequest, Problem
 
 log = logging.getLogger(__name__)
@@ -139,7 +140,7 @@ def run_generation(
     if model.startswith("toy://"):
         raise ValueError(f"model {model!r}: resolve toy:// URIs with limo_rl.toy.resolve_toy_model first")
     out_dir = Path(out_dir)
-    chains_dir = out_dir / "chains"
+    chains_dir = out_dir / CHAINS
     chains_dir.mkdir(parents=True, exist_ok=True)
     teacher = teacher_name or model
     requests: dict[str, GenerationRequest] = {}

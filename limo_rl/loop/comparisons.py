@@ -42,11 +42,13 @@ from limo_rl.evaluate.procedure import compare_procedures
 from limo_rl.run.layout import (
     MATCH,
     METRICS,
+    SELECT_STATS,
     RunLayout,
     read_eval_metrics,
     read_json,
     read_samples,
     read_train_figures,
+    stage_dir,
 )
 
 log = logging.getLogger(__name__)
@@ -79,12 +81,12 @@ def collect_samples(run_dir: Path) -> dict[str, ArmSamples]:
     """Every arm's per-sample correctness, by seed and benchmark."""
     arms: dict[str, ArmSamples] = {}
     for seed, label, d in arm_dirs(run_dir):
-        samples = read_samples(d / "evaluate")
+        samples = read_samples(stage_dir(d, "evaluate"))
         if not samples:
             continue
         arm = arms.setdefault(label, ArmSamples({}, {}))
         arm.by_seed[seed] = samples
-        arm.primary.update(_primary(d / "evaluate"))
+        arm.primary.update(_primary(stage_dir(d, "evaluate")))
     return arms
 
 
@@ -155,7 +157,7 @@ def touched_benchmarks(run_dir: Path) -> dict[str, dict[str, list[str]]]:
     """Per arm, the benchmarks it was evaluated on, by split: ``{"test": [...], "dev": [...]}``."""
     out: dict[str, dict[str, set[str]]] = {}
     for _, label, d in arm_dirs(Path(run_dir)):
-        path = d / "evaluate" / METRICS
+        path = stage_dir(d, "evaluate") / METRICS
         if path.is_file():
             by = out.setdefault(label, {"test": set(), "dev": set()})
             for bench, res in read_eval_metrics(path).items():
@@ -196,13 +198,13 @@ def arm_training(run_dir: Path) -> list[dict[str, Any]]:
     for seed, label, d in arm_dirs(Path(run_dir)):
         if label in ("base", "teacher"):
             continue
-        t = read_train_figures(d / "train")
+        t = read_train_figures(stage_dir(d, "train"))
         row: dict[str, Any] = {
             "arm": label, "seed": seed, "examples": t.examples, "validation_examples": t.validation_examples,
             "steps": t.steps, "epochs": t.epochs, "tokens": t.tokens, "dropped_over_length": t.dropped_over_length,
             "unfinished_excluded": None, "checkpoint": t.checkpoint, "trained": t.trained,
         }
-        sel = read_json(d / "select" / "stats.json")
+        sel = read_json(stage_dir(d, "select") / SELECT_STATS)
         if sel is not None:
             budget_step = next((s for s in sel.get("steps", []) if s.get("step") == "budget"), {})
             row["budget"] = budget_step.get("budget")

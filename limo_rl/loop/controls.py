@@ -21,7 +21,7 @@ from typing import Any
 from limo_rl.config import Recipe
 from limo_rl.resolve import ModelRef, generated_source
 from limo_rl.run.artifacts import atomic_write_json, atomic_write_jsonl, hash_file
-from limo_rl.run.layout import CHAINS, MATCH, SFT, VERDICTS, read_json
+from limo_rl.run.layout import CHAINS, MATCH, SELECT_STATS, SFT, VERDICTS, read_json, stage_dir
 from limo_rl.select.controls import FormatWriter, control_set_from_round
 
 log = logging.getLogger(__name__)
@@ -49,8 +49,8 @@ def control_arms(run: Any, problems_path: Path, round_dir: Path, sft_files: Sequ
     ``round_dir``, whose student trained on ``sft_files`` from ``init``."""
     for name in run.r.loop.controls:
         d = run.layout.control_dir(run.seed, name)
-        sft = control_data(run, name, problems_path, round_dir, sft_files, d / "data")
-        record = {**(read_json(d / "data" / "stats.json") or {}), "loop_round": f"loop/{round_dir.name}"}
+        sft = control_data(run, name, problems_path, round_dir, sft_files, stage_dir(d, "data"))
+        record = {**(read_json(stage_dir(d, "data") / SELECT_STATS) or {}), "loop_round": f"loop/{round_dir.name}"}
         atomic_write_json(d / MATCH, record)
         target, got = record.get("match_target") or 0, record.get("examples") or 0
         if not got:
@@ -60,21 +60,21 @@ def control_arms(run: Any, problems_path: Path, round_dir: Path, sft_files: Sequ
             log.warning("control/%s: %d examples for the loop's %d (more than %.0f%% apart): its verdict mixes data "
                         "size with the factor it removes", name, got, target, 100 * MISMATCH)
         label = run.scope(f"control/{name}")
-        student = run.train([sft], init, d / "train", label)
-        run.evaluate(student, d / "evaluate", label)
+        student = run.train([sft], init, stage_dir(d, "train"), label)
+        run.evaluate(student, stage_dir(d, "evaluate"), label)
 
 
 def control_data(run: Any, name: str, problems_path: Path, round_dir: Path, sft_files: Sequence[Path],
                  d: Path) -> Path:
     """The control set's stage: ``<d>/sft.jsonl`` and ``<d>/stats.json`` (what was realised)."""
     writer = format_writer(run.r) if name == "format_only" else None
-    chains, verdicts = round_dir / "generate" / CHAINS, round_dir / "verify" / VERDICTS
+    chains, verdicts = stage_dir(round_dir, "generate") / CHAINS, stage_dir(round_dir, "verify") / VERDICTS
 
     def fn(out: Path) -> dict[str, Any]:
         examples, record = control_set_from_round(name, sft_files, problems_path, chains, verdicts,
                                                   run.r.generate.system_prompt, seed=run.seed, format_writer=writer)
         atomic_write_jsonl(out / SFT, (e.to_dict() for e in examples))
-        atomic_write_json(out / "stats.json", record)
+        atomic_write_json(out / SELECT_STATS, record)
         return {"examples": record["examples"], "match_target": record["match_target"]}
 
     inputs: dict[str, Any] = {"control": name, "version": CONTROLS_VERSION, "sft": [hash_file(f) for f in sft_files],
@@ -84,5 +84,5 @@ def control_data(run: Any, name: str, problems_path: Path, round_dir: Path, sft_
         inputs.update(chains=run._marker_hash(chains.parent), verdicts=run._marker_hash(verdicts.parent))
     if name == "format_only":
         inputs["world"] = {"source": run.r.pool.source, "format": run.r.pool.format, "toy": run.r.toy.model_dump()}
-    run.runner.run("select", d, inputs, fn, [SFT, "stats.json"])
+    run.runner.run("select", d, inputs, fn, [SFT, SELECT_STATS])
     return d / SFT

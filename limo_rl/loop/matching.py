@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 def loop_realised(layout: RunLayout, seed: int) -> dict[str, Any] | None:
     """``{"round", "examples", "steps"}`` of the loop's last trained round (None before any loop round trained)."""
     for rnd in reversed(layout.rounds(seed)):
-        t = read_train_figures(layout.round_dir(seed, rnd) / "train")
+        t = read_train_figures(layout.stage_dir(seed, "loop", rnd, "train"))
         if t.trained:
             return {"round": rnd, "examples": t.examples, "steps": t.steps}
     return None
