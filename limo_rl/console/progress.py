@@ -27,6 +27,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from limo_rl.run.layout import DATA, stage_key_parts
+
 QUIET_ENV = "LIMO_RL_QUIET"
 VERBOSE_ENV = "LIMO_RL_VERBOSE"
 LOG_DIR_ENV = "LIMO_RL_LOG_DIR"
@@ -181,10 +183,7 @@ def log_dir() -> Path | None:
 # ---------------------------------------------------------------------------------------- the display
 def _where(key: str) -> str:
     """``seed0/loop/round1/generate`` -> ``loop · round 1 · seed 0``."""
-    parts = key.split("/")[:-1]
-    seed = next((p[4:] for p in parts if p.startswith("seed") and p[4:].isdigit()), None)
-    rnd = next((p[5:] for p in parts if p.startswith("round") and p[5:].isdigit()), None)
-    arm = [p for p in parts if not (p.startswith("seed") or p.startswith("round") or p == "baselines")]
+    arm, rnd, seed = stage_key_parts(key)
     bits = [" ".join(arm)] if arm else []
     if rnd is not None:
         bits.append(f"round {rnd}")
@@ -196,7 +195,7 @@ def _where(key: str) -> str:
 def _name(kind: str, key: str) -> str:
     """The stage's name as its folder says (the static arm's data step is cached as a select stage)."""
     last = key.rsplit("/", 1)[-1]
-    return last if last == "data" else kind
+    return last if last == DATA else kind
 
 
 def _num(v: float) -> str:

@@ -20,7 +20,7 @@ from limo_rl.data.io import DataError, read_problems, write_problems
 from limo_rl.data.pool import decontaminate, load_benchmarks
 from limo_rl.errors import UsageError
 from limo_rl.run.artifacts import atomic_write_json, atomic_write_jsonl, writable_problem
-from limo_rl.run.layout import POOL_PROBLEMS
+from limo_rl.run.layout import DECONTAMINATION, POOL_PROBLEMS, STAGE_STATS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -80,9 +80,9 @@ def _cmd_decontaminate(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     kept, report, stats = decontaminate(problems, benchmarks, cfg)
     write_problems(out / POOL_PROBLEMS, kept)
-    atomic_write_jsonl(out / "decontamination.jsonl", report)
+    atomic_write_jsonl(out / DECONTAMINATION, report)
     stats = {"pool": str(args.pool), "read": len(problems), **stats, "kept": len(kept)}
-    atomic_write_json(out / "stats.json", stats)
+    atomic_write_json(out / STAGE_STATS, stats)
     print(json.dumps({"read": len(problems), "removed": stats["removed"], "kept": len(kept),
                       "by_benchmark": stats["by_benchmark"], "out": str(out)}, indent=2))
     return 0

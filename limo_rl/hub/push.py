@@ -19,11 +19,11 @@ from typing import Any
 import yaml
 
 from limo_rl.hub.cards import CARD, PARQUET, read_card
-from limo_rl.run.layout import CONFIG, DIFFICULTY, MODEL, SELECT, SELECT_STATS, TRAIN, RunLayout, stage_dir
+from limo_rl.run.layout import CONFIG, DIFFICULTY, MODEL, SELECT, STAGE_STATS, TRAIN, RunLayout, stage_dir
 
 log = logging.getLogger(__name__)
 TOKEN_ENVS = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
-IGNORE = ["_STAGE_*", ".*", "**/.*", "training_args.bin", DIFFICULTY, SELECT_STATS]
+IGNORE = ["_STAGE_*", ".*", "**/.*", "training_args.bin", DIFFICULTY, STAGE_STATS]
 _REPO = re.compile(r"[A-Za-z0-9][\w.-]{0,95}/[A-Za-z0-9][\w.-]{0,95}")
 
 

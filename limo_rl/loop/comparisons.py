@@ -42,8 +42,10 @@ from limo_rl.evaluate.procedure import compare_procedures
 from limo_rl.run.layout import (
     MATCH,
     METRICS,
-    SELECT_STATS,
+    STAGE_STATS,
     RunLayout,
+    loop_arm,
+    loop_round,
     read_eval_metrics,
     read_json,
     read_samples,
@@ -92,26 +94,26 @@ def collect_samples(run_dir: Path) -> dict[str, ArmSamples]:
 
 def comparison_pairs(labels: Sequence[str]) -> list[tuple[str, str]]:
     """The (a, b) pairs of a report, a the newer or trained arm."""
-    rounds = sorted(int(x[len("loop/round"):]) for x in labels if x.startswith("loop/round"))
+    rounds = sorted(r for x in labels if (r := loop_round(x)) is not None)
     have = set(labels)
     pairs: list[tuple[str, str]] = []
     for r in rounds:
-        me = f"loop/round{r}"
+        me = loop_arm(r)
         if "base" in have:
             pairs.append((me, "base"))
-        if f"loop/round{r - 1}" in have:
-            pairs.append((me, f"loop/round{r - 1}"))
+        if loop_arm(r - 1) in have:
+            pairs.append((me, loop_arm(r - 1)))
         if "static" in have:
             pairs.append((me, "static"))
     if {"static", "base"} <= have:
         pairs.append(("static", "base"))
     if "teacher" in have:
         if rounds:
-            pairs.append((f"loop/round{rounds[-1]}", "teacher"))
+            pairs.append((loop_arm(rounds[-1]), "teacher"))
         if "static" in have:
             pairs.append(("static", "teacher"))
     if rounds:  # what the loop's set bought over each control built from its last round (loop.controls)
-        pairs += [(f"loop/round{rounds[-1]}", c) for c in sorted(x for x in labels if x.startswith("control/"))]
+        pairs += [(loop_arm(rounds[-1]), c) for c in sorted(x for x in labels if x.startswith("control/"))]
     return pairs
 
 
@@ -204,7 +206,7 @@ def arm_training(run_dir: Path) -> list[dict[str, Any]]:
             "steps": t.steps, "epochs": t.epochs, "tokens": t.tokens, "dropped_over_length": t.dropped_over_length,
             "unfinished_excluded": None, "checkpoint": t.checkpoint, "trained": t.trained,
         }
-        sel = read_json(stage_dir(d, "select") / SELECT_STATS)
+        sel = read_json(stage_dir(d, "select") / STAGE_STATS)
         if sel is not None:
             budget_step = next((s for s in sel.get("steps", []) if s.get("step") == "budget"), {})
             row["budget"] = budget_step.get("budget")
@@ -227,7 +229,7 @@ def mismatch_banner(training: Sequence[dict[str, Any]], tol: float = MISMATCH) -
     for row in training:
         by_seed[row["seed"]].append(row)
     for seed, rows in sorted(by_seed.items()):
-        loops = [r for r in rows if r["arm"].startswith("loop/round")]
+        loops = [r for r in rows if loop_round(r["arm"]) is not None]
         for r in rows:  # a control against the loop round it was built from
             if r["arm"].startswith("control/") and loops and _gap(r, loops[-1], "examples") > tol:
                 lines.append(f"seed {seed}: {r['arm']} trained on {r.get('examples')} examples, {loops[-1]['arm']} "

@@ -21,7 +21,7 @@ from typing import Any
 from limo_rl.config import Recipe
 from limo_rl.resolve import ModelRef, generated_source
 from limo_rl.run.artifacts import atomic_write_json, atomic_write_jsonl, hash_file
-from limo_rl.run.layout import CHAINS, MATCH, SELECT_STATS, SFT, VERDICTS, read_json, stage_dir
+from limo_rl.run.layout import CHAINS, MATCH, SFT, STAGE_STATS, VERDICTS, read_json, stage_dir
 from limo_rl.select.controls import FormatWriter, control_set_from_round
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ def control_arms(run: Any, problems_path: Path, round_dir: Path, sft_files: Sequ
     for name in run.r.loop.controls:
         d = run.layout.control_dir(run.seed, name)
         sft = control_data(run, name, problems_path, round_dir, sft_files, stage_dir(d, "data"))
-        record = {**(read_json(stage_dir(d, "data") / SELECT_STATS) or {}), "loop_round": f"loop/{round_dir.name}"}
+        record = {**(read_json(stage_dir(d, "data") / STAGE_STATS) or {}), "loop_round": f"loop/{round_dir.name}"}
         atomic_write_json(d / MATCH, record)
         target, got = record.get("match_target") or 0, record.get("examples") or 0
         if not got:
@@ -74,7 +74,7 @@ def control_data(run: Any, name: str, problems_path: Path, round_dir: Path, sft_
         examples, record = control_set_from_round(name, sft_files, problems_path, chains, verdicts,
                                                   run.r.generate.system_prompt, seed=run.seed, format_writer=writer)
         atomic_write_jsonl(out / SFT, (e.to_dict() for e in examples))
-        atomic_write_json(out / SELECT_STATS, record)
+        atomic_write_json(out / STAGE_STATS, record)
         return {"examples": record["examples"], "match_target": record["match_target"]}
 
     inputs: dict[str, Any] = {"control": name, "version": CONTROLS_VERSION, "sft": [hash_file(f) for f in sft_files],
@@ -84,5 +84,5 @@ def control_data(run: Any, name: str, problems_path: Path, round_dir: Path, sft_
         inputs.update(chains=run._marker_hash(chains.parent), verdicts=run._marker_hash(verdicts.parent))
     if name == "format_only":
         inputs["world"] = {"source": run.r.pool.source, "format": run.r.pool.format, "toy": run.r.toy.model_dump()}
-    run.runner.run("select", d, inputs, fn, [SFT, SELECT_STATS])
+    run.runner.run("select", d, inputs, fn, [SFT, STAGE_STATS])
     return d / SFT

@@ -72,6 +72,7 @@ from limo_rl.run.artifacts import (
 from limo_rl.run.hashing import content_key
 from limo_rl.run.layout import (
     CHAINS,
+    DECONTAMINATION,
     MATCH,
     METRICS,
     MODEL,
@@ -79,8 +80,8 @@ from limo_rl.run.layout import (
     REPORT_MD,
     REPORT_PNG,
     SAMPLES,
-    SELECT_STATS,
     SFT,
+    STAGE_STATS,
     VERDICTS,
     EvalMetrics,
     RunLayout,
@@ -273,7 +274,7 @@ class SeedRun:
                   "seed": self.seed}
         if student is not None:  # the length rule: the training tokenizer and its limit
             inputs["length"] = {"tokenizer": student.fingerprint, "max_length": self.r.train.max_length}
-        self.runner.run("select", d, inputs, fn, [SFT, SELECT_STATS])
+        self.runner.run("select", d, inputs, fn, [SFT, STAGE_STATS])
         return d / SFT
 
     def static_data(self, d: Path) -> Path:
@@ -288,12 +289,12 @@ class SeedRun:
                                      load_benchmarks(names, dict(ev.paths), toy=self.r.toy), n=dc.ngram,
                                      ignore_common=dc.ignore_common, fields=dc.fields,
                                      allow=self.r.loop.static.allow_contaminated)
-            atomic_write_jsonl(out / "decontamination.jsonl", rows)
+            atomic_write_jsonl(out / DECONTAMINATION, rows)
             atomic_write_jsonl(out / SFT, (e.to_dict() for e in examples))
             sft_card(out, self.r, self.provenance(out, None), None, None, static=True)
             stats = {"available": len(examples), "decontaminated_against": names if dc.enabled else [],
                      "ngram": dc.ngram, "fields": list(dc.fields), "allowed_matches": len(rows)}
-            atomic_write_json(out / "stats.json", stats)
+            atomic_write_json(out / STAGE_STATS, stats)
             return {"n_examples": len(examples), "allowed_matches": len(rows)}
 
         inputs = {"static": self.r.loop.static.model_dump(exclude={"match", "match_seed", "curve", "curve_draws"}),

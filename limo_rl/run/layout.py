@@ -41,7 +41,9 @@ CHAINS = "chains"  # the generate stage: a folder of chain shards
 VERDICTS = "verdicts"  # the verify stage: a folder of verdict shards
 EVAL_VERDICTS = "verdicts.jsonl"  # an evaluation's grades of one benchmark
 SFT = "sft.jsonl"
-SELECT_STATS = "stats.json"  # what a selection (or a control set) realised, step by step
+STAGE_STATS = "stats.json"  # what a stage realised: a selection step by step, a generation, a fixed set
+POOL_STATS = "pool_stats.json"  # the pool stage's steps and what each removed
+DECONTAMINATION = "decontamination.jsonl"  # each problem a decontamination removed or allowed, and its match
 DIFFICULTY = "difficulty.jsonl"  # every problem's pass rate and fate in a selection
 MODEL = "model"  # <train>/model: the student (HF format)
 CHECKPOINTS = "checkpoints"  # <train>/checkpoints
@@ -70,7 +72,7 @@ def stage_dir(arm_dir: str | Path, stage: str) -> Path:
 def sft_file(label: str, arm_dir: str | Path) -> Path | None:
     """The SFT set an arm (by its :meth:`RunLayout.arms` label) trained on: a loop round's selection, the
     static arm's or a control's data; None for an arm without one (baselines, curve points)."""
-    if label.startswith(f"{LOOP}/round"):
+    if loop_round(label) is not None:
         return stage_dir(arm_dir, SELECT) / SFT
     if label == STATIC or label.startswith(f"{CONTROL}/"):
         return stage_dir(arm_dir, DATA) / SFT
@@ -91,6 +93,27 @@ def arm_of(scope: str) -> tuple[str, int | None]:
 def scope_of(arm: str, seed: int, rnd: int | None = None) -> str:
     """Tracker namespace of one arm (and round) of a seed: ``loop/round1/seed0``, ``static/seed0``."""
     return f"{arm}/round{rnd}/seed{seed}" if rnd is not None else f"{arm}/seed{seed}"
+
+
+def loop_arm(rnd: int) -> str:
+    """The arm label of a loop round: ``loop/round<R>``."""
+    return f"{LOOP}/round{rnd}"
+
+
+def loop_round(label: str) -> int | None:
+    """The round of a loop arm label (``loop/round2`` -> 2), None for any other arm."""
+    m = re.fullmatch(rf"{LOOP}/round(\d+)", label)
+    return int(m.group(1)) if m else None
+
+
+def stage_key_parts(key: str) -> tuple[list[str], str | None, str | None]:
+    """A stage's key (its folder in the run, ``seed0/loop/round1/generate``) -> (its arm's folders without seed,
+    round and ``baselines``, round, seed): ``(["loop"], "1", "0")``."""
+    parts = key.split("/")[:-1]
+    seed = next((p[4:] for p in parts if p.startswith("seed") and p[4:].isdigit()), None)
+    rnd = next((p[5:] for p in parts if p.startswith("round") and p[5:].isdigit()), None)
+    arm = [p for p in parts if not (p.startswith("seed") or p.startswith("round") or p == BASELINES)]
+    return arm, rnd, seed
 
 
 def curve_arm(size: int, draw: int) -> str:
@@ -221,7 +244,7 @@ class RunLayout:
     def arms(self, seed: int) -> list[tuple[str, Path]]:
         """(label, folder) of every arm of a seed: ``loop/round<R>``, ``static``, ``base``, ``teacher``,
         ``control/<name>``, ``static/n<N>/draw<D>`` (data-size curve); labels as the report's comparisons name them."""
-        out = [(f"{LOOP}/round{r}", self.round_dir(seed, r)) for r in self.rounds(seed)]
+        out = [(loop_arm(r), self.round_dir(seed, r)) for r in self.rounds(seed)]
         for label, d in ((STATIC, self.static_dir(seed)), *((b, self.baseline_dir(seed, b)) for b in BASELINE_ARMS)):
             if d.is_dir():
                 out.append((label, d))

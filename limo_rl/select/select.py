@@ -51,7 +51,7 @@ from limo_rl.config import SelectConfig
 from limo_rl.data.io import DataError, iter_rows
 from limo_rl.data.static import sft_example
 from limo_rl.run.artifacts import atomic_output, atomic_write_json, atomic_write_jsonl
-from limo_rl.run.layout import DIFFICULTY, SELECT_STATS, SFT
+from limo_rl.run.layout import DIFFICULTY, SFT, STAGE_STATS
 from limo_rl.select.difficulty import PassRate, in_window, pass_rates
 from limo_rl.select.strategies import check_weights, features, process_consistent, score_chain, tie_key
 from limo_rl.types import Chain, ChainRef, Problem, SFTExample, Verdict
@@ -319,7 +319,7 @@ class Selection:
             "selected_strategy_score": summary([r.score for r in selected]),
         }
         sft_path = atomic_write_jsonl(out_dir / SFT, (e.to_dict() for e in examples))
-        stats_path = atomic_write_json(out_dir / SELECT_STATS, stats)
+        stats_path = atomic_write_json(out_dir / STAGE_STATS, stats)
         log.info("select[%s]: %d problems -> %d in window -> %d candidate chains -> %d selected",
                  cfg.strategy, self.n_problems, self.diff_kept, self.n_cands, len(examples))
         return SelectionResult(sft_path, stats_path, len(examples), stats, examples)
