@@ -51,7 +51,7 @@ from limo_rl.run.artifacts import (
     mark_stage_done,
     stage_decision,
 )
-from limo_rl.run.layout import EVAL_VERDICTS, GENERATE, METRICS, SAMPLES, VERIFY, bench_stage_dir
+from limo_rl.run.layout import EVAL_VERDICTS, GENERATE, METRICS, SAMPLES, VERIFY, EvalMetrics, bench_stage_dir
 from limo_rl.types import Chain, Problem, Verdict
 from limo_rl.verify import Grader, grade_chains, grader_id, read_verdicts
 
@@ -301,7 +301,8 @@ def _write_outputs(out_dir: Path, doc: dict[str, Any], rows: list[dict[str, Any]
 
 def plot_metrics(doc: Mapping[str, Any], path: Path) -> Path | None:
     """Primary metric per benchmark with its CI, and pass@k / maj@k curves where n > 1."""
-    benches = doc.get("benchmarks") or {}
+    ev = EvalMetrics.from_doc(doc)
+    benches = ev.benchmarks
     if not benches:
         return None
     import matplotlib
@@ -311,19 +312,19 @@ def plot_metrics(doc: Mapping[str, Any], path: Path) -> Path | None:
 
     names = list(benches)
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
-    vals = [benches[b]["metrics"][benches[b]["primary"]] for b in names]
-    ax1.bar(range(len(names)), [100 * m["value"] for m in vals],
-            yerr=[[100 * (m["value"] - m["ci_low"]) for m in vals], [100 * (m["ci_high"] - m["value"]) for m in vals]],
+    vals = [benches[b].metrics[benches[b].primary or ""] for b in names]
+    ax1.bar(range(len(names)), [100 * m.value for m in vals],
+            yerr=[[100 * (m.value - m.ci_low) for m in vals], [100 * (m.ci_high - m.value) for m in vals]],
             capsize=4)
-    ax1.set_xticks(range(len(names)), [f"{b}\n{benches[b]['primary']}" for b in names], fontsize=8)
+    ax1.set_xticks(range(len(names)), [f"{b}\n{benches[b].primary}" for b in names], fontsize=8)
     ax1.set_ylabel("%")
-    ax1.set_title(f"{doc.get('label') or doc.get('model')}")
+    ax1.set_title(f"{ev.label or ev.model}")
     for b in names:
         for family in ("pass", "maj"):
-            pts = sorted((int(k.split("@")[1]), m["value"]) for k, m in benches[b]["metrics"].items()
+            pts = sorted((int(k.split("@")[1]), m.value) for k, m in benches[b].metrics.items()
                          if k.startswith(f"{family}@") and "[" not in k)
             if pts and family == "pass":
-                pts.insert(0, (1, benches[b]["metrics"][benches[b]["primary"]]["value"]))
+                pts.insert(0, (1, benches[b].metrics[benches[b].primary or ""].value))
             if len(pts) > 1:
                 ax2.plot([k for k, _ in pts], [100 * v for _, v in pts], marker="o", label=f"{b} {family}@k")
     ax2.set_xlabel("k")
