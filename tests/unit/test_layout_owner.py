@@ -120,3 +120,30 @@ def test_the_layout_names_what_the_driver_writes(tmp_path):
     assert lay.seeds() == [0, 3] and lay.rounds(0) == [2, 10]
     assert list(lay.seed_dirs()) == [(0, lay.seed_dir(0)), (3, lay.seed_dir(3))]
     assert (lay.config_path.name, lay.manifest_path.name, lay.report_md.name) == (L.CONFIG, L.MANIFEST, L.REPORT_MD)
+
+
+def test_chain_ref_round_trips_in_the_form_selection_always_wrote():
+    from limo_rl.types import ChainRef, SFTExample
+
+    ref = ChainRef(2, "aime/2024/7", 3)
+    assert str(ref) == "2/aime/2024/7/3" and ChainRef.parse(str(ref)) == ref and ref.key == ("aime/2024/7", 3)
+    assert ChainRef.parse("toy:terse") is None and ChainRef.parse("") is None and ChainRef.parse("x/p/1") is None
+    ex = SFTExample("e", (), chain_ref=str(ref))
+    assert ex.ref == ref and ex.to_dict()["chain_ref"] == "2/aime/2024/7/3"
+
+
+def test_eval_metrics_is_the_one_reader_of_metrics_json(tmp_path):
+    doc = {"model": "m", "label": "loop/round1/seed0", "ci_level": 0.9, "benchmarks": {
+        "b": {"primary": "pass@1[avg of 2]", "n_problems": 3, "n_samples": 6, "split": "dev",
+              "metrics": {"pass@1[avg of 2]": {"value": 0.5, "ci_low": 0.25, "ci_high": 0.75}, "odd": {"value": None}}},
+        "c": {"primary": None, "metrics": {}}}}
+    ev = L.EvalMetrics.from_doc(doc)
+    assert ev.headline() == {"b/pass@1[avg of 2]": 0.5}
+    b = ev.benchmarks["b"]
+    assert (b.split, b.n_problems, b.primary_value) == ("dev", 3, L.MetricValue(0.5, 0.25, 0.75))
+    assert "odd" not in b.metrics and ev.benchmarks["c"].split == "test"
+    (tmp_path / L.METRICS).write_text(__import__("json").dumps(doc))
+    assert L.read_eval_metrics(tmp_path) == L.read_eval_metrics(tmp_path / L.METRICS) == ev
+    (tmp_path / L.METRICS).write_text('{"benchmarks": {"b": ')
+    with pytest.raises(L.RunFileError, match="damaged"):
+        L.read_eval_metrics(tmp_path)
