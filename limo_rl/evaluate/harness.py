@@ -51,7 +51,8 @@ from limo_rl.run.artifacts import (
     mark_stage_done,
     stage_decision,
 )
-from limo_rl.run.layout import EVAL_VERDICTS, GENERATE, METRICS, SAMPLES, VERIFY, EvalMetrics, bench_stage_dir
+from limo_rl.run.layout import EVAL_VERDICTS, GENERATE, METRICS, SAMPLES, VERIFY, bench_stage_dir
+from limo_rl.run.readers import EvalMetrics
 from limo_rl.types import Chain, Problem, Verdict
 from limo_rl.verify import Grader, grade_chains, grader_id, read_verdicts
 

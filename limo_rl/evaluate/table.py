@@ -1,4 +1,4 @@
-"""Markdown tables from ``metrics.json`` documents (read through :class:`limo_rl.run.layout.EvalMetrics`):
+"""Markdown tables from ``metrics.json`` documents (read through :class:`limo_rl.run.readers.EvalMetrics`):
 one model in detail, or several side by side.
 
 Rates are shown in percent with their 95% (or configured) bootstrap interval; every column
@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from limo_rl.run.layout import EvalMetrics, MetricValue
+from limo_rl.run.readers import EvalMetrics, MetricValue
 
 NOT_RATES = ("mean_tokens",)
 Doc = Mapping[str, Any] | EvalMetrics  # the harness's document in memory, or what was read back

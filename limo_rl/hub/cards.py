@@ -29,7 +29,8 @@ import yaml
 
 from limo_rl.data.benchmarks import hub_dataset
 from limo_rl.run.artifacts import atomic_output, atomic_write_text, read_jsonl
-from limo_rl.run.layout import METRICS, SFT, read_eval_metrics
+from limo_rl.run.layout import METRICS, SFT
+from limo_rl.run.readers import read_eval_metrics
 
 CARD = "README.md"
 # The Hub's own layout (what ``push_to_hub`` writes): the split is in the file name, so

@@ -39,19 +39,8 @@ from typing import Any
 
 from limo_rl.evaluate.paired import PairedResult, decide_primary
 from limo_rl.evaluate.procedure import compare_procedures
-from limo_rl.run.layout import (
-    MATCH,
-    METRICS,
-    STAGE_STATS,
-    RunLayout,
-    loop_arm,
-    loop_round,
-    read_eval_metrics,
-    read_json,
-    read_samples,
-    read_train_figures,
-    stage_dir,
-)
+from limo_rl.run.layout import MATCH, METRICS, STAGE_STATS, RunLayout, loop_arm, loop_round, stage_dir
+from limo_rl.run.readers import read_eval_metrics, read_json, read_samples, read_train_figures
 
 log = logging.getLogger(__name__)
 MISMATCH = 0.10

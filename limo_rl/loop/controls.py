@@ -21,7 +21,8 @@ from typing import Any
 from limo_rl.config import Recipe
 from limo_rl.resolve import ModelRef, generated_source
 from limo_rl.run.artifacts import atomic_write_json, atomic_write_jsonl, hash_file
-from limo_rl.run.layout import CHAINS, MATCH, SFT, STAGE_STATS, VERDICTS, read_json, stage_dir
+from limo_rl.run.layout import CHAINS, MATCH, SFT, STAGE_STATS, VERDICTS, stage_dir
+from limo_rl.run.readers import read_json
 from limo_rl.select.controls import FormatWriter, control_set_from_round
 
 log = logging.getLogger(__name__)

@@ -83,7 +83,6 @@ from limo_rl.run.layout import (
     SFT,
     STAGE_STATS,
     VERDICTS,
-    EvalMetrics,
     RunLayout,
     arm_of,
     curve_arm,
@@ -94,6 +93,7 @@ from limo_rl.run.lease import StoreLease
 from limo_rl.run.lock import run_lock
 from limo_rl.run.modelstore import local_model_path
 from limo_rl.run.objectstore import RunStore, is_object_store_uri, work_root
+from limo_rl.run.readers import EvalMetrics
 from limo_rl.run.stagestore import StageStore
 from limo_rl.run.storage import check_shared_storage
 from limo_rl.runtime.cluster import release_resources, stage_bundles, wait_for_resources

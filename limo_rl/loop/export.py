@@ -22,7 +22,8 @@ from typing import Any
 from limo_rl import __version__
 from limo_rl.data.benchmarks import hub_dataset
 from limo_rl.run.artifacts import atomic_write_json
-from limo_rl.run.layout import EvalMetrics, MetricValue, RunLayout, read_eval_metrics
+from limo_rl.run.layout import RunLayout
+from limo_rl.run.readers import EvalMetrics, MetricValue, read_eval_metrics
 
 # limo_rl benchmark -> lighteval task name (the names open-r1's lighteval tasks use)
 LIGHTEVAL_TASKS = {"aime24": "aime24", "aime25": "aime25", "math500": "math_500", "gpqa_diamond": "gpqa:diamond",

@@ -44,7 +44,8 @@ from limo_rl.evaluate.paired import PairedResult, PairingError, decide_primary
 from limo_rl.evaluate.procedure import compare_procedures
 from limo_rl.loop.comparisons import ArmSamples, collect_samples, touched_benchmarks
 from limo_rl.run.artifacts import atomic_write_json, atomic_write_text
-from limo_rl.run.layout import RunLayout, read_eval_metrics, sft_file
+from limo_rl.run.layout import RunLayout, sft_file
+from limo_rl.run.readers import read_eval_metrics
 
 log = logging.getLogger(__name__)
 # where a run goes, how it is reported and whether its test set is touched: not what it does

@@ -19,7 +19,8 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
-from limo_rl.run.layout import RunLayout, read_train_figures
+from limo_rl.run.layout import RunLayout
+from limo_rl.run.readers import read_train_figures
 from limo_rl.types import SFTExample
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from limo_rl.run.artifacts import read_jsonl
-from limo_rl.run.layout import CHAINS, EVAL_VERDICTS, SFT, VERDICTS, RunLayout, read_eval_metrics, stage_dir
+from limo_rl.run.layout import CHAINS, EVAL_VERDICTS, SFT, VERDICTS, RunLayout, stage_dir
+from limo_rl.run.readers import read_eval_metrics
 from limo_rl.types import ChainRef
 from limo_rl.verify.stage import iter_verdict_figures, read_verdict_figures
 

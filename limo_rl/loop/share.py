@@ -16,8 +16,9 @@ from limo_rl.data.io import iter_rows, problem_from_row
 from limo_rl.generate.shards import read_shard, shard_files
 from limo_rl.hub.cards import TRAIN_KEYS, evaluation_results, write_dataset_card, write_model_card
 from limo_rl.run.artifacts import read_jsonl
-from limo_rl.run.layout import SFT, read_train_metrics
+from limo_rl.run.layout import SFT
 from limo_rl.run.provenance import package_versions
+from limo_rl.run.readers import read_train_metrics
 from limo_rl.types import ChainRef
 from limo_rl.verify.stage import iter_verdict_objects
 

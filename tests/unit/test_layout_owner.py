@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from limo_rl.run import layout as L
+from limo_rl.run import readers as R
 
 ROOT = Path(L.__file__).resolve().parents[1]  # limo_rl/
 OWNER = "run/layout.py"
@@ -137,13 +138,13 @@ def test_eval_metrics_is_the_one_reader_of_metrics_json(tmp_path):
         "b": {"primary": "pass@1[avg of 2]", "n_problems": 3, "n_samples": 6, "split": "dev",
               "metrics": {"pass@1[avg of 2]": {"value": 0.5, "ci_low": 0.25, "ci_high": 0.75}, "odd": {"value": None}}},
         "c": {"primary": None, "metrics": {}}}}
-    ev = L.EvalMetrics.from_doc(doc)
+    ev = R.EvalMetrics.from_doc(doc)
     assert ev.headline() == {"b/pass@1[avg of 2]": 0.5}
     b = ev.benchmarks["b"]
-    assert (b.split, b.n_problems, b.primary_value) == ("dev", 3, L.MetricValue(0.5, 0.25, 0.75))
+    assert (b.split, b.n_problems, b.primary_value) == ("dev", 3, R.MetricValue(0.5, 0.25, 0.75))
     assert "odd" not in b.metrics and ev.benchmarks["c"].split == "test"
     (tmp_path / L.METRICS).write_text(__import__("json").dumps(doc))
-    assert L.read_eval_metrics(tmp_path) == L.read_eval_metrics(tmp_path / L.METRICS) == ev
+    assert R.read_eval_metrics(tmp_path) == R.read_eval_metrics(tmp_path / L.METRICS) == ev
     (tmp_path / L.METRICS).write_text('{"benchmarks": {"b": ')
-    with pytest.raises(L.RunFileError, match="damaged"):
-        L.read_eval_metrics(tmp_path)
+    with pytest.raises(R.RunFileError, match="damaged"):
+        R.read_eval_metrics(tmp_path)
