@@ -31,6 +31,7 @@ from limo_rl.hub import cli as hub_cli
 from limo_rl.loop import cli as loop_cli
 from limo_rl.loop.driver import run_recipe
 from limo_rl.loop.headline import verdict_lines
+from limo_rl.run.layout import MANIFEST
 from limo_rl.runtime.raysession import RaySession
 from limo_rl.select import cli as select_cli
 from limo_rl.toy import cli as toy_cli
@@ -100,7 +101,7 @@ def _cmd_config_validate(args: argparse.Namespace) -> int:
 
 def _cmd_runs_show(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir)
-    manifest_path = run_dir / "manifest.json"
+    manifest_path = run_dir / MANIFEST
     if not manifest_path.is_file():
         raise UsageError(f"{run_dir}: no manifest.json (is this a limo-rl run directory?)")
     try:

@@ -161,6 +161,38 @@ class Verdict(_Record):
 
 
 @dataclass(frozen=True)
+class ChainRef:
+    """Which chain an SFT example came from: ``<round>/<problem_id>/<sample_index>`` in files (problem ids may
+    hold '/'; the round and sample index never do)."""
+
+    round: int
+    problem_id: str
+    sample_index: int
+
+    @classmethod
+    def of(cls, chain: Chain) -> ChainRef:
+        return cls(chain.round, chain.problem_id, chain.sample_index)
+
+    def __str__(self) -> str:
+        return f"{self.round}/{self.problem_id}/{self.sample_index}"
+
+    @classmethod
+    def parse(cls, text: str) -> ChainRef | None:
+        """The reference written by :meth:`__str__`, or None for anything else (a fixed set's ``toy:<style>``, "")."""
+        try:
+            rnd, rest = text.split("/", 1)
+            pid, idx = rest.rsplit("/", 1)
+            return cls(int(rnd), pid, int(idx))
+        except ValueError:
+            return None
+
+    @property
+    def key(self) -> tuple[str, int]:
+        """(problem_id, sample_index): the chain's key in its round's chains and verdicts."""
+        return self.problem_id, self.sample_index
+
+
+@dataclass(frozen=True)
 class SFTExample(_Record):
     """One training conversation (system, user, assistant) with a link back to its chain."""
 
@@ -168,8 +200,12 @@ class SFTExample(_Record):
     messages: tuple[dict[str, str], ...]
     problem_id: str = ""
     source: str = ""  # "loop" (selected chain), "static" (fixed set), ...
-    chain_ref: str = ""  # "<round>/<problem_id>/<sample_index>" for selected chains
+    chain_ref: str = ""  # str(ChainRef) for selected chains
     score: float | None = None
+
+    @property
+    def ref(self) -> ChainRef | None:
+        return ChainRef.parse(self.chain_ref)
 
     def to_dict(self) -> dict[str, Any]:
         out = super().to_dict()

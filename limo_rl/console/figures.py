@@ -4,7 +4,7 @@
 ``1,600 chains, 7,312 tok/s, truncated 2%``. :mod:`limo_rl.console.progress` prints them on the
 stage's live line and on its permanent line.
 
-Pure core: standard library only.
+Pure core: standard library and the run layout only.
 """
 
 from __future__ import annotations
@@ -12,13 +12,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from limo_rl.run.layout import DATA, stage_key_parts
+
 
 def stage_place(key: str) -> str:
     """``seed0/loop/round1/generate`` -> ``loop · round 1 · seed 0``."""
-    parts = key.split("/")[:-1]
-    seed = next((p[4:] for p in parts if p.startswith("seed") and p[4:].isdigit()), None)
-    rnd = next((p[5:] for p in parts if p.startswith("round") and p[5:].isdigit()), None)
-    arm = [p for p in parts if not (p.startswith("seed") or p.startswith("round") or p == "baselines")]
+    arm, rnd, seed = stage_key_parts(key)
     bits = [" ".join(arm)] if arm else []
     if rnd is not None:
         bits.append(f"round {rnd}")
@@ -30,7 +29,7 @@ def stage_place(key: str) -> str:
 def stage_name(kind: str, key: str) -> str:
     """The stage's name as its folder says (the static arm's data step is cached as a select stage)."""
     last = key.rsplit("/", 1)[-1]
-    return last if last == "data" else kind
+    return last if last == DATA else kind
 
 
 def _num(v: float) -> str:

@@ -17,6 +17,7 @@ from limo_rl.data.io import DataError, read_problems, write_problems
 from limo_rl.data.pool import decontaminate, load_benchmarks
 from limo_rl.errors import UsageError
 from limo_rl.run.artifacts import atomic_write_json, atomic_write_jsonl, writable_problem
+from limo_rl.run.layout import DECONTAMINATION, POOL_PROBLEMS, STAGE_STATS
 
 # decontaminate alone: no recipe mode, so its knobs keep their own defaults (13 as s1; the recipe's is 8)
 DECONTAMINATE = AdHoc(
@@ -67,7 +68,7 @@ def _cmd_decontaminate(args: argparse.Namespace) -> int:
     problem = writable_problem(out, folder=True)
     if problem:
         raise UsageError(f"--out {problem}")
-    if (out / "problems.jsonl").resolve() == Path(args.pool).resolve():
+    if (out / POOL_PROBLEMS).resolve() == Path(args.pool).resolve():
         raise UsageError(f"--out {out}: its problems.jsonl is the --pool file itself; choose another folder")
     try:
         problems = read_problems(args.pool)
@@ -75,10 +76,10 @@ def _cmd_decontaminate(args: argparse.Namespace) -> int:
     except DataError as exc:
         raise UsageError(str(exc)) from None
     kept, report, stats = decontaminate(problems, benchmarks, cfg)
-    write_problems(out / "problems.jsonl", kept)
-    atomic_write_jsonl(out / "decontamination.jsonl", report)
+    write_problems(out / POOL_PROBLEMS, kept)
+    atomic_write_jsonl(out / DECONTAMINATION, report)
     stats = {"pool": str(args.pool), "read": len(problems), **stats, "kept": len(kept)}
-    atomic_write_json(out / "stats.json", stats)
+    atomic_write_json(out / STAGE_STATS, stats)
     print(json.dumps({"read": len(problems), "removed": stats["removed"], "kept": len(kept),
                       "by_benchmark": stats["by_benchmark"], "out": str(out)}, indent=2))
     return 0

@@ -37,6 +37,7 @@ from limo_rl.data.sources import FieldSpec, RowSource, iter_source, row_to_probl
 from limo_rl.data.text import tokens
 from limo_rl.resolve import WorldSettings, generated_source
 from limo_rl.run.artifacts import atomic_write_json, atomic_write_jsonl
+from limo_rl.run.layout import DECONTAMINATION, POOL_PROBLEMS, POOL_STATS
 from limo_rl.types import Problem
 
 log = logging.getLogger(__name__)
@@ -145,7 +146,7 @@ def build_pool(
         steps.append(dstats)
     else:
         steps.append({"step": "decontaminate", "removed": 0, "disabled": True})
-    reports["decontamination"] = atomic_write_jsonl(out_dir / "decontamination.jsonl", report)
+    reports["decontamination"] = atomic_write_jsonl(out_dir / DECONTAMINATION, report)
 
     if cfg.limit is not None and len(problems) > cfg.limit:
         steps.append({"step": "limit", "removed": len(problems) - cfg.limit, "limit": cfg.limit,
@@ -158,8 +159,8 @@ def build_pool(
         "by_source": dict(sorted(Counter(p.source for p in problems).items())),
         "wall_s": round(time.perf_counter() - t0, 3),
     }
-    path = write_problems(out_dir / "problems.jsonl", problems)
-    atomic_write_json(out_dir / "pool_stats.json", stats)
+    path = write_problems(out_dir / POOL_PROBLEMS, problems)
+    atomic_write_json(out_dir / POOL_STATS, stats)
     log.info("pool: %d problems (%s)", len(problems),
              ", ".join(f"{s['step']} -{s['removed']}" for s in steps if "removed" in s))
     return PoolResult(problems_path=path, stats=stats, n_problems=len(problems), reports=reports)

@@ -52,6 +52,8 @@ from limo_rl.run.artifacts import (
     mark_stage_done,
     stage_decision,
 )
+from limo_rl.run.layout import EVAL_VERDICTS, GENERATE, METRICS, SAMPLES, VERIFY, bench_stage_dir
+from limo_rl.run.readers import EvalMetrics
 from limo_rl.types import Chain, Problem, Verdict
 from limo_rl.verify import Grader, grade_chains, grader_id, read_verdicts
 
@@ -125,7 +127,7 @@ def _grade_cached(
         "chains": hash_path(chains_dir), "verify": verify_cfg.model_dump(), "answer_type": answer_type,
         "gold": {p.id: p.answer for p in problems},
     })
-    path = verify_dir / "verdicts.jsonl"
+    path = verify_dir / EVAL_VERDICTS
     decision = stage_decision(verify_dir, key)
     if decision.run:
         # grade_chains resumes from rows already in the file; rows graded for other chains or gold are stale,
@@ -137,7 +139,7 @@ def _grade_cached(
         atomic_write_json(inputs, {"input_hash": key})
         grade_chains(chains, {p.id: p for p in problems}, verify_cfg, path,
                      answer_types={p.id: answer_type for p in problems})
-        mark_stage_done(verify_dir, key, ["verdicts.jsonl"])
+        mark_stage_done(verify_dir, key, [EVAL_VERDICTS])
     else:
         log.info("grades of %s are cached", verify_dir)
     return read_verdicts(path)
@@ -199,18 +201,18 @@ def run_evaluation(
     own_pool = ActorPool() if pool is None else contextlib.nullcontext(pool)
     with own_pool as pool, Grader(verify_cfg) as grader:
         for bench, proto, problems, answer_type in plan:
-            bdir = out_dir / bench
             gcfg = protocol_generate_config(gen_cfg, proto, str(model), len(problems))
             log.info("evaluate %s on %s: %d problems x %d samples (T=%s, max_new_tokens=%d)", model, bench,
                      len(problems), proto.n, proto.temperature, proto.max_new_tokens)
-            gen = run_generation(problems, gcfg, str(model), bdir / "generate", round=0, base_seed=base_seed,
+            gen = run_generation(problems, gcfg, str(model), bench_stage_dir(out_dir, bench, GENERATE), round=0,
+                                 base_seed=base_seed,
                                  teacher_name=str(model), pool=pool,  # not the label: renaming must not regenerate
                                  drop_over_window=False,  # a benchmark problem is never dropped unseen: an error
                                  **_hardware_args(hardware))
             wanted = {p.id for p in problems}
             chains = [c for c in read_chains(gen.chains_dir) if c.problem_id in wanted]
             verdicts = _grade_cached(chains, problems, verify_cfg, answer_type, Path(gen.chains_dir),
-                                     bdir / "verify")
+                                     bench_stage_dir(out_dir, bench, VERIFY))
             samples = problem_samples(problems, chains, verdicts, proto.n)
             equal = _memo_equal(grader, answer_type)
             bm = benchmark_metrics(samples, proto.ks, equal, bootstrap_samples=cfg.bootstrap_samples,
@@ -280,7 +282,7 @@ def _write_outputs(out_dir: Path, doc: dict[str, Any], rows: list[dict[str, Any]
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    samples_path = out_dir / "samples.parquet"
+    samples_path = out_dir / SAMPLES
     schema = pa.schema([  # seed: the run's; sample_seed: the one this sample was drawn with
         ("arm", pa.string()), ("round", pa.int64()), ("seed", pa.int64()),
         ("benchmark", pa.string()), ("problem_id", pa.string()), ("sample_index", pa.int64()),
@@ -290,7 +292,7 @@ def _write_outputs(out_dir: Path, doc: dict[str, Any], rows: list[dict[str, Any]
     ])
     with atomic_output(samples_path) as tmp:
         pq.write_table(pa.Table.from_pylist(rows, schema=schema), tmp)
-    metrics_path = atomic_write_json(out_dir / "metrics.json", doc)
+    metrics_path = atomic_write_json(out_dir / METRICS, doc)
     table_path = atomic_write_text(out_dir / "metrics.md", render_metrics_table(doc, doc["ci_level"]))
     figure_path = plot_metrics(doc, out_dir / "metrics.png")
     if tracker is not None and figure_path is not None:
@@ -301,7 +303,8 @@ def _write_outputs(out_dir: Path, doc: dict[str, Any], rows: list[dict[str, Any]
 
 def plot_metrics(doc: Mapping[str, Any], path: Path) -> Path | None:
     """Primary metric per benchmark with its CI, and pass@k / maj@k curves where n > 1."""
-    benches = doc.get("benchmarks") or {}
+    ev = EvalMetrics.from_doc(doc)
+    benches = ev.benchmarks
     if not benches:
         return None
     import matplotlib
@@ -311,19 +314,19 @@ def plot_metrics(doc: Mapping[str, Any], path: Path) -> Path | None:
 
     names = list(benches)
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
-    vals = [benches[b]["metrics"][benches[b]["primary"]] for b in names]
-    ax1.bar(range(len(names)), [100 * m["value"] for m in vals],
-            yerr=[[100 * (m["value"] - m["ci_low"]) for m in vals], [100 * (m["ci_high"] - m["value"]) for m in vals]],
+    vals = [benches[b].metrics[benches[b].primary or ""] for b in names]
+    ax1.bar(range(len(names)), [100 * m.value for m in vals],
+            yerr=[[100 * (m.value - m.ci_low) for m in vals], [100 * (m.ci_high - m.value) for m in vals]],
             capsize=4)
-    ax1.set_xticks(range(len(names)), [f"{b}\n{benches[b]['primary']}" for b in names], fontsize=8)
+    ax1.set_xticks(range(len(names)), [f"{b}\n{benches[b].primary}" for b in names], fontsize=8)
     ax1.set_ylabel("%")
-    ax1.set_title(f"{doc.get('label') or doc.get('model')}")
+    ax1.set_title(f"{ev.label or ev.model}")
     for b in names:
         for family in ("pass", "maj"):
-            pts = sorted((int(k.split("@")[1]), m["value"]) for k, m in benches[b]["metrics"].items()
+            pts = sorted((int(k.split("@")[1]), m.value) for k, m in benches[b].metrics.items()
                          if k.startswith(f"{family}@") and "[" not in k)
             if pts and family == "pass":
-                pts.insert(0, (1, benches[b]["metrics"][benches[b]["primary"]]["value"]))
+                pts.insert(0, (1, benches[b].metrics[benches[b].primary or ""].value))
             if len(pts) > 1:
                 ax2.plot([k for k, _ in pts], [100 * v for _, v in pts], marker="o", label=f"{b} {family}@k")
     ax2.set_xlabel("k")

@@ -48,6 +48,7 @@ from limo_rl.generate.shards import (
 )
 from limo_rl.resolve import model_world
 from limo_rl.run.artifacts import atomic_write_json
+from limo_rl.run.layout import CHAINS, STAGE_STATS
 from limo_rl.types import Chain, Completion, GenerationRequest, Problem
 
 log = logging.getLogger(__name__)
@@ -140,7 +141,7 @@ def run_generation(
     if model_world(model) is not None:
         raise ValueError(f"model {model!r}: resolve it with limo_rl.resolve.resolve_model first (at the entry)")
     out_dir = Path(out_dir)
-    chains_dir = out_dir / "chains"
+    chains_dir = out_dir / CHAINS
     chains_dir.mkdir(parents=True, exist_ok=True)
     teacher = teacher_name or model
     requests: dict[str, GenerationRequest] = {}
@@ -173,7 +174,7 @@ def run_generation(
     if dropped:
         log.warning("generate: %d of %d problem(s) dropped, their prompt + max_new_tokens beyond the engine's "
                     "window (listed under 'dropped' in %s): %s", len(dropped), len(requests),
-                    out_dir / "stats.json", "; ".join(overflow_message(r) for r in dropped[:3]))
+                    out_dir / STAGE_STATS, "; ".join(overflow_message(r) for r in dropped[:3]))
     stats.update({
         "problems": len(requests), "dropped_over_window": len(dropped), "dropped": dropped[:100],
         "shards": len(plans), "shards_skipped": len(plans) - len(todo), "shards_generated": len(todo),
@@ -183,7 +184,7 @@ def run_generation(
         "actor_nodes": nodes, "model": model, "teacher": teacher, "round": round, "base_seed": base_seed,
         "spec_hash": spec,
     })
-    atomic_write_json(out_dir / "stats.json", stats)
+    atomic_write_json(out_dir / STAGE_STATS, stats)
     if tracker is not None:
         tracker.log({f"generate/{k}": v for k, v in stats.items() if isinstance(v, (int, float))})
     return GenerationResult(chains_dir=chains_dir, n_chains=n_chains, stats=stats)

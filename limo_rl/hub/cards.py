@@ -20,7 +20,6 @@ Pure core: yaml, pyarrow and huggingface_hub (imported when a card is made).
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -30,6 +29,8 @@ import yaml
 
 from limo_rl.data.benchmarks import hub_dataset
 from limo_rl.run.artifacts import atomic_output, atomic_write_text, read_jsonl
+from limo_rl.run.layout import METRICS, SFT
+from limo_rl.run.readers import read_eval_metrics
 
 CARD = "README.md"
 # The Hub's own layout (what ``push_to_hub`` writes): the split is in the file name, so
@@ -129,7 +130,7 @@ def dataset_card(info: Mapping[str, Any]) -> str:
 def write_dataset_card(sft_dir: str | Path, info: Mapping[str, Any]) -> Path:
     """The parquet file and ``README.md`` beside ``sft_dir/sft.jsonl``."""
     sft_dir = Path(sft_dir)
-    write_sft_parquet(sft_dir / "sft.jsonl")
+    write_sft_parquet(sft_dir / SFT)
     return atomic_write_text(sft_dir / CARD, dataset_card(info))
 
 
@@ -181,18 +182,16 @@ def write_model_card(model_dir: str | Path, info: Mapping[str, Any]) -> Path | N
 
 
 def evaluation_results(metrics_json: str | Path) -> dict[str, dict[str, Any]]:
-    """An evaluation's ``metrics.json`` -> {benchmark: primary metric with CI and n}."""
+    """An evaluation's ``metrics.json`` (or its folder) -> {benchmark: primary metric with CI and n}."""
     path = Path(metrics_json)
+    path = path / METRICS if path.is_dir() else path
     if not path.is_file():
         return {}
-    doc = json.loads(path.read_text())
     out = {}
-    for bench, entry in (doc.get("benchmarks") or {}).items():
-        primary = entry.get("primary")
-        m = (entry.get("metrics") or {}).get(primary)
-        if primary and m and m.get("value") is not None:
-            out[bench] = {"metric": primary, "value": float(m["value"]), "ci_low": m.get("ci_low"),
-                          "ci_high": m.get("ci_high"), "n": entry.get("n_problems"), "dataset": hub_dataset(bench)}
+    for bench, r in read_eval_metrics(path).items():
+        if r.primary and (m := r.primary_value) is not None:
+            out[bench] = {"metric": r.primary, "value": m.value, "ci_low": m.ci_low, "ci_high": m.ci_high,
+                          "n": r.n_problems, "dataset": hub_dataset(bench)}
     return out
 
 

@@ -19,10 +19,11 @@ from typing import Any
 import yaml
 
 from limo_rl.hub.cards import CARD, PARQUET, read_card
+from limo_rl.run.layout import CONFIG, DIFFICULTY, MODEL, SELECT, STAGE_STATS, TRAIN, RunLayout, stage_dir
 
 log = logging.getLogger(__name__)
 TOKEN_ENVS = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
-IGNORE = ["_STAGE_*", ".*", "**/.*", "training_args.bin", "difficulty.jsonl", "stats.json"]
+IGNORE = ["_STAGE_*", ".*", "**/.*", "training_args.bin", DIFFICULTY, STAGE_STATS]
 _REPO = re.compile(r"[A-Za-z0-9][\w.-]{0,95}/[A-Za-z0-9][\w.-]{0,95}")
 
 
@@ -39,26 +40,22 @@ class PushPlan:
     card: dict[str, Any]
 
 
-def _loop_rounds(seed_dir: Path) -> list[Path]:
-    return sorted(seed_dir.glob("loop/round*"), key=lambda p: int(p.name[5:]) if p.name[5:].isdigit() else -1)
-
-
 def find_item(run_dir: Path, item: str | None, dataset: bool) -> Path:
     """The folder to push: ``item`` (relative to the run), else the last loop round's student or SFT set."""
-    if not (run_dir / "config.yaml").is_file():
-        raise PushError(f"{run_dir}: not a limo-rl run directory (no config.yaml)")
+    layout = RunLayout(run_dir)
+    if not layout.is_run():
+        raise PushError(f"{run_dir}: not a limo-rl run directory (no {CONFIG})")
     if item:
         folder = run_dir / item
-        if folder.is_dir() and (folder / "model" / "config.json").is_file():
-            folder = folder / "model"  # a train stage folder: its student
+        if folder.is_dir() and (folder / MODEL / "config.json").is_file():
+            folder = folder / MODEL  # a train stage folder: its student
         if not folder.is_dir():
             raise PushError(f"{run_dir}: no folder {item}")
         return folder
-    seeds = sorted(p for p in run_dir.glob("seed*") if p.is_dir())
-    for seed_dir in seeds:
-        rounds = _loop_rounds(seed_dir)
-        for rd in reversed(rounds):
-            folder = rd / "select" if dataset else rd / "train" / "model"
+    for seed in layout.seeds():
+        for rnd in reversed(layout.rounds(seed)):
+            rd = layout.round_dir(seed, rnd)
+            folder = stage_dir(rd, SELECT) if dataset else stage_dir(rd, TRAIN) / MODEL
             if (folder / (PARQUET if dataset else "config.json")).is_file():
                 return folder
     what = "SFT set" if dataset else "trained student"

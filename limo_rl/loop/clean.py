@@ -19,6 +19,7 @@ from pathlib import Path
 
 from limo_rl.generate.shards import STALE_DIR
 from limo_rl.run.artifacts import Manifest
+from limo_rl.run.layout import MANIFEST
 from limo_rl.run.lock import run_lock
 from limo_rl.run.stagecache import STALE_PREFIX
 from limo_rl.runtime.raysession import end_orphan_cluster
@@ -61,7 +62,7 @@ def clean_run(run_dir: str | Path, *, dry_run: bool = False, set_aside: bool = T
             report.killed = end_orphan_cluster(run_dir)
         if not set_aside:
             return report
-        manifest = Manifest(run_dir / "manifest.json")
+        manifest = Manifest(run_dir / MANIFEST)
         root = run_dir.resolve()
         kept = []
         for entry in manifest.data.get("set_aside") or []:

@@ -17,6 +17,7 @@ from limo_rl.loop.headline import verdict_lines
 from limo_rl.loop.plan import Assumptions, plan_recipe, render, shortfalls
 from limo_rl.loop.report import compare_runs, write_report
 from limo_rl.run.artifacts import atomic_write_text
+from limo_rl.run.layout import CONFIG, MANIFEST
 from limo_rl.run.lock import run_lock
 from limo_rl.run.stagestore import StageStore
 from limo_rl.runtime.cluster import nodes_from_ray
@@ -87,7 +88,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 def _cmd_report(args: argparse.Namespace) -> int:
     for d in args.run_dirs:
-        if not (Path(d) / "config.yaml").is_file():
+        if not (Path(d) / CONFIG).is_file():
             raise UsageError(f"{d}: not a limo-rl run directory (no config.yaml)")
         with run_lock(d, ["limo-rl", "report", str(d)]):  # never beside a live writer (RunLockedError names it)
             summary = write_report(d)  # a damaged metrics.json: RunFileError names it (exit 2)
@@ -139,7 +140,7 @@ def _plan_one(recipe, a: Assumptions, args: argparse.Namespace, nodes: list | No
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    if not (Path(args.run_dir) / "config.yaml").is_file():
+    if not (Path(args.run_dir) / CONFIG).is_file():
         raise UsageError(f"{args.run_dir}: not a limo-rl run directory (no config.yaml)")
     out = Path(args.out or Path(args.run_dir) / "export" / args.format)
     written = export_lighteval(args.run_dir, out)
@@ -153,7 +154,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 def _cmd_clean(args: argparse.Namespace) -> int:
     if args.store:
         return _clean_store(Path(args.run_dir), args.dry_run)
-    if not (Path(args.run_dir) / "manifest.json").is_file():
+    if not (Path(args.run_dir) / MANIFEST).is_file():
         raise UsageError(f"{args.run_dir}: not a limo-rl run directory (no manifest.json)")
     rep = clean_run(args.run_dir, dry_run=args.dry_run, clusters=not args.dry_run)
     verb = "would remove" if args.dry_run else "removed"

@@ -41,15 +41,8 @@ from typing import Any
 
 from limo_rl.evaluate.paired import PairedResult, decide_primary
 from limo_rl.evaluate.procedure import compare_procedures
-from limo_rl.run.layout import (
-    MATCH,
-    METRICS,
-    RunLayout,
-    read_eval_metrics,
-    read_json,
-    read_samples,
-    read_train_figures,
-)
+from limo_rl.run.layout import MATCH, METRICS, STAGE_STATS, RunLayout, loop_arm, loop_round, stage_dir
+from limo_rl.run.readers import read_eval_metrics, read_json, read_samples, read_train_figures
 from limo_rl.select.controls import CONTROL_REFERENCES
 
 log = logging.getLogger(__name__)
@@ -82,37 +75,37 @@ def collect_samples(run_dir: Path) -> dict[str, ArmSamples]:
     """Every arm's per-sample correctness, by seed and benchmark."""
     arms: dict[str, ArmSamples] = {}
     for seed, label, d in arm_dirs(run_dir):
-        samples = read_samples(d / "evaluate")
+        samples = read_samples(stage_dir(d, "evaluate"))
         if not samples:
             continue
         arm = arms.setdefault(label, ArmSamples({}, {}))
         arm.by_seed[seed] = samples
-        arm.primary.update(_primary(d / "evaluate"))
+        arm.primary.update(_primary(stage_dir(d, "evaluate")))
     return arms
 
 
 def comparison_pairs(labels: Sequence[str]) -> list[tuple[str, str]]:
     """The (a, b) pairs of a report, a the newer or trained arm."""
-    rounds = sorted(int(x[len("loop/round"):]) for x in labels if x.startswith("loop/round"))
+    rounds = sorted(r for x in labels if (r := loop_round(x)) is not None)
     have = set(labels)
     pairs: list[tuple[str, str]] = []
     for r in rounds:
-        me = f"loop/round{r}"
+        me = loop_arm(r)
         if "base" in have:
             pairs.append((me, "base"))
-        if f"loop/round{r - 1}" in have:
-            pairs.append((me, f"loop/round{r - 1}"))
+        if loop_arm(r - 1) in have:
+            pairs.append((me, loop_arm(r - 1)))
         if "static" in have:
             pairs.append((me, "static"))
     if {"static", "base"} <= have:
         pairs.append(("static", "base"))
     if "teacher" in have:
         if rounds:
-            pairs.append((f"loop/round{rounds[-1]}", "teacher"))
+            pairs.append((loop_arm(rounds[-1]), "teacher"))
         if "static" in have:
             pairs.append(("static", "teacher"))
     if rounds:  # what the loop's set bought over each control built from its last round (loop.controls)
-        pairs += [(f"loop/round{rounds[-1]}", c) for c in sorted(x for x in labels if x.startswith("control/"))]
+        pairs += [(loop_arm(rounds[-1]), c) for c in sorted(x for x in labels if x.startswith("control/"))]
     # controls one factor apart (a true check vs none, the window's problems vs random ones)
     pairs += [(f"control/{c}", f"control/{ref}") for c, ref in CONTROL_REFERENCES.items()
               if {f"control/{c}", f"control/{ref}"} <= have]
@@ -161,7 +154,7 @@ def touched_benchmarks(run_dir: Path) -> dict[str, dict[str, list[str]]]:
     """Per arm, the benchmarks it was evaluated on, by split: ``{"test": [...], "dev": [...]}``."""
     out: dict[str, dict[str, set[str]]] = {}
     for _, label, d in arm_dirs(Path(run_dir)):
-        path = d / "evaluate" / METRICS
+        path = stage_dir(d, "evaluate") / METRICS
         if path.is_file():
             by = out.setdefault(label, {"test": set(), "dev": set()})
             for bench, res in read_eval_metrics(path).items():
@@ -202,13 +195,13 @@ def arm_training(run_dir: Path) -> list[dict[str, Any]]:
     for seed, label, d in arm_dirs(Path(run_dir)):
         if label in ("base", "teacher"):
             continue
-        t = read_train_figures(d / "train")
+        t = read_train_figures(stage_dir(d, "train"))
         row: dict[str, Any] = {
             "arm": label, "seed": seed, "examples": t.examples, "validation_examples": t.validation_examples,
             "steps": t.steps, "epochs": t.epochs, "tokens": t.tokens, "dropped_over_length": t.dropped_over_length,
             "unfinished_excluded": None, "checkpoint": t.checkpoint, "trained": t.trained,
         }
-        sel = read_json(d / "select" / "stats.json")
+        sel = read_json(stage_dir(d, "select") / STAGE_STATS)
         if sel is not None:
             budget_step = next((s for s in sel.get("steps", []) if s.get("step") == "budget"), {})
             row["budget"] = budget_step.get("budget")
@@ -232,7 +225,7 @@ def mismatch_banner(training: Sequence[dict[str, Any]], tol: float = MISMATCH) -
     for row in training:
         by_seed[row["seed"]].append(row)
     for seed, rows in sorted(by_seed.items()):
-        loops = [r for r in rows if r["arm"].startswith("loop/round")]
+        loops = [r for r in rows if loop_round(r["arm"]) is not None]
         for r in rows:  # a control against the loop round it was built from
             if r["arm"].startswith("control/") and loops and _gap(r, loops[-1], "examples") > tol:
                 lines.append(f"seed {seed}: {r['arm']} trained on {r.get('examples')} examples, {loops[-1]['arm']} "

@@ -21,7 +21,8 @@ from typing import Any
 from limo_rl.config import Recipe
 from limo_rl.resolve import ModelRef, generated_source
 from limo_rl.run.artifacts import atomic_write_json, atomic_write_jsonl, hash_file
-from limo_rl.run.layout import CHAINS, MATCH, SFT, VERDICTS, read_json
+from limo_rl.run.layout import CHAINS, MATCH, SFT, STAGE_STATS, VERDICTS, stage_dir
+from limo_rl.run.readers import read_json
 from limo_rl.select.controls import (
     PROBLEM_CONTROLS,
     WORLD_CONTROLS,
@@ -65,8 +66,8 @@ def control_arms(run: Any, problems_path: Path, round_dir: Path, sft_files: Sequ
     ``round_dir``, whose student trained on ``sft_files`` from ``init``."""
     for name in run.r.loop.controls:
         d = run.layout.control_dir(run.seed, name)
-        sft = control_data(run, name, problems_path, round_dir, sft_files, d / "data")
-        record = {**(read_json(d / "data" / "stats.json") or {}), "loop_round": f"loop/{round_dir.name}"}
+        sft = control_data(run, name, problems_path, round_dir, sft_files, stage_dir(d, "data"))
+        record = {**(read_json(stage_dir(d, "data") / STAGE_STATS) or {}), "loop_round": f"loop/{round_dir.name}"}
         atomic_write_json(d / MATCH, record)
         target, got = record.get("match_target") or 0, record.get("examples") or 0
         if not got:
@@ -76,8 +77,8 @@ def control_arms(run: Any, problems_path: Path, round_dir: Path, sft_files: Sequ
             log.warning("control/%s: %d examples for the loop's %d (more than %.0f%% apart): its verdict mixes data "
                         "size with the factor it removes", name, got, target, 100 * MISMATCH)
         label = run.scope(f"control/{name}")
-        student = run.train([sft], init, d / "train", label)
-        run.evaluate(student, d / "evaluate", label)
+        student = run.train([sft], init, stage_dir(d, "train"), label)
+        run.evaluate(student, stage_dir(d, "evaluate"), label)
 
 
 def control_data(run: Any, name: str, problems_path: Path, round_dir: Path, sft_files: Sequence[Path],
@@ -86,14 +87,14 @@ def control_data(run: Any, name: str, problems_path: Path, round_dir: Path, sft_
     writer = format_writer(run.r) if name == "format_only" else None
     world = world_writer(run.r) if name in WORLD_CONTROLS and name != "format_only" else None
     window = run.r.select.difficulty if name == "window" else None
-    chains, verdicts = round_dir / "generate" / CHAINS, round_dir / "verify" / VERDICTS
+    chains, verdicts = stage_dir(round_dir, "generate") / CHAINS, stage_dir(round_dir, "verify") / VERDICTS
 
     def fn(out: Path) -> dict[str, Any]:
         examples, record = control_set_from_round(name, sft_files, problems_path, chains, verdicts,
                                                   run.r.generate.system_prompt, seed=run.seed, format_writer=writer,
                                                   writer=world, window=window)
         atomic_write_jsonl(out / SFT, (e.to_dict() for e in examples))
-        atomic_write_json(out / "stats.json", record)
+        atomic_write_json(out / STAGE_STATS, record)
         return {"examples": record["examples"], "match_target": record["match_target"]}
 
     inputs: dict[str, Any] = {"control": name, "version": CONTROLS_VERSION, "sft": [hash_file(f) for f in sft_files],
@@ -107,5 +108,5 @@ def control_data(run: Any, name: str, problems_path: Path, round_dir: Path, sft_
         inputs["window"] = run.r.select.difficulty.model_dump()
     if name in WORLD_CONTROLS:
         inputs["world"] = {"source": run.r.pool.source, "format": run.r.pool.format, "toy": run.r.toy.model_dump()}
-    run.runner.run("select", d, inputs, fn, [SFT, "stats.json"])
+    run.runner.run("select", d, inputs, fn, [SFT, STAGE_STATS])
     return d / SFT

@@ -60,20 +60,39 @@ from limo_rl.loop.share import (
 from limo_rl.resolve import ModelRef, generated_settings, world_settings
 from limo_rl.resolve import resolve_model as _resolve
 from limo_rl.run.artifacts import (
-    RunDir,
     atomic_write_json,
     atomic_write_jsonl,
+    create_run,
     hash_file,
     hash_obj,
     read_jsonl,
     read_stage_marker,
 )
 from limo_rl.run.hashing import content_key
-from limo_rl.run.layout import CHAINS, MATCH, METRICS, MODEL, POOL_PROBLEMS, SFT, VERDICTS, RunLayout, arm_of
+from limo_rl.run.layout import (
+    CHAINS,
+    DECONTAMINATION,
+    MATCH,
+    METRICS,
+    MODEL,
+    POOL_PROBLEMS,
+    REPORT_MD,
+    REPORT_PNG,
+    SAMPLES,
+    SFT,
+    STAGE_STATS,
+    VERDICTS,
+    RunLayout,
+    arm_of,
+    curve_arm,
+    scope_of,
+    stage_dir,
+)
 from limo_rl.run.lease import StoreLease
 from limo_rl.run.lock import run_lock
 from limo_rl.run.modelstore import local_model_path
 from limo_rl.run.objectstore import RunStore, is_object_store_uri
+from limo_rl.run.readers import EvalMetrics
 from limo_rl.run.stagestore import StageStore
 from limo_rl.runtime.cluster import wait_for_resources
 from limo_rl.runtime.preflight import preflight
@@ -101,7 +120,7 @@ class SeedRun:
 
     def scope(self, arm: str, rnd: int | None = None) -> str:
         """Tracker namespace of one arm (and round) of this seed: ``loop/round1/seed0``, ``static/seed0``."""
-        return f"{arm}/round{rnd}/seed{self.seed}" if rnd is not None else f"{arm}/seed{self.seed}"
+        return scope_of(arm, self.seed, rnd)
 
     def provenance(self, stage_dir: Path, rnd: int | None) -> dict[str, Any]:
         return provenance(self.run_dir, self.runner.manifest.data, self.runner.key(stage_dir), self.seed, rnd)
@@ -110,7 +129,7 @@ class SeedRun:
     def run(self) -> None:
         problems_path = self.pool()
         static = self.layout.static_dir(self.seed)
-        static_sft = self.static_data(static / "data") if self.r.loop.static.enabled else None  # before compute
+        static_sft = self.static_data(stage_dir(static, "data")) if self.r.loop.static.enabled else None  # before compute
         teacher0 = resolve_model(self.r.generate.model, self.r, self.r.generate.engine, "generate.model")
         base = resolve_model(self.r.train.model, self.r, label="train.model")
         self.loop_arm(problems_path, teacher0, base)
@@ -128,14 +147,14 @@ class SeedRun:
         teacher, student, sft_files = teacher0, None, []
         for rnd in range(1, self.r.loop.rounds + 1):
             rd = self.layout.round_dir(self.seed, rnd)
-            chains_dir = self.generate(problems_path, teacher, rd / "generate", rnd)
-            verdicts = self.verify(problems_path, chains_dir, rd / "verify", rnd)
-            sft = self.select(problems_path, chains_dir, verdicts, rd / "select", teacher, rnd, student=base)
+            chains_dir = self.generate(problems_path, teacher, stage_dir(rd, "generate"), rnd)
+            verdicts = self.verify(problems_path, chains_dir, stage_dir(rd, "verify"), rnd)
+            sft = self.select(problems_path, chains_dir, verdicts, stage_dir(rd, "select"), teacher, rnd, student=base)
             sft_files = [*sft_files, sft] if self.r.loop.data == "accumulate" else [sft]
             init = student if (self.r.loop.student_init == "previous" and student is not None) else base
-            student = self.train(sft_files, init, rd / "train", self.scope("loop", rnd))
-            self.evaluate(student, rd / "evaluate", self.scope("loop", rnd))
-            self.card(student, sft_files, rd / "evaluate", "loop", rnd)
+            student = self.train(sft_files, init, stage_dir(rd, "train"), self.scope("loop", rnd))
+            self.evaluate(student, stage_dir(rd, "evaluate"), self.scope("loop", rnd))
+            self.card(student, sft_files, stage_dir(rd, "evaluate"), "loop", rnd)
             self.last_round = (rd, sft_files, init)
             teacher = student if self.r.loop.next_teacher == "student" else teacher0
 
@@ -144,10 +163,10 @@ class SeedRun:
         examples = [SFTExample.from_dict(row) for row in read_jsonl(sft)]
         examples, cfg, record = match_static(examples, self.r, self.layout, self.seed)  # loop.static.match
         atomic_write_json(d / MATCH, record)
-        student = self.train([sft], base, d / "train", self.scope("static"), examples=examples, cfg=cfg,
+        student = self.train([sft], base, stage_dir(d, "train"), self.scope("static"), examples=examples, cfg=cfg,
                              extra_inputs={"match": record})
-        self.evaluate(student, d / "evaluate", self.scope("static"))
-        self.card(student, [sft], d / "evaluate", "static", None)
+        self.evaluate(student, stage_dir(d, "evaluate"), self.scope("static"))
+        self.card(student, [sft], stage_dir(d, "evaluate"), "static", None)
         self.static_curve(base, sft)
 
     def static_curve(self, base: ModelRef, sft: Path) -> None:
@@ -164,9 +183,9 @@ class SeedRun:
                 atomic_write_json(d / MATCH, {"match": "curve", "available": len(full),
                                                      "examples": len(examples), "match_target": size,
                                                      "draw_seed": seed})
-                student = self.train([sft], base, d / "train", self.scope(f"static/n{size}/draw{draw}"), examples=examples,
-                                     extra_inputs={"curve": {"size": size, "seed": seed}})
-                self.evaluate(student, d / "evaluate", self.scope(f"static/n{size}/draw{draw}"))
+                student = self.train([sft], base, stage_dir(d, "train"), self.scope(curve_arm(size, draw)),
+                                     examples=examples, extra_inputs={"curve": {"size": size, "seed": seed}})
+                self.evaluate(student, stage_dir(d, "evaluate"), self.scope(curve_arm(size, draw)))
 
     def card(self, student: ModelRef, sft_files: Sequence[Path], eval_dir: Path, arm: str, rnd: int | None) -> None:
         """The student's model card, with this run's evaluation (rewritten on every run: cheap, not hashed)."""
@@ -253,7 +272,7 @@ class SeedRun:
                   "seed": self.seed}
         if student is not None:  # the length rule: the training tokenizer and its limit
             inputs["length"] = {"tokenizer": student.fingerprint, "max_length": self.r.train.max_length}
-        self.runner.run("select", d, inputs, fn, [SFT, "stats.json"])
+        self.runner.run("select", d, inputs, fn, [SFT, STAGE_STATS])
         return d / SFT
 
     def static_data(self, d: Path) -> Path:
@@ -268,12 +287,12 @@ class SeedRun:
                                      load_benchmarks(names, dict(ev.paths), world_settings(self.r)), n=dc.ngram,
                                      ignore_common=dc.ignore_common, fields=dc.fields,
                                      allow=self.r.loop.static.allow_contaminated)
-            atomic_write_jsonl(out / "decontamination.jsonl", rows)
+            atomic_write_jsonl(out / DECONTAMINATION, rows)
             atomic_write_jsonl(out / SFT, (e.to_dict() for e in examples))
             sft_card(out, self.r, self.provenance(out, None), None, None, static=True)
             stats = {"available": len(examples), "decontaminated_against": names if dc.enabled else [],
                      "ngram": dc.ngram, "fields": list(dc.fields), "allowed_matches": len(rows)}
-            atomic_write_json(out / "stats.json", stats)
+            atomic_write_json(out / STAGE_STATS, stats)
             return {"n_examples": len(examples), "allowed_matches": len(rows)}
 
         inputs = {"static": self.r.loop.static.model_dump(exclude={"match", "match_seed", "curve", "curve_draws"}),
@@ -334,7 +353,7 @@ class SeedRun:
             res = run_evaluation(model.path, ecfg, self.r.generate, self.r.verify, out,
                                  seed=self.seed, tracker=self.tracker, label=label, world=world_settings(self.r), arm=arm, rnd=rnd,
                                  hardware=self.r.hardware)
-            figures = headline_metrics(res.metrics)
+            figures = EvalMetrics.from_doc(res.metrics).headline()
             self.tracker.log({f"{label}/{k}": v for k, v in figures.items()})
             return figures
 
@@ -353,7 +372,7 @@ class SeedRun:
                        "protocol": {k: v for k, v in protocols[b].items() if k != "ks"}} for b in ecfg.benchmarks}
         # grades ride along: the harness re-keys them by chains, gold and verify config and regrades on a change
         carry = {f"{b}/{part}": samples[b] for b in ecfg.benchmarks for part in ("generate", "verify")}
-        outputs = [METRICS, "samples.parquet", *ecfg.benchmarks]
+        outputs = [METRICS, SAMPLES, *ecfg.benchmarks]
         return self.runner.run("evaluate", d, inputs, fn, outputs, carry=carry)
 
     def _world_inputs(self) -> dict[str, Any]:
@@ -374,17 +393,6 @@ class SeedRun:
 def _gold_answers(problems_path: Path) -> dict[str, str]:
     """Problem id -> gold answer, streaming the problems file (the verify stage needs nothing else)."""
     return {p.id: p.answer for p in iter_problems(problems_path)}
-
-
-def headline_metrics(metrics: dict[str, Any]) -> dict[str, float]:
-    """``<benchmark>/<primary metric>`` -> value, from an evaluation's metrics.json."""
-    out = {}
-    for bench, entry in (metrics.get("benchmarks") or {}).items():
-        primary = entry.get("primary")
-        value = (entry.get("metrics") or {}).get(primary, {}).get("value")
-        if primary and value is not None:
-            out[f"{bench}/{primary}"] = value
-    return out
 
 
 def stages_for(stop_after: str | None) -> list[str]:
@@ -421,7 +429,7 @@ def _run_locked(recipe: Recipe, argv: list[str], stop_after: str | None, from_st
                 session: RaySession, run_path: Path, store: RunStore | None) -> int:
     session.bind(run_path)  # ends the cluster a killed earlier driver of this run left
     register_env_secrets([recipe.generate.openai.api_key_env])  # scrubbed from the manifest and errors
-    run_dir, manifest = RunDir.create(recipe, argv, run_path)
+    run_dir, manifest = create_run(recipe, argv, run_path)
     if store is not None:
         store.push_file(run_dir.config_path)
         store.push_file(manifest.path)
@@ -452,14 +460,13 @@ def _run_locked(recipe: Recipe, argv: list[str], stop_after: str | None, from_st
         session.close()  # no autoscaler request outlives the run; Ray started for it ends (a crash included)
         if status == "failed":
             close_display()
-    if status == "finished" and (runner.ran or not (run_dir.path / "report.md").exists()):
+    if status == "finished" and (runner.ran or not run_dir.report_md.exists()):
         summary = write_report(run_dir.path, tracker=tracker)
         manifest.data["headline"] = summary
         manifest.save()
-        for name in ("report.md", "report.png", "manifest.json"):
-            runner.push(run_dir.path / name)
-        tracker.log_artifact(f"report-{recipe.run.name}", "report",
-                             [run_dir.path / "report.md", run_dir.path / "report.png"], summary)
+        for path in (run_dir.report_md, run_dir.report_png, run_dir.manifest_path):
+            runner.push(path)
+        tracker.log_artifact(f"report-{recipe.run.name}", "report", [run_dir.report_md, run_dir.report_png], summary)
     tracker.finish()  # before the result: the run's last lines are its own
     close_display()
     _print_result(run_dir.path, runner, status, tracker.location())
@@ -487,6 +494,6 @@ def _print_result(run_dir: Path, runner: StageRunner, status: str, wandb_at: str
                 out.line("", err=False)
         if wandb_at:
             out.line(f"{'W&B':<11} {wandb_at}", err=False)
-    for name in ("report.md", "report.png"):
+    for name in (REPORT_MD, REPORT_PNG):
         if (run_dir / name).is_file():
             out.line(f"{name:<11} {run_dir / name}" if not is_quiet() else str(run_dir / name), err=False)

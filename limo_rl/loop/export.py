@@ -22,8 +22,8 @@ from typing import Any
 from limo_rl import __version__
 from limo_rl.data.benchmarks import hub_dataset
 from limo_rl.run.artifacts import atomic_write_json
-from limo_rl.run.layout import METRICS, RunLayout
-from limo_rl.run.layout import read_json as _read_json
+from limo_rl.run.layout import RunLayout
+from limo_rl.run.readers import EvalMetrics, MetricValue, read_eval_metrics
 
 # limo_rl benchmark -> lighteval task name (the names open-r1's lighteval tasks use)
 LIGHTEVAL_TASKS = {"aime24": "aime24", "aime25": "aime25", "math500": "math_500", "gpqa_diamond": "gpqa:diamond",
@@ -37,46 +37,45 @@ def task_key(benchmark: str) -> str:
     return f"lighteval|{name}|0" if name else f"limo_rl|{benchmark}|0"
 
 
-def _stderr(m: dict[str, Any], level: float) -> float | None:
-    lo, hi = m.get("ci_low"), m.get("ci_high")
+def _stderr(m: MetricValue, level: float) -> float | None:
+    lo, hi = m.ci_low, m.ci_high
     if lo is None or hi is None:
         return None
     return (hi - lo) / (2 * NormalDist().inv_cdf(0.5 + level / 2))
 
 
-def lighteval_doc(doc: dict[str, Any], model_name: str) -> dict[str, Any]:
+def lighteval_doc(doc: EvalMetrics, model_name: str) -> dict[str, Any]:
     """One evaluation's ``metrics.json`` in lighteval's results layout."""
-    level = float(doc.get("ci_level") or 0.95)
+    level = float(doc.ci_level or 0.95)
     results: dict[str, dict[str, float]] = {}
     versions: dict[str, int] = {}
     tasks: dict[str, dict[str, Any]] = {}
-    for bench, entry in (doc.get("benchmarks") or {}).items():
+    for bench, entry in doc.items():
         key = task_key(bench)
         figures: dict[str, float] = {}
-        for name, m in (entry.get("metrics") or {}).items():
-            figures[name] = m["value"]
+        for name, m in entry.metrics.items():
+            figures[name] = m.value
             se = _stderr(m, level)
             if se is not None:
                 figures[f"{name}_stderr"] = se
         results[key], versions[key] = figures, 1
         hub = hub_dataset(bench) or {}
-        proto = entry.get("protocol") or {}
+        proto = entry.protocol
         tasks[key] = {
             "name": key.split("|")[1], "limo_rl_benchmark": bench, "hf_repo": hub.get("id"),
             "hf_subset": hub.get("config") or "default", "hf_revision": hub.get("revision"),
             "evaluation_splits": [hub["split"]] if hub.get("split") else [], "generation_size": proto.get("max_new_tokens"),
-            "num_samples": [proto.get("n")], "primary_metric": entry.get("primary"),
-            "n_problems": entry.get("n_problems"), "split": entry.get("split"),
+            "num_samples": [proto.get("n")], "primary_metric": entry.primary,
+            "n_problems": entry.n_problems, "split": entry.split,
         }
-    primaries = [r[e["primary"]] for b, e in (doc.get("benchmarks") or {}).items()
-                 if (r := results.get(task_key(b))) and e.get("primary") in r]
+    primaries = [r[e.primary] for b, e in doc.items() if (r := results.get(task_key(b))) and e.primary in r]
     if primaries:
         results["all"] = {"primary_mean": sum(primaries) / len(primaries)}
     return {
-        "config_general": {"model_name": model_name, "model_path": doc.get("model"), "lighteval_sha": None,
-                           "exported_by": f"limo_rl {__version__}", "preset": doc.get("preset"),
-                           "seed": doc.get("seed"), "grader": doc.get("grader"),
-                           "total_evaluation_time_secondes": doc.get("wall_s")},
+        "config_general": {"model_name": model_name, "model_path": doc.model, "lighteval_sha": None,
+                           "exported_by": f"limo_rl {__version__}", "preset": doc.preset,
+                           "seed": doc.seed, "grader": doc.grader,
+                           "total_evaluation_time_secondes": doc.wall_s},
         "results": results, "versions": versions, "config_tasks": tasks,
         "summary_tasks": {k: {"effective_few_shots": 0} for k in results if k != "all"},
         "summary_general": {},
@@ -90,12 +89,14 @@ def export_lighteval(run_dir: str | Path, out: str | Path) -> list[Path]:
     written = []
     for seed in layout.seeds():
         for ed in layout.eval_dirs(seed):
-            doc = _read_json(ed.path / METRICS)
-            if not doc:
+            if not ed.metrics_path.is_file():
+                continue
+            doc = read_eval_metrics(ed.metrics_path)
+            if not doc.benchmarks:
                 continue
             label = f"{ed.arm}{'' if ed.round is None else f'-round{ed.round}'}-seed{seed}"
             model_name = f"{run_dir.name}/{label}"
-            when = datetime.fromtimestamp((ed.path / METRICS).stat().st_mtime, tz=timezone.utc)
+            when = datetime.fromtimestamp(ed.metrics_path.stat().st_mtime, tz=timezone.utc)
             path = out / "results" / run_dir.name / label / f"results_{when:%Y-%m-%dT%H-%M-%S.%f}.json"
             atomic_write_json(path, lighteval_doc(doc, model_name))
             written.append(path)

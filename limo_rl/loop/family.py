@@ -45,7 +45,8 @@ from limo_rl.evaluate.paired import PairedResult, PairingError, decide_primary
 from limo_rl.evaluate.procedure import compare_procedures
 from limo_rl.loop.comparisons import ArmSamples, collect_samples, touched_benchmarks
 from limo_rl.run.artifacts import atomic_write_json, atomic_write_text
-from limo_rl.run.layout import METRICS, SFT, RunLayout, read_eval_metrics
+from limo_rl.run.layout import RunLayout, sft_file
+from limo_rl.run.readers import read_eval_metrics
 
 log = logging.getLogger(__name__)
 # where a run goes, how it is reported and whether its test set is touched: not what it does
@@ -87,20 +88,12 @@ def _fingerprint(example: dict[str, Any]) -> str:
     return hashlib.sha256(body.encode()).hexdigest()
 
 
-def _sft_file(label: str, arm_dir: Path) -> Path | None:
-    if label.startswith("loop/round"):
-        return arm_dir / "select" / SFT
-    if label == "static" or label.startswith("control/"):
-        return arm_dir / "data" / SFT
-    return None
-
-
 def read_sft_sets(path: Path) -> dict[str, dict[int, list[str]]]:
     """arm -> seed -> sorted content fingerprints of the examples that arm trained on."""
     layout, out = RunLayout(path), {}
     for seed in layout.seeds():
         for label, d in layout.arms(seed):
-            f = _sft_file(label, d)
+            f = sft_file(label, d)
             if f is None or not f.is_file():
                 continue
             with open(f, encoding="utf-8") as fh:
@@ -113,16 +106,15 @@ def load_member(path: str | Path) -> Member:
     import yaml
 
     path = Path(path)
-    cfg = path / "config.yaml"
-    if not cfg.is_file():
-        raise UsageError(f"{path}: not a limo-rl run directory (no config.yaml)")
-    recipe = yaml.safe_load(cfg.read_text()) or {}
-    splits: dict[str, str] = {}
     layout = RunLayout(path)
+    if not layout.is_run():
+        raise UsageError(f"{path}: not a limo-rl run directory (no {layout.config_path.name})")
+    recipe = yaml.safe_load(layout.config_path.read_text()) or {}
+    splits: dict[str, str] = {}
     for seed in layout.seeds():
         for ed in layout.eval_dirs(seed):
-            if (ed.path / METRICS).is_file():
-                splits.update({b: r.split for b, r in read_eval_metrics(ed.path / METRICS).items()})
+            if ed.metrics_path.is_file():
+                splits.update({b: r.split for b, r in read_eval_metrics(ed.metrics_path).items()})
     name = str((recipe.get("run") or {}).get("name") or path.name)
     return Member(name, path, recipe, collect_samples(path), read_sft_sets(path), splits, touched_benchmarks(path))
 

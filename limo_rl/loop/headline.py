@@ -19,7 +19,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-REPORT_JSON = "report.json"
+from limo_rl.run.layout import REPORT_JSON
+
 SCORE_FIELDS = ("arm", "round", "seed", "benchmark", "metric", "value", "ci_low", "ci_high", "split")
 VERDICT_COLUMNS = ("a", "b", "benchmark", "metric", "n_problems", "difference", "ci_low", "ci_high", "test",
                    "p_value", "p_adjusted", "mde", "mde_adjusted", "verdict")

@@ -19,7 +19,8 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
-from limo_rl.run.layout import RunLayout, read_train_figures
+from limo_rl.run.layout import RunLayout
+from limo_rl.run.readers import read_train_figures
 from limo_rl.types import SFTExample
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ log = logging.getLogger(__name__)
 def loop_realised(layout: RunLayout, seed: int) -> dict[str, Any] | None:
     """``{"round", "examples", "steps"}`` of the loop's last trained round (None before any loop round trained)."""
     for rnd in reversed(layout.rounds(seed)):
-        t = read_train_figures(layout.round_dir(seed, rnd) / "train")
+        t = read_train_figures(layout.stage_dir(seed, "loop", rnd, "train"))
         if t.trained:
             return {"round": rnd, "examples": t.examples, "steps": t.steps}
     return None

@@ -1,7 +1,7 @@
 """The comparison report of a run: ``report.md``, ``report.json``, ``report.png`` and the headline figures.
 
 Everything is read back from the run directory (metrics.json of each evaluation, the
-verdicts and SFT sets of each round), so ``limo-rl report RUN_DIR`` rebuilds the report of
+verdicts and SFT sets of each round: :mod:`limo_rl.loop.report_data`), so ``limo-rl report RUN_DIR`` rebuilds the report of
 any finished or interrupted run, and several runs can be compared side by side.
 The report opens with the verdicts of the paired comparisons between arms
 (:mod:`limo_rl.loop.comparisons`) and what each arm trained on; ``report.json`` holds the same
@@ -15,7 +15,6 @@ import logging
 import statistics
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,162 +30,20 @@ from limo_rl.loop.comparisons import (
     touched_benchmarks,
 )
 from limo_rl.loop.headline import SCORE_FIELDS, track_report
-from limo_rl.run.artifacts import atomic_write_json, atomic_write_text, read_jsonl
-from limo_rl.run.layout import (
-    CHAINS,
-    METRICS,
-    SFT,
-    VERDICTS,
-    RunLayout,
-    iter_verdict_figures,
-    read_eval_metrics,
-    read_verdict_figures,
+from limo_rl.loop.report_data import (
+    DataStats,
+    OutputStats,
+    Score,
+    collect_data_stats,
+    collect_output_stats,
+    collect_scores,
+    mean_of,
 )
+from limo_rl.run.artifacts import atomic_write_json, atomic_write_text
+from limo_rl.run.layout import RunLayout
 
 log = logging.getLogger(__name__)
 ALPHA, POWER = 0.05, 0.8  # the report's decision rule (limo_rl.evaluate.paired)
-
-
-@dataclass(frozen=True)
-class Score:
-    seed: int
-    arm: str  # loop | static | base | teacher
-    round: int | None
-    benchmark: str
-    metric: str
-    value: float
-    ci_low: float | None
-    ci_high: float | None
-    split: str = "test"  # "dev": a benchmark for choices (sweeps), never judged in the verdicts
-
-
-@dataclass(frozen=True)
-class DataStats:
-    seed: int
-    arm: str
-    round: int | None
-    sft_size: int
-    density_selected: float | None
-    density_all: float | None
-    tokens_selected: float | None
-    tokens_all: float | None
-
-
-def collect_scores(run_dir: Path) -> list[Score]:
-    scores = []
-    layout = RunLayout(Path(run_dir))
-    for seed in layout.seeds():
-        for ed in layout.eval_dirs(seed):
-            path = ed.path / METRICS
-            if not path.is_file():
-                continue
-            for bench, res in read_eval_metrics(path).items():
-                m = res.primary_value
-                if m is None:
-                    continue
-                scores.append(Score(seed, ed.arm, ed.round, bench, res.primary or "", m.value, m.ci_low, m.ci_high,
-                                    res.split))
-    return scores
-
-
-def _chain_tokens(chains_dir: Path, wanted: set[tuple[str, int]]) -> tuple[dict[tuple[str, int], int], float | None]:
-    """(token counts of the ``wanted`` chains, mean over all chains), one shard at a time."""
-    import pyarrow.parquet as pq
-
-    out: dict[tuple[str, int], int] = {}
-    total = n = 0
-    for shard in sorted(chains_dir.glob("*.parquet")):
-        t = pq.read_table(shard, columns=["problem_id", "sample_index", "n_tokens"]).to_pydict()
-        for p, i, k in zip(t["problem_id"], t["sample_index"], t["n_tokens"], strict=True):
-            total, n = total + int(k), n + 1
-            if (p, int(i)) in wanted:
-                out[(p, int(i))] = int(k)
-    return out, (total / n if n else None)
-
-
-def _parse_ref(ref: str) -> tuple[str, int] | None:
-    """``<round>/<problem_id>/<sample_index>`` (problem ids may hold '/')."""
-    try:
-        _, rest = ref.split("/", 1)
-        pid, idx = rest.rsplit("/", 1)
-        return pid, int(idx)
-    except ValueError:
-        return None
-
-
-def _mean(xs: Sequence[float]) -> float | None:
-    return sum(xs) / len(xs) if xs else None
-
-
-def collect_data_stats(run_dir: Path) -> list[DataStats]:
-    out = []
-    layout = RunLayout(Path(run_dir))
-    for seed in layout.seeds():
-        for rnd in layout.rounds(seed):
-            rd = layout.round_dir(seed, rnd)
-            sft_path = rd / "select" / SFT
-            ver_path = next((p for p in (rd / "verify" / VERDICTS, rd / "verify" / "verdicts.jsonl") if p.exists()),
-                            None)  # a run graded before verdict shards kept one file
-            if not sft_path.is_file() or ver_path is None:
-                continue
-            refs = [_parse_ref(r.get("chain_ref", "")) for r in read_jsonl(sft_path)]
-            refs = [r for r in refs if r is not None]
-            wanted, picked, density_sum, n_verdicts = set(refs), {}, 0.0, 0
-            tokens, mean_tokens = _chain_tokens(rd / "generate" / CHAINS, wanted)
-            for v in iter_verdict_figures(ver_path):  # streaming: one row at a time, the selected ones kept
-                density_sum += v.verification_density
-                n_verdicts += 1
-                if (v.problem_id, v.sample_index) in wanted:
-                    picked[(v.problem_id, v.sample_index)] = v.verification_density
-            out.append(DataStats(
-                seed, "loop", rnd, len(refs),
-                _mean([picked[r] for r in refs if r in picked]),
-                density_sum / n_verdicts if n_verdicts else None,
-                _mean([tokens[r] for r in refs if r in tokens]),
-                mean_tokens,
-            ))
-        static = layout.static_dir(seed) / "data" / SFT
-        if static.is_file():
-            out.append(DataStats(seed, "static", None, len(read_jsonl(static)), None, None, None, None))
-    return out
-
-
-@dataclass(frozen=True)
-class OutputStats:
-    """How the evaluated model reasons: verification in its benchmark outputs (limo_rl.verify's verdicts)."""
-
-    seed: int
-    arm: str
-    round: int | None
-    benchmark: str
-    chains: int
-    density: float | None  # counted (real) verification steps per 1k tokens
-    real_check_rate: float | None  # share of chains with at least one true check (what it asserts holds)
-    hollow_rate: float | None  # share of chains with a check phrase and no work behind it
-    consistency: float | None  # mean share of true numeric equalities
-    false_rate: float | None = None  # share of chains with a check whose own arithmetic is false
-    caught_rate: float | None = None  # share of chains that caught an error with a check and redid the step
-
-
-def collect_output_stats(run_dir: Path) -> list[OutputStats]:
-    out = []
-    layout = RunLayout(Path(run_dir))
-    for seed in layout.seeds():
-        for ed in layout.eval_dirs(seed):
-            for bench, ver in ed.benchmark_verdicts():
-                rows = list(read_verdict_figures(ver).values())
-                kinds = [r.step_kinds for r in rows]
-                cons = [r.arithmetic_consistency for r in rows if r.arithmetic_consistency is not None]
-                out.append(OutputStats(
-                    seed, ed.arm, ed.round, bench, len(rows),
-                    _mean([r.verification_density for r in rows]),
-                    _mean([float(any(k not in ("hollow", "false") for k in ks)) for ks in kinds]),
-                    _mean([float("hollow" in ks) for ks in kinds]),
-                    _mean(cons),
-                    _mean([float("false" in ks) for ks in kinds]),
-                    _mean([float(r.caught > 0) for r in rows if r.caught is not None]),
-                ))
-    return out
 
 
 def _fmt(x: float | None, digits: int = 3) -> str:
@@ -285,7 +142,7 @@ def render_markdown(run_dir: Path, scores: list[Score], data: list[DataStats], r
                                                                               kv[0][1] or 0, kv[0][2])):
             def avg(field: str, g=g) -> float | None:
                 vals = [getattr(o, field) for o in g if getattr(o, field) is not None]
-                return _mean(vals)
+                return mean_of(vals)
             lines.append(f"| {arm} | {rnd if rnd is not None else '-'} | {bench} | {_fmt(avg('density'), 2)} | "
                          f"{_fmt(avg('real_check_rate'))} | {_fmt(avg('false_rate'))} | {_fmt(avg('hollow_rate'))} | "
                          f"{_fmt(avg('caught_rate'))} | {_fmt(avg('consistency'))} |")
@@ -365,8 +222,8 @@ def plot(run_dir: Path, scores: list[Score], data: list[DataStats], outputs: Seq
     ax.set_ylabel("share of outputs")
     ax.set_title("Benchmark outputs with a real self-check")
     fig.tight_layout()
-    out = run_dir / "report.png"
-    tmp = run_dir / ".report.png.tmp.png"
+    out = RunLayout(run_dir).report_png
+    tmp = run_dir / f".{out.name}.tmp.png"
     fig.savefig(tmp, dpi=110)
     plt.close(fig)
     tmp.replace(out)
@@ -378,7 +235,7 @@ def run_status(run_dir: Path) -> str:
     import json
 
     try:
-        m = json.loads((run_dir / "manifest.json").read_bytes())
+        m = json.loads(RunLayout(run_dir).manifest_path.read_bytes())
     except (OSError, ValueError):
         return "no readable manifest"
     status = m.get("status") if isinstance(m, dict) and m.get("ended_at") else None
@@ -390,8 +247,9 @@ def write_report(run_dir: str | Path, tracker: Any = None) -> dict[str, float]:
     import yaml
 
     run_dir = Path(run_dir)
+    layout = RunLayout(run_dir)
     scores, data = collect_scores(run_dir), collect_data_stats(run_dir)
-    cfg_path = run_dir / "config.yaml"
+    cfg_path = layout.config_path
     recipe = yaml.safe_load(cfg_path.read_text()) if cfg_path.is_file() else None
     outputs = collect_output_stats(run_dir)
     dev = list(((recipe or {}).get("evaluate") or {}).get("dev_benchmarks") or [])
@@ -407,14 +265,14 @@ def write_report(run_dir: str | Path, tracker: Any = None) -> dict[str, float]:
     touched = touched_benchmarks(run_dir)
     doc = {**report_doc(results, training, alpha=ALPHA, power=POWER, primary=primary, unmatched=unmatched),
            "scores": flat, "data_size_curve": curve, "benchmarks_touched": touched, "run_status": status}
-    atomic_write_json(run_dir / "report.json", doc)
+    atomic_write_json(layout.report_json, doc)
     confirmed = bool(((recipe or {}).get("evaluate") or {}).get("confirm", True))
     verdicts = [*render_verdicts(results, training, alpha=ALPHA, power=POWER, primary=primary, unmatched=unmatched,
                                  confirmed=confirmed),
                 *render_touched(touched), *render_curve(curve)]
     if status != "finished":
         verdicts.insert(0, f"> **Run not finished** ({status}): these figures cover only the stages done so far.\n")
-    atomic_write_text(run_dir / "report.md", render_markdown(run_dir, scores, data, recipe, outputs, verdicts))
+    atomic_write_text(layout.report_md, render_markdown(run_dir, scores, data, recipe, outputs, verdicts))
     png = plot(run_dir, scores, data, outputs)
     summary = headline(scores)
     if tracker is not None:

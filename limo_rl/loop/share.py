@@ -12,11 +12,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from limo_rl.data.io import iter_objects, iter_problems
+from limo_rl.data.io import iter_problems
 from limo_rl.generate.shards import read_shard, shard_files
 from limo_rl.hub.cards import TRAIN_KEYS, evaluation_results, write_dataset_card, write_model_card
-from limo_rl.run.artifacts import package_versions, read_jsonl
-from limo_rl.verify.stage import verdict_files
+from limo_rl.run.artifacts import read_jsonl
+from limo_rl.run.layout import SFT
+from limo_rl.run.provenance import package_versions
+from limo_rl.run.readers import read_train_metrics
+from limo_rl.types import ChainRef
+from limo_rl.verify.stage import iter_verdict_objects
 
 log = logging.getLogger(__name__)
 TABLE_ROWS = 64  # sample chains per table: half selected, half rejected (as many as there are)
@@ -32,17 +36,16 @@ def provenance(run_dir: Path, manifest: dict[str, Any], stage_key: str, seed: in
 def sft_card(sft_dir: Path, recipe: Any, prov: dict[str, Any], teacher: str | None,
              verdicts_path: Path | None, static: bool = False) -> Path:
     """Parquet + dataset card for one SFT set (loop round or static arm)."""
-    rows = read_jsonl(sft_dir / "sft.jsonl")
+    rows = read_jsonl(sft_dir / SFT)
     counts: dict[str, Any] = {"examples": len(rows), "problems": len({r.get("problem_id") for r in rows})}
     grader: dict[str, Any] | None = None
     if verdicts_path is not None and verdicts_path.exists():  # a verdicts file or a folder of verdict shards
         graded = correct = 0
         version = None
-        for f in verdict_files(verdicts_path):
-            for _, v in iter_objects(f):
-                graded += 1
-                correct += bool(v.get("correct"))
-                version = version or v.get("grader_version")
+        for _, v in iter_verdict_objects(verdicts_path):
+            graded += 1
+            correct += bool(v.get("correct"))
+            version = version or v.get("grader_version")
         counts["chains_graded"], counts["chains_correct"] = graded, correct
         grader = {"name": "limo_rl.verify", "version": version,
                   "math_verify": package_versions(("math-verify",)).get("math-verify"),
@@ -65,10 +68,7 @@ def sft_card(sft_dir: Path, recipe: Any, prov: dict[str, Any], teacher: str | No
 
 def student_card(model_dir: Path, recipe: Any, prov: dict[str, Any], sft_files: Sequence[Path],
                  eval_dir: Path | None, label: str, run_dir: Path) -> Path | None:
-    import json
-
-    metrics_path = model_dir.parent / "train_metrics.json"
-    tm = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
+    tm = read_train_metrics(model_dir.parent) or {}
     info = {
         "title": f"limo_rl student: {prov['run']} ({label.replace('/', ' ')})",
         "base_model": recipe.train.model,
@@ -76,7 +76,7 @@ def student_card(model_dir: Path, recipe: Any, prov: dict[str, Any], sft_files: 
                      for f in sft_files],
         "training": recipe.train.model_dump(mode="json"),
         "train_metrics": {k: tm[k] for k in TRAIN_KEYS if tm.get(k) is not None},
-        "evaluation": evaluation_results(eval_dir / "metrics.json") if eval_dir is not None else {},
+        "evaluation": evaluation_results(eval_dir) if eval_dir is not None else {},
         "provenance": prov,
     }
     return write_model_card(model_dir, info)
@@ -92,20 +92,19 @@ def chains_table(tracker: Any, verdicts_path: Path, sft_path: Path, chains_dir: 
     so memory does not grow with the pool."""
     if tracker is None:
         return
-    selected = {r.get("chain_ref", "").split("/", 1)[-1] for r in read_jsonl(sft_path)}
+    selected = {ref.key for r in read_jsonl(sft_path) if (ref := ChainRef.parse(r.get("chain_ref", ""))) is not None}
     rng = random.Random(seed)
     half = TABLE_ROWS // 2
     kept: dict[bool, list[tuple[tuple[str, int], dict]]] = {True: [], False: []}
     seen = {True: 0, False: 0}
-    for f in verdict_files(verdicts_path):
-        for _, v in iter_objects(f):
-            key = (str(v.get("problem_id")), int(v.get("sample_index", -1)))
-            cls = f"{key[0]}/{key[1]}" in selected
-            seen[cls] += 1
-            if len(kept[cls]) < half:
-                kept[cls].append((key, v))
-            elif (j := rng.randrange(seen[cls])) < half:
-                kept[cls][j] = (key, v)
+    for _, v in iter_verdict_objects(verdicts_path):
+        key = (str(v.get("problem_id")), int(v.get("sample_index", -1)))
+        cls = key in selected
+        seen[cls] += 1
+        if len(kept[cls]) < half:
+            kept[cls].append((key, v))
+        elif (j := rng.randrange(seen[cls])) < half:
+            kept[cls][j] = (key, v)
     wanted = {k for rows in kept.values() for k, _ in rows}
     texts: dict[tuple[str, int], tuple[int, str]] = {}
     for shard in shard_files(chains_dir):

@@ -11,8 +11,9 @@ Every stage writes through these helpers so that "nothing is lost" holds everywh
   caller sets the folder aside (:func:`limo_rl.run.stagecache.begin_stage`) instead of reusing or re-sealing it;
 * files come out with the mode the user's umask gives a new file (collaborators on a shared
   runs folder can read results); only secrets are written 0600;
-* a run directory holds ``config.yaml`` (the resolved recipe) and ``manifest.json``
-  (command line, versions, git commit, seeds, per-stage status, hashes and timings);
+* a run directory (:class:`limo_rl.run.layout.RunLayout`, made by :func:`create_run`) holds its resolved
+  recipe and its manifest (:class:`Manifest`: command line, versions, git commit, seeds, per-stage status,
+  hashes and timings);
 * seeds are derived from (base seed, round, problem id, sample index), never from
   global random state, so any shard can be regenerated alone with the same result.
 
@@ -25,13 +26,11 @@ import contextlib
 import datetime as _dt
 import errno
 import hashlib
-import importlib.metadata
 import json
 import logging
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
@@ -42,14 +41,11 @@ from typing import Any
 
 from limo_rl.console.redact import redact_obj
 from limo_rl.run.hashing import file_manifest, hash_file, hash_path, manifest_digest
+from limo_rl.run.layout import RunLayout
+from limo_rl.run.provenance import git_info, package_versions
 
 __all__ = ["hash_file", "hash_path"]  # re-exported: the stage cache's content hashes live in limo_rl.run.hashing
 STAGE_MARKER = "_STAGE_DONE.json"
-TRACKED_PACKAGES = (
-    "limo_rl", "torch", "transformers", "trl", "accelerate", "ray", "vllm", "datasets",
-    "sympy", "math-verify", "wandb", "pydantic",
-)
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def utcnow() -> str:
@@ -273,30 +269,6 @@ def read_stage_marker(stage_dir: str | Path) -> dict[str, Any] | None:
     return info if isinstance(info, dict) else None
 
 
-# ---------------------------------------------------------------------------------------- provenance
-def package_versions(names: Sequence[str] = TRACKED_PACKAGES) -> dict[str, str | None]:
-    out: dict[str, str | None] = {}
-    for name in names:
-        try:
-            out[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            out[name] = None
-    return out
-
-
-def git_info(root: Path = PROJECT_ROOT) -> dict[str, Any]:
-    def _git(*args: str) -> str | None:
-        try:
-            res = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10)
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        return res.stdout.strip() if res.returncode == 0 else None
-
-    commit = _git("rev-parse", "HEAD")
-    status = _git("status", "--porcelain", "--untracked-files=no")
-    return {"commit": commit, "dirty": bool(status) if status is not None else None}
-
-
 # ---------------------------------------------------------------------------------------- manifest
 class Manifest:
     """``manifest.json`` of a run: provenance plus per-stage status, hashes, timings and figures.
@@ -398,38 +370,13 @@ class Manifest:
         self.save()
 
 
-@dataclass
-class RunDir:
-    """``<output_dir>/<run name>/`` with its resolved config and manifest."""
-
-    path: Path
-
-    @property
-    def config_path(self) -> Path:
-        return self.path / "config.yaml"
-
-    @property
-    def manifest_path(self) -> Path:
-        return self.path / "manifest.json"
-
-    @classmethod
-    def create(cls, recipe: Any, argv: Sequence[str] | None = None,
-               path: str | Path | None = None) -> tuple[RunDir, Manifest]:
-        """Create (or reopen) the run directory of a recipe and write its resolved config and manifest.
-        ``path``: where, when not ``<run.output_dir>/<run.name>`` (an object-store run's working copy)."""
-        path = Path(path) if path is not None else Path(recipe.run.output_dir) / recipe.run.name
-        path.mkdir(parents=True, exist_ok=True)
-        rd = cls(path)
-        atomic_write_text(rd.config_path, recipe.to_yaml())
-        manifest = Manifest.start(
-            rd.manifest_path,
-            argv if argv is not None else sys.argv,
-            {"seed": recipe.run.seed, "seeds": recipe.run.all_seeds()},
-            hash_obj(recipe.to_dict()),
-        )
-        return rd, manifest
-
-    def stage_dir(self, *parts: str | int) -> Path:
-        d = self.path.joinpath(*map(str, parts))
-        d.mkdir(parents=True, exist_ok=True)
-        return d
+def create_run(recipe: Any, argv: Sequence[str] | None = None,
+               path: str | Path | None = None) -> tuple[RunLayout, Manifest]:
+    """Create (or reopen) the run folder of a recipe and write its resolved config and manifest.
+    ``path``: where, when not ``<run.output_dir>/<run.name>`` (an object-store run's working copy)."""
+    layout = RunLayout(Path(path) if path is not None else Path(recipe.run.output_dir) / recipe.run.name)
+    layout.path.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(layout.config_path, recipe.to_yaml())
+    manifest = Manifest.start(layout.manifest_path, argv if argv is not None else sys.argv,
+                              {"seed": recipe.run.seed, "seeds": recipe.run.all_seeds()}, hash_obj(recipe.to_dict()))
+    return layout, manifest

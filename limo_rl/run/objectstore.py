@@ -55,6 +55,7 @@ from limo_rl.run.artifacts import (
     read_stage_marker,
     stage_decision,
 )
+from limo_rl.run.layout import CHECKPOINTS, CONFIG, MANIFEST
 from limo_rl.run.modelstore import cache_root
 from limo_rl.run.objectfs import (
     OBJECT_STORE_SCHEMES,
@@ -70,11 +71,11 @@ log = logging.getLogger(__name__)
 
 WORK_ENV = "LIMO_RL_RUN_CACHE"
 PARTIAL = "_STAGE_PARTIAL.json"  # in the store only: a stage not done whose finished parts are committed
-RECORDS = ("config.yaml", "manifest.json")  # run-level files a resume needs (the report is remade)
+RECORDS = (CONFIG, MANIFEST)  # run-level files a resume needs (the report is remade)
 # A stage's folders kept in the store only: training checkpoints (hundreds of GB each at 32B). A commit never
 # deletes them from the store and a pull never brings them to a working copy; a training worker fetches the one
 # checkpoint it resumes from (limo_rl.train.store_checkpoints).
-STORE_ONLY = ("checkpoints",)
+STORE_ONLY = (CHECKPOINTS,)
 SECRET_ENV = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 
 __all__ = ["PARTIAL", "RunStore", "RunStoreError", "download_tree", "is_object_store_uri", "put_file", "read_json", "storage_for",

@@ -53,7 +53,7 @@ from limo_rl.run.artifacts import read_jsonl
 from limo_rl.select.difficulty import PassRate, in_window, pass_rates
 from limo_rl.select.select import ProblemGroup
 from limo_rl.select.stream import iter_groups, problem_index, problems_by_id
-from limo_rl.types import Chain, Problem, SFTExample, Verdict
+from limo_rl.types import Chain, ChainRef, Problem, SFTExample, Verdict
 from limo_rl.verify.stage import iter_verdict_rows
 
 FormatWriter = Callable[[str, str, int], str]  # (question, the chain it stands in for, seed) -> chain text
@@ -205,7 +205,7 @@ def build_control(name: str, loop: Sequence[LoopExample], problems: Mapping[str,
         for i, c in enumerate(picked):
             out.append(sft_example(problems[c.problem_id], body[(c.problem_id, c.sample_index)], system_prompt,
                                    ex_id=f"{source}/{i}", source=source,
-                                   chain_ref=f"{c.round}/{c.problem_id}/{c.sample_index}"))
+                                   chain_ref=str(ChainRef.of(c))))
     elif name == "terse_correct":
         for i, ex in enumerate(loop):
             p = problems[ex.problem_id]

@@ -51,9 +51,10 @@ from limo_rl.config import SelectConfig
 from limo_rl.data.io import DataError, iter_rows
 from limo_rl.data.static import sft_example
 from limo_rl.run.artifacts import atomic_output, atomic_write_json, atomic_write_jsonl
+from limo_rl.run.layout import DIFFICULTY, SFT, STAGE_STATS
 from limo_rl.select.difficulty import PassRate, in_window, pass_rates
 from limo_rl.select.strategies import check_weights, features, process_consistent, score_chain, tie_key
-from limo_rl.types import Chain, Problem, SFTExample, Verdict
+from limo_rl.types import Chain, ChainRef, Problem, SFTExample, Verdict
 
 log = logging.getLogger(__name__)
 EXACT_VALUES = 10_000  # values kept per distribution before percentiles come from a reservoir
@@ -181,13 +182,10 @@ class Selection:
         self.heaps: dict[str, list[_Worst]] = {}
         self.feature_names: set[str] | None = None
 
-    def add(self, g: ProblemGroup) -> None:
+    def _fate(self, g: ProblemGroup) -> str | None:
+        """Why a problem's chains are all left out (weak filter, difficulty window), or None; counted, and its
+        line written to ``difficulty.jsonl``."""
         cfg = self.cfg
-        self.n_chains += len(g.chains)
-        if g.group is None:
-            self.chain_counts["unknown_problem"] += len(g.chains)
-            return
-        self.n_problems += 1
         fate = None
         wr = self.weak_rates.get(g.problem_id) if self.weak_rates is not None else None
         if wr is not None and wr.rate > cfg.weak_filter.max_pass_rate:
@@ -210,6 +208,16 @@ class Selection:
             self.out.write(json.dumps({
                 "problem_id": g.problem_id, "correct": pr.correct if pr else 0, "samples": pr.samples if pr else 0,
                 "pass_rate": pr.rate if pr else None, "kept": fate is None, "reason": fate}) + "\n")
+        return fate
+
+    def add(self, g: ProblemGroup) -> None:
+        cfg = self.cfg
+        self.n_chains += len(g.chains)
+        if g.group is None:
+            self.chain_counts["unknown_problem"] += len(g.chains)
+            return
+        self.n_problems += 1
+        fate = self._fate(g)
         cands = []
         for c in g.chains:
             v = g.verdicts.get(c.sample_index)
@@ -276,7 +284,7 @@ class Selection:
         examples = [
             sft_example(by_id[r.chain.problem_id], text[(r.chain.problem_id, r.chain.sample_index)], system_prompt,
                         ex_id=f"sel-r{r.chain.round}-{r.chain.problem_id}-{r.chain.sample_index}", source="loop",
-                        chain_ref=f"{r.chain.round}/{r.chain.problem_id}/{r.chain.sample_index}", score=r.score)
+                        chain_ref=str(ChainRef.of(r.chain)), score=r.score)
             for r in selected
         ]
         steps: list[dict[str, Any]] = [{"step": "problems", "kept": self.n_problems}]
@@ -310,8 +318,8 @@ class Selection:
                                      "selected": sel_dist[name]} for name in _FEATS},
             "selected_strategy_score": summary([r.score for r in selected]),
         }
-        sft_path = atomic_write_jsonl(out_dir / "sft.jsonl", (e.to_dict() for e in examples))
-        stats_path = atomic_write_json(out_dir / "stats.json", stats)
+        sft_path = atomic_write_jsonl(out_dir / SFT, (e.to_dict() for e in examples))
+        stats_path = atomic_write_json(out_dir / STAGE_STATS, stats)
         log.info("select[%s]: %d problems -> %d in window -> %d candidate chains -> %d selected",
                  cfg.strategy, self.n_problems, self.diff_kept, self.n_cands, len(examples))
         return SelectionResult(sft_path, stats_path, len(examples), stats, examples)
@@ -327,7 +335,7 @@ def run_groups(groups: Iterable[ProblemGroup], cfg: SelectConfig, system_prompt:
     out_dir = Path(out_dir)
     if cfg.weak_filter.enabled and weak_rates is None:
         raise ValueError("select.weak_filter.enabled is true but no weak-model verdicts were given")
-    with atomic_output(out_dir / "difficulty.jsonl") as tmp, open(tmp, "w", encoding="utf-8") as fh:
+    with atomic_output(out_dir / DIFFICULTY) as tmp, open(tmp, "w", encoding="utf-8") as fh:
         sel = Selection(cfg, seed, weak_rates if cfg.weak_filter.enabled else None, fh, fits)
         for g in groups:
             sel.add(g)

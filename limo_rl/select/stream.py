@@ -23,7 +23,7 @@ from limo_rl.generate.shards import ShardError, read_shard, shard_files
 from limo_rl.select.difficulty import pass_rates
 from limo_rl.select.select import ProblemGroup, Ranked, SelectionResult, run_groups
 from limo_rl.types import Chain, Problem, Verdict
-from limo_rl.verify.stage import iter_verdict_rows, read_verdicts
+from limo_rl.verify.stage import iter_verdict_rows, read_verdicts, verdict_files
 
 
 def problem_index(path: str | Path, balance_by: str | None) -> dict[str, str]:
@@ -40,7 +40,7 @@ def problems_by_id(path: str | Path, wanted: set[str]) -> dict[str, Problem]:
 def _verdict_shards(verdicts_dir: Path) -> dict[str, list[Path]]:
     """Chain shard stem -> its verdict shard files (listed once: a glob per shard would be quadratic)."""
     out: dict[str, list[Path]] = {}
-    for p in sorted(verdicts_dir.glob("shard-*.jsonl")):
+    for p in verdict_files(verdicts_dir) if verdicts_dir.is_dir() else []:
         out.setdefault(p.name.split(".", 1)[0], []).append(p)
     return out
 

@@ -32,6 +32,7 @@ from limo_rl.config import TrainConfig
 from limo_rl.errors import StageFailure
 from limo_rl.resolve import ModelRef
 from limo_rl.run.artifacts import atomic_write_json, atomic_write_jsonl, hash_obj, hash_path, read_jsonl
+from limo_rl.run.layout import CHECKPOINTS, MODEL, TRAIN_ROWS
 from limo_rl.run.modelstore import is_object_store_uri, local_model_path
 from limo_rl.run.objectstore import download_tree, put_file, read_json, storage_for
 from limo_rl.run.stagecache import previous_input_hash, set_aside
@@ -121,14 +122,14 @@ def _set_aside_stale(out_dir: Path, input_hash: str) -> None:
     policy (:mod:`limo_rl.run.stagecache`) applied to train's own inputs record."""
     previous = previous_input_hash(out_dir, INPUTS_FILE)
     if (out_dir / INPUTS_FILE).is_file() and previous != input_hash:
-        set_aside(out_dir, previous, ("checkpoints", "model", METRICS_FILE, LOG_FILE, "data"))
+        set_aside(out_dir, previous, (CHECKPOINTS, MODEL, METRICS_FILE, LOG_FILE, TRAIN_ROWS))
 
 
 def _finished(out_dir: Path, input_hash: str) -> dict[str, Any] | None:
     """The metrics of a training that finished with these inputs and whose model is still the one it wrote
     (its digest, recorded by the worker: an edited model is never reported as trained, marker or not)."""
     metrics_path = out_dir / METRICS_FILE
-    if not metrics_path.is_file() or not (out_dir / "model" / "config.json").is_file():
+    if not metrics_path.is_file() or not (out_dir / MODEL / "config.json").is_file():
         return None
     try:
         metrics = json.loads(metrics_path.read_text())
@@ -136,10 +137,10 @@ def _finished(out_dir: Path, input_hash: str) -> dict[str, Any] | None:
         return None
     if not isinstance(metrics, dict) or metrics.get("input_hash") != input_hash:
         return None
-    if metrics.get("model_digest") != hash_path(out_dir / "model"):
+    if metrics.get("model_digest") != hash_path(out_dir / MODEL):
         log.warning("%s: the model no longer matches the digest its training recorded (edited, or written by an "
-                    "older limo_rl); it is set aside and trained again", out_dir / "model")
-        set_aside(out_dir, input_hash, ("model", METRICS_FILE), "model modified after training")
+                    "older limo_rl); it is set aside and trained again", out_dir / MODEL)
+        set_aside(out_dir, input_hash, (MODEL, METRICS_FILE), "model modified after training")
         return None
     return metrics
 
@@ -206,11 +207,11 @@ def _resume_points(out_dir: Path, input_hash: str, store_uri: str | None) -> lis
     """The complete checkpoints to resume from, oldest first. With ``store_uri``: those a worker on any node
     uploaded too (the working copy may be fresh), if of these inputs: listed, not downloaded (the worker that
     resumes fetches the chosen one); and this training's inputs record goes to the store."""
-    done_ckpts = complete_checkpoints(out_dir / "checkpoints")
+    done_ckpts = complete_checkpoints(out_dir / CHECKPOINTS)
     if store_uri is not None:
         if (read_json(f"{store_uri}/{INPUTS_FILE}") or {}).get("input_hash") == input_hash:
             names = {p.name for p in done_ckpts} | set(complete_in_store(store_uri))
-            done_ckpts = [out_dir / "checkpoints" / n for n in sorted(names, key=checkpoint_step)]
+            done_ckpts = [out_dir / CHECKPOINTS / n for n in sorted(names, key=checkpoint_step)]
         put_file(out_dir / INPUTS_FILE, f"{store_uri}/{INPUTS_FILE}")
     return done_ckpts
 
@@ -266,13 +267,13 @@ def run_training(
     if done is not None:
         log.info("training in %s already finished with these inputs", out_dir)
         _replay_log(tracker, log_path, done)
-        return TrainResult(out_dir / "model", done, out_dir / "checkpoints", log_path)
+        return TrainResult(out_dir / MODEL, done, out_dir / CHECKPOINTS, log_path)
     atomic_write_json(out_dir / INPUTS_FILE, {"input_hash": input_hash, "base_model": model_path, "seed": seed,
                                               "batching": batching, "n_train": len(train_rows),
                                               "n_validation": len(val_rows)})
-    atomic_write_jsonl(out_dir / "data" / "train.jsonl", [e.to_dict() for e in train_set])
-    atomic_write_jsonl(out_dir / "data" / "validation.jsonl", [e.to_dict() for e in val_set])
-    atomic_write_jsonl(out_dir / "data" / "dropped_over_length.jsonl", dropped)
+    atomic_write_jsonl(out_dir / TRAIN_ROWS / "train.jsonl", [e.to_dict() for e in train_set])
+    atomic_write_jsonl(out_dir / TRAIN_ROWS / "validation.jsonl", [e.to_dict() for e in val_set])
+    atomic_write_jsonl(out_dir / TRAIN_ROWS / "dropped_over_length.jsonl", dropped)
     done_ckpts = _resume_points(out_dir, input_hash, store_uri)
     n_ckpt = len(done_ckpts)
     log.info("training %s on %d examples (%d validation), %d worker(s), %s, %s batching%s", model_path,
@@ -297,5 +298,5 @@ def run_training(
         raise TrainError(f"training in {out_dir} ended without writing {METRICS_FILE}")
     metrics = json.loads(metrics_path.read_text())
     _log_summary(tracker, metrics)
-    return TrainResult(out_dir / "model", metrics, out_dir / "checkpoints", log_path)
+    return TrainResult(out_dir / MODEL, metrics, out_dir / CHECKPOINTS, log_path)
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from limo_rl.run.artifacts import atomic_write_json, atomic_write_jsonl, follow_umask, hash_path, read_jsonl
+from limo_rl.run.layout import CHECKPOINTS, MODEL, TRAIN_METRICS
 from limo_rl.run.modelstore import local_model_path
 from limo_rl.run.objectstore import download_tree, put_file, upload_tree
 from limo_rl.runtime.worker_logs import redirect_worker_output
@@ -31,7 +32,7 @@ from limo_rl.train.store_checkpoints import CheckpointUploads, node_ranks
 
 log = logging.getLogger(__name__)
 
-METRICS_FILE = "train_metrics.json"
+METRICS_FILE = TRAIN_METRICS
 LOG_FILE = "train_log.jsonl"
 PROGRESS_FILE = "train_progress.json"
 
@@ -62,7 +63,7 @@ def build_sft_config(cfg: dict[str, Any], out_dir: Path, *, seed: int, batching:
         os.environ["ACCELERATE_USE_FSDP"] = "true"
     best = cfg["select_checkpoint"] == "best_val" and has_val
     return SFTConfig(
-        output_dir=str(out_dir / "checkpoints"),
+        output_dir=str(out_dir / CHECKPOINTS),
         num_train_epochs=cfg["epochs"],
         max_steps=cfg.get("max_steps") or -1,  # set: overrides epochs (loop.static.match = steps)
         learning_rate=cfg["learning_rate"],
@@ -264,7 +265,7 @@ def train_worker(config: dict[str, Any]) -> None:
     # The driver picks the checkpoint, once, so every worker resumes from the same step: each worker
     # looking for itself could see a different newest one (a rank that finished writing one later, a
     # node whose view of a shared folder lags). None: start fresh.
-    chosen = config["resume_from"] if "resume_from" in config else newest_complete(out_dir / "checkpoints")
+    chosen = config["resume_from"] if "resume_from" in config else newest_complete(out_dir / CHECKPOINTS)
     resume = Path(chosen) if chosen else None
     if resume is not None and config.get("store_dir") and not (resume / COMPLETE_MARKER).is_file():
         # another node's working copy: this worker fetches the driver's choice from the store
@@ -294,13 +295,13 @@ def train_worker(config: dict[str, Any]) -> None:
         return
     tok.save_pretrained(str(tmp))
     follow_umask(tmp)
-    final_dir = out_dir / "model"
+    final_dir = out_dir / MODEL
     if final_dir.exists():
         shutil.rmtree(final_dir)
     os.replace(tmp, final_dir)
     runtime = output.metrics.get("train_runtime") or (time.perf_counter() - progress.t0)
     tokens = int(state.num_input_tokens_seen or 0) - progress.tok0
-    last_ckpt = newest_complete(out_dir / "checkpoints")
+    last_ckpt = newest_complete(out_dir / CHECKPOINTS)
     atomic_write_json(out_dir / METRICS_FILE, {
         "input_hash": config["input_hash"],
         "trainer": f"trl.SFTTrainer ({config.get('launcher', 'in-process')})",

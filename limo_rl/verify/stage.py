@@ -28,6 +28,7 @@ import os
 import shutil
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -67,16 +68,53 @@ def verdict_files(path: str | Path) -> list[Path]:
     return [path]
 
 
-def iter_verdict_rows(path: str | Path) -> Iterator[tuple[tuple[str, int], Verdict]]:
-    """((problem_id, sample_index), Verdict) per row of a verdicts file or shard folder, streaming."""
+def iter_verdict_objects(path: str | Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(``file:line``, row as written) per row of a verdicts file or shard folder, streaming: the one reader of
+    verdict files, under the strict (:func:`iter_verdict_rows`) and the lenient (:func:`iter_verdict_figures`) view."""
     for f in verdict_files(path):
         for n, row in iter_objects(f):  # DataError (a ValueError) names file:line for bad JSON
-            yield _verdict_row(row, f"{f}:{n}")
+            yield f"{f}:{n}", row
+
+
+def iter_verdict_rows(path: str | Path) -> Iterator[tuple[tuple[str, int], Verdict]]:
+    """((problem_id, sample_index), Verdict) per row of a verdicts file or shard folder, streaming."""
+    for where, row in iter_verdict_objects(path):
+        yield _verdict_row(row, where)
 
 
 def read_verdicts(path: str | Path) -> dict[tuple[str, int], Verdict]:
     """Verdict rows keyed by (problem_id, sample_index); a bad row raises naming the file, line and field."""
     return dict(iter_verdict_rows(path))
+
+
+@dataclass(frozen=True)
+class VerdictFigures:
+    """What the report reads from a verdict row: the verification figures of one chain.
+
+    Lenient where the report always was (a row without figures counts as zero density, no steps),
+    so a run graded by an older verifier still reports.
+    """
+
+    problem_id: str
+    sample_index: int
+    verification_density: float
+    step_kinds: tuple[str, ...]
+    arithmetic_consistency: float | None
+    caught: float | None = None  # errors found by a check and redone (None: graded before the count existed)
+
+
+def iter_verdict_figures(path: str | Path) -> Iterator[VerdictFigures]:
+    """Rows of a verdicts file or a folder of verdict shards, one at a time (a run's pool can be large)."""
+    for _, r in iter_verdict_objects(path):
+        yield VerdictFigures(
+            str(r["problem_id"]), int(r["sample_index"]), float(r.get("verification_density") or 0.0),
+            tuple(str(s.get("kind")) for s in r.get("verification_steps") or []),
+            r.get("arithmetic_consistency"), (r.get("quality") or {}).get("caught"))
+
+
+def read_verdict_figures(path: str | Path) -> dict[tuple[str, int], VerdictFigures]:
+    """A verdicts file or shard folder (verify stage, or an evaluation's) keyed by (problem_id, sample_index)."""
+    return {(v.problem_id, v.sample_index): v for v in iter_verdict_figures(path)}
 
 
 def _row(c: Chain, v: Verdict) -> str:

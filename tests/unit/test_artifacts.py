@@ -124,7 +124,7 @@ def test_derive_seed_is_stable_and_distinct():
 
 def test_run_dir_writes_config_and_manifest(tmp_path):
     recipe = load_recipe(None, [f"run.output_dir={tmp_path}", "run.name=t1", "run.seed=7"])
-    rd, m = A.RunDir.create(recipe, ["limo-rl", "run", "x.yaml"])
+    rd, m = A.create_run(recipe, ["limo-rl", "run", "x.yaml"])
     assert rd.path == tmp_path / "t1"
     assert load_recipe(rd.config_path) == recipe
     data = json.loads(rd.manifest_path.read_text())
@@ -140,7 +140,7 @@ def test_run_dir_writes_config_and_manifest(tmp_path):
     data = json.loads(rd.manifest_path.read_text())
     assert data["stages"]["round1/generate"]["status"] == "done" and data["status"] == "finished"
     # reopening keeps stage history and appends an invocation
-    A.RunDir.create(recipe, ["limo-rl", "run", "again"])
+    A.create_run(recipe, ["limo-rl", "run", "again"])
     data = json.loads(rd.manifest_path.read_text())
     assert "round1/generate" in data["stages"] and len(data["invocations"]) == 2
 
@@ -148,7 +148,7 @@ def test_run_dir_writes_config_and_manifest(tmp_path):
 def test_manifest_never_contains_api_key(tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_API_KEY", "sk-secret-123")
     recipe = load_recipe(None, [f"run.output_dir={tmp_path}", "tracking.mode=online"])
-    rd, _ = A.RunDir.create(recipe, ["limo-rl"])
+    rd, _ = A.create_run(recipe, ["limo-rl"])
     assert "sk-secret-123" not in rd.manifest_path.read_text()
     assert "sk-secret-123" not in rd.config_path.read_text()
 

@@ -9,12 +9,12 @@ import pytest
 
 from limo_rl.config import SelectConfig, VerifyConfig
 from limo_rl.loop.report import OutputStats, render_markdown
-from limo_rl.run.layout import iter_verdict_figures
 from limo_rl.select import run_selection
 from limo_rl.select.strategies import process_consistent
 from limo_rl.types import Chain, Problem, Verdict
 from limo_rl.verify.density import analyze
 from limo_rl.verify.features import chain_features
+from limo_rl.verify.stage import iter_verdict_figures
 
 CAUGHT = {
     "toy_redo": ("Column by column from the right:\n9+0+0=9, write 9, carry 0.\n4+6+0=11, write 1, carry 1.\n"
