@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from limo_rl.generate.shards import STALE_DIR
-from limo_rl.loop.driver import end_orphan_cluster
+from limo_rl.loop.session import end_orphan_cluster
 from limo_rl.run.artifacts import Manifest
 from limo_rl.run.lock import run_lock
 from limo_rl.run.stagecache import STALE_PREFIX

@@ -38,6 +38,7 @@ from limo_rl.run.artifacts import (
     StageDecision,
     atomic_write_json,
     clear_stage_marker,
+    hash_obj,
     read_stage_marker,
     stage_decision,
 )
@@ -49,8 +50,8 @@ log = logging.getLogger(__name__)
 STAGE_INPUT = "_STAGE_INPUT.json"  # the inputs a stage folder was started with
 STALE_PREFIX = "stale-"
 
-__all__ = ["STAGE_INPUT", "STALE_PREFIX", "StageDecision", "begin_stage", "previous_input_hash", "set_aside",
-           "stage_decision"]
+__all__ = ["STAGE_INPUT", "STALE_PREFIX", "StageDecision", "begin_stage", "outputs_key", "previous_input_hash",
+           "set_aside", "stage_decision"]
 
 
 def _record(stage_dir: Path, record: str) -> dict[str, Any] | None:
@@ -64,6 +65,13 @@ def _record(stage_dir: Path, record: str) -> dict[str, Any] | None:
 def previous_input_hash(stage_dir: str | Path, record: str = STAGE_INPUT) -> str | None:
     """The input hash the folder was last started with (None: never started, or unreadable)."""
     return (_record(Path(stage_dir), record) or {}).get("input_hash")
+
+
+def outputs_key(stage_dir: str | Path) -> str:
+    """The key of what a finished stage sealed (its outputs' digests): how a later stage names its input
+    (``{}`` hashed for a stage that never finished)."""
+    marker = read_stage_marker(stage_dir) or {}
+    return hash_obj(marker.get("outputs") or {})
 
 
 def _contents(stage_dir: Path, record: str) -> list[str]:

@@ -45,8 +45,8 @@ def _fixed_inputs(tmp: Path) -> dict[str, Path]:
 
 def captured_keys(tmp: Path, overrides: list[str] | None = None) -> dict[str, tuple[str, str | None]]:
     """Every stage key of the loop for the quickstart recipe (with ``overrides``), on fixed inputs."""
+    from limo_rl.loop.arms import SeedRun
     from limo_rl.loop.controls import control_data
-    from limo_rl.loop.driver import SeedRun
 
     recipe = load_recipe("recipes/quickstart.yaml", [f"run.output_dir={tmp}", *(overrides or [])])
     f = _fixed_inputs(tmp)

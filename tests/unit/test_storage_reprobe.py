@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ray
 
-import limo_rl.loop.driver as driver
+import limo_rl.loop.session as driver
 
 
 def test_storage_is_probed_again_when_nodes_join(tmp_path, monkeypatch):
