@@ -15,10 +15,14 @@ Per seed:
   for the loop's number of optimizer steps;
 * **baselines**: the base model and the first teacher, evaluated under the same protocol.
 
-The driver only calls stages: every algorithmic choice lives in its stage package. Each
-stage is cached by the hash of its config and inputs (:mod:`limo_rl.loop.cache`), so a
-finished recipe reruns as a no-op, a changed selection weight reruns selection and what
-follows but not generation, and a killed run resumes at the stage (and shard) it reached.
+The driver only calls stages: every algorithmic choice lives in its stage package, and so does what
+the stage depends on (its ``cache_inputs``). Each stage is cached by the hash of those inputs
+(:mod:`limo_rl.loop.cache`), so a finished recipe reruns as a no-op, a changed selection weight reruns
+selection and what follows but not generation, and a killed run resumes at the stage (and shard) it reached.
+
+Here: the run (lock, lease, manifest, tracker, report, result); one seed's arms are
+:mod:`limo_rl.loop.arms`, its stage calls :mod:`limo_rl.loop.stages`, the run's Ray session
+:mod:`limo_rl.loop.session`.
 """
 
 from __future__ import annotations
