@@ -115,9 +115,10 @@ def hash_file(path: str | Path, *, use_cache: bool = True) -> str:
 
 
 def _visible_files(root: Path) -> Iterable[Path]:
-    """A folder's files that make its content: hidden files, stage markers, set-aside folders (``stale-*``) and the
-    top-level ``README.md`` left out. That README is the folder's Hub card: it describes the output and is rewritten as later stages
-    learn about it (a student's card gains its evaluation), which must not make the stage that made it rerun."""
+    """A folder's files that make its content: hidden files, stage markers, set-aside folders (``stale-*``) and
+    the top-level ``README.md`` left out. That README is the folder's Hub card: it describes the output and is
+    rewritten as later stages learn about it (a student's card gains its evaluation), which must not make the
+    stage that made it rerun."""
     for f in sorted(p for p in root.rglob("*") if p.is_file()):
         rel = f.relative_to(root)
         if any(part.startswith(".") for part in rel.parts) or f.name in STAGE_FILES or rel.as_posix() == "README.md":

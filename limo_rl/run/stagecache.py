@@ -56,8 +56,8 @@ log = logging.getLogger(__name__)
 STAGE_INPUT = "_STAGE_INPUT.json"  # the inputs a stage folder was started with
 SET_ASIDE_RECORD = "_SET_ASIDE.json"  # in every set-aside folder: why, the old input hash, when
 
-__all__ = ["SET_ASIDE_RECORD", "STAGE_INPUT", "STALE_PREFIX", "StageDecision", "begin_stage", "outputs_key", "previous_input_hash",
-           "set_aside", "stage_decision"]
+__all__ = ["SET_ASIDE_RECORD", "STAGE_INPUT", "STALE_PREFIX", "StageDecision", "begin_stage", "is_set_aside",
+           "outputs_key", "previous_input_hash", "set_aside", "set_aside_reason", "stage_decision"]
 
 
 def _record(stage_dir: Path, record: str) -> dict[str, Any] | None:
