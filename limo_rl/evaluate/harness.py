@@ -24,10 +24,8 @@ A rerun skips finished generation shards and cached grades and rewrites the outp
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
-import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -53,7 +51,9 @@ from limo_rl.run.artifacts import (
     stage_decision,
 )
 from limo_rl.run.layout import EVAL_VERDICTS, GENERATE, METRICS, SAMPLES, VERIFY, bench_stage_dir
+from limo_rl.run.produced import record_of
 from limo_rl.run.readers import EvalMetrics
+from limo_rl.run.stagecache import begin_stage
 from limo_rl.types import Chain, Problem, Verdict
 from limo_rl.verify import Grader, grade_chains, grader_id, read_verdicts
 
@@ -131,12 +131,9 @@ def _grade_cached(
     decision = stage_decision(verify_dir, key)
     if decision.run:
         # grade_chains resumes from rows already in the file; rows graded for other chains or gold are stale,
-        # and rows of a sealed file that was modified are untrusted: both are kept aside, never resumed.
-        inputs = verify_dir / "inputs.json"
-        if path.exists() and (decision.damaged or not inputs.is_file()
-                              or json.loads(inputs.read_text()).get("input_hash") != key):
-            os.replace(path, verify_dir / f".verdicts.jsonl.{'damaged' if decision.damaged else 'stale'}-{time.time():.0f}")
-        atomic_write_json(inputs, {"input_hash": key})
+        # and rows of a sealed file that was modified are untrusted: both are set aside, never resumed.
+        begin_stage(verify_dir, key, names=[path.name, record_of(path).name],
+                    damaged=decision.reason if decision.damaged else None, announce=False)
         grade_chains(chains, {p.id: p for p in problems}, verify_cfg, path,
                      answer_types={p.id: answer_type for p in problems})
         mark_stage_done(verify_dir, key, [EVAL_VERDICTS])

@@ -6,6 +6,7 @@ ray or vllm; the engines load them when built.
 """
 
 from limo_rl.generate.driver import GenerationError, GenerationResult, run_generation
+from limo_rl.generate.keys import cache_inputs
 from limo_rl.generate.shards import ShardError, read_chains
 
-__all__ = ["GenerationError", "GenerationResult", "ShardError", "read_chains", "run_generation"]
+__all__ = ["GenerationError", "GenerationResult", "ShardError", "cache_inputs", "read_chains", "run_generation"]

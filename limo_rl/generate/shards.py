@@ -3,7 +3,8 @@
 Problems are sorted by id and cut into shards of ``generate.shard_size``. A shard's file
 name carries a key hashed from the generation spec and the (problem id, prompt hash) pairs
 it covers, so a rerun can tell a finished shard of *this* spec (skip it) from a shard of an
-earlier spec or pool (set aside under ``chains/.stale/``, never deleted, never read).
+earlier spec or pool (set aside under ``chains/stale-*/`` by the stage cache's
+:func:`~limo_rl.run.stagecache.set_aside`, never deleted, never read).
 Every shard is written atomically (temp file + rename, :func:`limo_rl.run.artifacts.atomic_output`),
 so a shard file on disk is always complete; its row count, its key and its bytes (against the digest
 recorded right after it was written, :mod:`limo_rl.run.produced`) are checked again on resume: an edited
@@ -23,7 +24,6 @@ import json
 import logging
 import os
 import shutil
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +31,7 @@ from pathlib import Path
 from limo_rl.run.artifacts import atomic_output, hash_obj
 from limo_rl.run.hashing import hash_bytes_of
 from limo_rl.run.produced import record_of, record_produced, trusted
+from limo_rl.run.stagecache import set_aside
 from limo_rl.types import Chain
 
 log = logging.getLogger(__name__)
@@ -193,27 +194,18 @@ def read_chains(chains_dir: str | Path) -> list[Chain]:
     return out
 
 
-STALE_DIR = ".stale"  # shard-level set-asides inside a stage folder (``limo-rl clean`` removes them)
-
-
 def set_aside_stale(chains_dir: str | Path, keep: set[str],
                     why: str = "shards of another generation spec or pool") -> list[Path]:
-    """Move shard files not in ``keep`` (with their records) to ``chains/.stale/<time>/``; drop temp files."""
+    """Move shard files not in ``keep`` (with their records) to ``chains/stale-unknown-<time>/``
+    (:func:`~limo_rl.run.stagecache.set_aside`); drop temp files."""
     chains_dir = Path(chains_dir)
     for tmp in chains_dir.glob(".shard-*.tmp-*"):  # leftovers of a writer killed mid-rename
         shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() else tmp.unlink(missing_ok=True)
     stale = [p for p in shard_files(chains_dir) if p.name not in keep]
     if not stale:
         return []
-    dest = chains_dir / STALE_DIR / time.strftime("%Y%m%d-%H%M%S")
-    dest.mkdir(parents=True, exist_ok=True)
-    moved = []
-    for p in stale:
-        target = dest / p.name
-        os.replace(p, target)
-        if record_of(p).exists():
-            os.replace(record_of(p), record_of(target))
-        moved.append(target)
-    (dest / "README.json").write_text(json.dumps({"why": why}) + "\n")
-    log.warning("set aside %d shard(s) under %s: %s", len(moved), dest, why)
-    return moved
+    dest = set_aside(chains_dir, None, [n for p in stale for n in (p.name, record_of(p).name)], why, announce=False)
+    if dest is None:  # gone since they were listed
+        return []
+    log.warning("set aside %d shard(s) under %s: %s", len(stale), dest, why)
+    return [dest / p.name for p in stale]

@@ -6,7 +6,7 @@ shards, training checkpoints) so it resumes; a rerun with another hash, or one f
 ``--from-stage``, sets the old contents aside and starts afresh. When the stage finishes,
 :func:`limo_rl.run.artifacts.mark_stage_done` seals it with full hashes of its outputs; an output that
 no longer matches them is never reused or re-sealed: the stage is set aside and runs again. Every
-set-aside folder is listed in the manifest (``set_aside``), which ``limo-rl clean`` reads.
+set-aside folder is listed in the manifest (``set_aside``) with its reason.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any
 from limo_rl.console.progress import display, stage
 from limo_rl.run.artifacts import Manifest, hash_obj, mark_stage_done, read_stage_marker
 from limo_rl.run.objectstore import RunStore
-from limo_rl.run.stagecache import begin_stage, set_aside, stage_decision
+from limo_rl.run.stagecache import begin_stage, set_aside, set_aside_reason, stage_decision
 from limo_rl.run.stagestore import StageStore
 from limo_rl.runtime.worker_logs import upload_worker_logs
 
@@ -171,12 +171,9 @@ class StageRunner:
             self.store.push_file(path)
 
     def _listed(self, key: str, stale: Path | None) -> None:
-        """List a set-aside folder in the manifest (``limo-rl clean`` removes only what is listed)."""
+        """List a set-aside folder in the manifest (with its reason, for ``limo-rl clean`` and the reader)."""
         if stale is not None:
-            reason = ""
-            with contextlib.suppress(OSError, ValueError):
-                reason = json.loads((stale / "_SET_ASIDE.json").read_bytes()).get("reason", "")
-            self.manifest.record_set_aside(key, stale, reason)
+            self.manifest.record_set_aside(key, stale, set_aside_reason(stale))
 
     def _maybe_stop(self, kind: str) -> None:
         if self.stop_after == kind:

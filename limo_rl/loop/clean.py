@@ -1,10 +1,11 @@
 """``limo-rl clean RUN_DIR``: remove what a run set aside and end what a killed driver left running.
 
-Only things the run folder itself records are touched: folders listed under ``set_aside`` in its
-manifest that lie inside the run folder and are stage-cache folders (``<stage>/stale-*``); what the
-stages set aside shard by shard inside their own folders (``chains/.stale/``, ``verdicts/.stale/``, a
-verdicts file kept as ``.verdicts.jsonl.untrusted-*`` / ``.stale-*`` / ``.damaged-*``); and the
-processes of the private Ray cluster recorded in ``<run>/.ray-cluster.json`` by a driver that is gone
+Only things the run folder itself records are touched: the set-aside folders of the stage cache's one
+naming (:func:`limo_rl.run.stagecache.set_aside`: ``stale-<hash>-<time>/``, whole stages and, inside a stage,
+shards and verdicts files), those the manifest lists under ``set_aside`` that lie inside the run folder and
+any other inside it that holds its ``_SET_ASIDE.json`` record; what runs made before that naming set aside
+(``chains/.stale/``, ``verdicts/.stale/``, ``.verdicts.jsonl.untrusted-*`` / ``.stale-*`` / ``.damaged-*``);
+and the processes of the private Ray cluster recorded in ``<run>/.ray-cluster.json`` by a driver that is gone
 (each checked by pid *and* start time). It takes the run's lock first, so it never cleans under a live writer.
 """
 
@@ -17,11 +18,10 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from limo_rl.generate.shards import STALE_DIR
 from limo_rl.run.artifacts import Manifest
 from limo_rl.run.layout import MANIFEST
 from limo_rl.run.lock import run_lock
-from limo_rl.run.stagecache import STALE_PREFIX
+from limo_rl.run.stagecache import STALE_PREFIX, is_set_aside
 from limo_rl.runtime.raysession import end_orphan_cluster
 
 log = logging.getLogger(__name__)
@@ -38,18 +38,22 @@ def _size(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink())
 
 
-_KEPT_FILE = re.compile(r"^\.verdicts\.jsonl\.(untrusted|stale|damaged)-\d+$")
+# what runs made before the one naming set aside inside their stage folders
+_LEGACY_DIR = ".stale"
+_LEGACY_FILE = re.compile(r"^\.verdicts\.jsonl\.(untrusted|stale|damaged)-\d+$")
 
 
 def shard_set_asides(run_dir: Path) -> list[Path]:
-    """What stages set aside inside their own folders (not under a listed ``stale-*`` folder)."""
+    """Set-aside work the manifest does not list: every ``stale-*`` folder with its record (what stages set
+    aside inside their own folders, or a command outside ``limo-rl run``), and the legacy namings."""
     found = []
     for dirpath, dirnames, filenames in os.walk(run_dir):  # never follows links
-        dirnames[:] = [d for d in dirnames if not d.startswith(STALE_PREFIX)]
-        if STALE_DIR in dirnames:
-            dirnames.remove(STALE_DIR)
-            found.append(Path(dirpath) / STALE_DIR)
-        found += [Path(dirpath) / f for f in filenames if _KEPT_FILE.match(f)]
+        here = Path(dirpath)
+        found += [here / d for d in dirnames if is_set_aside(here / d)]
+        if _LEGACY_DIR in dirnames:
+            found.append(here / _LEGACY_DIR)
+        dirnames[:] = [d for d in dirnames if not d.startswith(STALE_PREFIX) and d != _LEGACY_DIR]
+        found += [here / f for f in filenames if _LEGACY_FILE.match(f)]
     return sorted(found)
 
 
@@ -78,7 +82,10 @@ def clean_run(run_dir: str | Path, *, dry_run: bool = False, set_aside: bool = T
                 kept.append(entry)
             else:
                 shutil.rmtree(path)
+        listed = {Path(p).resolve() for p in report.removed}
         for path in shard_set_asides(run_dir):
+            if path.resolve() in listed or not path.exists():  # a listed one: counted (and removed) above
+                continue
             report.removed.append(str(path))
             report.freed_bytes += _size(path) if path.is_dir() else path.stat().st_size
             if not dry_run:

@@ -304,9 +304,9 @@ def _register_export_clean(sub: argparse._SubParsersAction) -> None:
 
     c = sub.add_parser(
         "clean", help="remove a run's set-aside folders and end the Ray processes a killed driver left",
-        description="Delete what the run set aside: the <stage>/stale-<hash>-<time>/ folders the stage cache "
-        "moved aside (listed in manifest.json under set_aside) and the shards the stages moved aside inside "
-        "their own folders (chains/.stale/, verdicts/.stale/); and end the private Ray cluster a killed driver of this run left behind "
+        description="Delete what the run set aside: the stale-<hash>-<time>/ folders the stage cache moved "
+        "aside, whole stages (listed in manifest.json under set_aside) and the shards and verdicts inside a stage "
+        "(chains/stale-*/, verdicts/stale-*/, verify/stale-*/); and end the private Ray cluster a killed driver of this run left behind "
         "(only the processes recorded in RUN_DIR/.ray-cluster.json). Refuses while a writer holds the run.",
         epilog="example: limo-rl clean runs/quickstart --dry-run",
     )

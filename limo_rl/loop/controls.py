@@ -8,7 +8,8 @@ and leave it to the report, which compares it with that round (a paired verdict 
 :mod:`limo_rl.loop.comparisons`). ``control/<name>/match.json`` records the realised match: target and
 realised examples, how many come from the loop's own problems, any shortfall.
 
-Orchestration only: the stages are the driver's (:class:`limo_rl.loop.driver.SeedRun`).
+Orchestration only: the stages are the seed's (:class:`limo_rl.loop.arms.SeedRun`); the control set's key is
+select's (:func:`limo_rl.select.control_cache_inputs`).
 """
 
 from __future__ import annotations
@@ -20,11 +21,11 @@ from typing import Any
 
 from limo_rl.config import Recipe
 from limo_rl.resolve import ModelRef, generated_source
-from limo_rl.run.artifacts import atomic_write_json, atomic_write_jsonl, hash_file
+from limo_rl.run.artifacts import atomic_write_json, atomic_write_jsonl
 from limo_rl.run.layout import CHAINS, MATCH, SFT, STAGE_STATS, VERDICTS, stage_dir
 from limo_rl.run.readers import read_json
+from limo_rl.select import control_cache_inputs
 from limo_rl.select.controls import (
-    PROBLEM_CONTROLS,
     WORLD_CONTROLS,
     ControlWriter,
     FormatWriter,
@@ -32,7 +33,6 @@ from limo_rl.select.controls import (
 )
 
 log = logging.getLogger(__name__)
-CONTROLS_VERSION = 1  # part of every control set's key: a change to how sets are built rebuilds them
 MISMATCH = 0.10
 
 
@@ -97,16 +97,6 @@ def control_data(run: Any, name: str, problems_path: Path, round_dir: Path, sft_
         atomic_write_json(out / STAGE_STATS, record)
         return {"examples": record["examples"], "match_target": record["match_target"]}
 
-    inputs: dict[str, Any] = {"control": name, "version": CONTROLS_VERSION, "sft": [hash_file(f) for f in sft_files],
-                              "problems": hash_file(problems_path), "system_prompt": run.r.generate.system_prompt,
-                              "seed": run.seed}
-    if name == "own_incorrect":
-        inputs.update(chains=run._marker_hash(chains.parent), verdicts=run._marker_hash(verdicts.parent))
-    if name in PROBLEM_CONTROLS:
-        inputs["verdicts"] = run._marker_hash(verdicts.parent)
-    if name == "window":
-        inputs["window"] = run.r.select.difficulty.model_dump()
-    if name in WORLD_CONTROLS:
-        inputs["world"] = {"source": run.r.pool.source, "format": run.r.pool.format, "toy": run.r.toy.model_dump()}
+    inputs = control_cache_inputs(run.r, name, sft_files, problems_path, chains, verdicts, run.seed)
     run.runner.run("select", d, inputs, fn, [SFT, STAGE_STATS])
     return d / SFT

@@ -12,8 +12,8 @@ ctime), so a cached digest is never served for changed bytes. The cache lives in
 small SQLite file (``$LIMO_RL_CACHE_DIR`` or ``~/.cache/limo_rl``), best effort: a cache that cannot
 be read or written only costs a re-hash.
 
-A folder hashes as its *manifest*: sorted ``relative name -> file digest`` (hidden files and stage
-markers skipped), so a changed, added or removed file changes it and the manifest says which.
+A folder hashes as its *manifest*: sorted ``relative name -> file digest`` (hidden files, stage
+markers and set-aside folders skipped), so a changed, added or removed file changes it and the manifest says which.
 
 Functions over local paths only (pure standard library); other storage backends map to these.
 """
@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 HASH_ALGORITHM = "sha256"
 STAGE_FILES = ("_STAGE_DONE.json", "_STAGE_INPUT.json")
+STALE_PREFIX = "stale-"  # a folder of set-aside work (limo_rl.run.stagecache.set_aside): never part of a content
 _MEMO: dict[tuple, str] = {}
 _LOCK = threading.Lock()
 _DB: sqlite3.Connection | None = None
@@ -114,12 +115,15 @@ def hash_file(path: str | Path, *, use_cache: bool = True) -> str:
 
 
 def _visible_files(root: Path) -> Iterable[Path]:
-    """A folder's files that make its content: hidden files, stage markers and the top-level ``README.md``
-    left out. That README is the folder's Hub card: it describes the output and is rewritten as later stages
-    learn about it (a student's card gains its evaluation), which must not make the stage that made it rerun."""
+    """A folder's files that make its content: hidden files, stage markers, set-aside folders (``stale-*``) and
+    the top-level ``README.md`` left out. That README is the folder's Hub card: it describes the output and is
+    rewritten as later stages learn about it (a student's card gains its evaluation), which must not make the
+    stage that made it rerun."""
     for f in sorted(p for p in root.rglob("*") if p.is_file()):
         rel = f.relative_to(root)
         if any(part.startswith(".") for part in rel.parts) or f.name in STAGE_FILES or rel.as_posix() == "README.md":
+            continue
+        if any(part.startswith(STALE_PREFIX) for part in rel.parts[:-1]):
             continue
         yield f
 

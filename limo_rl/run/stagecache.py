@@ -13,8 +13,14 @@ by their *content*: :func:`limo_rl.run.hashing.content_key`). On the next start:
   samples when only grading or statistics changed): they are hard-linked back and reused, file by
   file: a file the old marker sealed must still match its sealed digest (an edited chain shard stays
   aside and is made again); records and unsealed visible files come back, and the stage's own resume
-  checks each shard against its producer's record (:mod:`limo_rl.run.produced`). Shard-level set-asides
-  (``.stale/``), other hidden files and temp files never come back.
+  checks each shard against its producer's record (:mod:`limo_rl.run.produced`). Set-asides inside
+  the stage, other hidden files and temp files never come back.
+
+Work is set aside under that one naming, by :func:`set_aside` alone: a whole stage here, and inside a stage
+folder the shards a stage will not resume (``chains/stale-*/``, ``verdicts/stale-*/``) or a verdicts file it
+will not append to (``verify/stale-*/verdicts.jsonl``). Each such folder holds ``_SET_ASIDE.json`` (why, the
+old input hash, when); folders (``stale-*``) are no part of any content hash (:mod:`limo_rl.run.hashing`),
+and ``limo-rl clean`` removes them (:mod:`limo_rl.loop.clean`).
 
 ``limo-rl run`` (:class:`limo_rl.loop.cache.StageRunner`, which also lists each set-aside folder in
 the manifest for ``limo-rl clean``) and ``limo-rl train`` ad hoc (:mod:`limo_rl.train.launcher`,
@@ -38,19 +44,20 @@ from limo_rl.run.artifacts import (
     StageDecision,
     atomic_write_json,
     clear_stage_marker,
+    hash_obj,
     read_stage_marker,
     stage_decision,
 )
-from limo_rl.run.hashing import STAGE_FILES, hash_file
+from limo_rl.run.hashing import STAGE_FILES, STALE_PREFIX, hash_file
 from limo_rl.run.produced import is_record, record_of, record_produced
 
 log = logging.getLogger(__name__)
 
 STAGE_INPUT = "_STAGE_INPUT.json"  # the inputs a stage folder was started with
-STALE_PREFIX = "stale-"
+SET_ASIDE_RECORD = "_SET_ASIDE.json"  # in every set-aside folder: why, the old input hash, when
 
-__all__ = ["STAGE_INPUT", "STALE_PREFIX", "StageDecision", "begin_stage", "previous_input_hash", "set_aside",
-           "stage_decision"]
+__all__ = ["SET_ASIDE_RECORD", "STAGE_INPUT", "STALE_PREFIX", "StageDecision", "begin_stage", "is_set_aside",
+           "outputs_key", "previous_input_hash", "set_aside", "set_aside_reason", "stage_decision"]
 
 
 def _record(stage_dir: Path, record: str) -> dict[str, Any] | None:
@@ -66,14 +73,24 @@ def previous_input_hash(stage_dir: str | Path, record: str = STAGE_INPUT) -> str
     return (_record(Path(stage_dir), record) or {}).get("input_hash")
 
 
+def outputs_key(stage_dir: str | Path) -> str:
+    """The key of what a finished stage sealed (its outputs' digests): how a later stage names its input
+    (``{}`` hashed for a stage that never finished)."""
+    marker = read_stage_marker(stage_dir) or {}
+    return hash_obj(marker.get("outputs") or {})
+
+
 def _contents(stage_dir: Path, record: str) -> list[str]:
     return [c.name for c in stage_dir.iterdir()
             if c.name not in (record, STAGE_INPUT, STAGE_MARKER) and not c.name.startswith(STALE_PREFIX)]
 
 
 def set_aside(stage_dir: str | Path, old_hash: str | None, names: Iterable[str] | None = None,
-              reason: str = "inputs changed") -> Path | None:
-    """Move ``names`` (default: everything but records and earlier stale folders) into a stale folder."""
+              reason: str = "inputs changed", *, announce: bool = True) -> Path | None:
+    """Move ``names`` (default: everything but records and earlier stale folders) into a new folder
+    ``stale-<old hash>-<unix time>/`` of ``stage_dir`` (``unknown`` for work of no single known hash), with
+    its :data:`SET_ASIDE_RECORD`; the one way work is set aside. ``announce``: log what moved (a stage that
+    says so in its own words passes False). Returns the folder, or None when none of ``names`` is there."""
     stage_dir = Path(stage_dir)
     if names is None:
         names = _contents(stage_dir, STAGE_INPUT)
@@ -87,14 +104,29 @@ def set_aside(stage_dir: str | Path, old_hash: str | None, names: Iterable[str] 
     stale.mkdir(parents=True)
     for name in present:
         os.replace(stage_dir / name, stale / name)
-    atomic_write_json(stale / "_SET_ASIDE.json", {"reason": reason, "old_input_hash": old_hash, "time": time.time()})
-    log.warning("%s: %s; moved %s to %s and started afresh", stage_dir, reason, ", ".join(present), stale.name)
+    atomic_write_json(stale / SET_ASIDE_RECORD, {"reason": reason, "old_input_hash": old_hash, "time": time.time()})
+    if announce:
+        log.warning("%s: %s; moved %s to %s and started afresh", stage_dir, reason, ", ".join(present), stale.name)
     return stale
+
+
+def set_aside_reason(folder: Path) -> str:
+    """Why ``folder`` was set aside ("" when its record is unreadable)."""
+    try:
+        info = json.loads((folder / SET_ASIDE_RECORD).read_bytes())
+    except (OSError, ValueError):
+        return ""
+    return str(info.get("reason", "")) if isinstance(info, dict) else ""
+
+
+def is_set_aside(folder: Path) -> bool:
+    """Whether ``folder`` is one :func:`set_aside` made (its name and its record)."""
+    return folder.name.startswith(STALE_PREFIX) and (folder / SET_ASIDE_RECORD).is_file()
 
 
 def begin_stage(
     stage_dir: str | Path, input_hash: str, *, record: str = STAGE_INPUT, names: Iterable[str] | None = None,
-    force: bool = False, damaged: str | None = None, carry: Mapping[str, str] | None = None,
+    force: bool = False, damaged: str | None = None, carry: Mapping[str, str] | None = None, announce: bool = True,
 ) -> Path | None:
     """Start (or resume) a stage with ``input_hash``: set the old contents aside if the inputs changed,
     if ``force``, if ``damaged`` (the reason a sealed output failed its hash check) or if the folder
@@ -110,7 +142,7 @@ def begin_stage(
     reason = ("forced rerun" if force else damaged if damaged else "work of unknown inputs" if unknown
               else "inputs changed" if previous is not None and previous != input_hash else None)
     seal = read_stage_marker(stage_dir) if reason == "inputs changed" else None
-    stale = set_aside(stage_dir, previous, names, reason) if reason else None
+    stale = set_aside(stage_dir, previous, names, reason, announce=announce) if reason else None
     if stale is not None and carry and reason == "inputs changed":
         before = (info or {}).get("carry") or {}
         sealed = _sealed_files(seal) if seal is not None and seal.get("input_hash") == previous else None
@@ -138,7 +170,7 @@ def _carriable(rel: str, path: Path, sealed: Mapping[str, str] | None) -> str | 
     """Why the set-aside file ``rel`` may not come back (None: it may). Records (stage markers, producer
     records) only vouch for other files and are checked again where they are used."""
     parts = rel.split("/")
-    if any(p.startswith(".") for p in parts[:-1]) or ".tmp" in parts[-1]:
+    if any(p.startswith((".", STALE_PREFIX)) for p in parts[:-1]) or ".tmp" in parts[-1]:
         return "a set-aside or temp file"
     if parts[-1] in STAGE_FILES or is_record(path):
         return None

@@ -216,6 +216,23 @@ def _resume_points(out_dir: Path, input_hash: str, store_uri: str | None) -> lis
     return done_ckpts
 
 
+def _model_of(base_model: ModelRef) -> tuple[str, str]:
+    """(what the workers load, what identifies it in the training's key)."""
+    model_path = base_model.path
+    if not is_object_store_uri(model_path) and Path(model_path).expanduser().exists():
+        model_path = str(Path(model_path).expanduser().resolve())  # workers load it from any working folder
+    # an object-store model is identified by its content (a changed object at the same URI retrains)
+    return model_path, base_model.fingerprint if is_object_store_uri(model_path) else model_path
+
+
+def _write_rows(out_dir: Path, train_set: Sequence[SFTExample], val_set: Sequence[SFTExample],
+                dropped: Sequence[dict[str, Any]]) -> None:
+    """What this training saw: its train and validation examples and those dropped for length."""
+    atomic_write_jsonl(out_dir / TRAIN_ROWS / "train.jsonl", [e.to_dict() for e in train_set])
+    atomic_write_jsonl(out_dir / TRAIN_ROWS / "validation.jsonl", [e.to_dict() for e in val_set])
+    atomic_write_jsonl(out_dir / TRAIN_ROWS / "dropped_over_length.jsonl", dropped)
+
+
 def run_training(
     examples: Sequence[SFTExample],
     base_model: ModelRef,
@@ -241,11 +258,7 @@ def run_training(
     for i, ex in enumerate(examples):
         check_example(ex, f"example #{i}")
     seed = cfg.seed if cfg.seed is not None else seed
-    model_path = base_model.path
-    if not is_object_store_uri(model_path) and Path(model_path).expanduser().exists():
-        model_path = str(Path(model_path).expanduser().resolve())  # workers load it from any working folder
-    # an object-store model is identified by its content (a changed object at the same URI retrains)
-    model_id = base_model.fingerprint if is_object_store_uri(model_path) else model_path
+    model_path, model_id = _model_of(base_model)
     examples, dropped = drop_over_length(examples, local_model_path(model_path), cfg.max_length)
     if not examples:
         raise TrainError(f"every SFT example exceeds train.max_length = {cfg.max_length} tokens")
@@ -271,9 +284,7 @@ def run_training(
     atomic_write_json(out_dir / INPUTS_FILE, {"input_hash": input_hash, "base_model": model_path, "seed": seed,
                                               "batching": batching, "n_train": len(train_rows),
                                               "n_validation": len(val_rows)})
-    atomic_write_jsonl(out_dir / TRAIN_ROWS / "train.jsonl", [e.to_dict() for e in train_set])
-    atomic_write_jsonl(out_dir / TRAIN_ROWS / "validation.jsonl", [e.to_dict() for e in val_set])
-    atomic_write_jsonl(out_dir / TRAIN_ROWS / "dropped_over_length.jsonl", dropped)
+    _write_rows(out_dir, train_set, val_set, dropped)
     done_ckpts = _resume_points(out_dir, input_hash, store_uri)
     n_ckpt = len(done_ckpts)
     log.info("training %s on %d examples (%d validation), %d worker(s), %s, %s batching%s", model_path,

@@ -254,6 +254,23 @@ def _node_id() -> str | None:
     return ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
 
 
+def _resume_point(config: dict[str, Any], out_dir: Path, rank: int) -> tuple[Path | None, int]:
+    """The checkpoint to resume from (None: start fresh) and its step.
+
+    The driver picks the checkpoint, once, so every worker resumes from the same step: each worker
+    looking for itself could see a different newest one (a rank that finished writing one later, a
+    node whose view of a shared folder lags)."""
+    chosen = config["resume_from"] if "resume_from" in config else newest_complete(out_dir / CHECKPOINTS)
+    resume = Path(chosen) if chosen else None
+    if resume is not None and config.get("store_dir") and not (resume / COMPLETE_MARKER).is_file():
+        # another node's working copy: this worker fetches the driver's choice from the store
+        download_tree(f"{config['store_dir']}/{CHECKPOINTS}/{resume.name}", resume)
+    if resume is not None and not (resume / "trainer_state.json").is_file():
+        raise RuntimeError(f"rank {rank}: the checkpoint the driver chose, {resume}, is not readable on this "
+                           f"node: {out_dir} must be one filesystem seen by every node")
+    return resume, read_marker(resume)["global_step"] if resume else 0
+
+
 def train_worker(config: dict[str, Any]) -> None:
     """Train on ``config["train_rows"]``, checkpointing under ``out_dir/checkpoints``; rank 0 saves the model.
 
@@ -262,18 +279,7 @@ def train_worker(config: dict[str, Any]) -> None:
     cfg, out_dir, batching = config["cfg"], Path(config["out_dir"]), config["batching"]
     rank, world = _world()
     redirect_worker_output(f"train-rank{rank}")
-    # The driver picks the checkpoint, once, so every worker resumes from the same step: each worker
-    # looking for itself could see a different newest one (a rank that finished writing one later, a
-    # node whose view of a shared folder lags). None: start fresh.
-    chosen = config["resume_from"] if "resume_from" in config else newest_complete(out_dir / CHECKPOINTS)
-    resume = Path(chosen) if chosen else None
-    if resume is not None and config.get("store_dir") and not (resume / COMPLETE_MARKER).is_file():
-        # another node's working copy: this worker fetches the driver's choice from the store
-        download_tree(f"{config['store_dir']}/checkpoints/{resume.name}", resume)
-    if resume is not None and not (resume / "trainer_state.json").is_file():
-        raise RuntimeError(f"rank {rank}: the checkpoint the driver chose, {resume}, is not readable on this "
-                           f"node: {out_dir} must be one filesystem seen by every node")
-    resumed_step = read_marker(resume)["global_step"] if resume else 0
+    resume, resumed_step = _resume_point(config, out_dir, rank)
     trainer, template_source = build_trainer(config, resumed_step)
     tok = trainer.processing_class
     has_val = trainer.eval_dataset is not None

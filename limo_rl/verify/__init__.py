@@ -8,8 +8,10 @@ docstrings for the rules followed and why.
 
 from limo_rl.verify.answers import extract_answer
 from limo_rl.verify.grade import GRADER_VERSION, Grader, grade, grader_id
+from limo_rl.verify.keys import cache_inputs
 from limo_rl.verify.stage import grade_chains, grade_shards, read_verdicts
 
 __all__ = [
-    "GRADER_VERSION", "Grader", "extract_answer", "grade", "grade_chains", "grade_shards", "grader_id", "read_verdicts",
+    "GRADER_VERSION", "Grader", "cache_inputs", "extract_answer", "grade", "grade_chains", "grade_shards", "grader_id",
+    "read_verdicts",
 ]

@@ -10,7 +10,8 @@ Two forms, one row format (``{problem_id, sample_index, **Verdict}`` per JSONL l
   number of chains (the former single file was rewritten after every 512 chains, which is
   quadratic). A killed run resumes at the first shard without its verdict file; a verdict
   file of another tag or of a chain shard no longer present, or one whose bytes no longer match
-  the digest recorded when it was written (:mod:`limo_rl.run.produced`), is set aside under ``.stale/``.
+  the digest recorded when it was written (:mod:`limo_rl.run.produced`), is set aside under ``verdicts/stale-*/``
+  (:func:`limo_rl.run.stagecache.set_aside`, like every set-aside).
 * :func:`grade_chains` (ad hoc and evaluation: a list of chains in memory) appends each graded
   chunk to one JSONL file and records the digest of what it has written so far; a rerun keeps
   only that recorded prefix (an edited file is set aside whole), the rows of the current grader
@@ -25,8 +26,6 @@ import hashlib
 import json
 import logging
 import os
-import shutil
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,10 +33,11 @@ from typing import Any
 
 from limo_rl.config import VerifyConfig
 from limo_rl.data.io import iter_objects
-from limo_rl.generate.shards import STALE_DIR, ShardError, read_shard, shard_files, shard_metadata
+from limo_rl.generate.shards import ShardError, read_shard, shard_files, shard_metadata
 from limo_rl.run.artifacts import atomic_output, hash_obj
 from limo_rl.run.hashing import HASH_ALGORITHM, hash_bytes_of
 from limo_rl.run.produced import record_of, record_prefix, record_produced, trusted, trusted_prefix
+from limo_rl.run.stagecache import set_aside
 from limo_rl.types import Chain, Problem, Verdict
 from limo_rl.verify.grade import Grader, grader_id
 
@@ -143,10 +143,10 @@ def _resume_file(out_path: Path, grader: str) -> tuple[dict[tuple[str, int], Ver
         return {}, hasher
     size = out_path.stat().st_size
     if n_trusted == 0 and size:
-        kept = out_path.with_name(f".{out_path.name}.untrusted-{time.time():.0f}")
-        os.replace(out_path, kept)
+        kept = set_aside(out_path.parent, None, [out_path.name, record_of(out_path).name],
+                         "does not match what was recorded when it was written", announce=False)
         log.warning("%s does not match what was recorded when it was written (edited, or of unknown origin): "
-                    "kept as %s, every chain is graded again", out_path, kept.name)
+                    "kept as %s, every chain is graded again", out_path, f"{kept.name}/{out_path.name}" if kept else "")
         return {}, hasher
     with open(out_path, "rb") as fh:
         lines = fh.read(n_trusted).decode("utf-8", errors="replace").splitlines(keepends=True)
@@ -232,12 +232,8 @@ def _set_aside(verdicts_dir: Path, keep: set[str], why: str = "of another grader
         tmp.unlink(missing_ok=True)
     stale = [p for p in verdicts_dir.glob(VERDICT_GLOB) if p.name not in keep]
     if stale:
-        dest = verdicts_dir / STALE_DIR / time.strftime("%Y%m%d-%H%M%S")
-        dest.mkdir(parents=True, exist_ok=True)
-        for p in stale:
-            shutil.move(str(p), dest / p.name)
-            if record_of(p).exists():
-                shutil.move(str(record_of(p)), record_of(dest / p.name))
+        dest = set_aside(verdicts_dir, None, [n for p in stale for n in (p.name, record_of(p).name)],
+                         f"verdict shards {why}", announce=False)
         log.warning("verify: set aside %d verdict shard(s) %s under %s", len(stale), why, dest)
 
 

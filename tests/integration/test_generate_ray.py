@@ -66,7 +66,7 @@ def test_two_actors_cover_every_sample_and_match_one_actor(ray_cluster, tiny_mod
     other = run_generation(problems, _cfg(num_actors=1), str(tiny_model_dir), tmp_path / "a2", round=3,
                            base_seed=8, teacher_name="tiny")
     assert other.stats["shards_generated"] == 3
-    assert len(list((tmp_path / "a2" / "chains" / ".stale").rglob("shard-*.parquet"))) == 3
+    assert len(list((tmp_path / "a2" / "chains").glob("stale-*/shard-*.parquet"))) == 3
     assert _key(read_chains(other.chains_dir)) != _key(chains)
     assert len(read_chains(other.chains_dir)) == 10
 

@@ -18,6 +18,7 @@ from limo_rl.loop.comparisons import comparison_pairs
 from limo_rl.loop.controls import control_data, control_problem
 from limo_rl.loop.family import build_family
 from limo_rl.run.artifacts import atomic_write_jsonl, read_jsonl
+from limo_rl.run.stagecache import outputs_key
 from limo_rl.select.controls import (
     EASY_RATE,
     GOLD_CONTROLS,
@@ -155,14 +156,16 @@ def test_new_control_stage_inputs_and_preflight(tmp_path):
         (rd / sub).mkdir(parents=True)
     seen = []
     recipe = Recipe.model_validate({"select": {"difficulty": {"min_pass_rate": 0.2}}})
-    run = SimpleNamespace(r=recipe, seed=0, _marker_hash=lambda d: f"marker:{d.name}",
+    run = SimpleNamespace(r=recipe, seed=0,
                           runner=SimpleNamespace(run=lambda kind, d, inputs, fn, outs: seen.append(inputs)))
     for name in (*GOLD_CONTROLS, *PROBLEM_CONTROLS):
         control_data(run, name, root / "problems.jsonl", rd, [root / "sft.jsonl"], root / "c" / name)
     keys = {i["control"]: i for i in seen}
     assert len({json.dumps(i, sort_keys=True) for i in seen}) == len(seen)
     assert all("world" in i for i in seen)  # every one is written by the world
-    assert all(keys[n]["verdicts"] == "marker:verify" for n in PROBLEM_CONTROLS)  # pass rates: the round's verdicts
+    # pass rates: the round's verdicts (what its stage sealed); no other control depends on them
+    assert all(keys[n]["verdicts"] == outputs_key(rd / "verify") for n in PROBLEM_CONTROLS)
+    assert not any("verdicts" in keys[n] for n in GOLD_CONTROLS)
     assert keys["window"]["window"]["min_pass_rate"] == 0.2 and "window" not in keys["random"]
     assert str(tmp_path) not in json.dumps(seen)
     real = Recipe.model_validate({"pool": {"source": "data/pool.jsonl"}, "loop": {"controls": ["gold_verified"]}})

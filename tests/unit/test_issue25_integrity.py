@@ -79,15 +79,18 @@ def test_edited_evaluation_chains_are_not_laundered_through_the_carry(tmp_path):
     assert first["metrics"]["pass@1"] == 0.5 and calls == ["generate"]
     [shard] = (d / "bench" / "generate" / "chains").glob("shard-*.parquet")
     original = A.hash_file(shard)
-    stale_inside = d / "bench" / "generate" / "chains" / ".stale" / "old"
-    stale_inside.mkdir(parents=True)
-    (stale_inside / "shard-00000-x.parquet").write_bytes(b"old shard set aside by the stage")
+    for stale_inside in (d / "bench" / "generate" / "chains" / ".stale" / "old",  # as runs before the one naming
+                         d / "bench" / "generate" / "chains" / "stale-unknown-1796600000"):
+        stale_inside.mkdir(parents=True)
+        (stale_inside / "shard-00000-x.parquet").write_bytes(b"old shard set aside by the stage")
+    (stale_inside / "_SET_ASIDE.json").write_text('{"reason": "shards of another generation spec or pool"}')
     _tamper_parquet(shard)
     second = _runner(tmp_path).run("evaluate", d, {"bootstrap": 400}, _evaluate_fn(calls), ["metrics.json", "bench"],
                                    carry=carry)
     assert calls == ["generate", "generate"]  # regenerated, not carried
     assert second["metrics"]["pass@1"] == 0.5 and A.hash_file(shard) == original
     assert not (d / "bench" / "generate" / "chains" / ".stale").exists()  # case 9: set-asides never come back
+    assert not list((d / "bench" / "generate" / "chains").glob("stale-*"))
     [entry] = json.loads((tmp_path / "manifest.json").read_text())["set_aside"]
     kept = Path(entry["path"]) / "bench" / "generate" / "chains" / shard.name
     assert A.hash_file(kept) != original  # the edit is kept aside, not deleted
@@ -132,7 +135,7 @@ def test_deleting_the_verify_marker_does_not_reseal_edited_verdicts(tmp_path):
     (d / A.STAGE_MARKER).unlink()
     second = _runner(tmp_path).run("verify", d, {"v": 1}, fn, ["verdicts"])
     assert second["metrics"]["accuracy"] == 0.5 and second["outputs"] == first["outputs"]
-    assert len(list((d / "verdicts" / ".stale").rglob("shard-*.jsonl"))) == 2
+    assert len(list((d / "verdicts").glob("stale-*/shard-*.jsonl"))) == 2
 
 
 def test_edited_appended_verdicts_are_set_aside_and_regraded(tmp_path):
@@ -146,11 +149,34 @@ def test_edited_appended_verdicts_are_set_aside_and_regraded(tmp_path):
     assert verdict_summary(out)["accuracy"] == 1.0
     grade_chains(chains, problems, VerifyConfig(workers=1), out)
     assert verdict_summary(out) == truth and len(read_verdicts(out)) == len(chains)
-    assert len(list(tmp_path.glob(".verdicts.jsonl.untrusted-*"))) == 1
+    [kept] = list(tmp_path.glob("stale-*/verdicts.jsonl"))
+    assert "does not match" in json.loads((kept.parent / "_SET_ASIDE.json").read_text())["reason"]
+
+
+def test_evaluation_grades_are_set_aside_by_the_stage_cache(tmp_path):
+    """The evaluation's grade cache goes through the stage cache: grades of another verify config, or a sealed
+    file edited afterwards, are set aside as ``verify/stale-*/verdicts.jsonl`` and graded again."""
+    from limo_rl.evaluate.harness import _grade_cached
+    from limo_rl.run.stagecache import SET_ASIDE_RECORD
+
+    problems = [Problem(pid, "q", gold) for pid, gold in GOLD.items()]
+    chains, chains_dir, verify = _chains(sorted(GOLD)), tmp_path / "chains", tmp_path / "verify"
+    chains_dir.mkdir()
+    (chains_dir / "planted.txt").write_text("stands in for the shards")
+    truth = _grade_cached(chains, problems, VerifyConfig(workers=1), "number", chains_dir, verify)
+    _grade_cached(chains, problems, VerifyConfig(workers=1, timeout_s=9), "number", chains_dir, verify)
+    [changed] = list(verify.glob("stale-*"))
+    assert json.loads((changed / SET_ASIDE_RECORD).read_text())["reason"] == "inputs changed"
+    path = verify / "verdicts.jsonl"
+    path.write_text(path.read_text().replace('"correct": false', '"correct": true'))
+    again = _grade_cached(chains, problems, VerifyConfig(workers=1, timeout_s=9), "number", chains_dir, verify)
+    assert again == truth and len(list(verify.glob("stale-*/verdicts.jsonl"))) == 2
+    assert [p.name for p in verify.glob(".verdicts.jsonl.*")] == [record_of(path).name]  # no other naming
 
 
 # ------------------------------------------------------------------------------------------ case 9: clean
 def test_clean_removes_shard_set_asides_inside_stage_folders(tmp_path):
+    """The namings of runs made before the one naming (``.stale/``, ``.verdicts.jsonl.<why>-<time>``)."""
     from limo_rl.loop.clean import clean_run
 
     A.Manifest(tmp_path / "manifest.json").save()
@@ -166,6 +192,40 @@ def test_clean_removes_shard_set_asides_inside_stage_folders(tmp_path):
     rep = clean_run(tmp_path, clusters=False)
     assert rep.freed_bytes >= 103 and not (chains / ".stale").exists() and not kept.exists()
     assert trusted(chains / "shard-00000-a.parquet")  # live shards and their records stay
+
+
+def test_every_set_aside_has_one_naming_and_clean_removes_it(tmp_path):
+    """Stage, shard and verdicts-file set-asides are all ``stale-<key>-<time>/`` folders with their record,
+    made by the stage cache; clean removes each once (listed or not), and leaves a look-alike without record."""
+    from limo_rl.generate.shards import set_aside_stale
+    from limo_rl.loop.clean import clean_run
+    from limo_rl.run.hashing import file_manifest
+    from limo_rl.run.stagecache import SET_ASIDE_RECORD, STALE_PREFIX
+
+    ev = tmp_path / "seed0" / "evaluate"
+    _runner(tmp_path).run("evaluate", ev, {"v": 1}, lambda out: (out / "m.json").write_text("1") and {}, ["m.json"])
+    _runner(tmp_path).run("evaluate", ev, {"v": 2}, lambda out: (out / "m.json").write_text("2") and {}, ["m.json"])
+    chains = ev / "toy_eval" / "generate" / "chains"
+    write_shard(chains / "shard-00000-a.parquet", _chains(["p0"]))
+    write_shard(chains / "shard-00001-old.parquet", _chains(["p1"]))
+    set_aside_stale(chains, keep={"shard-00000-a.parquet"})
+    problems = {pid: Problem(pid, "q", gold) for pid, gold in GOLD.items()}
+    out = ev / "toy_eval" / "verify" / "verdicts.jsonl"
+    grade_chains(_chains(["p0"]), problems, VerifyConfig(workers=1), out)
+    out.write_text(out.read_text().replace('"correct": false', '"correct": true'))
+    grade_chains(_chains(["p0"]), problems, VerifyConfig(workers=1), out)
+    made = sorted(p for p in tmp_path.rglob(f"{STALE_PREFIX}*") if p.is_dir())
+    assert [p.parent for p in made] == sorted([ev, chains, out.parent])
+    assert all((p / SET_ASIDE_RECORD).is_file() for p in made)
+    assert set(file_manifest(chains)) == {"shard-00000-a.parquet"}  # set-asides are no part of a seal or key
+    look_alike = chains / f"{STALE_PREFIX}mine"
+    look_alike.mkdir()
+    dry = clean_run(tmp_path, dry_run=True, clusters=False)
+    assert sorted(dry.removed) == [str(p) for p in made] and all(p.exists() for p in made)
+    rep = clean_run(tmp_path, clusters=False)
+    assert sorted(rep.removed) == [str(p) for p in made] and not any(p.exists() for p in made)
+    assert look_alike.exists() and trusted(chains / "shard-00000-a.parquet") and (ev / "m.json").read_text() == "2"
+    assert json.loads((tmp_path / "manifest.json").read_text())["set_aside"] == []
 
 
 # ------------------------------------------------------------------------------------------ case 4: umask
@@ -500,7 +560,7 @@ def test_run_generation_sets_an_edited_shard_aside_and_makes_it_again(tmp_path, 
     driver.run_generation(problems, cfg, "m", tmp_path)
     assert made == [victim]
     assert {p.name: A.hash_file(p) for p in (tmp_path / "chains").glob("shard-*.parquet")} == first
-    assert [p.name for p in (tmp_path / "chains" / ".stale").rglob("*.parquet")] == [victim]
+    assert [p.name for p in (tmp_path / "chains").glob("stale-*/*.parquet")] == [victim]
 
 
 def _tamper_parquet_rows(path: Path) -> None:

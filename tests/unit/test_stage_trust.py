@@ -300,7 +300,7 @@ class _Recorder:
 def test_edited_benchmark_file_and_model_folder_change_the_keys(tmp_path):
     """Case 2: a local benchmark file and a local model folder are keyed by content, not by path."""
     from limo_rl.config import load_recipe
-    from limo_rl.loop.driver import SeedRun, resolve_model
+    from limo_rl.loop.arms import SeedRun, resolve_model
 
     bench = tmp_path / "toy_eval.jsonl"
     bench.write_text('{"id": "a", "question": "q", "answer": "1"}\n')

@@ -91,7 +91,7 @@ def test_verdict_shards_resume_at_the_shard_without_duplicates(tmp_path, monkeyp
     graded.clear()
     grade_shards(chains_dir, golds, VerifyConfig(workers=1, fallbacks=["boxed"]), vdir)
     assert len(graded) == len(chains)
-    assert len(list(vdir.glob("shard-*.jsonl"))) == 3 and len(list((vdir / ".stale").rglob("*.jsonl"))) == 3
+    assert len(list(vdir.glob("shard-*.jsonl"))) == 3 and len(list(vdir.glob("stale-*/*.jsonl"))) == 3
 
 
 def test_unknown_problem_in_a_shard_is_named(tmp_path):

@@ -254,13 +254,11 @@ def test_size_counter_counts_a_function_from_def_to_its_last_line():
     assert node.end_lineno - node.lineno + 1 == 4
 
 
-@pytest.mark.xfail(strict=False, reason="issue 24 in progress: other slices")
 def test_no_module_over_the_house_limit():
     modules, _ = _long()
     assert not modules, modules
 
 
-@pytest.mark.xfail(strict=False, reason="issue 24 in progress: other slices")
 def test_no_function_over_the_house_limit():
     _, functions = _long()
     assert not functions, functions
