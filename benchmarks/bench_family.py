@@ -31,7 +31,8 @@ STRATEGIES = ("verification_density", "correct_random", "limo_rules", "longest_c
 SMALL = ["tracking.backend=none", "pool.toy.n=48", "generate.n=4", "generate.shard_size=24",
          "generate.max_new_tokens=160", "train.epochs=1", "evaluate.limit=64", "evaluate.max_new_tokens=160",
          "evaluate.dev_benchmarks=[]", "loop.static.limit=64", "loop.rounds=1", "select.per_problem=1",
-         "select.budget=4", "select.difficulty.min_pass_rate=0.0", "select.difficulty.max_pass_rate=1.0"]
+         "select.budget=4", "select.difficulty.min_pass_rate=0.0", "select.difficulty.max_pass_rate=1.0",
+         "train.warmup_ratio=0"]  # 4 examples make one optimizer step: a warmup would make its learning rate 0
 # At this size the teacher leaves ~8 correct chains in ~8 problems (one per problem): a budget of 12 kept all of
 # them: four of the five strategies trained on one set (8 examples; the family report FAILs three variants), 4 binds.
 
