@@ -106,6 +106,24 @@ def test_two_worker_ray_train_run(ray_cluster, tiny_model_dir, tmp_path):
     assert again.metrics == m and time.perf_counter() - t0 < 5
 
 
+def _wait_for_no_process_under(path: str, timeout_s: float) -> bool:
+    """True once no process's command line names ``path`` (a Ray temp folder), within ``timeout_s``."""
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        alive = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    if path.encode() in (entry / "cmdline").read_bytes():
+                        alive.append(entry.name)
+                except OSError:
+                    continue
+        if not alive:
+            return True
+        time.sleep(0.5)
+    return False
+
+
 def _train_cmd(data: Path, model: Path, out: Path) -> list[str]:
     return [sys.executable, "-m", "limo_rl.cli", "--quiet", "train", "--data", str(data), "--model", str(model),
             "--out", str(out), "train.num_workers=1", "train.epochs=3", "train.per_device_batch_size=4",
@@ -118,7 +136,8 @@ def test_sigkill_then_rerun_resumes_from_the_newest_complete_checkpoint(tiny_mod
     data.write_text("".join(json.dumps(e.to_dict()) + "\n" for e in sum_examples(n)))
     out = tmp_path / "out"
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
-    env.update(OMP_NUM_THREADS="1", RAY_TMPDIR=tempfile.mkdtemp(prefix="lrk-", dir="/tmp"))
+    ray_tmp = tempfile.mkdtemp(prefix="lrk-", dir="/tmp")
+    env.update(OMP_NUM_THREADS="1", RAY_TMPDIR=ray_tmp)
     steps_per_epoch = n // 4
 
     proc = subprocess.Popen(_train_cmd(data, tiny_model_dir, out), cwd=REPO, env=env, start_new_session=True,
@@ -132,6 +151,9 @@ def test_sigkill_then_rerun_resumes_from_the_newest_complete_checkpoint(tiny_mod
     finally:
         os.killpg(proc.pid, signal.SIGKILL)  # the CLI process and every process it started
         proc.wait()
+    # the private cluster's workers are in sessions of their own: its watchdog ends them once the CLI is gone
+    # (under load this takes a moment, and a worker left running would go on training into the rerun's folder)
+    assert _wait_for_no_process_under(ray_tmp, 120), "the killed run's Ray processes outlived it by 120 s"
     killed_at = newest_complete(out / "checkpoints")
     assert not (out / "model").exists(), "the run finished before it could be killed"
     first_step = checkpoint_step(killed_at)
