@@ -1,15 +1,13 @@
 """The console: one live line per stage for people, log files for everything else.
 
-A run of the quickstart used to print ~5,000 lines: Ray's, TRL's and the workers' own output,
-one line per training step, W&B's banner and summary. Here the console is for people: each
+The console is for people (a quickstart used to print ~5,000 lines of libraries' output): each
 stage shows one live line (name, arm, round, seed, a bar with ETA, its figures) that becomes
 one permanent line when the stage ends; warnings from limo_rl are shown once; the run ends on
 its own result. Everything else (limo_rl's INFO log, Ray's and the libraries' loggers, the
 stdout/stderr of every Ray worker) goes to ``<run>/logs/``; ``-v`` streams it instead.
 ``--quiet`` (``LIMO_RL_QUIET=1``) keeps warnings and errors only; when stderr is not a
-terminal the live line becomes plain lines (one per stage, plus a heartbeat line at least every
-:data:`HEARTBEAT_S` while a stage runs, with its progress where the stage counts it: what ``ray job logs``
-shows of a day-long run).
+terminal the live line becomes plain lines (one per stage, plus a heartbeat at least every :data:`HEARTBEAT_S`
+with its progress where the stage counts it: what ``ray job logs`` shows of a day-long run).
 
 The switches are environment variables so that they travel into Ray workers with their env.
 """
@@ -119,7 +117,8 @@ def setup_logging(verbose: int = 0, quiet: bool = False) -> None:
     }
     if not verbose:
         quiet_env.update({"WANDB_SILENT": "true", "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
-                          "RAY_DEDUP_LOGS": "1", "HF_DATASETS_DISABLE_PROGRESS_BARS": "1"})
+                          "RAY_DEDUP_LOGS": "1", "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",
+                          "HF_HUB_DISABLE_PROGRESS_BARS": "1"})  # transformers' "Loading weights" bars too
     for k, v in quiet_env.items():
         os.environ.setdefault(k, v)
     adopt_library_loggers()
@@ -147,6 +146,8 @@ def adopt_library_loggers() -> None:
                 lg.removeHandler(h)
         lg.propagate = True
         lg.setLevel(level)
+    if os.environ.get("HF_HUB_DISABLE_PROGRESS_BARS") == "1" and (t := sys.modules.get("transformers.utils.logging")):
+        t.disable_progress_bar()  # transformers imported before the env was set
 
 
 def attach_log_dir(log_dir: str | Path) -> Path:

@@ -15,6 +15,7 @@ from limo_rl.loop.export import FORMATS, export_lighteval
 from limo_rl.loop.family import build_family, render_family, write_family
 from limo_rl.loop.headline import verdict_lines
 from limo_rl.loop.plan import Assumptions, plan_recipe, render, shortfalls
+from limo_rl.loop.plant import DEFAULT_EFFECT
 from limo_rl.loop.report import compare_runs, write_report
 from limo_rl.run.artifacts import atomic_write_text
 from limo_rl.run.layout import CONFIG, MANIFEST
@@ -26,8 +27,8 @@ from limo_rl.runtime.cluster import nodes_from_ray
 def _cmd_run(args: argparse.Namespace) -> int:
     extra = [o for o in args.overrides if "=" not in o and o.endswith((".yaml", ".yml"))]
     if not extra:
-        if args.primary or args.confirm:
-            raise UsageError("--primary and --confirm are for a family (several recipes); for one run set "
+        if args.primary or args.confirm or args.plant:
+            raise UsageError("--primary, --confirm and --plant are for a family (several recipes); for one run set "
                              "compare.primary=[...] or evaluate.confirm=false in the recipe")
         return run_recipe(recipe_from_args(args), args.argv, from_stage=args.from_stage)
     # a family: RECIPE is the base, each further YAML a variant; the overrides apply to all of them
@@ -47,7 +48,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         runs.append(Path(recipe.run.output_dir) / recipe.run.name)
     out = Path(recipes[0].run.output_dir) / f"family-{recipes[0].run.name}"
     primary = [stems.get(p, p) for p in args.primary or ()]  # a recipe file's stem names its run
-    fam = build_family(runs, primary=primary)
+    fam = build_family(runs, primary=primary, plant=args.plant or (), plant_effect=args.plant_effect)
     md, _ = write_family(fam, out)
     print(f"family report  {md}")
     return _family_code(fam)
@@ -79,7 +80,8 @@ def _family_code(fam) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    fam = build_family(args.run_dirs, base=args.base, primary=args.primary or ())
+    fam = build_family(args.run_dirs, base=args.base, primary=args.primary or (), plant=args.plant or (),
+                       plant_effect=args.plant_effect)
     md, js = write_family(fam, args.out)
     print(render_family(fam), end="")
     print(f"\ncompare.md    {md}\ncompare.json  {js}")
@@ -232,7 +234,17 @@ def _register_run(sub: argparse._SubParsersAction) -> None:
                    help="with several recipes: evaluate the test benchmarks for this variant (recipe file stem or "
                    "run name) and the base only; the others are evaluated on evaluate.dev_benchmarks alone "
                    "(evaluate.confirm=false). Repeatable; none: each recipe's evaluate.confirm (default true)")
+    _add_plant_args(p)
     p.set_defaults(func=_cmd_run)
+
+
+def _add_plant_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--plant", action="append", default=None, metavar="NAME:ARM",
+                   help="a positive control on this arm (2+ seeds): its seeds rotated, a known effect planted, "
+                   "compared as the primary contrasts are; the family report says whether it was detected. "
+                   "Repeatable")
+    p.add_argument("--plant-effect", type=float, default=DEFAULT_EFFECT, metavar="P",
+                   help=f"the planted effect in pass@1 points as a fraction (default {DEFAULT_EFFECT})")
 
 
 def _register_compare_report(sub: argparse._SubParsersAction) -> None:
@@ -252,6 +264,7 @@ def _register_compare_report(sub: argparse._SubParsersAction) -> None:
                       help="a primary contrast (variant run name, NAME:ARM, 'A vs B' or 'NAME:A vs NAME:B'); Holm "
                       "runs over these only, the rest are descriptive. Repeatable; none: all comparisons in one "
                       "Holm family")
+    _add_plant_args(cmp_)
     cmp_.set_defaults(func=_cmd_compare)
 
     r = sub.add_parser(

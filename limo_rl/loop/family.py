@@ -44,6 +44,8 @@ from limo_rl.errors import UsageError
 from limo_rl.evaluate.paired import PairedResult, PairingError, decide_primary
 from limo_rl.evaluate.procedure import compare_procedures
 from limo_rl.loop.comparisons import ArmSamples, collect_samples, touched_benchmarks
+from limo_rl.loop.plant import DEFAULT_EFFECT, positive_control
+from limo_rl.loop.plant import render as render_plant
 from limo_rl.run.artifacts import atomic_write_json, atomic_write_text
 from limo_rl.run.layout import RunLayout, sft_file
 from limo_rl.run.readers import read_eval_metrics
@@ -180,11 +182,15 @@ class Family:
     touched: dict[str, dict[str, dict[str, list[str]]]] = field(default_factory=dict)  # run -> arm -> split
     primary_not_compared: list[str] = field(default_factory=list)
     confirmed: list[str] = field(default_factory=list)  # runs whose recipe evaluated the test benchmarks
+    positive_controls: list[dict[str, Any]] = field(default_factory=list)  # limo_rl.loop.plant
 
 
 def build_family(paths: Sequence[str | Path], *, base: str | Path | None = None, primary: Sequence[str] = (),
-                 bootstrap_samples: int = 2000) -> Family:
-    """Every variant against the base (module docstring); ``base`` defaults to the first run."""
+                 bootstrap_samples: int = 2000, plant: Sequence[str] = (), plant_effect: float = DEFAULT_EFFECT
+                 ) -> Family:
+    """Every variant against the base (module docstring); ``base`` defaults to the first run. ``plant``:
+    arms (``RUN:ARM``) that carry a positive control, a planted effect of ``plant_effect``
+    (:mod:`limo_rl.loop.plant`)."""
     members = [load_member(p) for p in paths]
     if len(members) < 2 and base is None:
         raise UsageError("a family needs at least two runs (a base and a variant)")
@@ -225,9 +231,30 @@ def build_family(paths: Sequence[str | Path], *, base: str | Path | None = None,
     decided, unmatched = decide_primary([r for r, _, _ in raw], declared, contrast_matches, alpha=ALPHA, power=POWER)
     warnings += [f"primary contrast {c!r}: no comparison of the family is one" for c in unmatched]
     rows = [{**d.to_dict(), "variant": v, "split": split} for d, (_, v, split) in zip(decided, raw, strict=True)]
+    n_primary = sum(r["primary"] for r in rows) if declared else len(rows)
     return Family(base_m.name, rows, rows_v, warnings, declared, _failures([base_m, *variants]),
                   {m.name: m.touched for m in (base_m, *variants)}, unmatched,
-                  [m.name for m in (base_m, *variants) if (m.recipe.get("evaluate") or {}).get("confirm", True)])
+                  [m.name for m in (base_m, *variants) if (m.recipe.get("evaluate") or {}).get("confirm", True)],
+                  _planted(plant, [base_m, *variants], plant_effect, n_primary, bootstrap_samples))
+
+
+def _planted(plant: Sequence[str], members: Sequence[Member], effect: float, n_primary: int,
+             bootstrap_samples: int) -> list[dict[str, Any]]:
+    """The positive controls asked for (``RUN:ARM``), on every benchmark that arm was graded on."""
+    out = []
+    for spec in plant:
+        run, _, arm = spec.partition(":")
+        m = next((m for m in members if m.name == run), None)
+        if m is None or arm not in m.arms:
+            have = sorted(f"{x.name}:{a}" for x in members for a in x.arms)
+            raise UsageError(f"--plant {spec!r}: no such arm in the family (RUN:ARM, one of {have})")
+        for bench in sorted(_benches(m.arms[arm])):
+            by_seed = {s: by[bench] for s, by in m.arms[arm].by_seed.items() if bench in by}
+            pc = positive_control(by_seed, label=spec, benchmark=bench, effect=effect, n_primary=n_primary,
+                                  metric=m.arms[arm].primary.get(bench) or "pass@1[avg of n]",
+                                  bootstrap_samples=bootstrap_samples)
+            out.append({**pc, "split": m.splits.get(bench, "test")})
+    return out
 
 
 def _within(contrast: str, members: Sequence[Member]) -> tuple[Member, str, str] | None:
@@ -306,8 +333,13 @@ def render_family(fam: Family) -> str:
                      f"{mde} | {c['verdict']} |")
     scope = (f"the {sum(c['primary'] for c in fam.comparisons)} primary contrasts ({', '.join(fam.primary)})"
              if fam.primary else f"all {len(fam.comparisons)} comparisons (no primary contrast declared)")
-    lines += ["", f"Holm's correction runs over {scope}; \"A beats B\" only when the adjusted p is below {ALPHA}.",
-              "", "## What differs", ""]
+    lines += ["", f"Holm's correction runs over {scope}; \"A beats B\" only when the adjusted p is below {ALPHA}.", ""]
+    if fam.positive_controls:
+        lines += ["## Positive control: a planted effect", "", "One arm's own outputs, seeds rotated (a null with "
+                  "real seed and problem noise) and a known effect planted, compared the way the primary contrasts "
+                  "are (limo_rl.loop.plant):", ""]
+        lines += [x for pc in fam.positive_controls for x in render_plant(pc)] + [""]
+    lines += ["## What differs", ""]
     for v in fam.variants:
         diff = ", ".join(f"`{k}`: {a!r} -> {b!r}" for k, (a, b) in v["diff"].items()) or "nothing in the recipe"
         share = ", ".join(f"{arm} {s:.0%}" for arm, s in v["sft_share_different"].items() if s is not None) or "-"
@@ -328,7 +360,7 @@ def write_family(fam: Family, out_dir: str | Path) -> tuple[Path, Path]:
         "alpha": ALPHA, "power": POWER, "correction": "holm over the primary contrasts (all when none declared)"},
         "comparisons": fam.comparisons, "variants": fam.variants, "warnings": fam.warnings,
         "failures": fam.failures, "benchmarks_touched": fam.touched, "confirmed": fam.confirmed,
-        "primary_not_compared": fam.primary_not_compared}
+        "primary_not_compared": fam.primary_not_compared, "positive_controls": fam.positive_controls}
     atomic_write_json(out / "compare.json", doc)
     atomic_write_text(out / "compare.md", render_family(fam))
     return out / "compare.md", out / "compare.json"

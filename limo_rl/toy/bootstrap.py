@@ -48,7 +48,7 @@ from limo_rl.run.artifacts import atomic_output, atomic_write_json, hash_obj
 from limo_rl.toy import lm
 from limo_rl.toy.chains import CORPUS_MIX, STYLES, corpus_examples, write_chain
 from limo_rl.toy.model import make_tiny_model
-from limo_rl.toy.problems import dev_problems, eval_problems, make_problems
+from limo_rl.toy.problems import dev_problems, make_problems
 from limo_rl.types import LIMO_SYSTEM_PROMPT
 
 log = logging.getLogger(__name__)
@@ -104,7 +104,8 @@ def continue_corpus(toy: ToyConfig) -> list:
 
 def bootstrap_teacher(out_dir: str | Path, toy: ToyConfig | None = None, *, eval_n: int = 100,
                       pretrained: str | Path | None = None) -> dict:
-    """Pretrain a tiny teacher into ``out_dir`` (atomically); returns its info (pass@1 on toy_eval, timings).
+    """Pretrain a tiny teacher into ``out_dir`` (atomically); returns its info (greedy pass@1 and pass@8 at
+    T=0.8 on ``eval_n`` toy_dev problems: a model's metadata never scores the test sets; timings).
 
     Two phases: ``bootstrap_steps`` from a random init (peak lr 3e-3), then ``continue_steps`` on fresh problems
     where bare answers are the most common style (:data:`CONTINUE_MIX`, peak lr 1e-3). ``pretrained``: a folder holding phase 1's output for this config
@@ -142,17 +143,17 @@ def bootstrap_teacher(out_dir: str | Path, toy: ToyConfig | None = None, *, eval
         _set_generation_defaults(tmp, tok)
         acc = pass_k = None
         if eval_n:
-            problems = eval_problems(eval_n, difficulty=toy.difficulty)
+            problems = dev_problems(eval_n, difficulty=toy.difficulty)
             acc, _ = lm.pass_at_1(model, tok, problems)
             pass_k = lm.pass_at_k(model, tok, problems, k=HEADROOM_K, temperature=HEADROOM_T, seed=toy.seed)
         info = {
             "kind": "toy-teacher", "world": WORLD_VERSION, "config": toy.model_dump(), "arch": TEACHER_ARCH,
             "steps": toy.bootstrap_steps + toy.continue_steps, "phases": phases,
             "final_loss": phases[-1].get("final_loss"), "wall_s": round(time.perf_counter() - t0, 1),
-            "toy_eval_pass@1": acc, f"toy_eval_pass@{HEADROOM_K}_T{HEADROOM_T}": pass_k, "toy_eval_n": eval_n,
+            "toy_dev_pass@1": acc, f"toy_dev_pass@{HEADROOM_K}_T{HEADROOM_T}": pass_k, "toy_dev_n": eval_n,
         }
         atomic_write_json(tmp / INFO_FILE, info)
-    log.info("toy teacher written to %s: greedy pass@1 %s, pass@%d %s on %d toy_eval problems, %.0f s", out, acc,
+    log.info("toy teacher written to %s: greedy pass@1 %s, pass@%d %s on %d toy_dev problems, %.0f s", out, acc,
              HEADROOM_K, pass_k, eval_n, info["wall_s"])
     return info
 
@@ -231,7 +232,7 @@ def resolve_toy_model(uri: str, cache_dir: str | Path, toy: ToyConfig | None = N
     ``cache_dir``, built once (``base_steps``: :func:`build_steps_base`, about 150 CPU-seconds at 1 s a step).
 
     A path that is not a ``toy://`` URI is returned unchanged, so callers may pass any model name through.
-    ``eval_n``: toy_eval problems the new teacher is scored on (recorded in its ``limo_toy.json``).
+    ``eval_n``: toy_dev problems a new model is scored on (recorded in its ``limo_toy.json``).
     """
     if not uri.startswith(TOY_SCHEME):
         return Path(uri)
