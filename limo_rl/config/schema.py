@@ -151,9 +151,10 @@ class ToyConfig(_Section):
 # format_only: the right procedure on perturbed operands (a world that can write it: limo_rl.resolve);
 # gold_*: the world's right procedure without a check, with a true one, a hollow one, a caught slip;
 # random/window/unsolved/easy: the problems the set is drawn from (the world's chains on each), by the last round's
-# pass rates (limo_rl.select.controls)
+# pass rates (limo_rl.select.controls); static_problems: the static set's problems, chains sampled from the last
+# round's teacher and selected like the loop's, at its size (any scale: limo_rl.loop.static_problems)
 CONTROL_NAMES = ("own_incorrect", "terse_correct", "format_only", "gold_steps", "gold_verified", "gold_hollow",
-                 "gold_caught", "random", "window", "unsolved", "easy")
+                 "gold_caught", "random", "window", "unsolved", "easy", "static_problems")
 
 
 class LoopConfig(_Section):

@@ -13,6 +13,8 @@ from limo_rl.loop.controls import control_arms
 from limo_rl.loop.matching import match_static, seeded_subsample
 from limo_rl.loop.share import student_card
 from limo_rl.loop.stages import SeedStages
+from limo_rl.loop.static_problems import NAME as STATIC_PROBLEMS
+from limo_rl.loop.static_problems import static_problems_arm
 from limo_rl.resolve import ModelRef, world_settings
 from limo_rl.resolve import resolve_model as _resolve
 from limo_rl.run.artifacts import atomic_write_json, read_jsonl
@@ -40,6 +42,9 @@ class SeedRun(SeedStages):
         self.loop_arm(problems_path, teacher0, base)
         if self.r.loop.controls:  # control arms against the last round (limo_rl.loop.controls)
             control_arms(self, problems_path, *self.last_round)
+        if STATIC_PROBLEMS in self.r.loop.controls and self.r.loop.rounds:  # sampled on the static set's problems
+            rd, sft_files, init = self.last_round
+            static_problems_arm(self, rd, self.r.loop.rounds, self.last_teacher, sft_files, init)
         if static_sft is not None:
             self.static_arm(base, static_sft)
         if self.r.loop.baselines:
@@ -60,7 +65,7 @@ class SeedRun(SeedStages):
             student = self.train(sft_files, init, stage_dir(rd, "train"), self.scope("loop", rnd))
             self.evaluate(student, stage_dir(rd, "evaluate"), self.scope("loop", rnd))
             self.card(student, sft_files, stage_dir(rd, "evaluate"), "loop", rnd)
-            self.last_round = (rd, sft_files, init)
+            self.last_round, self.last_teacher = (rd, sft_files, init), teacher
             teacher = student if self.r.loop.next_teacher == "student" else teacher0
 
     def static_arm(self, base: ModelRef, sft: Path) -> None:

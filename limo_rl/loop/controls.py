@@ -1,6 +1,7 @@
 """Control arms (``loop.controls``): the loop's last round with one factor taken away, as arms of the run.
 
-For each named control (:mod:`limo_rl.select.controls` builds the sets and says what each removes) and
+For each named control (:mod:`limo_rl.select.controls` builds the sets and says what each removes;
+``static_problems`` samples its own chains, :mod:`limo_rl.loop.static_problems`) and
 each seed: build its SFT set from the last loop round's chains, verdicts and SFT set (a stage whose
 inputs are all content keys, so the runs of one output folder share it through the stage store), then
 train it with the loop's trainer, train config and initial model, evaluate it under the same protocol,
@@ -34,6 +35,7 @@ from limo_rl.select.controls import (
 
 log = logging.getLogger(__name__)
 MISMATCH = 0.10
+STATIC_PROBLEMS = "static_problems"  # limo_rl.loop.static_problems
 
 
 def format_writer(recipe: Recipe) -> FormatWriter | None:
@@ -65,6 +67,8 @@ def control_arms(run: Any, problems_path: Path, round_dir: Path, sft_files: Sequ
     """Every ``loop.controls`` arm of one seed (``run``: a driver ``SeedRun``), against the last loop round
     ``round_dir``, whose student trained on ``sft_files`` from ``init``."""
     for name in run.r.loop.controls:
+        if name == STATIC_PROBLEMS:  # sampled, not built from the round's chains: limo_rl.loop.arms runs it
+            continue
         d = run.layout.control_dir(run.seed, name)
         sft = control_data(run, name, problems_path, round_dir, sft_files, stage_dir(d, "data"))
         record = {**(read_json(stage_dir(d, "data") / STAGE_STATS) or {}), "loop_round": f"loop/{round_dir.name}"}

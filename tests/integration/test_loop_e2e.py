@@ -46,9 +46,11 @@ def root(tmp_path_factory) -> Path:
 
 
 def recipe_args(root: Path, name: str) -> list[str]:
-    # one control arm (loop.controls): built from round 1, trained, evaluated and compared with it
+    # run a's two control arms (loop.controls): one built from round 1's chains, one sampled by round 1's teacher
+    # on the static set's problems; each trained, evaluated and compared with round 1 (the other runs: one)
+    controls = "own_incorrect,static_problems" if name == "a" else "own_incorrect"
     return ["recipes/quickstart.yaml", f"run.output_dir={root}", f"run.name={name}", *TINY_OVERRIDES,
-            "loop.controls=[own_incorrect]"]
+            f"loop.controls=[{controls}]"]
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +68,9 @@ def test_artifacts_are_consistent(finished_run):
     for key in ("pool", "seed0/loop/round1/generate", "seed0/loop/round1/verify", "seed0/loop/round1/select",
                 "seed0/loop/round1/train", "seed0/loop/round1/evaluate", "seed0/static/data", "seed0/static/train",
                 "seed0/static/evaluate", "seed0/baselines/base/evaluate", "seed0/control/own_incorrect/data",
-                "seed0/control/own_incorrect/train", "seed0/control/own_incorrect/evaluate"):
+                "seed0/control/own_incorrect/train", "seed0/control/own_incorrect/evaluate",
+                "seed0/control/static_problems/generate", "seed0/control/static_problems/verify",
+                "seed0/control/static_problems/data"):
         assert stages[key]["status"] == "done", key
         marker = json.loads((run / key / STAGE_MARKER).read_text())
         assert marker["input_hash"] == stages[key]["input_hash"]
@@ -82,6 +86,7 @@ def test_artifacts_are_consistent(finished_run):
                 if name != "mean_tokens":
                     assert 0.0 <= m["value"] <= 1.0, (metrics_file, name)
     check_control(run, sft)
+    check_static_problems(run, sft)
     report = (run / "report.md").read_text()
     assert "| loop | 1 | toy_eval |" in report and "| static | - | toy_eval |" in report
     assert (run / "report.png").stat().st_size > 1000
@@ -117,13 +122,40 @@ def check_control(run: Path, loop_sft: list[dict]) -> None:
     assert "| loop/round1 | control/own_incorrect | toy_eval |" in (run / "report.md").read_text()
 
 
+def check_static_problems(run: Path, loop_sft: list[dict]) -> None:
+    """control/static_problems: round 1's teacher sampled the static set's problems (generate.n each), and the
+    loop's selection, its budget set to round 1's size, kept verified-correct chains of those problems only."""
+    from limo_rl.data.io import read_problems
+    from limo_rl.generate import read_chains
+    from limo_rl.toy import toy_correct
+
+    d = run / "seed0/control/static_problems"
+    static = {p.id: p for p in read_problems(d / "problems.jsonl")}
+    assert len(static) == 64  # loop.static.limit
+    gold_ids = {e["problem_id"] for e in read_jsonl(run / "seed0/static/data/sft.jsonl")}
+    assert set(static) == gold_ids
+    chains = list(read_chains(d / "generate/chains"))
+    assert len(chains) == 2 * 64 and {c.problem_id for c in chains} == set(static)
+    sft = read_jsonl(d / "data/sft.jsonl")
+    match = json.loads((d / "match.json").read_text())
+    assert match["match_target"] == len(loop_sft) and match["examples"] == len(sft) <= len(loop_sft)
+    assert match["static_problems"] == 64 and match["shortfall"] == len(loop_sft) - len(sft)
+    for e in sft:
+        assert e["problem_id"] in static and toy_correct(e["messages"][-1]["content"], static[e["problem_id"]].answer)
+    stages = json.loads((run / "manifest.json").read_text())["stages"]
+    if sft:  # trained and compared with round 1 like any control
+        assert stages["seed0/control/static_problems/evaluate"]["status"] == "done"
+        doc = json.loads((run / "report.json").read_text())
+        assert any(c["a"] == "loop/round1" and c["b"] == "control/static_problems" for c in doc["comparisons"])
+
+
 def check_report_json(run: Path) -> None:
     """report.json's paired differences agree with a recomputation from each arm's samples.parquet."""
     import pyarrow.parquet as pq
 
     doc = json.loads((run / "report.json").read_text())
     where = {"base": "baselines/base", "static": "static", "loop/round1": "loop/round1",
-             "control/own_incorrect": "control/own_incorrect"}
+             "control/own_incorrect": "control/own_incorrect", "control/static_problems": "control/static_problems"}
 
     def pass1(label: str, bench: str) -> dict[str, float]:
         rows = pq.read_table(run / "seed0" / where[label] / "evaluate" / "samples.parquet").to_pylist()
