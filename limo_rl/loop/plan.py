@@ -228,15 +228,18 @@ def _plan_generation(ctx: _Ctx) -> None:
     if n_pool is None:
         ctx.short(f"pool.source = {recipe.pool.source!r}: size unknown to the planner; set pool.limit")
         n_pool = 0
-    gen_tokens = n_pool * gen.n * mean_new * rounds * ctx.seeds
+    # control/static_problems samples the static set's problems once a seed
+    extra = (recipe.loop.static.limit or 817) if rounds and "static_problems" in recipe.loop.controls else 0
+    gen_tokens = (n_pool * rounds + extra) * gen.n * mean_new * ctx.seeds
     ctx.hours["generate"] = gen_tokens / (tps * engines) / 3600
     ctx.plan.stages.append(StagePlan(
         "generate", gen.num_actors, gen.cpus_per_actor, float(tp), eng["weights_gib"] + max(eng["kv_room_gib"], 0),
         f"vLLM TP={tp}: weights {eng['weights_gib']:.1f} GiB/GPU, KV room {eng['kv_room_gib']:.1f} GiB/GPU "
         f"({eng['full_sequences']:.0f} sequences of {mml}); ~{tps / tp:,.0f} tok/s per GPU; "
-        f"{n_pool:,} problems x {gen.n} x {rounds} round(s) = {gen_tokens / 1e9:.2f}e9 tokens",
+        f"{n_pool:,} problems x {gen.n} x {rounds} round(s){f' + {extra:,} static problems' if extra else ''} = "
+        f"{gen_tokens / 1e9:.2f}e9 tokens",
         ctx.hours["generate"]))
-    n_chains = n_pool * gen.n * rounds * ctx.seeds
+    n_chains = (n_pool * rounds + extra) * gen.n * ctx.seeds
     ctx.hours["verify"] = n_chains / (a.verify_chains_per_s_per_worker * recipe.verify.workers) / 3600
     ctx.plan.stages.append(StagePlan("verify", 1, float(recipe.verify.workers), 0.0, None,
                                      f"{n_chains:,} chains on {recipe.verify.workers} grading worker(s)",

@@ -194,3 +194,16 @@ def test_evaluation_hours_follow_the_engines_each_benchmark_reaches():
     assert h > 1.5 * full  # the old figure: every engine at a full batch
     one = eval_hours(q7, eng, r, engines=1, mean_new=new, cap=1024, **kw)
     assert one > h  # one engine takes all 480 samples
+
+
+def test_the_static_problems_control_adds_its_generation_once_a_seed():
+    base = REPO / "recipes" / "limo" / "qwen7b_one_node.yaml"
+    without = plan_recipe(load_recipe(base, ["loop.rounds=2"]))
+    with_ctl = plan_recipe(load_recipe(base, ["loop.rounds=2", "loop.controls=[static_problems]",
+                                              "loop.static.limit=817"]))
+    gen = next(s for s in with_ctl.stages if s.stage == "generate")
+    assert "+ 817 static problems" in gen.note
+    # the pool twice (two rounds), the static set's 817 once
+    pool_tokens = float(next(s for s in without.stages if s.stage == "generate").note.split("= ")[-1].split("e9")[0])
+    ratio = float(gen.note.split("= ")[-1].split("e9")[0]) / pool_tokens
+    assert ratio == pytest.approx(1 + 817 / (2 * 30_000), abs=0.01)
