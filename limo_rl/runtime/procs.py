@@ -113,6 +113,27 @@ def kill_recorded(processes: Sequence[Mapping[str, Any]], grace_s: float = 3.0) 
     return [p for p, _ in targets]
 
 
+def cluster_workers() -> list[dict[str, Any]]:
+    """The identities of every descendant of the private Ray cluster this process started (its workers and
+    actors), taken before a shutdown: after it, a worker that outlives its raylet is init's child."""
+    cluster = local_ray_cluster()
+    if not cluster:
+        return []
+    kids = children_of(int(p["pid"]) for p in cluster["processes"])
+    return [identity(pid) for pid in kids if start_ticks(pid) is not None]
+
+
+def end_stragglers(processes: Sequence[Mapping[str, Any]], wait_s: float = 5.0) -> list[int]:
+    """Give ``processes`` (identities) ``wait_s`` to exit on their own, then end those still running as
+    recorded (:func:`kill_recorded`). Returns the pids signalled. A Ray actor interrupted mid-training (a
+    ``TrainController``) was seen running for minutes after ``ray.shutdown()``."""
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline and any(pid_alive(int(p["pid"]), p.get("start_ticks")) for p in processes):
+        time.sleep(0.1)
+    left = [p for p in processes if pid_alive(int(p["pid"]), p.get("start_ticks"))]
+    return kill_recorded(left) if left else []
+
+
 PARENT_ENV = "LIMO_RL_PARENT_PID"  # set by the spawner: the parent a child must die with
 
 

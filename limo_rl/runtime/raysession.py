@@ -44,7 +44,7 @@ from typing import Any
 from limo_rl.errors import StageFailure, UsageError
 from limo_rl.run.objectstore import work_root
 from limo_rl.run.storage import forget_shared, probe_joined_nodes, watch_shared
-from limo_rl.runtime.procs import guard_local_ray, kill_recorded, pid_alive
+from limo_rl.runtime.procs import cluster_workers, end_stragglers, guard_local_ray, kill_recorded, pid_alive
 from limo_rl.runtime.worker_logs import ray_init_kwargs, route_ray_logs
 from limo_rl.runtime.worker_logs import worker_env as console_env
 
@@ -177,7 +177,10 @@ class RaySession:
         if not self._was_up and ray_initialized():
             import ray  # lazily: only a session that started Ray gets here
 
+            workers = cluster_workers()  # before the shutdown: then a straggler is init's child
             ray.shutdown()
+            if ended := end_stragglers(workers):
+                log.warning("ended %d Ray worker process(es) still running after the shutdown", len(ended))
             if self.run_dir is not None:
                 (self.run_dir / RAY_RECORD).unlink(missing_ok=True)
 

@@ -59,3 +59,27 @@ def test_killed_grade_leaves_no_worker(tmp_path):
         for p in children_of([proc.pid]):
             with __import__("contextlib").suppress(OSError):
                 os.kill(p, signal.SIGKILL)
+
+
+def test_a_straggler_that_ignores_sigterm_is_ended_and_one_that_exits_is_left_alone():
+    """RaySession.close ends the cluster's workers still running after ray.shutdown() (an interrupted
+    TrainController outlived it by minutes): each gets the wait to exit, then SIGTERM, then SIGKILL."""
+    from limo_rl.runtime.procs import end_stragglers, identity
+
+    stubborn = subprocess.Popen([sys.executable, "-c", "import signal, time\n"
+                                 "signal.signal(signal.SIGTERM, signal.SIG_IGN)\nprint('up', flush=True)\n"
+                                 "time.sleep(120)"], stdout=subprocess.PIPE, text=True)
+    quick = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.3)"])
+    try:
+        assert stubborn.stdout.readline().strip() == "up"  # its SIGTERM handler is in place
+        ids = [identity(stubborn.pid), identity(quick.pid)]
+        t0 = time.monotonic()
+        ended = end_stragglers(ids, wait_s=1.5)
+        assert ended == [stubborn.pid]
+        assert stubborn.wait(timeout=10) == -signal.SIGKILL and quick.wait(timeout=10) == 0
+        assert time.monotonic() - t0 < 8
+        assert end_stragglers([identity(quick.pid)], wait_s=0.1) == []  # gone (reaped): nothing to end
+    finally:
+        for p in (stubborn, quick):
+            if p.poll() is None:
+                p.kill()
