@@ -44,6 +44,8 @@ from limo_rl.errors import UsageError
 from limo_rl.evaluate.paired import PairedResult, PairingError, decide_primary
 from limo_rl.evaluate.procedure import compare_procedures
 from limo_rl.loop.comparisons import ArmSamples, collect_samples, touched_benchmarks
+from limo_rl.loop.family_scores import arm_scores
+from limo_rl.loop.family_scores import render as render_scores
 from limo_rl.loop.plant import DEFAULT_EFFECT, positive_control
 from limo_rl.loop.plant import render as render_plant
 from limo_rl.run.artifacts import atomic_write_json, atomic_write_text
@@ -183,6 +185,7 @@ class Family:
     primary_not_compared: list[str] = field(default_factory=list)
     confirmed: list[str] = field(default_factory=list)  # runs whose recipe evaluated the test benchmarks
     positive_controls: list[dict[str, Any]] = field(default_factory=list)  # limo_rl.loop.plant
+    scores: list[dict[str, Any]] = field(default_factory=list)  # every run's arms over seeds (family_scores)
 
 
 def build_family(paths: Sequence[str | Path], *, base: str | Path | None = None, primary: Sequence[str] = (),
@@ -235,7 +238,8 @@ def build_family(paths: Sequence[str | Path], *, base: str | Path | None = None,
     return Family(base_m.name, rows, rows_v, warnings, declared, _failures([base_m, *variants]),
                   {m.name: m.touched for m in (base_m, *variants)}, unmatched,
                   [m.name for m in (base_m, *variants) if (m.recipe.get("evaluate") or {}).get("confirm", True)],
-                  _planted(plant, [base_m, *variants], plant_effect, n_primary, bootstrap_samples))
+                  _planted(plant, [base_m, *variants], plant_effect, n_primary, bootstrap_samples),
+                  arm_scores([base_m, *variants]))
 
 
 def _planted(plant: Sequence[str], members: Sequence[Member], effect: float, n_primary: int,
@@ -339,6 +343,8 @@ def render_family(fam: Family) -> str:
                   "real seed and problem noise) and a known effect planted, compared the way the primary contrasts "
                   "are (limo_rl.loop.plant):", ""]
         lines += [x for pc in fam.positive_controls for x in render_plant(pc)] + [""]
+    if fam.scores:
+        lines += ["## Every arm of every run", ""] + render_scores(fam.scores)
     lines += ["## What differs", ""]
     for v in fam.variants:
         diff = ", ".join(f"`{k}`: {a!r} -> {b!r}" for k, (a, b) in v["diff"].items()) or "nothing in the recipe"
@@ -360,7 +366,7 @@ def write_family(fam: Family, out_dir: str | Path) -> tuple[Path, Path]:
         "alpha": ALPHA, "power": POWER, "correction": "holm over the primary contrasts (all when none declared)"},
         "comparisons": fam.comparisons, "variants": fam.variants, "warnings": fam.warnings,
         "failures": fam.failures, "benchmarks_touched": fam.touched, "confirmed": fam.confirmed,
-        "primary_not_compared": fam.primary_not_compared, "positive_controls": fam.positive_controls}
+        "primary_not_compared": fam.primary_not_compared, "positive_controls": fam.positive_controls, "scores": fam.scores}
     atomic_write_json(out / "compare.json", doc)
     atomic_write_text(out / "compare.md", render_family(fam))
     return out / "compare.md", out / "compare.json"

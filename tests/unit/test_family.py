@@ -211,3 +211,21 @@ def test_siblings_that_differ_in_evaluation_or_in_arms_do_not_fail(tmp_path):
     base = make_run(tmp_path, "qa", [], solved_loop=30, solved_static=40, sft_loop=sft, seeds=(0,))
     ev = make_run(tmp_path, "qe", ["evaluate.n=2"], solved_loop=31, solved_static=40, sft_loop=sft, seeds=(0,))
     assert not build_family([base, ev]).failures  # an evaluation variant, not a training ablation
+
+
+def test_the_family_scores_every_arm_of_every_run_over_seeds(tmp_path):
+    a = make_run(tmp_path, "qa", [], solved_loop=30, solved_static=40, sft_loop=["a"], seeds=(0, 1, 2))
+    b = make_run(tmp_path, "qb", ["select.per_problem=1"], solved_loop=60, solved_static=40, sft_loop=["c"],
+                 seeds=(0, 1, 2))
+    fam = build_family([a, b])
+    cell = {(r["run"], r["arm"]): r for r in fam.scores}
+    assert set(cell) == {("qa", "loop/round1"), ("qa", "static"), ("qb", "loop/round1"), ("qb", "static")}
+    loop = cell[("qa", "loop/round1")]  # seed s solves 30 + 3 s of 120
+    assert loop["by_seed"] == {0: 30 / N, 1: 33 / N, 2: 36 / N} and loop["mean"] == pytest.approx(33 / N)
+    assert loop["seed_sd"] == pytest.approx(3 / N)
+    half = 4.302652729911275 * (3 / N) / 3 ** 0.5  # t(0.975, 2)
+    assert loop["ci_low"] == pytest.approx(33 / N - half, rel=1e-6)
+    md, _ = write_family(fam, tmp_path / "fam")
+    text = md.read_text()
+    assert "## Every arm of every run" in text and "| arm | qa | qb |" in text
+    assert f"| loop/round1 | {33 / N:.3f} [" in text
