@@ -300,20 +300,21 @@ def render_verdicts(results: Sequence[PairedResult], training: Sequence[dict[str
             "",
             f"Decision rule: \"A beats B\" only when the Holm-adjusted p-value ({holm_scope(results, primary, unmatched)}) "
             f"is below {alpha}; otherwise \"no detectable difference\" with the smallest difference "
-            f"detectable at this size at Holm's strictest level (alpha / {m}): MDE = "
-            f"max(k s_d / sqrt(n), k^2 / (n + k^2)), k = z(1 - alpha/2) + z(power) (alpha {alpha} two-sided, "
-            f"power {power}), s_d the SD of the per-problem differences, n = {', '.join(map(str, n))} problems. ",
+            f"detectable at this size at Holm's strictest level (alpha / {m}, alpha {alpha} two-sided, power "
+            f"{power}; n = {', '.join(map(str, n))} problems). ",
             *([] if seeds != [1] else [
                 "With one seed these verdicts compare **checkpoints** (these trained students), not procedures: "
-                "rerun with more seeds (run.seeds) for a claim about the training procedure. "]),
+                "rerun with more seeds (run.seeds) for a claim about the training procedure. MDE = "
+                "max(k s_d / sqrt(n), k^2 / (n + k^2)), k = z(1 - alpha/2) + z(power), s_d the SD of the "
+                "per-problem differences; CI: percentile bootstrap over problems; test: exact McNemar (one sample "
+                "per problem) or a sign-flip permutation test on per-problem differences. "]),
             *([] if max(seeds) < 2 else [
                 f"Comparisons over {', '.join(map(str, (x for x in seeds if x > 1)))} seeds compare **procedures** "
-                "(test seed_problem_t: seeds x problems, a t interval and test whose variance carries the "
-                "seed-to-seed variance, limo_rl.evaluate.procedure). "]),
-            "Differences are paired per problem (every sample of a problem together); CI: percentile bootstrap "
-            "over problems; test: exact McNemar (one sample per problem) or a sign-flip permutation test on "
-            "per-problem differences. Recomputable from each evaluation's samples.parquet (report.json holds "
-            "every figure).",
+                "(test seed_problem_t: cells seed x problem, a t interval and test whose variance carries the "
+                "seed-to-seed variance, limo_rl.evaluate.procedure); MDE = (t(1 - alpha/2) + t(power)) x its "
+                "standard error, at its Satterthwaite degrees of freedom. "]),
+            "Differences are paired per problem (every sample of a problem together). Recomputable from each "
+            "evaluation's samples.parquet (report.json holds every figure).",
             "",
         ]
     elif not confirmed:
