@@ -54,7 +54,7 @@ test-vllm: $(VSTAMP)
 	$(VPY) -m pytest -q -m vllm
 
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -m "not slow" tests/unit
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check limo_rl tests benchmarks
