@@ -143,14 +143,15 @@ def bootstrap_teacher(out_dir: str | Path, toy: ToyConfig | None = None, *, eval
         _set_generation_defaults(tmp, tok)
         acc = pass_k = None
         if eval_n:
-            problems = dev_problems(eval_n, difficulty=toy.difficulty)
+            problems = dev_problems(eval_n, difficulty=toy.difficulty, short_ok=True)
             acc, _ = lm.pass_at_1(model, tok, problems)
             pass_k = lm.pass_at_k(model, tok, problems, k=HEADROOM_K, temperature=HEADROOM_T, seed=toy.seed)
         info = {
             "kind": "toy-teacher", "world": WORLD_VERSION, "config": toy.model_dump(), "arch": TEACHER_ARCH,
             "steps": toy.bootstrap_steps + toy.continue_steps, "phases": phases,
             "final_loss": phases[-1].get("final_loss"), "wall_s": round(time.perf_counter() - t0, 1),
-            "toy_dev_pass@1": acc, f"toy_dev_pass@{HEADROOM_K}_T{HEADROOM_T}": pass_k, "toy_dev_n": eval_n,
+            "toy_dev_pass@1": acc, f"toy_dev_pass@{HEADROOM_K}_T{HEADROOM_T}": pass_k,
+            "toy_dev_n": len(problems) if eval_n else 0,
         }
         atomic_write_json(tmp / INFO_FILE, info)
     log.info("toy teacher written to %s: greedy pass@1 %s, pass@%d %s on %d toy_dev problems, %.0f s", out, acc,
@@ -183,7 +184,7 @@ def build_steps_base(out_dir: str | Path, teacher: str | Path, toy: ToyConfig | 
         _set_generation_defaults(tmp, tok)
         acc = steps_share = None
         if eval_n:
-            problems = dev_problems(eval_n, difficulty=toy.difficulty)
+            problems = dev_problems(eval_n, difficulty=toy.difficulty, short_ok=True)
             acc, outputs = lm.pass_at_1(model, tok, problems)
             steps_share = round(sum(_writes_steps(o[0]) for o in outputs) / max(len(outputs), 1), 4)
         info = {"kind": "toy-base-steps", "world": WORLD_VERSION, "config": toy.model_dump(), "arch": TEACHER_ARCH,
@@ -191,7 +192,7 @@ def build_steps_base(out_dir: str | Path, teacher: str | Path, toy: ToyConfig | 
                                                            "final_loss": round(stats.final_loss, 4),
                                                            "wall_s": round(stats.wall_s, 1)}],
                 "wall_s": round(time.perf_counter() - t0, 1), "toy_dev_pass@1": acc,
-                "toy_dev_greedy_writes_steps": steps_share, "toy_dev_n": eval_n}
+                "toy_dev_greedy_writes_steps": steps_share, "toy_dev_n": len(problems) if eval_n else 0}
         atomic_write_json(tmp / INFO_FILE, info)
     log.info("toy base_steps written to %s: greedy pass@1 %s on %d toy_dev problems, %.0f s", out_dir, acc, eval_n,
              info["wall_s"])

@@ -161,9 +161,10 @@ def _rotation(n: int, seed: int, difficulty: int, kinds: tuple[str, ...]) -> lis
 
 
 def _stratified(n: int, seed: int, difficulty: int, side: str, kinds: tuple[str, ...],
-                exclude: frozenset[str] = frozenset(), label: str | None = None) -> list[Problem]:
+                exclude: frozenset[str] = frozenset(), label: str | None = None, short_ok: bool = False) -> list[Problem]:
     """Evaluation sides: a fixed equal share per kind (the first ``n % len(kinds)`` kinds get one more),
-    each kind from its own stream, interleaved; a kind whose question space is too small is an error."""
+    each kind from its own stream, interleaved; a kind whose question space is too small is an error (with
+    ``short_ok``, that kind gives what exists)."""
     per_kind: dict[str, list[Problem]] = {}
     for i, kind in enumerate(kinds):
         quota = n // len(kinds) + (i < n % len(kinds))
@@ -175,6 +176,8 @@ def _stratified(n: int, seed: int, difficulty: int, side: str, kinds: tuple[str,
             spec = _MAKERS[kind](rng, difficulty)
             if spec["question"] in seen or question_side(spec["question"]) != side or spec["question"] in exclude:
                 misses += 1
+                if misses >= _MAX_MISSES and short_ok:
+                    break
                 if misses >= _MAX_MISSES:
                     raise ValueError(f"only {len(got)} distinct {kind!r} problems exist on the {side} side at "
                                      f"difficulty {difficulty}; asked for {quota} (n={n})")
@@ -201,10 +204,12 @@ def eval_problems(n: int = EVAL_SIZE, seed: int = EVAL_SEED, difficulty: int = 2
 
 
 def dev_problems(n: int = DEV_SIZE, seed: int = EVAL_SEED, difficulty: int = 2,
-                 kinds: tuple[str, ...] = KINDS) -> list[Problem]:
-    """The ``toy_dev`` set (checkpoints, sweeps, calibration): disjoint from toy_eval and the training side."""
+                 kinds: tuple[str, ...] = KINDS, *, short_ok: bool = False) -> list[Problem]:
+    """The ``toy_dev`` set (checkpoints, sweeps, calibration): disjoint from toy_eval and the training side.
+    ``short_ok``: at a difficulty whose dev side has fewer than ``n`` problems of a kind, fewer (a model's
+    metadata scores what exists; a benchmark of a named size refuses)."""
     _check_args(n, difficulty, tuple(kinds))
-    return _stratified(n, seed, difficulty, "dev", tuple(kinds))
+    return _stratified(n, seed, difficulty, "dev", tuple(kinds), short_ok=short_ok)
 
 
 def confirm_problems(n: int = CONFIRM_SIZE, seed: int = CONFIRM_SEED, difficulty: int = 2,

@@ -58,7 +58,8 @@ def test_toy_models_resolve_once_and_are_deterministic(tmp_path):
     info = json.loads((teacher / INFO_FILE).read_text())
     assert info["kind"] == "toy-teacher" and info["steps"] == TINY.bootstrap_steps + TINY.continue_steps
     assert [(ph["phase"], ph["steps"]) for ph in info["phases"]] == [("pretrain", 4), ("continue", 2)]
-    assert 0.0 <= info["toy_dev_pass@1"] <= 1.0 and info["toy_dev_n"] == 8
+    # scored on toy_dev, as many of the 8 as the tiny world's dev side has at difficulty 1
+    assert 0.0 <= info["toy_dev_pass@1"] <= 1.0 and 0 < info["toy_dev_n"] <= 8
     weights = teacher / "model.safetensors"
     stamp = weights.stat().st_mtime_ns
     assert resolve_toy_model("toy://teacher", cache, TINY) == teacher
