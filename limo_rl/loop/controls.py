@@ -27,6 +27,7 @@ from limo_rl.run.layout import CHAINS, MATCH, SFT, STAGE_STATS, VERDICTS, stage_
 from limo_rl.run.readers import read_json
 from limo_rl.select import control_cache_inputs
 from limo_rl.select.controls import (
+    STATIC_PROBLEMS,
     WORLD_CONTROLS,
     ControlWriter,
     FormatWriter,
@@ -35,7 +36,6 @@ from limo_rl.select.controls import (
 
 log = logging.getLogger(__name__)
 MISMATCH = 0.10
-STATIC_PROBLEMS = "static_problems"  # limo_rl.loop.static_problems
 
 
 def format_writer(recipe: Recipe) -> FormatWriter | None:

@@ -42,9 +42,10 @@ from limo_rl.run.layout import (
     stage_dir,
 )
 from limo_rl.run.readers import read_json
+from limo_rl.select.controls import STATIC_PROBLEMS
 
 log = logging.getLogger(__name__)
-NAME = "static_problems"
+NAME = STATIC_PROBLEMS
 
 
 class _ArmStages(SeedStages):
