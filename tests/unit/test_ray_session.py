@@ -82,13 +82,19 @@ def test_stages_join_the_command_session_and_never_stop_it(monkeypatch):
     monkeypatch.setattr(raysession, "ray_initialized", lambda: up["ray"])
     monkeypatch.setattr(raysession, "guard_local_ray", lambda record: None)
     monkeypatch.setattr(ray, "shutdown", lambda: (ended.append(1), up.update(ray=False)))
+    monkeypatch.setattr(ray, "is_initialized", lambda: up["ray"])
+    # never the real cluster a session-scoped fixture may hold up in this process (ending its agents once
+    # took its raylet and pytest down): the stragglers are recorded, not signalled
+    stragglers = []
+    monkeypatch.setattr(raysession, "cluster_workers", lambda: [{"pid": 4242}])
+    monkeypatch.setattr(raysession, "end_stragglers", lambda ws: stragglers.append(ws) or [])
     with raysession.RaySession() as session:
         assert not up["ray"]  # lazy: nothing needed Ray yet
         with raysession.ray_session():  # a stage
             assert up["ray"]
         assert up["ray"] and ended == []  # the stage left the command's session up
         session.close()  # the loop ends it at a set point; leaving the block again is a no-op
-        assert ended == [1] and not up["ray"]
+        assert ended == [1] and not up["ray"] and stragglers == [[{"pid": 4242}]]
     assert ended == [1]
     with raysession.ray_session():  # outside any session (a library call): ended with the block
         assert up["ray"]
@@ -97,3 +103,21 @@ def test_stages_join_the_command_session_and_never_stop_it(monkeypatch):
     with raysession.RaySession(), raysession.ray_session():
         pass
     assert ended == [1, 1] and up["ray"]
+
+
+def test_stragglers_are_ended_only_once_ray_is_really_down(monkeypatch):
+    """A shutdown that left Ray connected (here: a no-op) must not signal the cluster's processes: they are
+    its live raylet's agents and workers, not stragglers."""
+    up, signalled = {"ray": False}, []
+    monkeypatch.setattr(raysession, "start_ray", lambda **kw: not up["ray"] and up.update(ray=True) is None)
+    monkeypatch.setattr(raysession, "ray_initialized", lambda: up["ray"])
+    monkeypatch.setattr(raysession, "guard_local_ray", lambda record: None)
+    monkeypatch.setattr(ray, "shutdown", lambda: None)  # Ray stays connected
+    monkeypatch.setattr(ray, "is_initialized", lambda: up["ray"])
+    monkeypatch.setattr(raysession, "cluster_workers", lambda: [{"pid": 4242}])
+    monkeypatch.setattr(raysession, "end_stragglers", lambda ws: signalled.append(ws) or [])
+    with raysession.RaySession() as session:
+        with raysession.ray_session():
+            assert up["ray"]
+        session.close()
+    assert signalled == [] and up["ray"]
