@@ -47,10 +47,10 @@ from limo_rl.config.stages import (
 # Re-exported: the stage sections are importable from here, as before the split.
 __all__ = [
     "BENCHMARK_NAMES", "CONTROL_NAMES", "GPU_NAMES", "SELECT_FEATURES", "SELECT_STRATEGIES", "SFT_MANAGED",
-    "TRL_TRAIN_NAMES", "CompareConfig", "DecontaminateConfig", "DedupConfig", "DifficultyConfig", "EvaluateConfig",
-    "FieldMap", "GenerateConfig", "HardwareConfig", "LoopConfig", "OpenAIConfig", "PoolConfig", "QualityWeights",
-    "Recipe", "RunConfig", "SelectConfig", "StaticArmConfig", "ToyConfig", "ToyPoolConfig", "TrackingConfig",
-    "TrainConfig", "VLLMConfig", "VerifyConfig", "WeakFilterConfig",
+    "STATIC_PROBLEMS", "TRL_TRAIN_NAMES", "CompareConfig", "DecontaminateConfig", "DedupConfig", "DifficultyConfig",
+    "EvaluateConfig", "FieldMap", "GenerateConfig", "HardwareConfig", "LoopConfig", "OpenAIConfig", "PoolConfig",
+    "QualityWeights", "Recipe", "RunConfig", "SelectConfig", "StaticArmConfig", "ToyConfig", "ToyPoolConfig",
+    "TrackingConfig", "TrainConfig", "VLLMConfig", "VerifyConfig", "WeakFilterConfig",
 ]
 
 
@@ -153,8 +153,9 @@ class ToyConfig(_Section):
 # random/window/unsolved/easy: the problems the set is drawn from (the world's chains on each), by the last round's
 # pass rates (limo_rl.select.controls); static_problems: the static set's problems, chains sampled from the last
 # round's teacher and selected like the loop's, at its size (any scale: limo_rl.loop.static_problems)
+STATIC_PROBLEMS = "static_problems"  # the one control the loop's teacher samples (the planner counts it)
 CONTROL_NAMES = ("own_incorrect", "terse_correct", "format_only", "gold_steps", "gold_verified", "gold_hollow",
-                 "gold_caught", "random", "window", "unsolved", "easy", "static_problems")
+                 "gold_caught", "random", "window", "unsolved", "easy", STATIC_PROBLEMS)
 
 
 class LoopConfig(_Section):

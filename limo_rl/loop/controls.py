@@ -21,13 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from limo_rl.config import Recipe
+from limo_rl.config.schema import STATIC_PROBLEMS
 from limo_rl.resolve import ModelRef, generated_source
 from limo_rl.run.artifacts import atomic_write_json, atomic_write_jsonl
 from limo_rl.run.layout import CHAINS, MATCH, SFT, STAGE_STATS, VERDICTS, stage_dir
 from limo_rl.run.readers import read_json
 from limo_rl.select import control_cache_inputs
 from limo_rl.select.controls import (
-    STATIC_PROBLEMS,
     WORLD_CONTROLS,
     ControlWriter,
     FormatWriter,

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from limo_rl.config import Recipe
+from limo_rl.config.schema import STATIC_PROBLEMS
 from limo_rl.data.benchmarks import generated_benchmark_size
 from limo_rl.evaluate.harness import eval_shard_size
 from limo_rl.evaluate.presets import resolve_protocol
@@ -229,7 +230,7 @@ def _plan_generation(ctx: _Ctx) -> None:
         ctx.short(f"pool.source = {recipe.pool.source!r}: size unknown to the planner; set pool.limit")
         n_pool = 0
     # control/static_problems samples the static set's problems once a seed
-    extra = (recipe.loop.static.limit or 817) if rounds and "static_problems" in recipe.loop.controls else 0
+    extra = (recipe.loop.static.limit or 817) if rounds and STATIC_PROBLEMS in recipe.loop.controls else 0
     gen_tokens = (n_pool * rounds + extra) * gen.n * mean_new * ctx.seeds
     ctx.hours["generate"] = gen_tokens / (tps * engines) / 3600
     ctx.plan.stages.append(StagePlan(

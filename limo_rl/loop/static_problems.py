@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from limo_rl.config.schema import STATIC_PROBLEMS
 from limo_rl.data.static import load_static
 from limo_rl.loop.stages import SeedStages
 from limo_rl.resolve import ModelRef, world_settings
@@ -42,7 +43,6 @@ from limo_rl.run.layout import (
     stage_dir,
 )
 from limo_rl.run.readers import read_json
-from limo_rl.select.controls import STATIC_PROBLEMS
 
 log = logging.getLogger(__name__)
 NAME = STATIC_PROBLEMS

@@ -61,7 +61,6 @@ FormatWriter = Callable[[str, str, int], str]  # (question, the chain it stands 
 ControlWriter = Callable[[str, str, str, int], str]
 GOLD_CONTROLS = ("gold_steps", "gold_verified", "gold_hollow", "gold_caught")
 PROBLEM_CONTROLS = ("random", "window", "unsolved", "easy")
-STATIC_PROBLEMS = "static_problems"  # sampled by the loop's teacher: limo_rl.loop.static_problems
 WORLD_CONTROLS = ("format_only", *GOLD_CONTROLS, *PROBLEM_CONTROLS)  # need a world that writes chains
 EASY_RATE = 0.875  # "almost always solved": at least 7 of 8 samples right
 # control -> the control it is compared with in a run's report (besides the loop's last round): one factor apart
