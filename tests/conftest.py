@@ -40,6 +40,14 @@ except ImportError:  # pragma: no cover
     pass
 
 
+_TRAIL = os.environ.get("LIMO_RL_TEST_TRAIL")  # set by .ci/run: names the test a dying pytest was in
+
+
+def pytest_runtest_logstart(nodeid, location):
+    if _TRAIL:  # a crash of the whole process (a native abort, a SIGKILL) prints no summary
+        Path(_TRAIL).write_text(nodeid + "\n")
+
+
 def pytest_collection_modifyitems(config, items):
     try:
         import torch
