@@ -155,7 +155,7 @@ def bootstrap_teacher(out_dir: str | Path, toy: ToyConfig | None = None, *, eval
         }
         atomic_write_json(tmp / INFO_FILE, info)
     log.info("toy teacher written to %s: greedy pass@1 %s, pass@%d %s on %d toy_dev problems, %.0f s", out, acc,
-             HEADROOM_K, pass_k, eval_n, info["wall_s"])
+             HEADROOM_K, pass_k, info["toy_dev_n"], info["wall_s"])
     return info
 
 
@@ -194,8 +194,8 @@ def build_steps_base(out_dir: str | Path, teacher: str | Path, toy: ToyConfig | 
                 "wall_s": round(time.perf_counter() - t0, 1), "toy_dev_pass@1": acc,
                 "toy_dev_greedy_writes_steps": steps_share, "toy_dev_n": len(problems) if eval_n else 0}
         atomic_write_json(tmp / INFO_FILE, info)
-    log.info("toy base_steps written to %s: greedy pass@1 %s on %d toy_dev problems, %.0f s", out_dir, acc, eval_n,
-             info["wall_s"])
+    log.info("toy base_steps written to %s: greedy pass@1 %s on %d toy_dev problems, %.0f s", out_dir, acc,
+             info["toy_dev_n"], info["wall_s"])
     return info
 
 

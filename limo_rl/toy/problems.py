@@ -176,12 +176,12 @@ def _stratified(n: int, seed: int, difficulty: int, side: str, kinds: tuple[str,
             spec = _MAKERS[kind](rng, difficulty)
             if spec["question"] in seen or question_side(spec["question"]) != side or spec["question"] in exclude:
                 misses += 1
-                if misses >= _MAX_MISSES and short_ok:
+                if misses < _MAX_MISSES:
+                    continue
+                if short_ok:  # the kind's question space is exhausted: what exists
                     break
-                if misses >= _MAX_MISSES:
-                    raise ValueError(f"only {len(got)} distinct {kind!r} problems exist on the {side} side at "
-                                     f"difficulty {difficulty}; asked for {quota} (n={n})")
-                continue
+                raise ValueError(f"only {len(got)} distinct {kind!r} problems exist on the {side} side at "
+                                 f"difficulty {difficulty}; asked for {quota} (n={n})")
             misses = 0
             seen.add(spec["question"])
             got.append(_problem(spec, side, difficulty, label))
