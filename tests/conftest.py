@@ -45,7 +45,7 @@ _TRAIL = os.environ.get("LIMO_RL_TEST_TRAIL")  # set by .ci/run: names the test 
 
 def pytest_runtest_logstart(nodeid, location):
     if _TRAIL:  # a crash of the whole process (a native abort, a SIGKILL) prints no summary
-        Path(_TRAIL).write_text(nodeid + "\n")
+        Path(_TRAIL).write_text(f"{nodeid}\n{_RAY_TMP}\n")  # the test, then where this session's Ray logs are
 
 
 def pytest_collection_modifyitems(config, items):

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from limo_rl.resolve import looks_like_hub_id
+from limo_rl.runtime.procs import cancel_unfinished
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +62,7 @@ def prefetch_on_nodes(model: str, node_ids: Sequence[str], *, timeout_s: float,
     try:
         return ray.get(refs, timeout=timeout_s)
     except BaseException:
-        for ref in refs:
-            ray.cancel(ref, force=True)
+        cancel_unfinished(refs)
         raise
 
 

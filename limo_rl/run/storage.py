@@ -24,6 +24,7 @@ import secrets
 from pathlib import Path
 
 from limo_rl.errors import LimoError
+from limo_rl.runtime.procs import cancel_unfinished
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ def check_shared_storage(run_dir: Path, timeout_s: float = PROBE_TIMEOUT_S) -> i
                     results.append((node, None, f"the probe task failed: {str(exc).strip().splitlines()[-1]}"))
             else:
                 results.append((node, None, f"no answer within {timeout_s:g} s"))
-                ray.cancel(ref, force=True)
+        cancel_unfinished(pending)
     finally:
         probe.unlink(missing_ok=True)
     bad = unreadable_nodes(results, token, addresses)

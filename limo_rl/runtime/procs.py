@@ -134,6 +134,21 @@ def end_stragglers(processes: Sequence[Mapping[str, Any]], wait_s: float = 5.0) 
     return kill_recorded(left) if left else []
 
 
+def cancel_unfinished(refs: Sequence[Any]) -> list[Any]:
+    """Force-cancel the Ray tasks of ``refs`` that have not finished (their workers are killed); returns them.
+    A finished task is never cancelled: Ray 2.60 aborts the *driver* ("Tried to complete task that was not
+    pending") when a force-cancel races the reply of a task that already ended (seen killing pytest)."""
+    if not refs:
+        return []
+    import ray
+
+    _, unfinished = ray.wait(list(refs), num_returns=len(refs), timeout=0)
+    for ref in unfinished:
+        with contextlib.suppress(Exception):  # it ended meanwhile: nothing to cancel
+            ray.cancel(ref, force=True)
+    return unfinished
+
+
 PARENT_ENV = "LIMO_RL_PARENT_PID"  # set by the spawner: the parent a child must die with
 
 

@@ -24,6 +24,7 @@ from typing import Any
 
 from limo_rl.console.progress import LOG_DIR_ENV, QUIET_ENV, VERBOSE_ENV, is_verbose, log_dir
 from limo_rl.run.objectstore import upload_tree
+from limo_rl.runtime.procs import cancel_unfinished
 
 log = logging.getLogger(__name__)
 UPLOAD_TIMEOUT_S = 120.0
@@ -97,8 +98,7 @@ def upload_worker_logs(store_uri: str, *, timeout_s: float = UPLOAD_TIMEOUT_S) -
         refs = [task.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False))
                 .remote(str(base / "workers"), f"{store_uri}/logs") for n in ray.nodes() if n.get("Alive")]
         ready, late = ray.wait(refs, num_returns=len(refs), timeout=timeout_s)
-        for ref in late:
-            ray.cancel(ref, force=True)
+        late = cancel_unfinished(late)
         sent = 0
         for ref in ready:
             try:

@@ -55,8 +55,14 @@ def test_gpu_recipe_waits_for_gpu_nodes_and_withdraws_its_request(ray_cluster, t
     assert len(seen) == 1
 
 
-def test_hub_weights_are_fetched_once_per_engine_node(ray_cluster):
-    """The download runs pinned to each named node (no CPU asked: it never queues behind the actors)."""
+def test_hub_weights_are_fetched_once_per_engine_node(ray_cluster, monkeypatch):
+    """The download runs pinned to each named node (no CPU asked: it never queues behind the actors). A failed
+    download is never force-cancelled (Ray 2.60 aborted this very pytest process when a force-cancel raced the
+    failed task's reply: CI died without a summary); one still running at the timeout is."""
+    import time
+
+    import ray
+
     from limo_rl.generate.prefetch import engine_nodes, prefetch_on_nodes
 
     def fake_download(model):
@@ -68,5 +74,13 @@ def test_hub_weights_are_fetched_once_per_engine_node(ray_cluster):
     ids = engine_nodes(nodes, {"CPU": 1, "GPU": 0})
     assert ids == [nodes[0].node_id] and engine_nodes(nodes, {"CPU": 1, "GPU": 1}) == []
     assert prefetch_on_nodes("org/model", ids, timeout_s=120, download=fake_download) == [("org/model", ids[0])]
+    cancelled, real_cancel = [], ray.cancel
+    monkeypatch.setattr(ray, "cancel", lambda ref, **kw: (cancelled.append((ref, kw)), real_cancel(ref, **kw)))
     with pytest.raises(ValueError, match="no such repo"):
         prefetch_on_nodes("org/model", ids, timeout_s=120, download=lambda m: (_ for _ in ()).throw(ValueError("no such repo")))
+    assert cancelled == []
+    with pytest.raises(ray.exceptions.GetTimeoutError):
+        prefetch_on_nodes("org/model", ids, timeout_s=0.5, download=lambda m: time.sleep(60))
+    assert [kw for _, kw in cancelled] == [{"force": True}]
+    with pytest.raises((ray.exceptions.TaskCancelledError, ray.exceptions.WorkerCrashedError)):
+        ray.get(cancelled[0][0], timeout=60)  # the hung download's worker is gone, not left sleeping
