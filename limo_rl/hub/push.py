@@ -19,11 +19,14 @@ from typing import Any
 import yaml
 
 from limo_rl.hub.cards import CARD, PARQUET, read_card
+from limo_rl.run.hashing import STALE_PREFIX
 from limo_rl.run.layout import CONFIG, DIFFICULTY, MODEL, SELECT, STAGE_STATS, TRAIN, RunLayout, stage_dir
 
 log = logging.getLogger(__name__)
 TOKEN_ENVS = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
-IGNORE = ["_STAGE_*", ".*", "**/.*", "training_args.bin", DIFFICULTY, STAGE_STATS]
+# never pushed: stage records, hidden files, trainer state, and work a stage set aside (stale-*/, not the set)
+IGNORE = ["_STAGE_*", ".*", "**/.*", "training_args.bin", DIFFICULTY, STAGE_STATS, f"{STALE_PREFIX}*",
+          f"**/{STALE_PREFIX}*"]
 _REPO = re.compile(r"[A-Za-z0-9][\w.-]{0,95}/[A-Za-z0-9][\w.-]{0,95}")
 
 

@@ -154,9 +154,15 @@ def test_push_dataset_then_load_it_from_the_pushed_repo(tmp_path, monkeypatch, c
     import datasets
 
     run = make_run(tmp_path)
+    stale = run / "seed0/loop/round1/select/stale-0123456789-1700000000"  # an earlier set, set aside: not pushed
+    stale.mkdir()
+    (stale / "sft.jsonl").write_text(json.dumps(ROWS[0]) + "\n")
+    (stale / "_SET_ASIDE.json").write_text("{}")
     hub = LocalHub(tmp_path / "hub")
     monkeypatch.setattr(push_mod, "hf_api", lambda token: hub)
     monkeypatch.setenv("HF_TOKEN", "hf_test")
+    plan = push_mod.plan_push(run, "me/limo-sft", dataset=True)
+    assert plan.files == ["README.md", "data/train-00000-of-00001.parquet", "sft.jsonl"]
     rc = main(["push", str(run), "--to", "me/limo-sft", "--dataset", "--license", "apache-2.0"])
     assert rc == 0, capsys.readouterr().err
     assert hub.calls[0] == ("create_repo", "me/limo-sft", "dataset", True)
