@@ -14,9 +14,12 @@ driver used to leave work running:
 * :func:`kill_recorded` does the same from a later command (the next ``run``, ``limo-rl clean``)
   with the record kept in the run folder, touching only processes that record names.
 
+:func:`cancel_unfinished` is the one way a Ray task is force-cancelled (its worker killed): only while
+it has not finished, since a force-cancel racing a finished task's reply aborts the driver.
+
 A process is identified by (pid, start time in clock ticks since boot, from /proc), so "alive"
-never means "some other process that got the same pid". Pure standard library, Linux-first
-(elsewhere liveness falls back to ``os.kill(pid, 0)``).
+never means "some other process that got the same pid". Standard library only (Ray is touched
+lazily, and only by the Ray helpers), Linux-first (elsewhere liveness falls back to ``os.kill(pid, 0)``).
 """
 
 from __future__ import annotations

@@ -180,7 +180,7 @@ class RaySession:
             workers = cluster_workers()  # before the shutdown: then a straggler is init's child
             ray.shutdown()
             # only once Ray is really down: ending a live cluster's agents takes its raylet (and the driver) down
-            if not ray.is_initialized() and (ended := end_stragglers(workers)):
+            if not ray_initialized() and (ended := end_stragglers(workers)):
                 log.warning("ended %d Ray worker process(es) still running after the shutdown", len(ended))
             if self.run_dir is not None:
                 (self.run_dir / RAY_RECORD).unlink(missing_ok=True)
